@@ -1,0 +1,39 @@
+//! The simulated Gecko OS module: the firmware core on Linux, its console on a pty.
+
+use clap::Parser;
+use gecko_firmware::sim::{self, SimConfig};
+use std::path::PathBuf;
+
+/// A simulated Gecko OS module. Prints `console: <pty>` once the console is open.
+#[derive(Debug, Parser)]
+#[command(name = "gecko-sim", version)]
+struct Args {
+    /// Put a symlink to the console's pseudo-terminal here (stable across runs).
+    #[arg(long)]
+    console: Option<PathBuf>,
+    /// Keep saved settings in this file (default: in memory, lost when the process ends).
+    #[arg(long)]
+    nvm: Option<PathBuf>,
+    /// The module's MAC address.
+    #[arg(long, default_value = "02:00:5e:10:00:01", value_parser = parse_mac)]
+    mac: [u8; 6],
+}
+
+fn parse_mac(s: &str) -> Result<[u8; 6], String> {
+    gecko_firmware::vars::parse_mac(s).ok_or_else(|| format!("not a MAC address: {s}"))
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Some(link) = args.console.clone() {
+        // On Ctrl-C or SIGTERM, take the console link away before leaving.
+        let handler = ctrlc::set_handler(move || {
+            sim::remove_link(&link);
+            std::process::exit(130);
+        });
+        if let Err(e) = handler {
+            eprintln!("gecko-sim: cannot install the signal handler: {e}");
+        }
+    }
+    sim::run(SimConfig { console_link: args.console, nvm: args.nvm, board: sim::sim_board(args.mac) })
+}

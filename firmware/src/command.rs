@@ -1,0 +1,261 @@
+//! Command lines: tokenizing and the command table.
+//!
+//! Tokenizing follows the serial interface rules: arguments are separated by spaces or tabs;
+//! a double-quoted segment keeps its spaces; a backslash makes the next character literal for
+//! the tokenizer (it neither quotes nor separates) and both characters are kept, so the
+//! variable that receives the argument decodes the escapes its type allows (passkeys decode
+//! the full encoded-ASCII set, other strings only `\"` and `\\`).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+/// Why a command line could not be split into arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenizeError {
+    /// A double quote was opened and never closed.
+    UnterminatedQuote,
+    /// The line is not valid UTF-8.
+    NotUtf8,
+}
+
+impl fmt::Display for TokenizeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::UnterminatedQuote => "unterminated double quote",
+            Self::NotUtf8 => "command line is not UTF-8",
+        })
+    }
+}
+
+/// Splits a command line into arguments (quotes removed, backslash escapes kept).
+pub fn tokenize(line: &[u8]) -> Result<Vec<String>, TokenizeError> {
+    let line = core::str::from_utf8(line).map_err(|_| TokenizeError::NotUtf8)?;
+    let mut args = Vec::new();
+    let mut current = String::new();
+    let mut in_token = false;
+    let mut quoted = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                in_token = true;
+                current.push('\\');
+                if let Some(next) = chars.next() {
+                    current.push(next);
+                }
+            }
+            '"' => {
+                in_token = true;
+                quoted = !quoted;
+            }
+            ' ' | '\t' if !quoted => {
+                if in_token {
+                    args.push(core::mem::take(&mut current));
+                    in_token = false;
+                }
+            }
+            c => {
+                in_token = true;
+                current.push(c);
+            }
+        }
+    }
+    if quoted {
+        return Err(TokenizeError::UnterminatedQuote);
+    }
+    if in_token {
+        args.push(current);
+    }
+    Ok(args)
+}
+
+/// Decodes the escapes an ordinary string value allows: `\"` and `\\`. Any other backslash
+/// is kept as it is.
+pub fn unescape_plain(arg: &str) -> String {
+    let mut out = String::with_capacity(arg.len());
+    let mut chars = arg.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(&next) = chars.peek() {
+                if next == '"' || next == '\\' {
+                    out.push(next);
+                    chars.next();
+                    continue;
+                }
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Which built-in command a table row names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommandId {
+    FactoryReset,
+    Get,
+    Help,
+    Load,
+    Reboot,
+    Save,
+    Set,
+    Version,
+}
+
+/// One row of the command table.
+#[derive(Debug)]
+pub struct CommandDef {
+    pub name: &'static str,
+    pub short: &'static str,
+    pub id: CommandId,
+    pub min_args: usize,
+    /// `None`: the command checks the count itself (`get` and `set` take shortcut words).
+    pub max_args: Option<usize>,
+    pub usage: &'static str,
+    pub summary: &'static str,
+}
+
+/// Every command the firmware knows, in the order `help commands` lists them.
+pub const COMMANDS: &[CommandDef] = &[
+    CommandDef {
+        name: "factory_reset",
+        short: "fac",
+        id: CommandId::FactoryReset,
+        min_args: 1,
+        max_args: Some(1),
+        usage: "factory_reset <MAC address>",
+        summary: "Restore every variable to its default, erase saved settings and reboot",
+    },
+    CommandDef {
+        name: "get",
+        short: "get",
+        id: CommandId::Get,
+        min_args: 1,
+        max_args: None,
+        usage: "get <variable | group | all>",
+        summary: "Print a variable, every variable of a group, or all variables",
+    },
+    CommandDef {
+        name: "help",
+        short: "help",
+        id: CommandId::Help,
+        min_args: 0,
+        max_args: Some(1),
+        usage: "help [commands | variables | <command>]",
+        summary: "List commands or variables, or show how to use a command",
+    },
+    CommandDef {
+        name: "load",
+        short: "load",
+        id: CommandId::Load,
+        min_args: 0,
+        max_args: Some(0),
+        usage: "load",
+        summary: "Discard unsaved changes: reload variables from non-volatile memory",
+    },
+    CommandDef {
+        name: "reboot",
+        short: "reboot",
+        id: CommandId::Reboot,
+        min_args: 0,
+        max_args: Some(0),
+        usage: "reboot",
+        summary: "Restart the module; saved variables are kept, unsaved ones are lost",
+    },
+    CommandDef {
+        name: "save",
+        short: "save",
+        id: CommandId::Save,
+        min_args: 0,
+        max_args: Some(0),
+        usage: "save",
+        summary: "Save variables to non-volatile memory",
+    },
+    CommandDef {
+        name: "set",
+        short: "set",
+        id: CommandId::Set,
+        min_args: 2,
+        max_args: None,
+        usage: "set <variable> <value>",
+        summary: "Set a variable",
+    },
+    CommandDef {
+        name: "version",
+        short: "ver",
+        id: CommandId::Version,
+        min_args: 0,
+        max_args: Some(0),
+        usage: "version",
+        summary: "Print the firmware version",
+    },
+];
+
+/// Finds a command by its full name or its shortcut.
+pub fn lookup(word: &str) -> Option<&'static CommandDef> {
+    COMMANDS.iter().find(|c| c.name == word || c.short == word)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use rstest::rstest;
+
+    fn toks(line: &str) -> Result<Vec<String>, TokenizeError> {
+        tokenize(line.as_bytes())
+    }
+
+    #[rstest]
+    #[case("get wlan.ssid", &["get", "wlan.ssid"])]
+    #[case("  get   wlan.ssid  ", &["get", "wlan.ssid"])]
+    #[case("set\twl s\t\"My SSID\"", &["set", "wl", "s", "My SSID"])]
+    #[case("set wl s \"\"", &["set", "wl", "s", ""])]
+    #[case(r#"set wlan.passkey p\"ss\tw\nor\xFF"#, &["set", "wlan.passkey", r#"p\"ss\tw\nor\xFF"#])]
+    #[case(r#"set x "a \"quoted\" word""#, &["set", "x", r#"a \"quoted\" word"#])]
+    #[case(r#"set x ab"c d"e"#, &["set", "x", "abc de"])]
+    #[case("", &[])]
+    #[case(r"trailing\", &[r"trailing\"])]
+    fn tokenizes(#[case] line: &str, #[case] want: &[&str]) {
+        let want: Vec<String> = want.iter().map(|s| String::from(*s)).collect();
+        assert_eq!(toks(line), Ok(want));
+    }
+
+    #[rstest]
+    #[case("set x \"open")]
+    #[case("\"")]
+    fn rejects_unterminated_quote(#[case] line: &str) {
+        assert_eq!(toks(line), Err(TokenizeError::UnterminatedQuote));
+    }
+
+    #[test]
+    fn rejects_invalid_utf8() {
+        assert_eq!(tokenize(&[b'g', 0xff, 0xfe]), Err(TokenizeError::NotUtf8));
+    }
+
+    #[rstest]
+    #[case(r#"a\"b"#, "a\"b")]
+    #[case(r"a\\b", r"a\b")]
+    #[case(r"a\tb", r"a\tb")]
+    #[case(r"end\", r"end\")]
+    fn plain_unescape(#[case] raw: &str, #[case] want: &str) {
+        assert_eq!(unescape_plain(raw), want);
+    }
+
+    #[test]
+    fn command_names_and_shortcuts_are_unique() {
+        let mut words = vec![];
+        for c in COMMANDS {
+            words.push(c.name);
+            if c.short != c.name {
+                words.push(c.short);
+            }
+        }
+        let mut sorted = words.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), words.len(), "duplicate command word in {words:?}");
+        assert!(COMMANDS.iter().all(|c| c.short.len() <= 6));
+    }
+}

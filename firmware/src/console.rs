@@ -1,0 +1,267 @@
+//! The serial console: line editing on the way in, response and log framing on the way out.
+//!
+//! Output framing (protocol-facts §1.3): with `system.cmd.header_enabled` a response starts
+//! with `R<code><5-digit length>\r\n` and a log message with `L<level><5-digit length>\r\n`;
+//! the length counts the body's trailing `\r\n`, and an empty body has length 0 and no line
+//! end. The prompt `> ` follows a response (never a log) when `system.cmd.prompt_enabled`,
+//! and is not counted.
+
+use crate::result::ResultCode;
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+/// Longest command line the editor holds (bytes before CR/LF). Longer lines are answered
+/// with code 8. Chosen to fit `set wlan.passkey` with 63 `\xHH` encodings.
+pub const LINE_MAX: usize = 512;
+
+/// Log levels; a log prints when `system.print_level` is at least its level.
+pub mod level {
+    /// Boot banner, `[Ready]`, association and link state.
+    pub const STATUS: u8 = 1;
+    /// Errors worth telling a person.
+    pub const ERROR: u8 = 2;
+    /// Progress of longer operations.
+    pub const INFO: u8 = 3;
+    /// Detail.
+    pub const DEBUG: u8 = 4;
+}
+
+/// The framing settings in force, read from the `system.*` variables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Format {
+    pub echo: bool,
+    pub header: bool,
+    pub prompt: bool,
+    /// 0 silences logs; 255 stands for `all`.
+    pub print_level: u8,
+}
+
+impl Format {
+    /// Appends a response: header (if enabled), body with its line end, prompt (if enabled).
+    pub fn response(&self, out: &mut Vec<u8>, code: ResultCode, body: &str) {
+        let len = if body.is_empty() { 0 } else { body.len() + 2 };
+        if self.header {
+            push_header(out, 'R', code.0, len);
+        }
+        if !body.is_empty() {
+            out.extend_from_slice(body.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if self.prompt {
+            out.extend_from_slice(b"> ");
+        }
+    }
+
+    /// Appends a log message if the print level lets it through.
+    pub fn log(&self, out: &mut Vec<u8>, level: u8, text: &str) {
+        if self.print_level == 0 || level > self.print_level {
+            return;
+        }
+        if self.header {
+            push_header(out, 'L', level, text.len() + 2);
+        }
+        out.extend_from_slice(text.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn push_header(out: &mut Vec<u8>, kind: char, digit: u8, len: usize) {
+    let mut header = alloc::string::String::with_capacity(9);
+    // Writing to a String cannot fail; the length is capped so the field stays five digits.
+    let _ = write!(header, "{kind}{}{:05}\r\n", digit % 10, len.min(99_999));
+    out.extend_from_slice(header.as_bytes());
+}
+
+/// What one input byte completed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Edit {
+    /// Nothing yet.
+    Pending,
+    /// A command line (without its line end; may be empty).
+    Line(Vec<u8>),
+    /// A line longer than [`LINE_MAX`] ended; its content was dropped.
+    Overflow,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Escape {
+    #[default]
+    None,
+    /// Saw ESC.
+    Start,
+    /// Inside a CSI sequence (`ESC [` ... final byte).
+    Csi,
+}
+
+/// Line input with CR/LF (CR LF counts once), backspace/DEL, echo, and terminal escape
+/// sequences (arrow keys) swallowed.
+#[derive(Clone, Debug, Default)]
+pub struct LineEditor {
+    buf: Vec<u8>,
+    overflow: bool,
+    after_cr: bool,
+    escape: Escape,
+}
+
+impl LineEditor {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds one byte; echo bytes (if `echo`) are appended to `out`.
+    pub fn feed(&mut self, b: u8, echo: bool, out: &mut Vec<u8>) -> Edit {
+        let after_cr = core::mem::replace(&mut self.after_cr, false);
+        match self.escape {
+            Escape::Start => {
+                self.escape = if b == b'[' { Escape::Csi } else { Escape::None };
+                return Edit::Pending;
+            }
+            Escape::Csi => {
+                if (0x40..=0x7e).contains(&b) {
+                    self.escape = Escape::None;
+                }
+                return Edit::Pending;
+            }
+            Escape::None => {}
+        }
+        match b {
+            b'\n' if after_cr => Edit::Pending,
+            b'\r' | b'\n' => {
+                self.after_cr = b == b'\r';
+                if echo {
+                    out.extend_from_slice(b"\r\n");
+                }
+                let line = core::mem::take(&mut self.buf);
+                if core::mem::replace(&mut self.overflow, false) {
+                    Edit::Overflow
+                } else {
+                    Edit::Line(line)
+                }
+            }
+            0x08 | 0x7f => {
+                if !self.overflow && self.buf.pop().is_some() && echo {
+                    out.extend_from_slice(b"\x08 \x08");
+                }
+                Edit::Pending
+            }
+            0x1b => {
+                self.escape = Escape::Start;
+                Edit::Pending
+            }
+            b'\t' | 0x20..=0x7e | 0x80..=0xff => {
+                if self.overflow {
+                    return Edit::Pending;
+                }
+                if self.buf.len() >= LINE_MAX {
+                    self.overflow = true;
+                    self.buf.clear();
+                    return Edit::Pending;
+                }
+                self.buf.push(b);
+                if echo {
+                    out.push(b);
+                }
+                Edit::Pending
+            }
+            // Other control characters are ignored.
+            _ => Edit::Pending,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use rstest::rstest;
+
+    const MACHINE: Format = Format { echo: false, header: true, prompt: false, print_level: 0 };
+    const HUMAN: Format = Format { echo: true, header: false, prompt: true, print_level: 255 };
+
+    #[rstest]
+    #[case::set_ok(MACHINE, 0, "Set OK", b"R000008\r\nSet OK\r\n".as_slice())]
+    #[case::value(MACHINE, 0, "1", b"R000003\r\n1\r\n".as_slice())]
+    #[case::empty(MACHINE, 0, "", b"R000000\r\n".as_slice())]
+    #[case::error(MACHINE, 3, "Unknown command", b"R300017\r\nUnknown command\r\n".as_slice())]
+    #[case::human(HUMAN, 0, "Set OK", b"Set OK\r\n> ".as_slice())]
+    #[case::human_empty(HUMAN, 0, "", b"> ".as_slice())]
+    #[case::both(Format { prompt: true, ..MACHINE }, 0, "x", b"R000003\r\nx\r\n> ".as_slice())]
+    fn frames_responses(
+        #[case] format: Format,
+        #[case] code: u8,
+        #[case] body: &str,
+        #[case] want: &[u8],
+    ) {
+        let mut out = vec![];
+        format.response(&mut out, ResultCode(code), body);
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn multi_line_body_counts_inner_line_ends() {
+        let mut out = vec![];
+        MACHINE.response(&mut out, ResultCode::SUCCESS, "a: 1\r\nb: 2");
+        assert_eq!(out, b"R000012\r\na: 1\r\nb: 2\r\n");
+    }
+
+    #[rstest]
+    #[case::silenced(MACHINE, 1, b"".as_slice())]
+    #[case::machine_with_logs(Format { print_level: 255, ..MACHINE }, 1, b"L100009\r\n[Ready]\r\n".as_slice())]
+    #[case::human(HUMAN, 1, b"[Ready]\r\n".as_slice())]
+    #[case::above_level(Format { print_level: 1, ..HUMAN }, 3, b"".as_slice())]
+    fn frames_logs(#[case] format: Format, #[case] level: u8, #[case] want: &[u8]) {
+        let mut out = vec![];
+        format.log(&mut out, level, "[Ready]");
+        assert_eq!(out, want);
+    }
+
+    fn feed_all(ed: &mut LineEditor, input: &[u8], echo: bool) -> (Vec<Edit>, Vec<u8>) {
+        let mut out = vec![];
+        let edits =
+            input.iter().map(|&b| ed.feed(b, echo, &mut out)).filter(|e| *e != Edit::Pending);
+        (edits.collect(), out)
+    }
+
+    #[rstest]
+    #[case::crlf(b"ver\r\n".as_slice(), &["ver"])]
+    #[case::cr(b"ver\r".as_slice(), &["ver"])]
+    #[case::lf(b"ver\n".as_slice(), &["ver"])]
+    #[case::lfcr_is_two(b"ver\n\r".as_slice(), &["ver", ""])]
+    #[case::two_lines(b"a\r\nb\r\n".as_slice(), &["a", "b"])]
+    #[case::backspace(b"vex\x08r\r".as_slice(), &["ver"])]
+    #[case::del(b"vex\x7fr\r".as_slice(), &["ver"])]
+    #[case::backspace_on_empty(b"\x08\x08ver\r".as_slice(), &["ver"])]
+    #[case::arrow_keys(b"v\x1b[Aer\x1b[D\r".as_slice(), &["ver"])]
+    #[case::controls_ignored(b"v\x01e\x00r\r".as_slice(), &["ver"])]
+    fn edits_lines(#[case] input: &[u8], #[case] want: &[&str]) {
+        let mut ed = LineEditor::new();
+        let (edits, _) = feed_all(&mut ed, input, false);
+        let want: Vec<Edit> = want.iter().map(|l| Edit::Line(l.as_bytes().to_vec())).collect();
+        assert_eq!(edits, want);
+    }
+
+    #[test]
+    fn echoes_typing_backspace_and_line_end() {
+        let mut ed = LineEditor::new();
+        let (_, out) = feed_all(&mut ed, b"ab\x08c\r\n", true);
+        assert_eq!(out, b"ab\x08 \x08c\r\n");
+    }
+
+    #[test]
+    fn overflow_drops_line_and_recovers() {
+        let mut ed = LineEditor::new();
+        let mut input = vec![b'x'; LINE_MAX + 10];
+        input.extend_from_slice(b"\r\nver\r\n");
+        let (edits, _) = feed_all(&mut ed, &input, false);
+        assert_eq!(edits, vec![Edit::Overflow, Edit::Line(b"ver".to_vec())]);
+    }
+
+    #[test]
+    fn exactly_line_max_fits() {
+        let mut ed = LineEditor::new();
+        let mut input = vec![b'x'; LINE_MAX];
+        input.push(b'\r');
+        let (edits, _) = feed_all(&mut ed, &input, false);
+        assert_eq!(edits, vec![Edit::Line(vec![b'x'; LINE_MAX])]);
+    }
+}

@@ -1,0 +1,88 @@
+//! The async loop that runs the core on a platform: UART bytes in, output and actions out.
+//! A board's `main` and the simulated module both call [`run`].
+
+use crate::module::{Action, BoardInfo, Module};
+use crate::platform::Nvm;
+use crate::time::Instant;
+use alloc::format;
+use embedded_io_async::{Read, Write};
+
+/// Why the runner stopped.
+#[derive(Debug)]
+pub enum Stop<E> {
+    /// The UART failed; the platform decides whether to reopen it and call [`run`] again.
+    Uart(E),
+    /// The UART reported end of input.
+    Closed,
+}
+
+/// Converts the platform clock into the core's time.
+fn now() -> Instant {
+    Instant::from_millis(embassy_time::Instant::now().as_millis())
+}
+
+/// Boots the module and serves the console until the UART fails. Reboots (by command or
+/// factory reset) happen inside: the core is dropped and booted again from NVM.
+pub async fn run<U, N>(uart: &mut U, nvm: &mut N, board: &BoardInfo) -> Stop<U::Error>
+where
+    U: Read + Write,
+    N: Nvm,
+{
+    let mut buf = [0u8; 256];
+    loop {
+        let image = nvm.load();
+        let (image, fault) = match image {
+            Ok(image) => (image, None),
+            Err(e) => (None, Some(e)),
+        };
+        let mut module = Module::boot(board.clone(), image.as_deref(), now());
+        if let Some(fault) = fault {
+            // The banner is already out; say why the settings are defaults.
+            let line = format!("NVM read failed: {fault}\r\n");
+            if let Err(e) = uart.write_all(line.as_bytes()).await {
+                return Stop::Uart(e);
+            }
+        }
+        'session: loop {
+            loop {
+                let out = module.take_output();
+                if !out.is_empty() {
+                    if let Err(e) = uart.write_all(&out).await {
+                        return Stop::Uart(e);
+                    }
+                }
+                let Some(action) = module.next_action() else { break };
+                match action {
+                    Action::StoreNvm(image) => {
+                        let result = nvm.store(&image).map_err(|e| format!("{e}"));
+                        module.nvm_stored(result.as_ref().map(|_| ()).map_err(|e| e.as_str()), now());
+                    }
+                    Action::Reboot => {
+                        let out = module.take_output();
+                        if let Err(e) = uart.write_all(&out).await {
+                            return Stop::Uart(e);
+                        }
+                        if let Err(e) = uart.flush().await {
+                            return Stop::Uart(e);
+                        }
+                        break 'session;
+                    }
+                    Action::FactoryReset => {
+                        // A failed erase still reboots; the next boot reports what it finds.
+                        let _ = nvm.erase();
+                        let out = module.take_output();
+                        if let Err(e) = uart.write_all(&out).await {
+                            return Stop::Uart(e);
+                        }
+                        break 'session;
+                    }
+                }
+            }
+            match uart.read(&mut buf).await {
+                Ok(0) => return Stop::Closed,
+                Ok(n) => module.feed(&buf[..n], now()),
+                Err(e) => return Stop::Uart(e),
+            }
+        }
+    }
+}
