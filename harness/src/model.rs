@@ -1,0 +1,275 @@
+//! The result model: what a run produced. `results.json` is this, serialized; every other
+//! report format is rendered from it (so `hil report` can re-render an old run).
+//!
+//! Schema: [`SCHEMA`] names the version; fields are only ever added.
+
+use serde::{Deserialize, Serialize};
+
+/// The schema name written into `results.json`.
+pub const SCHEMA: &str = "gecko-hil/results/v1";
+
+/// The outcome of one case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The module did what the spec says.
+    Pass,
+    /// The module answered wrongly (a product defect).
+    Fail,
+    /// The case could not be judged: port lost, lab service down, harness fault, timeout of
+    /// the infrastructure (not a verdict on the product).
+    Error,
+    /// Not run (with a reason: not selected for this transport, run interrupted, ...).
+    Skipped,
+    /// Failed in a way the rig's expectations file lists, with its reason.
+    KnownDeviation,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Error => "error",
+            Verdict::Skipped => "skipped",
+            Verdict::KnownDeviation => "known deviation",
+        }
+    }
+}
+
+/// Whether a case's expectation is stated by a source or chosen by the project.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    Documented,
+    Assumed,
+}
+
+/// One whole run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// `YYYYmmdd-HHMMSS-<rig>`; also the folder name under `reports/`.
+    pub run_id: String,
+    /// RFC 3339 UTC.
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_ms: u64,
+    /// The run was stopped (Ctrl-C) before every selected case ran; the rest are skipped.
+    pub interrupted: bool,
+    pub rig: RigInfo,
+    /// What the module said about itself (`version`), if it answered.
+    pub module_version: Option<String>,
+    /// The selection as given on the command line (`all` when none).
+    pub selection: String,
+    pub totals: Totals,
+    pub cases: Vec<CaseResult>,
+    /// Every clause of the inventory with the verdicts of the cases that cite it.
+    pub clauses: Vec<ClauseResult>,
+}
+
+/// The rig a run used.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RigInfo {
+    pub name: String,
+    /// The rig file.
+    pub path: String,
+    /// `sim` or `hardware`.
+    pub kind: String,
+    /// The serial port the run talked to.
+    pub port: String,
+}
+
+/// Counts by verdict.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    pub pass: usize,
+    pub fail: usize,
+    pub error: usize,
+    pub skipped: usize,
+    pub known_deviation: usize,
+    /// Cases the expectations file lists as deviations that passed: the entry is stale.
+    pub stale_deviations: usize,
+}
+
+impl Totals {
+    pub fn count(cases: &[CaseResult]) -> Self {
+        let mut t = Totals::default();
+        for c in cases {
+            match c.verdict {
+                Verdict::Pass => t.pass += 1,
+                Verdict::Fail => t.fail += 1,
+                Verdict::Error => t.error += 1,
+                Verdict::Skipped => t.skipped += 1,
+                Verdict::KnownDeviation => t.known_deviation += 1,
+            }
+            if c.stale_deviation {
+                t.stale_deviations += 1;
+            }
+        }
+        t
+    }
+
+    pub fn total(&self) -> usize {
+        self.pass + self.fail + self.error + self.skipped + self.known_deviation
+    }
+
+    /// A run is green when nothing failed, nothing errored and no deviation entry is stale.
+    pub fn is_green(&self) -> bool {
+        self.fail == 0 && self.error == 0 && self.stale_deviations == 0
+    }
+}
+
+/// One case's result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseResult {
+    pub id: String,
+    /// The spec file's section (the JUnit classname).
+    pub section: String,
+    pub title: String,
+    pub clauses: Vec<String>,
+    pub basis: Basis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The transport it ran over (`serial`).
+    pub transport: String,
+    pub verdict: Verdict,
+    /// Why it failed, errored or was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The expectations file's reason, when the case is listed there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deviation: Option<String>,
+    /// Listed as a deviation, yet passed.
+    #[serde(default)]
+    pub stale_deviation: bool,
+    /// Runs made (more than 1 only after infrastructure errors).
+    pub attempts: u32,
+    /// Start, in milliseconds since the run started.
+    pub start_ms: u64,
+    pub duration_ms: u64,
+    pub steps: Vec<StepResult>,
+    /// The exchange with the module, of the last attempt.
+    pub transcript: Vec<TranscriptEntry>,
+}
+
+/// One step of a case.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepResult {
+    /// 0 is setup; steps count from 1.
+    pub index: usize,
+    /// What the step did, e.g. `send "get wlan.ssid"`.
+    pub action: String,
+    pub outcome: StepOutcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// How a step ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOutcome {
+    Ok,
+    Failed,
+    Error,
+    NotRun,
+}
+
+/// One entry of a transcript.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TranscriptEntry {
+    /// Milliseconds since the case started.
+    pub t_ms: f64,
+    pub dir: Direction,
+    /// The bytes as text (non-printables escaped as `\xHH`, CR/LF as `\r\n`).
+    pub text: String,
+}
+
+/// Who produced a transcript entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Host to module.
+    Tx,
+    /// Module to host.
+    Rx,
+    /// A remark of the harness (resync, reboot wait, retry).
+    Note,
+}
+
+/// One clause of the inventory and how the run covered it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClauseResult {
+    pub id: String,
+    pub section: String,
+    /// `chapter` or `protocol-facts`.
+    pub source: String,
+    pub lines: [u32; 2],
+    pub text: String,
+    /// Ids of the cases that cite it (in this run's selection).
+    pub cases: Vec<String>,
+    pub status: ClauseStatus,
+}
+
+/// The roll-up of a clause's cases: the worst verdict wins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClauseStatus {
+    /// No case cites it.
+    Uncovered,
+    /// Cited, but every citing case was skipped.
+    NotRun,
+    Pass,
+    KnownDeviation,
+    Error,
+    Fail,
+}
+
+impl ClauseStatus {
+    /// Rolls up the verdicts of the cases citing a clause.
+    pub fn roll_up(verdicts: impl IntoIterator<Item = Verdict>) -> Self {
+        let mut status = ClauseStatus::Uncovered;
+        for v in verdicts {
+            let s = match v {
+                Verdict::Pass => ClauseStatus::Pass,
+                Verdict::Fail => ClauseStatus::Fail,
+                Verdict::Error => ClauseStatus::Error,
+                Verdict::Skipped => ClauseStatus::NotRun,
+                Verdict::KnownDeviation => ClauseStatus::KnownDeviation,
+            };
+            status = status.max(s);
+        }
+        status
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClauseStatus::Uncovered => "uncovered",
+            ClauseStatus::NotRun => "not run",
+            ClauseStatus::Pass => "pass",
+            ClauseStatus::KnownDeviation => "known deviation",
+            ClauseStatus::Error => "error",
+            ClauseStatus::Fail => "fail",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_verdict_wins() {
+        use Verdict::*;
+        assert_eq!(ClauseStatus::roll_up([]), ClauseStatus::Uncovered);
+        assert_eq!(ClauseStatus::roll_up([Skipped]), ClauseStatus::NotRun);
+        assert_eq!(ClauseStatus::roll_up([Pass, Skipped]), ClauseStatus::Pass);
+        assert_eq!(ClauseStatus::roll_up([Pass, KnownDeviation]), ClauseStatus::KnownDeviation);
+        assert_eq!(ClauseStatus::roll_up([Pass, Error, Fail]), ClauseStatus::Fail);
+        assert_eq!(ClauseStatus::roll_up([Error, Pass]), ClauseStatus::Error);
+    }
+}
