@@ -310,6 +310,10 @@ impl Module {
 
     fn set(&mut self, args: &[String]) -> (ResultCode, Option<String>) {
         let Some((id, used)) = vars::resolve(args, 1) else {
+            // A shortcut spread over every word names a variable but leaves no value.
+            if vars::resolve(args, 0).is_some_and(|(_, used)| used == args.len()) {
+                return (ResultCode::TOO_FEW_ARGS, None);
+            }
             return (ResultCode::UNKNOWN_OPTION, None);
         };
         match args.len() - used {

@@ -1,8 +1,23 @@
 //! The host side of the Gecko OS HIL framework.
 //!
-//! * [`model`]: what a run produces (`results.json` is it, serialized).
-//! * [`report`]: results.json, junit.xml, summary.md and report.html from a [`model::RunResult`].
+//! * [`channel`]: the one [`channel::Channel`] trait every transport implements, the
+//!   [`channel::Recorder`] middleware (transcripts, timing), the serial transport and its
+//!   sans-IO frame parser.
+//! * [`spec`]: spec tables and the clause inventory, validated at load (file:line:key errors).
+//! * [`rig`]: rig files (simulated module or real hardware) and per-rig known deviations.
+//! * [`session`]: starting a simulated module, connecting, syncing the console.
+//! * [`runner`]: running cases, verdicts (product failure vs. infrastructure error), retries.
+//! * [`model`] and [`report`]: the result model and its renderings (results.json, junit.xml,
+//!   summary.md, report.html), diffs between runs.
 #![forbid(unsafe_code)]
 
+pub mod bench;
+pub mod channel;
+pub mod code;
+pub mod interrupt;
 pub mod model;
 pub mod report;
+pub mod rig;
+pub mod runner;
+pub mod session;
+pub mod spec;

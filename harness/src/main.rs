@@ -1,1 +1,315 @@
-fn main() {}
+//! `hil`: run conformance cases against a module, list cases and coverage, render reports.
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use gecko_hil::model::Verdict;
+use gecko_hil::runner::{self, RunOptions};
+use gecko_hil::spec::{self, Selection, Specs};
+use gecko_hil::{bench, interrupt, report, rig};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "hil", version, about = "Gecko OS module conformance: run spec tables against a rig")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run cases against a rig and write a report.
+    Run(RunArgs),
+    /// List cases, clauses or clause coverage.
+    List(ListArgs),
+    /// Re-render a run's report, or compare two runs.
+    Report(ReportArgs),
+    /// Validate spec tables and rig files without running anything.
+    Check(CheckArgs),
+    /// Benchmarks.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct SelectArgs {
+    /// Case id prefixes (`serial/framing`); none: every case.
+    filters: Vec<String>,
+    /// Only cases with this tag (repeatable).
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Only cases citing this clause or clause prefix (repeatable).
+    #[arg(long = "clause")]
+    clauses: Vec<String>,
+    /// The spec tables folder.
+    #[arg(long, default_value = "specs")]
+    specs: PathBuf,
+}
+
+impl SelectArgs {
+    fn selection(&self) -> Selection {
+        Selection { prefixes: self.filters.clone(), tags: self.tags.clone(), clauses: self.clauses.clone() }
+    }
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    select: SelectArgs,
+    /// The rig file.
+    #[arg(long, default_value = "rigs/sim.toml")]
+    rig: PathBuf,
+    /// Where reports go (`<run-id>/` and `latest`).
+    #[arg(long, default_value = "reports")]
+    reports: PathBuf,
+    /// Extra attempts for cases that end in an infrastructure error.
+    #[arg(long, default_value_t = 1)]
+    retries: u32,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    #[command(flatten)]
+    select: SelectArgs,
+    /// List the clauses of the inventory instead of cases.
+    #[arg(long, conflicts_with = "coverage")]
+    clauses: bool,
+    /// Show covered / total clauses, by section.
+    #[arg(long)]
+    coverage: bool,
+    /// With --coverage or --clauses: list the clauses no case cites.
+    #[arg(long)]
+    uncovered: bool,
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// A run folder (or its results.json); `reports/latest` by default.
+    #[arg(default_value = "reports/latest")]
+    run: PathBuf,
+    /// Compare with this older run: new failures, fixed, still failing.
+    #[arg(long)]
+    diff: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    #[arg(long, default_value = "specs")]
+    specs: PathBuf,
+    /// Rig files to validate (default: every rigs/*.toml that is not an expectations file).
+    #[arg(long = "rig")]
+    rigs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    #[command(subcommand)]
+    which: BenchCmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCmd {
+    /// Command round trip through the harness vs. a raw floor on the same port.
+    Serial {
+        #[arg(long, default_value = "rigs/sim.toml")]
+        rig: PathBuf,
+        #[arg(long, default_value_t = 2000)]
+        iterations: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(cmd: Cmd) -> Result<ExitCode> {
+    match cmd {
+        Cmd::Run(args) => run(args),
+        Cmd::List(args) => list(args),
+        Cmd::Report(args) => report_cmd(args),
+        Cmd::Check(args) => check(args),
+        Cmd::Bench(args) => match args.which {
+            BenchCmd::Serial { rig, iterations } => bench_serial(&rig, iterations),
+        },
+    }
+}
+
+fn load_specs(dir: &Path) -> Result<Specs> {
+    Ok(spec::load_dir(dir)?)
+}
+
+fn run(args: RunArgs) -> Result<ExitCode> {
+    interrupt::install();
+    let specs = load_specs(&args.select.specs)?;
+    let rig = rig::load(&args.rig)?;
+    let selection = args.select.selection();
+    let count = runner::select(&specs, &selection).len();
+    anyhow::ensure!(count > 0, "no case matches the selection `{}`", selection.describe());
+    eprintln!("running {count} cases on rig `{}` ({})", rig.name, rig.path.display());
+    let options = RunOptions {
+        selection,
+        retries: args.retries,
+        reports_root: args.reports,
+        progress: !args.no_progress && std::io::stderr().is_terminal(),
+    };
+    let (run, dir) = runner::run(&specs, &rig, &options)?;
+    let t = run.totals;
+    println!(
+        "{} passed, {} failed, {} errors, {} skipped, {} known deviations{}",
+        t.pass,
+        t.fail,
+        t.error,
+        t.skipped,
+        t.known_deviation,
+        if t.stale_deviations > 0 { format!(", {} stale deviations", t.stale_deviations) } else { String::new() }
+    );
+    println!("module: {}", run.module_version.as_deref().unwrap_or("(no answer)"));
+    println!("report: {}", dir.join("report.html").display());
+    Ok(if run.interrupted {
+        ExitCode::from(130)
+    } else if t.is_green() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn list(args: ListArgs) -> Result<ExitCode> {
+    let specs = load_specs(&args.select.specs)?;
+    let cited: BTreeMap<&str, usize> = specs.cases.iter().flat_map(|c| c.clauses.iter()).fold(BTreeMap::new(), |mut m, c| {
+        *m.entry(c.as_str()).or_default() += 1;
+        m
+    });
+    if args.coverage {
+        let mut by_section: Vec<(String, String, usize, usize)> = Vec::new();
+        for c in &specs.inventory.clauses {
+            let covered = usize::from(cited.contains_key(c.id.as_str()));
+            match by_section.iter_mut().find(|(src, s, _, _)| *s == c.section && *src == c.source) {
+                Some(row) => {
+                    row.2 += covered;
+                    row.3 += 1;
+                }
+                None => by_section.push((c.source.clone(), c.section.clone(), covered, 1)),
+            }
+        }
+        let width = by_section.iter().map(|r| r.1.len()).max().unwrap_or(10).max(10);
+        for source in ["chapter", "protocol-facts"] {
+            let rows: Vec<_> = by_section.iter().filter(|r| r.0 == source).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let (cov, tot) = rows.iter().fold((0, 0), |(a, b), r| (a + r.2, b + r.3));
+            println!("{source}: {cov}/{tot} clauses covered ({:.0}%)", percent(cov, tot));
+            for (_, section, cov, tot) in rows {
+                println!("  {section:width$}  {cov:>4}/{tot:<4} {:>4.0}%", percent(*cov, *tot));
+            }
+        }
+        let (cov, tot) = by_section.iter().fold((0, 0), |(a, b), r| (a + r.2, b + r.3));
+        println!("total: {cov}/{tot} clauses covered ({:.0}%) by {} cases", percent(cov, tot), specs.cases.len());
+        if args.uncovered {
+            println!("\nuncovered:");
+            for c in specs.inventory.clauses.iter().filter(|c| !cited.contains_key(c.id.as_str())) {
+                println!("  {}  {}", c.id, c.text);
+            }
+        }
+    } else if args.clauses {
+        for c in &specs.inventory.clauses {
+            let n = cited.get(c.id.as_str()).copied().unwrap_or(0);
+            if args.uncovered && n > 0 {
+                continue;
+            }
+            println!("{}  [{} cases]  {}:{}-{}  {}", c.id, n, c.source, c.lines[0], c.lines[1], c.text);
+        }
+    } else {
+        let selection = args.select.selection();
+        for case in runner::select(&specs, &selection) {
+            let basis = match case.basis {
+                gecko_hil::model::Basis::Documented => "documented",
+                gecko_hil::model::Basis::Assumed => "assumed",
+            };
+            println!("{}  [{basis}]  {}  ({})", case.id, case.title, case.clauses.join(", "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn percent(a: usize, b: usize) -> f64 {
+    if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 }
+}
+
+fn results_path(run: &Path) -> PathBuf {
+    if run.is_dir() { run.join("results.json") } else { run.to_path_buf() }
+}
+
+fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
+    let path = results_path(&args.run);
+    let run = report::load_results(&path)?;
+    match args.diff {
+        Some(old) => {
+            let old = report::load_results(&results_path(&old))?;
+            let diff = report::diff_runs(&old, &run);
+            print!("{}", report::render_diff_markdown(&diff));
+            Ok(if diff.has_regressions() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+        None => {
+            let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+            report::write_files(&run, &dir)?;
+            println!("re-rendered {}", dir.display());
+            let bad = run.cases.iter().filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error)).count();
+            Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}
+
+fn check(args: CheckArgs) -> Result<ExitCode> {
+    let specs = load_specs(&args.specs)?;
+    println!("{}: {} cases, {} clauses: ok", args.specs.display(), specs.cases.len(), specs.inventory.clauses.len());
+    let mut rigs = args.rigs;
+    if rigs.is_empty() {
+        for entry in std::fs::read_dir("rigs").context("listing rigs/")? {
+            let path = entry?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.ends_with(".toml") && !name.ends_with(".expectations.toml") {
+                rigs.push(path);
+            }
+        }
+        rigs.sort();
+    }
+    for path in rigs {
+        let rig = rig::load(&path)?;
+        for (case, d) in &rig.deviations {
+            anyhow::ensure!(specs.cases.iter().any(|c| &c.id == case), "{}: deviation for unknown case `{case}`", d.origin);
+        }
+        println!("{}: rig `{}` ({}): ok", path.display(), rig.name, rig.kind());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_serial(rig_path: &Path, iterations: usize) -> Result<ExitCode> {
+    let rig = rig::load(rig_path)?;
+    let workdir = std::env::temp_dir().join(format!("hil-bench-{}", std::process::id()));
+    let result = bench::serial(&rig, &workdir, iterations);
+    let _ = std::fs::remove_dir_all(&workdir);
+    let b = result?;
+    let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
+    println!("serial round trip `get wlan.ssid`, {} samples each (after warm-up)", b.harness.samples);
+    println!("  harness (channel + framer + transcript): p50 {:8.1} µs   p99 {:8.1} µs", us(b.harness.p50), us(b.harness.p99));
+    println!("  raw floor (write bytes, read reply):     p50 {:8.1} µs   p99 {:8.1} µs", us(b.raw.p50), us(b.raw.p99));
+    println!(
+        "  ratio harness/raw: p50 {:.2}x   p99 {:.2}x",
+        us(b.harness.p50) / us(b.raw.p50),
+        us(b.harness.p99) / us(b.raw.p99)
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,280 @@
+//! The one way the harness talks to a module: the [`Channel`] trait.
+//!
+//! Every transport (serial now; REST and the WebSocket command stream later) implements it,
+//! so every case can run over every transport. Transcripts and timing are middleware around
+//! the trait ([`Recorder`]), so they come for free with each transport.
+
+pub mod framing;
+pub mod serial;
+
+use crate::code::ResultCode;
+use crate::model::{Direction, TranscriptEntry};
+use std::time::{Duration, Instant};
+
+/// A command for the module.
+#[derive(Clone, Debug)]
+pub struct Request<'a> {
+    /// The command line, without line end.
+    pub line: &'a str,
+    /// Data that follows the command (for `stream_write`, `file_create`).
+    pub data: Option<&'a [u8]>,
+    /// How long to wait for the complete reply.
+    pub timeout: Duration,
+}
+
+/// A log message the module printed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    /// The level digit of the `L` header, when the transport carries one.
+    pub level: Option<u8>,
+    /// The message, without line end.
+    pub text: String,
+    /// When it arrived, since the request was sent.
+    pub at: Duration,
+}
+
+/// When the parts of a reply arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    pub sent: Instant,
+    /// First byte of the reply, since `sent`.
+    pub first_byte: Option<Duration>,
+    /// The reply complete, since `sent`.
+    pub total: Duration,
+}
+
+/// The module's answer to a [`Request`].
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub code: ResultCode,
+    /// The body as the module sent it (line ends included).
+    pub body: Vec<u8>,
+    /// Log messages that arrived while the command ran.
+    pub logs: Vec<LogLine>,
+    pub timing: Timing,
+}
+
+impl Reply {
+    /// The body as spec tables compare it: `\r\n` as `\n`, the final line end removed.
+    pub fn text(&self) -> String {
+        normalize_body(&self.body)
+    }
+}
+
+/// Turns a body into the text spec tables compare: lossy UTF-8, CRLF as LF, no final LF.
+pub fn normalize_body(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body).replace("\r\n", "\n");
+    text.strip_suffix('\n').map(str::to_string).unwrap_or(text)
+}
+
+/// Why a channel could not deliver a reply.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// The module did not answer in time (the link itself is still there).
+    #[error("no complete reply to `{command}` within {waited:?} (received so far: {partial})")]
+    Timeout { command: String, waited: Duration, partial: String },
+    /// The module sent something that cannot be a reply.
+    #[error("malformed reply to `{command}`: {reason} (bytes: {bytes})")]
+    Malformed { command: String, reason: String, bytes: String },
+    /// The link failed: port gone, I/O error, the module process died.
+    #[error("link {link} failed: {source}")]
+    Link {
+        link: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The run was interrupted (Ctrl-C).
+    #[error("interrupted")]
+    Interrupted,
+    /// The transport cannot do this (a raw byte step over REST).
+    #[error("the {transport} transport does not support {what}")]
+    Unsupported { transport: &'static str, what: &'static str },
+}
+
+impl ChannelError {
+    /// Whether the fault lies with the infrastructure (link, harness) rather than with what
+    /// the module answered.
+    pub fn is_infrastructure(&self) -> bool {
+        matches!(self, Self::Link { .. } | Self::Interrupted | Self::Unsupported { .. })
+    }
+}
+
+/// Raw bytes to and from the module, for transports that are a byte stream.
+pub trait RawLink {
+    fn write_raw(&mut self, bytes: &[u8]) -> Result<(), ChannelError>;
+    /// Reads until `done` accepts the bytes read so far or `timeout` passes; returns what
+    /// was read either way (the caller judges).
+    fn read_raw(
+        &mut self,
+        done: &mut dyn FnMut(&[u8]) -> bool,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, ChannelError>;
+}
+
+/// The console format a channel reads replies in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsoleFormat {
+    #[default]
+    Machine,
+    Human,
+}
+
+/// A way of talking to a module.
+pub trait Channel {
+    /// Transport name (`serial`, `rest`, `websocket`).
+    fn transport(&self) -> &'static str;
+    /// What the channel is connected to, for reports (`/dev/pts/3`).
+    fn endpoint(&self) -> String;
+    /// Sends a command and waits for its reply.
+    fn execute(&mut self, request: &Request<'_>) -> Result<Reply, ChannelError>;
+    /// Brings the module's console to `format` and discards stale output, e.g. after a
+    /// reboot or raw bytes. Waits up to `timeout` for the module to answer.
+    fn resync(&mut self, format: ConsoleFormat, timeout: Duration) -> Result<(), ChannelError>;
+    /// Raw byte access, where the transport has it.
+    fn raw(&mut self) -> Option<&mut dyn RawLink>;
+}
+
+/// Renders bytes for a transcript: printable ASCII as is, CR/LF/TAB as `\r` `\n` `\t`,
+/// anything else as `\xHH`.
+pub fn escape_bytes(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len());
+    for &b in bytes {
+        match b {
+            b'\r' => s.push_str("\\r"),
+            b'\n' => s.push_str("\\n"),
+            b'\t' => s.push_str("\\t"),
+            b'\\' => s.push_str("\\\\"),
+            0x20..=0x7e => s.push(b as char),
+            _ => s.push_str(&format!("\\x{b:02X}")),
+        }
+    }
+    s
+}
+
+/// Middleware: records every exchange of the wrapped channel with timestamps.
+#[derive(Debug)]
+pub struct Recorder<C> {
+    inner: C,
+    epoch: Instant,
+    entries: Vec<TranscriptEntry>,
+}
+
+impl<C: Channel> Recorder<C> {
+    pub fn new(inner: C) -> Self {
+        Self { inner, epoch: Instant::now(), entries: Vec::new() }
+    }
+
+    /// Starts a new transcript (times count from now) and returns the previous one.
+    pub fn restart(&mut self) -> Vec<TranscriptEntry> {
+        self.epoch = Instant::now();
+        std::mem::take(&mut self.entries)
+    }
+
+    /// Adds a remark of the harness.
+    pub fn note(&mut self, text: impl Into<String>) {
+        self.push_at(Instant::now(), Direction::Note, text.into());
+    }
+
+    pub fn inner(&self) -> &C {
+        &self.inner
+    }
+
+    pub fn inner_mut(&mut self) -> &mut C {
+        &mut self.inner
+    }
+
+    fn push_at(&mut self, at: Instant, dir: Direction, text: String) {
+        let t_ms = at.saturating_duration_since(self.epoch).as_secs_f64() * 1000.0;
+        self.entries.push(TranscriptEntry { t_ms, dir, text });
+    }
+}
+
+impl<C: Channel> Channel for Recorder<C> {
+    fn transport(&self) -> &'static str {
+        self.inner.transport()
+    }
+
+    fn endpoint(&self) -> String {
+        self.inner.endpoint()
+    }
+
+    fn execute(&mut self, request: &Request<'_>) -> Result<Reply, ChannelError> {
+        let sent = Instant::now();
+        let mut tx = request.line.to_string();
+        if let Some(data) = request.data {
+            tx.push_str(&format!(" <+{} data bytes: {}>", data.len(), escape_bytes(data)));
+        }
+        self.push_at(sent, Direction::Tx, tx);
+        let result = self.inner.execute(request);
+        match &result {
+            Ok(reply) => {
+                for log in &reply.logs {
+                    self.push_at(sent + log.at, Direction::Rx, format!("[log] {}", log.text));
+                }
+                let text = format!("[{}] {}", reply.code.0, escape_bytes(&reply.body));
+                self.push_at(sent + reply.timing.total, Direction::Rx, text);
+            }
+            Err(e) => self.push_at(Instant::now(), Direction::Note, format!("error: {e}")),
+        }
+        result
+    }
+
+    fn resync(&mut self, format: ConsoleFormat, timeout: Duration) -> Result<(), ChannelError> {
+        self.note(format!("resync to {format:?} format"));
+        let result = self.inner.resync(format, timeout);
+        if let Err(e) = &result {
+            self.note(format!("resync failed: {e}"));
+        }
+        result
+    }
+
+    fn raw(&mut self) -> Option<&mut dyn RawLink> {
+        if self.inner.raw().is_none() {
+            return None;
+        }
+        Some(self)
+    }
+}
+
+impl<C: Channel> RawLink for Recorder<C> {
+    fn write_raw(&mut self, bytes: &[u8]) -> Result<(), ChannelError> {
+        self.push_at(Instant::now(), Direction::Tx, escape_bytes(bytes));
+        match self.inner.raw() {
+            Some(raw) => raw.write_raw(bytes),
+            None => Err(ChannelError::Unsupported { transport: "?", what: "raw bytes" }),
+        }
+    }
+
+    fn read_raw(
+        &mut self,
+        done: &mut dyn FnMut(&[u8]) -> bool,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, ChannelError> {
+        let result = match self.inner.raw() {
+            Some(raw) => raw.read_raw(done, timeout),
+            None => Err(ChannelError::Unsupported { transport: "?", what: "raw bytes" }),
+        };
+        if let Ok(bytes) = &result {
+            self.push_at(Instant::now(), Direction::Rx, escape_bytes(bytes));
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_bodies() {
+        assert_eq!(normalize_body(b"Set OK\r\n"), "Set OK");
+        assert_eq!(normalize_body(b"a: 1\r\nb: 2\r\n"), "a: 1\nb: 2");
+        assert_eq!(normalize_body(b""), "");
+    }
+
+    #[test]
+    fn escapes_transcript_bytes() {
+        assert_eq!(escape_bytes(b"ok\r\n\x00\xff\\"), r"ok\r\n\x00\xFF\\");
+    }
+}

@@ -1,0 +1,582 @@
+//! `report.html`: one self-contained page (inline CSS, no script, no external asset) that opens
+//! from disk.
+//!
+//! Header and totals, then the conformance matrix (every clause of the inventory, grouped by
+//! clause section, its status coloured and linked to the cases citing it), then every case with
+//! its verdict, clauses, basis, reason, steps and transcript (in `<details>`, open for failures
+//! and errors).
+//!
+//! Every piece of text is escaped: `& < > " '` as entities, control characters shown as `\xHH`
+//! (module output can contain anything). Anchors: `#clause-<id>`, `#case-<id>` (characters
+//! other than `A-Z a-z 0-9 . - /` encoded as `_HH`).
+//!
+//! CSS classes a consumer may rely on: `st st-<status>` on the matrix status cell
+//! (`uncovered`, `not_run`, `pass`, `known_deviation`, `error`, `fail`) and `v v-<verdict>` on
+//! verdict badges (`pass`, `fail`, `error`, `skipped`, `known_deviation`).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use super::text::{self, visible, visible_lines};
+use crate::model::{
+    Basis, CaseResult, ClauseResult, ClauseStatus, Direction, RunResult, StepOutcome, Totals,
+    Verdict,
+};
+
+const CSS: &str = r#"
+:root { --fg: #1d1d1f; --muted: #666; --line: #d8d8d8; --bg-alt: #f7f7f8;
+  --pass: #2e7d32; --fail: #c62828; --error: #6a1b9a; --dev: #f9a825;
+  --uncovered: #bdbdbd; --notrun: #eeeeee; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg);
+  margin: 0 auto; padding: 1em 2em 4em; max-width: 1400px; }
+h1 { font-size: 1.6em; margin: .2em 0 .4em; }
+h2 { font-size: 1.3em; margin-top: 2em; border-bottom: 2px solid var(--line); padding-bottom: .2em; }
+h3 { font-size: 1.1em; margin-top: 1.6em; }
+h4 { font-size: 1em; margin: 0 0 .4em; }
+code, pre { font: 12.5px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+a { color: #0b57d0; text-decoration: none; }
+a:hover { text-decoration: underline; }
+table { border-collapse: collapse; margin: .5em 0; }
+th, td { border: 1px solid var(--line); padding: .3em .55em; text-align: left; vertical-align: top; }
+th { background: var(--bg-alt); font-weight: 600; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+tr.all td { font-weight: 600; background: var(--bg-alt); }
+.banner { padding: .5em .8em; border-radius: 4px; font-weight: 600; margin: .4em 0; }
+.banner.green { background: #e8f5e9; color: var(--pass); border: 1px solid var(--pass); }
+.banner.red { background: #ffebee; color: var(--fail); border: 1px solid var(--fail); }
+.banner.interrupted { background: #fff8e1; color: #8d6e00; border: 1px solid var(--dev); }
+dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: .15em 1em; margin: .6em 0; }
+dl.meta dt { color: var(--muted); }
+dl.meta dd { margin: 0; }
+nav { margin: .8em 0; color: var(--muted); }
+.v, .st { font-weight: 600; white-space: nowrap; }
+.v { display: inline-block; padding: 0 .45em; border-radius: 3px; font-size: .9em; }
+.v-pass, .st-pass { background: var(--pass); color: #fff; }
+.v-fail, .st-fail { background: var(--fail); color: #fff; }
+.v-error, .st-error { background: var(--error); color: #fff; }
+.v-known_deviation, .st-known_deviation { background: var(--dev); color: #1d1d1f; }
+.v-skipped, .st-not_run { background: var(--notrun); color: var(--muted); }
+.st-uncovered { background: var(--uncovered); color: #333; }
+th.v, th.st { display: table-cell; border-radius: 0; }
+table.matrix { width: 100%; }
+table.matrix td.text { width: 55%; }
+table.matrix td.cases a { display: inline-block; margin: 0 .3em .2em 0; }
+table.matrix tr:target, article.case:target { outline: 3px solid #0b57d0; }
+.src { color: var(--muted); font-size: .85em; }
+.legend span { margin-right: .4em; padding: 0 .45em; border-radius: 3px; }
+article.case { border: 1px solid var(--line); border-left: 6px solid var(--line); border-radius: 4px;
+  padding: .7em 1em; margin: .8em 0; }
+article.case.c-pass { border-left-color: var(--pass); }
+article.case.c-fail { border-left-color: var(--fail); }
+article.case.c-error { border-left-color: var(--error); }
+article.case.c-known_deviation { border-left-color: var(--dev); }
+article.case.c-skipped { border-left-color: var(--notrun); }
+article.case dl { display: grid; grid-template-columns: max-content 1fr; gap: .15em 1em; margin: .3em 0; }
+article.case dt { color: var(--muted); }
+article.case dd { margin: 0; }
+.pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+.assumed { background: #fff3cd; color: #8d6e00; font-weight: 600; padding: 0 .35em; border-radius: 3px; }
+.note { color: var(--muted); }
+.stale { color: var(--fail); font-weight: 600; }
+table.steps td.o-failed { color: var(--fail); font-weight: 600; }
+table.steps td.o-error { color: var(--error); font-weight: 600; }
+table.steps td.o-not_run { color: var(--muted); }
+details { margin-top: .5em; }
+summary { cursor: pointer; color: var(--muted); }
+pre.transcript { background: var(--bg-alt); border: 1px solid var(--line); padding: .6em .8em;
+  overflow-x: auto; white-space: pre; margin: .4em 0; }
+pre.transcript .d-tx { color: #0b57d0; }
+pre.transcript .d-rx { color: #1d1d1f; }
+pre.transcript .d-note { color: var(--muted); font-style: italic; }
+@media print { details { display: block; } article.case { break-inside: avoid; } }
+"#;
+
+/// Renders `report.html`.
+pub fn render_html(run: &RunResult) -> String {
+    let mut out = String::with_capacity(32 * 1024);
+    // Writing to a String cannot fail.
+    let _ = write_page(&mut out, run);
+    out
+}
+
+fn write_page(o: &mut String, run: &RunResult) -> std::fmt::Result {
+    let t = &run.totals;
+    let verdict_word = if t.is_green() { "GREEN" } else { "NOT GREEN" };
+    writeln!(o, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">")?;
+    writeln!(o, "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")?;
+    writeln!(o, "<title>{verdict_word}: conformance run {}</title>", h(&run.run_id))?;
+    writeln!(o, "<style>{CSS}</style>\n</head>\n<body>")?;
+
+    write_header(o, run)?;
+    writeln!(o, "<main>")?;
+    write_totals(o, run)?;
+    write_matrix(o, run)?;
+    write_cases(o, run)?;
+    writeln!(o, "</main>\n</body>\n</html>")
+}
+
+fn write_header(o: &mut String, run: &RunResult) -> std::fmt::Result {
+    let t = &run.totals;
+    writeln!(o, "<header>\n<h1>Conformance run <code>{}</code></h1>", h(&run.run_id))?;
+    if t.is_green() {
+        writeln!(
+            o,
+            "<p class=\"banner green\">GREEN: nothing failed, nothing errored, no stale deviation.</p>"
+        )?;
+    } else {
+        let mut why = Vec::new();
+        if t.fail > 0 {
+            why.push(format!("{} failed", t.fail));
+        }
+        if t.error > 0 {
+            why.push(format!("{} errored", t.error));
+        }
+        if t.stale_deviations > 0 {
+            why.push(format!(
+                "{} stale deviation{}",
+                t.stale_deviations,
+                if t.stale_deviations == 1 { "" } else { "s" }
+            ));
+        }
+        writeln!(o, "<p class=\"banner red\">NOT GREEN: {}.</p>", why.join(", "))?;
+    }
+    if run.interrupted {
+        writeln!(
+            o,
+            "<p class=\"banner interrupted\">Interrupted: the run was stopped before every \
+             selected case ran; the cases that did not run are reported as skipped.</p>"
+        )?;
+    }
+    writeln!(o, "<dl class=\"meta\">")?;
+    writeln!(
+        o,
+        "<dt>Rig</dt><dd>{} ({}), port <code>{}</code>, <code>{}</code></dd>",
+        h(&run.rig.name),
+        h(&run.rig.kind),
+        h(&run.rig.port),
+        h(&run.rig.path)
+    )?;
+    match &run.module_version {
+        Some(v) => writeln!(o, "<dt>Module version</dt><dd>{}</dd>", h(v))?,
+        None => writeln!(o, "<dt>Module version</dt><dd><em>did not answer</em></dd>")?,
+    }
+    writeln!(o, "<dt>Selection</dt><dd><code>{}</code></dd>", h(&run.selection))?;
+    writeln!(o, "<dt>Started</dt><dd>{}</dd>", h(&run.started_at))?;
+    writeln!(o, "<dt>Finished</dt><dd>{}</dd>", h(&run.finished_at))?;
+    writeln!(o, "<dt>Duration</dt><dd>{}</dd>", text::duration(run.duration_ms))?;
+    writeln!(o, "<dt>Schema</dt><dd><code>{}</code></dd>", h(&run.schema))?;
+    writeln!(o, "</dl>")?;
+    writeln!(
+        o,
+        "<nav><a href=\"#totals\">Totals</a> · <a href=\"#matrix\">Conformance matrix</a> · \
+         <a href=\"#cases\">Cases</a></nav>\n</header>"
+    )
+}
+
+fn write_totals(o: &mut String, run: &RunResult) -> std::fmt::Result {
+    writeln!(o, "<section id=\"totals\">\n<h2>Totals</h2>")?;
+    writeln!(
+        o,
+        "<table class=\"totals\">\n<thead><tr><th>Section</th><th class=\"n v v-pass\">pass</th>\
+         <th class=\"n v v-fail\">fail</th><th class=\"n v v-error\">error</th>\
+         <th class=\"n v v-skipped\">skipped</th>\
+         <th class=\"n v v-known_deviation\">known deviation</th><th class=\"n\">total</th>\
+         </tr></thead>\n<tbody>"
+    )?;
+    let row = |o: &mut String, class: &str, name: &str, t: &Totals| {
+        writeln!(
+            o,
+            "<tr{class}><td>{name}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td></tr>",
+            t.pass,
+            t.fail,
+            t.error,
+            t.skipped,
+            t.known_deviation,
+            t.total()
+        )
+    };
+    for (section, cases) in text::group_by(&run.cases, |c| c.section.as_str()) {
+        let name = format!("<a href=\"#{}\">{}</a>", anchor("section-", section), h(section));
+        row(o, "", &name, &text::count(cases))?;
+    }
+    row(o, " class=\"all\"", "All", &run.totals)?;
+    writeln!(o, "</tbody>\n</table>")?;
+
+    let stale: Vec<&CaseResult> = run.cases.iter().filter(|c| c.stale_deviation).collect();
+    if stale.is_empty() {
+        writeln!(o, "<p>No stale deviation.</p>")?;
+    } else {
+        writeln!(
+            o,
+            "<p class=\"stale\">Stale deviations ({}): listed as known deviations, yet passing; \
+             remove their entries from the rig's expectations file:</p>\n<ul>",
+            stale.len()
+        )?;
+        for c in stale {
+            writeln!(
+                o,
+                "<li>{}: {}</li>",
+                case_link(c),
+                h(c.deviation.as_deref().unwrap_or("(no reason given)"))
+            )?;
+        }
+        writeln!(o, "</ul>")?;
+    }
+    let assumed = run.cases.iter().filter(|c| c.basis == Basis::Assumed).count();
+    writeln!(
+        o,
+        "<p>{assumed} of {} cases rest on an <span class=\"assumed\">assumed</span> expectation \
+         (the sources are silent or disagree; the case's note says what was chosen).</p>",
+        run.cases.len()
+    )?;
+    writeln!(o, "</section>")
+}
+
+fn write_matrix(o: &mut String, run: &RunResult) -> std::fmt::Result {
+    let verdicts: HashMap<&str, Verdict> =
+        run.cases.iter().map(|c| (c.id.as_str(), c.verdict)).collect();
+    writeln!(o, "<section id=\"matrix\">\n<h2>Conformance matrix</h2>")?;
+    let covered = run.clauses.iter().filter(|c| c.status != ClauseStatus::Uncovered).count();
+    writeln!(
+        o,
+        "<p>{covered} of {} clauses are cited by a case of this run. \
+         A clause's status is the worst verdict of the cases citing it.</p>",
+        run.clauses.len()
+    )?;
+    write!(o, "<p class=\"legend\">")?;
+    for s in [
+        ClauseStatus::Uncovered,
+        ClauseStatus::NotRun,
+        ClauseStatus::Pass,
+        ClauseStatus::KnownDeviation,
+        ClauseStatus::Error,
+        ClauseStatus::Fail,
+    ] {
+        write!(o, "<span class=\"st st-{}\">{}</span>", text::status_slug(s), s.as_str())?;
+    }
+    writeln!(o, "</p>")?;
+
+    for (section, clauses) in text::group_by(&run.clauses, |c| c.section.as_str()) {
+        let covered = clauses.iter().filter(|c| c.status != ClauseStatus::Uncovered).count();
+        writeln!(
+            o,
+            "<h3 id=\"{}\">{} <small class=\"src\">{covered}/{} covered</small></h3>",
+            anchor("clauses-", section),
+            h(section),
+            clauses.len()
+        )?;
+        writeln!(
+            o,
+            "<table class=\"matrix\">\n<thead><tr><th>Clause</th><th>Lines</th><th>Text</th>\
+             <th>Status</th><th>Cases</th></tr></thead>\n<tbody>"
+        )?;
+        for clause in clauses {
+            write_clause_row(o, clause, &verdicts)?;
+        }
+        writeln!(o, "</tbody>\n</table>")?;
+    }
+    writeln!(o, "</section>")
+}
+
+fn write_clause_row(
+    o: &mut String,
+    clause: &ClauseResult,
+    verdicts: &HashMap<&str, Verdict>,
+) -> std::fmt::Result {
+    let [first, last] = clause.lines;
+    let lines = if first == last { first.to_string() } else { format!("{first}–{last}") };
+    write!(
+        o,
+        "<tr id=\"{}\"><td class=\"id\"><code>{}</code><div class=\"src\">{}</div></td>\
+         <td class=\"n\">{lines}</td><td class=\"text\">{}</td>\
+         <td class=\"st st-{}\">{}</td><td class=\"cases\">",
+        anchor("clause-", &clause.id),
+        h(&clause.id),
+        h(&clause.source),
+        h(&clause.text),
+        text::status_slug(clause.status),
+        clause.status.as_str()
+    )?;
+    for id in &clause.cases {
+        match verdicts.get(id.as_str()) {
+            Some(v) => write!(
+                o,
+                "<a class=\"v v-{}\" href=\"#{}\" title=\"{}\">{}</a>",
+                text::verdict_slug(*v),
+                anchor("case-", id),
+                v.as_str(),
+                h(id)
+            )?,
+            None => write!(o, "<span class=\"v\">{}</span>", h(id))?,
+        }
+    }
+    writeln!(o, "</td></tr>")
+}
+
+fn write_cases(o: &mut String, run: &RunResult) -> std::fmt::Result {
+    let clause_ids: std::collections::HashSet<&str> =
+        run.clauses.iter().map(|c| c.id.as_str()).collect();
+    writeln!(o, "<section id=\"cases\">\n<h2>Cases</h2>")?;
+    for (section, cases) in text::group_by(&run.cases, |c| c.section.as_str()) {
+        writeln!(o, "<h3 id=\"{}\">{}</h3>", anchor("section-", section), h(section))?;
+        for case in cases {
+            write_case(o, case, &clause_ids)?;
+        }
+    }
+    writeln!(o, "</section>")
+}
+
+fn write_case(
+    o: &mut String,
+    case: &CaseResult,
+    clause_ids: &std::collections::HashSet<&str>,
+) -> std::fmt::Result {
+    let slug = text::verdict_slug(case.verdict);
+    writeln!(o, "<article class=\"case c-{slug}\" id=\"{}\">", anchor("case-", &case.id))?;
+    write!(
+        o,
+        "<h4><span class=\"v v-{slug}\">{}</span> <code>{}</code> {}",
+        case.verdict.as_str(),
+        h(&case.id),
+        h(&case.title)
+    )?;
+    if case.stale_deviation {
+        write!(o, " <span class=\"stale\">stale deviation</span>")?;
+    }
+    writeln!(o, "</h4>\n<dl>")?;
+
+    write!(o, "<dt>Clauses</dt><dd>")?;
+    if case.clauses.is_empty() {
+        write!(o, "none")?;
+    }
+    for (i, id) in case.clauses.iter().enumerate() {
+        if i > 0 {
+            write!(o, ", ")?;
+        }
+        if clause_ids.contains(id.as_str()) {
+            write!(o, "<a href=\"#{}\"><code>{}</code></a>", anchor("clause-", id), h(id))?;
+        } else {
+            write!(o, "<code>{}</code>", h(id))?;
+        }
+    }
+    writeln!(o, "</dd>")?;
+
+    match case.basis {
+        Basis::Documented => write!(o, "<dt>Basis</dt><dd>documented")?,
+        Basis::Assumed => write!(o, "<dt>Basis</dt><dd><span class=\"assumed\">assumed</span>")?,
+    }
+    if let Some(note) = &case.note {
+        write!(o, "<div class=\"note pre\">{}</div>", h_lines(note))?;
+    }
+    writeln!(o, "</dd>")?;
+
+    if let Some(reason) = &case.reason {
+        writeln!(o, "<dt>Reason</dt><dd class=\"pre\">{}</dd>", h_lines(reason))?;
+    }
+    if let Some(deviation) = &case.deviation {
+        write!(o, "<dt>Deviation</dt><dd class=\"pre\">{}", h_lines(deviation))?;
+        if case.stale_deviation {
+            write!(
+                o,
+                "<div class=\"stale\">Listed as a known deviation, yet passed: remove the entry \
+                 from the rig's expectations file.</div>"
+            )?;
+        }
+        writeln!(o, "</dd>")?;
+    }
+    write!(
+        o,
+        "<dt>Run</dt><dd>transport <code>{}</code> · started +{} · took {}",
+        h(&case.transport),
+        text::duration(case.start_ms),
+        text::duration(case.duration_ms)
+    )?;
+    if case.attempts != 1 {
+        write!(o, " · {} attempts", case.attempts)?;
+    }
+    writeln!(o, "</dd>")?;
+    if !case.tags.is_empty() {
+        let tags: Vec<String> =
+            case.tags.iter().map(|t| format!("<code>{}</code>", h(t))).collect();
+        writeln!(o, "<dt>Tags</dt><dd>{}</dd>", tags.join(" "))?;
+    }
+    writeln!(o, "</dl>")?;
+
+    if !case.steps.is_empty() {
+        writeln!(
+            o,
+            "<table class=\"steps\">\n<thead><tr><th class=\"n\">#</th><th>Action</th>\
+             <th>Outcome</th><th>Message</th><th class=\"n\">ms</th></tr></thead>\n<tbody>"
+        )?;
+        for s in &case.steps {
+            let index = if s.index == 0 { "setup".to_string() } else { s.index.to_string() };
+            writeln!(
+                o,
+                "<tr><td class=\"n\">{index}</td><td><code>{}</code></td>\
+                 <td class=\"o-{}\">{}</td><td class=\"pre\">{}</td><td class=\"n\">{}</td></tr>",
+                h(&s.action),
+                outcome_slug(s.outcome),
+                text::outcome(s.outcome),
+                s.message.as_deref().map(h_lines).unwrap_or_default(),
+                s.duration_ms
+            )?;
+        }
+        writeln!(o, "</tbody>\n</table>")?;
+    }
+
+    let n = case.transcript.len();
+    if n > 0 {
+        let open = if text::is_failing(case.verdict) { " open" } else { "" };
+        writeln!(
+            o,
+            "<details{open}><summary>Transcript ({n} entr{})</summary>",
+            if n == 1 { "y" } else { "ies" }
+        )?;
+        write!(o, "<pre class=\"transcript\">")?;
+        for (i, e) in case.transcript.iter().enumerate() {
+            if i > 0 {
+                o.push('\n');
+            }
+            let class = match e.dir {
+                Direction::Tx => "d-tx",
+                Direction::Rx => "d-rx",
+                Direction::Note => "d-note",
+            };
+            write!(o, "<span class=\"{class}\">{}</span>", h(&text::transcript_line(e)))?;
+        }
+        writeln!(o, "</pre>\n</details>")?;
+    }
+    writeln!(o, "</article>")
+}
+
+fn outcome_slug(o: StepOutcome) -> &'static str {
+    match o {
+        StepOutcome::Ok => "ok",
+        StepOutcome::Failed => "failed",
+        StepOutcome::Error => "error",
+        StepOutcome::NotRun => "not_run",
+    }
+}
+
+fn case_link(c: &CaseResult) -> String {
+    format!("<a href=\"#{}\"><code>{}</code></a>", anchor("case-", &c.id), h(&c.id))
+}
+
+/// Escapes text for HTML content or a quoted attribute; control characters become `\xHH`.
+pub(crate) fn h(s: &str) -> String {
+    escape(&visible(s))
+}
+
+/// Like [`h`], keeping line ends (for `white-space: pre-wrap` blocks).
+fn h_lines(s: &str) -> String {
+    escape(&visible_lines(s))
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A fragment id: `prefix` + `id` with every character other than `A-Z a-z 0-9 . - /`
+/// encoded as `_HH` (UTF-8 bytes), so it is safe in an attribute and in a URL fragment.
+pub(crate) fn anchor(prefix: &str, id: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + id.len());
+    out.push_str(prefix);
+    for c in id.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '/') {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                let _ = write!(out, "_{b:02X}");
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may panic
+mod tests {
+    use super::*;
+    use crate::report::testdata::sample_run;
+
+    #[test]
+    fn html_escapes_module_output() {
+        let page = render_html(&sample_run());
+        // The only `<script` would come from module text: there must be none.
+        assert!(!page.to_ascii_lowercase().contains("<script"), "raw <script> in report.html");
+        assert!(page.contains("&lt;script&gt;alert(&#39;pwn&#39;)&lt;/script&gt;"));
+        assert!(!page.contains("</pre></details>\n</pre>"));
+        assert!(page.contains("\\x1b[2J\\x07 bell &lt;/pre&gt;&lt;/details&gt;"));
+        assert!(page.contains("Gecko OS 4.2.1 &lt;b&gt;sim&lt;/b&gt;"));
+        // No control character at all, except line ends.
+        assert!(!page.chars().any(|c| c.is_control() && c != '\n'), "control character in page");
+    }
+
+    #[test]
+    fn html_has_the_matrix() {
+        let run = sample_run();
+        let page = render_html(&run);
+        for clause in &run.clauses {
+            assert!(
+                page.contains(&format!("<tr id=\"clause-{}\">", clause.id)),
+                "clause {} has no row",
+                clause.id
+            );
+            assert!(page.contains(&format!("<code>{}</code>", clause.id)));
+        }
+        for status in ["uncovered", "not_run", "pass", "known_deviation", "error", "fail"] {
+            assert!(page.contains(&format!("<td class=\"st st-{status}\">")), "status {status}");
+        }
+        for case in &run.cases {
+            assert!(page.contains(&format!("id=\"case-{}\"", case.id)), "case {}", case.id);
+            assert!(
+                page.contains(&format!("href=\"#case-{}\"", case.id)) || case.clauses.is_empty()
+            );
+        }
+        assert!(page.contains("<span class=\"assumed\">assumed</span>"));
+        assert!(page.contains("Interrupted"));
+        assert!(page.contains("stale deviation"));
+    }
+
+    #[test]
+    fn html_is_self_contained() {
+        let page = render_html(&sample_run());
+        for needle in ["src=", "<link", "@import", "url(", "http://", "https://"] {
+            assert!(!page.contains(needle), "report.html refers outside itself: {needle}");
+        }
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        assert!(page.trim_end().ends_with("</html>"));
+        // Balanced blocks.
+        for tag in ["article", "details", "table", "section", "pre", "dl"] {
+            let opens = page.matches(&format!("<{tag}")).count();
+            let closes = page.matches(&format!("</{tag}>")).count();
+            assert_eq!(opens, closes, "<{tag}> not balanced");
+        }
+    }
+
+    #[test]
+    fn anchors_are_safe() {
+        assert_eq!(anchor("case-", "passkeys/ascii/min-length"), "case-passkeys/ascii/min-length");
+        assert_eq!(anchor("c-", "a b\"<é_"), "c-a_20b_22_3C_C3_A9_5F");
+    }
+
+    #[test]
+    fn html_snapshot() {
+        insta::assert_snapshot!("report_html", render_html(&sample_run()));
+    }
+}

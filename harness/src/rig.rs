@@ -1,0 +1,289 @@
+//! Rig definitions: which module, how to reach it, and its known deviations.
+//!
+//! A rig file names the device under test (`sim`: the harness starts a simulated module;
+//! `hardware`: a real module on a serial port given by path or USB serial number) and the
+//! settings of its console. See `rigs/README.md`.
+
+use crate::spec::{Source, SpecError};
+use serde::Deserialize;
+use serde_spanned::Spanned;
+use serialport::FlowControl;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRig {
+    name: String,
+    description: Option<String>,
+    dut: RawDut,
+    #[serde(default)]
+    serial: RawSerial,
+    #[serde(default)]
+    timeouts: RawTimeouts,
+    expectations: Option<Spanned<String>>,
+    /// Parsed so real rig files can carry them; not acted on yet.
+    power: Option<toml::Table>,
+    probe: Option<toml::Table>,
+    network: Option<toml::Table>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDut {
+    kind: Spanned<String>,
+    /// Simulated module: the binary (default: `gecko-sim` next to the running `hil`).
+    binary: Option<String>,
+    /// Simulated module: the MAC it reports.
+    mac: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSerial {
+    port: Option<Spanned<String>>,
+    usb_serial: Option<Spanned<String>>,
+    baud: Option<u32>,
+    flow_control: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTimeouts {
+    command_ms: Option<u64>,
+    reboot_ms: Option<u64>,
+}
+
+/// Where the module's console is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortSpec {
+    /// A device path (`/dev/ttyUSB0`, `/dev/serial/by-id/...`).
+    Path(PathBuf),
+    /// The USB serial number of the adapter.
+    UsbSerial(String),
+}
+
+/// The device under test.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dut {
+    /// The harness starts a simulated module and talks to its pty.
+    Sim { binary: Option<PathBuf>, mac: Option<String> },
+    /// A real module on a serial port.
+    Hardware { port: PortSpec },
+}
+
+/// A validated rig.
+#[derive(Clone, Debug)]
+pub struct Rig {
+    pub name: String,
+    pub description: Option<String>,
+    pub path: PathBuf,
+    pub dut: Dut,
+    pub baud: u32,
+    pub flow_control: FlowControl,
+    pub command_timeout: Duration,
+    pub reboot_timeout: Duration,
+    /// Known deviations by case id.
+    pub deviations: HashMap<String, Deviation>,
+    /// Sections present in the file that this version does not act on yet.
+    pub unused_sections: Vec<&'static str>,
+}
+
+/// A known deviation of this rig's module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deviation {
+    pub reason: String,
+    /// Where it was listed, for "remove the entry" messages.
+    pub origin: String,
+}
+
+impl Rig {
+    pub fn kind(&self) -> &'static str {
+        match self.dut {
+            Dut::Sim { .. } => "sim",
+            Dut::Hardware { .. } => "hardware",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpectations {
+    #[serde(default)]
+    deviation: Vec<Spanned<RawDeviation>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeviation {
+    case: String,
+    reason: String,
+}
+
+/// Loads and validates a rig file (and its expectations file, if it names one).
+pub fn load(path: &Path) -> Result<Rig, SpecError> {
+    let source = Source::read(path)?;
+    let raw: RawRig = source.parse()?;
+    let kind_at = raw.dut.kind.span().start;
+    let dut = match raw.dut.kind.get_ref().as_str() {
+        "sim" => {
+            if let Some(p) = raw.serial.port.as_ref().or(raw.serial.usb_serial.as_ref()) {
+                return Err(source.error(p.span().start, Some("serial.port"), "a simulated module's port is made by the harness; remove this key"));
+            }
+            Dut::Sim { binary: raw.dut.binary.map(PathBuf::from), mac: raw.dut.mac }
+        }
+        "hardware" => {
+            if raw.dut.binary.is_some() || raw.dut.mac.is_some() {
+                return Err(source.error(kind_at, Some("dut"), "`binary` and `mac` are only for `kind = \"sim\"`"));
+            }
+            let port = match (raw.serial.port, raw.serial.usb_serial) {
+                (Some(p), None) => PortSpec::Path(PathBuf::from(p.into_inner())),
+                (None, Some(s)) => PortSpec::UsbSerial(s.into_inner()),
+                (Some(p), Some(_)) => return Err(source.error(p.span().start, Some("serial.port"), "give `port` or `usb_serial`, not both")),
+                (None, None) => return Err(source.error(kind_at, Some("serial"), "a hardware rig needs `[serial] port = \"/dev/...\"` or `usb_serial = \"...\"`")),
+            };
+            Dut::Hardware { port }
+        }
+        other => return Err(source.error(kind_at, Some("dut.kind"), format!("`{other}` is not `sim` or `hardware`"))),
+    };
+    let flow_control = match raw.serial.flow_control {
+        None => FlowControl::None,
+        Some(f) => match f.get_ref().as_str() {
+            "none" => FlowControl::None,
+            "hardware" => FlowControl::Hardware,
+            "software" => FlowControl::Software,
+            other => return Err(source.error(f.span().start, Some("serial.flow_control"), format!("`{other}` is not none, hardware or software"))),
+        },
+    };
+    let deviations = match raw.expectations {
+        None => HashMap::new(),
+        Some(file) => {
+            let at = file.span().start;
+            let file = path.parent().unwrap_or(Path::new(".")).join(file.into_inner());
+            if !file.exists() {
+                return Err(source.error(at, Some("expectations"), format!("{} does not exist", file.display())));
+            }
+            load_expectations(&file)?
+        }
+    };
+    let mut unused_sections = Vec::new();
+    for (name, present) in [("power", raw.power.is_some()), ("probe", raw.probe.is_some()), ("network", raw.network.is_some())] {
+        if present {
+            unused_sections.push(name);
+        }
+    }
+    Ok(Rig {
+        name: raw.name,
+        description: raw.description,
+        path: path.to_path_buf(),
+        dut,
+        baud: raw.serial.baud.unwrap_or(115_200),
+        flow_control,
+        command_timeout: Duration::from_millis(raw.timeouts.command_ms.unwrap_or(5_000)),
+        reboot_timeout: Duration::from_millis(raw.timeouts.reboot_ms.unwrap_or(15_000)),
+        deviations,
+        unused_sections,
+    })
+}
+
+fn load_expectations(path: &Path) -> Result<HashMap<String, Deviation>, SpecError> {
+    let source = Source::read(path)?;
+    let raw: RawExpectations = source.parse()?;
+    let mut out = HashMap::new();
+    for d in raw.deviation {
+        let at = d.span().start;
+        let d = d.into_inner();
+        if d.reason.trim().is_empty() {
+            return Err(source.error(at, Some("reason"), "every deviation needs a reason"));
+        }
+        let origin = format!("{}:{}", path.display(), source.line_of(at));
+        if out.insert(d.case.clone(), Deviation { reason: d.reason, origin }).is_some() {
+            return Err(source.error(at, Some("case"), format!("case `{}` is listed twice", d.case)));
+        }
+    }
+    Ok(out)
+}
+
+/// Finds the tty device whose USB adapter has this serial number, through sysfs (no libudev
+/// needed).
+pub fn find_usb_serial(serial: &str) -> Result<PathBuf, String> {
+    let mut seen = Vec::new();
+    let entries = std::fs::read_dir("/sys/class/tty").map_err(|e| format!("cannot list /sys/class/tty: {e}"))?;
+    for entry in entries.filter_map(Result::ok) {
+        let Ok(mut dir) = std::fs::canonicalize(entry.path().join("device")) else { continue };
+        // Walk up from the interface to the USB device, which has the `serial` attribute.
+        for _ in 0..4 {
+            if let Ok(found) = std::fs::read_to_string(dir.join("serial")) {
+                let found = found.trim().to_string();
+                let dev = PathBuf::from("/dev").join(entry.file_name());
+                if found == serial {
+                    return Ok(dev);
+                }
+                seen.push(format!("{} ({found})", dev.display()));
+                break;
+            }
+            if !dir.pop() {
+                break;
+            }
+        }
+    }
+    if seen.is_empty() {
+        Err(format!("no USB serial adapter with serial number `{serial}` is connected (no USB serial adapters found at all)"))
+    } else {
+        Err(format!("no USB serial adapter with serial number `{serial}` is connected (found: {})", seen.join(", ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn rig(text: &str) -> Result<Rig, SpecError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("r.toml");
+        std::fs::File::create(&path).and_then(|mut f| f.write_all(text.as_bytes())).expect("write");
+        let r = load(&path);
+        drop(dir);
+        r.map_err(|mut e| {
+            e.file = PathBuf::from("r.toml");
+            e
+        })
+    }
+
+    #[test]
+    fn sim_rig() {
+        let r = rig("name = \"sim\"\n[dut]\nkind = \"sim\"\n").expect("valid");
+        assert_eq!(r.dut, Dut::Sim { binary: None, mac: None });
+        assert_eq!(r.baud, 115_200);
+    }
+
+    #[test]
+    fn hardware_by_usb_serial() {
+        let r = rig("name = \"bench\"\n[dut]\nkind = \"hardware\"\n[serial]\nusb_serial = \"A1\"\nflow_control = \"hardware\"\npower = 1\n");
+        let e = r.expect_err("power is not a serial key");
+        assert_eq!((e.line, e.key.as_deref()), (7, Some("power")));
+        let r = rig("name = \"bench\"\n[dut]\nkind = \"hardware\"\n[serial]\nusb_serial = \"A1\"\nflow_control = \"hardware\"\n").expect("valid");
+        assert_eq!(r.dut, Dut::Hardware { port: PortSpec::UsbSerial("A1".into()) });
+        assert_eq!(r.flow_control, FlowControl::Hardware);
+    }
+
+    #[test]
+    fn errors_name_line_and_key() {
+        let e = rig("name = \"x\"\n[dut]\nkind = \"hardware\"\n").expect_err("no port");
+        assert_eq!((e.line, e.key.as_deref()), (3, Some("serial")));
+        let e = rig("name = \"x\"\n[dut]\nkind = \"fpga\"\n").expect_err("kind");
+        assert_eq!((e.line, e.key.as_deref()), (3, Some("dut.kind")));
+        let e = rig("name = \"x\"\n[dut]\nkind = \"sim\"\n[serial]\nport = \"/dev/ttyS0\"\n").expect_err("sim port");
+        assert_eq!((e.line, e.key.as_deref()), (5, Some("serial.port")));
+        let e = rig("name = \"x\"\n[dut]\nkind = \"sim\"\nexpectations = \"nope.toml\"\n").expect_err("missing file");
+        assert_eq!((e.line, e.key.as_deref()), (4, Some("expectations")));
+    }
+
+    #[test]
+    fn unknown_usb_serial_says_so() {
+        let e = find_usb_serial("no-such-serial-XYZ").expect_err("absent");
+        assert!(e.contains("no-such-serial-XYZ"), "{e}");
+    }
+}

@@ -1,0 +1,482 @@
+//! Runs selected cases against a rig and builds the [`RunResult`].
+//!
+//! Verdicts keep the product apart from the infrastructure: a wrong code, body or value, no
+//! reply in time, or bytes that are no reply make a case **fail**; a lost port, a module
+//! process that died, a setup the harness could not do, make it an **error** (retried up to
+//! `retries` times, after reconnecting). Ctrl-C stops the run between steps; the cases not
+//! run are reported as skipped and the report is still written.
+
+use crate::channel::{Channel, ChannelError, ConsoleFormat, Request};
+use crate::interrupt;
+use crate::model::{
+    CaseResult, ClauseResult, ClauseStatus, RigInfo, RunResult, SCHEMA, StepOutcome, StepResult,
+    Totals, Verdict,
+};
+use crate::rig::Rig;
+use crate::session::Session;
+use crate::spec::{BodyExpect, Case, RawExpect, Selection, Specs, Step};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How a run goes.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub selection: Selection,
+    /// Extra attempts for a case that ends in an infrastructure error.
+    pub retries: u32,
+    /// Where `<run-id>/` and `latest` go.
+    pub reports_root: PathBuf,
+    /// Draw a progress bar (on a terminal).
+    pub progress: bool,
+}
+
+/// Why a step did not pass.
+#[derive(Debug)]
+enum Trouble {
+    /// The module answered wrongly (or not at all).
+    Product(String),
+    /// The harness or the link failed.
+    Infra(String),
+    /// Ctrl-C.
+    Interrupted,
+}
+
+impl From<ChannelError> for Trouble {
+    fn from(e: ChannelError) -> Self {
+        match e {
+            ChannelError::Interrupted => Trouble::Interrupted,
+            e if e.is_infrastructure() => Trouble::Infra(e.to_string()),
+            e => Trouble::Product(e.to_string()),
+        }
+    }
+}
+
+type StepResultT = Result<(), Trouble>;
+
+/// Picks the cases of `specs` the selection names, in file order.
+pub fn select<'a>(specs: &'a Specs, selection: &Selection) -> Vec<&'a Case> {
+    specs.cases.iter().filter(|c| selection.matches(c)).collect()
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// A run id from the start time and the rig name, unique within `root`.
+fn run_id(root: &std::path::Path, started: SystemTime, rig: &str) -> String {
+    let stamp: String = rfc3339(started).chars().filter(char::is_ascii_digit).collect();
+    let base = format!("{}-{}-{}", &stamp[..8], &stamp[8..14], rig);
+    let mut id = base.clone();
+    let mut n = 2;
+    while root.join(&id).exists() {
+        id = format!("{base}-{n}");
+        n += 1;
+    }
+    id
+}
+
+/// Runs the selected cases and writes the report. Returns the result and the report folder.
+pub fn run(specs: &Specs, rig: &Rig, options: &RunOptions) -> anyhow::Result<(RunResult, PathBuf)> {
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    std::fs::create_dir_all(&options.reports_root)?;
+    let run_id = run_id(&options.reports_root, started, &rig.name);
+    let run_dir = options.reports_root.join(&run_id);
+    std::fs::create_dir_all(&run_dir)?;
+    let cases = select(specs, &options.selection);
+    for section in &rig.unused_sections {
+        eprintln!("note: rig section [{section}] is not used by this version yet");
+    }
+
+    let bar = if options.progress {
+        let bar = indicatif::ProgressBar::new(cases.len() as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed} {msg}") {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+
+    let mut session = Session::open(rig, &run_dir.join("module"));
+    let mut module_version = None;
+    let mut port = String::new();
+    if let Ok(s) = &mut session {
+        module_version = s.module_version();
+        port = s.channel.endpoint();
+    }
+    let mut results = Vec::with_capacity(cases.len());
+    for case in &cases {
+        bar.set_message(case.id.clone());
+        let start_ms = clock.elapsed().as_millis() as u64;
+        let result = if interrupt::requested() {
+            skipped(case, start_ms, "run interrupted before this case")
+        } else if !case.runs_on("serial") {
+            skipped(case, start_ms, "not for the serial transport")
+        } else {
+            match &mut session {
+                Err(e) => errored(case, start_ms, &format!("no session: {e}")),
+                Ok(s) => run_with_retries(s, case, options.retries, start_ms),
+            }
+        };
+        let result = apply_deviation(rig, result);
+        if matches!(result.verdict, Verdict::Fail | Verdict::Error) || result.stale_deviation {
+            let what = if result.stale_deviation { "passes but is listed as a deviation" } else { result.verdict.as_str() };
+            bar.suspend(|| eprintln!("{what}: {} — {}", result.id, result.reason.as_deref().unwrap_or("")));
+        }
+        results.push(result);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    drop(session);
+
+    let finished = SystemTime::now();
+    let run = RunResult {
+        schema: SCHEMA.to_string(),
+        run_id,
+        started_at: rfc3339(started),
+        finished_at: rfc3339(finished),
+        duration_ms: clock.elapsed().as_millis() as u64,
+        interrupted: interrupt::requested(),
+        rig: RigInfo {
+            name: rig.name.clone(),
+            path: rig.path.display().to_string(),
+            kind: rig.kind().to_string(),
+            port,
+        },
+        module_version,
+        selection: options.selection.describe(),
+        totals: Totals::count(&results),
+        clauses: clause_results(specs, &results),
+        cases: results,
+    };
+    let dir = crate::report::write_run(&run, &options.reports_root)?;
+    Ok((run, dir))
+}
+
+/// Rolls case verdicts up to every clause of the inventory.
+pub fn clause_results(specs: &Specs, results: &[CaseResult]) -> Vec<ClauseResult> {
+    specs
+        .inventory
+        .clauses
+        .iter()
+        .map(|c| {
+            let citing: Vec<&CaseResult> = results.iter().filter(|r| r.clauses.contains(&c.id)).collect();
+            ClauseResult {
+                id: c.id.clone(),
+                section: c.section.clone(),
+                source: c.source.clone(),
+                lines: c.lines,
+                text: c.text.clone(),
+                cases: citing.iter().map(|r| r.id.clone()).collect(),
+                status: ClauseStatus::roll_up(citing.iter().map(|r| r.verdict)),
+            }
+        })
+        .collect()
+}
+
+fn base_result(case: &Case, start_ms: u64) -> CaseResult {
+    CaseResult {
+        id: case.id.clone(),
+        section: case.section.clone(),
+        title: case.title.clone(),
+        clauses: case.clauses.clone(),
+        basis: case.basis,
+        note: case.note.clone(),
+        tags: case.tags.clone(),
+        transport: "serial".to_string(),
+        verdict: Verdict::Skipped,
+        reason: None,
+        deviation: None,
+        stale_deviation: false,
+        attempts: 0,
+        start_ms,
+        duration_ms: 0,
+        steps: Vec::new(),
+        transcript: Vec::new(),
+    }
+}
+
+fn skipped(case: &Case, start_ms: u64, reason: &str) -> CaseResult {
+    CaseResult { reason: Some(reason.to_string()), ..base_result(case, start_ms) }
+}
+
+fn errored(case: &Case, start_ms: u64, reason: &str) -> CaseResult {
+    CaseResult { verdict: Verdict::Error, reason: Some(reason.to_string()), ..base_result(case, start_ms) }
+}
+
+fn apply_deviation(rig: &Rig, mut result: CaseResult) -> CaseResult {
+    if let Some(d) = rig.deviations.get(&result.id) {
+        match result.verdict {
+            Verdict::Fail => {
+                result.verdict = Verdict::KnownDeviation;
+                result.deviation = Some(d.reason.clone());
+            }
+            Verdict::Pass => {
+                result.stale_deviation = true;
+                result.deviation = Some(format!("{} (listed at {}: remove the entry, the case passes now)", d.reason, d.origin));
+            }
+            _ => result.deviation = Some(d.reason.clone()),
+        }
+    }
+    result
+}
+
+fn run_with_retries(session: &mut Session, case: &Case, retries: u32, start_ms: u64) -> CaseResult {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut result = run_case(session, case, start_ms);
+        result.attempts = attempt;
+        if result.verdict != Verdict::Error || attempt > retries || interrupt::requested() {
+            return result;
+        }
+        if let Err(e) = session.reopen() {
+            result.reason = Some(format!("{}; reconnecting failed: {e}", result.reason.unwrap_or_default()));
+            return result;
+        }
+    }
+}
+
+/// Runs one case once.
+fn run_case(session: &mut Session, case: &Case, start_ms: u64) -> CaseResult {
+    let started = Instant::now();
+    session.channel.restart();
+    let deadline = started + case.timeout;
+    let mut ctx = Ctx { session, case, deadline, needs_resync: true };
+    let mut steps = Vec::new();
+    let mut trouble = None;
+
+    let t = Instant::now();
+    let setup = ctx.setup();
+    let setup_failed = setup.is_err();
+    steps.push(step_result(0, "setup".to_string(), &setup, t));
+    if let Err(e) = setup {
+        // Whatever went wrong while preparing, the case could not be judged.
+        trouble = Some(match e {
+            Trouble::Product(m) | Trouble::Infra(m) => Trouble::Infra(format!("setup: {m}")),
+            Trouble::Interrupted => Trouble::Interrupted,
+        });
+    }
+    for (i, step) in case.steps.iter().enumerate() {
+        if setup_failed || trouble.is_some() {
+            steps.push(StepResult { index: i + 1, action: step.describe(), outcome: StepOutcome::NotRun, message: None, duration_ms: 0 });
+            continue;
+        }
+        let t = Instant::now();
+        let outcome = if Instant::now() > ctx.deadline {
+            Err(Trouble::Product(format!("case timed out after {} ms", case.timeout.as_millis())))
+        } else {
+            ctx.step(step)
+        };
+        steps.push(step_result(i + 1, step.describe(), &outcome, t));
+        if let Err(e) = outcome {
+            let prefix = format!("step {} ({})", i + 1, step.describe());
+            trouble = Some(match e {
+                Trouble::Product(m) => Trouble::Product(format!("{prefix}: {m}")),
+                Trouble::Infra(m) => Trouble::Infra(format!("{prefix}: {m}")),
+                Trouble::Interrupted => Trouble::Interrupted,
+            });
+        }
+    }
+    let exit = ctx.session.sim_exit();
+    let (verdict, reason) = match (trouble, exit) {
+        (_, Some(status)) => (Verdict::Error, Some(format!("the simulated module exited ({status})"))),
+        (None, None) => (Verdict::Pass, None),
+        (Some(Trouble::Product(m)), None) => (Verdict::Fail, Some(m)),
+        (Some(Trouble::Infra(m)), None) => (Verdict::Error, Some(m)),
+        (Some(Trouble::Interrupted), None) => (Verdict::Skipped, Some("interrupted".to_string())),
+    };
+    let transcript = ctx.session.channel.restart();
+    CaseResult {
+        verdict,
+        reason,
+        duration_ms: started.elapsed().as_millis() as u64,
+        steps,
+        transcript,
+        ..base_result(case, start_ms)
+    }
+}
+
+fn step_result(index: usize, action: String, outcome: &StepResultT, started: Instant) -> StepResult {
+    let (outcome, message) = match outcome {
+        Ok(()) => (StepOutcome::Ok, None),
+        Err(Trouble::Product(m)) => (StepOutcome::Failed, Some(m.clone())),
+        Err(Trouble::Infra(m)) => (StepOutcome::Error, Some(m.clone())),
+        Err(Trouble::Interrupted) => (StepOutcome::Error, Some("interrupted".to_string())),
+    };
+    StepResult { index, action, outcome, message, duration_ms: started.elapsed().as_millis() as u64 }
+}
+
+/// Quotes a setup value for a command line when it holds spaces or is empty.
+fn quote(value: &str) -> String {
+    if value.is_empty() || value.contains([' ', '\t']) {
+        format!("\"{value}\"")
+    } else {
+        value.to_string()
+    }
+}
+
+struct Ctx<'a> {
+    session: &'a mut Session,
+    case: &'a Case,
+    deadline: Instant,
+    needs_resync: bool,
+}
+
+impl Ctx<'_> {
+    fn remaining(&self, cap: Duration) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now()).min(cap).max(Duration::from_millis(1))
+    }
+
+    fn format(&self) -> ConsoleFormat {
+        self.case.format
+    }
+
+    fn sync(&mut self) -> StepResultT {
+        if self.needs_resync {
+            let timeout = self.session.rig.reboot_timeout;
+            let format = self.format();
+            self.session.channel.resync(format, timeout).map_err(|e| match e {
+                ChannelError::Interrupted => Trouble::Interrupted,
+                ChannelError::Timeout { .. } => Trouble::Product(format!("the module did not come back to {format:?} format: {e}")),
+                e => Trouble::from(e),
+            })?;
+            self.needs_resync = false;
+        }
+        Ok(())
+    }
+
+    /// Sends a command (syncing first if needed).
+    fn exec(&mut self, line: &str, data: Option<&[u8]>) -> Result<crate::channel::Reply, Trouble> {
+        self.sync()?;
+        let timeout = self.remaining(self.session.rig.command_timeout);
+        Ok(self.session.channel.execute(&Request { line, data, timeout })?)
+    }
+
+    /// Sends a command that must succeed.
+    fn exec_ok(&mut self, line: &str) -> Result<String, Trouble> {
+        let reply = self.exec(line, None)?;
+        if reply.code.0 != 0 {
+            return Err(Trouble::Product(format!("`{line}` answered code {} `{}`", reply.code, reply.text())));
+        }
+        Ok(reply.text())
+    }
+
+    fn setup(&mut self) -> StepResultT {
+        self.sync()?;
+        let setup = &self.case.setup;
+        if setup.factory_reset {
+            self.factory_reset()?;
+        }
+        for (name, value) in &setup.set {
+            self.exec_ok(&format!("set {name} {}", quote(value)))?;
+        }
+        if setup.save {
+            self.exec_ok("save")?;
+        }
+        if setup.reboot {
+            self.reboot()?;
+        }
+        Ok(())
+    }
+
+    fn reboot(&mut self) -> StepResultT {
+        self.exec_ok("reboot")?;
+        self.session.channel.note("waiting for the module to come back");
+        self.needs_resync = true;
+        self.sync()
+    }
+
+    fn factory_reset(&mut self) -> StepResultT {
+        let mac = self.exec_ok("get wlan.mac")?;
+        self.exec_ok(&format!("factory_reset {mac}"))?;
+        self.session.channel.note("waiting for the module to come back");
+        self.needs_resync = true;
+        self.sync()
+    }
+
+    fn step(&mut self, step: &Step) -> StepResultT {
+        match step {
+            Step::Send { line, data, code, body, log } => {
+                let reply = self.exec(line, data.as_deref())?;
+                let text = reply.text();
+                if reply.code.0 != *code {
+                    return Err(Trouble::Product(format!("expected code {code}, got {} with body `{text}`", reply.code)));
+                }
+                match body {
+                    Some(BodyExpect::Exact(want)) if text != *want => {
+                        return Err(Trouble::Product(format!("expected body `{want}`, got `{text}`")));
+                    }
+                    Some(BodyExpect::Regex(re)) if !re.is_match(&text) => {
+                        return Err(Trouble::Product(format!("body `{text}` does not match /{re}/")));
+                    }
+                    _ => {}
+                }
+                if let Some(re) = log {
+                    if !reply.logs.iter().any(|l| re.is_match(&l.text)) {
+                        let seen: Vec<&str> = reply.logs.iter().map(|l| l.text.as_str()).collect();
+                        return Err(Trouble::Product(format!("no log line matches /{re}/ (logs: {seen:?})")));
+                    }
+                }
+                Ok(())
+            }
+            Step::Get(pairs) => {
+                for (name, want) in pairs {
+                    let got = self.exec_ok(&format!("get {name}"))?;
+                    if got != *want {
+                        return Err(Trouble::Product(format!("{name} is `{got}`, expected `{want}`")));
+                    }
+                }
+                Ok(())
+            }
+            Step::Reboot => self.reboot(),
+            Step::FactoryReset => self.factory_reset(),
+            Step::Sleep(d) => {
+                let until = Instant::now() + *d;
+                while Instant::now() < until {
+                    if interrupt::requested() {
+                        return Err(Trouble::Interrupted);
+                    }
+                    std::thread::sleep(Duration::from_millis(10).min(until - Instant::now()));
+                }
+                Ok(())
+            }
+            Step::Raw { bytes, expect, within } => self.raw(bytes, expect, *within),
+        }
+    }
+
+    fn raw(&mut self, bytes: &[u8], expect: &RawExpect, within: Duration) -> StepResultT {
+        self.needs_resync = true;
+        let Some(link) = self.session.channel.raw() else {
+            return Err(Trouble::Infra("this transport has no raw byte access".into()));
+        };
+        link.write_raw(bytes)?;
+        let got = match expect {
+            RawExpect::Exact(want) => {
+                let n = want.len();
+                let mut got = link.read_raw(&mut |b| b.len() >= n, within)?;
+                // Anything that follows at once is part of the answer too.
+                got.extend(link.read_raw(&mut |_| false, Duration::from_millis(30))?);
+                if got != *want {
+                    return Err(Trouble::Product(format!(
+                        "expected bytes `{}`, got `{}`",
+                        crate::channel::escape_bytes(want),
+                        crate::channel::escape_bytes(&got)
+                    )));
+                }
+                got
+            }
+            RawExpect::Regex(re) => {
+                let got = link.read_raw(&mut |b| re.is_match(b), within)?;
+                if !re.is_match(&got) {
+                    return Err(Trouble::Product(format!("bytes `{}` do not match /{re}/ within {} ms", crate::channel::escape_bytes(&got), within.as_millis())));
+                }
+                got
+            }
+            RawExpect::Nothing => link.read_raw(&mut |_| false, within)?,
+        };
+        let _ = got;
+        Ok(())
+    }
+}

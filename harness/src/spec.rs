@@ -1,0 +1,614 @@
+//! Spec tables and the clause inventory: loaded from TOML, validated, turned into typed
+//! values once. Every error names the file, the line and (where there is one) the key.
+//! The format is described in `specs/README.md`.
+
+use crate::channel::ConsoleFormat;
+use crate::model::Basis;
+use regex::Regex;
+use serde::Deserialize;
+use serde_spanned::Spanned;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A problem in a spec, inventory, rig or expectations file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct SpecError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem is the file as a whole.
+    pub line: usize,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// A loaded TOML file: its path and text, for turning byte offsets into lines.
+#[derive(Debug)]
+pub struct Source {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl Source {
+    pub fn read(path: &Path) -> Result<Self, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|e| SpecError {
+            file: path.to_path_buf(),
+            line: 0,
+            key: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        Ok(Self { path: path.to_path_buf(), text })
+    }
+
+    pub fn line_of(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+    }
+
+    pub fn error(&self, offset: usize, key: Option<&str>, message: impl Into<String>) -> SpecError {
+        SpecError {
+            file: self.path.clone(),
+            line: self.line_of(offset),
+            key: key.map(str::to_string),
+            message: message.into(),
+        }
+    }
+
+    /// Deserializes the whole file, mapping TOML and schema errors to file:line.
+    pub fn parse<T: for<'de> Deserialize<'de>>(&self) -> Result<T, SpecError> {
+        toml::from_str(&self.text).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            let message = e.message().trim().to_string();
+            let key = unknown_key(&message);
+            self.error(offset, key.as_deref(), message)
+        })
+    }
+}
+
+/// Picks the key name out of serde's "unknown field `x`" messages.
+fn unknown_key(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next().map(str::to_string)
+}
+
+// ---------------------------------------------------------------- inventory
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInventory {
+    #[serde(default)]
+    clause: Vec<Spanned<RawClause>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClause {
+    id: Spanned<String>,
+    section: String,
+    source: Spanned<String>,
+    lines: Spanned<[u32; 2]>,
+    text: String,
+}
+
+/// One checkable statement of a source document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Clause {
+    pub id: String,
+    pub section: String,
+    /// `chapter` or `protocol-facts`.
+    pub source: String,
+    pub lines: [u32; 2],
+    pub text: String,
+    pub origin: Origin,
+}
+
+/// Where something was defined.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// The traceability inventory: every clause of every `clauses*.toml`.
+#[derive(Clone, Debug, Default)]
+pub struct Inventory {
+    pub clauses: Vec<Clause>,
+    index: HashMap<String, usize>,
+}
+
+impl Inventory {
+    pub fn get(&self, id: &str) -> Option<&Clause> {
+        self.index.get(id).map(|&i| &self.clauses[i])
+    }
+
+    fn add_file(&mut self, source: &Source) -> Result<(), SpecError> {
+        let raw: RawInventory = source.parse()?;
+        for clause in raw.clause {
+            let offset = clause.span().start;
+            let c = clause.into_inner();
+            let id_at = c.id.span().start;
+            let id = c.id.into_inner();
+            if !valid_id(&id, &['.', '-', '_']) {
+                return Err(source.error(id_at, Some("id"), format!("clause id `{id}` must be lower case letters, digits, `.`, `-`, `_`")));
+            }
+            if let Some(&first) = self.index.get(&id) {
+                let first = &self.clauses[first].origin;
+                return Err(source.error(id_at, Some("id"), format!("duplicate clause id `{id}` (first defined at {first})")));
+            }
+            let src = c.source.get_ref().as_str();
+            if src != "chapter" && src != "protocol-facts" {
+                return Err(source.error(c.source.span().start, Some("source"), format!("`{src}` is not `chapter` or `protocol-facts`")));
+            }
+            let [a, b] = *c.lines.get_ref();
+            if a == 0 || b < a {
+                return Err(source.error(c.lines.span().start, Some("lines"), format!("[{a}, {b}] is not a line range (1-based, first <= last)")));
+            }
+            self.index.insert(id.clone(), self.clauses.len());
+            self.clauses.push(Clause {
+                id,
+                section: c.section,
+                source: c.source.into_inner(),
+                lines: [a, b],
+                text: c.text,
+                origin: Origin { file: source.path.clone(), line: source.line_of(offset) },
+            });
+        }
+        Ok(())
+    }
+}
+
+fn valid_id(id: &str, extra: &[char]) -> bool {
+    !id.is_empty()
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || extra.contains(&c))
+}
+
+// ---------------------------------------------------------------- cases
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpecFile {
+    section: Spanned<String>,
+    title: String,
+    #[serde(default)]
+    case: Vec<Spanned<RawCase>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCase {
+    id: Spanned<String>,
+    title: String,
+    clauses: Spanned<Vec<Spanned<String>>>,
+    basis: Basis,
+    note: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    transports: Option<Vec<Spanned<String>>>,
+    format: Option<ConsoleFormat>,
+    timeout_ms: Option<u64>,
+    setup: Option<RawSetup>,
+    #[serde(default)]
+    step: Vec<Spanned<RawStep>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSetup {
+    factory_reset: Option<bool>,
+    #[serde(default)]
+    set: toml::Table,
+    #[serde(default)]
+    save: bool,
+    #[serde(default)]
+    reboot: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    send: Option<String>,
+    data: Option<String>,
+    code: Option<u8>,
+    body: Option<String>,
+    body_regex: Option<Spanned<String>>,
+    log_regex: Option<Spanned<String>>,
+    get: Option<toml::Table>,
+    reboot: Option<bool>,
+    factory_reset: Option<bool>,
+    sleep_ms: Option<u64>,
+    raw: Option<String>,
+    expect_raw: Option<String>,
+    expect_raw_regex: Option<Spanned<String>>,
+    within_ms: Option<u64>,
+}
+
+/// The transports a case can name.
+pub const TRANSPORTS: &[&str] = &["serial", "rest", "websocket"];
+
+/// A conformance case, validated.
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub id: String,
+    pub section: String,
+    pub section_title: String,
+    pub title: String,
+    pub clauses: Vec<String>,
+    pub basis: Basis,
+    pub note: Option<String>,
+    pub tags: Vec<String>,
+    /// Empty: every transport.
+    pub transports: Vec<String>,
+    pub format: ConsoleFormat,
+    pub timeout: Duration,
+    pub setup: Setup,
+    pub steps: Vec<Step>,
+    pub origin: Origin,
+}
+
+impl Case {
+    pub fn runs_on(&self, transport: &str) -> bool {
+        self.transports.is_empty() || self.transports.iter().any(|t| t == transport)
+    }
+}
+
+/// What to do before the steps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Setup {
+    pub factory_reset: bool,
+    pub set: Vec<(String, String)>,
+    pub save: bool,
+    pub reboot: bool,
+}
+
+/// How a reply body is checked.
+#[derive(Clone, Debug)]
+pub enum BodyExpect {
+    Exact(String),
+    Regex(Regex),
+}
+
+/// How raw bytes are checked.
+#[derive(Clone, Debug)]
+pub enum RawExpect {
+    Exact(Vec<u8>),
+    Regex(regex::bytes::Regex),
+    Nothing,
+}
+
+/// One step of a case.
+#[derive(Clone, Debug)]
+pub enum Step {
+    Send { line: String, data: Option<Vec<u8>>, code: u8, body: Option<BodyExpect>, log: Option<Regex> },
+    Get(Vec<(String, String)>),
+    Reboot,
+    FactoryReset,
+    Sleep(Duration),
+    Raw { bytes: Vec<u8>, expect: RawExpect, within: Duration },
+}
+
+impl Step {
+    /// A short description for reports.
+    pub fn describe(&self) -> String {
+        match self {
+            Step::Send { line, data: None, .. } => format!("send `{line}`"),
+            Step::Send { line, data: Some(d), .. } => format!("send `{line}` + {} bytes", d.len()),
+            Step::Get(vars) => {
+                let names: Vec<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
+                format!("get {}", names.join(", "))
+            }
+            Step::Reboot => "reboot".to_string(),
+            Step::FactoryReset => "factory reset".to_string(),
+            Step::Sleep(d) => format!("sleep {} ms", d.as_millis()),
+            Step::Raw { bytes, .. } => format!("raw `{}`", crate::channel::escape_bytes(bytes)),
+        }
+    }
+}
+
+/// Decodes the escapes of `raw` and `expect_raw`: `\r \n \t \\ \" \0 \xHH`.
+pub fn unescape_raw(text: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            continue;
+        }
+        match chars.next() {
+            Some('r') => out.push(b'\r'),
+            Some('n') => out.push(b'\n'),
+            Some('t') => out.push(b'\t'),
+            Some('0') => out.push(0),
+            Some('\\') => out.push(b'\\'),
+            Some('"') => out.push(b'"'),
+            Some('x') => {
+                let hex: String = chars.by_ref().take(2).collect();
+                let b = u8::from_str_radix(&hex, 16)
+                    .map_err(|_| format!("`\\x{hex}` is not a hex byte"))?;
+                out.push(b);
+            }
+            Some(other) => return Err(format!("unknown escape `\\{other}`")),
+            None => return Err("a lone backslash ends the text".to_string()),
+        }
+    }
+    Ok(out)
+}
+
+fn table_pairs(source: &Source, at: usize, key: &str, table: toml::Table) -> Result<Vec<(String, String)>, SpecError> {
+    table
+        .into_iter()
+        .map(|(name, value)| {
+            let text = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => if b { "1" } else { "0" }.to_string(),
+                other => {
+                    return Err(source.error(at, Some(key), format!("value of `{name}` must be a string, integer or boolean, not {}", other.type_str())));
+                }
+            };
+            Ok((name, text))
+        })
+        .collect()
+}
+
+fn regex(source: &Source, key: &str, re: Spanned<String>) -> Result<Regex, SpecError> {
+    let at = re.span().start;
+    Regex::new(re.get_ref()).map_err(|e| source.error(at, Some(key), format!("invalid regex: {e}")))
+}
+
+fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
+    let at = raw.span().start;
+    let s = raw.into_inner();
+    let actions: Vec<&str> = [
+        ("send", s.send.is_some()),
+        ("get", s.get.is_some()),
+        ("reboot", s.reboot.is_some()),
+        ("factory_reset", s.factory_reset.is_some()),
+        ("sleep_ms", s.sleep_ms.is_some()),
+        ("raw", s.raw.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, present)| present.then_some(k))
+    .collect();
+    let action = match actions.as_slice() {
+        [one] => *one,
+        [] => return Err(source.error(at, None, "step has no action: give one of send, get, reboot, factory_reset, sleep_ms, raw")),
+        many => return Err(source.error(at, Some(many[1]), format!("step has more than one action ({}); split it into several steps", many.join(", ")))),
+    };
+    // Keys that belong to another action are errors, so a typo'd step never half-runs.
+    let allowed: &[&str] = match action {
+        "send" => &["data", "code", "body", "body_regex", "log_regex"],
+        "raw" => &["expect_raw", "expect_raw_regex", "within_ms"],
+        _ => &[],
+    };
+    let extras = [
+        ("data", s.data.is_some()),
+        ("code", s.code.is_some()),
+        ("body", s.body.is_some()),
+        ("body_regex", s.body_regex.is_some()),
+        ("log_regex", s.log_regex.is_some()),
+        ("expect_raw", s.expect_raw.is_some()),
+        ("expect_raw_regex", s.expect_raw_regex.is_some()),
+        ("within_ms", s.within_ms.is_some()),
+    ];
+    if let Some((key, _)) = extras.iter().find(|(k, present)| *present && !allowed.contains(k)) {
+        return Err(source.error(at, Some(key), format!("`{key}` does not go with a `{action}` step")));
+    }
+    Ok(match action {
+        "send" => {
+            if s.body.is_some() && s.body_regex.is_some() {
+                return Err(source.error(at, Some("body_regex"), "give `body` or `body_regex`, not both"));
+            }
+            let body = match (s.body, s.body_regex) {
+                (Some(b), _) => Some(BodyExpect::Exact(b)),
+                (None, Some(re)) => Some(BodyExpect::Regex(regex(source, "body_regex", re)?)),
+                (None, None) => None,
+            };
+            let log = s.log_regex.map(|re| regex(source, "log_regex", re)).transpose()?;
+            let code = s.code.unwrap_or(0);
+            if code > 9 {
+                return Err(source.error(at, Some("code"), format!("result code {code} is not 0-9")));
+            }
+            Step::Send { line: s.send.unwrap_or_default(), data: s.data.map(String::into_bytes), code, body, log }
+        }
+        "get" => {
+            let pairs = table_pairs(source, at, "get", s.get.unwrap_or_default())?;
+            if pairs.is_empty() {
+                return Err(source.error(at, Some("get"), "names no variable"));
+            }
+            Step::Get(pairs)
+        }
+        "reboot" | "factory_reset" => {
+            if s.reboot == Some(false) || s.factory_reset == Some(false) {
+                return Err(source.error(at, Some(action), "only `true` makes sense here; remove the step instead"));
+            }
+            if action == "reboot" { Step::Reboot } else { Step::FactoryReset }
+        }
+        "sleep_ms" => Step::Sleep(Duration::from_millis(s.sleep_ms.unwrap_or(0))),
+        _ => {
+            let bytes = unescape_raw(&s.raw.unwrap_or_default()).map_err(|m| source.error(at, Some("raw"), m))?;
+            let expect = match (s.expect_raw, s.expect_raw_regex) {
+                (Some(_), Some(_)) => return Err(source.error(at, Some("expect_raw_regex"), "give `expect_raw` or `expect_raw_regex`, not both")),
+                (Some(e), None) => RawExpect::Exact(unescape_raw(&e).map_err(|m| source.error(at, Some("expect_raw"), m))?),
+                (None, Some(re)) => {
+                    let re_at = re.span().start;
+                    RawExpect::Regex(regex::bytes::Regex::new(re.get_ref()).map_err(|e| source.error(re_at, Some("expect_raw_regex"), format!("invalid regex: {e}")))?)
+                }
+                (None, None) => RawExpect::Nothing,
+            };
+            Step::Raw { bytes, expect, within: Duration::from_millis(s.within_ms.unwrap_or(1000)) }
+        }
+    })
+}
+
+fn case(source: &Source, section: &str, section_title: &str, inventory: &Inventory, raw: Spanned<RawCase>) -> Result<Case, SpecError> {
+    let at = raw.span().start;
+    let c = raw.into_inner();
+    let id_at = c.id.span().start;
+    let id = c.id.into_inner();
+    if !id.starts_with(&format!("{section}/")) || !valid_id(&id, &['/', '.', '-', '_']) {
+        return Err(source.error(id_at, Some("id"), format!("case id `{id}` must start with `{section}/` and use lower case letters, digits, `/`, `.`, `-`, `_`")));
+    }
+    let clauses_at = c.clauses.span().start;
+    if c.clauses.get_ref().is_empty() {
+        return Err(source.error(clauses_at, Some("clauses"), "a case must cite at least one clause"));
+    }
+    let mut clauses = Vec::new();
+    for clause in c.clauses.into_inner() {
+        let cat = clause.span().start;
+        let clause = clause.into_inner();
+        if inventory.get(&clause).is_none() {
+            return Err(source.error(cat, Some("clauses"), format!("clause `{clause}` is not in the inventory (specs/clauses*.toml)")));
+        }
+        clauses.push(clause);
+    }
+    if c.basis == Basis::Assumed && c.note.as_deref().is_none_or(|n| n.trim().is_empty()) {
+        return Err(source.error(at, Some("note"), "an assumed case must say in `note` what was chosen and why"));
+    }
+    let mut transports = Vec::new();
+    for t in c.transports.unwrap_or_default() {
+        let tat = t.span().start;
+        let t = t.into_inner();
+        if !TRANSPORTS.contains(&t.as_str()) {
+            return Err(source.error(tat, Some("transports"), format!("unknown transport `{t}` (known: {})", TRANSPORTS.join(", "))));
+        }
+        transports.push(t);
+    }
+    let setup = c.setup.unwrap_or_default();
+    let setup = Setup {
+        factory_reset: setup.factory_reset.unwrap_or(true),
+        set: table_pairs(source, at, "setup.set", setup.set)?,
+        save: setup.save,
+        reboot: setup.reboot,
+    };
+    if c.step.is_empty() {
+        return Err(source.error(at, Some("step"), "a case needs at least one step"));
+    }
+    let steps = c.step.into_iter().map(|s| step(source, s)).collect::<Result<Vec<_>, _>>()?;
+    Ok(Case {
+        id,
+        section: section.to_string(),
+        section_title: section_title.to_string(),
+        title: c.title,
+        clauses,
+        basis: c.basis,
+        note: c.note,
+        tags: c.tags,
+        transports,
+        format: c.format.unwrap_or_default(),
+        timeout: Duration::from_millis(c.timeout_ms.unwrap_or(10_000)),
+        setup,
+        steps,
+        origin: Origin { file: source.path.clone(), line: source.line_of(at) },
+    })
+}
+
+/// Everything under a specs directory.
+#[derive(Clone, Debug, Default)]
+pub struct Specs {
+    pub inventory: Inventory,
+    pub cases: Vec<Case>,
+}
+
+/// Whether a file in the specs folder is an inventory.
+fn is_inventory(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("clauses"))
+}
+
+/// Loads and validates every file of a specs directory.
+pub fn load_dir(dir: &Path) -> Result<Specs, SpecError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| SpecError {
+        file: dir.to_path_buf(),
+        line: 0,
+        key: None,
+        message: format!("cannot read the specs folder: {e}"),
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let mut inventory = Inventory::default();
+    for f in files.iter().filter(|f| is_inventory(f)) {
+        inventory.add_file(&Source::read(f)?)?;
+    }
+    let mut specs = Specs { inventory, cases: Vec::new() };
+    for f in files.iter().filter(|f| !is_inventory(f)) {
+        load_file(&mut specs, &Source::read(f)?)?;
+    }
+    Ok(specs)
+}
+
+/// Loads one case file into `specs` (whose inventory must be loaded).
+pub fn load_file(specs: &mut Specs, source: &Source) -> Result<(), SpecError> {
+    let raw: RawSpecFile = source.parse()?;
+    let section_at = raw.section.span().start;
+    let section = raw.section.into_inner();
+    if !valid_id(&section, &['-', '_']) {
+        return Err(source.error(section_at, Some("section"), format!("section `{section}` must be lower case letters, digits, `-`, `_`")));
+    }
+    for c in raw.case {
+        let case = case(source, &section, &raw.title, &specs.inventory, c)?;
+        if let Some(first) = specs.cases.iter().find(|other| other.id == case.id) {
+            return Err(SpecError {
+                file: source.path.clone(),
+                line: case.origin.line,
+                key: Some("id".to_string()),
+                message: format!("duplicate case id `{}` (first defined at {})", case.id, first.origin),
+            });
+        }
+        specs.cases.push(case);
+    }
+    Ok(())
+}
+
+/// Which cases a run takes.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Case id prefixes (`serial/framing`); empty: all.
+    pub prefixes: Vec<String>,
+    pub tags: Vec<String>,
+    /// Clause ids or prefixes of them.
+    pub clauses: Vec<String>,
+}
+
+impl Selection {
+    pub fn matches(&self, case: &Case) -> bool {
+        let by_id = self.prefixes.is_empty()
+            || self.prefixes.iter().any(|p| case.id == *p || case.id.starts_with(&format!("{}/", p.trim_end_matches('/'))) || case.id.starts_with(p.as_str()));
+        let by_tag = self.tags.is_empty() || self.tags.iter().any(|t| case.tags.contains(t));
+        let by_clause = self.clauses.is_empty()
+            || self.clauses.iter().any(|c| case.clauses.iter().any(|cc| cc == c || cc.starts_with(c.as_str())));
+        by_id && by_tag && by_clause
+    }
+
+    /// Describes the selection for reports.
+    pub fn describe(&self) -> String {
+        let mut parts = self.prefixes.clone();
+        parts.extend(self.tags.iter().map(|t| format!("tag:{t}")));
+        parts.extend(self.clauses.iter().map(|c| format!("clause:{c}")));
+        if parts.is_empty() { "all".to_string() } else { parts.join(" ") }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,129 @@
+use super::*;
+use rstest::rstest;
+
+const INVENTORY: &str = r#"
+[[clause]]
+id = "a.one"
+section = "A"
+source = "chapter"
+lines = [1, 2]
+text = "one"
+"#;
+
+fn inventory() -> Inventory {
+    let mut inv = Inventory::default();
+    inv.add_file(&Source { path: "clauses.toml".into(), text: INVENTORY.to_string() })
+        .expect("valid inventory");
+    inv
+}
+
+fn load(text: &str) -> Result<Specs, SpecError> {
+    let mut specs = Specs { inventory: inventory(), cases: vec![] };
+    load_file(&mut specs, &Source { path: "specs/x.toml".into(), text: text.to_string() })?;
+    Ok(specs)
+}
+
+const GOOD: &str = r#"section = "x"
+title = "X"
+
+[[case]]
+id = "x/one"
+title = "one"
+clauses = ["a.one"]
+basis = "documented"
+
+[case.setup]
+set = { "wlan.ssid" = "lab", "system.cmd.echo" = true }
+
+[[case.step]]
+send = "get wlan.ssid"
+body = "lab"
+
+[[case.step]]
+raw = "ver\r\n"
+expect_raw_regex = "^R0"
+
+[[case.step]]
+get = { "wlan.ssid" = "lab" }
+"#;
+
+#[test]
+fn loads_a_good_file() {
+    let specs = load(GOOD).expect("loads");
+    let case = &specs.cases[0];
+    assert_eq!(case.id, "x/one");
+    assert_eq!(case.origin.line, 4);
+    assert!(case.setup.factory_reset);
+    assert_eq!(case.setup.set, vec![("wlan.ssid".into(), "lab".into()), ("system.cmd.echo".into(), "1".into())]);
+    assert_eq!(case.steps.len(), 3);
+    assert!(matches!(&case.steps[1], Step::Raw { bytes, .. } if bytes == b"ver\r\n"));
+}
+
+#[rstest]
+#[case::unknown_case_key(GOOD.replace("basis = \"documented\"", "basis = \"documented\"\nbogus = 1"), 9, Some("bogus"), "unknown field")]
+#[case::unknown_step_key(GOOD.replace("body = \"lab\"", "bdy = \"lab\""), 15, Some("bdy"), "unknown field")]
+#[case::unknown_clause(GOOD.replace("clauses = [\"a.one\"]", "clauses = [\"a.two\"]"), 7, Some("clauses"), "not in the inventory")]
+#[case::assumed_without_note(GOOD.replace("\"documented\"", "\"assumed\""), 4, Some("note"), "assumed")]
+#[case::two_actions(GOOD.replace("body = \"lab\"", "reboot = true"), 13, Some("reboot"), "more than one action")]
+#[case::foreign_key(GOOD.replace("expect_raw_regex = \"^R0\"", "body = \"x\""), 17, Some("body"), "does not go with a `raw` step")]
+#[case::bad_regex(GOOD.replace("\"^R0\"", "\"(\""), 19, Some("expect_raw_regex"), "invalid regex")]
+#[case::bad_id(GOOD.replace("id = \"x/one\"", "id = \"y/one\""), 5, Some("id"), "must start with `x/`")]
+#[case::bad_escape(GOOD.replace(r#"raw = "ver\r\n""#, r#"raw = "ver\\q""#), 17, Some("raw"), "unknown escape")]
+#[case::bad_basis(GOOD.replace("\"documented\"", "\"maybe\""), 8, None, "unknown variant")]
+#[case::toml_syntax(GOOD.replace("title = \"one\"", "title = one\""), 6, None, "")]
+fn reports_file_line_and_key(
+    #[case] text: String,
+    #[case] line: usize,
+    #[case] key: Option<&str>,
+    #[case] fragment: &str,
+) {
+    let err = load(&text).expect_err("must be refused");
+    assert_eq!(err.file, PathBuf::from("specs/x.toml"));
+    assert_eq!((err.line, err.key.as_deref()), (line, key), "{err}");
+    assert!(err.message.contains(fragment), "{err}");
+    assert!(err.to_string().starts_with(&format!("specs/x.toml:{line}")), "{err}");
+}
+
+#[test]
+fn refuses_duplicate_case_ids() {
+    let twice = format!("{GOOD}\n{}", &GOOD[GOOD.find("[[case]]").expect("has a case")..]);
+    let err = load(&twice).expect_err("duplicate");
+    assert!(err.message.contains("duplicate case id `x/one` (first defined at specs/x.toml:4)"), "{err}");
+    assert_eq!(err.line, 25);
+}
+
+#[test]
+fn refuses_duplicate_clauses() {
+    let mut inv = inventory();
+    let err = inv
+        .add_file(&Source { path: "c2.toml".into(), text: INVENTORY.to_string() })
+        .expect_err("duplicate");
+    assert_eq!(err.line, 3);
+    assert!(err.message.contains("first defined at clauses.toml:2"), "{err}");
+}
+
+#[rstest]
+#[case(r"a\r\n", b"a\r\n".as_slice())]
+#[case(r"\x00\xff\t", b"\x00\xff\t".as_slice())]
+#[case(r#"q\"\\"#, b"q\"\\".as_slice())]
+fn unescapes_raw(#[case] text: &str, #[case] want: &[u8]) {
+    assert_eq!(unescape_raw(text).as_deref(), Ok(want));
+}
+
+#[test]
+fn selects_by_prefix_tag_and_clause() {
+    let specs = load(GOOD).expect("loads");
+    let case = &specs.cases[0];
+    let sel = |p: &[&str], t: &[&str], c: &[&str]| Selection {
+        prefixes: p.iter().map(|s| s.to_string()).collect(),
+        tags: t.iter().map(|s| s.to_string()).collect(),
+        clauses: c.iter().map(|s| s.to_string()).collect(),
+    };
+    assert!(sel(&[], &[], &[]).matches(case));
+    assert!(sel(&["x"], &[], &[]).matches(case));
+    assert!(sel(&["x/one"], &[], &[]).matches(case));
+    assert!(!sel(&["y"], &[], &[]).matches(case));
+    assert!(!sel(&[], &["wlan"], &[]).matches(case));
+    assert!(sel(&[], &[], &["a."]).matches(case));
+    assert!(!sel(&[], &[], &["b"]).matches(case));
+}
