@@ -10,7 +10,7 @@ use crate::console::{self, Edit, Format, LineEditor};
 use crate::nvm;
 use crate::result::ResultCode;
 use crate::time::Instant;
-use crate::vars::{self, SetError, VarId, Vars, VARIABLES};
+use crate::vars::{self, SetError, VARIABLES, VarId, Vars};
 use alloc::collections::VecDeque;
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -88,7 +88,8 @@ impl Module {
             match nvm::decode(image) {
                 Ok(entries) => {
                     for (name, value) in entries {
-                        let restored = vars::by_name(&name).is_some_and(|id| vars.restore(id, &value));
+                        let restored =
+                            vars::by_name(&name).is_some_and(|id| vars.restore(id, &value));
                         if !restored {
                             notes.push(format!("NVM: ignored saved value of {name}"));
                         }
@@ -235,8 +236,9 @@ impl Module {
             CommandId::Get => self.get(args, now),
             CommandId::Set => self.set(args),
             CommandId::Save => {
-                let image =
-                    nvm::encode(self.vars.changed_saved().map(|(id, value)| (id.def().name, value)));
+                let image = nvm::encode(
+                    self.vars.changed_saved().map(|(id, value)| (id.def().name, value)),
+                );
                 self.actions.push_back(Action::StoreNvm(image));
                 self.pending = Some(Pending::Save);
                 return;
@@ -282,7 +284,9 @@ impl Module {
             }
         }
         match vars::resolve(args, 0) {
-            Some((id, used)) if used == args.len() => (ResultCode::SUCCESS, Some(self.vars.render(id))),
+            Some((id, used)) if used == args.len() => {
+                (ResultCode::SUCCESS, Some(self.vars.render(id)))
+            }
             Some(_) => (ResultCode::TOO_MANY_ARGS, None),
             None => match args {
                 [prefix] => match vars::group(prefix) {

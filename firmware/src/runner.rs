@@ -55,7 +55,8 @@ where
                 match action {
                     Action::StoreNvm(image) => {
                         let result = nvm.store(&image).map_err(|e| format!("{e}"));
-                        module.nvm_stored(result.as_ref().map(|_| ()).map_err(|e| e.as_str()), now());
+                        module
+                            .nvm_stored(result.as_ref().map(|_| ()).map_err(|e| e.as_str()), now());
                     }
                     Action::Reboot => {
                         let out = module.take_output();

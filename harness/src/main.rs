@@ -12,7 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "hil", version, about = "Gecko OS module conformance: run spec tables against a rig")]
+#[command(
+    name = "hil",
+    version,
+    about = "Gecko OS module conformance: run spec tables against a rig"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -49,7 +53,11 @@ struct SelectArgs {
 
 impl SelectArgs {
     fn selection(&self) -> Selection {
-        Selection { prefixes: self.filters.clone(), tags: self.tags.clone(), clauses: self.clauses.clone() }
+        Selection {
+            prefixes: self.filters.clone(),
+            tags: self.tags.clone(),
+            clauses: self.clauses.clone(),
+        }
     }
 }
 
@@ -172,7 +180,11 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         t.error,
         t.skipped,
         t.known_deviation,
-        if t.stale_deviations > 0 { format!(", {} stale deviations", t.stale_deviations) } else { String::new() }
+        if t.stale_deviations > 0 {
+            format!(", {} stale deviations", t.stale_deviations)
+        } else {
+            String::new()
+        }
     );
     println!("module: {}", run.module_version.as_deref().unwrap_or("(no answer)"));
     println!("report: {}", dir.join("report.html").display());
@@ -187,10 +199,11 @@ fn run(args: RunArgs) -> Result<ExitCode> {
 
 fn list(args: ListArgs) -> Result<ExitCode> {
     let specs = load_specs(&args.select.specs)?;
-    let cited: BTreeMap<&str, usize> = specs.cases.iter().flat_map(|c| c.clauses.iter()).fold(BTreeMap::new(), |mut m, c| {
-        *m.entry(c.as_str()).or_default() += 1;
-        m
-    });
+    let cited: BTreeMap<&str, usize> =
+        specs.cases.iter().flat_map(|c| c.clauses.iter()).fold(BTreeMap::new(), |mut m, c| {
+            *m.entry(c.as_str()).or_default() += 1;
+            m
+        });
     if args.coverage {
         let mut by_section: Vec<(String, String, usize, usize)> = Vec::new();
         for c in &specs.inventory.clauses {
@@ -216,7 +229,11 @@ fn list(args: ListArgs) -> Result<ExitCode> {
             }
         }
         let (cov, tot) = by_section.iter().fold((0, 0), |(a, b), r| (a + r.2, b + r.3));
-        println!("total: {cov}/{tot} clauses covered ({:.0}%) by {} cases", percent(cov, tot), specs.cases.len());
+        println!(
+            "total: {cov}/{tot} clauses covered ({:.0}%) by {} cases",
+            percent(cov, tot),
+            specs.cases.len()
+        );
         if args.uncovered {
             println!("\nuncovered:");
             for c in specs.inventory.clauses.iter().filter(|c| !cited.contains_key(c.id.as_str())) {
@@ -229,7 +246,10 @@ fn list(args: ListArgs) -> Result<ExitCode> {
             if args.uncovered && n > 0 {
                 continue;
             }
-            println!("{}  [{} cases]  {}:{}-{}  {}", c.id, n, c.source, c.lines[0], c.lines[1], c.text);
+            println!(
+                "{}  [{} cases]  {}:{}-{}  {}",
+                c.id, n, c.source, c.lines[0], c.lines[1], c.text
+            );
         }
     } else {
         let selection = args.select.selection();
@@ -266,7 +286,11 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
             let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
             report::write_files(&run, &dir)?;
             println!("re-rendered {}", dir.display());
-            let bad = run.cases.iter().filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error)).count();
+            let bad = run
+                .cases
+                .iter()
+                .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error))
+                .count();
             Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
     }
@@ -274,7 +298,12 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
 
 fn check(args: CheckArgs) -> Result<ExitCode> {
     let specs = load_specs(&args.specs)?;
-    println!("{}: {} cases, {} clauses: ok", args.specs.display(), specs.cases.len(), specs.inventory.clauses.len());
+    println!(
+        "{}: {} cases, {} clauses: ok",
+        args.specs.display(),
+        specs.cases.len(),
+        specs.inventory.clauses.len()
+    );
     let mut rigs = args.rigs;
     if rigs.is_empty() {
         for entry in std::fs::read_dir("rigs").context("listing rigs/")? {
@@ -289,7 +318,11 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
     for path in rigs {
         let rig = rig::load(&path)?;
         for (case, d) in &rig.deviations {
-            anyhow::ensure!(specs.cases.iter().any(|c| &c.id == case), "{}: deviation for unknown case `{case}`", d.origin);
+            anyhow::ensure!(
+                specs.cases.iter().any(|c| &c.id == case),
+                "{}: deviation for unknown case `{case}`",
+                d.origin
+            );
         }
         println!("{}: rig `{}` ({}): ok", path.display(), rig.name, rig.kind());
     }
@@ -303,9 +336,20 @@ fn bench_serial(rig_path: &Path, iterations: usize) -> Result<ExitCode> {
     let _ = std::fs::remove_dir_all(&workdir);
     let b = result?;
     let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
-    println!("serial round trip `get wlan.ssid`, {} samples each (after warm-up)", b.harness.samples);
-    println!("  harness (channel + framer + transcript): p50 {:8.1} µs   p99 {:8.1} µs", us(b.harness.p50), us(b.harness.p99));
-    println!("  raw floor (write bytes, read reply):     p50 {:8.1} µs   p99 {:8.1} µs", us(b.raw.p50), us(b.raw.p99));
+    println!(
+        "serial round trip `get wlan.ssid`, {} samples each (after warm-up)",
+        b.harness.samples
+    );
+    println!(
+        "  harness (channel + framer + transcript): p50 {:8.1} µs   p99 {:8.1} µs",
+        us(b.harness.p50),
+        us(b.harness.p99)
+    );
+    println!(
+        "  raw floor (write bytes, read reply):     p50 {:8.1} µs   p99 {:8.1} µs",
+        us(b.raw.p50),
+        us(b.raw.p99)
+    );
     println!(
         "  ratio harness/raw: p50 {:.2}x   p99 {:.2}x",
         us(b.harness.p50) / us(b.raw.p50),

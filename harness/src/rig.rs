@@ -129,23 +129,47 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
     let dut = match raw.dut.kind.get_ref().as_str() {
         "sim" => {
             if let Some(p) = raw.serial.port.as_ref().or(raw.serial.usb_serial.as_ref()) {
-                return Err(source.error(p.span().start, Some("serial.port"), "a simulated module's port is made by the harness; remove this key"));
+                return Err(source.error(
+                    p.span().start,
+                    Some("serial.port"),
+                    "a simulated module's port is made by the harness; remove this key",
+                ));
             }
             Dut::Sim { binary: raw.dut.binary.map(PathBuf::from), mac: raw.dut.mac }
         }
         "hardware" => {
             if raw.dut.binary.is_some() || raw.dut.mac.is_some() {
-                return Err(source.error(kind_at, Some("dut"), "`binary` and `mac` are only for `kind = \"sim\"`"));
+                return Err(source.error(
+                    kind_at,
+                    Some("dut"),
+                    "`binary` and `mac` are only for `kind = \"sim\"`",
+                ));
             }
             let port = match (raw.serial.port, raw.serial.usb_serial) {
                 (Some(p), None) => PortSpec::Path(PathBuf::from(p.into_inner())),
                 (None, Some(s)) => PortSpec::UsbSerial(s.into_inner()),
-                (Some(p), Some(_)) => return Err(source.error(p.span().start, Some("serial.port"), "give `port` or `usb_serial`, not both")),
-                (None, None) => return Err(source.error(kind_at, Some("serial"), "a hardware rig needs `[serial] port = \"/dev/...\"` or `usb_serial = \"...\"`")),
+                (Some(p), Some(_)) => {
+                    return Err(source.error(
+                        p.span().start,
+                        Some("serial.port"),
+                        "give `port` or `usb_serial`, not both",
+                    ));
+                }
+                (None, None) => return Err(source.error(
+                    kind_at,
+                    Some("serial"),
+                    "a hardware rig needs `[serial] port = \"/dev/...\"` or `usb_serial = \"...\"`",
+                )),
             };
             Dut::Hardware { port }
         }
-        other => return Err(source.error(kind_at, Some("dut.kind"), format!("`{other}` is not `sim` or `hardware`"))),
+        other => {
+            return Err(source.error(
+                kind_at,
+                Some("dut.kind"),
+                format!("`{other}` is not `sim` or `hardware`"),
+            ));
+        }
     };
     let flow_control = match raw.serial.flow_control {
         None => FlowControl::None,
@@ -153,7 +177,13 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
             "none" => FlowControl::None,
             "hardware" => FlowControl::Hardware,
             "software" => FlowControl::Software,
-            other => return Err(source.error(f.span().start, Some("serial.flow_control"), format!("`{other}` is not none, hardware or software"))),
+            other => {
+                return Err(source.error(
+                    f.span().start,
+                    Some("serial.flow_control"),
+                    format!("`{other}` is not none, hardware or software"),
+                ));
+            }
         },
     };
     let deviations = match raw.expectations {
@@ -162,13 +192,21 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
             let at = file.span().start;
             let file = path.parent().unwrap_or(Path::new(".")).join(file.into_inner());
             if !file.exists() {
-                return Err(source.error(at, Some("expectations"), format!("{} does not exist", file.display())));
+                return Err(source.error(
+                    at,
+                    Some("expectations"),
+                    format!("{} does not exist", file.display()),
+                ));
             }
             load_expectations(&file)?
         }
     };
     let mut unused_sections = Vec::new();
-    for (name, present) in [("power", raw.power.is_some()), ("probe", raw.probe.is_some()), ("network", raw.network.is_some())] {
+    for (name, present) in [
+        ("power", raw.power.is_some()),
+        ("probe", raw.probe.is_some()),
+        ("network", raw.network.is_some()),
+    ] {
         if present {
             unused_sections.push(name);
         }
@@ -199,7 +237,11 @@ fn load_expectations(path: &Path) -> Result<HashMap<String, Deviation>, SpecErro
         }
         let origin = format!("{}:{}", path.display(), source.line_of(at));
         if out.insert(d.case.clone(), Deviation { reason: d.reason, origin }).is_some() {
-            return Err(source.error(at, Some("case"), format!("case `{}` is listed twice", d.case)));
+            return Err(source.error(
+                at,
+                Some("case"),
+                format!("case `{}` is listed twice", d.case),
+            ));
         }
     }
     Ok(out)
@@ -209,7 +251,8 @@ fn load_expectations(path: &Path) -> Result<HashMap<String, Deviation>, SpecErro
 /// needed).
 pub fn find_usb_serial(serial: &str) -> Result<PathBuf, String> {
     let mut seen = Vec::new();
-    let entries = std::fs::read_dir("/sys/class/tty").map_err(|e| format!("cannot list /sys/class/tty: {e}"))?;
+    let entries = std::fs::read_dir("/sys/class/tty")
+        .map_err(|e| format!("cannot list /sys/class/tty: {e}"))?;
     for entry in entries.filter_map(Result::ok) {
         let Ok(mut dir) = std::fs::canonicalize(entry.path().join("device")) else { continue };
         // Walk up from the interface to the USB device, which has the `serial` attribute.
@@ -229,9 +272,14 @@ pub fn find_usb_serial(serial: &str) -> Result<PathBuf, String> {
         }
     }
     if seen.is_empty() {
-        Err(format!("no USB serial adapter with serial number `{serial}` is connected (no USB serial adapters found at all)"))
+        Err(format!(
+            "no USB serial adapter with serial number `{serial}` is connected (no USB serial adapters found at all)"
+        ))
     } else {
-        Err(format!("no USB serial adapter with serial number `{serial}` is connected (found: {})", seen.join(", ")))
+        Err(format!(
+            "no USB serial adapter with serial number `{serial}` is connected (found: {})",
+            seen.join(", ")
+        ))
     }
 }
 
@@ -261,7 +309,9 @@ mod tests {
 
     #[test]
     fn hardware_by_usb_serial() {
-        let r = rig("name = \"bench\"\n[dut]\nkind = \"hardware\"\n[serial]\nusb_serial = \"A1\"\nflow_control = \"hardware\"\npower = 1\n");
+        let r = rig(
+            "name = \"bench\"\n[dut]\nkind = \"hardware\"\n[serial]\nusb_serial = \"A1\"\nflow_control = \"hardware\"\npower = 1\n",
+        );
         let e = r.expect_err("power is not a serial key");
         assert_eq!((e.line, e.key.as_deref()), (7, Some("power")));
         let r = rig("name = \"bench\"\n[dut]\nkind = \"hardware\"\n[serial]\nusb_serial = \"A1\"\nflow_control = \"hardware\"\n").expect("valid");
@@ -275,9 +325,11 @@ mod tests {
         assert_eq!((e.line, e.key.as_deref()), (3, Some("serial")));
         let e = rig("name = \"x\"\n[dut]\nkind = \"fpga\"\n").expect_err("kind");
         assert_eq!((e.line, e.key.as_deref()), (3, Some("dut.kind")));
-        let e = rig("name = \"x\"\n[dut]\nkind = \"sim\"\n[serial]\nport = \"/dev/ttyS0\"\n").expect_err("sim port");
+        let e = rig("name = \"x\"\n[dut]\nkind = \"sim\"\n[serial]\nport = \"/dev/ttyS0\"\n")
+            .expect_err("sim port");
         assert_eq!((e.line, e.key.as_deref()), (5, Some("serial.port")));
-        let e = rig("name = \"x\"\n[dut]\nkind = \"sim\"\nexpectations = \"nope.toml\"\n").expect_err("missing file");
+        let e = rig("name = \"x\"\n[dut]\nkind = \"sim\"\nexpectations = \"nope.toml\"\n")
+            .expect_err("missing file");
         assert_eq!((e.line, e.key.as_deref()), (4, Some("expectations")));
     }
 

@@ -90,7 +90,9 @@ pub fn run(specs: &Specs, rig: &Rig, options: &RunOptions) -> anyhow::Result<(Ru
 
     let bar = if options.progress {
         let bar = indicatif::ProgressBar::new(cases.len() as u64);
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed} {msg}") {
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed} {msg}")
+        {
             bar.set_style(style);
         }
         bar
@@ -121,8 +123,14 @@ pub fn run(specs: &Specs, rig: &Rig, options: &RunOptions) -> anyhow::Result<(Ru
         };
         let result = apply_deviation(rig, result);
         if matches!(result.verdict, Verdict::Fail | Verdict::Error) || result.stale_deviation {
-            let what = if result.stale_deviation { "passes but is listed as a deviation" } else { result.verdict.as_str() };
-            bar.suspend(|| eprintln!("{what}: {} — {}", result.id, result.reason.as_deref().unwrap_or("")));
+            let what = if result.stale_deviation {
+                "passes but is listed as a deviation"
+            } else {
+                result.verdict.as_str()
+            };
+            bar.suspend(|| {
+                eprintln!("{what}: {} — {}", result.id, result.reason.as_deref().unwrap_or(""))
+            });
         }
         results.push(result);
         bar.inc(1);
@@ -161,7 +169,8 @@ pub fn clause_results(specs: &Specs, results: &[CaseResult]) -> Vec<ClauseResult
         .clauses
         .iter()
         .map(|c| {
-            let citing: Vec<&CaseResult> = results.iter().filter(|r| r.clauses.contains(&c.id)).collect();
+            let citing: Vec<&CaseResult> =
+                results.iter().filter(|r| r.clauses.contains(&c.id)).collect();
             ClauseResult {
                 id: c.id.clone(),
                 section: c.section.clone(),
@@ -202,7 +211,11 @@ fn skipped(case: &Case, start_ms: u64, reason: &str) -> CaseResult {
 }
 
 fn errored(case: &Case, start_ms: u64, reason: &str) -> CaseResult {
-    CaseResult { verdict: Verdict::Error, reason: Some(reason.to_string()), ..base_result(case, start_ms) }
+    CaseResult {
+        verdict: Verdict::Error,
+        reason: Some(reason.to_string()),
+        ..base_result(case, start_ms)
+    }
 }
 
 fn apply_deviation(rig: &Rig, mut result: CaseResult) -> CaseResult {
@@ -214,7 +227,10 @@ fn apply_deviation(rig: &Rig, mut result: CaseResult) -> CaseResult {
             }
             Verdict::Pass => {
                 result.stale_deviation = true;
-                result.deviation = Some(format!("{} (listed at {}: remove the entry, the case passes now)", d.reason, d.origin));
+                result.deviation = Some(format!(
+                    "{} (listed at {}: remove the entry, the case passes now)",
+                    d.reason, d.origin
+                ));
             }
             _ => result.deviation = Some(d.reason.clone()),
         }
@@ -232,7 +248,8 @@ fn run_with_retries(session: &mut Session, case: &Case, retries: u32, start_ms: 
             return result;
         }
         if let Err(e) = session.reopen() {
-            result.reason = Some(format!("{}; reconnecting failed: {e}", result.reason.unwrap_or_default()));
+            result.reason =
+                Some(format!("{}; reconnecting failed: {e}", result.reason.unwrap_or_default()));
             return result;
         }
     }
@@ -260,7 +277,13 @@ fn run_case(session: &mut Session, case: &Case, start_ms: u64) -> CaseResult {
     }
     for (i, step) in case.steps.iter().enumerate() {
         if setup_failed || trouble.is_some() {
-            steps.push(StepResult { index: i + 1, action: step.describe(), outcome: StepOutcome::NotRun, message: None, duration_ms: 0 });
+            steps.push(StepResult {
+                index: i + 1,
+                action: step.describe(),
+                outcome: StepOutcome::NotRun,
+                message: None,
+                duration_ms: 0,
+            });
             continue;
         }
         let t = Instant::now();
@@ -281,7 +304,9 @@ fn run_case(session: &mut Session, case: &Case, start_ms: u64) -> CaseResult {
     }
     let exit = ctx.session.sim_exit();
     let (verdict, reason) = match (trouble, exit) {
-        (_, Some(status)) => (Verdict::Error, Some(format!("the simulated module exited ({status})"))),
+        (_, Some(status)) => {
+            (Verdict::Error, Some(format!("the simulated module exited ({status})")))
+        }
         (None, None) => (Verdict::Pass, None),
         (Some(Trouble::Product(m)), None) => (Verdict::Fail, Some(m)),
         (Some(Trouble::Infra(m)), None) => (Verdict::Error, Some(m)),
@@ -298,14 +323,25 @@ fn run_case(session: &mut Session, case: &Case, start_ms: u64) -> CaseResult {
     }
 }
 
-fn step_result(index: usize, action: String, outcome: &StepResultT, started: Instant) -> StepResult {
+fn step_result(
+    index: usize,
+    action: String,
+    outcome: &StepResultT,
+    started: Instant,
+) -> StepResult {
     let (outcome, message) = match outcome {
         Ok(()) => (StepOutcome::Ok, None),
         Err(Trouble::Product(m)) => (StepOutcome::Failed, Some(m.clone())),
         Err(Trouble::Infra(m)) => (StepOutcome::Error, Some(m.clone())),
         Err(Trouble::Interrupted) => (StepOutcome::Error, Some("interrupted".to_string())),
     };
-    StepResult { index, action, outcome, message, duration_ms: started.elapsed().as_millis() as u64 }
+    StepResult {
+        index,
+        action,
+        outcome,
+        message,
+        duration_ms: started.elapsed().as_millis() as u64,
+    }
 }
 
 /// Quotes a setup value for a command line when it holds spaces or is empty.
@@ -326,7 +362,10 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn remaining(&self, cap: Duration) -> Duration {
-        self.deadline.saturating_duration_since(Instant::now()).min(cap).max(Duration::from_millis(1))
+        self.deadline
+            .saturating_duration_since(Instant::now())
+            .min(cap)
+            .max(Duration::from_millis(1))
     }
 
     fn format(&self) -> ConsoleFormat {
@@ -339,7 +378,9 @@ impl Ctx<'_> {
             let format = self.format();
             self.session.channel.resync(format, timeout).map_err(|e| match e {
                 ChannelError::Interrupted => Trouble::Interrupted,
-                ChannelError::Timeout { .. } => Trouble::Product(format!("the module did not come back to {format:?} format: {e}")),
+                ChannelError::Timeout { .. } => Trouble::Product(format!(
+                    "the module did not come back to {format:?} format: {e}"
+                )),
                 e => Trouble::from(e),
             })?;
             self.needs_resync = false;
@@ -358,7 +399,11 @@ impl Ctx<'_> {
     fn exec_ok(&mut self, line: &str) -> Result<String, Trouble> {
         let reply = self.exec(line, None)?;
         if reply.code.0 != 0 {
-            return Err(Trouble::Product(format!("`{line}` answered code {} `{}`", reply.code, reply.text())));
+            return Err(Trouble::Product(format!(
+                "`{line}` answered code {} `{}`",
+                reply.code,
+                reply.text()
+            )));
         }
         Ok(reply.text())
     }
@@ -402,22 +447,31 @@ impl Ctx<'_> {
                 let reply = self.exec(line, data.as_deref())?;
                 let text = reply.text();
                 if reply.code.0 != *code {
-                    return Err(Trouble::Product(format!("expected code {code}, got {} with body `{text}`", reply.code)));
+                    return Err(Trouble::Product(format!(
+                        "expected code {code}, got {} with body `{text}`",
+                        reply.code
+                    )));
                 }
                 match body {
                     Some(BodyExpect::Exact(want)) if text != *want => {
-                        return Err(Trouble::Product(format!("expected body `{want}`, got `{text}`")));
+                        return Err(Trouble::Product(format!(
+                            "expected body `{want}`, got `{text}`"
+                        )));
                     }
                     Some(BodyExpect::Regex(re)) if !re.is_match(&text) => {
-                        return Err(Trouble::Product(format!("body `{text}` does not match /{re}/")));
+                        return Err(Trouble::Product(format!(
+                            "body `{text}` does not match /{re}/"
+                        )));
                     }
                     _ => {}
                 }
-                if let Some(re) = log {
-                    if !reply.logs.iter().any(|l| re.is_match(&l.text)) {
-                        let seen: Vec<&str> = reply.logs.iter().map(|l| l.text.as_str()).collect();
-                        return Err(Trouble::Product(format!("no log line matches /{re}/ (logs: {seen:?})")));
-                    }
+                if let Some(re) = log
+                    && !reply.logs.iter().any(|l| re.is_match(&l.text))
+                {
+                    let seen: Vec<&str> = reply.logs.iter().map(|l| l.text.as_str()).collect();
+                    return Err(Trouble::Product(format!(
+                        "no log line matches /{re}/ (logs: {seen:?})"
+                    )));
                 }
                 Ok(())
             }
@@ -425,7 +479,9 @@ impl Ctx<'_> {
                 for (name, want) in pairs {
                     let got = self.exec_ok(&format!("get {name}"))?;
                     if got != *want {
-                        return Err(Trouble::Product(format!("{name} is `{got}`, expected `{want}`")));
+                        return Err(Trouble::Product(format!(
+                            "{name} is `{got}`, expected `{want}`"
+                        )));
                     }
                 }
                 Ok(())
@@ -452,7 +508,7 @@ impl Ctx<'_> {
             return Err(Trouble::Infra("this transport has no raw byte access".into()));
         };
         link.write_raw(bytes)?;
-        let got = match expect {
+        match expect {
             RawExpect::Exact(want) => {
                 let n = want.len();
                 let mut got = link.read_raw(&mut |b| b.len() >= n, within)?;
@@ -465,18 +521,21 @@ impl Ctx<'_> {
                         crate::channel::escape_bytes(&got)
                     )));
                 }
-                got
             }
             RawExpect::Regex(re) => {
                 let got = link.read_raw(&mut |b| re.is_match(b), within)?;
                 if !re.is_match(&got) {
-                    return Err(Trouble::Product(format!("bytes `{}` do not match /{re}/ within {} ms", crate::channel::escape_bytes(&got), within.as_millis())));
+                    return Err(Trouble::Product(format!(
+                        "bytes `{}` do not match /{re}/ within {} ms",
+                        crate::channel::escape_bytes(&got),
+                        within.as_millis()
+                    )));
                 }
-                got
             }
-            RawExpect::Nothing => link.read_raw(&mut |_| false, within)?,
-        };
-        let _ = got;
+            RawExpect::Nothing => {
+                link.read_raw(&mut |_| false, within)?;
+            }
+        }
         Ok(())
     }
 }

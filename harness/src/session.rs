@@ -37,18 +37,21 @@ impl SimProcess {
     /// Starts `binary` with its console link and NVM file in `workdir`, and waits until it
     /// says where its console is.
     pub fn spawn(binary: &Path, workdir: &Path, mac: Option<&str>) -> Result<Self, SessionError> {
-        let fail = |message: String| SessionError::Sim { binary: binary.display().to_string(), message };
+        let fail =
+            |message: String| SessionError::Sim { binary: binary.display().to_string(), message };
         if !binary.exists() {
             return Err(fail("not found (build it with `cargo build -p gecko-firmware`, or set `[dut] binary` in the rig)".into()));
         }
-        std::fs::create_dir_all(workdir).map_err(|e| fail(format!("cannot create {}: {e}", workdir.display())))?;
+        std::fs::create_dir_all(workdir)
+            .map_err(|e| fail(format!("cannot create {}: {e}", workdir.display())))?;
         let console = workdir.join("console");
         let mut cmd = Command::new(binary);
         cmd.arg("--console").arg(&console).arg("--nvm").arg(workdir.join("nvm"));
         if let Some(mac) = mac {
             cmd.arg("--mac").arg(mac);
         }
-        let stderr = std::fs::File::create(workdir.join("sim.log")).map_err(|e| fail(format!("cannot create its log: {e}")))?;
+        let stderr = std::fs::File::create(workdir.join("sim.log"))
+            .map_err(|e| fail(format!("cannot create its log: {e}")))?;
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -74,9 +77,18 @@ impl SimProcess {
                 let _ = child.kill();
                 let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
                 let log = std::fs::read_to_string(workdir.join("sim.log")).unwrap_or_default();
-                Err(fail(format!("did not open its console within 10 s ({status}); its log: {}", log.trim())))
+                Err(fail(format!(
+                    "did not open its console within 10 s ({status}); its log: {}",
+                    log.trim()
+                )))
             }
         }
+    }
+
+    /// Kills the process (tests of what the harness does when a module dies).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Whether the process is still running; `Some(status)` once it has exited.
@@ -97,7 +109,8 @@ impl Drop for SimProcess {
 /// `target/debug`.
 pub fn default_sim_binary() -> PathBuf {
     let name = "gecko-sim";
-    if let Some(dir) = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)) {
+    if let Some(dir) = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf))
+    {
         for candidate in [dir.join(name), dir.join("..").join(name)] {
             if candidate.exists() {
                 return candidate;
@@ -128,20 +141,28 @@ impl Session {
             }
             Dut::Hardware { port: PortSpec::Path(p) } => (None, p.clone()),
             Dut::Hardware { port: PortSpec::UsbSerial(s) } => {
-                let port = find_usb_serial(s).map_err(|message| SessionError::Port { rig: rig.path.display().to_string(), message })?;
+                let port = find_usb_serial(s).map_err(|message| SessionError::Port {
+                    rig: rig.path.display().to_string(),
+                    message,
+                })?;
                 (None, port)
             }
         };
-        let settings = SerialSettings { path: port.clone(), baud: rig.baud, flow_control: rig.flow_control };
+        let settings =
+            SerialSettings { path: port.clone(), baud: rig.baud, flow_control: rig.flow_control };
         let serial = SerialChannel::open(&settings).map_err(|e| SessionError::Port {
             rig: rig.path.display().to_string(),
             message: format!("cannot open {}: {e}", port.display()),
         })?;
-        let mut session = Self { channel: Recorder::new(serial), sim, rig: rig.clone(), workdir: workdir.to_path_buf() };
-        session
-            .channel
-            .resync(ConsoleFormat::Machine, rig.reboot_timeout)
-            .map_err(|source| SessionError::NoAnswer { port: port.display().to_string(), source })?;
+        let mut session = Self {
+            channel: Recorder::new(serial),
+            sim,
+            rig: rig.clone(),
+            workdir: workdir.to_path_buf(),
+        };
+        session.channel.resync(ConsoleFormat::Machine, rig.reboot_timeout).map_err(|source| {
+            SessionError::NoAnswer { port: port.display().to_string(), source }
+        })?;
         Ok(session)
     }
 

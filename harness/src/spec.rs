@@ -147,19 +147,35 @@ impl Inventory {
             let id_at = c.id.span().start;
             let id = c.id.into_inner();
             if !valid_id(&id, &['.', '-', '_']) {
-                return Err(source.error(id_at, Some("id"), format!("clause id `{id}` must be lower case letters, digits, `.`, `-`, `_`")));
+                return Err(source.error(
+                    id_at,
+                    Some("id"),
+                    format!("clause id `{id}` must be lower case letters, digits, `.`, `-`, `_`"),
+                ));
             }
             if let Some(&first) = self.index.get(&id) {
                 let first = &self.clauses[first].origin;
-                return Err(source.error(id_at, Some("id"), format!("duplicate clause id `{id}` (first defined at {first})")));
+                return Err(source.error(
+                    id_at,
+                    Some("id"),
+                    format!("duplicate clause id `{id}` (first defined at {first})"),
+                ));
             }
             let src = c.source.get_ref().as_str();
             if src != "chapter" && src != "protocol-facts" {
-                return Err(source.error(c.source.span().start, Some("source"), format!("`{src}` is not `chapter` or `protocol-facts`")));
+                return Err(source.error(
+                    c.source.span().start,
+                    Some("source"),
+                    format!("`{src}` is not `chapter` or `protocol-facts`"),
+                ));
             }
             let [a, b] = *c.lines.get_ref();
             if a == 0 || b < a {
-                return Err(source.error(c.lines.span().start, Some("lines"), format!("[{a}, {b}] is not a line range (1-based, first <= last)")));
+                return Err(source.error(
+                    c.lines.span().start,
+                    Some("lines"),
+                    format!("[{a}, {b}] is not a line range (1-based, first <= last)"),
+                ));
             }
             self.index.insert(id.clone(), self.clauses.len());
             self.clauses.push(Clause {
@@ -296,12 +312,22 @@ pub enum RawExpect {
 /// One step of a case.
 #[derive(Clone, Debug)]
 pub enum Step {
-    Send { line: String, data: Option<Vec<u8>>, code: u8, body: Option<BodyExpect>, log: Option<Regex> },
+    Send {
+        line: String,
+        data: Option<Vec<u8>>,
+        code: u8,
+        body: Option<BodyExpect>,
+        log: Option<Regex>,
+    },
     Get(Vec<(String, String)>),
     Reboot,
     FactoryReset,
     Sleep(Duration),
-    Raw { bytes: Vec<u8>, expect: RawExpect, within: Duration },
+    Raw {
+        bytes: Vec<u8>,
+        expect: RawExpect,
+        within: Duration,
+    },
 }
 
 impl Step {
@@ -352,7 +378,12 @@ pub fn unescape_raw(text: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-fn table_pairs(source: &Source, at: usize, key: &str, table: toml::Table) -> Result<Vec<(String, String)>, SpecError> {
+fn table_pairs(
+    source: &Source,
+    at: usize,
+    key: &str,
+    table: toml::Table,
+) -> Result<Vec<(String, String)>, SpecError> {
     table
         .into_iter()
         .map(|(name, value)| {
@@ -361,7 +392,14 @@ fn table_pairs(source: &Source, at: usize, key: &str, table: toml::Table) -> Res
                 toml::Value::Integer(i) => i.to_string(),
                 toml::Value::Boolean(b) => if b { "1" } else { "0" }.to_string(),
                 other => {
-                    return Err(source.error(at, Some(key), format!("value of `{name}` must be a string, integer or boolean, not {}", other.type_str())));
+                    return Err(source.error(
+                        at,
+                        Some(key),
+                        format!(
+                            "value of `{name}` must be a string, integer or boolean, not {}",
+                            other.type_str()
+                        ),
+                    ));
                 }
             };
             Ok((name, text))
@@ -388,11 +426,25 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
     .into_iter()
     .filter_map(|(k, present)| present.then_some(k))
     .collect();
-    let action = match actions.as_slice() {
-        [one] => *one,
-        [] => return Err(source.error(at, None, "step has no action: give one of send, get, reboot, factory_reset, sleep_ms, raw")),
-        many => return Err(source.error(at, Some(many[1]), format!("step has more than one action ({}); split it into several steps", many.join(", ")))),
-    };
+    let action =
+        match actions.as_slice() {
+            [one] => *one,
+            [] => return Err(source.error(
+                at,
+                None,
+                "step has no action: give one of send, get, reboot, factory_reset, sleep_ms, raw",
+            )),
+            many => {
+                return Err(source.error(
+                    at,
+                    Some(many[1]),
+                    format!(
+                        "step has more than one action ({}); split it into several steps",
+                        many.join(", ")
+                    ),
+                ));
+            }
+        };
     // Keys that belong to another action are errors, so a typo'd step never half-runs.
     let allowed: &[&str] = match action {
         "send" => &["data", "code", "body", "body_regex", "log_regex"],
@@ -410,12 +462,20 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
         ("within_ms", s.within_ms.is_some()),
     ];
     if let Some((key, _)) = extras.iter().find(|(k, present)| *present && !allowed.contains(k)) {
-        return Err(source.error(at, Some(key), format!("`{key}` does not go with a `{action}` step")));
+        return Err(source.error(
+            at,
+            Some(key),
+            format!("`{key}` does not go with a `{action}` step"),
+        ));
     }
     Ok(match action {
         "send" => {
             if s.body.is_some() && s.body_regex.is_some() {
-                return Err(source.error(at, Some("body_regex"), "give `body` or `body_regex`, not both"));
+                return Err(source.error(
+                    at,
+                    Some("body_regex"),
+                    "give `body` or `body_regex`, not both",
+                ));
             }
             let body = match (s.body, s.body_regex) {
                 (Some(b), _) => Some(BodyExpect::Exact(b)),
@@ -425,9 +485,19 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
             let log = s.log_regex.map(|re| regex(source, "log_regex", re)).transpose()?;
             let code = s.code.unwrap_or(0);
             if code > 9 {
-                return Err(source.error(at, Some("code"), format!("result code {code} is not 0-9")));
+                return Err(source.error(
+                    at,
+                    Some("code"),
+                    format!("result code {code} is not 0-9"),
+                ));
             }
-            Step::Send { line: s.send.unwrap_or_default(), data: s.data.map(String::into_bytes), code, body, log }
+            Step::Send {
+                line: s.send.unwrap_or_default(),
+                data: s.data.map(String::into_bytes),
+                code,
+                body,
+                log,
+            }
         }
         "get" => {
             let pairs = table_pairs(source, at, "get", s.get.unwrap_or_default())?;
@@ -438,19 +508,34 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
         }
         "reboot" | "factory_reset" => {
             if s.reboot == Some(false) || s.factory_reset == Some(false) {
-                return Err(source.error(at, Some(action), "only `true` makes sense here; remove the step instead"));
+                return Err(source.error(
+                    at,
+                    Some(action),
+                    "only `true` makes sense here; remove the step instead",
+                ));
             }
             if action == "reboot" { Step::Reboot } else { Step::FactoryReset }
         }
         "sleep_ms" => Step::Sleep(Duration::from_millis(s.sleep_ms.unwrap_or(0))),
         _ => {
-            let bytes = unescape_raw(&s.raw.unwrap_or_default()).map_err(|m| source.error(at, Some("raw"), m))?;
+            let bytes = unescape_raw(&s.raw.unwrap_or_default())
+                .map_err(|m| source.error(at, Some("raw"), m))?;
             let expect = match (s.expect_raw, s.expect_raw_regex) {
-                (Some(_), Some(_)) => return Err(source.error(at, Some("expect_raw_regex"), "give `expect_raw` or `expect_raw_regex`, not both")),
-                (Some(e), None) => RawExpect::Exact(unescape_raw(&e).map_err(|m| source.error(at, Some("expect_raw"), m))?),
+                (Some(_), Some(_)) => {
+                    return Err(source.error(
+                        at,
+                        Some("expect_raw_regex"),
+                        "give `expect_raw` or `expect_raw_regex`, not both",
+                    ));
+                }
+                (Some(e), None) => RawExpect::Exact(
+                    unescape_raw(&e).map_err(|m| source.error(at, Some("expect_raw"), m))?,
+                ),
                 (None, Some(re)) => {
                     let re_at = re.span().start;
-                    RawExpect::Regex(regex::bytes::Regex::new(re.get_ref()).map_err(|e| source.error(re_at, Some("expect_raw_regex"), format!("invalid regex: {e}")))?)
+                    RawExpect::Regex(regex::bytes::Regex::new(re.get_ref()).map_err(|e| {
+                        source.error(re_at, Some("expect_raw_regex"), format!("invalid regex: {e}"))
+                    })?)
                 }
                 (None, None) => RawExpect::Nothing,
             };
@@ -459,7 +544,13 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
     })
 }
 
-fn case(source: &Source, section: &str, section_title: &str, inventory: &Inventory, raw: Spanned<RawCase>) -> Result<Case, SpecError> {
+fn case(
+    source: &Source,
+    section: &str,
+    section_title: &str,
+    inventory: &Inventory,
+    raw: Spanned<RawCase>,
+) -> Result<Case, SpecError> {
     let at = raw.span().start;
     let c = raw.into_inner();
     let id_at = c.id.span().start;
@@ -469,26 +560,42 @@ fn case(source: &Source, section: &str, section_title: &str, inventory: &Invento
     }
     let clauses_at = c.clauses.span().start;
     if c.clauses.get_ref().is_empty() {
-        return Err(source.error(clauses_at, Some("clauses"), "a case must cite at least one clause"));
+        return Err(source.error(
+            clauses_at,
+            Some("clauses"),
+            "a case must cite at least one clause",
+        ));
     }
     let mut clauses = Vec::new();
     for clause in c.clauses.into_inner() {
         let cat = clause.span().start;
         let clause = clause.into_inner();
         if inventory.get(&clause).is_none() {
-            return Err(source.error(cat, Some("clauses"), format!("clause `{clause}` is not in the inventory (specs/clauses*.toml)")));
+            return Err(source.error(
+                cat,
+                Some("clauses"),
+                format!("clause `{clause}` is not in the inventory (specs/clauses*.toml)"),
+            ));
         }
         clauses.push(clause);
     }
     if c.basis == Basis::Assumed && c.note.as_deref().is_none_or(|n| n.trim().is_empty()) {
-        return Err(source.error(at, Some("note"), "an assumed case must say in `note` what was chosen and why"));
+        return Err(source.error(
+            at,
+            Some("note"),
+            "an assumed case must say in `note` what was chosen and why",
+        ));
     }
     let mut transports = Vec::new();
     for t in c.transports.unwrap_or_default() {
         let tat = t.span().start;
         let t = t.into_inner();
         if !TRANSPORTS.contains(&t.as_str()) {
-            return Err(source.error(tat, Some("transports"), format!("unknown transport `{t}` (known: {})", TRANSPORTS.join(", "))));
+            return Err(source.error(
+                tat,
+                Some("transports"),
+                format!("unknown transport `{t}` (known: {})", TRANSPORTS.join(", ")),
+            ));
         }
         transports.push(t);
     }
@@ -564,7 +671,11 @@ pub fn load_file(specs: &mut Specs, source: &Source) -> Result<(), SpecError> {
     let section_at = raw.section.span().start;
     let section = raw.section.into_inner();
     if !valid_id(&section, &['-', '_']) {
-        return Err(source.error(section_at, Some("section"), format!("section `{section}` must be lower case letters, digits, `-`, `_`")));
+        return Err(source.error(
+            section_at,
+            Some("section"),
+            format!("section `{section}` must be lower case letters, digits, `-`, `_`"),
+        ));
     }
     for c in raw.case {
         let case = case(source, &section, &raw.title, &specs.inventory, c)?;
@@ -573,7 +684,10 @@ pub fn load_file(specs: &mut Specs, source: &Source) -> Result<(), SpecError> {
                 file: source.path.clone(),
                 line: case.origin.line,
                 key: Some("id".to_string()),
-                message: format!("duplicate case id `{}` (first defined at {})", case.id, first.origin),
+                message: format!(
+                    "duplicate case id `{}` (first defined at {})",
+                    case.id, first.origin
+                ),
             });
         }
         specs.cases.push(case);
@@ -594,10 +708,17 @@ pub struct Selection {
 impl Selection {
     pub fn matches(&self, case: &Case) -> bool {
         let by_id = self.prefixes.is_empty()
-            || self.prefixes.iter().any(|p| case.id == *p || case.id.starts_with(&format!("{}/", p.trim_end_matches('/'))) || case.id.starts_with(p.as_str()));
+            || self.prefixes.iter().any(|p| {
+                case.id == *p
+                    || case.id.starts_with(&format!("{}/", p.trim_end_matches('/')))
+                    || case.id.starts_with(p.as_str())
+            });
         let by_tag = self.tags.is_empty() || self.tags.iter().any(|t| case.tags.contains(t));
         let by_clause = self.clauses.is_empty()
-            || self.clauses.iter().any(|c| case.clauses.iter().any(|cc| cc == c || cc.starts_with(c.as_str())));
+            || self
+                .clauses
+                .iter()
+                .any(|c| case.clauses.iter().any(|cc| cc == c || cc.starts_with(c.as_str())));
         by_id && by_tag && by_clause
     }
 

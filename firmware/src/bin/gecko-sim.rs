@@ -35,5 +35,9 @@ fn main() {
             eprintln!("gecko-sim: cannot install the signal handler: {e}");
         }
     }
-    sim::run(SimConfig { console_link: args.console, nvm: args.nvm, board: sim::sim_board(args.mac) })
+    sim::run(SimConfig {
+        console_link: args.console,
+        nvm: args.nvm,
+        board: sim::sim_board(args.mac),
+    })
 }

@@ -41,7 +41,10 @@ fn boot() -> Module {
 /// A freshly booted module switched to machine format, output drained.
 fn machine() -> Module {
     let mut m = boot();
-    assert_eq!(send(&mut m, b"set system.cmd.format machine\r\n"), b"set system.cmd.format machine\r\nR000008\r\nSet OK\r\n");
+    assert_eq!(
+        send(&mut m, b"set system.cmd.format machine\r\n"),
+        b"set system.cmd.format machine\r\nR000008\r\nSet OK\r\n"
+    );
     m
 }
 
@@ -533,7 +536,9 @@ fn a_second_save_in_the_stash_waits_for_its_own_write() {
     let Some(Action::StoreNvm(image)) = m.next_action() else {
         panic!("the stashed save runs after the first completes");
     };
-    assert!(nvm::decode(&image).expect("valid").contains(&("wlan.ssid".to_string(), b"b".to_vec())));
+    assert!(
+        nvm::decode(&image).expect("valid").contains(&("wlan.ssid".to_string(), b"b".to_vec()))
+    );
     m.nvm_stored(Ok(()), T0);
     assert_eq!(take(&mut m), frame(0, "Success") + &frame(0, VERSION));
 }
@@ -701,7 +706,10 @@ fn damaged_nvm_boots_with_defaults_and_says_so(#[case] image: Vec<u8>, #[case] n
 #[case::out_of_range("wlan.ssid", b"123456789012345678901234567890123".as_slice())]
 #[case::read_only("wlan.mac", b"ff:ff:ff:ff:ff:ff".as_slice())]
 #[case::short_passkey("wlan.passkey", b"short".as_slice())]
-fn nvm_entries_the_firmware_refuses_are_ignored_one_by_one(#[case] name: &str, #[case] value: &[u8]) {
+fn nvm_entries_the_firmware_refuses_are_ignored_one_by_one(
+    #[case] name: &str,
+    #[case] value: &[u8],
+) {
     let image = nvm::encode([(name, value), ("wlan.ssid", b"kept".as_slice())]);
     let (mut m, banner) = boot_from(Some(&image));
     // Only the refused entry is dropped (for wlan.ssid the later, valid entry wins).

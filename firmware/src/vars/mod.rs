@@ -154,11 +154,9 @@ pub fn parse(kind: Kind, raw: &str) -> Result<Vec<u8>, SetError> {
             }
             n.to_string()
         }
-        Kind::Enum(words) => words
-            .iter()
-            .find(|w| w.eq_ignore_ascii_case(raw))
-            .ok_or(SetError::Invalid)?
-            .to_string(),
+        Kind::Enum(words) => {
+            words.iter().find(|w| w.eq_ignore_ascii_case(raw)).ok_or(SetError::Invalid)?.to_string()
+        }
         Kind::Str { min, max } => {
             let text = unescape_plain(raw);
             if text.len() < min || text.len() > max {

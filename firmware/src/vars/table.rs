@@ -131,7 +131,7 @@ pub static VARIABLES: &[VarDef] = &[
     v("email.smtp.port", "em s p", PORT, "587", RW, A),
     v("email.smtp.username", "em s u", text(0, 64), "", RW, A),
     v("http.server.api_enabled", "ht s a", BOOL, "1", RW, D),
-    v("http.server.auth_title", "ht s h", text(0, 32), "", RW, A),
+    v("http.server.auth_title", "ht s h", text(0, 32), "Gecko OS", RW, A),
     v("http.server.cors_origin", "ht s c", text(0, 128), "", RW, D),
     v("http.server.denied_filename", "ht s d", text(0, 64), "webapp/unauthorized.html", RW, A),
     v("http.server.enabled", "ht s e", BOOL, "0", RW, D),

@@ -230,9 +230,7 @@ impl<C: Channel> Channel for Recorder<C> {
     }
 
     fn raw(&mut self) -> Option<&mut dyn RawLink> {
-        if self.inner.raw().is_none() {
-            return None;
-        }
+        self.inner.raw()?;
         Some(self)
     }
 }

@@ -85,9 +85,7 @@ impl SerialChannel {
                 std::io::Error::new(ErrorKind::UnexpectedEof, "port closed"),
             )),
             Ok(n) => Ok(n),
-            Err(e) if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::WouldBlock => {
-                Ok(0)
-            }
+            Err(e) if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::WouldBlock => Ok(0),
             Err(e) if e.kind() == ErrorKind::Interrupted => Ok(0),
             Err(e) => Err(link_error(&self.path, e)),
         }

@@ -366,6 +366,18 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_loads() {
+        let doc = include_str!("../../docs/results-json.md");
+        let start = doc.find("```json\n").unwrap() + "```json\n".len();
+        let len = doc[start..].find("```").unwrap();
+        let run = parse_results(&doc[start..start + len], Path::new("results-json.md")).unwrap();
+        assert_eq!(run.totals, crate::model::Totals::count(&run.cases));
+        // Rendering it works too.
+        let dir = tempfile::tempdir().unwrap();
+        write_files(&run, dir.path()).unwrap();
+    }
+
+    #[test]
     fn later_fields_are_ignored_when_loading() {
         // Fields are only ever added: a newer v1 file with extra fields still loads.
         let run = sample_run();

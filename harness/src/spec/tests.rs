@@ -54,7 +54,10 @@ fn loads_a_good_file() {
     assert_eq!(case.id, "x/one");
     assert_eq!(case.origin.line, 4);
     assert!(case.setup.factory_reset);
-    assert_eq!(case.setup.set, vec![("wlan.ssid".into(), "lab".into()), ("system.cmd.echo".into(), "1".into())]);
+    assert_eq!(
+        case.setup.set,
+        vec![("wlan.ssid".into(), "lab".into()), ("system.cmd.echo".into(), "1".into())]
+    );
     assert_eq!(case.steps.len(), 3);
     assert!(matches!(&case.steps[1], Step::Raw { bytes, .. } if bytes == b"ver\r\n"));
 }
@@ -88,7 +91,10 @@ fn reports_file_line_and_key(
 fn refuses_duplicate_case_ids() {
     let twice = format!("{GOOD}\n{}", &GOOD[GOOD.find("[[case]]").expect("has a case")..]);
     let err = load(&twice).expect_err("duplicate");
-    assert!(err.message.contains("duplicate case id `x/one` (first defined at specs/x.toml:4)"), "{err}");
+    assert!(
+        err.message.contains("duplicate case id `x/one` (first defined at specs/x.toml:4)"),
+        "{err}"
+    );
     assert_eq!(err.line, 25);
 }
 

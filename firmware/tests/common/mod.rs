@@ -1,0 +1,51 @@
+//! Shared helpers: rigs and spec folders for the simulated module built by this package.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+pub fn sim_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_gecko-sim")
+}
+
+/// Writes a sim rig file pointing at this build's `gecko-sim` and loads it.
+pub fn sim_rig(dir: &Path) -> gecko_hil::rig::Rig {
+    write_rig(
+        dir,
+        &format!(
+            "name = \"t\"\n[dut]\nkind = \"sim\"\nbinary = \"{}\"\n[timeouts]\ncommand_ms = 3000\nreboot_ms = 5000\n",
+            sim_binary()
+        ),
+    )
+}
+
+pub fn write_rig(dir: &Path, text: &str) -> gecko_hil::rig::Rig {
+    let path = dir.join("rig.toml");
+    std::fs::write(&path, text).unwrap();
+    gecko_hil::rig::load(&path).unwrap()
+}
+
+pub const INVENTORY: &str = r#"
+[[clause]]
+id = "t.one"
+section = "T"
+source = "protocol-facts"
+lines = [1, 1]
+text = "one"
+
+[[clause]]
+id = "t.two"
+section = "T"
+source = "chapter"
+lines = [2, 3]
+text = "two"
+"#;
+
+/// A specs folder with the test inventory and one case file.
+pub fn specs_dir(dir: &Path, cases: &str) -> PathBuf {
+    let specs = dir.join("specs");
+    std::fs::create_dir_all(&specs).unwrap();
+    std::fs::write(specs.join("clauses.toml"), INVENTORY).unwrap();
+    std::fs::write(specs.join("t.toml"), format!("section = \"t\"\ntitle = \"T\"\n{cases}"))
+        .unwrap();
+    specs
+}

@@ -1,0 +1,131 @@
+//! The harness and the simulated module over a real pseudo-terminal.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use gecko_hil::channel::{Channel, ChannelError, ConsoleFormat, Request};
+use gecko_hil::session::Session;
+use std::time::{Duration, Instant};
+
+fn req(line: &str) -> Request<'_> {
+    Request { line, data: None, timeout: Duration::from_secs(3) }
+}
+
+#[test]
+fn machine_and_human_format_over_the_pty() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = common::sim_rig(dir.path());
+    let mut s = Session::open(&rig, &dir.path().join("m")).unwrap();
+
+    let reply = s.channel.execute(&req("set wlan.ssid \"lab net\"")).unwrap();
+    assert_eq!((reply.code.0, reply.text().as_str()), (0, "Set OK"));
+    let reply = s.channel.execute(&req("get wlan.ssid")).unwrap();
+    assert_eq!((reply.code.0, reply.body.as_slice()), (0, b"lab net\r\n".as_slice()));
+    assert!(reply.timing.first_byte.is_some());
+    let reply = s.channel.execute(&req("nope")).unwrap();
+    assert_eq!((reply.code.0, reply.text().as_str()), (3, "Unknown command"));
+
+    s.channel.resync(ConsoleFormat::Human, Duration::from_secs(3)).unwrap();
+    let reply = s.channel.execute(&req("get wlan.ssid")).unwrap();
+    assert_eq!((reply.code.0, reply.text().as_str()), (0, "lab net"));
+    let reply = s.channel.execute(&req("get")).unwrap();
+    assert_eq!((reply.code.0, reply.text().as_str()), (4, "Too few args"));
+
+    s.channel.resync(ConsoleFormat::Machine, Duration::from_secs(3)).unwrap();
+    let reply = s.channel.execute(&req("get system.cmd.header_enabled")).unwrap();
+    assert_eq!(reply.text(), "1");
+}
+
+#[test]
+fn saved_settings_survive_a_restart_of_the_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = common::sim_rig(dir.path());
+    let workdir = dir.path().join("m");
+    {
+        let mut s = Session::open(&rig, &workdir).unwrap();
+        assert_eq!(s.channel.execute(&req("set wlan.ssid kept")).unwrap().code.0, 0);
+        assert_eq!(s.channel.execute(&req("save")).unwrap().text(), "Success");
+        assert_eq!(s.channel.execute(&req("set wlan.ssid lost")).unwrap().code.0, 0);
+    }
+    let image = std::fs::read_to_string(workdir.join("nvm")).unwrap();
+    assert!(image.starts_with("GECKO-NVM 1\n") && image.contains("wlan.ssid=kept\n"), "{image}");
+    assert!(!workdir.join("nvm.tmp").exists(), "the temporary file is renamed away");
+    let mut s = Session::open(&rig, &workdir).unwrap();
+    assert_eq!(s.channel.execute(&req("get wlan.ssid")).unwrap().text(), "kept");
+}
+
+#[test]
+fn reboot_keeps_saved_and_drops_unsaved_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = common::sim_rig(dir.path());
+    let mut s = Session::open(&rig, &dir.path().join("m")).unwrap();
+    s.channel.execute(&req("set wlan.ssid saved")).unwrap();
+    s.channel.execute(&req("save")).unwrap();
+    s.channel.execute(&req("set wlan.ssid unsaved")).unwrap();
+    assert_eq!(s.channel.execute(&req("reboot")).unwrap().text(), "Rebooting");
+    s.channel.resync(ConsoleFormat::Machine, Duration::from_secs(5)).unwrap();
+    assert_eq!(s.channel.execute(&req("get wlan.ssid")).unwrap().text(), "saved");
+}
+
+#[test]
+fn garbage_on_the_wire_does_not_desynchronise_the_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = common::sim_rig(dir.path());
+    let mut s = Session::open(&rig, &dir.path().join("m")).unwrap();
+    let raw = s.channel.raw().unwrap();
+    raw.write_raw(b"\x00\xff\x1b[Zgarbage R99 \"unterminated\r\n\x7f\x7f").unwrap();
+    let got = raw.read_raw(&mut |b| b.ends_with(b"\r\n"), Duration::from_secs(2)).unwrap();
+    assert!(got.starts_with(b"R2"), "a parse error comes back: {got:?}");
+    s.channel.resync(ConsoleFormat::Machine, Duration::from_secs(3)).unwrap();
+    let reply = s.channel.execute(&req("get system.cmd.format")).unwrap();
+    assert_eq!(reply.text(), "machine");
+}
+
+#[test]
+fn a_module_that_dies_is_an_infrastructure_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = common::sim_rig(dir.path());
+    let mut s = Session::open(&rig, &dir.path().join("m")).unwrap();
+    s.sim.as_mut().unwrap().kill();
+    let err = s.channel.execute(&req("get wlan.ssid")).unwrap_err();
+    assert!(err.is_infrastructure(), "{err}");
+    assert!(matches!(err, ChannelError::Link { .. }), "{err:?}");
+}
+
+#[test]
+fn an_absent_port_is_a_clear_error_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = common::write_rig(
+        dir.path(),
+        "name = \"bench\"\n[dut]\nkind = \"hardware\"\n[serial]\nport = \"/dev/ttyNOSUCHPORT9\"\n",
+    );
+    let t = Instant::now();
+    let err = Session::open(&rig, dir.path()).unwrap_err().to_string();
+    assert!(t.elapsed() < Duration::from_secs(2));
+    assert!(err.contains("/dev/ttyNOSUCHPORT9") && err.contains("no such serial port"), "{err}");
+    let rig = common::write_rig(
+        dir.path(),
+        "name = \"bench\"\n[dut]\nkind = \"hardware\"\n[serial]\nusb_serial = \"NOPE123\"\n",
+    );
+    let err = Session::open(&rig, dir.path()).unwrap_err().to_string();
+    assert!(err.contains("NOPE123"), "{err}");
+}
+
+#[test]
+fn a_port_with_no_module_behind_it_times_out_with_a_clear_error() {
+    // A pty nobody serves: the harness must give up within the rig's reboot timeout.
+    let pair = nix::pty::openpty(None, None).unwrap();
+    let path = nix::unistd::ttyname(&pair.slave).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rig = common::write_rig(
+        dir.path(),
+        &format!(
+            "name = \"x\"\n[dut]\nkind = \"hardware\"\n[serial]\nport = \"{}\"\n[timeouts]\nreboot_ms = 700\n",
+            path.display()
+        ),
+    );
+    let t = Instant::now();
+    let err = Session::open(&rig, dir.path()).unwrap_err().to_string();
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert!(err.contains("does not answer"), "{err}");
+}

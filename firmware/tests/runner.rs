@@ -1,0 +1,151 @@
+//! The runner end to end: spec folder in, verdicts and report files out.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use gecko_hil::model::Verdict;
+use gecko_hil::runner::{RunOptions, run};
+use gecko_hil::spec::{Selection, load_dir};
+
+const CASES: &str = r#"
+[[case]]
+id = "t/pass"
+title = "passes"
+clauses = ["t.one"]
+basis = "documented"
+[[case.step]]
+send = "set wlan.ssid x"
+body = "Set OK"
+[[case.step]]
+get = { "wlan.ssid" = "x" }
+
+[[case]]
+id = "t/fail"
+title = "the module answers something else"
+clauses = ["t.one", "t.two"]
+basis = "documented"
+[[case.step]]
+send = "get wlan.ssid"
+body = "not what it says"
+
+[[case]]
+id = "t/deviation"
+title = "listed as a known deviation"
+clauses = ["t.two"]
+basis = "documented"
+[[case.step]]
+send = "version"
+code = 3
+
+[[case]]
+id = "t/rest-only"
+title = "not for serial"
+clauses = ["t.two"]
+basis = "documented"
+transports = ["rest"]
+[[case.step]]
+send = "version"
+"#;
+
+#[test]
+fn verdicts_reports_and_deviations() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = load_dir(&common::specs_dir(dir.path(), CASES)).unwrap();
+    std::fs::write(
+        dir.path().join("dev.toml"),
+        "[[deviation]]\ncase = \"t/deviation\"\nreason = \"answers 0\"\n",
+    )
+    .unwrap();
+    let rig = common::write_rig(
+        dir.path(),
+        &format!(
+            "name = \"t\"\nexpectations = \"dev.toml\"\n[dut]\nkind = \"sim\"\nbinary = \"{}\"\n",
+            common::sim_binary()
+        ),
+    );
+    let options = RunOptions {
+        selection: Selection::default(),
+        retries: 1,
+        reports_root: dir.path().join("reports"),
+        progress: false,
+    };
+    let (result, report_dir) = run(&specs, &rig, &options).unwrap();
+    let verdict = |id: &str| result.cases.iter().find(|c| c.id == id).unwrap().verdict;
+    assert_eq!(verdict("t/pass"), Verdict::Pass);
+    assert_eq!(verdict("t/fail"), Verdict::Fail);
+    assert_eq!(verdict("t/deviation"), Verdict::KnownDeviation);
+    assert_eq!(verdict("t/rest-only"), Verdict::Skipped);
+    let fail = result.cases.iter().find(|c| c.id == "t/fail").unwrap();
+    assert!(
+        fail.reason.as_deref().unwrap().contains("expected body `not what it says`"),
+        "{:?}",
+        fail.reason
+    );
+    assert!(!fail.transcript.is_empty());
+    assert_eq!(
+        result.clauses.iter().find(|c| c.id == "t.two").unwrap().status,
+        gecko_hil::model::ClauseStatus::Fail
+    );
+    assert!(result.module_version.as_deref().unwrap().contains("Board:SIM-01"));
+    for f in ["results.json", "junit.xml", "summary.md", "report.html"] {
+        assert!(report_dir.join(f).is_file(), "{f}");
+    }
+    assert!(dir.path().join("reports/latest/results.json").is_file());
+    let junit = std::fs::read_to_string(report_dir.join("junit.xml")).unwrap();
+    assert!(junit.contains("<failure"), "{junit}");
+    assert!(!result.totals.is_green());
+}
+
+#[test]
+fn a_stale_deviation_turns_the_run_red() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = &CASES[..CASES.find("[[case]]\nid = \"t/fail\"").unwrap()];
+    let specs = load_dir(&common::specs_dir(dir.path(), cases)).unwrap();
+    std::fs::write(
+        dir.path().join("dev.toml"),
+        "[[deviation]]\ncase = \"t/pass\"\nreason = \"was broken\"\n",
+    )
+    .unwrap();
+    let rig = common::write_rig(
+        dir.path(),
+        &format!(
+            "name = \"t\"\nexpectations = \"dev.toml\"\n[dut]\nkind = \"sim\"\nbinary = \"{}\"\n",
+            common::sim_binary()
+        ),
+    );
+    let options = RunOptions {
+        selection: Selection::default(),
+        retries: 0,
+        reports_root: dir.path().join("r"),
+        progress: false,
+    };
+    let (result, _) = run(&specs, &rig, &options).unwrap();
+    assert_eq!(result.totals.pass, 1);
+    assert_eq!(result.totals.stale_deviations, 1);
+    assert!(!result.totals.is_green());
+}
+
+#[test]
+fn a_missing_module_binary_makes_errors_not_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = load_dir(&common::specs_dir(dir.path(), CASES)).unwrap();
+    let rig = common::write_rig(
+        dir.path(),
+        "name = \"t\"\n[dut]\nkind = \"sim\"\nbinary = \"/nonexistent/gecko-sim\"\n",
+    );
+    let options = RunOptions {
+        selection: Selection { prefixes: vec!["t/pass".into()], ..Selection::default() },
+        retries: 0,
+        reports_root: dir.path().join("r"),
+        progress: false,
+    };
+    let (result, dir) = run(&specs, &rig, &options).unwrap();
+    assert_eq!(result.cases.len(), 1);
+    assert_eq!(result.cases[0].verdict, Verdict::Error);
+    assert!(
+        result.cases[0].reason.as_deref().unwrap().contains("/nonexistent/gecko-sim"),
+        "{:?}",
+        result.cases[0].reason
+    );
+    assert!(dir.join("report.html").is_file(), "the report is written even so");
+}
