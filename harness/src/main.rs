@@ -7,6 +7,7 @@ use gecko_hil::runner::{self, RunOptions};
 use gecko_hil::spec::{self, Selection, Specs};
 use gecko_hil::{bench, interrupt, report, rig};
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,7 +45,7 @@ struct SelectArgs {
     #[arg(long = "tag")]
     tags: Vec<String>,
     /// Only cases citing this clause or clause prefix (repeatable).
-    #[arg(long = "clause")]
+    #[arg(long = "clause", id = "clause_filter")]
     clauses: Vec<String>,
     /// The spec tables folder.
     #[arg(long, default_value = "specs")]
@@ -199,6 +200,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
 
 fn list(args: ListArgs) -> Result<ExitCode> {
     let specs = load_specs(&args.select.specs)?;
+    let mut out = String::new();
     let cited: BTreeMap<&str, usize> =
         specs.cases.iter().flat_map(|c| c.clauses.iter()).fold(BTreeMap::new(), |mut m, c| {
             *m.entry(c.as_str()).or_default() += 1;
@@ -223,21 +225,21 @@ fn list(args: ListArgs) -> Result<ExitCode> {
                 continue;
             }
             let (cov, tot) = rows.iter().fold((0, 0), |(a, b), r| (a + r.2, b + r.3));
-            println!("{source}: {cov}/{tot} clauses covered ({:.0}%)", percent(cov, tot));
+            let _ = writeln!(out, "{source}: {cov}/{tot} clauses covered ({:.0}%)", percent(cov, tot));
             for (_, section, cov, tot) in rows {
-                println!("  {section:width$}  {cov:>4}/{tot:<4} {:>4.0}%", percent(*cov, *tot));
+                let _ = writeln!(out, "  {section:width$}  {cov:>4}/{tot:<4} {:>4.0}%", percent(*cov, *tot));
             }
         }
         let (cov, tot) = by_section.iter().fold((0, 0), |(a, b), r| (a + r.2, b + r.3));
-        println!(
+        let _ = writeln!(out, 
             "total: {cov}/{tot} clauses covered ({:.0}%) by {} cases",
             percent(cov, tot),
             specs.cases.len()
         );
         if args.uncovered {
-            println!("\nuncovered:");
+            out.push_str("\nuncovered:\n");
             for c in specs.inventory.clauses.iter().filter(|c| !cited.contains_key(c.id.as_str())) {
-                println!("  {}  {}", c.id, c.text);
+                let _ = writeln!(out, "  {}  {}", c.id, c.text);
             }
         }
     } else if args.clauses {
@@ -246,7 +248,7 @@ fn list(args: ListArgs) -> Result<ExitCode> {
             if args.uncovered && n > 0 {
                 continue;
             }
-            println!(
+            let _ = writeln!(out, 
                 "{}  [{} cases]  {}:{}-{}  {}",
                 c.id, n, c.source, c.lines[0], c.lines[1], c.text
             );
@@ -258,10 +260,19 @@ fn list(args: ListArgs) -> Result<ExitCode> {
                 gecko_hil::model::Basis::Documented => "documented",
                 gecko_hil::model::Basis::Assumed => "assumed",
             };
-            println!("{}  [{basis}]  {}  ({})", case.id, case.title, case.clauses.join(", "));
+            let _ = writeln!(out, "{}  [{basis}]  {}  ({})", case.id, case.title, case.clauses.join(", "));
         }
     }
-    Ok(ExitCode::SUCCESS)
+    emit(&out)
+}
+
+/// Prints to stdout; a reader that went away (`hil list | head`) is not an error.
+fn emit(text: &str) -> Result<ExitCode> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        other => other.map(|()| ExitCode::SUCCESS).context("writing to stdout"),
+    }
 }
 
 fn percent(a: usize, b: usize) -> f64 {
