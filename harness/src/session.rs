@@ -52,8 +52,13 @@ impl SimProcess {
         }
         let stderr = std::fs::File::create(workdir.join("sim.log"))
             .map_err(|e| fail(format!("cannot create its log: {e}")))?;
+        // Its own process group: a Ctrl-C at the terminal goes to the harness, which then
+        // stops the module itself. Its stdin is a pipe the harness holds: if the harness dies
+        // without cleaning up, the module sees end of input and exits.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        cmd.arg("--exit-on-stdin-eof");
         let mut child = cmd
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

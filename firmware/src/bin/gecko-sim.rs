@@ -17,6 +17,10 @@ struct Args {
     /// The module's MAC address.
     #[arg(long, default_value = "02:00:5e:10:00:01", value_parser = parse_mac)]
     mac: [u8; 6],
+    /// Exit when standard input reaches its end (a harness that starts the module holds
+    /// the other end of a pipe, so the module never outlives it).
+    #[arg(long)]
+    exit_on_stdin_eof: bool,
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
@@ -34,6 +38,16 @@ fn main() {
         if let Err(e) = handler {
             eprintln!("gecko-sim: cannot install the signal handler: {e}");
         }
+    }
+    if args.exit_on_stdin_eof {
+        let link = args.console.clone();
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            if let Some(link) = link {
+                sim::remove_link(&link);
+            }
+            std::process::exit(0);
+        });
     }
     sim::run(SimConfig {
         console_link: args.console,
