@@ -56,7 +56,9 @@ fn start_image(mode: u8) -> Option<Vec<u8>> {
 
 fn is_machine(m: &Module) -> bool {
     let v = m.vars();
-    !v.flag("system.cmd.echo") && v.flag("system.cmd.header_enabled") && !v.flag("system.cmd.prompt_enabled")
+    !v.flag("system.cmd.echo")
+        && v.flag("system.cmd.header_enabled")
+        && !v.flag("system.cmd.prompt_enabled")
 }
 
 /// Checks that `out` is nothing but complete `R`/`L` frames.
@@ -99,7 +101,11 @@ fn check_frames(out: &[u8]) -> Result<(), String> {
             let code = ResultCode(digit - b'0');
             let want = format!("{}\r\n", code.text().unwrap_or(""));
             if body != want.as_bytes() {
-                return Err(format!("code {} with body {:?}", code.0, String::from_utf8_lossy(body)));
+                return Err(format!(
+                    "code {} with body {:?}",
+                    code.0,
+                    String::from_utf8_lossy(body)
+                ));
             }
         }
         rest = &rest[9 + len..];

@@ -40,7 +40,11 @@ fuzz_target!(|data: &[u8]| {
     let banner = module.take_output();
     if decoded.is_err() {
         // Defaults are human format: the banner, a note about the image, `[Ready]`, a prompt.
-        assert!(banner.ends_with(b"[Ready]\r\n> "), "boot output {:?}", String::from_utf8_lossy(&banner));
+        assert!(
+            banner.ends_with(b"[Ready]\r\n> "),
+            "boot output {:?}",
+            String::from_utf8_lossy(&banner)
+        );
         let fresh = Module::boot(board(), None, Instant::ZERO);
         assert_eq!(module.vars(), fresh.vars(), "a refused image changed variables");
     }

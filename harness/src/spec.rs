@@ -66,12 +66,21 @@ impl Source {
         }
     }
 
+    /// The key assigned on the line holding `offset` (`baud = "fast"` → `baud`).
+    fn key_at(&self, offset: usize) -> Option<String> {
+        let start = self.text[..offset.min(self.text.len())].rfind('\n').map_or(0, |i| i + 1);
+        let line = self.text[start..].lines().next()?;
+        let (key, _) = line.split_once('=')?;
+        let key = key.trim().trim_matches('"');
+        (!key.is_empty() && !key.contains(['[', '{', ' '])).then(|| key.to_string())
+    }
+
     /// Deserializes the whole file, mapping TOML and schema errors to file:line.
     pub fn parse<T: for<'de> Deserialize<'de>>(&self) -> Result<T, SpecError> {
         toml::from_str(&self.text).map_err(|e| {
             let offset = e.span().map(|s| s.start).unwrap_or(0);
             let message = e.message().trim().to_string();
-            let key = unknown_key(&message);
+            let key = unknown_key(&message).or_else(|| self.key_at(offset));
             self.error(offset, key.as_deref(), message)
         })
     }

@@ -146,7 +146,7 @@ mod tests {
         vec![Frame::Log { level: 1, body: b"[Ready]\r\n".to_vec() }, resp(0, b"1\r\n")]
     )]
     #[case::echo_before(&[b"get x\r\nR000003\r\n1\r\n".as_slice()], vec![Frame::Noise(b"get x\r\n".to_vec()), resp(0, b"1\r\n")])]
-    #[case::garbage_resync(&[b"\x00R00Rx\xffR000003\r\nab\r\n".as_slice()], vec![Frame::Noise(b"\x00R00Rx\xff".to_vec()), resp(0, b"ab\r\n")])]
+    #[case::garbage_resync(&[b"\x00R00Rx\xffR000004\r\nab\r\n".as_slice()], vec![Frame::Noise(b"\x00R00Rx\xff".to_vec()), resp(0, b"ab\r\n")])]
     #[case::body_looks_like_header(&[b"R000011\r\nR000003\r\n\r\n".as_slice()], vec![resp(0, b"R000003\r\n\r\n")])]
     #[case::trailing_prompt(&[b"R000003\r\n1\r\n> ".as_slice()], vec![resp(0, b"1\r\n"), Frame::Noise(b"> ".to_vec())])]
     fn parses(#[case] chunks: &[&[u8]], #[case] want: Vec<Frame>) {
