@@ -94,7 +94,8 @@ enum Escape {
 }
 
 /// Line input with CR/LF (CR LF counts once), backspace/DEL, echo, and terminal escape
-/// sequences (arrow keys) swallowed.
+/// sequences (arrow keys) swallowed. Other bytes, control characters included, go into the
+/// line as they are.
 #[derive(Clone, Debug, Default)]
 pub struct LineEditor {
     buf: Vec<u8>,
@@ -148,7 +149,7 @@ impl LineEditor {
                 self.escape = Escape::Start;
                 Edit::Pending
             }
-            b'\t' | 0x20..=0x7e | 0x80..=0xff => {
+            _ => {
                 if self.overflow {
                     return Edit::Pending;
                 }
@@ -157,14 +158,14 @@ impl LineEditor {
                     self.buf.clear();
                     return Edit::Pending;
                 }
+                // Other control characters are kept (so a value that may not hold them is
+                // refused rather than silently changed) but not echoed.
                 self.buf.push(b);
-                if echo {
+                if echo && (b == b'\t' || b >= 0x20) {
                     out.push(b);
                 }
                 Edit::Pending
             }
-            // Other control characters are ignored.
-            _ => Edit::Pending,
         }
     }
 }
@@ -232,7 +233,7 @@ mod tests {
     #[case::del(b"vex\x7fr\r".as_slice(), &["ver"])]
     #[case::backspace_on_empty(b"\x08\x08ver\r".as_slice(), &["ver"])]
     #[case::arrow_keys(b"v\x1b[Aer\x1b[D\r".as_slice(), &["ver"])]
-    #[case::controls_ignored(b"v\x01e\x00r\r".as_slice(), &["ver"])]
+    #[case::controls_kept(b"v\x01r\r".as_slice(), &["v\u{1}r"])]
     fn edits_lines(#[case] input: &[u8], #[case] want: &[&str]) {
         let mut ed = LineEditor::new();
         let (edits, _) = feed_all(&mut ed, input, false);

@@ -158,6 +158,9 @@ pub fn parse(kind: Kind, raw: &str) -> Result<Vec<u8>, SetError> {
             words.iter().find(|w| w.eq_ignore_ascii_case(raw)).ok_or(SetError::Invalid)?.to_string()
         }
         Kind::Str { min, max } => {
+            if raw.chars().any(|c| c.is_control()) {
+                return Err(SetError::Invalid);
+            }
             let text = unescape_plain(raw);
             if text.len() < min || text.len() > max {
                 return Err(SetError::OutOfRange);
