@@ -76,14 +76,13 @@ pub fn unescape_plain(arg: &str) -> String {
     let mut out = String::with_capacity(arg.len());
     let mut chars = arg.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(&next) = chars.peek() {
-                if next == '"' || next == '\\' {
-                    out.push(next);
-                    chars.next();
-                    continue;
-                }
-            }
+        if c == '\\'
+            && let Some(&next) = chars.peek()
+            && (next == '"' || next == '\\')
+        {
+            out.push(next);
+            chars.next();
+            continue;
         }
         out.push(c);
     }

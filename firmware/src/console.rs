@@ -112,6 +112,10 @@ impl LineEditor {
     /// Feeds one byte; echo bytes (if `echo`) are appended to `out`.
     pub fn feed(&mut self, b: u8, echo: bool, out: &mut Vec<u8>) -> Edit {
         let after_cr = core::mem::replace(&mut self.after_cr, false);
+        // A line end always ends a line, even inside an unfinished escape sequence.
+        if b == b'\r' || b == b'\n' {
+            self.escape = Escape::None;
+        }
         match self.escape {
             Escape::Start => {
                 self.escape = if b == b'[' { Escape::Csi } else { Escape::None };
@@ -233,6 +237,7 @@ mod tests {
     #[case::del(b"vex\x7fr\r".as_slice(), &["ver"])]
     #[case::backspace_on_empty(b"\x08\x08ver\r".as_slice(), &["ver"])]
     #[case::arrow_keys(b"v\x1b[Aer\x1b[D\r".as_slice(), &["ver"])]
+    #[case::escape_cut_by_line_end(b"ab\x1b\rver\x1b[\r".as_slice(), &["ab", "ver"])]
     #[case::controls_kept(b"v\x01r\r".as_slice(), &["v\u{1}r"])]
     fn edits_lines(#[case] input: &[u8], #[case] want: &[&str]) {
         let mut ed = LineEditor::new();

@@ -2,8 +2,8 @@
 //!
 //! The crate has two layers:
 //!
-//! * The **core** ([`module`], [`console`], [`command`], [`vars`], [`passkey`], [`nvm`]): `no_std`
-//!   + `alloc` and sans-IO. Bytes from the serial bus and completions of platform work go in;
+//! * The **core** ([`module`], [`console`], [`command`], [`vars`], [`passkey`], [`nvm`]):
+//!   `no_std` with `alloc`, and sans-IO. Bytes from the serial bus and completions of platform work go in;
 //!   bytes for the bus and [`module::Action`]s come out. Time is a parameter ([`time::Instant`]);
 //!   the core never reads a clock and never does I/O.
 //! * The **platform** ([`platform`] traits and the async [`runner`] that drives the core over

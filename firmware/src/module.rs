@@ -278,10 +278,10 @@ impl Module {
     fn get(&mut self, args: &[String], now: Instant) -> (ResultCode, Option<String>) {
         let uptime = (now - self.booted_at).as_millis() / 1000;
         self.vars.set_internal("time.uptime", uptime.to_string().as_bytes());
-        if let [only] = args {
-            if only == "all" {
-                return (ResultCode::SUCCESS, Some(self.listing((0..VARIABLES.len()).map(VarId))));
-            }
+        if let [only] = args
+            && only == "all"
+        {
+            return (ResultCode::SUCCESS, Some(self.listing((0..VARIABLES.len()).map(VarId))));
         }
         match vars::resolve(args, 0) {
             Some((id, used)) if used == args.len() => {

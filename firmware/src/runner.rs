@@ -46,10 +46,10 @@ where
         'session: loop {
             loop {
                 let out = module.take_output();
-                if !out.is_empty() {
-                    if let Err(e) = uart.write_all(&out).await {
-                        return Stop::Uart(e);
-                    }
+                if !out.is_empty()
+                    && let Err(e) = uart.write_all(&out).await
+                {
+                    return Stop::Uart(e);
                 }
                 let Some(action) = module.next_action() else { break };
                 match action {

@@ -225,13 +225,19 @@ fn list(args: ListArgs) -> Result<ExitCode> {
                 continue;
             }
             let (cov, tot) = rows.iter().fold((0, 0), |(a, b), r| (a + r.2, b + r.3));
-            let _ = writeln!(out, "{source}: {cov}/{tot} clauses covered ({:.0}%)", percent(cov, tot));
+            let _ =
+                writeln!(out, "{source}: {cov}/{tot} clauses covered ({:.0}%)", percent(cov, tot));
             for (_, section, cov, tot) in rows {
-                let _ = writeln!(out, "  {section:width$}  {cov:>4}/{tot:<4} {:>4.0}%", percent(*cov, *tot));
+                let _ = writeln!(
+                    out,
+                    "  {section:width$}  {cov:>4}/{tot:<4} {:>4.0}%",
+                    percent(*cov, *tot)
+                );
             }
         }
         let (cov, tot) = by_section.iter().fold((0, 0), |(a, b), r| (a + r.2, b + r.3));
-        let _ = writeln!(out, 
+        let _ = writeln!(
+            out,
             "total: {cov}/{tot} clauses covered ({:.0}%) by {} cases",
             percent(cov, tot),
             specs.cases.len()
@@ -248,7 +254,8 @@ fn list(args: ListArgs) -> Result<ExitCode> {
             if args.uncovered && n > 0 {
                 continue;
             }
-            let _ = writeln!(out, 
+            let _ = writeln!(
+                out,
                 "{}  [{} cases]  {}:{}-{}  {}",
                 c.id, n, c.source, c.lines[0], c.lines[1], c.text
             );
@@ -260,7 +267,13 @@ fn list(args: ListArgs) -> Result<ExitCode> {
                 gecko_hil::model::Basis::Documented => "documented",
                 gecko_hil::model::Basis::Assumed => "assumed",
             };
-            let _ = writeln!(out, "{}  [{basis}]  {}  ({})", case.id, case.title, case.clauses.join(", "));
+            let _ = writeln!(
+                out,
+                "{}  [{basis}]  {}  ({})",
+                case.id,
+                case.title,
+                case.clauses.join(", ")
+            );
         }
     }
     emit(&out)

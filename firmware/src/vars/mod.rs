@@ -229,7 +229,9 @@ pub fn parse_ipv4(raw: &str) -> Option<[u8; 4]> {
 /// Parses `xx:xx:xx:xx:xx:xx` (or with `-`).
 pub fn parse_mac(raw: &str) -> Option<[u8; 6]> {
     let mut out = [0u8; 6];
-    let mut parts = raw.split([':', '-']);
+    // One separator throughout: `00:11-22:...` is refused.
+    let sep = if raw.contains(':') { ':' } else { '-' };
+    let mut parts = raw.split(sep);
     for slot in &mut out {
         let part = parts.next()?;
         if part.len() != 2 {
@@ -267,7 +269,7 @@ impl Default for Vars {
 impl Vars {
     /// Every variable at its default.
     pub fn defaults() -> Self {
-        Self { values: VARIABLES.iter().map(|v| default_bytes(v)).collect() }
+        Self { values: VARIABLES.iter().map(default_bytes).collect() }
     }
 
     /// The stored bytes of a variable.
@@ -302,8 +304,9 @@ impl Vars {
     /// Sets a variable from the module's own code, bypassing the read-only check. The value
     /// must already be in stored form.
     pub fn set_internal(&mut self, name: &str, stored: &[u8]) {
-        if let Some(id) = by_name(name) {
-            self.values[id.0] = stored.to_vec();
+        match by_name(name) {
+            Some(id) => self.values[id.0] = stored.to_vec(),
+            None => debug_assert!(false, "the module sets `{name}`, which is not in the table"),
         }
     }
 

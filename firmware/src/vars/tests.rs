@@ -107,6 +107,7 @@ fn parses_and_normalises(#[case] kind: Kind, #[case] raw: &str, #[case] stored: 
 #[case::ipv4_sign(Kind::Ipv4, "+1.1.1.1")]
 #[case::ipv4_empty(Kind::Ipv4, "")]
 #[case::mac_short_part(Kind::Mac, "0:11:22:33:44:55")]
+#[case::mac_mixed_separators(Kind::Mac, "00:11-22:33-44:55")]
 #[case::mac_five_parts(Kind::Mac, "00:11:22:33:44")]
 #[case::mac_seven_parts(Kind::Mac, "00:11:22:33:44:55:66")]
 #[case::mac_no_separators(Kind::Mac, "001122334455")]
