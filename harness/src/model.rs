@@ -94,7 +94,8 @@ pub struct Totals {
 }
 
 impl Totals {
-    pub fn count(cases: &[CaseResult]) -> Self {
+    /// Counts by verdict over any set of cases.
+    pub fn count<'a>(cases: impl IntoIterator<Item = &'a CaseResult>) -> Self {
         let mut t = Totals::default();
         for c in cases {
             match c.verdict {
@@ -118,6 +119,26 @@ impl Totals {
     /// A run is green when nothing failed, nothing errored and no deviation entry is stale.
     pub fn is_green(&self) -> bool {
         self.fail == 0 && self.error == 0 && self.stale_deviations == 0
+    }
+
+    /// Why a run is not green, in words (`["2 failed", "1 stale deviation"]`); empty when green.
+    pub fn red_reasons(&self) -> Vec<String> {
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        let mut why = Vec::new();
+        if self.fail > 0 {
+            why.push(format!("{} failed", self.fail));
+        }
+        if self.error > 0 {
+            why.push(format!("{} errored", self.error));
+        }
+        if self.stale_deviations > 0 {
+            why.push(format!(
+                "{} stale deviation{}",
+                self.stale_deviations,
+                plural(self.stale_deviations)
+            ));
+        }
+        why
     }
 }
 

@@ -125,20 +125,7 @@ fn write_header(o: &mut String, run: &RunResult) -> std::fmt::Result {
             "<p class=\"banner green\">GREEN: nothing failed, nothing errored, no stale deviation.</p>"
         )?;
     } else {
-        let mut why = Vec::new();
-        if t.fail > 0 {
-            why.push(format!("{} failed", t.fail));
-        }
-        if t.error > 0 {
-            why.push(format!("{} errored", t.error));
-        }
-        if t.stale_deviations > 0 {
-            why.push(format!(
-                "{} stale deviation{}",
-                t.stale_deviations,
-                if t.stale_deviations == 1 { "" } else { "s" }
-            ));
-        }
+        let why = t.red_reasons();
         writeln!(o, "<p class=\"banner red\">NOT GREEN: {}.</p>", why.join(", "))?;
     }
     if run.interrupted {
@@ -200,7 +187,7 @@ fn write_totals(o: &mut String, run: &RunResult) -> std::fmt::Result {
     };
     for (section, cases) in text::group_by(&run.cases, |c| c.section.as_str()) {
         let name = format!("<a href=\"#{}\">{}</a>", anchor("section-", section), h(section));
-        row(o, "", &name, &text::count(cases))?;
+        row(o, "", &name, &Totals::count(cases))?;
     }
     row(o, " class=\"all\"", "All", &run.totals)?;
     writeln!(o, "</tbody>\n</table>")?;

@@ -28,20 +28,7 @@ fn write_summary(o: &mut String, run: &RunResult) -> std::fmt::Result {
     if t.is_green() {
         writeln!(o, "**GREEN**: nothing failed, nothing errored, no stale deviation.\n")?;
     } else {
-        let mut why = Vec::new();
-        if t.fail > 0 {
-            why.push(format!("{} failed", t.fail));
-        }
-        if t.error > 0 {
-            why.push(format!("{} errored", t.error));
-        }
-        if t.stale_deviations > 0 {
-            why.push(format!(
-                "{} stale deviation{}",
-                t.stale_deviations,
-                plural(t.stale_deviations)
-            ));
-        }
+        let why = t.red_reasons();
         writeln!(o, "**NOT GREEN**: {}.\n", why.join(", "))?;
     }
     if run.interrupted {
@@ -116,9 +103,9 @@ fn write_sections(o: &mut String, run: &RunResult) -> std::fmt::Result {
         )
     };
     for (section, cases) in text::group_by(&run.cases, |c| c.section.as_str()) {
-        row(o, &cell(section), &text::count(cases))?;
+        row(o, &cell(section), &Totals::count(cases))?;
     }
-    row(o, "**All**", &text::count(&run.cases))?;
+    row(o, "**All**", &Totals::count(&run.cases))?;
     writeln!(o)
 }
 
@@ -249,7 +236,7 @@ fn write_basis(o: &mut String, run: &RunResult) -> std::fmt::Result {
         assumed.len(),
         run.cases.len()
     )?;
-    let t = text::count(assumed.iter().copied());
+    let t = Totals::count(assumed.iter().copied());
     let parts: Vec<String> = [
         (t.pass, "pass"),
         (t.fail, "fail"),
@@ -305,10 +292,6 @@ fn basis(b: Basis) -> &'static str {
         Basis::Documented => "documented",
         Basis::Assumed => "**assumed**",
     }
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 /// Text for Markdown prose: control characters visible (`\xHH`), punctuation that Markdown or

@@ -4,9 +4,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::model::{
-    CaseResult, ClauseStatus, Direction, StepOutcome, Totals, TranscriptEntry, Verdict,
-};
+use crate::model::{ClauseStatus, Direction, StepOutcome, TranscriptEntry, Verdict};
 
 /// `text` with every control character made visible: `\r`, `\n`, `\t` as such, the others
 /// (C0, DEL, C1) as `\xHH`. This is how the model stores transcript text, so text that is
@@ -108,24 +106,6 @@ pub(crate) fn outcome(o: StepOutcome) -> &'static str {
 /// Fail or error: the verdicts that make a run red.
 pub(crate) fn is_failing(v: Verdict) -> bool {
     matches!(v, Verdict::Fail | Verdict::Error)
-}
-
-/// Counts by verdict over any set of cases.
-pub(crate) fn count<'a>(cases: impl IntoIterator<Item = &'a CaseResult>) -> Totals {
-    let mut t = Totals::default();
-    for c in cases {
-        match c.verdict {
-            Verdict::Pass => t.pass += 1,
-            Verdict::Fail => t.fail += 1,
-            Verdict::Error => t.error += 1,
-            Verdict::Skipped => t.skipped += 1,
-            Verdict::KnownDeviation => t.known_deviation += 1,
-        }
-        if c.stale_deviation {
-            t.stale_deviations += 1;
-        }
-    }
-    t
 }
 
 /// Items grouped by a key, groups in the order their key first appears.
