@@ -22,6 +22,7 @@ extern crate std;
 pub mod command;
 pub mod console;
 pub mod module;
+pub mod net;
 pub mod nvm;
 pub mod passkey;
 pub mod platform;

@@ -54,6 +54,8 @@ pub enum Action {
     Reboot,
     /// Erase NVM, then reboot.
     FactoryReset,
+    /// Work for the radio or the IP stack (see [`crate::net`]).
+    Net(crate::net::NetRequest),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,6 +180,21 @@ impl Module {
         }
         let stash = core::mem::take(&mut self.stash);
         self.feed(&stash, now);
+    }
+
+    /// Reports what the radio or IP stack did (see [`crate::net`]).
+    pub fn net_event(&mut self, event: crate::net::NetEvent, now: Instant) {
+        let _ = (event, now);
+    }
+
+    /// When [`Module::tick`] must next be called, if a timer is running.
+    pub fn poll_at(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Runs the timers that are due at `now`.
+    pub fn tick(&mut self, now: Instant) {
+        let _ = now;
     }
 
     /// The variables as they are now (for tests and the platform's diagnostics).

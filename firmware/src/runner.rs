@@ -68,6 +68,9 @@ where
                         }
                         break 'session;
                     }
+                    // No network on this platform yet: requests go unanswered and the core's
+                    // timers end them.
+                    Action::Net(_) => {}
                     Action::FactoryReset => {
                         // A failed erase still reboots; the next boot reports what it finds.
                         let _ = nvm.erase();

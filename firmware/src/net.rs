@@ -1,0 +1,144 @@
+//! The core's view of the radio and the IP stack: what it asks the platform to do
+//! ([`NetRequest`], carried by [`crate::Action::Net`]) and what the platform reports back
+//! ([`NetEvent`], fed to [`crate::Module::net_event`]).
+//!
+//! The core owns every timeout (join, DHCP, DNS, ping): the platform only does what it is
+//! told and says what happened. Requests that are answered asynchronously carry an id the
+//! answer echoes, so a late answer to an attempt the core has already given up on is ignored.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// A MAC address (BSSID).
+pub type Mac = [u8; 6];
+/// An IPv4 address.
+pub type Ipv4 = [u8; 4];
+
+/// Wi-Fi security types, named as Gecko OS prints them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Security {
+    Open,
+    Wep,
+    WpaAes,
+    WpaTkip,
+    Wpa2Aes,
+    Wpa2Mixed,
+    Wpa2Tkip,
+}
+
+impl Security {
+    pub const ALL: [Security; 7] = [
+        Security::Open,
+        Security::Wep,
+        Security::WpaAes,
+        Security::WpaTkip,
+        Security::Wpa2Aes,
+        Security::Wpa2Mixed,
+        Security::Wpa2Tkip,
+    ];
+
+    /// The name in scan results and logs (`WPA2-AES`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Security::Open => "Open",
+            Security::Wep => "WEP",
+            Security::WpaAes => "WPA-AES",
+            Security::WpaTkip => "WPA-TKIP",
+            Security::Wpa2Aes => "WPA2-AES",
+            Security::Wpa2Mixed => "WPA2-Mixed",
+            Security::Wpa2Tkip => "WPA2-TKIP",
+        }
+    }
+
+    /// Parses a name, ignoring case (`wpa2-aes`, `WPA2-AES`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name().eq_ignore_ascii_case(name))
+    }
+}
+
+/// A network seen by a scan or probe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bss {
+    pub ssid: String,
+    pub bssid: Mac,
+    pub channel: u8,
+    /// dBm.
+    pub rssi: i16,
+    pub security: Security,
+}
+
+/// An IPv4 configuration (from DHCP or `wlan.static.*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ipv4Config {
+    pub address: Ipv4,
+    pub netmask: Ipv4,
+    pub gateway: Ipv4,
+    pub dns: Vec<Ipv4>,
+}
+
+/// Why an association attempt failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AssocFailure {
+    /// The AP refused the credentials (wrong passkey or security).
+    AuthFailed,
+    /// The AP rejected the association.
+    Rejected,
+    /// No AP with that BSSID on that channel answered.
+    NotFound,
+}
+
+/// What the core asks of the platform's radio and IP stack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetRequest {
+    /// Scan (`ssid: None`, all channels) or probe for one network (`ssid` and/or `bssid`);
+    /// answered by [`NetEvent::ScanDone`].
+    Scan { id: u32, ssid: Option<String>, bssid: Option<Mac> },
+    /// Associate with `bss` using `passkey` (decoded passphrase bytes, or 64 hex characters
+    /// of a PSK); answered by [`NetEvent::Associated`] or [`NetEvent::AssociationFailed`].
+    Associate { attempt: u32, bss: Bss, passkey: Vec<u8> },
+    /// Leave the network, or abort an association in progress. Not answered.
+    Disassociate,
+    /// Start the DHCP client on the link; answered by [`NetEvent::DhcpBound`] (the core times
+    /// out after `wlan.dhcp.timeout`).
+    StartDhcp { attempt: u32 },
+    /// Configure this static address. Not answered.
+    StaticIp(Ipv4Config),
+    /// Drop the IP configuration and stop DHCP. Not answered.
+    IpDown,
+    /// Resolve a host name (A record) with the configured DNS servers; answered by
+    /// [`NetEvent::Resolved`].
+    Resolve { id: u32, name: String },
+    /// Send one ICMP echo request; answered by [`NetEvent::PingReply`] if a reply comes.
+    Ping { id: u32, to: Ipv4 },
+}
+
+/// What the platform reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetEvent {
+    ScanDone {
+        id: u32,
+        results: Vec<Bss>,
+    },
+    Associated {
+        attempt: u32,
+    },
+    AssociationFailed {
+        attempt: u32,
+        reason: AssocFailure,
+    },
+    /// The association was lost (the AP dropped the module or went away).
+    LinkLost,
+    DhcpBound {
+        attempt: u32,
+        config: Ipv4Config,
+    },
+    /// `address: None`: the name does not exist (or the server refused).
+    Resolved {
+        id: u32,
+        address: Option<Ipv4>,
+    },
+    PingReply {
+        id: u32,
+        rtt_ms: u32,
+    },
+}
