@@ -28,6 +28,7 @@ send = "version"
         retries: 0,
         reports_root: dir.path().join("r"),
         progress: false,
+        jobs: 1,
     };
     let (result, report_dir) = run(&specs, &rig, &options).unwrap();
     assert!(result.interrupted);

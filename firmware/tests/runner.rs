@@ -68,6 +68,7 @@ fn verdicts_reports_and_deviations() {
         retries: 1,
         reports_root: dir.path().join("reports"),
         progress: false,
+        jobs: 1,
     };
     let (result, report_dir) = run(&specs, &rig, &options).unwrap();
     let verdict = |id: &str| result.cases.iter().find(|c| c.id == id).unwrap().verdict;
@@ -118,6 +119,7 @@ fn a_stale_deviation_turns_the_run_red() {
         retries: 0,
         reports_root: dir.path().join("r"),
         progress: false,
+        jobs: 1,
     };
     let (result, _) = run(&specs, &rig, &options).unwrap();
     assert_eq!(result.totals.pass, 1);
@@ -138,6 +140,7 @@ fn a_missing_module_binary_makes_errors_not_failures() {
         retries: 0,
         reports_root: dir.path().join("r"),
         progress: false,
+        jobs: 1,
     };
     let (result, dir) = run(&specs, &rig, &options).unwrap();
     assert_eq!(result.cases.len(), 1);
@@ -148,4 +151,26 @@ fn a_missing_module_binary_makes_errors_not_failures() {
         result.cases[0].reason
     );
     assert!(dir.join("report.html").is_file(), "the report is written even so");
+}
+
+#[test]
+fn parallel_jobs_give_the_same_verdicts_in_file_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = load_dir(&common::specs_dir(dir.path(), CASES)).unwrap();
+    let rig = common::sim_rig(dir.path());
+    let run_with = |jobs: usize| {
+        let options = RunOptions {
+            selection: Selection::default(),
+            retries: 0,
+            reports_root: dir.path().join(format!("r{jobs}")),
+            progress: false,
+            jobs,
+        };
+        let (result, _) = run(&specs, &rig, &options).unwrap();
+        result.cases.iter().map(|c| (c.id.clone(), c.verdict)).collect::<Vec<_>>()
+    };
+    let one = run_with(1);
+    assert_eq!(one.len(), 4);
+    assert_eq!(run_with(3), one);
+    assert!(dir.path().join("r3").read_dir().unwrap().count() > 0);
 }

@@ -76,3 +76,51 @@ pub fn serial(rig: &Rig, workdir: &Path, iterations: usize) -> anyhow::Result<Se
     drop(sim);
     Ok(SerialBench { harness: stats(harness), raw: stats(raw) })
 }
+
+/// What `bench suite` measured.
+#[derive(Clone, Debug)]
+pub struct SuiteBench {
+    /// Mean time to bring up a rig instance and reach a synced console.
+    pub setup: Duration,
+    pub cases: usize,
+    /// Suite wall time for each `--jobs` value measured.
+    pub runs: Vec<(usize, Duration)>,
+}
+
+/// Times rig setup and the whole suite at each of `jobs`.
+pub fn suite(
+    specs: &crate::spec::Specs,
+    rig: &Rig,
+    workdir: &Path,
+    jobs: &[usize],
+) -> anyhow::Result<SuiteBench> {
+    let mut setups = Vec::new();
+    for i in 0..5 {
+        let t = Instant::now();
+        let session = Session::open(rig, &workdir.join(format!("setup-{i}")))?;
+        setups.push(t.elapsed());
+        drop(session);
+    }
+    let setup = setups.iter().sum::<Duration>() / setups.len() as u32;
+    let mut runs = Vec::new();
+    let mut cases = 0;
+    for &j in jobs {
+        let options = crate::runner::RunOptions {
+            selection: crate::spec::Selection::default(),
+            retries: 0,
+            reports_root: workdir.join(format!("reports-{j}")),
+            progress: false,
+            jobs: j,
+        };
+        let t = Instant::now();
+        let (run, _) = crate::runner::run(specs, rig, &options)?;
+        runs.push((j, t.elapsed()));
+        anyhow::ensure!(
+            run.totals.is_green(),
+            "the suite is not green with --jobs {j}: {:?}",
+            run.totals
+        );
+        cases = run.cases.len();
+    }
+    Ok(SuiteBench { setup, cases, runs })
+}

@@ -78,6 +78,9 @@ struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Run cases on this many rig instances at once (simulated rigs only).
+    #[arg(long, short, default_value_t = 1)]
+    jobs: usize,
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +132,16 @@ enum BenchCmd {
         #[arg(long, default_value_t = 2000)]
         iterations: usize,
     },
+    /// Rig setup time, cases per second, and suite time at several --jobs values.
+    Suite {
+        #[arg(long, default_value = "rigs/sim.toml")]
+        rig: PathBuf,
+        #[arg(long, default_value = "specs")]
+        specs: PathBuf,
+        /// The --jobs values to compare.
+        #[arg(long, value_delimiter = ',', default_value = "1,4")]
+        jobs: Vec<usize>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -150,6 +163,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
         Cmd::Check(args) => check(args),
         Cmd::Bench(args) => match args.which {
             BenchCmd::Serial { rig, iterations } => bench_serial(&rig, iterations),
+            BenchCmd::Suite { rig, specs, jobs } => bench_suite(&rig, &specs, &jobs),
         },
     }
 }
@@ -171,6 +185,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         retries: args.retries,
         reports_root: args.reports,
         progress: !args.no_progress && std::io::stderr().is_terminal(),
+        jobs: args.jobs,
     };
     let (run, dir) = runner::run(&specs, &rig, &options)?;
     let t = run.totals;
@@ -379,5 +394,30 @@ fn bench_serial(rig_path: &Path, iterations: usize) -> Result<ExitCode> {
         us(b.harness.p50) / us(b.raw.p50),
         us(b.harness.p99) / us(b.raw.p99)
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_suite(rig_path: &Path, specs_dir: &Path, jobs: &[usize]) -> Result<ExitCode> {
+    let rig = rig::load(rig_path)?;
+    let specs = load_specs(specs_dir)?;
+    let workdir = std::env::temp_dir().join(format!("hil-bench-suite-{}", std::process::id()));
+    let result = bench::suite(&specs, &rig, &workdir, jobs);
+    let _ = std::fs::remove_dir_all(&workdir);
+    let b = result?;
+    println!(
+        "rig `{}`: setup (start, connect, sync) {:.1} ms (mean of 5)",
+        rig.name,
+        b.setup.as_secs_f64() * 1e3
+    );
+    let base = b.runs.first().map(|r| r.1.as_secs_f64()).unwrap_or(1.0);
+    for (j, t) in &b.runs {
+        let secs = t.as_secs_f64();
+        println!(
+            "  --jobs {j}: {} cases in {secs:.2} s = {:.0} cases/s   ({:.2}x the first)",
+            b.cases,
+            b.cases as f64 / secs,
+            base / secs
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

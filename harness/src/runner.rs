@@ -15,7 +15,9 @@ use crate::model::{
 use crate::rig::Rig;
 use crate::session::Session;
 use crate::spec::{BodyExpect, Case, RawExpect, Selection, Specs, Step};
+use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
 /// How a run goes.
@@ -28,6 +30,8 @@ pub struct RunOptions {
     pub reports_root: PathBuf,
     /// Draw a progress bar (on a terminal).
     pub progress: bool,
+    /// Rig instances to run cases on in parallel (simulated rigs only).
+    pub jobs: usize,
 }
 
 /// Why a step did not pass.
@@ -100,43 +104,77 @@ pub fn run(specs: &Specs, rig: &Rig, options: &RunOptions) -> anyhow::Result<(Ru
         indicatif::ProgressBar::hidden()
     };
 
-    let mut session = Session::open(rig, &run_dir.join("module"));
-    let mut module_version = None;
-    let mut port = String::new();
-    if let Ok(s) = &mut session {
-        module_version = s.module_version();
-        port = s.channel.endpoint();
-    }
-    let mut results = Vec::with_capacity(cases.len());
-    for case in &cases {
-        bar.set_message(case.id.clone());
-        let start_ms = clock.elapsed().as_millis() as u64;
-        let result = if interrupt::requested() {
-            skipped(case, start_ms, "run interrupted before this case")
-        } else if !case.runs_on("serial") {
-            skipped(case, start_ms, "not for the serial transport")
-        } else {
-            match &mut session {
-                Err(e) => errored(case, start_ms, &format!("no session: {e}")),
-                Ok(s) => run_with_retries(s, case, options.retries, start_ms),
-            }
-        };
-        let result = apply_deviation(rig, result);
-        if matches!(result.verdict, Verdict::Fail | Verdict::Error) || result.stale_deviation {
-            let what = if result.stale_deviation {
-                "passes but is listed as a deviation"
-            } else {
-                result.verdict.as_str()
-            };
-            bar.suspend(|| {
-                eprintln!("{what}: {} — {}", result.id, result.reason.as_deref().unwrap_or(""))
+    let jobs = options.jobs.clamp(1, cases.len().max(1));
+    anyhow::ensure!(
+        jobs == 1 || matches!(rig.dut, crate::rig::Dut::Sim { .. }),
+        "rig `{}` has one module: --jobs must be 1 (only simulated rigs can be multiplied)",
+        rig.name
+    );
+    // Each worker has its own rig instance (its own simulated module); cases are handed out
+    // from one queue, results come back tagged with their index so the report keeps file order.
+    let queue = Mutex::new(cases.iter().copied().enumerate().collect::<VecDeque<_>>());
+    let first_contact: Mutex<Option<(Option<String>, String)>> = Mutex::new(None);
+    let (tx, rx) = mpsc::channel::<(usize, CaseResult)>();
+    let mut indexed = Vec::with_capacity(cases.len());
+    std::thread::scope(|scope| {
+        for worker in 0..jobs {
+            let tx = tx.clone();
+            let (queue, first_contact, run_dir) = (&queue, &first_contact, &run_dir);
+            scope.spawn(move || {
+                let dir = if jobs == 1 {
+                    run_dir.join("module")
+                } else {
+                    run_dir.join(format!("module-{worker}"))
+                };
+                let mut session = Session::open(rig, &dir);
+                if let Ok(s) = &mut session {
+                    let mut first = first_contact.lock().unwrap_or_else(|e| e.into_inner());
+                    if first.is_none() {
+                        *first = Some((s.module_version(), s.channel.endpoint()));
+                    }
+                }
+                loop {
+                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                    let Some((index, case)) = next else { break };
+                    let start_ms = clock.elapsed().as_millis() as u64;
+                    let result = if interrupt::requested() {
+                        skipped(case, start_ms, "run interrupted before this case")
+                    } else if !case.runs_on("serial") {
+                        skipped(case, start_ms, "not for the serial transport")
+                    } else {
+                        match &mut session {
+                            Err(e) => errored(case, start_ms, &format!("no session: {e}")),
+                            Ok(s) => run_with_retries(s, case, options.retries, start_ms),
+                        }
+                    };
+                    if tx.send((index, apply_deviation(rig, result))).is_err() {
+                        break;
+                    }
+                }
             });
         }
-        results.push(result);
-        bar.inc(1);
-    }
+        drop(tx);
+        for (index, result) in rx {
+            bar.set_message(result.id.clone());
+            if matches!(result.verdict, Verdict::Fail | Verdict::Error) || result.stale_deviation {
+                let what = if result.stale_deviation {
+                    "passes but is listed as a deviation"
+                } else {
+                    result.verdict.as_str()
+                };
+                bar.suspend(|| {
+                    eprintln!("{what}: {} — {}", result.id, result.reason.as_deref().unwrap_or(""))
+                });
+            }
+            indexed.push((index, result));
+            bar.inc(1);
+        }
+    });
     bar.finish_and_clear();
-    drop(session);
+    indexed.sort_by_key(|(i, _)| *i);
+    let results: Vec<CaseResult> = indexed.into_iter().map(|(_, r)| r).collect();
+    let (module_version, port) =
+        first_contact.into_inner().unwrap_or_else(|e| e.into_inner()).unwrap_or_default();
 
     let finished = SystemTime::now();
     let run = RunResult {

@@ -51,6 +51,12 @@ enum Bench {
         #[arg(long, default_value_t = 5000)]
         iterations: usize,
     },
+    /// Rig setup time, cases per second, suite time with --jobs 1 vs --jobs 4.
+    Suite {
+        /// The rig to measure.
+        #[arg(long, default_value = "rigs/sim.toml")]
+        rig: String,
+    },
 }
 
 const BARE_METAL_TARGET: &str = "thumbv7em-none-eabihf";
@@ -193,6 +199,16 @@ fn bench_serial(iterations: usize) -> Result<ExitCode> {
     Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+fn bench_suite(rig: &str) -> Result<ExitCode> {
+    let bin = build_tools(true)?;
+    let status = Command::new(bin.join("hil"))
+        .current_dir(root())
+        .args(["bench", "suite", "--rig", rig, "--jobs", "1,4"])
+        .status()
+        .context("cannot start hil")?;
+    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -200,6 +216,7 @@ fn main() -> ExitCode {
         Task::Sim { console, nvm } => sim(&console, &nvm),
         Task::Ci => ci(),
         Task::Bench { which: Bench::Serial { iterations } } => bench_serial(iterations),
+        Task::Bench { which: Bench::Suite { rig } } => bench_suite(&rig),
     };
     match result {
         Ok(code) => code,
