@@ -23,10 +23,142 @@ struct RawRig {
     #[serde(default)]
     timeouts: RawTimeouts,
     expectations: Option<Spanned<String>>,
+    lab: Option<RawLab>,
     /// Parsed so real rig files can carry them; not acted on yet.
     power: Option<toml::Table>,
     probe: Option<toml::Table>,
-    network: Option<toml::Table>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLab {
+    #[serde(default)]
+    ap: Vec<Spanned<RawAp>>,
+    #[serde(default)]
+    hosts: toml::Table,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAp {
+    ssid: String,
+    bssid: Spanned<String>,
+    channel: Spanned<u8>,
+    security: Spanned<String>,
+    #[serde(default)]
+    passkey: String,
+    rssi: Option<i16>,
+    #[serde(default)]
+    hidden: bool,
+}
+
+/// An access point of the simulated lab.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApSpec {
+    pub ssid: String,
+    pub bssid: [u8; 6],
+    pub channel: u8,
+    /// Lower case, as the lab control channel takes it (`wpa2-aes`).
+    pub security: String,
+    pub passkey: String,
+    pub rssi: i16,
+    pub hidden: bool,
+}
+
+/// The simulated lab network of a sim rig: its access points and the host names its DNS
+/// server answers for.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct LabSpec {
+    pub aps: Vec<ApSpec>,
+    pub hosts: Vec<(String, std::net::Ipv4Addr)>,
+}
+
+/// Security names the simulated radio knows.
+pub const SECURITY: &[&str] =
+    &["open", "wep", "wpa-aes", "wpa-tkip", "wpa2-aes", "wpa2-mixed", "wpa2-tkip"];
+
+fn parse_bssid(text: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = text.split(':');
+    for slot in &mut out {
+        let part = parts.next()?;
+        if part.len() != 2 {
+            return None;
+        }
+        *slot = u8::from_str_radix(part, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+fn lab_spec(source: &Source, raw: RawLab) -> Result<LabSpec, SpecError> {
+    let mut aps: Vec<ApSpec> = Vec::new();
+    for ap in raw.ap {
+        let at = ap.span().start;
+        let ap = ap.into_inner();
+        let bssid_at = ap.bssid.span().start;
+        let bssid = parse_bssid(ap.bssid.get_ref()).ok_or_else(|| {
+            source.error(
+                bssid_at,
+                Some("lab.ap.bssid"),
+                format!("`{}` is not a MAC address like 02:00:00:00:01:01", ap.bssid.get_ref()),
+            )
+        })?;
+        if aps.iter().any(|a| a.bssid == bssid) {
+            return Err(source.error(
+                bssid_at,
+                Some("lab.ap.bssid"),
+                "two access points with the same BSSID",
+            ));
+        }
+        let channel = *ap.channel.get_ref();
+        if !(1..=14).contains(&channel) {
+            return Err(source.error(
+                ap.channel.span().start,
+                Some("lab.ap.channel"),
+                format!("channel {channel} is not 1-14"),
+            ));
+        }
+        let security = ap.security.get_ref().to_ascii_lowercase();
+        if !SECURITY.contains(&security.as_str()) {
+            return Err(source.error(
+                ap.security.span().start,
+                Some("lab.ap.security"),
+                format!("`{security}` is not one of {}", SECURITY.join(", ")),
+            ));
+        }
+        if ap.ssid.is_empty() || ap.ssid.len() > 32 {
+            return Err(source.error(at, Some("lab.ap.ssid"), "an SSID has 1 to 32 bytes"));
+        }
+        if security != "open" && ap.passkey.is_empty() {
+            return Err(source.error(
+                at,
+                Some("lab.ap.passkey"),
+                format!("a `{security}` access point needs a passkey"),
+            ));
+        }
+        aps.push(ApSpec {
+            ssid: ap.ssid,
+            bssid,
+            channel,
+            security,
+            passkey: ap.passkey,
+            rssi: ap.rssi.unwrap_or(-40),
+            hidden: ap.hidden,
+        });
+    }
+    let mut hosts = Vec::new();
+    for (name, value) in raw.hosts {
+        let addr =
+            value.as_str().and_then(|v| v.parse::<std::net::Ipv4Addr>().ok()).ok_or_else(|| {
+                source.error(
+                    0,
+                    Some("lab.hosts"),
+                    format!("host `{name}` needs an IPv4 address as a string"),
+                )
+            })?;
+        hosts.push((name, addr));
+    }
+    Ok(LabSpec { aps, hosts })
 }
 
 #[derive(Deserialize)]
@@ -88,6 +220,8 @@ pub struct Rig {
     pub deviations: HashMap<String, Deviation>,
     /// Sections present in the file that this version does not act on yet.
     pub unused_sections: Vec<&'static str>,
+    /// The simulated lab network (sim rigs only).
+    pub lab: Option<LabSpec>,
 }
 
 /// A known deviation of this rig's module.
@@ -201,12 +335,19 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
             load_expectations(&file)?
         }
     };
+    let lab = match raw.lab {
+        None => None,
+        Some(_) if matches!(dut, Dut::Hardware { .. }) => {
+            return Err(source.error(
+                kind_at,
+                Some("lab"),
+                "a [lab] network is simulated: only for `kind = \"sim\"` (AP control for real rigs is not supported yet)",
+            ));
+        }
+        Some(raw) => Some(lab_spec(&source, raw)?),
+    };
     let mut unused_sections = Vec::new();
-    for (name, present) in [
-        ("power", raw.power.is_some()),
-        ("probe", raw.probe.is_some()),
-        ("network", raw.network.is_some()),
-    ] {
+    for (name, present) in [("power", raw.power.is_some()), ("probe", raw.probe.is_some())] {
         if present {
             unused_sections.push(name);
         }
@@ -222,6 +363,7 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
         reboot_timeout: Duration::from_millis(raw.timeouts.reboot_ms.unwrap_or(15_000)),
         deviations,
         unused_sections,
+        lab,
     })
 }
 
@@ -331,6 +473,19 @@ mod tests {
         let e = rig("name = \"x\"\n[dut]\nkind = \"sim\"\nexpectations = \"nope.toml\"\n")
             .expect_err("missing file");
         assert_eq!((e.line, e.key.as_deref()), (4, Some("expectations")));
+    }
+
+    #[test]
+    fn lab_section() {
+        let r = rig("name = \"x\"\n[dut]\nkind = \"sim\"\n[lab]\nhosts = { \"a.lab\" = \"10.77.0.5\" }\n[[lab.ap]]\nssid = \"lab\"\nbssid = \"02:00:00:00:01:01\"\nchannel = 6\nsecurity = \"WPA2-AES\"\npasskey = \"labpass123\"\n").expect("valid");
+        let lab = r.lab.expect("has a lab");
+        assert_eq!(lab.aps[0].security, "wpa2-aes");
+        assert_eq!(lab.aps[0].bssid, [2, 0, 0, 0, 1, 1]);
+        assert_eq!(lab.hosts, vec![("a.lab".to_string(), std::net::Ipv4Addr::new(10, 77, 0, 5))]);
+        let e = rig("name = \"x\"\n[dut]\nkind = \"sim\"\n[[lab.ap]]\nssid = \"lab\"\nbssid = \"02:00:00:00:01\"\nchannel = 6\nsecurity = \"open\"\n").expect_err("bad bssid");
+        assert_eq!((e.line, e.key.as_deref()), (6, Some("lab.ap.bssid")));
+        let e = rig("name = \"x\"\n[dut]\nkind = \"sim\"\n[[lab.ap]]\nssid = \"lab\"\nbssid = \"02:00:00:00:01:01\"\nchannel = 6\nsecurity = \"wpa3\"\n").expect_err("bad security");
+        assert_eq!((e.line, e.key.as_deref()), (8, Some("lab.ap.security")));
     }
 
     #[test]
