@@ -40,7 +40,7 @@ struct RawLab {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawAp {
+pub(crate) struct RawAp {
     ssid: String,
     bssid: Spanned<String>,
     channel: Spanned<u8>,
@@ -77,7 +77,8 @@ pub struct LabSpec {
 pub const SECURITY: &[&str] =
     &["open", "wep", "wpa-aes", "wpa-tkip", "wpa2-aes", "wpa2-mixed", "wpa2-tkip"];
 
-fn parse_bssid(text: &str) -> Option<[u8; 6]> {
+/// Parses `02:00:00:00:01:01`.
+pub(crate) fn parse_bssid(text: &str) -> Option<[u8; 6]> {
     let mut out = [0u8; 6];
     let mut parts = text.split(':');
     for slot in &mut out {
@@ -90,61 +91,70 @@ fn parse_bssid(text: &str) -> Option<[u8; 6]> {
     parts.next().is_none().then_some(out)
 }
 
+/// Formats a BSSID as the lab control channel and reports print it.
+pub fn format_bssid(b: &[u8; 6]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":")
+}
+
+/// Validates one access point; `key` says where it stands (`lab.ap`, `add_ap`) for errors.
+pub(crate) fn ap_spec(source: &Source, ap: Spanned<RawAp>, key: &str) -> Result<ApSpec, SpecError> {
+    let at = ap.span().start;
+    let ap = ap.into_inner();
+    let err = |offset: usize, field: &str, message: String| {
+        source.error(offset, Some(&format!("{key}.{field}")), message)
+    };
+    let bssid_at = ap.bssid.span().start;
+    let bssid = parse_bssid(ap.bssid.get_ref()).ok_or_else(|| {
+        err(
+            bssid_at,
+            "bssid",
+            format!("`{}` is not a MAC address like 02:00:00:00:01:01", ap.bssid.get_ref()),
+        )
+    })?;
+    let channel = *ap.channel.get_ref();
+    if !(1..=14).contains(&channel) {
+        return Err(err(
+            ap.channel.span().start,
+            "channel",
+            format!("channel {channel} is not 1-14"),
+        ));
+    }
+    let security = ap.security.get_ref().to_ascii_lowercase();
+    if !SECURITY.contains(&security.as_str()) {
+        let known = SECURITY.join(", ");
+        return Err(err(
+            ap.security.span().start,
+            "security",
+            format!("`{security}` is not one of {known}"),
+        ));
+    }
+    if ap.ssid.is_empty() || ap.ssid.len() > 32 {
+        return Err(err(at, "ssid", "an SSID has 1 to 32 bytes".to_string()));
+    }
+    if security != "open" && ap.passkey.is_empty() {
+        return Err(err(at, "passkey", format!("a `{security}` access point needs a passkey")));
+    }
+    Ok(ApSpec {
+        ssid: ap.ssid,
+        bssid,
+        channel,
+        security,
+        passkey: ap.passkey,
+        rssi: ap.rssi.unwrap_or(-40),
+        hidden: ap.hidden,
+    })
+}
+
 fn lab_spec(source: &Source, raw: RawLab) -> Result<LabSpec, SpecError> {
     let mut aps: Vec<ApSpec> = Vec::new();
     for ap in raw.ap {
-        let at = ap.span().start;
-        let ap = ap.into_inner();
-        let bssid_at = ap.bssid.span().start;
-        let bssid = parse_bssid(ap.bssid.get_ref()).ok_or_else(|| {
-            source.error(
-                bssid_at,
-                Some("lab.ap.bssid"),
-                format!("`{}` is not a MAC address like 02:00:00:00:01:01", ap.bssid.get_ref()),
-            )
-        })?;
-        if aps.iter().any(|a| a.bssid == bssid) {
-            return Err(source.error(
-                bssid_at,
-                Some("lab.ap.bssid"),
-                "two access points with the same BSSID",
-            ));
+        let bssid_at = ap.get_ref().bssid.span().start;
+        let ap = ap_spec(source, ap, "lab.ap")?;
+        if aps.iter().any(|a| a.bssid == ap.bssid) {
+            let message = "two access points with the same BSSID";
+            return Err(source.error(bssid_at, Some("lab.ap.bssid"), message));
         }
-        let channel = *ap.channel.get_ref();
-        if !(1..=14).contains(&channel) {
-            return Err(source.error(
-                ap.channel.span().start,
-                Some("lab.ap.channel"),
-                format!("channel {channel} is not 1-14"),
-            ));
-        }
-        let security = ap.security.get_ref().to_ascii_lowercase();
-        if !SECURITY.contains(&security.as_str()) {
-            return Err(source.error(
-                ap.security.span().start,
-                Some("lab.ap.security"),
-                format!("`{security}` is not one of {}", SECURITY.join(", ")),
-            ));
-        }
-        if ap.ssid.is_empty() || ap.ssid.len() > 32 {
-            return Err(source.error(at, Some("lab.ap.ssid"), "an SSID has 1 to 32 bytes"));
-        }
-        if security != "open" && ap.passkey.is_empty() {
-            return Err(source.error(
-                at,
-                Some("lab.ap.passkey"),
-                format!("a `{security}` access point needs a passkey"),
-            ));
-        }
-        aps.push(ApSpec {
-            ssid: ap.ssid,
-            bssid,
-            channel,
-            security,
-            passkey: ap.passkey,
-            rssi: ap.rssi.unwrap_or(-40),
-            hidden: ap.hidden,
-        });
+        aps.push(ap);
     }
     let mut hosts = Vec::new();
     for (name, value) in raw.hosts {

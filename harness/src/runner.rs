@@ -141,6 +141,8 @@ pub fn run(specs: &Specs, rig: &Rig, options: &RunOptions) -> anyhow::Result<(Ru
                         skipped(case, start_ms, "run interrupted before this case")
                     } else if !case.runs_on("serial") {
                         skipped(case, start_ms, "not for the serial transport")
+                    } else if case.requires.iter().any(|r| r == "lab") && rig.lab.is_none() {
+                        skipped(case, start_ms, "needs the lab network; this rig has no [lab]")
                     } else {
                         match &mut session {
                             Err(e) => errored(case, start_ms, &format!("no session: {e}")),
@@ -537,6 +539,9 @@ impl Ctx<'_> {
                 Ok(())
             }
             Step::Raw { bytes, expect, within } => self.raw(bytes, expect, *within),
+            Step::AddAp(_) | Step::RemoveAp(_) | Step::Fault { .. } => Err(Trouble::Infra(
+                "this rig has no lab network for access points and faults".into(),
+            )),
         }
     }
 

@@ -232,6 +232,9 @@ struct RawCase {
     setup: Option<RawSetup>,
     #[serde(default)]
     step: Vec<Spanned<RawStep>>,
+    requires: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    packets: Vec<Spanned<toml::Table>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -263,7 +266,33 @@ struct RawStep {
     expect_raw: Option<String>,
     expect_raw_regex: Option<Spanned<String>>,
     within_ms: Option<u64>,
+    add_ap: Option<Spanned<crate::rig::RawAp>>,
+    remove_ap: Option<Spanned<String>>,
+    fault: Option<FaultSpec>,
+    expect_fired: Option<u32>,
 }
+
+/// A fault for the simulated lab to inject (see the lab control channel of `gecko-sim`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FaultSpec {
+    /// Reject the next `count` association attempts.
+    RejectAssociation { count: u32 },
+    /// Ignore (do not answer) the next `count` probes or scans.
+    IgnoreProbes { count: u32 },
+    /// Answer the next `count` associations only after `ms` milliseconds.
+    DelayAssociation { ms: u64, count: u32 },
+    /// Drop the access point's clients now (they lose the link).
+    DropAp { bssid: String },
+    /// Drop DHCP packets: the next `count`, or all until the case ends.
+    DhcpSilent {
+        #[serde(default)]
+        count: Option<u32>,
+    },
+}
+
+/// Lab capabilities a case can require.
+pub const REQUIREMENTS: &[&str] = &["lab"];
 
 /// The transports a case can name.
 pub const TRANSPORTS: &[&str] = &["serial", "rest", "websocket"];
@@ -285,6 +314,10 @@ pub struct Case {
     pub timeout: Duration,
     pub setup: Setup,
     pub steps: Vec<Step>,
+    /// What the rig must have (`lab`).
+    pub requires: Vec<String>,
+    /// Packet expectations, checked against the case's capture (raw tables with their line).
+    pub packets: Vec<(usize, toml::Table)>,
     pub origin: Origin,
 }
 
@@ -337,6 +370,12 @@ pub enum Step {
         expect: RawExpect,
         within: Duration,
     },
+    AddAp(crate::rig::ApSpec),
+    RemoveAp([u8; 6]),
+    Fault {
+        fault: FaultSpec,
+        expect_fired: Option<u32>,
+    },
 }
 
 impl Step {
@@ -353,6 +392,9 @@ impl Step {
             Step::FactoryReset => "factory reset".to_string(),
             Step::Sleep(d) => format!("sleep {} ms", d.as_millis()),
             Step::Raw { bytes, .. } => format!("raw `{}`", crate::channel::escape_bytes(bytes)),
+            Step::AddAp(ap) => format!("add AP `{}`", ap.ssid),
+            Step::RemoveAp(b) => format!("remove AP {}", crate::rig::format_bssid(b)),
+            Step::Fault { fault, .. } => format!("fault {fault:?}"),
         }
     }
 }
@@ -431,6 +473,9 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
         ("factory_reset", s.factory_reset.is_some()),
         ("sleep_ms", s.sleep_ms.is_some()),
         ("raw", s.raw.is_some()),
+        ("add_ap", s.add_ap.is_some()),
+        ("remove_ap", s.remove_ap.is_some()),
+        ("fault", s.fault.is_some()),
     ]
     .into_iter()
     .filter_map(|(k, present)| present.then_some(k))
@@ -458,6 +503,7 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
     let allowed: &[&str] = match action {
         "send" => &["data", "code", "body", "body_regex", "log_regex"],
         "raw" => &["expect_raw", "expect_raw_regex", "within_ms"],
+        "fault" => &["expect_fired"],
         _ => &[],
     };
     let extras = [
@@ -469,6 +515,7 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
         ("expect_raw", s.expect_raw.is_some()),
         ("expect_raw_regex", s.expect_raw_regex.is_some()),
         ("within_ms", s.within_ms.is_some()),
+        ("expect_fired", s.expect_fired.is_some()),
     ];
     if let Some((key, _)) = extras.iter().find(|(k, present)| *present && !allowed.contains(k)) {
         return Err(source.error(
@@ -526,6 +573,21 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
             if action == "reboot" { Step::Reboot } else { Step::FactoryReset }
         }
         "sleep_ms" => Step::Sleep(Duration::from_millis(s.sleep_ms.unwrap_or(0))),
+        "add_ap" => match s.add_ap {
+            Some(ap) => Step::AddAp(crate::rig::ap_spec(source, ap, "add_ap")?),
+            None => unreachable_step(source, at)?,
+        },
+        "remove_ap" => {
+            let raw = s.remove_ap.map(Spanned::into_inner).unwrap_or_default();
+            let bssid = crate::rig::parse_bssid(&raw).ok_or_else(|| {
+                source.error(at, Some("remove_ap"), format!("`{raw}` is not a MAC address"))
+            })?;
+            Step::RemoveAp(bssid)
+        }
+        "fault" => match s.fault {
+            Some(fault) => Step::Fault { fault, expect_fired: s.expect_fired },
+            None => unreachable_step(source, at)?,
+        },
         _ => {
             let bytes = unescape_raw(&s.raw.unwrap_or_default())
                 .map_err(|m| source.error(at, Some("raw"), m))?;
@@ -551,6 +613,12 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
             Step::Raw { bytes, expect, within: Duration::from_millis(s.within_ms.unwrap_or(1000)) }
         }
     })
+}
+
+/// A step whose action key was seen but whose value is absent cannot happen; reported as an
+/// error rather than a panic all the same.
+fn unreachable_step(source: &Source, at: usize) -> Result<Step, SpecError> {
+    Err(source.error(at, None, "internal: step action vanished while loading"))
 }
 
 fn case(
@@ -619,6 +687,31 @@ fn case(
         return Err(source.error(at, Some("step"), "a case needs at least one step"));
     }
     let steps = c.step.into_iter().map(|s| step(source, s)).collect::<Result<Vec<_>, _>>()?;
+    let mut requires = Vec::new();
+    for r in c.requires.unwrap_or_default() {
+        let rat = r.span().start;
+        let r = r.into_inner();
+        if !REQUIREMENTS.contains(&r.as_str()) {
+            let known = REQUIREMENTS.join(", ");
+            return Err(source.error(
+                rat,
+                Some("requires"),
+                format!("unknown requirement `{r}` (known: {known})"),
+            ));
+        }
+        requires.push(r);
+    }
+    let lab_steps =
+        steps.iter().any(|s| matches!(s, Step::AddAp(_) | Step::RemoveAp(_) | Step::Fault { .. }));
+    if (lab_steps || !c.packets.is_empty()) && !requires.iter().any(|r| r == "lab") {
+        return Err(source.error(
+            at,
+            Some("requires"),
+            "a case with access-point, fault or packet steps must say `requires = [\"lab\"]`",
+        ));
+    }
+    let packets =
+        c.packets.into_iter().map(|p| (source.line_of(p.span().start), p.into_inner())).collect();
     Ok(Case {
         id,
         section: section.to_string(),
@@ -633,6 +726,8 @@ fn case(
         timeout: Duration::from_millis(c.timeout_ms.unwrap_or(10_000)),
         setup,
         steps,
+        requires,
+        packets,
         origin: Origin { file: source.path.clone(), line: source.line_of(at) },
     })
 }

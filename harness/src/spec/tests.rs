@@ -133,3 +133,56 @@ fn selects_by_prefix_tag_and_clause() {
     assert!(sel(&[], &[], &["a."]).matches(case));
     assert!(!sel(&[], &[], &["b"]).matches(case));
 }
+
+const LAB: &str = r#"section = "x"
+title = "X"
+
+[[case]]
+id = "x/lab"
+title = "lab"
+clauses = ["a.one"]
+basis = "documented"
+requires = ["lab"]
+
+[[case.step]]
+add_ap = { ssid = "other", bssid = "02:00:00:00:02:01", channel = 11, security = "open" }
+
+[[case.step]]
+fault = { kind = "reject_association", count = 2 }
+expect_fired = 2
+
+[[case.step]]
+remove_ap = "02:00:00:00:02:01"
+
+[[case.packets]]
+sequence = [{ dhcp = "discover" }, { dhcp = "request" }]
+"#;
+
+#[test]
+fn loads_lab_steps() {
+    let specs = load(LAB).expect("loads");
+    let case = &specs.cases[0];
+    assert_eq!(case.requires, vec!["lab".to_string()]);
+    assert!(matches!(&case.steps[0], Step::AddAp(ap) if ap.channel == 11 && ap.security == "open"));
+    assert!(matches!(
+        &case.steps[1],
+        Step::Fault { fault: FaultSpec::RejectAssociation { count: 2 }, expect_fired: Some(2) }
+    ));
+    assert!(matches!(&case.steps[2], Step::RemoveAp(b) if *b == [2, 0, 0, 0, 2, 1]));
+    assert_eq!(case.packets.len(), 1);
+    assert_eq!(case.packets[0].0, 21);
+}
+
+#[rstest]
+#[case::no_requires(LAB.replace("requires = [\"lab\"]\n", ""), Some("requires"), "must say")]
+#[case::unknown_requirement(LAB.replace("[\"lab\"]", "[\"radio\"]"), Some("requires"), "unknown requirement")]
+#[case::bad_fault(LAB.replace("reject_association", "explode"), Some("fault"), "unknown variant")]
+#[case::fault_field(LAB.replace("count = 2 }", "count = 2, ms = 3 }"), Some("ms"), "unknown field")]
+#[case::bad_channel(LAB.replace("channel = 11", "channel = 99"), Some("add_ap.channel"), "not 1-14")]
+#[case::expect_fired_elsewhere(LAB.replace("remove_ap = \"02:00:00:00:02:01\"", "reboot = true\nexpect_fired = 1"), Some("expect_fired"), "does not go with")]
+fn refuses_bad_lab_steps(#[case] text: String, #[case] key: Option<&str>, #[case] fragment: &str) {
+    let err = load(&text).expect_err("must be refused");
+    assert_eq!(err.key.as_deref(), key, "{err}");
+    assert!(err.message.contains(fragment), "{err}");
+    assert!(err.line > 0, "{err}");
+}
