@@ -7,10 +7,12 @@
 
 use crate::command::{self, CommandDef, CommandId};
 use crate::console::{self, Edit, Format, LineEditor};
+use crate::net::{Ipv4, NetEvent, NetRequest};
 use crate::nvm;
 use crate::result::ResultCode;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::vars::{self, SetError, VARIABLES, VarId, Vars};
+use crate::wlan::{self, Config, Settled, Wlan};
 use alloc::collections::VecDeque;
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -58,9 +60,58 @@ pub enum Action {
     Net(crate::net::NetRequest),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A command that answers later; input meanwhile is stashed.
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Pending {
     Save,
+    /// Waiting for the Network Up Sequence to settle, then doing the rest of the command.
+    NetUp(AfterUp),
+    /// `wlan_scan`.
+    Scan {
+        id: u32,
+        deadline: Instant,
+        verbose: bool,
+    },
+    /// `network_lookup`, or the name lookup of `ping <host>` (`ping`).
+    Lookup {
+        id: u32,
+        deadline: Instant,
+        host: String,
+        ping: bool,
+    },
+    /// `ping`.
+    Ping {
+        id: u32,
+        deadline: Instant,
+        to: Ipv4,
+    },
+}
+
+impl Pending {
+    fn deadline(&self) -> Option<Instant> {
+        match self {
+            Pending::Scan { deadline, .. }
+            | Pending::Lookup { deadline, .. }
+            | Pending::Ping { deadline, .. } => Some(*deadline),
+            Pending::Save | Pending::NetUp(_) => None,
+        }
+    }
+}
+
+/// What a command that needs the network does once it is up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum AfterUp {
+    /// `network_up`, `network_restart`: answer `Success`.
+    Respond,
+    Lookup(String),
+    Ping(PingTarget),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum PingTarget {
+    Gateway,
+    Addr(Ipv4),
+    Host(String),
 }
 
 /// The module's command core.
@@ -79,6 +130,7 @@ pub struct Module {
     /// Set once a reboot is asked for: further input is dropped.
     halted: bool,
     booted_at: Instant,
+    wlan: Wlan,
 }
 
 impl Module {
@@ -113,6 +165,7 @@ impl Module {
             stash: Vec::new(),
             halted: false,
             booted_at: now,
+            wlan: Wlan::new(),
         };
         let banner = module.board.version_line();
         module.log(console::level::STATUS, &banner);
@@ -120,6 +173,13 @@ impl Module {
             module.log(console::level::ERROR, &note);
         }
         module.log(console::level::STATUS, "[Ready]");
+        module.sync_net_vars();
+        if module.vars.flag("wlan.auto_join.enabled") {
+            let cfg = Config::from_vars(&module.vars);
+            let mut out = wlan::Out::default();
+            module.wlan.up(&cfg, now, &mut out);
+            module.apply(out, now);
+        }
         if module.format().prompt {
             module.out.extend_from_slice(b"> ");
         }
@@ -183,18 +243,82 @@ impl Module {
     }
 
     /// Reports what the radio or IP stack did (see [`crate::net`]).
-    pub fn net_event(&mut self, event: crate::net::NetEvent, now: Instant) {
-        let _ = (event, now);
+    pub fn net_event(&mut self, event: NetEvent, now: Instant) {
+        if self.halted {
+            return;
+        }
+        match (&event, self.pending.clone()) {
+            (NetEvent::ScanDone { id, results }, Some(Pending::Scan { id: want, verbose, .. }))
+                if *id == want =>
+            {
+                let body = wlan::scan_body(results, verbose);
+                return self.finish(ResultCode::SUCCESS, Some(&body), now);
+            }
+            (
+                NetEvent::Resolved { id, address },
+                Some(Pending::Lookup { id: want, host, ping, .. }),
+            ) if *id == want => {
+                return match address {
+                    Some(address) if ping => self.ping(*address, now),
+                    Some(address) => {
+                        self.finish(ResultCode::SUCCESS, Some(&wlan::ip_text(*address)), now)
+                    }
+                    None => {
+                        self.log(console::level::ERROR, &format!("Host not found: {host}"));
+                        self.finish(ResultCode::FAILED, None, now)
+                    }
+                };
+            }
+            (NetEvent::PingReply { id, rtt_ms }, Some(Pending::Ping { id: want, to, .. }))
+                if *id == want =>
+            {
+                let body = format!("Ping reply from {}: {rtt_ms} ms", wlan::ip_text(to));
+                return self.finish(ResultCode::SUCCESS, Some(&body), now);
+            }
+            _ => {}
+        }
+        let cfg = Config::from_vars(&self.vars);
+        let mut out = wlan::Out::default();
+        self.wlan.event(&event, &cfg, now, &mut out);
+        self.apply(out, now);
     }
 
     /// When [`Module::tick`] must next be called, if a timer is running.
     pub fn poll_at(&self) -> Option<Instant> {
-        None
+        let command = self.pending.as_ref().and_then(Pending::deadline);
+        match (command, self.wlan.poll_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Runs the timers that are due at `now`.
     pub fn tick(&mut self, now: Instant) {
-        let _ = now;
+        if self.halted {
+            return;
+        }
+        if let Some(pending) = self.pending.clone()
+            && pending.deadline().is_some_and(|at| at <= now)
+        {
+            let note = match pending {
+                Pending::Scan { .. } => "Scan timed out".to_string(),
+                Pending::Lookup { host, .. } => format!("DNS lookup timed out: {host}"),
+                Pending::Ping { to, .. } => format!("Ping timed out: {}", wlan::ip_text(to)),
+                Pending::Save | Pending::NetUp(_) => String::new(),
+            };
+            self.log(console::level::ERROR, &note);
+            self.finish(ResultCode::FAILED, None, now);
+        }
+        let cfg = Config::from_vars(&self.vars);
+        let mut out = wlan::Out::default();
+        self.wlan.tick(&cfg, now, &mut out);
+        self.apply(out, now);
+    }
+
+    /// The join counters (join attempt count of the current pass, join retry count, auto
+    /// join retry count; see [`crate::wlan`]), for tests and diagnostics.
+    pub fn join_counters(&self) -> (u32, u32, u32) {
+        self.wlan.counters()
     }
 
     /// The variables as they are now (for tests and the platform's diagnostics).
@@ -283,8 +407,218 @@ impl Module {
                     return;
                 }
             }
+            CommandId::NetworkUp
+            | CommandId::NetworkDown
+            | CommandId::NetworkRestart
+            | CommandId::NetworkLookup
+            | CommandId::Ping
+            | CommandId::WlanScan => match self.network_command(def.id, args, now) {
+                Some(answer) => answer,
+                // Pending: answered when the work completes.
+                None => return,
+            },
         };
         self.respond(code, body.as_deref());
+    }
+
+    /// Carries out what the WLAN state machine asked for and answers a command waiting on it.
+    fn apply(&mut self, out: wlan::Out, now: Instant) {
+        for request in out.requests {
+            self.actions.push_back(Action::Net(request));
+        }
+        for (level, text) in &out.logs {
+            self.log(*level, text);
+        }
+        self.sync_net_vars();
+        if let Some(settled) = out.settled {
+            self.settled(settled, now);
+        }
+    }
+
+    /// The Network Up Sequence settled: go on with the command that waited for it.
+    fn settled(&mut self, settled: Settled, now: Instant) {
+        let Some(Pending::NetUp(after)) = self.pending.clone() else { return };
+        match (settled, after) {
+            (Settled::Failed, _) => self.finish(ResultCode::FAILED, None, now),
+            (Settled::Up, AfterUp::Respond) => {
+                self.finish(ResultCode::SUCCESS, Some("Success"), now)
+            }
+            (Settled::Up, AfterUp::Lookup(host)) => self.lookup(host, false, now),
+            (Settled::Up, AfterUp::Ping(PingTarget::Addr(to))) => self.ping(to, now),
+            (Settled::Up, AfterUp::Ping(PingTarget::Host(host))) => self.lookup(host, true, now),
+            (Settled::Up, AfterUp::Ping(PingTarget::Gateway)) => {
+                match self.wlan.ip().map(|ip| ip.gateway).filter(|gw| *gw != [0; 4]) {
+                    Some(gateway) => self.ping(gateway, now),
+                    None => {
+                        self.log(console::level::ERROR, "No gateway");
+                        self.finish(ResultCode::FAILED, None, now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers the pending command and runs the input stashed meanwhile.
+    fn finish(&mut self, code: ResultCode, body: Option<&str>, now: Instant) {
+        self.pending = None;
+        self.respond(code, body);
+        let stash = core::mem::take(&mut self.stash);
+        self.feed(&stash, now);
+    }
+
+    /// Brings the network up (if it is not) and then does `after`.
+    fn with_network(&mut self, after: AfterUp, now: Instant) {
+        self.pending = Some(Pending::NetUp(after));
+        let cfg = Config::from_vars(&self.vars);
+        let mut out = wlan::Out::default();
+        self.wlan.up(&cfg, now, &mut out);
+        self.apply(out, now);
+    }
+
+    fn lookup(&mut self, host: String, ping: bool, now: Instant) {
+        let id = self.wlan.next_id();
+        self.actions.push_back(Action::Net(NetRequest::Resolve { id, name: host.clone() }));
+        // `network.dns.timeout` is in milliseconds (assumed; its range is 100 to 60000).
+        let timeout = self.vars.text("network.dns.timeout").parse().unwrap_or(5000);
+        let deadline = now + Duration::from_millis(timeout);
+        self.pending = Some(Pending::Lookup { id, deadline, host, ping });
+    }
+
+    fn ping(&mut self, to: Ipv4, now: Instant) {
+        let id = self.wlan.next_id();
+        self.actions.push_back(Action::Net(NetRequest::Ping { id, to }));
+        self.pending = Some(Pending::Ping { id, deadline: now + wlan::PING_TIMEOUT, to });
+    }
+
+    /// The read-only status variables from the WLAN state.
+    fn sync_net_vars(&mut self) {
+        let status = (self.wlan.status() as u8).to_string();
+        self.vars.set_internal("wlan.network.status", status.as_bytes());
+        self.vars.set_internal("wlan.join.result", self.wlan.result().name().as_bytes());
+        let (ip, netmask, gateway, dns) = match self.wlan.ip() {
+            Some(c) => (
+                wlan::ip_text(c.address),
+                wlan::ip_text(c.netmask),
+                wlan::ip_text(c.gateway),
+                c.dns.iter().map(|d| wlan::ip_text(*d)).collect::<Vec<_>>().join(","),
+            ),
+            None => {
+                let zero = wlan::ip_text([0; 4]);
+                (zero.clone(), zero.clone(), zero, String::new())
+            }
+        };
+        self.vars.set_internal("wlan.network.ip", ip.as_bytes());
+        self.vars.set_internal("wlan.network.netmask", netmask.as_bytes());
+        self.vars.set_internal("wlan.network.gateway", gateway.as_bytes());
+        self.vars.set_internal("wlan.network.dns", dns.as_bytes());
+    }
+
+    /// Checks the interface argument of the `network_*` commands: `wlan` (or
+    /// `network.default_interface` when none is given) goes on; `softap` is code 1 (not
+    /// supported yet), anything else code 7.
+    fn wlan_interface(&mut self, arg: Option<&String>) -> Result<(), ResultCode> {
+        let iface = arg.map_or(self.vars.text("network.default_interface"), String::as_str);
+        match iface {
+            "wlan" => Ok(()),
+            "softap" => {
+                self.log(console::level::ERROR, "The softap interface is not supported");
+                Err(ResultCode::FAILED)
+            }
+            _ => Err(ResultCode::BAD_ARGS),
+        }
+    }
+
+    fn network_command(
+        &mut self,
+        id: CommandId,
+        args: &[String],
+        now: Instant,
+    ) -> Option<(ResultCode, Option<String>)> {
+        match id {
+            CommandId::NetworkUp => {
+                let mut interactive = false;
+                let mut iface = None;
+                for arg in args {
+                    match arg.as_str() {
+                        "-s" => interactive = true,
+                        flag if flag.starts_with('-') => {
+                            return Some((ResultCode::UNKNOWN_OPTION, None));
+                        }
+                        _ if iface.is_none() => iface = Some(arg),
+                        _ => return Some((ResultCode::TOO_MANY_ARGS, None)),
+                    }
+                }
+                if let Err(code) = self.wlan_interface(iface) {
+                    return Some((code, None));
+                }
+                if interactive {
+                    self.log(
+                        console::level::ERROR,
+                        "Interactive setup (network_up -s) is not supported",
+                    );
+                    return Some((ResultCode::FAILED, None));
+                }
+                self.with_network(AfterUp::Respond, now);
+                None
+            }
+            CommandId::NetworkDown | CommandId::NetworkRestart => {
+                if let Err(code) = self.wlan_interface(args.first()) {
+                    return Some((code, None));
+                }
+                let mut out = wlan::Out::default();
+                self.wlan.down(&mut out);
+                out.settled = None;
+                self.apply(out, now);
+                if id == CommandId::NetworkDown {
+                    return Some((ResultCode::SUCCESS, Some("Success".to_string())));
+                }
+                self.with_network(AfterUp::Respond, now);
+                None
+            }
+            CommandId::WlanScan => {
+                let verbose = match args.first().map(String::as_str) {
+                    None => false,
+                    Some("-v") => true,
+                    Some(_) => return Some((ResultCode::UNKNOWN_OPTION, None)),
+                };
+                let id = self.wlan.next_id();
+                self.actions.push_back(Action::Net(NetRequest::Scan {
+                    id,
+                    ssid: None,
+                    bssid: None,
+                }));
+                let deadline = now + wlan::SCAN_TIMEOUT;
+                self.pending = Some(Pending::Scan { id, deadline, verbose });
+                None
+            }
+            CommandId::NetworkLookup => {
+                let host = command::unescape_plain(&args[0]);
+                // An address answers itself: no lookup, no network needed.
+                if let Some(ip) = vars::parse_ipv4(&host) {
+                    return Some((ResultCode::SUCCESS, Some(wlan::ip_text(ip))));
+                }
+                self.with_network(AfterUp::Lookup(host), now);
+                None
+            }
+            CommandId::Ping => {
+                let target = match args[0].as_str() {
+                    "-g" => PingTarget::Gateway,
+                    arg => {
+                        let host = command::unescape_plain(arg);
+                        match vars::parse_ipv4(&host) {
+                            Some(ip) => PingTarget::Addr(ip),
+                            None if host.starts_with('-') => {
+                                return Some((ResultCode::UNKNOWN_OPTION, None));
+                            }
+                            None => PingTarget::Host(host),
+                        }
+                    }
+                };
+                self.with_network(AfterUp::Ping(target), now);
+                None
+            }
+            _ => Some((ResultCode::UNKNOWN_COMMAND, None)),
+        }
     }
 
     fn halt(&mut self, action: Action) {
@@ -405,5 +739,7 @@ impl Module {
     }
 }
 
+#[cfg(test)]
+mod net_tests;
 #[cfg(test)]
 mod tests;

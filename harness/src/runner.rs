@@ -243,6 +243,8 @@ fn base_result(case: &Case, start_ms: u64) -> CaseResult {
         duration_ms: 0,
         steps: Vec::new(),
         transcript: Vec::new(),
+        timeline: Vec::new(),
+        capture: None,
     }
 }
 

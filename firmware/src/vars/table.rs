@@ -58,6 +58,19 @@ const WLAN_SECURITY: Kind = Kind::Enum(&[
     "wpa2-mixed",
     "wpa2-tkip",
 ]);
+/// `wlan.join.result` values: the SDK enum `gos_wlan_result_t` in lower case (protocol-facts
+/// §3); the printed form is assumed. Kept equal to `crate::wlan::JoinResult::ALL`.
+const JOIN_RESULTS: Kind = Kind::Enum(&[
+    "unknown",
+    "success",
+    "joining",
+    "ssid_not_set",
+    "password_not_set",
+    "security_not_supported",
+    "not_found",
+    "failed",
+    "aborted",
+]);
 /// `broadcast.data` items (protocol-facts §3 broadcast.*); `adcX`/`gpioX` are expanded to the
 /// numbers chosen here.
 const BROADCAST_ITEMS: &[&str] = &[
@@ -264,7 +277,8 @@ pub static VARIABLES: &[VarDef] = &[
     v("wlan.dhcp.timeout", "wl d t", int(1, 255), "15", RW, A),
     v("wlan.hide_passkey", "wl h", BOOL, "0", RW, A),
     v("wlan.info", "wl i", text(0, 256), "", RO, A),
-    v("wlan.join.result", "wl j s", int(0, 8), "0", RO, A),
+    // The words of `crate::wlan::JoinResult::name` (the SDK enum's names, assumed).
+    v("wlan.join.result", "wl j s", JOIN_RESULTS, "unknown", RO, A),
     v("wlan.join.retries", "wl j r", int(1, 255), "3", RW, A),
     v("wlan.join.timeout", "wl j t", int(100, 60000), "5000", RW, A),
     v("wlan.mac", "wl m", MAC, "00:00:00:00:00:00", RO, D),
@@ -272,6 +286,7 @@ pub static VARIABLES: &[VarDef] = &[
     v("wlan.network.gateway", "wl n g", IPV4, "0.0.0.0", RO, A),
     v("wlan.network.ip", "wl n i", IPV4, "0.0.0.0", RO, A),
     v("wlan.network.netmask", "wl n n", IPV4, "0.0.0.0", RO, A),
+    // 0 down, 1 associated without an address (DHCP), 2 up: `crate::wlan::LinkStatus`.
     v("wlan.network.status", "wl n s", int(0, 2), "0", RO, A),
     v("wlan.passkey", "wl p", PASSKEY, "", RW, A),
     v("wlan.rssi_average", "wl r", int(0, 100), "0", RW, A),
