@@ -175,6 +175,56 @@ pub struct CaseResult {
     pub steps: Vec<StepResult>,
     /// The exchange with the module, of the last attempt.
     pub transcript: Vec<TranscriptEntry>,
+    /// What happened during the last attempt, on one time axis: module output, commands,
+    /// radio events, packets, remarks. Sorted by time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<TimelineEvent>,
+    /// The packet capture of the last attempt: a pcap file, relative to the run folder
+    /// (`captures/<case id, "/" as "__">.pcap`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<String>,
+}
+
+/// One event of a case's timeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEvent {
+    /// Milliseconds since the case started (fractional; may be negative for a packet captured
+    /// just before).
+    pub t_ms: f64,
+    pub lane: Lane,
+    /// What happened, one line (e.g. a decoded packet's summary).
+    pub text: String,
+}
+
+/// The row of the timeline an event is drawn on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lane {
+    /// Module output: log lines and replies.
+    Module,
+    /// What the harness did: commands sent, resets.
+    Harness,
+    /// Events of the simulated radio (scans, associations, ...).
+    Radio,
+    /// Captured packets (decoded summaries).
+    Packet,
+    /// Anything else.
+    Text,
+}
+
+impl Lane {
+    /// Every lane, in the order the timeline draws them (top to bottom).
+    pub const ALL: [Lane; 5] = [Lane::Module, Lane::Harness, Lane::Radio, Lane::Packet, Lane::Text];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Module => "module",
+            Lane::Harness => "harness",
+            Lane::Radio => "radio",
+            Lane::Packet => "packet",
+            Lane::Text => "text",
+        }
+    }
 }
 
 /// One step of a case.

@@ -17,6 +17,10 @@ fn step(index: usize, action: &str, outcome: StepOutcome, message: Option<&str>)
     }
 }
 
+fn event(t_ms: f64, lane: Lane, text: &str) -> TimelineEvent {
+    TimelineEvent { t_ms, lane, text: text.into() }
+}
+
 fn case(id: &str, section: &str, title: &str, clauses: &[&str], verdict: Verdict) -> CaseResult {
     CaseResult {
         id: id.into(),
@@ -36,6 +40,8 @@ fn case(id: &str, section: &str, title: &str, clauses: &[&str], verdict: Verdict
         duration_ms: 0,
         steps: vec![],
         transcript: vec![],
+        timeline: vec![],
+        capture: None,
     }
 }
 
@@ -82,6 +88,23 @@ pub(crate) fn sample_run() -> RunResult {
         entry(5.0, Tx, "get wlan.passkey"),
         entry(7.75, Rx, "R000010\\r\\n12345678\\r\\n"),
     ];
+
+    min.capture = Some("captures/passkeys__ascii__min-length.pcap".into());
+    min.timeline = vec![
+        event(-1.5, Lane::Packet, "ARP request who-has 10.77.0.1 tell 10.77.0.77 (02:77:00:00:00:32)"),
+        event(0.0, Lane::Harness, "set wlan.passkey 12345678"),
+        event(3.25, Lane::Module, "R000008 Set OK"),
+        event(4.0, Lane::Radio, "scan: 3 networks"),
+        event(5.0, Lane::Harness, "get wlan.passkey"),
+        event(7.75, Lane::Module, "R000010 12345678 <b>"),
+        event(60.0, Lane::Text, "reboot wait"),
+    ];
+    // A burst of packets: drawn as one cluster.
+    for i in 0..12 {
+        let t = 80.0 + f64::from(i) * 0.25;
+        min.timeline.push(event(t, Lane::Packet, &format!("DNS query A lab-host.lab id 0x{i:04x}")));
+    }
+    min.timeline.push(event(118.0, Lane::Packet, "DHCP ACK 10.77.0.1:67 > 10.77.0.77:68"));
 
     let mut long = case(
         "passkeys/ascii/too-long",
