@@ -485,7 +485,7 @@ impl Ctx<'_> {
 
     fn step(&mut self, step: &Step) -> StepResultT {
         match step {
-            Step::Send { line, data, code, body, log } => {
+            Step::Send { line, data, code, body, logs, took } => {
                 let reply = self.exec(line, data.as_deref())?;
                 let text = reply.text();
                 if reply.code.0 != *code {
@@ -507,13 +507,30 @@ impl Ctx<'_> {
                     }
                     _ => {}
                 }
-                if let Some(re) = log
-                    && !reply.logs.iter().any(|l| re.is_match(&l.text))
-                {
-                    let seen: Vec<&str> = reply.logs.iter().map(|l| l.text.as_str()).collect();
-                    return Err(Trouble::Product(format!(
-                        "no log line matches /{re}/ (logs: {seen:?})"
-                    )));
+                // Each expected log line must appear, after the one before it.
+                let mut from = 0;
+                for re in logs {
+                    match reply.logs[from..].iter().position(|l| re.is_match(&l.text)) {
+                        Some(i) => from += i + 1,
+                        None => {
+                            let seen: Vec<&str> =
+                                reply.logs.iter().map(|l| l.text.as_str()).collect();
+                            return Err(Trouble::Product(format!(
+                                "no log line matches /{re}/ (in order; logs: {seen:?})"
+                            )));
+                        }
+                    }
+                }
+                if let Some((min, max)) = took {
+                    let t = reply.timing.total;
+                    if t < *min || t > *max {
+                        return Err(Trouble::Product(format!(
+                            "the reply took {} ms, expected {}..={} ms",
+                            t.as_millis(),
+                            min.as_millis(),
+                            max.as_millis()
+                        )));
+                    }
                 }
                 Ok(())
             }

@@ -258,6 +258,8 @@ struct RawStep {
     body: Option<String>,
     body_regex: Option<Spanned<String>>,
     log_regex: Option<Spanned<String>>,
+    logs: Option<Vec<Spanned<String>>>,
+    took_ms: Option<Spanned<[u64; 2]>>,
     get: Option<toml::Table>,
     reboot: Option<bool>,
     factory_reset: Option<bool>,
@@ -359,7 +361,10 @@ pub enum Step {
         data: Option<Vec<u8>>,
         code: u8,
         body: Option<BodyExpect>,
-        log: Option<Regex>,
+        /// Log lines that must be printed while the command runs, in this order.
+        logs: Vec<Regex>,
+        /// How long the reply may take: (min, max).
+        took: Option<(Duration, Duration)>,
     },
     Get(Vec<(String, String)>),
     Reboot,
@@ -501,7 +506,7 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
         };
     // Keys that belong to another action are errors, so a typo'd step never half-runs.
     let allowed: &[&str] = match action {
-        "send" => &["data", "code", "body", "body_regex", "log_regex"],
+        "send" => &["data", "code", "body", "body_regex", "log_regex", "logs", "took_ms"],
         "raw" => &["expect_raw", "expect_raw_regex", "within_ms"],
         "fault" => &["expect_fired"],
         _ => &[],
@@ -512,6 +517,8 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
         ("body", s.body.is_some()),
         ("body_regex", s.body_regex.is_some()),
         ("log_regex", s.log_regex.is_some()),
+        ("logs", s.logs.is_some()),
+        ("took_ms", s.took_ms.is_some()),
         ("expect_raw", s.expect_raw.is_some()),
         ("expect_raw_regex", s.expect_raw_regex.is_some()),
         ("within_ms", s.within_ms.is_some()),
@@ -538,7 +545,27 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
                 (None, Some(re)) => Some(BodyExpect::Regex(regex(source, "body_regex", re)?)),
                 (None, None) => None,
             };
-            let log = s.log_regex.map(|re| regex(source, "log_regex", re)).transpose()?;
+            if s.log_regex.is_some() && s.logs.is_some() {
+                return Err(source.error(at, Some("logs"), "give `log_regex` or `logs`, not both"));
+            }
+            let mut logs = Vec::new();
+            for re in s.log_regex.into_iter().chain(s.logs.into_iter().flatten()) {
+                logs.push(regex(source, "logs", re)?);
+            }
+            let took = match s.took_ms {
+                None => None,
+                Some(t) => {
+                    let [min, max] = *t.get_ref();
+                    if min > max {
+                        return Err(source.error(
+                            t.span().start,
+                            Some("took_ms"),
+                            format!("[{min}, {max}] is not a range (min <= max)"),
+                        ));
+                    }
+                    Some((Duration::from_millis(min), Duration::from_millis(max)))
+                }
+            };
             let code = s.code.unwrap_or(0);
             if code > 9 {
                 return Err(source.error(
@@ -552,7 +579,8 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
                 data: s.data.map(String::into_bytes),
                 code,
                 body,
-                log,
+                logs,
+                took,
             }
         }
         "get" => {

@@ -106,11 +106,23 @@ impl SerialChannel {
     }
 
     fn execute_machine(&mut self, request: &Request<'_>) -> Result<Reply, ChannelError> {
+        // Log messages that arrived since the last reply (a link lost, an auto-join) belong
+        // to the record; a stale response does not answer this command.
+        let stale = self.drain()?;
+        self.framer.push(&stale);
+        let mut logs = Vec::new();
+        while let Some(frame) = self.framer.next_frame() {
+            if let Frame::Log { level, body } = frame {
+                logs.push(LogLine {
+                    level: Some(level),
+                    text: super::normalize_body(&body),
+                    at: Duration::ZERO,
+                });
+            }
+        }
         self.framer.clear();
-        self.drain()?;
         let sent = Instant::now();
         self.send_command(request)?;
-        let mut logs = Vec::new();
         let mut first_byte = None;
         let mut buf = [0u8; 4096];
         loop {
