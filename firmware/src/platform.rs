@@ -1,12 +1,14 @@
 //! What a board (or the simulated module) provides to run the core.
 //!
 //! The UART is any `embedded_io_async::Read + Write`; the clock is the `embassy-time` driver
-//! the platform links in. NVM is the small trait below. The radio and network link arrive
-//! as traits of their own when the core gains networking.
+//! the platform links in. NVM and the network ([`NetDriver`]: the radio and the IP stack)
+//! are the small traits below.
 
+use crate::net::{NetEvent, NetRequest};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
+use core::future::Future;
 
 /// Why the platform's NVM could not be read or written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,4 +49,40 @@ impl Nvm for RamNvm {
         self.image = None;
         Ok(())
     }
+}
+
+/// The radio and IP stack as the runner sees them: requests from the core go in
+/// ([`NetDriver::request`]), what happened comes out ([`NetDriver::next_event`]).
+///
+/// The core owns every timeout (see [`crate::net`]): a driver may leave a request
+/// unanswered, and it never retries on its own.
+pub trait NetDriver {
+    /// Starts the work the core asked for. Must not block: the answer, if any, comes later
+    /// from [`NetDriver::next_event`].
+    fn request(&mut self, req: NetRequest);
+
+    /// Waits for the next event for the core. Must be cancel-safe: the runner drops this
+    /// future whenever console input or a timer comes first, and no event may be lost then.
+    fn next_event(&mut self) -> impl Future<Output = NetEvent>;
+
+    /// The core is about to be booted again (reboot, factory reset): leave the network and
+    /// forget what was pending. The default asks for exactly that through [`Self::request`].
+    fn reset(&mut self) {
+        self.request(NetRequest::IpDown);
+        self.request(NetRequest::Disassociate);
+    }
+}
+
+/// A platform without a network: requests go unanswered and the core's timers end them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoNet;
+
+impl NetDriver for NoNet {
+    fn request(&mut self, _req: NetRequest) {}
+
+    fn next_event(&mut self) -> impl Future<Output = NetEvent> {
+        core::future::pending()
+    }
+
+    fn reset(&mut self) {}
 }

@@ -1,10 +1,14 @@
 //! The async loop that runs the core on a platform: UART bytes in, output and actions out.
 //! A board's `main` and the simulated module both call [`run`].
+//!
+//! The loop waits for whichever comes first: bytes on the UART, an event from the network
+//! driver, or the core's next timer ([`Module::poll_at`], run by [`Module::tick`]).
 
 use crate::module::{Action, BoardInfo, Module};
-use crate::platform::Nvm;
+use crate::platform::{NetDriver, Nvm};
 use crate::time::Instant;
 use alloc::format;
+use embassy_futures::select::{Either3, select3};
 use embedded_io_async::{Read, Write};
 
 /// Why the runner stopped.
@@ -23,13 +27,21 @@ fn now() -> Instant {
 
 /// Boots the module and serves the console until the UART fails. Reboots (by command or
 /// factory reset) happen inside: the core is dropped and booted again from NVM.
-pub async fn run<U, N>(uart: &mut U, nvm: &mut N, board: &BoardInfo) -> Stop<U::Error>
+pub async fn run<U, N, D>(
+    uart: &mut U,
+    nvm: &mut N,
+    net: &mut D,
+    board: &BoardInfo,
+) -> Stop<U::Error>
 where
     U: Read + Write,
     N: Nvm,
+    D: NetDriver,
 {
     let mut buf = [0u8; 256];
     loop {
+        // A fresh core knows nothing of the network: take the platform's down too.
+        net.reset();
         let image = nvm.load();
         let (image, fault) = match image {
             Ok(image) => (image, None),
@@ -68,9 +80,7 @@ where
                         }
                         break 'session;
                     }
-                    // No network on this platform yet: requests go unanswered and the core's
-                    // timers end them.
-                    Action::Net(_) => {}
+                    Action::Net(req) => net.request(req),
                     Action::FactoryReset => {
                         // A failed erase still reboots; the next boot reports what it finds.
                         let _ = nvm.erase();
@@ -82,10 +92,22 @@ where
                     }
                 }
             }
-            match uart.read(&mut buf).await {
-                Ok(0) => return Stop::Closed,
-                Ok(n) => module.feed(&buf[..n], now()),
-                Err(e) => return Stop::Uart(e),
+            let due = module.poll_at();
+            let timer = async move {
+                match due {
+                    Some(at) => {
+                        embassy_time::Timer::at(embassy_time::Instant::from_millis(at.as_millis()))
+                            .await;
+                    }
+                    None => core::future::pending::<()>().await,
+                }
+            };
+            match select3(uart.read(&mut buf), net.next_event(), timer).await {
+                Either3::First(Ok(0)) => return Stop::Closed,
+                Either3::First(Ok(n)) => module.feed(&buf[..n], now()),
+                Either3::First(Err(e)) => return Stop::Uart(e),
+                Either3::Second(event) => module.net_event(event, now()),
+                Either3::Third(()) => module.tick(now()),
             }
         }
     }

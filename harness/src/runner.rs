@@ -6,6 +6,7 @@
 //! `retries` times, after reconnecting). Ctrl-C stops the run between steps; the cases not
 //! run are reported as skipped and the report is still written.
 
+use crate::ap::AccessPoints;
 use crate::channel::{Channel, ChannelError, ConsoleFormat, Request};
 use crate::interrupt;
 use crate::model::{
@@ -56,6 +57,11 @@ impl From<ChannelError> for Trouble {
 }
 
 type StepResultT = Result<(), Trouble>;
+
+/// A lab control channel failure is the infrastructure's.
+fn infra(e: crate::ap::ApError) -> Trouble {
+    Trouble::Infra(e.to_string())
+}
 
 /// Picks the cases of `specs` the selection names, in file order.
 pub fn select<'a>(specs: &'a Specs, selection: &Selection) -> Vec<&'a Case> {
@@ -300,14 +306,25 @@ fn run_with_retries(session: &mut Session, case: &Case, retries: u32, start_ms: 
 /// Runs one case once.
 fn run_case(session: &mut Session, case: &Case, start_ms: u64) -> CaseResult {
     let started = Instant::now();
+    let wall_start = SystemTime::now();
     session.channel.restart();
     let deadline = started + case.timeout;
-    let mut ctx = Ctx { session, case, deadline, needs_resync: true };
-    let mut steps = Vec::new();
+    let run_dir = session.run_dir().to_path_buf();
+    // The lab goes back to the rig's access points with no faults; lab cases get a capture.
     let mut trouble = None;
+    let mut capture = None;
+    let mut radio_seq = 0;
+    if let Some(lab) = &mut session.lab {
+        match prepare_lab(lab, &run_dir, case) {
+            Ok((c, seq)) => (capture, radio_seq) = (c, seq),
+            Err(e) => trouble = Some(Trouble::Infra(format!("lab: {e}"))),
+        }
+    }
+    let mut ctx = Ctx { session, case, deadline, needs_resync: true, faults: Vec::new() };
+    let mut steps = Vec::new();
 
     let t = Instant::now();
-    let setup = ctx.setup();
+    let setup = if trouble.is_some() { Ok(()) } else { ctx.setup() };
     let setup_failed = setup.is_err();
     steps.push(step_result(0, "setup".to_string(), &setup, t));
     if let Err(e) = setup {
@@ -344,6 +361,27 @@ fn run_case(session: &mut Session, case: &Case, start_ms: u64) -> CaseResult {
             });
         }
     }
+    if trouble.is_none()
+        && let Err(e) = ctx.check_faults()
+    {
+        trouble = Some(e);
+    }
+    let packets = match capture.take().map(crate::capture::Capture::stop) {
+        None => Vec::new(),
+        Some(Ok(p)) => p,
+        Some(Err(e)) => {
+            trouble.get_or_insert(Trouble::Infra(format!("capture: {e}")));
+            Vec::new()
+        }
+    };
+    if trouble.is_none() {
+        for expect in &case.packets {
+            if let Err(m) = expect.check(&packets) {
+                trouble = Some(Trouble::Product(format!("packets: {m}")));
+                break;
+            }
+        }
+    }
     let exit = ctx.session.sim_exit();
     let (verdict, reason) = match (trouble, exit) {
         (_, Some(status)) => {
@@ -355,14 +393,91 @@ fn run_case(session: &mut Session, case: &Case, start_ms: u64) -> CaseResult {
         (Some(Trouble::Interrupted), None) => (Verdict::Skipped, Some("interrupted".to_string())),
     };
     let transcript = ctx.session.channel.restart();
+    let lab_case = case.requires.iter().any(|r| r == "lab");
+    let mut timeline = Vec::new();
+    if lab_case {
+        timeline = transcript_timeline(&transcript);
+        if let Some(lab) = &mut ctx.session.lab {
+            timeline.extend(radio_timeline(lab, radio_seq, wall_start));
+        }
+        timeline.extend(crate::capture::timeline_events(&packets, wall_start));
+        timeline.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
+    }
+    let capture = (ctx.session.lab.is_some() && lab_case)
+        .then(|| crate::capture::capture_file_name(&case.id));
     CaseResult {
         verdict,
         reason,
         duration_ms: started.elapsed().as_millis() as u64,
         steps,
         transcript,
+        timeline,
+        capture,
         ..base_result(case, start_ms)
     }
+}
+
+/// Resets the lab for a case and starts its capture (lab cases only). Returns the capture and
+/// the radio event sequence number to read the case's radio events from.
+fn prepare_lab(
+    lab: &mut crate::session::LabSession,
+    run_dir: &std::path::Path,
+    case: &Case,
+) -> Result<(Option<crate::capture::Capture>, u64), String> {
+    use crate::ap::AccessPoints;
+    lab.reset().map_err(|e| e.to_string())?;
+    let seq = lab.aps.events_since(0).map_err(|e| e.to_string())?.last().map_or(0, |e| e.seq);
+    if !case.requires.iter().any(|r| r == "lab") {
+        return Ok((None, seq));
+    }
+    let file = run_dir.join(crate::capture::capture_file_name(&case.id));
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let netns = lab.lab.netns_path();
+    let capture = crate::capture::Capture::start(Some(&netns), lab.lab.bridge_name(), &file)
+        .map_err(|e| e.to_string())?;
+    Ok((Some(capture), seq))
+}
+
+/// The transcript on the timeline: what the harness sent, what the module answered.
+fn transcript_timeline(
+    transcript: &[crate::model::TranscriptEntry],
+) -> Vec<crate::model::TimelineEvent> {
+    use crate::model::{Direction, Lane, TimelineEvent};
+    transcript
+        .iter()
+        .map(|e| TimelineEvent {
+            t_ms: e.t_ms,
+            lane: match e.dir {
+                Direction::Rx => Lane::Module,
+                Direction::Tx | Direction::Note => Lane::Harness,
+            },
+            text: e.text.clone(),
+        })
+        .collect()
+}
+
+/// The radio's events of this case on the timeline.
+fn radio_timeline(
+    lab: &mut crate::session::LabSession,
+    since: u64,
+    wall_start: SystemTime,
+) -> Vec<crate::model::TimelineEvent> {
+    use crate::ap::AccessPoints;
+    let start_ms =
+        wall_start.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    lab.aps
+        .events_since(since)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| crate::model::TimelineEvent {
+            t_ms: e.unix_ms as f64 - start_ms,
+            lane: crate::model::Lane::Radio,
+            text: e.text,
+        })
+        .collect()
 }
 
 fn step_result(
@@ -400,6 +515,8 @@ struct Ctx<'a> {
     case: &'a Case,
     deadline: Instant,
     needs_resync: bool,
+    /// Faults injected by this case: id, expected firings, description.
+    faults: Vec<(crate::ap::FaultId, Option<u32>, String)>,
 }
 
 impl Ctx<'_> {
@@ -432,8 +549,19 @@ impl Ctx<'_> {
 
     /// Sends a command (syncing first if needed).
     fn exec(&mut self, line: &str, data: Option<&[u8]>) -> Result<crate::channel::Reply, Trouble> {
+        self.exec_with(line, data, None)
+    }
+
+    /// Sends a command, waiting up to `timeout` (default: the rig's command timeout), never
+    /// past the case's deadline.
+    fn exec_with(
+        &mut self,
+        line: &str,
+        data: Option<&[u8]>,
+        timeout: Option<Duration>,
+    ) -> Result<crate::channel::Reply, Trouble> {
         self.sync()?;
-        let timeout = self.remaining(self.session.rig.command_timeout);
+        let timeout = self.remaining(timeout.unwrap_or(self.session.rig.command_timeout));
         Ok(self.session.channel.execute(&Request { line, data, timeout })?)
     }
 
@@ -483,10 +611,40 @@ impl Ctx<'_> {
         self.sync()
     }
 
+    fn lab(&mut self) -> Result<&mut crate::session::LabSession, Trouble> {
+        self.session.lab.as_mut().ok_or_else(|| {
+            Trouble::Infra("this rig has no lab network for access points and faults".into())
+        })
+    }
+
+    /// Every injected fault must have fired (else the case proved nothing: an error), and as
+    /// often as the case expects (else the module behaved otherwise: a failure).
+    fn check_faults(&mut self) -> StepResultT {
+        let faults = std::mem::take(&mut self.faults);
+        for (id, expect, what) in faults {
+            let status = self.lab()?.aps.fault_status(id).map_err(infra)?;
+            match expect {
+                Some(n) if status.fired != n => {
+                    return Err(Trouble::Product(format!(
+                        "fault {what} fired {} times, expected {n}",
+                        status.fired
+                    )));
+                }
+                None if status.fired == 0 => {
+                    return Err(Trouble::Infra(format!(
+                        "fault {what} never fired, so the case proves nothing"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     fn step(&mut self, step: &Step) -> StepResultT {
         match step {
-            Step::Send { line, data, code, body, logs, took } => {
-                let reply = self.exec(line, data.as_deref())?;
+            Step::Send { line, data, code, body, logs, took, timeout } => {
+                let reply = self.exec_with(line, data.as_deref(), *timeout)?;
                 let text = reply.text();
                 if reply.code.0 != *code {
                     return Err(Trouble::Product(format!(
@@ -558,9 +716,19 @@ impl Ctx<'_> {
                 Ok(())
             }
             Step::Raw { bytes, expect, within } => self.raw(bytes, expect, *within),
-            Step::AddAp(_) | Step::RemoveAp(_) | Step::Fault { .. } => Err(Trouble::Infra(
-                "this rig has no lab network for access points and faults".into(),
-            )),
+            Step::AddAp(ap) => {
+                let config = crate::session::ap_config(ap);
+                self.lab()?.aps.add_ap(&config).map_err(infra)
+            }
+            Step::RemoveAp(bssid) => {
+                let bssid = crate::rig::format_bssid(bssid);
+                self.lab()?.aps.remove_ap(&bssid).map_err(infra)
+            }
+            Step::Fault { fault, expect_fired } => {
+                let id = self.lab()?.aps.inject_fault(fault).map_err(infra)?;
+                self.faults.push((id, *expect_fired, format!("{fault:?}")));
+                Ok(())
+            }
         }
     }
 

@@ -17,6 +17,10 @@ pub enum SessionError {
     Sim { binary: String, message: String },
     #[error("rig {rig}: {message}")]
     Port { rig: String, message: String },
+    #[error("lab network: {0}")]
+    Lab(#[from] crate::lab::LabError),
+    #[error("lab control channel: {0}")]
+    Radio(#[from] crate::ap::ApError),
     #[error("module on {port} does not answer: {source}")]
     NoAnswer {
         port: String,
@@ -36,7 +40,12 @@ pub struct SimProcess {
 impl SimProcess {
     /// Starts `binary` with its console link and NVM file in `workdir`, and waits until it
     /// says where its console is.
-    pub fn spawn(binary: &Path, workdir: &Path, mac: Option<&str>) -> Result<Self, SessionError> {
+    pub fn spawn(
+        binary: &Path,
+        workdir: &Path,
+        mac: Option<&str>,
+        lab: Option<&crate::lab::Lab>,
+    ) -> Result<Self, SessionError> {
         let fail =
             |message: String| SessionError::Sim { binary: binary.display().to_string(), message };
         if !binary.exists() {
@@ -45,7 +54,19 @@ impl SimProcess {
         std::fs::create_dir_all(workdir)
             .map_err(|e| fail(format!("cannot create {}: {e}", workdir.display())))?;
         let console = workdir.join("console");
-        let mut cmd = Command::new(binary);
+        // In a lab, the module runs inside its network namespace, on its TAP device, and
+        // serves the lab control channel.
+        let mut cmd = match lab {
+            Some(lab) => {
+                let mut cmd = lab.command(binary);
+                cmd.arg("--tap")
+                    .arg(lab.tap_name())
+                    .arg("--lab-socket")
+                    .arg(workdir.join("lab.sock"));
+                cmd
+            }
+            None => Command::new(binary),
+        };
         cmd.arg("--console").arg(&console).arg("--nvm").arg(workdir.join("nvm"));
         if let Some(mac) = mac {
             cmd.arg("--mac").arg(mac);
@@ -125,22 +146,99 @@ pub fn default_sim_binary() -> PathBuf {
     PathBuf::from("target/debug").join(name)
 }
 
-/// A connected module.
+/// The simulated lab of a session: the network namespace with its DHCP/DNS server, and the
+/// radio's control channel.
+#[derive(Debug)]
+pub struct LabSession {
+    pub aps: crate::ap::SimAccessPoints,
+    /// The access points of the rig file, restored before every case.
+    pub rig_aps: Vec<crate::ap::ApConfig>,
+    pub lab: crate::lab::Lab,
+}
+
+impl LabSession {
+    /// Back to the rig's access points and no faults.
+    pub fn reset(&mut self) -> Result<(), crate::ap::ApError> {
+        use crate::ap::AccessPoints;
+        self.aps.clear_faults()?;
+        for ap in self.aps.list_aps()? {
+            if !self.rig_aps.iter().any(|r| r.bssid == ap.bssid) {
+                self.aps.remove_ap(&ap.bssid)?;
+            }
+        }
+        for ap in &self.rig_aps {
+            self.aps.add_ap(ap)?;
+        }
+        Ok(())
+    }
+}
+
+/// A connected module. Fields drop in order: the port, then the module, then the lab.
 #[derive(Debug)]
 pub struct Session {
     pub channel: Recorder<SerialChannel>,
     pub sim: Option<SimProcess>,
     pub rig: Rig,
     workdir: PathBuf,
+    pub lab: Option<LabSession>,
+}
+
+fn to_ap_config(ap: &crate::rig::ApSpec) -> crate::ap::ApConfig {
+    crate::ap::ApConfig {
+        ssid: ap.ssid.clone(),
+        bssid: crate::rig::format_bssid(&ap.bssid),
+        channel: ap.channel,
+        security: ap.security.clone(),
+        passkey: ap.passkey.clone(),
+        rssi: ap.rssi,
+        hidden: ap.hidden,
+    }
+}
+
+/// Converts a spec table's access point to the lab's.
+pub fn ap_config(ap: &crate::rig::ApSpec) -> crate::ap::ApConfig {
+    to_ap_config(ap)
 }
 
 impl Session {
     /// Starts (for a sim rig) and connects to the rig's module, and syncs its console.
     pub fn open(rig: &Rig, workdir: &Path) -> Result<Self, SessionError> {
+        let mut lab = None;
         let (sim, port) = match &rig.dut {
             Dut::Sim { binary, mac } => {
                 let binary = binary.clone().unwrap_or_else(default_sim_binary);
-                let sim = SimProcess::spawn(&binary, workdir, mac.as_deref())?;
+                let net = match &rig.lab {
+                    Some(spec) => {
+                        let mut config = crate::lab::LabConfig::default();
+                        for (name, addr) in &spec.hosts {
+                            if !config.hosts.iter().any(|h| &h.name == name) {
+                                config.hosts.push(crate::lab::LabHost::new(name, *addr));
+                            }
+                        }
+                        Some((crate::lab::Lab::with_config(workdir, &rig.name, config)?, spec))
+                    }
+                    None => None,
+                };
+                let sim = SimProcess::spawn(
+                    &binary,
+                    workdir,
+                    mac.as_deref(),
+                    net.as_ref().map(|(l, _)| l),
+                )?;
+                if let Some((l, spec)) = net {
+                    let socket = workdir.join("lab.sock");
+                    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+                    while !socket.exists() && std::time::Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    let mut session = LabSession {
+                        aps: crate::ap::SimAccessPoints::new(socket),
+                        rig_aps: spec.aps.iter().map(to_ap_config).collect(),
+                        lab: l,
+                    };
+                    session.reset()?;
+                    lab = Some(session);
+                }
                 let port = sim.console.clone();
                 (Some(sim), port)
             }
@@ -164,6 +262,7 @@ impl Session {
             sim,
             rig: rig.clone(),
             workdir: workdir.to_path_buf(),
+            lab,
         };
         session.channel.resync(ConsoleFormat::Machine, rig.reboot_timeout).map_err(|source| {
             SessionError::NoAnswer { port: port.display().to_string(), source }
@@ -175,8 +274,9 @@ impl Session {
     pub fn reopen(&mut self) -> Result<(), SessionError> {
         let rig = self.rig.clone();
         let workdir = self.workdir.clone();
-        // Drop the old port and process before starting new ones.
+        // Drop the old port, process and lab before starting new ones.
         self.sim = None;
+        self.lab = None;
         *self = Self::open(&rig, &workdir)?;
         Ok(())
     }
@@ -186,6 +286,11 @@ impl Session {
         let request = Request { line: "version", data: None, timeout: self.rig.command_timeout };
         let reply = self.channel.execute(&request).ok()?;
         reply.code.0.eq(&0).then(|| reply.text())
+    }
+
+    /// The run folder (reports/<run-id>) this session writes into.
+    pub fn run_dir(&self) -> &Path {
+        self.workdir.parent().unwrap_or(&self.workdir)
     }
 
     /// If the simulated module died, how it exited.

@@ -260,6 +260,7 @@ struct RawStep {
     log_regex: Option<Spanned<String>>,
     logs: Option<Vec<Spanned<String>>>,
     took_ms: Option<Spanned<[u64; 2]>>,
+    timeout_ms: Option<u64>,
     get: Option<toml::Table>,
     reboot: Option<bool>,
     factory_reset: Option<bool>,
@@ -270,27 +271,8 @@ struct RawStep {
     within_ms: Option<u64>,
     add_ap: Option<Spanned<crate::rig::RawAp>>,
     remove_ap: Option<Spanned<String>>,
-    fault: Option<FaultSpec>,
+    fault: Option<crate::ap::Fault>,
     expect_fired: Option<u32>,
-}
-
-/// A fault for the simulated lab to inject (see the lab control channel of `gecko-sim`).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum FaultSpec {
-    /// Reject the next `count` association attempts.
-    RejectAssociation { count: u32 },
-    /// Ignore (do not answer) the next `count` probes or scans.
-    IgnoreProbes { count: u32 },
-    /// Answer the next `count` associations only after `ms` milliseconds.
-    DelayAssociation { ms: u64, count: u32 },
-    /// Drop the access point's clients now (they lose the link).
-    DropAp { bssid: String },
-    /// Drop DHCP packets: the next `count`, or all until the case ends.
-    DhcpSilent {
-        #[serde(default)]
-        count: Option<u32>,
-    },
 }
 
 /// Lab capabilities a case can require.
@@ -318,8 +300,8 @@ pub struct Case {
     pub steps: Vec<Step>,
     /// What the rig must have (`lab`).
     pub requires: Vec<String>,
-    /// Packet expectations, checked against the case's capture (raw tables with their line).
-    pub packets: Vec<(usize, toml::Table)>,
+    /// Packet expectations, checked against the case's capture.
+    pub packets: Vec<crate::capture::expect::PacketExpect>,
     pub origin: Origin,
 }
 
@@ -365,6 +347,8 @@ pub enum Step {
         logs: Vec<Regex>,
         /// How long the reply may take: (min, max).
         took: Option<(Duration, Duration)>,
+        /// Overrides the rig's command timeout (for commands that take long by design).
+        timeout: Option<Duration>,
     },
     Get(Vec<(String, String)>),
     Reboot,
@@ -378,7 +362,7 @@ pub enum Step {
     AddAp(crate::rig::ApSpec),
     RemoveAp([u8; 6]),
     Fault {
-        fault: FaultSpec,
+        fault: crate::ap::Fault,
         expect_fired: Option<u32>,
     },
 }
@@ -506,7 +490,9 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
         };
     // Keys that belong to another action are errors, so a typo'd step never half-runs.
     let allowed: &[&str] = match action {
-        "send" => &["data", "code", "body", "body_regex", "log_regex", "logs", "took_ms"],
+        "send" => {
+            &["data", "code", "body", "body_regex", "log_regex", "logs", "took_ms", "timeout_ms"]
+        }
         "raw" => &["expect_raw", "expect_raw_regex", "within_ms"],
         "fault" => &["expect_fired"],
         _ => &[],
@@ -519,6 +505,7 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
         ("log_regex", s.log_regex.is_some()),
         ("logs", s.logs.is_some()),
         ("took_ms", s.took_ms.is_some()),
+        ("timeout_ms", s.timeout_ms.is_some()),
         ("expect_raw", s.expect_raw.is_some()),
         ("expect_raw_regex", s.expect_raw_regex.is_some()),
         ("within_ms", s.within_ms.is_some()),
@@ -581,6 +568,7 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
                 body,
                 logs,
                 took,
+                timeout: s.timeout_ms.map(Duration::from_millis),
             }
         }
         "get" => {
@@ -738,8 +726,15 @@ fn case(
             "a case with access-point, fault or packet steps must say `requires = [\"lab\"]`",
         ));
     }
-    let packets =
-        c.packets.into_iter().map(|p| (source.line_of(p.span().start), p.into_inner())).collect();
+    let mut packets = Vec::new();
+    for p in c.packets {
+        let pat = p.span().start;
+        let expect: crate::capture::expect::PacketExpect =
+            toml::Value::Table(p.into_inner()).try_into().map_err(|e: toml::de::Error| {
+                source.error(pat, Some("packets"), e.message().trim().to_string())
+            })?;
+        packets.push(expect);
+    }
     Ok(Case {
         id,
         section: section.to_string(),

@@ -2,15 +2,19 @@
 //!
 //! * `conformance [hil run args]`: build the simulated module and the harness, run every
 //!   case against `rigs/sim.toml`, exit non-zero on failures or errors.
-//! * `sim [--console PATH] [--nvm FILE]`: start a simulated module and say how to attach.
+//! * `sim [--console PATH] [--nvm FILE] [--lab]`: start a simulated module and say how to
+//!   attach; with `--lab`, inside a lab network (namespace, bridge, TAP, DHCP/DNS; needs root).
+//! * `lab exec -- CMD…`: run a program inside the lab of the running `sim --lab`.
 //! * `ci`: what CI runs: fmt, clippy, tests, the bare-metal build, spec validation,
 //!   conformance.
 //! * `bench serial`: command round trip through the harness vs. a raw floor (release build).
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use gecko_hil::lab::{self, Lab};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask")]
@@ -34,6 +38,18 @@ enum Task {
         /// The NVM file (saved settings survive restarts of the simulated module).
         #[arg(long, default_value = "target/sim/nvm")]
         nvm: PathBuf,
+        /// Run the module inside a lab network: its own namespace, a bridge with the lab
+        /// router (10.77.0.1, DHCP and DNS by dnsmasq), the module on a TAP. Needs root.
+        #[arg(long)]
+        lab: bool,
+        /// With --lab: the module's lab control socket.
+        #[arg(long, default_value = "target/sim/lab.sock", requires = "lab")]
+        lab_socket: PathBuf,
+    },
+    /// The lab network of a running `cargo xtask sim --lab`.
+    Lab {
+        #[command(subcommand)]
+        which: LabTask,
     },
     /// Everything CI checks.
     Ci,
@@ -41,6 +57,15 @@ enum Task {
     Bench {
         #[command(subcommand)]
         which: Bench,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LabTask {
+    /// Run a program inside the lab (`cargo xtask lab exec -- curl http://10.77.0.100/`).
+    Exec {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
     },
 }
 
@@ -107,7 +132,7 @@ fn conformance(args: &[String]) -> Result<ExitCode> {
     })
 }
 
-fn sim(console: &Path, nvm: &Path) -> Result<ExitCode> {
+fn sim(console: &Path, nvm: &Path, lab: Option<&Path>) -> Result<ExitCode> {
     let mut cmd = cargo();
     cmd.args(["build", "-p", "gecko-firmware", "--bin", "gecko-sim"]);
     run("build the simulated module", &mut cmd)?;
@@ -118,6 +143,9 @@ fn sim(console: &Path, nvm: &Path) -> Result<ExitCode> {
     }
     if let Some(dir) = nvm.parent() {
         std::fs::create_dir_all(dir)?;
+    }
+    if let Some(lab_socket) = lab {
+        return sim_lab(&console, &nvm, &root().join(lab_socket));
     }
     println!("Simulated module console: {}", console.display());
     println!("Attach a terminal in another shell, for example:");
@@ -133,6 +161,195 @@ fn sim(console: &Path, nvm: &Path) -> Result<ExitCode> {
         .status()
         .context("cannot start gecko-sim")?;
     Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Where `sim --lab` writes the name of its lab's namespace, for `lab exec`.
+fn lab_ns_file() -> PathBuf {
+    root().join("target/sim/lab.ns")
+}
+
+/// The namespace of the running `sim --lab`, if one runs.
+fn running_lab() -> Option<String> {
+    let name = std::fs::read_to_string(lab_ns_file()).ok()?.trim().to_string();
+    let alive = lab::netns::owner_pid(&name).is_some_and(lab::netns::pid_alive);
+    (alive && Path::new(lab::NETNS_DIR).join(&name).exists()).then_some(name)
+}
+
+/// Whether this gecko-sim has the lab flags (`--tap`, `--lab-socket`).
+fn sim_has_lab_flags(binary: &Path) -> bool {
+    Command::new(binary)
+        .arg("--help")
+        .output()
+        .map(|o| {
+            let help = String::from_utf8_lossy(&o.stdout);
+            help.contains("--tap") && help.contains("--lab-socket")
+        })
+        .unwrap_or(false)
+}
+
+/// The address the lab's DHCP last gave out (the module is its only client), from the lease file.
+fn module_lease(lab: &Lab) -> Option<String> {
+    let leases = std::fs::read_to_string(lab.lease_file()).ok()?;
+    // "<expiry> <mac> <ip> <hostname> <client-id>"; the newest lease last.
+    leases.lines().rev().find_map(|l| l.split_whitespace().nth(2)).map(str::to_string)
+}
+
+fn sim_lab(console: &Path, nvm: &Path, lab_socket: &Path) -> Result<ExitCode> {
+    gecko_hil::interrupt::install();
+    if let Some(other) = running_lab() {
+        bail!(
+            "a lab is already running (namespace {other}, from another `cargo xtask sim --lab`); \
+             stop it first"
+        );
+    }
+    let binary = root().join("target/debug/gecko-sim");
+    let started = Instant::now();
+    let lab = Lab::create(&root().join("target/sim/lab"), "cargo xtask sim --lab")
+        .context("cannot set up the lab network")?;
+    eprintln!("==> lab {} up in {:.0?}", lab.netns_name(), started.elapsed());
+    std::fs::write(lab_ns_file(), format!("{}\n", lab.netns_name()))
+        .with_context(|| format!("cannot write {}", lab_ns_file().display()))?;
+    // Remove lab.ns however this function ends (the lab itself goes when `lab` drops).
+    struct NsFile(String);
+    impl Drop for NsFile {
+        fn drop(&mut self) {
+            let ours = std::fs::read_to_string(lab_ns_file()).is_ok_and(|s| s.trim() == self.0);
+            if ours {
+                let _ = std::fs::remove_file(lab_ns_file());
+            }
+        }
+    }
+    let _ns_file = NsFile(lab.netns_name().to_string());
+
+    let mut cmd = lab.command(&binary);
+    cmd.arg("--console").arg(console).arg("--nvm").arg(nvm).arg("--exit-on-stdin-eof");
+    let with_network = sim_has_lab_flags(&binary);
+    if with_network {
+        let _ = std::fs::remove_file(lab_socket);
+        cmd.arg("--tap").arg(lab.tap_name()).arg("--lab-socket").arg(lab_socket);
+    } else {
+        eprintln!(
+            "warning: this gecko-sim has no --tap/--lab-socket yet: the module runs without \
+             network, the lab (router, DHCP, DNS) is up anyway"
+        );
+    }
+    // Its own process group: Ctrl-C comes to us, and we stop it before taking the lab down.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot start gecko-sim in the lab")?;
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    if let Some(stdout) = child.stdout.take() {
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    let ns = lab.netns_name().to_string();
+    println!("Lab network {} (namespace {ns}), router {}:", lab.subnet(), lab.router_ip());
+    println!(
+        "  DHCP and DNS: dnsmasq on {} (names: {})",
+        lab.router_ip(),
+        lab.config()
+            .hosts
+            .iter()
+            .map(|h| format!("{} {}", h.name, h.addr))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("  its log: {}", lab.dnsmasq_log().display());
+    println!("Simulated module console: {}", console.display());
+    println!("Attach a terminal in another shell, for example:");
+    println!("  picocom -b 115200 {}      (quit: Ctrl-A Ctrl-X)", console.display());
+    println!("  screen {} 115200          (quit: Ctrl-A k)", console.display());
+    if with_network {
+        println!(
+            "Module on {} (bridge br0); lab control socket: {}",
+            lab.tap_name(),
+            lab_socket.display()
+        );
+    }
+    println!("Run any program inside the lab, for example:");
+    println!("  cargo xtask lab exec -- curl http://<module address>/");
+    println!("  cargo xtask lab exec -- ip addr");
+    println!(
+        "Saved settings go to {}. Ctrl-C here stops the module and removes the lab.",
+        nvm.display()
+    );
+
+    let mut announced_lease = None;
+    let status = loop {
+        while let Ok(line) = lines.try_recv() {
+            println!("gecko-sim: {line}");
+        }
+        if let Some(status) = child.try_wait().context("gecko-sim")? {
+            break Some(status);
+        }
+        if gecko_hil::interrupt::requested() {
+            break None;
+        }
+        let lease = module_lease(&lab);
+        if lease.is_some() && lease != announced_lease {
+            println!(
+                "Module address (DHCP): {}   e.g. cargo xtask lab exec -- curl http://{}/",
+                lease.as_deref().unwrap_or_default(),
+                lease.as_deref().unwrap_or_default()
+            );
+            announced_lease = lease;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let code = match status {
+        Some(status) => {
+            eprintln!("gecko-sim ended ({status})");
+            if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        None => {
+            // Ctrl-C: let the module take its console link away, then make sure it is gone.
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            ExitCode::from(130)
+        }
+    };
+    drop(child);
+    let started = Instant::now();
+    drop(lab);
+    eprintln!("==> lab {ns} removed in {:.0?}", started.elapsed());
+    Ok(code)
+}
+
+fn lab_exec(command: &[String]) -> Result<ExitCode> {
+    let Some(ns) = running_lab() else {
+        bail!(
+            "no lab is running ({} names none that is alive); start one with `cargo xtask sim --lab`",
+            lab_ns_file().display()
+        );
+    };
+    let (ip, _) = lab::check_preconditions().context("cannot enter the lab")?;
+    let (program, args) = command.split_first().context("no command given")?;
+    let status = Command::new(ip)
+        .args(["netns", "exec", &ns, program])
+        .args(args)
+        .status()
+        .with_context(|| format!("cannot run {program} in lab {ns}"))?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    })
 }
 
 fn bare_metal() -> Result<()> {
@@ -213,7 +430,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Task::Conformance { args } => conformance(&args),
-        Task::Sim { console, nvm } => sim(&console, &nvm),
+        Task::Sim { console, nvm, lab, lab_socket } => {
+            sim(&console, &nvm, lab.then_some(lab_socket.as_path()))
+        }
+        Task::Lab { which: LabTask::Exec { command } } => lab_exec(&command),
         Task::Ci => ci(),
         Task::Bench { which: Bench::Serial { iterations } } => bench_serial(iterations),
         Task::Bench { which: Bench::Suite { rig } } => bench_suite(&rig),

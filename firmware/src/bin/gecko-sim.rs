@@ -4,7 +4,8 @@ use clap::Parser;
 use gecko_firmware::sim::{self, SimConfig};
 use std::path::PathBuf;
 
-/// A simulated Gecko OS module. Prints `console: <pty>` once the console is open.
+/// A simulated Gecko OS module. Prints `console: <pty>` once the console is open, then
+/// `lab socket: <path>` when the lab control channel is served.
 #[derive(Debug, Parser)]
 #[command(name = "gecko-sim", version)]
 struct Args {
@@ -21,6 +22,14 @@ struct Args {
     /// the other end of a pipe, so the module never outlives it).
     #[arg(long)]
     exit_on_stdin_eof: bool,
+    /// Connect the module's Wi-Fi link to this TAP device (it must exist already). Without
+    /// it (and without --lab-socket) the module has no network: requests go unanswered.
+    #[arg(long, value_name = "NAME")]
+    tap: Option<String>,
+    /// Serve the lab control channel (access points, faults, radio events; line-delimited
+    /// JSON) on a Unix socket here.
+    #[arg(long, value_name = "PATH")]
+    lab_socket: Option<PathBuf>,
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
@@ -29,10 +38,13 @@ fn parse_mac(s: &str) -> Result<[u8; 6], String> {
 
 fn main() {
     let args = Args::parse();
-    if let Some(link) = args.console.clone() {
-        // On Ctrl-C or SIGTERM, take the console link away before leaving.
+    if args.console.is_some() || args.lab_socket.is_some() {
+        // On Ctrl-C or SIGTERM, take the console link and the lab socket away before leaving.
+        let (link, lab) = (args.console.clone(), args.lab_socket.clone());
         let handler = ctrlc::set_handler(move || {
-            sim::remove_link(&link);
+            for path in link.iter().chain(lab.iter()) {
+                sim::remove_link(path);
+            }
             std::process::exit(130);
         });
         if let Err(e) = handler {
@@ -40,11 +52,11 @@ fn main() {
         }
     }
     if args.exit_on_stdin_eof {
-        let link = args.console.clone();
+        let (link, lab) = (args.console.clone(), args.lab_socket.clone());
         std::thread::spawn(move || {
             let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
-            if let Some(link) = link {
-                sim::remove_link(&link);
+            for path in link.iter().chain(lab.iter()) {
+                sim::remove_link(path);
             }
             std::process::exit(0);
         });
@@ -53,5 +65,7 @@ fn main() {
         console_link: args.console,
         nvm: args.nvm,
         board: sim::sim_board(args.mac),
+        tap: args.tap,
+        lab_socket: args.lab_socket,
     })
 }

@@ -3,10 +3,18 @@
 //! * [`pty`]: the console on a pseudo-terminal, with a stable symlink to its slave side.
 //! * [`FileNvm`]: NVM in a file, replaced atomically (temporary file, then rename).
 //! * [`run`]: an embassy executor on the std platform running [`crate::runner::run`].
+//! * [`radio`], [`netstack`]: the simulated radio (access points, faults, event log) and
+//!   embassy-net on a TAP device (`--tap`), behind [`netstack::SimNet`], the platform's
+//!   [`crate::platform::NetDriver`]. Without `--tap` and `--lab-socket` the module has
+//!   [`crate::platform::NoNet`].
+//! * [`lab`]: the lab control channel (`--lab-socket`), line-delimited JSON.
 //!
 //! This module is the only place that touches the operating system; it needs no `unsafe`.
 
+pub mod lab;
+pub mod netstack;
 pub mod pty;
+pub mod radio;
 
 use crate::module::BoardInfo;
 use crate::platform::{Nvm, NvmFault, RamNvm};
@@ -16,7 +24,7 @@ use std::format;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::string::ToString;
+use std::string::{String, ToString};
 use std::vec::Vec;
 
 /// NVM kept in a file. A store writes `<file>.tmp`, syncs it and renames it over the file,
@@ -103,6 +111,42 @@ pub struct SimConfig {
     /// The NVM file; `None` keeps NVM in memory.
     pub nvm: Option<PathBuf>,
     pub board: BoardInfo,
+    /// The TAP device (it must exist) the module's Wi-Fi link leads to.
+    pub tap: Option<String>,
+    /// Where to serve the lab control channel.
+    pub lab_socket: Option<PathBuf>,
+}
+
+/// The network side, opened before the executor starts.
+struct NetParts {
+    tap: Option<embassy_net_tuntap::TunTapDevice>,
+    lab: Option<async_io::Async<std::os::unix::net::UnixListener>>,
+}
+
+fn open_net(config: &SimConfig) -> Result<Option<NetParts>, String> {
+    if config.tap.is_none() && config.lab_socket.is_none() {
+        return Ok(None);
+    }
+    let tap = match &config.tap {
+        Some(name) => {
+            // TUNSETIFF would create a missing device: the lab must have made it.
+            if !Path::new("/sys/class/net").join(name).exists() {
+                return Err(format!("TAP device {name} does not exist (create it first)"));
+            }
+            let dev = embassy_net_tuntap::TunTapDevice::new(name)
+                .map_err(|e| format!("cannot open TAP device {name}: {e}"))?;
+            Some(dev)
+        }
+        None => None,
+    };
+    let lab = match &config.lab_socket {
+        Some(path) => Some(
+            lab::bind(path)
+                .map_err(|e| format!("cannot bind the lab socket {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    Ok(Some(NetParts { tap, lab }))
 }
 
 /// The board the simulated module reports.
@@ -131,6 +175,16 @@ pub fn run(config: SimConfig) -> ! {
     if let Some(link) = &config.console_link {
         std::println!("console link: {}", link.display());
     }
+    let net = match open_net(&config) {
+        Ok(net) => net,
+        Err(e) => {
+            std::eprintln!("gecko-sim: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Some(path) = &config.lab_socket {
+        std::println!("lab socket: {}", path.display());
+    }
     let _ = std::io::stdout().flush();
     let nvm = match &config.nvm {
         Some(path) => SimNvm::File(FileNvm::new(path)),
@@ -138,10 +192,10 @@ pub fn run(config: SimConfig) -> ! {
     };
     let executor: &'static mut embassy_executor::Executor =
         Box::leak(Box::new(embassy_executor::Executor::new()));
-    let task = Box::leak(Box::new(Some((console, nvm, config.board))));
+    let task = Box::leak(Box::new(Some((console, nvm, config.board, net))));
     executor.run(move |spawner| {
-        if let Some((console, nvm, board)) = task.take() {
-            match module_task(console, nvm, board) {
+        if let Some((console, nvm, board, net)) = task.take() {
+            match module_task(console, nvm, board, net) {
                 Ok(token) => spawner.spawn(token),
                 Err(e) => {
                     std::eprintln!("gecko-sim: cannot spawn the module task: {e:?}");
@@ -153,8 +207,17 @@ pub fn run(config: SimConfig) -> ! {
 }
 
 #[embassy_executor::task]
-async fn module_task(mut console: pty::Console, mut nvm: SimNvm, board: BoardInfo) {
-    match runner::run(&mut console, &mut nvm, &board).await {
+async fn module_task(
+    mut console: pty::Console,
+    mut nvm: SimNvm,
+    board: BoardInfo,
+    net: Option<NetParts>,
+) {
+    let stop = match net {
+        None => runner::run(&mut console, &mut nvm, &mut crate::platform::NoNet, &board).await,
+        Some(net) => run_with_net(&mut console, &mut nvm, &board, net).await,
+    };
+    match stop {
         Stop::Uart(e) => std::eprintln!("gecko-sim: console failed: {e}"),
         Stop::Closed => std::eprintln!("gecko-sim: console closed"),
     }
@@ -162,7 +225,66 @@ async fn module_task(mut console: pty::Console, mut nvm: SimNvm, board: BoardInf
     std::process::exit(1);
 }
 
-/// Removes a console link left by a simulated module (used by the signal handler).
+/// The runner beside the network stack, its job loops and the lab channel.
+async fn run_with_net(
+    console: &mut pty::Console,
+    nvm: &mut SimNvm,
+    board: &BoardInfo,
+    net: NetParts,
+) -> Stop<std::io::Error> {
+    use embassy_futures::select::{Either, select};
+    let shared = netstack::Shared::new_ref();
+    let mut resources = embassy_net::StackResources::<8>::new();
+    let (stack, stack_runner) = match net.tap {
+        Some(dev) => {
+            let link = netstack::LabLink::new(dev, shared.clone(), board.mac);
+            let (stack, runner) = embassy_net::new(
+                link,
+                embassy_net::Config::default(),
+                &mut resources,
+                random_seed(),
+            );
+            (Some(stack), Some(runner))
+        }
+        None => (None, None),
+    };
+    let mut driver = netstack::SimNet::new(shared.clone(), stack);
+    let ip = move || stack.and_then(|s| s.config_v4()).map(|c| c.address.address().octets());
+    let background = embassy_futures::join::join3(
+        async {
+            match stack_runner {
+                Some(mut r) => r.run().await,
+                None => core::future::pending().await,
+            }
+        },
+        async {
+            match stack {
+                Some(stack) => netstack::run_jobs(stack, &shared).await,
+                None => core::future::pending().await,
+            }
+        },
+        async {
+            match &net.lab {
+                Some(listener) => lab::serve(listener, &shared, &ip).await,
+                None => core::future::pending().await,
+            }
+        },
+    );
+    match select(runner::run(console, nvm, &mut driver, board), background).await {
+        Either::First(stop) => stop,
+        Either::Second(_) => unreachable!("the network loops never end"),
+    }
+}
+
+fn random_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    (nanos as u64) ^ (u64::from(std::process::id()) << 32)
+}
+
+/// Removes a file a simulated module leaves behind (console link, lab socket); used by the
+/// signal handler.
 pub fn remove_link(link: &Path) {
     let _ = fs::remove_file(link);
 }

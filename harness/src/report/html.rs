@@ -3,8 +3,9 @@
 //!
 //! Header and totals, then the conformance matrix (every clause of the inventory, grouped by
 //! clause section, its status coloured and linked to the cases citing it), then every case with
-//! its verdict, clauses, basis, reason, steps and transcript (in `<details>`, open for failures
-//! and errors).
+//! its verdict, clauses, basis, reason, steps, a link to its packet capture, its timeline (an
+//! inline SVG, see [`super::timeline`]) and transcript (in `<details>`, open for failures and
+//! errors).
 //!
 //! Every piece of text is escaped: `& < > " '` as entities, control characters shown as `\xHH`
 //! (module output can contain anything). Anchors: `#clause-<id>`, `#case-<id>` (characters
@@ -12,12 +13,14 @@
 //!
 //! CSS classes a consumer may rely on: `st st-<status>` on the matrix status cell
 //! (`uncovered`, `not_run`, `pass`, `known_deviation`, `error`, `fail`) and `v v-<verdict>` on
-//! verdict badges (`pass`, `fail`, `error`, `skipped`, `known_deviation`).
+//! verdict badges (`pass`, `fail`, `error`, `skipped`, `known_deviation`); `capture` on the
+//! link to a case's pcap file (relative to the run folder); `timeline` on the timeline SVG.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::text::{self, visible, visible_lines};
+use super::timeline;
 use crate::model::{
     Basis, CaseResult, ClauseResult, ClauseStatus, Direction, RunResult, StepOutcome, Totals,
     Verdict,
@@ -106,7 +109,7 @@ fn write_page(o: &mut String, run: &RunResult) -> std::fmt::Result {
     writeln!(o, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">")?;
     writeln!(o, "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")?;
     writeln!(o, "<title>{verdict_word}: conformance run {}</title>", h(&run.run_id))?;
-    writeln!(o, "<style>{CSS}</style>\n</head>\n<body>")?;
+    writeln!(o, "<style>{CSS}{}</style>\n</head>\n<body>", timeline::CSS)?;
 
     write_header(o, run)?;
     writeln!(o, "<main>")?;
@@ -390,6 +393,17 @@ fn write_case(
             case.tags.iter().map(|t| format!("<code>{}</code>", h(t))).collect();
         writeln!(o, "<dt>Tags</dt><dd>{}</dd>", tags.join(" "))?;
     }
+    if let Some(capture) = &case.capture {
+        match relative_href(capture) {
+            Some(href) => writeln!(
+                o,
+                "<dt>Capture</dt><dd><a class=\"capture\" href=\"{href}\"><code>{}</code></a> \
+                 (pcap, next to this report)</dd>",
+                h(capture)
+            )?,
+            None => writeln!(o, "<dt>Capture</dt><dd><code>{}</code> (pcap)</dd>", h(capture))?,
+        }
+    }
     writeln!(o, "</dl>")?;
 
     if !case.steps.is_empty() {
@@ -412,6 +426,16 @@ fn write_case(
             )?;
         }
         writeln!(o, "</tbody>\n</table>")?;
+    }
+
+    if !case.timeline.is_empty() {
+        writeln!(
+            o,
+            "<div class=\"timeline\"><div class=\"src\">Timeline ({} events; hover a mark for \
+             its text)</div>\n{}</div>",
+            case.timeline.len(),
+            timeline::render(&case.timeline)
+        )?;
     }
 
     let n = case.transcript.len();
@@ -446,6 +470,28 @@ fn outcome_slug(o: StepOutcome) -> &'static str {
         StepOutcome::Error => "error",
         StepOutcome::NotRun => "not_run",
     }
+}
+
+/// A link target for a file of the run folder: only a relative path without `..` (no scheme,
+/// no absolute path), each character other than `A-Z a-z 0-9 . - _ /` percent-encoded.
+fn relative_href(path: &str) -> Option<String> {
+    let relative = !path.is_empty()
+        && !path.starts_with('/')
+        && !path.contains(':')
+        && !path.contains('\\')
+        && path.split('/').all(|part| part != "..");
+    if !relative {
+        return None;
+    }
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'/') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    Some(out)
 }
 
 fn case_link(c: &CaseResult) -> String {
@@ -560,6 +606,31 @@ mod tests {
     fn anchors_are_safe() {
         assert_eq!(anchor("case-", "passkeys/ascii/min-length"), "case-passkeys/ascii/min-length");
         assert_eq!(anchor("c-", "a b\"<é_"), "c-a_20b_22_3C_C3_A9_5F");
+    }
+
+    #[test]
+    fn html_draws_timelines_and_links_captures() {
+        let run = sample_run();
+        let page = render_html(&run);
+        let with = run.cases.iter().filter(|c| !c.timeline.is_empty()).count();
+        assert!(with > 0);
+        assert_eq!(page.matches("<svg class=\"timeline\"").count(), with);
+        assert_eq!(page.matches("<svg").count(), page.matches("</svg>").count());
+        assert!(
+            page.contains(
+                "<a class=\"capture\" href=\"captures/passkeys__ascii__min-length.pcap\">"
+            )
+        );
+        assert!(page.contains("<title>+"), "no tooltip");
+    }
+
+    #[test]
+    fn capture_links_stay_in_the_run_folder() {
+        assert_eq!(relative_href("captures/a__b.pcap").as_deref(), Some("captures/a__b.pcap"));
+        assert_eq!(relative_href("captures/a b#.pcap").as_deref(), Some("captures/a%20b%23.pcap"));
+        for bad in ["/etc/passwd", "../x.pcap", "captures/../../x", "javascript:alert(1)", ""] {
+            assert_eq!(relative_href(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 mod text;
+mod timeline;
 
 #[cfg(test)]
 pub(crate) mod testdata;

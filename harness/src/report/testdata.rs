@@ -91,7 +91,11 @@ pub(crate) fn sample_run() -> RunResult {
 
     min.capture = Some("captures/passkeys__ascii__min-length.pcap".into());
     min.timeline = vec![
-        event(-1.5, Lane::Packet, "ARP request who-has 10.77.0.1 tell 10.77.0.77 (02:77:00:00:00:32)"),
+        event(
+            -1.5,
+            Lane::Packet,
+            "ARP request who-has 10.77.0.1 tell 10.77.0.77 (02:77:00:00:00:32)",
+        ),
         event(0.0, Lane::Harness, "set wlan.passkey 12345678"),
         event(3.25, Lane::Module, "R000008 Set OK"),
         event(4.0, Lane::Radio, "scan: 3 networks"),
@@ -102,7 +106,11 @@ pub(crate) fn sample_run() -> RunResult {
     // A burst of packets: drawn as one cluster.
     for i in 0..12 {
         let t = 80.0 + f64::from(i) * 0.25;
-        min.timeline.push(event(t, Lane::Packet, &format!("DNS query A lab-host.lab id 0x{i:04x}")));
+        min.timeline.push(event(
+            t,
+            Lane::Packet,
+            &format!("DNS query A lab-host.lab id 0x{i:04x}"),
+        ));
     }
     min.timeline.push(event(118.0, Lane::Packet, "DHCP ACK 10.77.0.1:67 > 10.77.0.77:68"));
 

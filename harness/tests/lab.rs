@@ -1,0 +1,297 @@
+//! The lab network on real namespaces: DHCP and DNS from dnsmasq, two labs at once, and
+//! nothing left behind (drop, panic, a previous process killed outright).
+//!
+//! Needs root (or CAP_NET_ADMIN + CAP_SYS_ADMIN), `ip`, `dnsmasq` and /dev/net/tun; without
+//! them every test prints why it is skipped. The DHCP client check uses `busybox udhcpc`.
+
+use gecko_hil::lab::{Lab, LabConfig, LabHost, NETNS_DIR, check_preconditions, dns, netns};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The tests look at every namespace of this process: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Says something past the test harness's output capture (skips and timings must show
+/// in a plain `cargo test`).
+fn say(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{message}");
+}
+
+fn lab_available(test: &str) -> bool {
+    match check_preconditions() {
+        Ok(_) => true,
+        Err(e) => {
+            say(&format!("SKIPPED {test}: {e}"));
+            false
+        }
+    }
+}
+
+fn ours() -> Vec<String> {
+    let prefix = format!("gecko-{}-", std::process::id());
+    netns::list().into_iter().filter(|n| n.starts_with(&prefix)).collect()
+}
+
+/// dnsmasq processes whose command line names this run dir.
+fn dnsmasq_for(run_dir: &Path) -> Vec<i32> {
+    let needle = run_dir.display().to_string();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            cmdline.contains("dnsmasq") && cmdline.contains(&needle)
+        })
+        .collect()
+}
+
+fn assert_nothing_left(name: &str, run_dir: &Path) {
+    assert!(!Path::new(NETNS_DIR).join(name).exists(), "namespace {name} still there");
+    assert_eq!(ours(), Vec::<String>::new(), "namespaces of this process left");
+    assert_eq!(dnsmasq_for(run_dir), Vec::<i32>::new(), "dnsmasq still running");
+}
+
+fn query(lab: &Lab, name: &str) -> dns::DnsAnswer {
+    let server = SocketAddr::from((lab.router_ip(), 53));
+    lab.run_in(|| dns::query_a(server, name, Duration::from_secs(2)))
+        .expect("enter the lab")
+        .unwrap_or_else(|e| panic!("DNS query for {name}: {e}"))
+}
+
+fn sh(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run");
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `cmd` with a deadline; returns (success, stdout + stderr).
+fn run_with_deadline(cmd: &mut Command, limit: Duration) -> (bool, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_path = dir.path().join("out");
+    let out = std::fs::File::create(&out_path).expect("create");
+    let err = out.try_clone().expect("clone");
+    let mut child = cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn().expect("spawn");
+    let deadline = Instant::now() + limit;
+    let ok = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status.success();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (ok, std::fs::read_to_string(&out_path).unwrap_or_default())
+}
+
+#[test]
+fn lab_serves_dhcp_and_dns_and_leaves_nothing() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !lab_available("lab_serves_dhcp_and_dns_and_leaves_nothing") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = Instant::now();
+    let lab = Lab::create(dir.path(), "test").expect("create the lab");
+    let took = started.elapsed();
+    say(&format!("lab creation: {took:.1?}"));
+    let name = lab.netns_name().to_string();
+    assert!(name.starts_with(&format!("gecko-{}-", std::process::id())), "{name}");
+    assert_eq!(lab.netns_path(), Path::new("/run/netns").join(&name));
+    assert_eq!(lab.router_ip(), Ipv4Addr::new(10, 77, 0, 1));
+    assert_eq!(lab.subnet().to_string(), "10.77.0.0/24");
+    assert_eq!(lab.tap_name(), "tap0");
+
+    // Links: br0 with the router's address, tap0 on br0, lo up, no IPv6 anywhere.
+    let links = sh(lab.command("ip").args(["-o", "link", "show"]));
+    assert!(links.contains("tap0") && links.contains("master br0"), "{links}");
+    let addrs = sh(lab.command("ip").args(["-o", "-4", "addr", "show", "dev", "br0"]));
+    assert!(addrs.contains("10.77.0.1/24") && addrs.contains("10.77.0.5/24"), "{addrs}");
+    let lo = sh(lab.command("ip").args(["-o", "link", "show", "lo"]));
+    assert!(lo.contains("UP"), "{lo}");
+    let v6 = sh(lab.command("ip").args(["-o", "-6", "addr", "show"]));
+    assert_eq!(v6.trim(), "", "IPv6 addresses in the lab");
+    for link in ["all", "default", "br0", "tap0", "lo"] {
+        let v = sh(lab.command("cat").arg(format!("/proc/sys/net/ipv6/conf/{link}/disable_ipv6")));
+        assert_eq!(v.trim(), "1", "IPv6 on {link}");
+    }
+    // Nothing of it outside: no br0/tap0 with the lab's address here.
+    let host = sh(Command::new("ip").args(["-o", "-4", "addr", "show"]));
+    assert!(!host.contains("10.77.0.1/"), "{host}");
+
+    // DNS: configured names, the rest NXDOMAIN locally.
+    let a = query(&lab, "lab-host.lab");
+    assert_eq!((a.rcode, a.addrs.clone()), (dns::RCODE_NOERROR, vec![Ipv4Addr::new(10, 77, 0, 5)]));
+    let a = query(&lab, "router.lab");
+    assert_eq!(a.addrs, vec![Ipv4Addr::new(10, 77, 0, 1)]);
+    for unknown in ["nothing-here.lab", "example.com", "www.wikipedia.org", "plainname"] {
+        let a = query(&lab, unknown);
+        assert!(a.is_nxdomain(), "{unknown}: {a:?}");
+        assert!(a.addrs.is_empty(), "{unknown}: {a:?}");
+    }
+
+    // DHCP: a peer on the bridge gets a lease in the range.
+    let peer = lab.add_peer("client").expect("add a peer");
+    assert_eq!(peer.netns_name(), format!("{name}-client"));
+    if let Some(busybox) = netns::find_tool("busybox") {
+        let started = Instant::now();
+        let (ok, out) = run_with_deadline(
+            peer.command(&busybox).args([
+                "udhcpc",
+                "-i",
+                "eth0",
+                "-f",
+                "-q",
+                "-n",
+                "-t",
+                "5",
+                "-T",
+                "1",
+                "-s",
+                "/bin/true",
+            ]),
+            Duration::from_secs(15),
+        );
+        say(&format!("lab DHCP lease: {:.1?}", started.elapsed()));
+        assert!(ok, "udhcpc: {out}");
+        let leased: Ipv4Addr = out
+            .split("lease of ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no lease in: {out}"));
+        assert!(out.contains("obtained from 10.77.0.1"), "{out}");
+        let (first, last) = LabConfig::default().dhcp_range;
+        assert!((first..=last).contains(&leased), "{leased} outside the range");
+        let leases = std::fs::read_to_string(lab.lease_file()).expect("lease file");
+        assert!(leases.contains(&leased.to_string()), "{leases}");
+        let log = std::fs::read_to_string(lab.dnsmasq_log()).expect("log");
+        assert!(log.contains("DHCPACK(br0)"), "{log}");
+
+        // With that address, the peer reaches the lab's DNS across the bridge.
+        sh(peer.command("ip").args(["addr", "add", &format!("{leased}/24"), "dev", "eth0"]));
+        let server = SocketAddr::from((lab.router_ip(), 53));
+        let a = peer
+            .run_in(|| dns::query_a(server, "lab-host.lab", Duration::from_secs(2)))
+            .expect("enter the peer")
+            .expect("DNS from the peer");
+        assert_eq!(a.addrs, vec![Ipv4Addr::new(10, 77, 0, 5)]);
+    } else {
+        say("SKIPPED the DHCP client check: busybox (udhcpc) is not installed");
+    }
+
+    // Something started inside and left running is stopped with the lab.
+    let mut sleeper = lab.command("sleep").arg("600").spawn().expect("sleep in the lab");
+    let dnsmasq = lab.dnsmasq_pid().expect("dnsmasq runs");
+    assert!(Path::new(&format!("/proc/{dnsmasq}")).exists());
+    drop(peer);
+    assert!(!Path::new(NETNS_DIR).join(format!("{name}-client")).exists());
+    let started = Instant::now();
+    drop(lab);
+    say(&format!("lab teardown: {:.1?}", started.elapsed()));
+    let status = sleeper.wait().expect("wait");
+    assert!(!status.success(), "the sleeper was stopped ({status})");
+    assert_nothing_left(&name, dir.path());
+}
+
+#[test]
+fn two_labs_at_once_do_not_clash() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !lab_available("two_labs_at_once_do_not_clash") {
+        return;
+    }
+    let dirs = [tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir")];
+    let started = Instant::now();
+    let labs: Vec<Lab> = std::thread::scope(|s| {
+        let handles: Vec<_> = dirs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                s.spawn(move || {
+                    let mut config = LabConfig::default();
+                    config
+                        .hosts
+                        .push(LabHost::new("which.lab", Ipv4Addr::new(10, 77, 0, 10 + i as u8)));
+                    Lab::with_config(d.path(), &format!("parallel-{i}"), config)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("thread").expect("create")).collect()
+    });
+    say(&format!("two labs created in parallel: {:.1?}", started.elapsed()));
+    assert_ne!(labs[0].netns_name(), labs[1].netns_name());
+    // Same addresses, separate worlds: each answers with its own configuration.
+    for (i, lab) in labs.iter().enumerate() {
+        let a = query(lab, "which.lab");
+        assert_eq!(a.addrs, vec![Ipv4Addr::new(10, 77, 0, 10 + i as u8)]);
+    }
+    let names: Vec<String> = labs.iter().map(|l| l.netns_name().to_string()).collect();
+    drop(labs);
+    for (name, dir) in names.iter().zip(&dirs) {
+        assert_nothing_left(name, dir.path());
+    }
+}
+
+#[test]
+fn a_panic_inside_a_lab_still_removes_it() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !lab_available("a_panic_inside_a_lab_still_removes_it") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let name = Mutex::new(String::new());
+    let result = std::panic::catch_unwind(|| {
+        let lab = Lab::create(dir.path(), "panics").expect("create");
+        *name.lock().expect("lock") = lab.netns_name().to_string();
+        panic!("a case panics while the lab is up");
+    });
+    assert!(result.is_err());
+    let name = name.into_inner().expect("lock");
+    assert!(!name.is_empty());
+    assert_nothing_left(&name, dir.path());
+}
+
+#[test]
+fn stale_namespaces_of_dead_processes_are_swept() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !lab_available("stale_namespaces_of_dead_processes_are_swept") {
+        return;
+    }
+    // A pid that no longer runs: a child that has exited and been reaped.
+    let mut gone = Command::new("true").spawn().expect("spawn");
+    let dead = gone.id();
+    gone.wait().expect("wait");
+    let stale = format!("gecko-{dead}-0");
+    let stale_peer = format!("gecko-{dead}-0-client");
+    for ns in [&stale, &stale_peer] {
+        sh(Command::new("ip").args(["netns", "add", ns.as_str()]));
+    }
+    // What a killed run leaves running inside (its dnsmasq, say).
+    let mut orphan = Command::new("ip")
+        .args(["netns", "exec", &stale, "sleep", "600"])
+        .spawn()
+        .expect("sleep in the stale namespace");
+    std::thread::sleep(Duration::from_millis(50));
+    // A live process's namespace is not touched (ours, made by a lab below).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = Lab::create(dir.path(), "sweeper").expect("create (sweeps)");
+    for ns in [&stale, &stale_peer] {
+        assert!(!Path::new(NETNS_DIR).join(ns).exists(), "{ns} not swept");
+    }
+    let status = orphan.wait().expect("wait");
+    assert!(!status.success(), "the orphan was stopped ({status})");
+    assert_eq!(Lab::sweep_stale().expect("sweep"), Vec::<String>::new());
+    assert!(lab.netns_path().exists(), "a live lab was swept");
+    let name = lab.netns_name().to_string();
+    drop(lab);
+    assert_nothing_left(&name, dir.path());
+}
