@@ -87,6 +87,23 @@ pub enum AssocFailure {
     NotFound,
 }
 
+/// Why a connection could not be made, or ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnFailure {
+    /// The peer refused (TCP RST to the SYN).
+    Refused,
+    /// The platform has no free socket.
+    NoSocket,
+    /// The network is down or the address unreachable.
+    Unreachable,
+    /// The local port is in use.
+    PortInUse,
+}
+
+/// Connection ids the platform gives to connections it accepted on a listener start here, so
+/// they never clash with the ids the core gives to the sockets it opens (below this).
+pub const ACCEPTED_BASE: u32 = 0x8000_0000;
+
 /// What the core asks of the platform's radio and IP stack.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NetRequest {
@@ -110,6 +127,25 @@ pub enum NetRequest {
     Resolve { id: u32, name: String },
     /// Send one ICMP echo request; answered by [`NetEvent::PingReply`] if a reply comes.
     Ping { id: u32, to: Ipv4 },
+    /// Open a TCP connection from `local_port` (0: any) to `to:port`; answered by
+    /// [`NetEvent::TcpConnected`] or [`NetEvent::ConnFailed`] (the core times out after
+    /// `tcp.client.connect_timeout` and then sends [`NetRequest::Close`]).
+    TcpConnect { conn: u32, to: Ipv4, port: u16, local_port: u16 },
+    /// Accept TCP clients on `port`; each is announced by [`NetEvent::TcpAccepted`] with an
+    /// id from [`ACCEPTED_BASE`] up. A failure to listen is [`NetEvent::ConnFailed`] with
+    /// `conn: listener`.
+    TcpListen { listener: u32, port: u16 },
+    /// Stop accepting on a listener (connections already accepted stay open). Not answered.
+    TcpUnlisten { listener: u32 },
+    /// Open a UDP socket on `local_port` (0: any); answered by [`NetEvent::UdpOpened`] or
+    /// [`NetEvent::ConnFailed`].
+    UdpOpen { conn: u32, local_port: u16 },
+    /// Send bytes on a connection: TCP in order; UDP one datagram to `to` (required for UDP).
+    /// Answered by [`NetEvent::Sent`] once the platform has taken all of it.
+    Send { conn: u32, data: Vec<u8>, to: Option<(Ipv4, u16)> },
+    /// Close a connection (TCP: graceful close; UDP: drop the socket). Answered by
+    /// [`NetEvent::Closed`].
+    Close { conn: u32 },
 }
 
 /// What the platform reports.

@@ -13,7 +13,7 @@
 //! a generous cap of their own only so that a lost answer does not hold a job loop forever.
 
 use super::radio::Radio;
-use crate::net::{Ipv4, Ipv4Config, NetEvent, NetRequest};
+use crate::net::{ConnFailure, Ipv4, Ipv4Config, NetEvent, NetRequest};
 use crate::platform::NetDriver;
 use core::cell::RefCell;
 use core::future::poll_fn;
@@ -321,6 +321,15 @@ impl NetDriver for SimNet<'_> {
                 if self.stack.is_some() {
                     self.shared.borrow_mut().ping_jobs.push_back((*id, *to));
                 }
+            }
+            // Sockets are not simulated yet: every open is refused for want of a socket.
+            NetRequest::TcpConnect { conn, .. }
+            | NetRequest::UdpOpen { conn, .. }
+            | NetRequest::TcpListen { listener: conn, .. } => {
+                let failed = NetEvent::ConnFailed { conn: *conn, reason: ConnFailure::NoSocket };
+                self.shared.borrow_mut().events.push_back(failed);
+            }
+            NetRequest::Send { .. } | NetRequest::Close { .. } | NetRequest::TcpUnlisten { .. } => {
             }
         }
         self.shared.borrow_mut().wake_all();
