@@ -177,4 +177,38 @@ pub enum NetEvent {
         id: u32,
         rtt_ms: u32,
     },
+    TcpConnected {
+        conn: u32,
+        local_port: u16,
+    },
+    /// A connect, listen or UDP open failed, or an open connection was reset.
+    ConnFailed {
+        conn: u32,
+        reason: ConnFailure,
+    },
+    /// A client connected to a listener.
+    TcpAccepted {
+        listener: u32,
+        conn: u32,
+        peer: (Ipv4, u16),
+    },
+    UdpOpened {
+        conn: u32,
+        local_port: u16,
+    },
+    /// Bytes arrived (TCP: in order; UDP: one datagram, `from` its sender).
+    Received {
+        conn: u32,
+        data: Vec<u8>,
+        from: (Ipv4, u16),
+    },
+    /// The platform took `len` bytes of a [`NetRequest::Send`].
+    Sent {
+        conn: u32,
+        len: usize,
+    },
+    /// The connection is closed (the peer closed it, or a [`NetRequest::Close`] completed).
+    Closed {
+        conn: u32,
+    },
 }
