@@ -1,0 +1,96 @@
+//! A run on a rig with a lab network, end to end: the module joins through the simulated
+//! radio, gets a lease from the lab's dnsmasq, the case's capture shows it, and afterwards
+//! nothing of the lab is left. Needs root; without it the test says so and returns.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use gecko_hil::model::Verdict;
+use gecko_hil::runner::{RunOptions, run};
+use gecko_hil::spec::{Selection, load_dir};
+
+const CASES: &str = r#"
+[[case]]
+id = "t/join"
+title = "joins and gets a lease"
+clauses = ["t.one"]
+basis = "documented"
+requires = ["lab"]
+packets = [{ sequence = [{ dhcp = "discover" }, { dhcp = "ack" }] }]
+[case.setup]
+set = { "wlan.ssid" = "lab", "wlan.passkey" = "labpass123" }
+[[case.step]]
+fault = { kind = "reject_association", count = 1 }
+expect_fired = 1
+[[case.step]]
+send = "network_up"
+body = "Success"
+
+[[case]]
+id = "t/unfired"
+title = "a fault that never fires makes the case an error"
+clauses = ["t.one"]
+basis = "documented"
+requires = ["lab"]
+[[case.step]]
+fault = { kind = "dhcp_silent" }
+[[case.step]]
+send = "version"
+"#;
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+fn our_namespaces() -> Vec<String> {
+    let out = std::process::Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let prefix = format!("gecko-{}-", std::process::id());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(&prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_lab_run_joins_captures_and_cleans_up() {
+    if !is_root() {
+        eprintln!("SKIPPED a_lab_run_joins_captures_and_cleans_up: lab networking needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let specs = load_dir(&common::specs_dir(dir.path(), CASES)).unwrap();
+    let rig = common::write_rig(
+        dir.path(),
+        &format!(
+            "name = \"t\"\n[dut]\nkind = \"sim\"\nbinary = \"{}\"\n[lab]\n[[lab.ap]]\nssid = \"lab\"\nbssid = \"02:00:00:00:01:01\"\nchannel = 6\nsecurity = \"wpa2-aes\"\npasskey = \"labpass123\"\n",
+            common::sim_binary()
+        ),
+    );
+    let options = RunOptions {
+        selection: Selection::default(),
+        retries: 0,
+        reports_root: dir.path().join("r"),
+        progress: false,
+        jobs: 2,
+    };
+    let (result, report_dir) = run(&specs, &rig, &options).unwrap();
+    let join = &result.cases[0];
+    assert_eq!(join.verdict, Verdict::Pass, "{:?}", join.reason);
+    let capture = join.capture.as_deref().unwrap();
+    assert!(report_dir.join(capture).metadata().unwrap().len() > 24, "the capture has packets");
+    assert!(join.timeline.iter().any(|e| e.lane == gecko_hil::model::Lane::Radio));
+    assert!(join.timeline.iter().any(|e| e.lane == gecko_hil::model::Lane::Packet));
+    let unfired = &result.cases[1];
+    assert_eq!(unfired.verdict, Verdict::Error);
+    assert!(unfired.reason.as_deref().unwrap().contains("never fired"), "{:?}", unfired.reason);
+    assert!(our_namespaces().is_empty(), "left behind: {:?}", our_namespaces());
+}
