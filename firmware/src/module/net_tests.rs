@@ -14,16 +14,7 @@ use rstest::rstest;
 const T0: Instant = Instant::ZERO;
 const LAB_BSSID: [u8; 6] = [0x02, 0, 0, 0, 0x01, 0x01];
 
-fn board() -> BoardInfo {
-    BoardInfo {
-        product: "Gecko OS".to_string(),
-        version: "4.2.0".to_string(),
-        build: "2024-01-01".to_string(),
-        platform: "SIM".to_string(),
-        board: "SIM-01".to_string(),
-        mac: [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01],
-    }
-}
+use super::tests::board;
 
 fn lab() -> Bss {
     Bss {

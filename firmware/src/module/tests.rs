@@ -11,7 +11,8 @@ const MAC_TEXT: &str = "02:00:5e:10:00:01";
 const VERSION: &str = "Gecko OS-4.2.0, Built:2024-01-01 for SIM, Board:SIM-01";
 const T0: Instant = Instant::ZERO;
 
-fn board() -> BoardInfo {
+/// The board every module test boots (also used by the network tests).
+pub(super) fn board() -> BoardInfo {
     BoardInfo {
         product: "Gecko OS".to_string(),
         version: "4.2.0".to_string(),
