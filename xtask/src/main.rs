@@ -194,6 +194,38 @@ fn module_lease(lab: &Lab) -> Option<String> {
     leases.lines().rev().find_map(|l| l.split_whitespace().nth(2)).map(str::to_string)
 }
 
+/// Puts the access points of the default rig (`rigs/sim.toml`) on the air and says how to
+/// join them.
+fn add_rig_aps(lab_socket: &Path) {
+    use gecko_hil::ap::AccessPoints;
+    let rig = match gecko_hil::rig::load(&root().join("rigs/sim.toml")) {
+        Ok(rig) => rig,
+        Err(e) => return eprintln!("warning: no access points: {e}"),
+    };
+    let deadline = Instant::now() + std::time::Duration::from_secs(5);
+    while !lab_socket.exists() && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let mut aps = gecko_hil::ap::SimAccessPoints::new(lab_socket);
+    println!("Access points (from rigs/sim.toml); to join one, on the console:");
+    for ap in rig.lab.map(|l| l.aps).unwrap_or_default() {
+        let config = gecko_hil::session::ap_config(&ap);
+        if let Err(e) = aps.add_ap(&config) {
+            return eprintln!("warning: cannot add access point {}: {e}", ap.ssid);
+        }
+        let passkey = if ap.passkey.is_empty() {
+            String::new()
+        } else {
+            format!("; set wlan.passkey {}", ap.passkey)
+        };
+        let hidden = if ap.hidden { " (hidden)" } else { "" };
+        println!(
+            "  {}{hidden}, {}: set wlan.ssid {}{passkey}; network_up",
+            ap.ssid, ap.security, ap.ssid
+        );
+    }
+}
+
 fn sim_lab(console: &Path, nvm: &Path, lab_socket: &Path) -> Result<ExitCode> {
     gecko_hil::interrupt::install();
     if let Some(other) = running_lab() {
@@ -275,6 +307,9 @@ fn sim_lab(console: &Path, nvm: &Path, lab_socket: &Path) -> Result<ExitCode> {
             lab.tap_name(),
             lab_socket.display()
         );
+    }
+    if with_network {
+        add_rig_aps(lab_socket);
     }
     println!("Run any program inside the lab, for example:");
     println!("  cargo xtask lab exec -- curl http://<module address>/");
