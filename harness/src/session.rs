@@ -17,7 +17,7 @@ pub enum SessionError {
     Sim { binary: String, message: String },
     #[error("rig {rig}: {message}")]
     Port { rig: String, message: String },
-    #[error("lab network: {0}")]
+    #[error("lab network: {0} (to run without the lab network, use --rig rigs/sim-nolab.toml)")]
     Lab(#[from] crate::lab::LabError),
     #[error("lab control channel: {0}")]
     Radio(#[from] crate::ap::ApError),
