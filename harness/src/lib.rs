@@ -10,6 +10,7 @@
 //! * [`lab`]: the simulated lab's network (namespace, bridge, TAP, dnsmasq).
 //! * [`session`]: starting a simulated module, connecting, syncing the console.
 //! * [`runner`]: running cases, verdicts (product failure vs. infrastructure error), retries.
+//! * [`peers`]: lab peers (TCP/UDP echo, sink, source, refuse) and clients towards the module.
 //! * [`capture`]: packet capture on the lab network (pcap), a decoder for the lab's protocols,
 //!   packet expectations of spec tables, timeline events.
 //! * [`model`] and [`report`]: the result model and its renderings (results.json, junit.xml,
@@ -24,6 +25,7 @@ pub mod code;
 pub mod interrupt;
 pub mod lab;
 pub mod model;
+pub mod peers;
 pub mod report;
 pub mod rig;
 pub mod runner;

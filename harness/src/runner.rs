@@ -320,7 +320,28 @@ fn run_case(session: &mut Session, case: &Case, start_ms: u64) -> CaseResult {
             Err(e) => trouble = Some(Trouble::Infra(format!("lab: {e}"))),
         }
     }
-    let mut ctx = Ctx { session, case, deadline, needs_resync: true, faults: Vec::new() };
+    // Lab peers for the case, and the lab itself for clients that act on the module.
+    let lab = session.lab.as_ref().map(|l| std::sync::Arc::clone(&l.lab));
+    let mut peers = None;
+    if trouble.is_none()
+        && !case.peers.is_empty()
+        && let Some(lab) = &lab
+    {
+        match crate::peers::Peers::start(lab, &case.peers) {
+            Ok(p) => peers = Some(p),
+            Err(e) => trouble = Some(Trouble::Infra(format!("lab peers: {e}"))),
+        }
+    }
+    let mut ctx = Ctx {
+        session,
+        case,
+        deadline,
+        needs_resync: true,
+        faults: Vec::new(),
+        lab: lab.as_deref(),
+        peers,
+        clients: None,
+    };
     let mut steps = Vec::new();
 
     let t = Instant::now();
@@ -510,16 +531,22 @@ fn quote(value: &str) -> String {
     }
 }
 
-struct Ctx<'a> {
+struct Ctx<'a, 'l> {
     session: &'a mut Session,
     case: &'a Case,
     deadline: Instant,
     needs_resync: bool,
     /// Faults injected by this case: id, expected firings, description.
     faults: Vec<(crate::ap::FaultId, Option<u32>, String)>,
+    /// The lab network, when the rig has one.
+    lab: Option<&'l crate::lab::Lab>,
+    /// The case's lab peers (stopped when the case ends).
+    peers: Option<crate::peers::Peers>,
+    /// Lab clients acting on the module, made at the first `client` step.
+    clients: Option<crate::peers::Clients<'l>>,
 }
 
-impl Ctx<'_> {
+impl Ctx<'_, '_> {
     fn remaining(&self, cap: Duration) -> Duration {
         self.deadline
             .saturating_duration_since(Instant::now())
@@ -724,6 +751,38 @@ impl Ctx<'_> {
                 let bssid = crate::rig::format_bssid(bssid);
                 self.lab()?.aps.remove_ap(&bssid).map_err(infra)
             }
+            Step::Client(action) => {
+                if self.clients.is_none() {
+                    let lab = self
+                        .lab
+                        .ok_or_else(|| Trouble::Infra("this rig has no lab network".into()))?;
+                    let state = self.lab()?.aps.state().map_err(infra)?;
+                    let ip = state
+                        .ip
+                        .and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok())
+                        .ok_or_else(|| {
+                            Trouble::Product(
+                                "the module has no IPv4 address for lab clients to reach".into(),
+                            )
+                        })?;
+                    self.clients = Some(crate::peers::Clients::new(lab, ip));
+                }
+                let Some(clients) = self.clients.as_mut() else {
+                    return Err(Trouble::Infra("no lab clients".into()));
+                };
+                match clients.run(action) {
+                    Ok(line) => {
+                        self.session.channel.note(format!("lab client: {line}"));
+                        Ok(())
+                    }
+                    Err(crate::peers::ClientError::Fail(m)) => Err(Trouble::Product(m)),
+                    Err(crate::peers::ClientError::Infra(e)) => Err(Trouble::Infra(e.to_string())),
+                }
+            }
+            Step::CheckPeer { index, check } => match &self.peers {
+                Some(peers) => peers.check(*index, check).map_err(Trouble::Product),
+                None => Err(Trouble::Infra("the case's lab peers are not running".into())),
+            },
             Step::Fault { fault, expect_fired } => {
                 let id = self.lab()?.aps.inject_fault(fault).map_err(infra)?;
                 self.faults.push((id, *expect_fired, format!("{fault:?}")));

@@ -153,7 +153,8 @@ pub struct LabSession {
     pub aps: crate::ap::SimAccessPoints,
     /// The access points of the rig file, restored before every case.
     pub rig_aps: Vec<crate::ap::ApConfig>,
-    pub lab: crate::lab::Lab,
+    /// Shared so lab peers and clients can hold it while the session is in use.
+    pub lab: std::sync::Arc<crate::lab::Lab>,
 }
 
 impl LabSession {
@@ -234,7 +235,7 @@ impl Session {
                     let mut session = LabSession {
                         aps: crate::ap::SimAccessPoints::new(socket),
                         rig_aps: spec.aps.iter().map(to_ap_config).collect(),
-                        lab: l,
+                        lab: std::sync::Arc::new(l),
                     };
                     session.reset()?;
                     lab = Some(session);

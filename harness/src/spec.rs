@@ -235,6 +235,8 @@ struct RawCase {
     requires: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     packets: Vec<Spanned<toml::Table>>,
+    #[serde(default)]
+    peers: Vec<crate::peers::PeerSpec>,
 }
 
 #[derive(Deserialize, Default)]
@@ -273,6 +275,9 @@ struct RawStep {
     remove_ap: Option<Spanned<String>>,
     fault: Option<crate::ap::Fault>,
     expect_fired: Option<u32>,
+    client: Option<crate::peers::ClientAction>,
+    check_peer: Option<usize>,
+    check: Option<crate::peers::PeerCheck>,
 }
 
 /// Lab capabilities a case can require.
@@ -302,6 +307,8 @@ pub struct Case {
     pub requires: Vec<String>,
     /// Packet expectations, checked against the case's capture.
     pub packets: Vec<crate::capture::expect::PacketExpect>,
+    /// Lab peers running while the case runs.
+    pub peers: Vec<crate::peers::PeerSpec>,
     pub origin: Origin,
 }
 
@@ -365,6 +372,13 @@ pub enum Step {
         fault: crate::ap::Fault,
         expect_fired: Option<u32>,
     },
+    /// A lab client acting on the module (connect, send, flood, ...).
+    Client(crate::peers::ClientAction),
+    /// What a lab peer of the case must have seen.
+    CheckPeer {
+        index: usize,
+        check: crate::peers::PeerCheck,
+    },
 }
 
 impl Step {
@@ -384,6 +398,8 @@ impl Step {
             Step::AddAp(ap) => format!("add AP `{}`", ap.ssid),
             Step::RemoveAp(b) => format!("remove AP {}", crate::rig::format_bssid(b)),
             Step::Fault { fault, .. } => format!("fault {fault:?}"),
+            Step::Client(action) => format!("client {action:?}"),
+            Step::CheckPeer { index, .. } => format!("check peer {index}"),
         }
     }
 }
@@ -465,6 +481,8 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
         ("add_ap", s.add_ap.is_some()),
         ("remove_ap", s.remove_ap.is_some()),
         ("fault", s.fault.is_some()),
+        ("client", s.client.is_some()),
+        ("check_peer", s.check_peer.is_some()),
     ]
     .into_iter()
     .filter_map(|(k, present)| present.then_some(k))
@@ -495,6 +513,7 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
         }
         "raw" => &["expect_raw", "expect_raw_regex", "within_ms"],
         "fault" => &["expect_fired"],
+        "check_peer" => &["check"],
         _ => &[],
     };
     let extras = [
@@ -510,6 +529,7 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
         ("expect_raw_regex", s.expect_raw_regex.is_some()),
         ("within_ms", s.within_ms.is_some()),
         ("expect_fired", s.expect_fired.is_some()),
+        ("check", s.check.is_some()),
     ];
     if let Some((key, _)) = extras.iter().find(|(k, present)| *present && !allowed.contains(k)) {
         return Err(source.error(
@@ -603,6 +623,21 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
         "fault" => match s.fault {
             Some(fault) => Step::Fault { fault, expect_fired: s.expect_fired },
             None => unreachable_step(source, at)?,
+        },
+        "client" => match s.client {
+            Some(action) => Step::Client(action),
+            None => unreachable_step(source, at)?,
+        },
+        "check_peer" => match (s.check_peer, s.check) {
+            (Some(index), Some(check)) => Step::CheckPeer { index, check },
+            (_, None) => {
+                return Err(source.error(
+                    at,
+                    Some("check"),
+                    "a `check_peer` step needs `check = { ... }`",
+                ));
+            }
+            (None, _) => unreachable_step(source, at)?,
         },
         _ => {
             let bytes = unescape_raw(&s.raw.unwrap_or_default())
@@ -717,9 +752,31 @@ fn case(
         }
         requires.push(r);
     }
-    let lab_steps =
-        steps.iter().any(|s| matches!(s, Step::AddAp(_) | Step::RemoveAp(_) | Step::Fault { .. }));
-    if (lab_steps || !c.packets.is_empty()) && !requires.iter().any(|r| r == "lab") {
+    let lab_steps = steps.iter().any(|s| {
+        matches!(
+            s,
+            Step::AddAp(_)
+                | Step::RemoveAp(_)
+                | Step::Fault { .. }
+                | Step::Client(_)
+                | Step::CheckPeer { .. }
+        )
+    });
+    for s in &steps {
+        if let Step::CheckPeer { index, .. } = s
+            && *index >= c.peers.len()
+        {
+            let n = c.peers.len();
+            return Err(source.error(
+                at,
+                Some("check_peer"),
+                format!("peer {index} does not exist (the case has {n} peers, counted from 0)"),
+            ));
+        }
+    }
+    if (lab_steps || !c.packets.is_empty() || !c.peers.is_empty())
+        && !requires.iter().any(|r| r == "lab")
+    {
         return Err(source.error(
             at,
             Some("requires"),
@@ -751,6 +808,7 @@ fn case(
         steps,
         requires,
         packets,
+        peers: c.peers,
         origin: Origin { file: source.path.clone(), line: source.line_of(at) },
     })
 }

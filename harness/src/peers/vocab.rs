@@ -1,0 +1,514 @@
+//! The spec tables' words for lab peers, checks on what they received, and client actions
+//! towards the module. Every type deserializes with serde (unknown keys are errors) so a spec
+//! step can hold it as its typed value, like [`crate::ap::Fault`].
+
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+
+/// Bytes written in a spec table as text with the escapes of `raw` steps
+/// (`\r \n \t \\ \" \0 \xHH`, see [`crate::spec::unescape_raw`]). TOML decodes its own escapes
+/// first, so `"hello\r\n"` is already CR LF; write `'\x00'` (literal string) or `"\\x00"` for
+/// a byte escape.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Bytes(pub Vec<u8>);
+
+impl TryFrom<String> for Bytes {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        crate::spec::unescape_raw(&text).map(Bytes)
+    }
+}
+
+impl From<&[u8]> for Bytes {
+    fn from(b: &[u8]) -> Self {
+        Bytes(b.to_vec())
+    }
+}
+
+impl From<&str> for Bytes {
+    fn from(s: &str) -> Self {
+        Bytes(s.as_bytes().to_vec())
+    }
+}
+
+impl Serialize for Bytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::channel::escape_bytes(&self.0))
+    }
+}
+
+/// A lab peer a case starts: a server inside the lab namespace, bound to `addr` (default
+/// the lab host 10.77.0.5; any address of the lab's bridge, or loopback) and `port`.
+///
+/// ```toml
+/// peer = { kind = "tcp_echo", port = 7000 }                    # echo back what arrives
+/// peer = { kind = "tcp_echo", port = 7000, close_after = 10, delay_ms = 200 }
+/// peer = { kind = "tcp_sink", port = 7001 }                    # read and keep everything
+/// peer = { kind = "tcp_source", port = 7002, bytes = 4096 }    # send the pattern, then close
+/// peer = { kind = "tcp_source", port = 7002, bytes = 4096, keep_open = true }
+/// peer = { kind = "tcp_refuse", port = 7004 }                  # nothing listens: refused
+/// peer = { kind = "udp_echo", port = 7003, addr = "10.77.0.5" }
+/// peer = { kind = "udp_sink", port = 7005 }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PeerSpec {
+    /// Accepts connections and sends back every byte it reads, `delay_ms` after it arrived;
+    /// with `close_after`, reads (and echoes) at most that many bytes per connection, then
+    /// closes it. Closes its side when the client does.
+    TcpEcho {
+        port: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        addr: Option<Ipv4Addr>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        close_after: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delay_ms: Option<u64>,
+    },
+    /// Accepts connections and keeps every byte it reads; with `close_after`, closes a
+    /// connection once it has read that many bytes from it.
+    TcpSink {
+        port: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        addr: Option<Ipv4Addr>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        close_after: Option<u64>,
+    },
+    /// On each accepted connection sends `bytes` bytes of [`pattern`](super::pattern),
+    /// `delay_ms` after the accept; then closes its sending side (FIN) unless `keep_open`.
+    /// Whatever arrives is recorded.
+    TcpSource {
+        port: u16,
+        bytes: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        addr: Option<Ipv4Addr>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        keep_open: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delay_ms: Option<u64>,
+    },
+    /// Nothing listens on this port: a connection to it is refused (RST). Reserves the port
+    /// so no other peer of the case takes it.
+    TcpRefuse {
+        port: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        addr: Option<Ipv4Addr>,
+    },
+    /// Sends every datagram back to its sender, `delay_ms` after it arrived.
+    UdpEcho {
+        port: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        addr: Option<Ipv4Addr>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delay_ms: Option<u64>,
+    },
+    /// Keeps every datagram (records per sender address).
+    UdpSink {
+        port: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        addr: Option<Ipv4Addr>,
+    },
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
+}
+
+/// The transport a peer uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl PeerSpec {
+    pub fn tcp_echo(port: u16) -> Self {
+        PeerSpec::TcpEcho { port, addr: None, close_after: None, delay_ms: None }
+    }
+    pub fn tcp_sink(port: u16) -> Self {
+        PeerSpec::TcpSink { port, addr: None, close_after: None }
+    }
+    pub fn tcp_source(port: u16, bytes: u64) -> Self {
+        PeerSpec::TcpSource { port, bytes, addr: None, keep_open: false, delay_ms: None }
+    }
+    pub fn tcp_refuse(port: u16) -> Self {
+        PeerSpec::TcpRefuse { port, addr: None }
+    }
+    pub fn udp_echo(port: u16) -> Self {
+        PeerSpec::UdpEcho { port, addr: None, delay_ms: None }
+    }
+    pub fn udp_sink(port: u16) -> Self {
+        PeerSpec::UdpSink { port, addr: None }
+    }
+
+    /// This peer on another lab address.
+    pub fn at(mut self, ip: Ipv4Addr) -> Self {
+        match &mut self {
+            PeerSpec::TcpEcho { addr, .. }
+            | PeerSpec::TcpSink { addr, .. }
+            | PeerSpec::TcpSource { addr, .. }
+            | PeerSpec::TcpRefuse { addr, .. }
+            | PeerSpec::UdpEcho { addr, .. }
+            | PeerSpec::UdpSink { addr, .. } => *addr = Some(ip),
+        }
+        self
+    }
+
+    /// Closes each connection after this many bytes (echo and sink; ignored by the others).
+    pub fn close_after(mut self, n: u64) -> Self {
+        if let PeerSpec::TcpEcho { close_after, .. } | PeerSpec::TcpSink { close_after, .. } =
+            &mut self
+        {
+            *close_after = Some(n);
+        }
+        self
+    }
+
+    /// Answers this much later (echoes, source; ignored by the others).
+    pub fn delay_ms(mut self, ms: u64) -> Self {
+        if let PeerSpec::TcpEcho { delay_ms, .. }
+        | PeerSpec::TcpSource { delay_ms, .. }
+        | PeerSpec::UdpEcho { delay_ms, .. } = &mut self
+        {
+            *delay_ms = Some(ms);
+        }
+        self
+    }
+
+    /// A source that keeps the connection open after sending.
+    pub fn keep_open(mut self) -> Self {
+        if let PeerSpec::TcpSource { keep_open, .. } = &mut self {
+            *keep_open = true;
+        }
+        self
+    }
+
+    /// The `kind` key's value.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PeerSpec::TcpEcho { .. } => "tcp_echo",
+            PeerSpec::TcpSink { .. } => "tcp_sink",
+            PeerSpec::TcpSource { .. } => "tcp_source",
+            PeerSpec::TcpRefuse { .. } => "tcp_refuse",
+            PeerSpec::UdpEcho { .. } => "udp_echo",
+            PeerSpec::UdpSink { .. } => "udp_sink",
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        match self {
+            PeerSpec::TcpEcho { port, .. }
+            | PeerSpec::TcpSink { port, .. }
+            | PeerSpec::TcpSource { port, .. }
+            | PeerSpec::TcpRefuse { port, .. }
+            | PeerSpec::UdpEcho { port, .. }
+            | PeerSpec::UdpSink { port, .. } => *port,
+        }
+    }
+
+    /// The address given, if any (the default is [`super::DEFAULT_PEER_ADDR`]).
+    pub fn addr(&self) -> Option<Ipv4Addr> {
+        match self {
+            PeerSpec::TcpEcho { addr, .. }
+            | PeerSpec::TcpSink { addr, .. }
+            | PeerSpec::TcpSource { addr, .. }
+            | PeerSpec::TcpRefuse { addr, .. }
+            | PeerSpec::UdpEcho { addr, .. }
+            | PeerSpec::UdpSink { addr, .. } => *addr,
+        }
+    }
+
+    pub fn proto(&self) -> Proto {
+        match self {
+            PeerSpec::UdpEcho { .. } | PeerSpec::UdpSink { .. } => Proto::Udp,
+            _ => Proto::Tcp,
+        }
+    }
+
+    pub(super) fn delay(&self) -> std::time::Duration {
+        let ms = match self {
+            PeerSpec::TcpEcho { delay_ms, .. }
+            | PeerSpec::TcpSource { delay_ms, .. }
+            | PeerSpec::UdpEcho { delay_ms, .. } => delay_ms.unwrap_or(0),
+            _ => 0,
+        };
+        std::time::Duration::from_millis(ms)
+    }
+
+    pub(super) fn close_after_bytes(&self) -> Option<u64> {
+        match self {
+            PeerSpec::TcpEcho { close_after, .. } | PeerSpec::TcpSink { close_after, .. } => {
+                *close_after
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What a peer must have received, checked after the case's actions.
+///
+/// ```toml
+/// check = { received = "hello\r\n" }            # exact bytes (all connections, in order)
+/// check = { received_len = 4096 }               # exactly this many bytes
+/// check = { received_pattern = 4096 }           # exactly the first 4096 bytes of the pattern
+/// check = { connections = 3 }                   # accepted connections (UDP: senders)
+/// check = { received = "a", connection = 1 }    # only the second connection (UDP: sender)
+/// check = { received_len = 10, within_ms = 3000 } # wait up to this long (default 1000)
+/// ```
+///
+/// At least one of `received`, `received_len`, `received_pattern`, `connections`; at most
+/// one of the three `received*`.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(try_from = "RawPeerCheck")]
+pub struct PeerCheck {
+    pub received: Option<Bytes>,
+    pub received_len: Option<u64>,
+    pub received_pattern: Option<u64>,
+    pub connections: Option<usize>,
+    pub connection: Option<usize>,
+    pub within_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPeerCheck {
+    #[serde(default)]
+    received: Option<Bytes>,
+    #[serde(default)]
+    received_len: Option<u64>,
+    #[serde(default)]
+    received_pattern: Option<u64>,
+    #[serde(default)]
+    connections: Option<usize>,
+    #[serde(default)]
+    connection: Option<usize>,
+    #[serde(default)]
+    within_ms: Option<u64>,
+}
+
+impl TryFrom<RawPeerCheck> for PeerCheck {
+    type Error = String;
+    fn try_from(r: RawPeerCheck) -> Result<Self, String> {
+        let c = PeerCheck {
+            received: r.received,
+            received_len: r.received_len,
+            received_pattern: r.received_pattern,
+            connections: r.connections,
+            connection: r.connection,
+            within_ms: r.within_ms,
+        };
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+impl PeerCheck {
+    pub fn received(bytes: impl Into<Bytes>) -> Self {
+        PeerCheck { received: Some(bytes.into()), ..Self::default() }
+    }
+    pub fn received_len(n: u64) -> Self {
+        PeerCheck { received_len: Some(n), ..Self::default() }
+    }
+    pub fn received_pattern(n: u64) -> Self {
+        PeerCheck { received_pattern: Some(n), ..Self::default() }
+    }
+    pub fn connections(n: usize) -> Self {
+        PeerCheck { connections: Some(n), ..Self::default() }
+    }
+
+    /// Whether the check says something, and nothing contradictory.
+    pub fn validate(&self) -> Result<(), String> {
+        let payload =
+            [self.received.is_some(), self.received_len.is_some(), self.received_pattern.is_some()]
+                .iter()
+                .filter(|b| **b)
+                .count();
+        if payload > 1 {
+            return Err("give only one of `received`, `received_len`, `received_pattern`".into());
+        }
+        if payload == 0 && self.connections.is_none() {
+            return Err("a peer check needs `received`, `received_len`, `received_pattern` or \
+                        `connections`"
+                .into());
+        }
+        if self.connection.is_some() && payload == 0 {
+            return Err("`connection` selects the bytes of one connection: give `received`, \
+                        `received_len` or `received_pattern` with it"
+                .into());
+        }
+        Ok(())
+    }
+}
+
+/// Something the harness does as a client towards the module, at the module's address.
+///
+/// ```toml
+/// client = { connect = 3000 }              # TCP connect to the module's port (must connect)
+/// client = { connect_refused = 3001 }      # TCP connect; must be refused
+/// client = { send = "hello\r\n" }          # on the newest connection
+/// client = { receive = "hello\r\n" }       # exactly these bytes next (within 2 s)
+/// client = { receive_pattern = 4096 }      # exactly the first 4096 bytes of the pattern next
+/// client = { expect_closed = true }        # the module closes: end of stream (within 2 s)
+/// client = { close = true }                # close the newest connection
+/// client = { udp_send = { port = 3002, data = "ping", sources = 3, reply = "ping" } }
+/// client = { flood = { port = 3000, connections = 1000, timeout_ms = 5000, expect_connected_max = 8 } }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientAction {
+    Connect(u16),
+    ConnectRefused(u16),
+    Send(Bytes),
+    Receive(Bytes),
+    ReceivePattern(u64),
+    ExpectClosed(bool),
+    Close(bool),
+    UdpSend(UdpSendSpec),
+    Flood(FloodSpec),
+}
+
+/// `udp_send`: one datagram from each of `sources` client sockets (distinct lab addresses
+/// first, then distinct ports), to the module's `port`; with `reply`, each must get exactly
+/// that datagram back within `within_ms` (default 2000).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UdpSendSpec {
+    pub port: u16,
+    pub data: Bytes,
+    #[serde(default = "one")]
+    pub sources: usize,
+    #[serde(default)]
+    pub reply: Option<Bytes>,
+    #[serde(default)]
+    pub within_ms: Option<u64>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// `flood`: open `connections` TCP connections to the module's `port` at once, within
+/// `timeout_ms`, then close them all; the counts must meet the `expect_*` bounds given.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FloodSpec {
+    pub port: u16,
+    pub connections: usize,
+    pub timeout_ms: u64,
+    #[serde(default)]
+    pub expect_connected_max: Option<usize>,
+    #[serde(default)]
+    pub expect_connected_min: Option<usize>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may panic
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Step {
+        #[serde(default)]
+        peer: Option<PeerSpec>,
+        #[serde(default)]
+        check: Option<PeerCheck>,
+        #[serde(default)]
+        client: Option<ClientAction>,
+    }
+
+    fn parse(text: &str) -> Result<Step, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn peer_specs() {
+        let s = parse(r#"peer = { kind = "tcp_echo", port = 7000 }"#).unwrap();
+        assert_eq!(s.peer, Some(PeerSpec::tcp_echo(7000)));
+        let s = parse(
+            r#"peer = { kind = "tcp_echo", port = 7000, addr = "10.77.0.6", close_after = 3, delay_ms = 5 }"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.peer,
+            Some(
+                PeerSpec::tcp_echo(7000).at(Ipv4Addr::new(10, 77, 0, 6)).close_after(3).delay_ms(5)
+            )
+        );
+        let s = parse(r#"peer = { kind = "tcp_source", port = 7002, bytes = 4096 }"#).unwrap();
+        assert_eq!(s.peer, Some(PeerSpec::tcp_source(7002, 4096)));
+        let s = parse(r#"peer = { kind = "udp_sink", port = 7005 }"#).unwrap();
+        assert_eq!(s.peer.unwrap().kind(), "udp_sink");
+        let s = parse(r#"peer = { kind = "tcp_refuse", port = 7004 }"#).unwrap();
+        assert_eq!(s.peer, Some(PeerSpec::tcp_refuse(7004)));
+        // Errors: unknown keys, keys of another kind, missing keys, unknown kinds.
+        for bad in [
+            r#"peer = { kind = "tcp_echo", port = 7000, colour = 1 }"#,
+            r#"peer = { kind = "udp_sink", port = 7000, close_after = 1 }"#,
+            r#"peer = { kind = "tcp_source", port = 7000 }"#,
+            r#"peer = { kind = "sctp", port = 7000 }"#,
+            r#"peer = { kind = "tcp_echo", port = 70000 }"#,
+            r#"peer = { kind = "tcp_echo", port = 7000, addr = "lab-host" }"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad} parsed");
+        }
+    }
+
+    #[test]
+    fn peer_checks() {
+        let s = parse(r#"check = { received = "hello\r\n" }"#).unwrap();
+        assert_eq!(s.check, Some(PeerCheck::received("hello\r\n")));
+        let s = parse(r#"check = { received = 'a\x00\xff' }"#).unwrap();
+        assert_eq!(s.check.unwrap().received, Some(Bytes(vec![b'a', 0, 0xff])));
+        let s = parse("check = { received_pattern = 4096, connection = 0 }").unwrap();
+        assert_eq!(s.check.unwrap().received_pattern, Some(4096));
+        let s = parse("check = { connections = 2 }").unwrap();
+        assert_eq!(s.check, Some(PeerCheck::connections(2)));
+        for bad in [
+            "check = {}",
+            "check = { received_len = 1, received_pattern = 1 }",
+            "check = { connection = 1 }",
+            "check = { received_len = 1, bogus = 1 }",
+            r#"check = { received = '\q' }"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad} parsed");
+        }
+    }
+
+    #[test]
+    fn client_actions() {
+        assert_eq!(
+            parse("client = { connect = 3000 }").unwrap().client,
+            Some(ClientAction::Connect(3000))
+        );
+        assert_eq!(
+            parse(r#"client = { send = "hi\r\n" }"#).unwrap().client,
+            Some(ClientAction::Send(Bytes::from("hi\r\n")))
+        );
+        let s = parse(
+            "client = { flood = { port = 3000, connections = 1000, timeout_ms = 5000, expect_connected_max = 8 } }",
+        )
+        .unwrap();
+        assert_eq!(
+            s.client,
+            Some(ClientAction::Flood(FloodSpec {
+                port: 3000,
+                connections: 1000,
+                timeout_ms: 5000,
+                expect_connected_max: Some(8),
+                expect_connected_min: None,
+            }))
+        );
+        let s = parse(r#"client = { udp_send = { port = 9, data = "x", sources = 3 } }"#).unwrap();
+        assert!(matches!(s.client, Some(ClientAction::UdpSend(UdpSendSpec { sources: 3, .. }))));
+        for bad in [
+            "client = { connect = 3000, send = 'x' }",
+            "client = { connnect = 3000 }",
+            "client = { flood = { port = 1, connections = 1 } }",
+            "client = { flood = { port = 1, connections = 1, timeout_ms = 1, extra = 1 } }",
+        ] {
+            assert!(parse(bad).is_err(), "{bad} parsed");
+        }
+    }
+}
