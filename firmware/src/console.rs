@@ -39,12 +39,17 @@ pub struct Format {
 impl Format {
     /// Appends a response: header (if enabled), body with its line end, prompt (if enabled).
     pub fn response(&self, out: &mut Vec<u8>, code: ResultCode, body: &str) {
+        self.response_bytes(out, code, body.as_bytes());
+    }
+
+    /// [`Format::response`] with a body of raw bytes (`stream_read` data).
+    pub fn response_bytes(&self, out: &mut Vec<u8>, code: ResultCode, body: &[u8]) {
         let len = if body.is_empty() { 0 } else { body.len() + 2 };
         if self.header {
             push_header(out, 'R', code.0, len);
         }
         if !body.is_empty() {
-            out.extend_from_slice(body.as_bytes());
+            out.extend_from_slice(body);
             out.extend_from_slice(b"\r\n");
         }
         if self.prompt {
@@ -109,6 +114,12 @@ impl LineEditor {
         Self::default()
     }
 
+    /// Whether the last line ended with CR (so an LF may still follow as part of that line
+    /// end); clears it. A data phase that starts after the line asks this.
+    pub fn take_after_cr(&mut self) -> bool {
+        core::mem::take(&mut self.after_cr)
+    }
+
     /// Feeds one byte; echo bytes (if `echo`) are appended to `out`.
     pub fn feed(&mut self, b: u8, echo: bool, out: &mut Vec<u8>) -> Edit {
         let after_cr = core::mem::replace(&mut self.after_cr, false);
@@ -171,6 +182,50 @@ impl LineEditor {
                 Edit::Pending
             }
         }
+    }
+}
+
+/// The data phase of `stream_write` and `udp_server write`: after the command line, exactly
+/// `size` bytes are taken from the bus verbatim (CR, LF and control bytes included, nothing
+/// echoed). When the command line ended with a lone CR, one LF right after it is taken as the
+/// rest of that line end, not as data (so `write 0 5\r\n` followed by 5 bytes works).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataPhase {
+    want: usize,
+    buf: Vec<u8>,
+    skip_lf: bool,
+}
+
+impl DataPhase {
+    pub fn new(want: usize, skip_lf: bool) -> Self {
+        Self { want, buf: Vec::with_capacity(want), skip_lf }
+    }
+
+    /// Takes bytes until complete; returns how many of `bytes` it used.
+    pub fn feed(&mut self, bytes: &[u8]) -> usize {
+        let mut used = 0;
+        if self.skip_lf && !bytes.is_empty() {
+            self.skip_lf = false;
+            if bytes[0] == b'\n' {
+                used = 1;
+            }
+        }
+        let n = (self.want - self.buf.len()).min(bytes.len() - used);
+        self.buf.extend_from_slice(&bytes[used..used + n]);
+        used + n
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.buf.len() == self.want
+    }
+
+    /// Bytes still expected.
+    pub fn missing(&self) -> usize {
+        self.want - self.buf.len()
+    }
+
+    pub fn into_data(self) -> Vec<u8> {
+        self.buf
     }
 }
 
@@ -260,6 +315,34 @@ mod tests {
         input.extend_from_slice(b"\r\nver\r\n");
         let (edits, _) = feed_all(&mut ed, &input, false);
         assert_eq!(edits, vec![Edit::Overflow, Edit::Line(b"ver".to_vec())]);
+    }
+
+    #[rstest]
+    #[case::crlf_then_data(true, b"\nab\r\nc".as_slice(), 5, b"ab\r\nc".as_slice())]
+    #[case::lf_is_data(false, b"\nab\r\nc".as_slice(), 5, b"\nab\r\n".as_slice())]
+    #[case::stops_at_size(true, b"abcdef".as_slice(), 3, b"abc".as_slice())]
+    fn data_phase_takes_bytes_verbatim(
+        #[case] after_cr: bool,
+        #[case] input: &[u8],
+        #[case] size: usize,
+        #[case] want: &[u8],
+    ) {
+        let mut d = DataPhase::new(size, after_cr);
+        let used = d.feed(input);
+        assert!(d.is_complete());
+        assert_eq!(used, want.len() + usize::from(after_cr && input[0] == b'\n'));
+        assert_eq!(d.into_data(), want);
+    }
+
+    #[test]
+    fn data_phase_across_feeds() {
+        let mut d = DataPhase::new(4, true);
+        assert_eq!(d.feed(b""), 0);
+        assert_eq!(d.feed(b"\n"), 1);
+        assert_eq!(d.feed(b"\n"), 1, "the second LF is data");
+        assert_eq!(d.missing(), 3);
+        assert_eq!(d.feed(b"xyz!"), 3);
+        assert_eq!(d.into_data(), b"\nxyz");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! The crate has two layers:
 //!
-//! * The **core** ([`module`], [`wlan`], [`console`], [`command`], [`vars`], [`passkey`], [`nvm`]):
+//! * The **core** ([`module`], [`wlan`], [`streams`], [`console`], [`command`], [`vars`], [`passkey`],
+//!   [`nvm`]):
 //!   `no_std` with `alloc`, and sans-IO. Bytes from the serial bus and completions of platform work go in;
 //!   bytes for the bus and [`module::Action`]s come out. Time is a parameter ([`time::Instant`]);
 //!   the core never reads a clock and never does I/O.
@@ -28,6 +29,7 @@ pub mod passkey;
 pub mod platform;
 pub mod result;
 pub mod runner;
+pub mod streams;
 pub mod time;
 pub mod vars;
 pub mod wlan;

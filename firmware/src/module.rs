@@ -6,10 +6,11 @@
 //! is the platform dropping this value and booting a new one from NVM.
 
 use crate::command::{self, CommandDef, CommandId};
-use crate::console::{self, Edit, Format, LineEditor};
+use crate::console::{self, DataPhase, Edit, Format, LineEditor};
 use crate::net::{Ipv4, NetEvent, NetRequest};
 use crate::nvm;
 use crate::result::ResultCode;
+use crate::streams::{Endpoint, Stream, StreamType, Streams};
 use crate::time::{Duration, Instant};
 use crate::vars::{self, SetError, VARIABLES, VarId, Vars};
 use crate::wlan::{self, Config, Settled, Wlan};
@@ -72,12 +73,12 @@ enum Pending {
         deadline: Instant,
         verbose: bool,
     },
-    /// `network_lookup`, or the name lookup of `ping <host>` (`ping`).
+    /// `network_lookup`, or the name lookup of `ping <host>`, `tcp_client`, `udp_client`.
     Lookup {
         id: u32,
         deadline: Instant,
         host: String,
-        ping: bool,
+        then: Then,
     },
     /// `ping`.
     Ping {
@@ -85,14 +86,159 @@ enum Pending {
         deadline: Instant,
         to: Ipv4,
     },
+    /// `tcp_client`: a connect attempt (`waiting: false`, deadline `tcp.client.connect_timeout`)
+    /// or the wait before the next (`waiting: true`, deadline `tcp.client.retry_period`).
+    Connect {
+        conn: u32,
+        deadline: Instant,
+        host: String,
+        to: Endpoint,
+        /// Attempts made so far.
+        tries: u32,
+        waiting: bool,
+    },
+    /// `udp_client`, `udp_server start`: waiting for [`NetEvent::UdpOpened`].
+    UdpOpen {
+        conn: u32,
+        deadline: Instant,
+        kind: StreamType,
+        remote: Option<Endpoint>,
+    },
+    /// `stream_read`, `udp_server read`: nothing buffered yet; waits `bus.command.read_timeout`.
+    Read {
+        handle: usize,
+        size: usize,
+        deadline: Instant,
+        with_sender: bool,
+    },
+    /// The data phase of `stream_write`, `udp_server write`: [`DATA_TIMEOUT`] after the last
+    /// byte it aborts.
+    Data {
+        phase: DataPhase,
+        deadline: Instant,
+        target: WriteTarget,
+    },
+    /// The write was handed to the platform; waiting for [`NetEvent::Sent`]
+    /// (`bus.command.write_timeout`).
+    Write {
+        conn: u32,
+        handle: usize,
+        deadline: Instant,
+    },
 }
+
+/// What a name lookup is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Then {
+    /// `network_lookup`: answer the address.
+    Answer,
+    Ping,
+    Open {
+        udp: bool,
+        port: u16,
+    },
+}
+
+/// Where the bytes of a data phase go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum WriteTarget {
+    /// `stream_write <handle>`.
+    Stream(usize),
+    /// `udp_server write <ip> <port>`.
+    UdpClient(Endpoint),
+}
+
+/// The module's TCP server while it listens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TcpServer {
+    listener: u32,
+    port: u16,
+    /// Started by `tcp.server.auto_start`: its first client may stream to the bus.
+    auto: bool,
+}
+
+/// A stream an `*.auto_start` variable opens when the network comes up, in the background
+/// (the console stays free): `tcp.client.*` (`TCPC`, with the connect retry sequence and
+/// `tcp.client.auto_retries`), `udp.client.*` (`UDPC`), `udp.server.*` (`UDPS`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Auto {
+    kind: StreamType,
+    /// Clients: `remote_host`; the UDP server: empty.
+    host: String,
+    /// Clients: `remote_port`; the UDP server: its local port.
+    port: u16,
+    /// Clients: the resolved remote.
+    to: Option<Endpoint>,
+    /// Connect attempts in this round (the TCP client's retry sequence).
+    tries: u32,
+    /// Rounds retried after the first (`tcp.client.auto_retries`).
+    rounds: u32,
+    phase: AutoPhase,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum AutoPhase {
+    Resolve {
+        id: u32,
+        deadline: Instant,
+    },
+    Connect {
+        conn: u32,
+        deadline: Instant,
+    },
+    UdpOpen {
+        conn: u32,
+        deadline: Instant,
+    },
+    /// Before the next connect attempt or round.
+    Wait {
+        until: Instant,
+        next_round: bool,
+    },
+    /// The TCP client's stream is open on `conn` (watched to reconnect when it drops).
+    Open {
+        conn: u32,
+    },
+}
+
+impl AutoPhase {
+    /// The connection of a connect attempt or a UDP open in progress.
+    fn attempt(&self) -> Option<u32> {
+        match self {
+            AutoPhase::Connect { conn, .. } | AutoPhase::UdpOpen { conn, .. } => Some(*conn),
+            _ => None,
+        }
+    }
+}
+
+impl Auto {
+    fn deadline(&self) -> Option<Instant> {
+        match self.phase {
+            AutoPhase::Resolve { deadline, .. }
+            | AutoPhase::Connect { deadline, .. }
+            | AutoPhase::UdpOpen { deadline, .. } => Some(deadline),
+            AutoPhase::Wait { until, .. } => Some(until),
+            AutoPhase::Open { .. } => None,
+        }
+    }
+}
+
+/// How long the data phase of a write waits for the next byte before it aborts (assumed).
+pub const DATA_TIMEOUT: Duration = Duration::from_millis(5_000);
+/// How long `udp_client` and `udp_server start` wait for the platform's UDP socket (assumed).
+pub const UDP_OPEN_TIMEOUT: Duration = Duration::from_millis(5_000);
 
 impl Pending {
     fn deadline(&self) -> Option<Instant> {
         match self {
             Pending::Scan { deadline, .. }
             | Pending::Lookup { deadline, .. }
-            | Pending::Ping { deadline, .. } => Some(*deadline),
+            | Pending::Ping { deadline, .. }
+            | Pending::Connect { deadline, .. }
+            | Pending::UdpOpen { deadline, .. }
+            | Pending::Read { deadline, .. }
+            | Pending::Data { deadline, .. }
+            | Pending::Write { deadline, .. } => Some(*deadline),
             Pending::Save | Pending::NetUp(_) => None,
         }
     }
@@ -105,6 +251,16 @@ enum AfterUp {
     Respond,
     Lookup(String),
     Ping(PingTarget),
+    /// `tcp_client`, `udp_client`.
+    Open {
+        udp: bool,
+        host: String,
+        port: u16,
+    },
+    /// `tcp_server start`.
+    TcpServer(u16),
+    /// `udp_server start`.
+    UdpServer(u16),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,6 +287,34 @@ pub struct Module {
     halted: bool,
     booted_at: Instant,
     wlan: Wlan,
+    streams: Streams,
+    tcp_server: Option<TcpServer>,
+    /// Streams the `*.auto_start` variables open in the background.
+    autos: Vec<Auto>,
+    /// Whether the network was up at the last [`Module::apply`] (to see it come and go).
+    net_was_up: bool,
+    /// Serial STREAM mode.
+    bus: Bus,
+}
+
+/// Serial STREAM mode (`bus.mode stream`, read at boot): see the `impl Module` block on it.
+#[derive(Debug, Default)]
+struct Bus {
+    /// `bus.mode` was `stream` at boot.
+    configured: bool,
+    /// The bus streams now (not broken in to command mode).
+    streaming: bool,
+    /// The connection of the stream that streams to the bus.
+    conn: Option<u32>,
+    /// Bus bytes not yet sent.
+    tx: Vec<u8>,
+    flush_at: Option<Instant>,
+    /// When the last bus byte came (boot counts as one).
+    last_rx: Instant,
+    /// Bytes of `bus.stream.cmd_seq` matched so far (held back from the stream).
+    seq_match: usize,
+    /// `exit` ended with a lone CR: an LF right after it is part of that line end.
+    skip_lf: bool,
 }
 
 impl Module {
@@ -166,6 +350,11 @@ impl Module {
             halted: false,
             booted_at: now,
             wlan: Wlan::new(),
+            streams: Streams::new(),
+            tcp_server: None,
+            autos: Vec::new(),
+            net_was_up: false,
+            bus: Bus::default(),
         };
         let banner = module.board.version_line();
         module.log(console::level::STATUS, &banner);
@@ -173,6 +362,9 @@ impl Module {
             module.log(console::level::ERROR, &note);
         }
         module.log(console::level::STATUS, "[Ready]");
+        if module.vars.text("bus.mode") == "stream" {
+            module.bus = Bus { configured: true, streaming: true, last_rx: now, ..Bus::default() };
+        }
         module.sync_net_vars();
         if module.vars.flag("wlan.auto_join.enabled") {
             let cfg = Config::from_vars(&module.vars);
@@ -180,7 +372,7 @@ impl Module {
             module.wlan.up(&cfg, now, &mut out);
             module.apply(out, now);
         }
-        if module.format().prompt {
+        if module.format().prompt && !module.bus.streaming {
             module.out.extend_from_slice(b"> ");
         }
         module
@@ -188,26 +380,33 @@ impl Module {
 
     /// Feeds bytes received on the serial bus.
     pub fn feed(&mut self, bytes: &[u8], now: Instant) {
-        if self.halted {
-            return;
-        }
-        if self.pending.is_some() {
-            self.stash.extend_from_slice(bytes);
-            return;
-        }
-        for (i, &b) in bytes.iter().enumerate() {
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.halted {
+                return;
+            }
+            if self.bus.streaming {
+                return self.bus_bytes(&bytes[i..], now);
+            }
+            if let Some(Pending::Data { phase, deadline, .. }) = &mut self.pending {
+                i += phase.feed(&bytes[i..]);
+                *deadline = now + DATA_TIMEOUT;
+                if phase.is_complete() {
+                    self.data_complete(now);
+                }
+                continue;
+            }
+            if self.pending.is_some() {
+                self.stash.extend_from_slice(&bytes[i..]);
+                return;
+            }
+            let b = bytes[i];
+            i += 1;
             let echo = self.format().echo;
             match self.editor.feed(b, echo, &mut self.out) {
                 Edit::Pending => {}
                 Edit::Overflow => self.respond(ResultCode::BUFFER_OVERFLOW, None),
                 Edit::Line(line) => self.execute(&line, now),
-            }
-            if self.halted {
-                return;
-            }
-            if self.pending.is_some() {
-                self.stash.extend_from_slice(&bytes[i + 1..]);
-                return;
             }
         }
     }
@@ -256,15 +455,21 @@ impl Module {
             }
             (
                 NetEvent::Resolved { id, address },
-                Some(Pending::Lookup { id: want, host, ping, .. }),
+                Some(Pending::Lookup { id: want, host, then, .. }),
             ) if *id == want => {
-                return match address {
-                    Some(address) if ping => self.ping(*address, now),
-                    Some(address) => {
+                return match (address, then) {
+                    (Some(address), Then::Ping) => self.ping(*address, now),
+                    (Some(address), Then::Answer) => {
                         self.finish(ResultCode::SUCCESS, Some(&wlan::ip_text(*address)), now)
                     }
-                    None => {
+                    (Some(address), Then::Open { udp, port }) => {
+                        self.open_to(udp, host, (*address, port), now)
+                    }
+                    (None, then) => {
                         self.log(console::level::ERROR, &format!("Host not found: {host}"));
+                        if matches!(then, Then::Open { .. }) {
+                            self.log(console::level::STATUS, "[Open failed]");
+                        }
                         self.finish(ResultCode::FAILED, None, now)
                     }
                 };
@@ -277,6 +482,9 @@ impl Module {
             }
             _ => {}
         }
+        if self.stream_event(&event, now) {
+            return;
+        }
         let cfg = Config::from_vars(&self.vars);
         let mut out = wlan::Out::default();
         self.wlan.event(&event, &cfg, now, &mut out);
@@ -286,10 +494,11 @@ impl Module {
     /// When [`Module::tick`] must next be called, if a timer is running.
     pub fn poll_at(&self) -> Option<Instant> {
         let command = self.pending.as_ref().and_then(Pending::deadline);
-        match (command, self.wlan.poll_at()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let auto = self.autos.iter().filter_map(Auto::deadline).min();
+        [command, self.wlan.poll_at(), self.idle_deadline(), auto, self.bus.flush_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Runs the timers that are due at `now`.
@@ -300,14 +509,12 @@ impl Module {
         if let Some(pending) = self.pending.clone()
             && pending.deadline().is_some_and(|at| at <= now)
         {
-            let note = match pending {
-                Pending::Scan { .. } => "Scan timed out".to_string(),
-                Pending::Lookup { host, .. } => format!("DNS lookup timed out: {host}"),
-                Pending::Ping { to, .. } => format!("Ping timed out: {}", wlan::ip_text(to)),
-                Pending::Save | Pending::NetUp(_) => String::new(),
-            };
-            self.log(console::level::ERROR, &note);
-            self.finish(ResultCode::FAILED, None, now);
+            self.timed_out(pending, now);
+        }
+        self.close_idle_clients(now);
+        self.auto_tick(now);
+        if self.bus.flush_at.is_some_and(|at| at <= now) {
+            self.bus_flush();
         }
         let cfg = Config::from_vars(&self.vars);
         let mut out = wlan::Out::default();
@@ -340,7 +547,10 @@ impl Module {
     }
 
     fn log(&mut self, level: u8, text: &str) {
-        self.format().log(&mut self.out, level, text);
+        // The bus carries only stream data while it streams.
+        if !self.bus.streaming {
+            self.format().log(&mut self.out, level, text);
+        }
     }
 
     /// Responds with `code`; `body` defaults to the code's text for errors and to nothing
@@ -348,6 +558,11 @@ impl Module {
     fn respond(&mut self, code: ResultCode, body: Option<&str>) {
         let body = body.unwrap_or(if code.is_success() { "" } else { code.text().unwrap_or("") });
         self.format().response(&mut self.out, code, body);
+    }
+
+    /// Responds with a body of raw bytes (`stream_read`).
+    fn respond_bytes(&mut self, code: ResultCode, body: &[u8]) {
+        self.format().response_bytes(&mut self.out, code, body);
     }
 
     fn execute(&mut self, line: &[u8], now: Instant) {
@@ -417,6 +632,28 @@ impl Module {
                 // Pending: answered when the work completes.
                 None => return,
             },
+            CommandId::Exit => {
+                if !self.bus.configured {
+                    self.log(console::level::ERROR, "Not in stream mode");
+                    (ResultCode::FAILED, None)
+                } else {
+                    self.respond(ResultCode::SUCCESS, Some("Success"));
+                    self.bus_resume();
+                    return;
+                }
+            }
+            CommandId::StreamClose
+            | CommandId::StreamList
+            | CommandId::StreamPoll
+            | CommandId::StreamRead
+            | CommandId::StreamWrite
+            | CommandId::TcpClient
+            | CommandId::TcpServer
+            | CommandId::UdpClient
+            | CommandId::UdpServer => match self.stream_command(def.id, args, now) {
+                Some(answer) => answer,
+                None => return,
+            },
         };
         self.respond(code, body.as_deref());
     }
@@ -430,6 +667,10 @@ impl Module {
             self.log(*level, text);
         }
         self.sync_net_vars();
+        let up = self.wlan.is_up();
+        if up != core::mem::replace(&mut self.net_was_up, up) {
+            if up { self.network_came_up(now) } else { self.network_went_down(now) }
+        }
         if let Some(settled) = out.settled {
             self.settled(settled, now);
         }
@@ -439,13 +680,39 @@ impl Module {
     fn settled(&mut self, settled: Settled, now: Instant) {
         let Some(Pending::NetUp(after)) = self.pending.clone() else { return };
         match (settled, after) {
+            (Settled::Failed, AfterUp::Open { .. }) => {
+                self.log(console::level::STATUS, "[Open failed]");
+                self.finish(ResultCode::FAILED, None, now);
+            }
             (Settled::Failed, _) => self.finish(ResultCode::FAILED, None, now),
+            (Settled::Up, AfterUp::Open { udp, host, port }) => match vars::parse_ipv4(&host) {
+                Some(ip) => self.open_to(udp, host, (ip, port), now),
+                None => self.lookup(host, Then::Open { udp, port }, now),
+            },
+            (Settled::Up, AfterUp::TcpServer(port)) => {
+                if self.tcp_server.is_some() {
+                    // Auto-started while the command waited for the network.
+                    self.log(console::level::ERROR, "TCP server already running");
+                    return self.finish(ResultCode::FAILED, None, now);
+                }
+                self.start_tcp_server(port, false);
+                self.finish(ResultCode::SUCCESS, Some("Success"), now);
+            }
+            (Settled::Up, AfterUp::UdpServer(port)) => {
+                let conn = self.streams.next_conn();
+                self.actions.push_back(Action::Net(NetRequest::UdpOpen { conn, local_port: port }));
+                let deadline = now + UDP_OPEN_TIMEOUT;
+                self.pending =
+                    Some(Pending::UdpOpen { conn, deadline, kind: StreamType::Udps, remote: None });
+            }
             (Settled::Up, AfterUp::Respond) => {
                 self.finish(ResultCode::SUCCESS, Some("Success"), now)
             }
-            (Settled::Up, AfterUp::Lookup(host)) => self.lookup(host, false, now),
+            (Settled::Up, AfterUp::Lookup(host)) => self.lookup(host, Then::Answer, now),
             (Settled::Up, AfterUp::Ping(PingTarget::Addr(to))) => self.ping(to, now),
-            (Settled::Up, AfterUp::Ping(PingTarget::Host(host))) => self.lookup(host, true, now),
+            (Settled::Up, AfterUp::Ping(PingTarget::Host(host))) => {
+                self.lookup(host, Then::Ping, now)
+            }
             (Settled::Up, AfterUp::Ping(PingTarget::Gateway)) => {
                 match self.wlan.ip().map(|ip| ip.gateway).filter(|gw| *gw != [0; 4]) {
                     Some(gateway) => self.ping(gateway, now),
@@ -466,6 +733,14 @@ impl Module {
         self.feed(&stash, now);
     }
 
+    /// [`Module::finish`] with a body of raw bytes.
+    fn finish_bytes(&mut self, body: &[u8], now: Instant) {
+        self.pending = None;
+        self.respond_bytes(ResultCode::SUCCESS, body);
+        let stash = core::mem::take(&mut self.stash);
+        self.feed(&stash, now);
+    }
+
     /// Brings the network up (if it is not) and then does `after`.
     fn with_network(&mut self, after: AfterUp, now: Instant) {
         self.pending = Some(Pending::NetUp(after));
@@ -475,13 +750,13 @@ impl Module {
         self.apply(out, now);
     }
 
-    fn lookup(&mut self, host: String, ping: bool, now: Instant) {
+    fn lookup(&mut self, host: String, then: Then, now: Instant) {
         let id = self.wlan.next_id();
         self.actions.push_back(Action::Net(NetRequest::Resolve { id, name: host.clone() }));
         // `network.dns.timeout` is in milliseconds (assumed; its range is 100 to 60000).
         let timeout = self.vars.text("network.dns.timeout").parse().unwrap_or(5000);
         let deadline = now + Duration::from_millis(timeout);
-        self.pending = Some(Pending::Lookup { id, deadline, host, ping });
+        self.pending = Some(Pending::Lookup { id, deadline, host, then });
     }
 
     fn ping(&mut self, to: Ipv4, now: Instant) {
@@ -739,7 +1014,1014 @@ impl Module {
     }
 }
 
+/// Streams and sockets: the `stream_*`, `tcp_*` and `udp_*` commands and the connection
+/// events. Decisions (assumed where no source gives them; see also [`crate::streams`]):
+///
+/// * Logs: `[Opening: <host>:<port>]`, `[Opened: <handle>]`, `[Open failed]` and
+///   `[Closed: <handle>]` at level 1 (status); `Closing: <handle>` at level 3; reasons
+///   (`No free stream handles`, `Host not found: …`, `Connect failed: …`) at 2 or 3.
+/// * `tcp_client` retry sequence: one attempt, then up to `tcp.client.retries` more, each
+///   `tcp.client.retry_period` ms after the previous one failed (refused, or no
+///   [`NetEvent::TcpConnected`] within `tcp.client.connect_timeout` ms, after which the
+///   attempt's connection is closed). The host is resolved once.
+/// * `stream_write <handle> <size>`: `size` must be 1 to `bus.command.rx_bufsize` (0 or not a
+///   number: code 7; too big: code 9), checked before the data phase, which then always
+///   takes `size` bytes; the handle is checked after it (bad or closed: code 7), so the data
+///   never runs as commands. Bytes beyond `size` are command input again. No byte for
+///   [`DATA_TIMEOUT`]: code 1, the partial data is dropped. The answer waits for
+///   [`NetEvent::Sent`] up to `bus.command.write_timeout` ms: then `Success`, or code 9 when
+///   `bus.command.write_check_enabled` (else `Success`: the platform has the data).
+/// * `stream_read <handle> <size>`: up to `size` bytes (UDP: of one datagram), raw in the
+///   body; empty body (success) when nothing came within `bus.command.read_timeout` ms.
+/// * `stream_close` frees the handle at once (it sends [`NetRequest::Close`] and does not wait
+///   for [`NetEvent::Closed`]).
+/// * `tcp_server start [port]` answers `Success` after [`NetRequest::TcpListen`] (the contract
+///   has no success event; a later failure logs and stops the server); `start` while running
+///   is code 1. `stop` (also when not running) answers `Success` and closes every TCPS client.
+///   More than `tcp.server.max_clients` clients, or no free handle: the new client is closed
+///   at once. `tcp.server.idle_timeout` (s, 0 never) closes a client with no data either way.
+/// * `udp_server start [port]` answers the UDPS stream's handle, like `udp_client`. `udp_server
+///   read <size>` answers `<ip> <port>` of the datagram's sender, CR LF, then the data (empty
+///   body when nothing came). Replies (`stream_write` on the UDPS handle) go to the first
+///   sender with `udp.server.lock_client`, else to the latest; before any client sent, to
+///   `udp.server.remote_host`:`udp.server.remote_port` if both are set (an address), else the
+///   write fails (code 1). `udp_client` keeps datagrams from any sender.
+impl Module {
+    fn num(&self, name: &str) -> u64 {
+        self.vars.text(name).parse().unwrap_or(0)
+    }
+
+    fn local_ip(&self) -> Ipv4 {
+        self.wlan.ip().map_or([0; 4], |c| c.address)
+    }
+
+    fn stream_command(
+        &mut self,
+        id: CommandId,
+        args: &[String],
+        now: Instant,
+    ) -> Option<(ResultCode, Option<String>)> {
+        let bad = Some((ResultCode::BAD_ARGS, None));
+        match id {
+            CommandId::StreamList => Some((ResultCode::SUCCESS, Some(self.streams.list_body()))),
+            CommandId::StreamPoll => match args.first().map(String::as_str) {
+                None | Some("all") => Some((ResultCode::SUCCESS, Some(self.streams.poll_all()))),
+                Some(h) => match parse_handle(h).and_then(|h| self.streams.get(h)) {
+                    Some(s) => Some((ResultCode::SUCCESS, Some(s.poll().to_string()))),
+                    None => bad,
+                },
+            },
+            CommandId::StreamClose => {
+                if args[0] == "all" {
+                    let handles: Vec<usize> = self.streams.iter().map(|(h, _)| h).collect();
+                    for h in handles {
+                        self.close_stream(h, now);
+                    }
+                } else {
+                    match parse_handle(&args[0]).filter(|h| self.streams.get(*h).is_some()) {
+                        Some(h) => self.close_stream(h, now),
+                        None => return bad,
+                    }
+                }
+                Some((ResultCode::SUCCESS, Some("Success".to_string())))
+            }
+            CommandId::StreamRead => {
+                let (Some(h), Some(size)) = (parse_handle(&args[0]), parse_size(&args[1])) else {
+                    return bad;
+                };
+                if self.streams.get(h).is_none() {
+                    return bad;
+                }
+                if self.is_bus_stream(h) {
+                    return Some(self.bus_stream_refused(h));
+                }
+                self.read(h, size, false, now)
+            }
+            CommandId::StreamWrite => {
+                let Some(h) = parse_handle(&args[0]) else { return bad };
+                self.write(WriteTarget::Stream(h), &args[1], now)
+            }
+            CommandId::TcpClient | CommandId::UdpClient => {
+                let Some(port) = parse_port(&args[1]) else { return bad };
+                let host = command::unescape_plain(&args[0]);
+                if self.streams.network_full() {
+                    self.log(console::level::ERROR, "No free stream handles");
+                    return Some((ResultCode::FAILED, None));
+                }
+                self.log(console::level::STATUS, &format!("[Opening: {host}:{port}]"));
+                let udp = id == CommandId::UdpClient;
+                self.with_network(AfterUp::Open { udp, host, port }, now);
+                None
+            }
+            CommandId::TcpServer => match (args[0].as_str(), args.get(1)) {
+                ("start", port) => {
+                    let port = match port.map(|p| parse_port(p)) {
+                        Some(Some(p)) => p,
+                        Some(None) => return bad,
+                        None => self.num("tcp.server.port") as u16,
+                    };
+                    if self.tcp_server.is_some() {
+                        self.log(console::level::ERROR, "TCP server already running");
+                        return Some((ResultCode::FAILED, None));
+                    }
+                    self.with_network(AfterUp::TcpServer(port), now);
+                    None
+                }
+                ("stop", None) => {
+                    if let Some(server) = self.tcp_server.take() {
+                        let listener = server.listener;
+                        self.actions.push_back(Action::Net(NetRequest::TcpUnlisten { listener }));
+                        for h in self.streams.handles_of(StreamType::Tcps) {
+                            self.close_stream(h, now);
+                        }
+                        self.log(console::level::INFO, "TCP server stopped");
+                    }
+                    Some((ResultCode::SUCCESS, Some("Success".to_string())))
+                }
+                ("stop", Some(_)) => Some((ResultCode::TOO_MANY_ARGS, None)),
+                _ => bad,
+            },
+            CommandId::UdpServer => self.udp_server(args, now),
+            _ => Some((ResultCode::UNKNOWN_COMMAND, None)),
+        }
+    }
+
+    fn udp_server(
+        &mut self,
+        args: &[String],
+        now: Instant,
+    ) -> Option<(ResultCode, Option<String>)> {
+        let bad = Some((ResultCode::BAD_ARGS, None));
+        let server = self.streams.handles_of(StreamType::Udps).first().copied();
+        let (want, sub) = match args[0].as_str() {
+            "start" => (1..=2, 0),
+            "stop" => (1..=1, 1),
+            "read" => (2..=2, 2),
+            "write" => (4..=4, 3),
+            _ => return bad,
+        };
+        if args.len() < *want.start() {
+            return Some((ResultCode::TOO_FEW_ARGS, None));
+        }
+        if args.len() > *want.end() {
+            return Some((ResultCode::TOO_MANY_ARGS, None));
+        }
+        match sub {
+            0 => {
+                let port = match args.get(1).map(|p| parse_port(p)) {
+                    Some(Some(p)) => p,
+                    Some(None) => return bad,
+                    None => self.num("udp.server.port") as u16,
+                };
+                if server.is_some() {
+                    self.log(console::level::ERROR, "UDP server already running");
+                    return Some((ResultCode::FAILED, None));
+                }
+                if self.streams.network_full() {
+                    self.log(console::level::ERROR, "No free stream handles");
+                    return Some((ResultCode::FAILED, None));
+                }
+                self.with_network(AfterUp::UdpServer(port), now);
+                None
+            }
+            1 => {
+                if let Some(h) = server {
+                    self.close_stream(h, now);
+                }
+                Some((ResultCode::SUCCESS, Some("Success".to_string())))
+            }
+            2 => {
+                let Some(size) = parse_size(&args[1]) else { return bad };
+                let Some(h) = server else {
+                    self.log(console::level::ERROR, "UDP server not running");
+                    return Some((ResultCode::FAILED, None));
+                };
+                self.read(h, size, true, now)
+            }
+            _ => {
+                let (Some(ip), Some(port)) = (vars::parse_ipv4(&args[1]), parse_port(&args[2]))
+                else {
+                    return bad;
+                };
+                self.write(WriteTarget::UdpClient((ip, port)), &args[3], now)
+            }
+        }
+    }
+
+    /// Opens a client stream to `to` once the network is up and the host resolved.
+    fn open_to(&mut self, udp: bool, host: String, to: Endpoint, now: Instant) {
+        if udp {
+            let conn = self.streams.next_conn();
+            self.actions.push_back(Action::Net(NetRequest::UdpOpen { conn, local_port: 0 }));
+            let deadline = now + UDP_OPEN_TIMEOUT;
+            self.pending =
+                Some(Pending::UdpOpen { conn, deadline, kind: StreamType::Udpc, remote: Some(to) });
+        } else {
+            self.tcp_attempt(host, to, 0, now);
+        }
+    }
+
+    fn tcp_attempt(&mut self, host: String, to: Endpoint, tries: u32, now: Instant) {
+        let conn = self.streams.next_conn();
+        let local_port = self.num("tcp.client.local_port") as u16;
+        self.actions.push_back(Action::Net(NetRequest::TcpConnect {
+            conn,
+            to: to.0,
+            port: to.1,
+            local_port,
+        }));
+        let deadline = now + Duration::from_millis(self.num("tcp.client.connect_timeout"));
+        self.pending =
+            Some(Pending::Connect { conn, deadline, host, to, tries: tries + 1, waiting: false });
+    }
+
+    /// A connect attempt failed: wait and retry, or give up.
+    fn tcp_retry(&mut self, host: String, to: Endpoint, tries: u32, now: Instant) {
+        if tries > self.num("tcp.client.retries") as u32 {
+            self.log(console::level::STATUS, "[Open failed]");
+            return self.finish(ResultCode::FAILED, None, now);
+        }
+        let period = self.num("tcp.client.retry_period");
+        self.log(console::level::INFO, &format!("Retrying in {period} ms"));
+        let deadline = now + Duration::from_millis(period);
+        self.pending = Some(Pending::Connect { conn: 0, deadline, host, to, tries, waiting: true });
+    }
+
+    /// Adds a stream for a connection the platform opened; `None` (and the connection closed)
+    /// when no handle is free.
+    fn add_stream(&mut self, stream: Stream, now: Instant) -> Option<usize> {
+        let conn = stream.conn;
+        let mut stream = stream;
+        stream.last_activity = now;
+        match self.streams.open(stream) {
+            Some(h) => {
+                self.log(console::level::STATUS, &format!("[Opened: {h}]"));
+                Some(h)
+            }
+            None => {
+                self.actions.push_back(Action::Net(NetRequest::Close { conn }));
+                self.log(console::level::ERROR, "No free stream handles");
+                None
+            }
+        }
+    }
+
+    fn read(
+        &mut self,
+        handle: usize,
+        size: usize,
+        with_sender: bool,
+        now: Instant,
+    ) -> Option<(ResultCode, Option<String>)> {
+        let Some(stream) = self.streams.get(handle) else {
+            return Some((ResultCode::BAD_ARGS, None));
+        };
+        if stream.buffered() > 0 {
+            self.answer_read(handle, size, with_sender, now);
+            return None;
+        }
+        let timeout = self.num("bus.command.read_timeout");
+        if timeout == 0 {
+            return Some((ResultCode::SUCCESS, None));
+        }
+        let deadline = now + Duration::from_millis(timeout);
+        self.pending = Some(Pending::Read { handle, size, deadline, with_sender });
+        None
+    }
+
+    /// Answers a read with what is buffered (maybe nothing); frees a peer-closed stream once
+    /// it is empty.
+    fn answer_read(&mut self, handle: usize, size: usize, with_sender: bool, now: Instant) {
+        let Some(stream) = self.streams.get_mut(handle) else {
+            return self.finish(ResultCode::SUCCESS, None, now);
+        };
+        let chunk = stream.read(size);
+        if stream.closed && stream.buffered() == 0 {
+            self.streams.remove(handle);
+        }
+        let mut body = Vec::new();
+        if let Some(chunk) = chunk {
+            if with_sender {
+                let (ip, port) = chunk.from;
+                body.extend_from_slice(format!("{} {port}\r\n", wlan::ip_text(ip)).as_bytes());
+            }
+            body.extend_from_slice(&chunk.data);
+        }
+        self.finish_bytes(&body, now);
+    }
+
+    fn write(
+        &mut self,
+        target: WriteTarget,
+        size: &str,
+        now: Instant,
+    ) -> Option<(ResultCode, Option<String>)> {
+        let Some(size) = parse_size(size) else { return Some((ResultCode::BAD_ARGS, None)) };
+        if size > self.num("bus.command.rx_bufsize") as usize {
+            return Some((ResultCode::BOUNDS_ERROR, None));
+        }
+        let skip_lf = self.editor.take_after_cr();
+        let phase = DataPhase::new(size, skip_lf);
+        self.pending = Some(Pending::Data { phase, deadline: now + DATA_TIMEOUT, target });
+        None
+    }
+
+    /// The data phase has all its bytes: send them.
+    fn data_complete(&mut self, now: Instant) {
+        let Some(Pending::Data { phase, target, .. }) = self.pending.take() else { return };
+        let data = phase.into_data();
+        if let WriteTarget::Stream(h) = target
+            && self.is_bus_stream(h)
+        {
+            let (code, _) = self.bus_stream_refused(h);
+            return self.finish(code, None, now);
+        }
+        let (handle, to) = match target {
+            WriteTarget::Stream(h) => match self.streams.get(h) {
+                Some(s) if !s.closed => {
+                    let to = match s.kind {
+                        StreamType::Udpc => s.remote,
+                        StreamType::Udps => s.remote.or_else(|| self.udp_server_default()),
+                        _ => None,
+                    };
+                    if s.kind == StreamType::Udps && to.is_none() {
+                        self.log(console::level::ERROR, "UDP server: no client to send to");
+                        return self.finish(ResultCode::FAILED, None, now);
+                    }
+                    (h, to)
+                }
+                _ => return self.finish(ResultCode::BAD_ARGS, None, now),
+            },
+            WriteTarget::UdpClient(to) => match self.streams.handles_of(StreamType::Udps).first() {
+                Some(&h) => (h, Some(to)),
+                None => {
+                    self.log(console::level::ERROR, "UDP server not running");
+                    return self.finish(ResultCode::FAILED, None, now);
+                }
+            },
+        };
+        let Some(stream) = self.streams.get_mut(handle) else { return };
+        stream.tx_bytes += data.len() as u64;
+        stream.last_activity = now;
+        let conn = stream.conn;
+        self.actions.push_back(Action::Net(NetRequest::Send { conn, data, to }));
+        let deadline = now + Duration::from_millis(self.num("bus.command.write_timeout"));
+        self.pending = Some(Pending::Write { conn, handle, deadline });
+    }
+
+    /// `udp.server.remote_host`:`udp.server.remote_port`, when both are set.
+    fn udp_server_default(&self) -> Option<Endpoint> {
+        let ip = vars::parse_ipv4(self.vars.text("udp.server.remote_host"))?;
+        let port = self.num("udp.server.remote_port") as u16;
+        (port != 0).then_some((ip, port))
+    }
+
+    /// Closes a stream on the command's behalf and frees its handle.
+    fn close_stream(&mut self, handle: usize, now: Instant) {
+        let Some(stream) = self.streams.remove(handle) else { return };
+        // Closed on purpose: an auto-started client does not reconnect.
+        self.autos.retain(|a| a.phase != AutoPhase::Open { conn: stream.conn });
+        if !stream.closed {
+            self.actions.push_back(Action::Net(NetRequest::Close { conn: stream.conn }));
+        }
+        self.log(console::level::INFO, &format!("Closing: {handle}"));
+        self.log(console::level::STATUS, &format!("[Closed: {handle}]"));
+        // Only a timer closes a stream while a read waits (idle client): the read ends empty.
+        if matches!(&self.pending, Some(Pending::Read { handle: h, .. }) if *h == handle) {
+            self.finish(ResultCode::SUCCESS, None, now);
+        }
+    }
+
+    /// A command timer ran out.
+    fn timed_out(&mut self, pending: Pending, now: Instant) {
+        let (level, note) = match pending {
+            Pending::Scan { .. } => (console::level::ERROR, "Scan timed out".to_string()),
+            Pending::Lookup { host, then, .. } => {
+                self.log(console::level::ERROR, &format!("DNS lookup timed out: {host}"));
+                if matches!(then, Then::Open { .. }) {
+                    self.log(console::level::STATUS, "[Open failed]");
+                }
+                return self.finish(ResultCode::FAILED, None, now);
+            }
+            Pending::Ping { to, .. } => {
+                (console::level::ERROR, format!("Ping timed out: {}", wlan::ip_text(to)))
+            }
+            Pending::Connect { host, to, tries, waiting: true, .. } => {
+                return self.tcp_attempt(host, to, tries, now);
+            }
+            Pending::Connect { conn, host, to, tries, waiting: false, .. } => {
+                self.actions.push_back(Action::Net(NetRequest::Close { conn }));
+                self.log(console::level::INFO, "Connect timed out");
+                return self.tcp_retry(host, to, tries, now);
+            }
+            Pending::UdpOpen { conn, kind, .. } => {
+                self.actions.push_back(Action::Net(NetRequest::Close { conn }));
+                if kind == StreamType::Udpc {
+                    self.log(console::level::STATUS, "[Open failed]");
+                }
+                (console::level::ERROR, "UDP open timed out".to_string())
+            }
+            Pending::Read { .. } => return self.finish(ResultCode::SUCCESS, None, now),
+            Pending::Data { phase, .. } => {
+                let note = format!("Write aborted: {} bytes missing", phase.missing());
+                (console::level::ERROR, note)
+            }
+            Pending::Write { .. } => {
+                if self.vars.flag("bus.command.write_check_enabled") {
+                    self.log(console::level::ERROR, "Write not taken in time");
+                    return self.finish(ResultCode::BOUNDS_ERROR, None, now);
+                }
+                return self.finish(ResultCode::SUCCESS, Some("Success"), now);
+            }
+            Pending::Save | Pending::NetUp(_) => (console::level::ERROR, String::new()),
+        };
+        self.log(level, &note);
+        self.finish(ResultCode::FAILED, None, now);
+    }
+
+    /// Connection events; `true` when the event was about a connection.
+    fn stream_event(&mut self, event: &NetEvent, now: Instant) -> bool {
+        if self.auto_event(event, now) {
+            return true;
+        }
+        match event {
+            NetEvent::TcpConnected { conn, local_port } => {
+                match self.pending.clone() {
+                    Some(Pending::Connect { conn: want, to, waiting: false, .. })
+                        if want == *conn =>
+                    {
+                        let local = (self.local_ip(), *local_port);
+                        let stream = Stream::new(StreamType::Tcpc, *conn, local, Some(to));
+                        match self.add_stream(stream, now) {
+                            Some(h) => self.finish(ResultCode::SUCCESS, Some(&h.to_string()), now),
+                            None => {
+                                self.log(console::level::STATUS, "[Open failed]");
+                                self.finish(ResultCode::FAILED, None, now);
+                            }
+                        }
+                    }
+                    // Late (the attempt was given up): not wanted.
+                    _ => self.actions.push_back(Action::Net(NetRequest::Close { conn: *conn })),
+                }
+            }
+            NetEvent::UdpOpened { conn, local_port } => match self.pending.clone() {
+                Some(Pending::UdpOpen { conn: want, kind, remote, .. }) if want == *conn => {
+                    let local = (self.local_ip(), *local_port);
+                    match self.add_stream(Stream::new(kind, *conn, local, remote), now) {
+                        Some(h) => self.finish(ResultCode::SUCCESS, Some(&h.to_string()), now),
+                        None => {
+                            if kind == StreamType::Udpc {
+                                self.log(console::level::STATUS, "[Open failed]");
+                            }
+                            self.finish(ResultCode::FAILED, None, now);
+                        }
+                    }
+                }
+                _ => self.actions.push_back(Action::Net(NetRequest::Close { conn: *conn })),
+            },
+            NetEvent::TcpAccepted { listener, conn, peer } => {
+                let close = Action::Net(NetRequest::Close { conn: *conn });
+                let Some(server) = self.tcp_server.filter(|s| s.listener == *listener) else {
+                    self.actions.push_back(close);
+                    return true;
+                };
+                let clients = self.streams.handles_of(StreamType::Tcps).len();
+                // In STREAM mode a server takes one client (chapter, "Stream Limitations").
+                let max = if self.bus.configured { 1 } else { self.num("tcp.server.max_clients") };
+                if clients >= max as usize {
+                    self.actions.push_back(close);
+                    self.log(console::level::INFO, "TCP server: too many clients");
+                    return true;
+                }
+                let local = (self.local_ip(), server.port);
+                let stream = Stream::new(StreamType::Tcps, *conn, local, Some(*peer));
+                if self.add_stream(stream, now).is_some() && server.auto {
+                    self.claim_bus(*conn);
+                }
+            }
+            NetEvent::Received { conn, data, from } => {
+                let Some(h) = self.streams.by_conn(*conn) else { return true };
+                if self.bus.streaming && self.bus.conn == Some(*conn) {
+                    // Straight to the bus; a UDP server still learns whom to answer.
+                    let lock = self.vars.flag("udp.server.lock_client");
+                    self.streams.received(h, *from, &[], 0, lock, now);
+                    if let Some(s) = self.streams.get_mut(h) {
+                        s.rx_bytes += data.len() as u64;
+                    }
+                    self.out.extend_from_slice(data);
+                    return true;
+                }
+                let cap = self.num("bus.command.rx_bufsize") as usize;
+                let lock = self.vars.flag("udp.server.lock_client");
+                let dropped = self.streams.received(h, *from, data, cap, lock, now);
+                if dropped > 0 {
+                    let note = format!("Stream {h}: receive buffer full, {dropped} bytes dropped");
+                    self.log(console::level::INFO, &note);
+                }
+                if let Some(Pending::Read { handle, size, with_sender, .. }) = self.pending.clone()
+                    && handle == h
+                    && self.streams.get(h).is_some_and(|s| s.buffered() > 0)
+                {
+                    self.answer_read(h, size, with_sender, now);
+                }
+            }
+            NetEvent::Sent { conn, .. } => {
+                if matches!(&self.pending, Some(Pending::Write { conn: want, .. }) if want == conn)
+                {
+                    self.finish(ResultCode::SUCCESS, Some("Success"), now);
+                }
+            }
+            NetEvent::Closed { conn } | NetEvent::ConnFailed { conn, .. } => {
+                self.conn_ended(event, *conn, now);
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// A connection failed or closed: a connect attempt, a listener, a UDP open or a stream.
+    fn conn_ended(&mut self, event: &NetEvent, conn: u32, now: Instant) {
+        let reason = match event {
+            NetEvent::ConnFailed { reason, .. } => Some(*reason),
+            _ => None,
+        };
+        match self.pending.clone() {
+            Some(Pending::Connect { conn: want, host, to, tries, waiting: false, .. })
+                if want == conn =>
+            {
+                let why = reason.map_or("closed", conn_failure_text);
+                self.log(console::level::INFO, &format!("Connect failed: {why}"));
+                return self.tcp_retry(host, to, tries, now);
+            }
+            Some(Pending::UdpOpen { conn: want, kind, .. }) if want == conn => {
+                let why = reason.map_or("closed", conn_failure_text);
+                self.log(console::level::ERROR, &format!("UDP open failed: {why}"));
+                if kind == StreamType::Udpc {
+                    self.log(console::level::STATUS, "[Open failed]");
+                }
+                return self.finish(ResultCode::FAILED, None, now);
+            }
+            Some(Pending::Write { conn: want, .. }) if want == conn => {
+                self.finish(ResultCode::FAILED, None, now);
+            }
+            _ => {}
+        }
+        if let Some(server) = self.tcp_server
+            && server.listener == conn
+        {
+            let why = reason.map_or("closed", conn_failure_text);
+            self.log(console::level::ERROR, &format!("TCP server: listen failed: {why}"));
+            self.tcp_server = None;
+            return;
+        }
+        let Some(h) = self.streams.by_conn(conn) else { return };
+        let Some(stream) = self.streams.get_mut(h) else { return };
+        if stream.closed {
+            return;
+        }
+        stream.closed = true;
+        let empty = stream.buffered() == 0;
+        if empty {
+            self.streams.remove(h);
+        }
+        self.log(console::level::STATUS, &format!("[Closed: {h}]"));
+        if let Some(Pending::Read { handle, size, with_sender, .. }) = self.pending.clone()
+            && handle == h
+        {
+            self.answer_read(h, size, with_sender, now);
+        }
+    }
+
+    /// When the next TCP server client becomes idle (`tcp.server.idle_timeout`, s; 0 never).
+    fn idle_deadline(&self) -> Option<Instant> {
+        let idle = Duration::from_secs(self.num("tcp.server.idle_timeout"));
+        if idle.as_millis() == 0 {
+            return None;
+        }
+        self.streams
+            .iter()
+            .filter(|(_, s)| s.kind == StreamType::Tcps && !s.closed)
+            .map(|(_, s)| s.last_activity + idle)
+            .min()
+    }
+
+    fn close_idle_clients(&mut self, now: Instant) {
+        let idle = Duration::from_secs(self.num("tcp.server.idle_timeout"));
+        if idle.as_millis() == 0 {
+            return;
+        }
+        let idle: Vec<usize> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| {
+                s.kind == StreamType::Tcps && !s.closed && s.last_activity + idle <= now
+            })
+            .map(|(h, _)| h)
+            .collect();
+        for h in idle {
+            self.log(console::level::INFO, &format!("TCP server: client {h} idle"));
+            self.close_stream(h, now);
+        }
+    }
+}
+
+/// Auto start (`tcp.client.auto_start`, `tcp.server.auto_start`, `udp.client.auto_start`,
+/// `udp.server.auto_start`). Decisions (assumed):
+///
+/// * They run each time the network comes up (after the Network Up Sequence reaches step 7),
+///   in the background: the console stays free and no command is answered; progress shows
+///   only in logs (`[Opening: …]`, `[Opened: N]`, `[Open failed]`). The `*.auto_interface`
+///   variables are not read (only `wlan` exists).
+/// * The TCP client needs `tcp.client.remote_host` and a non-zero `remote_port`; it runs the
+///   same connect retry sequence as `tcp_client`. When that sequence fails, or the open
+///   stream drops (peer close or reset), a new round starts after `tcp.client.retry_period`
+///   ms, up to `tcp.client.auto_retries` rounds (0: none, 255: forever); the round counter
+///   resets when the network goes down. Closing the stream with `stream_close` ends it (no
+///   reconnect).
+/// * The UDP client needs `udp.client.remote_host` (its `remote_port` defaults to 3000); the
+///   UDP server opens on `udp.server.port`. Neither retries (`udp.client.auto_retry` is not
+///   implemented).
+/// * When the network goes down every network stream is closed (`[Closed: N]`, a
+///   [`NetRequest::Close`] to the platform), the TCP server stops listening and the
+///   background openers are dropped.
+impl Module {
+    fn network_came_up(&mut self, now: Instant) {
+        if self.vars.flag("tcp.server.auto_start") && self.tcp_server.is_none() {
+            let port = self.num("tcp.server.port") as u16;
+            self.start_tcp_server(port, true);
+        }
+        let has_udps = !self.streams.handles_of(StreamType::Udps).is_empty();
+        if self.vars.flag("udp.server.auto_start") && !has_udps {
+            let port = self.num("udp.server.port") as u16;
+            self.auto_begin(StreamType::Udps, String::new(), port, now);
+        }
+        for (prefix, kind) in [("udp.client", StreamType::Udpc), ("tcp.client", StreamType::Tcpc)] {
+            let host = command::unescape_plain(self.vars.text(&format!("{prefix}.remote_host")));
+            let port = self.num(&format!("{prefix}.remote_port")) as u16;
+            if self.vars.flag(&format!("{prefix}.auto_start")) && !host.is_empty() && port != 0 {
+                self.auto_begin(kind, host, port, now);
+            }
+        }
+    }
+
+    fn network_went_down(&mut self, now: Instant) {
+        self.autos.clear();
+        if let Some(server) = self.tcp_server.take() {
+            let listener = server.listener;
+            self.actions.push_back(Action::Net(NetRequest::TcpUnlisten { listener }));
+        }
+        let open: Vec<u32> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| s.kind.is_network() && !s.closed)
+            .map(|(_, s)| s.conn)
+            .collect();
+        for conn in open {
+            self.actions.push_back(Action::Net(NetRequest::Close { conn }));
+            self.conn_ended(&NetEvent::Closed { conn }, conn, now);
+        }
+    }
+
+    fn start_tcp_server(&mut self, port: u16, auto: bool) {
+        let listener = self.streams.next_conn();
+        self.actions.push_back(Action::Net(NetRequest::TcpListen { listener, port }));
+        self.tcp_server = Some(TcpServer { listener, port, auto });
+        self.log(console::level::INFO, &format!("TCP server listening on port {port}"));
+    }
+
+    /// Starts (or restarts, for a new round) a background opener.
+    fn auto_begin(&mut self, kind: StreamType, host: String, port: u16, now: Instant) {
+        let auto = Auto {
+            kind,
+            host,
+            port,
+            to: None,
+            tries: 0,
+            rounds: 0,
+            phase: AutoPhase::Wait { until: now, next_round: false },
+        };
+        self.autos.push(auto);
+        let i = self.autos.len() - 1;
+        self.auto_start_round(i, now);
+    }
+
+    /// Resolves (clients with a name) or goes straight to connecting / opening.
+    fn auto_start_round(&mut self, i: usize, now: Instant) {
+        let auto = &mut self.autos[i];
+        auto.tries = 0;
+        if auto.kind == StreamType::Udps {
+            return self.auto_connect(i, now);
+        }
+        let (host, port) = (auto.host.clone(), auto.port);
+        self.log(console::level::STATUS, &format!("[Opening: {host}:{port}]"));
+        match vars::parse_ipv4(&host) {
+            Some(ip) => {
+                self.autos[i].to = Some((ip, port));
+                self.auto_connect(i, now);
+            }
+            None => {
+                let id = self.wlan.next_id();
+                self.actions.push_back(Action::Net(NetRequest::Resolve { id, name: host }));
+                let timeout = self.vars.text("network.dns.timeout").parse().unwrap_or(5000);
+                let deadline = now + Duration::from_millis(timeout);
+                self.autos[i].phase = AutoPhase::Resolve { id, deadline };
+            }
+        }
+    }
+
+    /// One connect attempt (TCP) or the socket open (UDP).
+    fn auto_connect(&mut self, i: usize, now: Instant) {
+        let conn = self.streams.next_conn();
+        let auto = &mut self.autos[i];
+        match (auto.kind, auto.to) {
+            (StreamType::Tcpc, Some(to)) => {
+                auto.tries += 1;
+                let local_port = self.num("tcp.client.local_port") as u16;
+                let timeout = self.num("tcp.client.connect_timeout");
+                let request = NetRequest::TcpConnect { conn, to: to.0, port: to.1, local_port };
+                self.actions.push_back(Action::Net(request));
+                let deadline = now + Duration::from_millis(timeout);
+                self.autos[i].phase = AutoPhase::Connect { conn, deadline };
+            }
+            (kind, _) => {
+                let local_port = if kind == StreamType::Udps { auto.port } else { 0 };
+                self.actions.push_back(Action::Net(NetRequest::UdpOpen { conn, local_port }));
+                let deadline = now + UDP_OPEN_TIMEOUT;
+                auto.phase = AutoPhase::UdpOpen { conn, deadline };
+            }
+        }
+    }
+
+    /// An attempt failed: the next attempt of the retry sequence, a new round, or the end.
+    fn auto_failed(&mut self, i: usize, now: Instant) {
+        let auto = &self.autos[i];
+        let period = Duration::from_millis(self.num("tcp.client.retry_period"));
+        if auto.kind == StreamType::Tcpc
+            && matches!(auto.phase, AutoPhase::Connect { .. })
+            && auto.tries <= self.num("tcp.client.retries") as u32
+        {
+            self.autos[i].phase = AutoPhase::Wait { until: now + period, next_round: false };
+            return;
+        }
+        if auto.kind != StreamType::Udps {
+            self.log(console::level::STATUS, "[Open failed]");
+        }
+        self.auto_round_over(i, now);
+    }
+
+    /// The retry sequence failed or the stream dropped: another round, or the end.
+    fn auto_round_over(&mut self, i: usize, now: Instant) {
+        let auto = &self.autos[i];
+        let limit = self.num("tcp.client.auto_retries") as u32;
+        if auto.kind == StreamType::Tcpc && (limit == 255 || auto.rounds < limit) {
+            let period = Duration::from_millis(self.num("tcp.client.retry_period"));
+            let auto = &mut self.autos[i];
+            auto.rounds += 1;
+            auto.phase = AutoPhase::Wait { until: now + period, next_round: true };
+        } else {
+            self.autos.remove(i);
+        }
+    }
+
+    /// Events for the background openers; `true` when one took it.
+    fn auto_event(&mut self, event: &NetEvent, now: Instant) -> bool {
+        let find =
+            |autos: &[Auto], f: &dyn Fn(&AutoPhase) -> bool| autos.iter().position(|a| f(&a.phase));
+        match event {
+            NetEvent::Resolved { id, address } => {
+                let Some(i) = find(
+                    &self.autos,
+                    &|p| matches!(p, AutoPhase::Resolve { id: w, .. } if w == id),
+                ) else {
+                    return false;
+                };
+                match address {
+                    Some(ip) => {
+                        self.autos[i].to = Some((*ip, self.autos[i].port));
+                        self.auto_connect(i, now);
+                    }
+                    None => {
+                        let host = self.autos[i].host.clone();
+                        self.log(console::level::ERROR, &format!("Host not found: {host}"));
+                        self.auto_failed(i, now);
+                    }
+                }
+            }
+            NetEvent::TcpConnected { conn, local_port }
+            | NetEvent::UdpOpened { conn, local_port } => {
+                let c = *conn;
+                let Some(i) = self.autos.iter().position(|a| a.phase.attempt() == Some(c)) else {
+                    return false;
+                };
+                let auto = self.autos[i].clone();
+                let local = (self.local_ip(), *local_port);
+                let remote = if auto.kind == StreamType::Udps { None } else { auto.to };
+                match self.add_stream(Stream::new(auto.kind, c, local, remote), now) {
+                    Some(_) if auto.kind == StreamType::Tcpc => {
+                        self.autos[i].phase = AutoPhase::Open { conn: c };
+                        self.claim_bus(c);
+                    }
+                    Some(_) => {
+                        self.autos.remove(i);
+                        self.claim_bus(c);
+                    }
+                    None => self.auto_failed(i, now),
+                }
+            }
+            NetEvent::ConnFailed { conn, .. } | NetEvent::Closed { conn } => {
+                let c = *conn;
+                if let Some(i) = self.autos.iter().position(|a| a.phase.attempt() == Some(c)) {
+                    if let NetEvent::ConnFailed { reason, .. } = event {
+                        let why = conn_failure_text(*reason);
+                        self.log(console::level::INFO, &format!("Connect failed: {why}"));
+                    }
+                    self.auto_failed(i, now);
+                    return true;
+                }
+                // The auto client's stream dropped: the stream table handles it, then maybe
+                // a new round.
+                if let Some(i) = find(&self.autos, &|p| *p == AutoPhase::Open { conn: c }) {
+                    self.auto_round_over(i, now);
+                }
+                return false;
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn auto_tick(&mut self, now: Instant) {
+        while let Some(i) = self.autos.iter().position(|a| a.deadline().is_some_and(|d| d <= now)) {
+            match self.autos[i].phase.clone() {
+                AutoPhase::Resolve { .. } => {
+                    let host = self.autos[i].host.clone();
+                    self.log(console::level::ERROR, &format!("DNS lookup timed out: {host}"));
+                    self.auto_failed(i, now);
+                }
+                AutoPhase::Connect { conn, .. } | AutoPhase::UdpOpen { conn, .. } => {
+                    self.actions.push_back(Action::Net(NetRequest::Close { conn }));
+                    self.log(console::level::INFO, "Connect timed out");
+                    self.auto_failed(i, now);
+                }
+                AutoPhase::Wait { next_round: true, .. } => self.auto_start_round(i, now),
+                AutoPhase::Wait { next_round: false, .. } => self.auto_connect(i, now),
+                AutoPhase::Open { .. } => {}
+            }
+        }
+    }
+}
+
+/// Serial STREAM mode (chapter, "Serial STREAM Mode"; protocol-facts §1.6). Decisions (assumed):
+///
+/// * `bus.mode` is read at boot (`set` + `save` + `reboot`). The banner and `[Ready]` print,
+///   then the bus streams: no prompt, no echo, no logs.
+/// * The first stream an auto start opens (`tcp.client`, `udp.client`, `udp.server`, or the
+///   first client of an auto-started TCP server) streams to the bus; when it closes, the next
+///   auto-started stream to open takes over. Meanwhile bus bytes are dropped.
+/// * Bus bytes are sent when `bus.stream.flush_count` are waiting, or `bus.stream.flush_time`
+///   ms after the first waiting byte (after the latest with `bus.stream.flush_time_reset`);
+///   UDP clients send to their remote, the UDP server to its reply target (see `udp_server`).
+///   Received data goes to the bus as it comes (not through the receive buffer).
+/// * Break-in: `bus.stream.cmd_seq` (empty: disabled) arriving after at least 3 s without a
+///   bus byte switches to command mode (log `[Command mode]`); the bytes of the sequence are
+///   not sent. A partial match is held back until the next byte decides it. `exit` answers
+///   `Success` and returns to streaming; data that came meanwhile is written out first.
+///   `exit` when not booted in STREAM mode: code 1.
+/// * The streaming stream is listed by `stream_list` but `stream_read`/`stream_write` on it
+///   answer code 1 (logged). In STREAM mode the TCP server takes one client at a time.
+impl Module {
+    /// After 3 s without a bus byte the break-in sequence may start.
+    const BREAK_IN_SILENCE: Duration = Duration::from_millis(3_000);
+
+    fn claim_bus(&mut self, conn: u32) {
+        if self.bus.configured && self.bus_handle().is_none() {
+            self.bus.conn = Some(conn);
+        }
+    }
+
+    fn bus_handle(&self) -> Option<usize> {
+        self.bus.conn.and_then(|c| self.streams.by_conn(c))
+    }
+
+    fn is_bus_stream(&self, handle: usize) -> bool {
+        self.bus_handle() == Some(handle)
+    }
+
+    fn bus_stream_refused(&mut self, handle: usize) -> (ResultCode, Option<String>) {
+        self.log(console::level::ERROR, &format!("Stream {handle} streams to the bus"));
+        (ResultCode::FAILED, None)
+    }
+
+    /// Bytes from the bus while it streams.
+    fn bus_bytes(&mut self, bytes: &[u8], now: Instant) {
+        let seq = self.vars.text("bus.stream.cmd_seq").as_bytes().to_vec();
+        for (i, &b) in bytes.iter().enumerate() {
+            if core::mem::take(&mut self.bus.skip_lf) && b == b'\n' {
+                continue;
+            }
+            let silent = now - self.bus.last_rx >= Self::BREAK_IN_SILENCE;
+            self.bus.last_rx = now;
+            let matched = self.bus.seq_match;
+            if matched > 0 || (silent && !seq.is_empty()) {
+                if seq.get(matched) == Some(&b) {
+                    self.bus.seq_match += 1;
+                    if self.bus.seq_match == seq.len() {
+                        self.bus.seq_match = 0;
+                        self.bus_flush();
+                        self.bus.streaming = false;
+                        self.log(console::level::STATUS, "[Command mode]");
+                        return self.feed(&bytes[i + 1..], now);
+                    }
+                    continue;
+                }
+                self.bus.seq_match = 0;
+                self.bus_push(&seq[..matched], now);
+            }
+            self.bus_push(&[b], now);
+        }
+    }
+
+    fn bus_push(&mut self, bytes: &[u8], now: Instant) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.bus.tx.extend_from_slice(bytes);
+        let flush_time = Duration::from_millis(self.num("bus.stream.flush_time"));
+        if self.bus.flush_at.is_none() || self.vars.flag("bus.stream.flush_time_reset") {
+            self.bus.flush_at = Some(now + flush_time);
+        }
+        if self.bus.tx.len() >= self.num("bus.stream.flush_count") as usize {
+            self.bus_flush();
+        }
+    }
+
+    /// Sends the waiting bus bytes on the streaming stream (dropped when there is none).
+    fn bus_flush(&mut self) {
+        self.bus.flush_at = None;
+        let data = core::mem::take(&mut self.bus.tx);
+        let Some(h) = self.bus_handle() else { return };
+        let Some(stream) = self.streams.get_mut(h) else { return };
+        if data.is_empty() || stream.closed {
+            return;
+        }
+        stream.tx_bytes += data.len() as u64;
+        let (kind, conn, remote) = (stream.kind, stream.conn, stream.remote);
+        let to = match kind {
+            StreamType::Udpc => remote,
+            StreamType::Udps => remote.or_else(|| self.udp_server_default()),
+            _ => None,
+        };
+        if kind == StreamType::Udps && to.is_none() {
+            return;
+        }
+        self.actions.push_back(Action::Net(NetRequest::Send { conn, data, to }));
+    }
+
+    /// `exit`: back to streaming; what the stream received meanwhile goes out first.
+    fn bus_resume(&mut self) {
+        self.bus.streaming = true;
+        self.bus.skip_lf = self.editor.take_after_cr();
+        if let Some(h) = self.bus_handle()
+            && let Some(stream) = self.streams.get_mut(h)
+        {
+            while let Some(chunk) = stream.read(usize::MAX) {
+                self.out.extend_from_slice(&chunk.data);
+            }
+        }
+    }
+}
+
+fn conn_failure_text(reason: crate::net::ConnFailure) -> &'static str {
+    use crate::net::ConnFailure;
+    match reason {
+        ConnFailure::Refused => "refused",
+        ConnFailure::NoSocket => "no free socket",
+        ConnFailure::Unreachable => "unreachable",
+        ConnFailure::PortInUse => "port in use",
+    }
+}
+
+/// A stream handle: a decimal number.
+fn parse_handle(arg: &str) -> Option<usize> {
+    if arg.is_empty() || !arg.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    arg.parse().ok()
+}
+
+/// A read or write size: a decimal number from 1.
+fn parse_size(arg: &str) -> Option<usize> {
+    parse_handle(arg).filter(|n| *n > 0)
+}
+
+/// A port: 1 to 65535.
+fn parse_port(arg: &str) -> Option<u16> {
+    parse_handle(arg).and_then(|n| u16::try_from(n).ok()).filter(|p| *p > 0)
+}
+
 #[cfg(test)]
 mod net_tests;
+#[cfg(test)]
+mod stream_tests;
 #[cfg(test)]
 mod tests;

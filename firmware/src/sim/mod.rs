@@ -234,7 +234,7 @@ async fn run_with_net(
 ) -> Stop<std::io::Error> {
     use embassy_futures::select::{Either, select};
     let shared = netstack::Shared::new_ref();
-    let mut resources = embassy_net::StackResources::<8>::new();
+    let mut resources = embassy_net::StackResources::<{ netstack::STACK_SOCKETS }>::new();
     let (stack, stack_runner) = match net.tap {
         Some(dev) => {
             let link = netstack::LabLink::new(dev, shared.clone(), board.mac);

@@ -7,18 +7,22 @@
 //!   frames dropped both ways otherwise, DHCP frames dropped while a `dhcp_silent` fault is
 //!   armed, Ethernet address = the module's MAC.
 //! * [`SimNet`]: the [`NetDriver`] the runner drives: radio requests go to the radio,
-//!   IP configuration to the stack, DNS queries and pings to job loops ([`run_jobs`]).
+//!   IP configuration to the stack, DNS queries and pings to job loops ([`run_jobs`]),
+//!   socket requests to the socket pool ([`sockets`]: TCP and UDP, run by [`run_jobs`] too).
 //!
 //! The platform never times a request out on the core's behalf: DNS queries and pings have
 //! a generous cap of their own only so that a lost answer does not hold a job loop forever.
 
+#[path = "sockets.rs"]
+pub mod sockets;
+
 use super::radio::Radio;
-use crate::net::{ConnFailure, Ipv4, Ipv4Config, NetEvent, NetRequest};
+use crate::net::{Ipv4, Ipv4Config, NetEvent, NetRequest};
 use crate::platform::NetDriver;
 use core::cell::RefCell;
 use core::future::poll_fn;
 use core::task::{Poll, Waker};
-use embassy_futures::join::join3;
+use embassy_futures::join::join4;
 use embassy_futures::select::select3;
 use embassy_net::driver::{Capabilities, Driver, HardwareAddress, LinkState, RxToken, TxToken};
 use embassy_net::{ConfigV4, DhcpConfig, IpAddress, Ipv4Address, Ipv4Cidr, Stack, StaticConfigV4};
@@ -31,6 +35,10 @@ use std::vec::Vec;
 
 /// The DHCP client's host name (option 12).
 pub const DHCP_HOSTNAME: &str = "gecko-sim";
+
+/// Socket-set entries the stack needs (`embassy_net::StackResources::<STACK_SOCKETS>`):
+/// DHCP, two DNS loops and ping share 8 (as before the socket pool), plus the pool's.
+pub const STACK_SOCKETS: usize = 8 + sockets::STACK_SOCKETS;
 
 /// How long a DNS query or ping may hold a job loop (the core gives up far earlier).
 const JOB_CAP: Duration = Duration::from_secs(30);
@@ -65,6 +73,8 @@ pub struct Shared {
     jobs_waker: Vec<Waker>,
     /// The stack runner's waker (registered through [`LabLink`]).
     stack_waker: Option<Waker>,
+    /// The TCP and UDP sockets.
+    pub sockets: sockets::Pool,
 }
 
 /// The shared state, as handed around.
@@ -83,6 +93,13 @@ impl Shared {
         }
         if let Some(w) = self.stack_waker.take() {
             w.wake();
+        }
+    }
+
+    /// Registers a job loop's (or socket slot's) waker for [`Self::wake_all`], once.
+    fn register_job_waker(&mut self, waker: &Waker) {
+        if !self.jobs_waker.iter().any(|w| w.will_wake(waker)) {
+            self.jobs_waker.push(waker.clone());
         }
     }
 
@@ -263,6 +280,13 @@ impl<'d> SimNet<'d> {
         Self { shared, stack }
     }
 
+    /// Queues an immediate answer for the core.
+    fn answer_now(&self, event: Option<NetEvent>) {
+        if let Some(event) = event {
+            self.shared.borrow_mut().events.push_back(event);
+        }
+    }
+
     fn set_config(&self, config: ConfigV4) {
         if let Some(stack) = self.stack {
             stack.set_config_v4(config);
@@ -292,8 +316,13 @@ impl<'d> SimNet<'d> {
 impl NetDriver for SimNet<'_> {
     fn request(&mut self, req: NetRequest) {
         match &req {
-            NetRequest::Scan { .. } | NetRequest::Associate { .. } | NetRequest::Disassociate => {
+            NetRequest::Scan { .. } | NetRequest::Associate { .. } => {
                 self.shared.borrow_mut().radio.request(&req, now_ms());
+            }
+            NetRequest::Disassociate => {
+                let mut s = self.shared.borrow_mut();
+                s.radio.request(&req, now_ms());
+                s.sockets.abort_all();
             }
             NetRequest::StartDhcp { attempt } => {
                 let mut dhcp = DhcpConfig::default();
@@ -309,7 +338,10 @@ impl NetDriver for SimNet<'_> {
                 self.set_config(ConfigV4::Static(StaticConfigV4 { address, gateway, dns_servers }));
             }
             NetRequest::IpDown => {
-                self.shared.borrow_mut().dhcp_attempt = None;
+                let mut s = self.shared.borrow_mut();
+                s.dhcp_attempt = None;
+                s.sockets.abort_all();
+                drop(s);
                 self.set_config(ConfigV4::None);
             }
             NetRequest::Resolve { id, name } => {
@@ -322,14 +354,32 @@ impl NetDriver for SimNet<'_> {
                     self.shared.borrow_mut().ping_jobs.push_back((*id, *to));
                 }
             }
-            // Sockets are not simulated yet: every open is refused for want of a socket.
-            NetRequest::TcpConnect { conn, .. }
-            | NetRequest::UdpOpen { conn, .. }
-            | NetRequest::TcpListen { listener: conn, .. } => {
-                let failed = NetEvent::ConnFailed { conn: *conn, reason: ConnFailure::NoSocket };
-                self.shared.borrow_mut().events.push_back(failed);
+            NetRequest::TcpConnect { conn, to, port, local_port } => {
+                let a =
+                    self.shared.borrow_mut().sockets.tcp_connect(*conn, *to, *port, *local_port);
+                self.answer_now(a);
             }
-            NetRequest::Send { .. } | NetRequest::Close { .. } | NetRequest::TcpUnlisten { .. } => {
+            NetRequest::TcpListen { listener, port } => {
+                let a = self.shared.borrow_mut().sockets.tcp_listen(*listener, *port);
+                self.answer_now(a);
+            }
+            NetRequest::TcpUnlisten { listener } => {
+                self.shared.borrow_mut().sockets.tcp_unlisten(*listener);
+            }
+            NetRequest::UdpOpen { conn, local_port } => {
+                let a = self.shared.borrow_mut().sockets.udp_open(*conn, *local_port);
+                self.answer_now(a);
+            }
+            NetRequest::Send { .. } => {
+                let NetRequest::Send { conn, data, to } = req else { unreachable!() };
+                let a = self.shared.borrow_mut().sockets.send(conn, data, to);
+                self.answer_now(a);
+                self.shared.borrow_mut().wake_all();
+                return;
+            }
+            NetRequest::Close { conn } => {
+                let a = self.shared.borrow_mut().sockets.close(*conn);
+                self.answer_now(a);
             }
         }
         self.shared.borrow_mut().wake_all();
@@ -379,6 +429,7 @@ impl NetDriver for SimNet<'_> {
             s.dhcp_attempt = None;
             s.dns_jobs.clear();
             s.ping_jobs.clear();
+            s.sockets.reset();
         }
         self.set_config(ConfigV4::None);
         self.shared.borrow_mut().wake_all();
@@ -392,7 +443,7 @@ async fn next_job<T>(shared: &SharedRef, take: impl Fn(&mut Shared) -> Option<T>
         match take(&mut s) {
             Some(job) => Poll::Ready(job),
             None => {
-                s.jobs_waker.push(cx.waker().clone());
+                s.register_job_waker(cx.waker());
                 Poll::Pending
             }
         }
@@ -444,9 +495,16 @@ async fn ping_loop(stack: Stack<'_>, shared: &SharedRef) -> ! {
     }
 }
 
-/// Runs the DNS and ping job loops (two DNS queries at a time, one ping).
+/// Runs the DNS and ping job loops (two DNS queries at a time, one ping) and the socket
+/// pool ([`sockets::run`]).
 pub async fn run_jobs(stack: Stack<'_>, shared: &SharedRef) -> ! {
-    join3(dns_loop(stack, shared), dns_loop(stack, shared), ping_loop(stack, shared)).await;
+    join4(
+        dns_loop(stack, shared),
+        dns_loop(stack, shared),
+        ping_loop(stack, shared),
+        sockets::run(stack, shared),
+    )
+    .await;
     unreachable!("the job loops never end")
 }
 
@@ -548,7 +606,7 @@ mod tests {
             rssi: -40,
             hidden: false,
         });
-        let mut resources = embassy_net::StackResources::<8>::new();
+        let mut resources = embassy_net::StackResources::<STACK_SOCKETS>::new();
         let (stack, mut runner) = embassy_net::new(
             LabLink::new(dev, shared.clone(), mac),
             embassy_net::Config::default(),
