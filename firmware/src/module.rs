@@ -124,6 +124,8 @@ enum Pending {
         conn: u32,
         handle: usize,
         deadline: Instant,
+        /// Bytes handed to the platform; a `Sent` for fewer is a failed write.
+        len: usize,
     },
 }
 
@@ -1364,9 +1366,10 @@ impl Module {
         stream.tx_bytes += data.len() as u64;
         stream.last_activity = now;
         let conn = stream.conn;
+        let len = data.len();
         self.actions.push_back(Action::Net(NetRequest::Send { conn, data, to }));
         let deadline = now + Duration::from_millis(self.num("bus.command.write_timeout"));
-        self.pending = Some(Pending::Write { conn, handle, deadline });
+        self.pending = Some(Pending::Write { conn, handle, deadline, len });
     }
 
     /// `udp.server.remote_host`:`udp.server.remote_port`, when both are set.
@@ -1525,10 +1528,17 @@ impl Module {
                     self.answer_read(h, size, with_sender, now);
                 }
             }
-            NetEvent::Sent { conn, .. } => {
-                if matches!(&self.pending, Some(Pending::Write { conn: want, .. }) if want == conn)
+            NetEvent::Sent { conn, len } => {
+                if let Some(Pending::Write { conn: want, len: asked, .. }) = &self.pending
+                    && want == conn
                 {
-                    self.finish(ResultCode::SUCCESS, Some("Success"), now);
+                    if len < asked {
+                        let line = format!("Write failed: {len} of {asked} bytes sent");
+                        self.log(console::level::ERROR, &line);
+                        self.finish(ResultCode::FAILED, None, now);
+                    } else {
+                        self.finish(ResultCode::SUCCESS, Some("Success"), now);
+                    }
                 }
             }
             NetEvent::Closed { conn } | NetEvent::ConnFailed { conn, .. } => {

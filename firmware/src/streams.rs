@@ -21,8 +21,8 @@
 //! * **Peer close.** A stream the peer closed (or reset) stays in the table, marked closed,
 //!   while it still holds unread data (poll answers `2`, `read` returns the rest); once it is
 //!   empty its handle is freed, and any later use of the handle is code 7.
-//! * **`stream_poll`** answers `0` (open, nothing to read), `1` (data waiting) or `2` (closed
-//!   by the peer; reading returns what is left). `poll all` (or `poll` alone) answers one
+//! * **`stream_poll`** answers `2` once the peer closed the stream (reading returns what is
+//!   left), else `1` when data is waiting, else `0`. `poll all` (or `poll` alone) answers one
 //!   `<handle>:<state>` item per stream, comma-separated, in handle order (`0:1,2:0`); an
 //!   empty body with no streams.
 //! * **`stream_list` info**: `TCPC`/`UDPC`: `<remote ip>:<port> (<local port>)`, the
@@ -140,11 +140,14 @@ impl Stream {
     }
 
     /// The `stream_poll` state.
+    /// `2` once the peer closed (whether or not data is left: the host learns both that it
+    /// must read the rest and that nothing more comes; a drained closed stream is freed, so
+    /// `1` first would hide the close), else `1` with data waiting, else `0`.
     pub fn poll(&self) -> u8 {
-        if self.rx_len > 0 {
-            1
-        } else if self.closed {
+        if self.closed {
             2
+        } else if self.rx_len > 0 {
+            1
         } else {
             0
         }

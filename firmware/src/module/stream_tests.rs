@@ -477,7 +477,7 @@ fn stream_poll_states() {
     assert_eq!(rig.event(NetEvent::Closed { conn }), vec![log(S, "[Closed: 2]")]);
     assert_eq!(rig.send(&format!("poll {a}")), vec![resp(0, "0")]);
     assert_eq!(rig.send("poll 1"), vec![resp(0, "1")]);
-    assert_eq!(rig.send("poll all"), vec![resp(0, "0:0,1:1,2:1")]);
+    assert_eq!(rig.send("poll all"), vec![resp(0, "0:0,1:1,2:2")]);
     rig.send("read 2 2");
     rig.send("read 2 2");
     // Drained after the peer closed: the handle is free.
@@ -488,13 +488,13 @@ fn stream_poll_states() {
 }
 
 #[test]
-fn poll_answers_2_for_a_closed_stream_once_read_empty() {
+fn poll_answers_2_for_a_closed_stream_with_data_left() {
     let mut rig = Rig::up(&["set bus.command.read_timeout 0"]);
     let h = rig.tcpc(1);
     rig.recv(h, b"ab");
     let conn = rig.conn(h);
     rig.event(NetEvent::ConnFailed { conn, reason: ConnFailure::Refused });
-    assert_eq!(rig.send("poll 0"), vec![resp(0, "1")]);
+    assert_eq!(rig.send("poll 0"), vec![resp(0, "2")]);
     assert_eq!(rig.send("read 0 1"), vec![resp(0, "a")]);
     assert_eq!(rig.send("read 0 1"), vec![resp(0, "b")]);
     assert_eq!(rig.send("read 0 1"), vec![bad_args()]);
@@ -584,6 +584,16 @@ fn write_takes_exactly_size_raw_bytes_and_answers_after_sent() {
     assert_eq!(rig.reqs(), vec![send_req(1, b"ab\r\n\x00z")]);
     assert_eq!(rig.event(NetEvent::Sent { conn: 1, len: 6 }), vec![success()]);
     assert_eq!(rig.m.streams.get(0).map(|s| s.tx_bytes), Some(6));
+}
+
+#[test]
+fn write_the_platform_took_only_part_of_fails() {
+    let mut rig = Rig::up(&[]);
+    rig.tcpc(1);
+    rig.bytes(b"write 0 6\r\nabcdef");
+    assert_eq!(rig.reqs(), vec![send_req(1, b"abcdef")]);
+    let out = rig.event(NetEvent::Sent { conn: 1, len: 0 });
+    assert_eq!(out, vec![log(E, "Write failed: 0 of 6 bytes sent"), resp(1, "Command failed")]);
 }
 
 #[test]
