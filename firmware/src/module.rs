@@ -1298,6 +1298,15 @@ impl Module {
             return self.finish(ResultCode::SUCCESS, None, now);
         };
         let chunk = stream.read(size);
+        let cap = self.vars.text("bus.command.rx_bufsize").parse::<usize>().unwrap_or(4096);
+        if stream.paused && stream.buffered() < cap / 4 {
+            stream.paused = false;
+            let conn = stream.conn;
+            self.actions.push_back(Action::Net(NetRequest::Flow { conn, accept: true }));
+        }
+        let Some(stream) = self.streams.get_mut(handle) else {
+            return self.finish(ResultCode::SUCCESS, None, now);
+        };
         if stream.closed && stream.buffered() == 0 {
             self.streams.remove(handle);
         }
@@ -1520,6 +1529,15 @@ impl Module {
                 if dropped > 0 {
                     let note = format!("Stream {h}: receive buffer full, {dropped} bytes dropped");
                     self.log(console::level::INFO, &note);
+                }
+                if let Some(s) = self.streams.get_mut(h)
+                    && !s.kind.is_udp()
+                    && !s.paused
+                    && s.buffered() >= cap / 2
+                {
+                    s.paused = true;
+                    self.actions
+                        .push_back(Action::Net(NetRequest::Flow { conn: *conn, accept: false }));
                 }
                 if let Some(Pending::Read { handle, size, with_sender, .. }) = self.pending.clone()
                     && handle == h

@@ -146,6 +146,10 @@ pub enum NetRequest {
     /// Close a connection (TCP: graceful close; UDP: drop the socket). Answered by
     /// [`NetEvent::Closed`].
     Close { conn: u32 },
+    /// Flow control: `accept: false` asks the platform to stop reading a TCP connection (its
+    /// window closes, so the peer waits: TCP never loses bytes), `true` to read again. Not
+    /// answered; bytes already on their way may still arrive.
+    Flow { conn: u32, accept: bool },
 }
 
 /// What the platform reports.

@@ -14,10 +14,12 @@
 //!
 //! # Decisions (assumed; no source gives them)
 //!
-//! * **Receive buffer.** Each stream buffers at most `bus.command.rx_bufsize` bytes. The
-//!   platform contract has no back-pressure request, so the core cannot stop the platform
-//!   reading: bytes that do not fit are **dropped** and counted ([`Stream::dropped`]); the
-//!   module logs it. A UDP datagram is kept whole or dropped whole.
+//! * **Receive buffer.** Each stream buffers `bus.command.rx_bufsize` bytes. A TCP stream
+//!   never loses bytes: at half the buffer the module asks the platform to stop reading the
+//!   connection ([`crate::net::NetRequest::Flow`], the peer then waits on the TCP window) and
+//!   lets it read again once reads bring the buffer below a quarter; bytes already on their
+//!   way are kept even past the buffer size. A UDP datagram that does not fit is **dropped**
+//!   whole and counted ([`Stream::dropped`]); the module logs it.
 //! * **Peer close.** A stream the peer closed (or reset) stays in the table, marked closed,
 //!   while it still holds unread data (poll answers `2`, `read` returns the rest); once it is
 //!   empty its handle is freed, and any later use of the handle is code 7.
@@ -111,8 +113,10 @@ pub struct Stream {
     pub closed: bool,
     pub rx_bytes: u64,
     pub tx_bytes: u64,
-    /// Bytes dropped because the receive buffer was full.
+    /// Bytes dropped because the receive buffer was full (UDP only).
     pub dropped: u64,
+    /// The platform was asked to stop reading this connection (TCP flow control).
+    pub paused: bool,
     /// Last time data moved either way (for `tcp.server.idle_timeout`).
     pub last_activity: Instant,
 }
@@ -130,6 +134,7 @@ impl Stream {
             rx_bytes: 0,
             tx_bytes: 0,
             dropped: 0,
+            paused: false,
             last_activity: Instant::ZERO,
         }
     }
@@ -193,7 +198,8 @@ impl Stream {
         let keep = if self.kind.is_udp() {
             if data.len() <= room { data.len() } else { 0 }
         } else {
-            data.len().min(room)
+            // TCP is flow controlled: what arrives is kept.
+            data.len()
         };
         if keep > 0 {
             self.rx_bytes += keep as u64;
@@ -392,16 +398,17 @@ mod tests {
     }
 
     #[test]
-    fn tcp_buffer_is_bounded_and_merges() {
+    fn tcp_keeps_every_byte_and_merges() {
         let mut s = tcpc(1);
         let from = ([10, 0, 0, 1], 80);
         assert_eq!(s.push(from, b"abc", 5, Instant::ZERO), 0);
-        assert_eq!(s.push(from, b"defg", 5, Instant::ZERO), 2);
-        assert_eq!(s.buffered(), 5);
+        // Past the buffer size: flow control has stopped the platform, in-flight bytes stay.
+        assert_eq!(s.push(from, b"defg", 5, Instant::ZERO), 0);
+        assert_eq!(s.buffered(), 7);
         assert_eq!(s.read(4).map(|c| c.data), Some(b"abcd".to_vec()));
-        assert_eq!(s.read(4).map(|c| c.data), Some(b"e".to_vec()));
+        assert_eq!(s.read(4).map(|c| c.data), Some(b"efg".to_vec()));
         assert_eq!(s.read(4), None);
-        assert_eq!((s.rx_bytes, s.dropped), (5, 2));
+        assert_eq!((s.rx_bytes, s.dropped), (7, 0));
     }
 
     #[test]

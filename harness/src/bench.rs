@@ -124,3 +124,100 @@ pub fn suite(
     }
     Ok(SuiteBench { setup, cases, runs })
 }
+
+/// What `bench streams` measured, in bytes per second.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamsBench {
+    pub bytes: usize,
+    /// `stream_write` over serial into a TCP stream to a lab sink.
+    pub serial_write: f64,
+    /// `stream_read` over serial from a TCP stream fed by a lab source.
+    pub serial_read: f64,
+    /// A plain TCP socket from the lab router's address to the same sink.
+    pub raw: f64,
+}
+
+fn rate(bytes: usize, t: Duration) -> f64 {
+    bytes as f64 / t.as_secs_f64().max(1e-9)
+}
+
+/// Moves `bytes` through a module TCP stream each way, driven over serial, and the same
+/// amount through a plain socket to the same lab peer.
+pub fn streams(rig: &Rig, workdir: &Path, bytes: usize) -> anyhow::Result<StreamsBench> {
+    use crate::peers::{PeerCheck, PeerSpec, Peers, TcpClient, pattern};
+    let ap = rig
+        .lab
+        .as_ref()
+        .and_then(|l| l.aps.first().cloned())
+        .ok_or_else(|| anyhow::anyhow!("rig `{}` has no lab access point to join", rig.name))?;
+    let mut session = Session::open(rig, workdir)?;
+    let lab = session.lab.as_ref().map(|l| std::sync::Arc::clone(&l.lab));
+    let lab = lab.ok_or_else(|| anyhow::anyhow!("rig `{}` has no lab network", rig.name))?;
+    let timeout = Duration::from_secs(30);
+    let mut exec = |line: &str, data: Option<&[u8]>| -> anyhow::Result<String> {
+        let reply = session.channel.execute(&Request { line, data, timeout })?;
+        anyhow::ensure!(reply.code.0 == 0, "`{line}` answered {}: {}", reply.code, reply.text());
+        Ok(String::from_utf8_lossy(&reply.body).into_owned())
+    };
+    exec(&format!("set wlan.ssid {}", ap.ssid), None)?;
+    if !ap.passkey.is_empty() {
+        exec(&format!("set wlan.passkey {}", ap.passkey), None)?;
+    }
+    exec("set bus.command.read_timeout 2000", None)?;
+    exec("network_up", None)?;
+    let (sink_port, source_port) = (7100, 7101);
+    let peers = Peers::start(
+        &lab,
+        &[PeerSpec::tcp_sink(sink_port), PeerSpec::tcp_source(source_port, bytes as u64)],
+    )?;
+    let data = pattern(bytes as u64);
+    let chunk = 4096;
+    // What the sink received on its n-th connection, in full, within 60 s.
+    let on = |n: usize| PeerCheck {
+        received_pattern: Some(bytes as u64),
+        connection: Some(n),
+        within_ms: Some(60_000),
+        ..PeerCheck::default()
+    };
+
+    // Module → sink, over serial.
+    let handle =
+        exec(&format!("tcp_client {} {sink_port}", crate::peers::DEFAULT_PEER_ADDR), None)?;
+    let handle = handle.trim().to_string();
+    let t = Instant::now();
+    for piece in data.chunks(chunk) {
+        exec(&format!("stream_write {handle} {}", piece.len()), Some(piece))?;
+    }
+    peers.check(0, &on(0)).map_err(anyhow::Error::msg)?;
+    let serial_write = rate(bytes, t.elapsed());
+    exec(&format!("stream_close {handle}"), None)?;
+
+    // Source → module, over serial.
+    let t = Instant::now();
+    let handle =
+        exec(&format!("tcp_client {} {source_port}", crate::peers::DEFAULT_PEER_ADDR), None)?;
+    let handle = handle.trim().to_string();
+    let mut got = Vec::with_capacity(bytes);
+    while got.len() < bytes {
+        let reply = session.channel.execute(&Request {
+            line: &format!("stream_read {handle} {chunk}"),
+            data: None,
+            timeout,
+        })?;
+        anyhow::ensure!(reply.code.0 == 0, "stream_read answered {}", reply.code);
+        // The body is the data followed by the response's line end.
+        let body = reply.body.strip_suffix(b"\r\n").unwrap_or(&reply.body);
+        anyhow::ensure!(!body.is_empty() || t.elapsed() < timeout, "no data within {timeout:?}");
+        got.extend_from_slice(body);
+    }
+    let serial_read = rate(bytes, t.elapsed());
+    anyhow::ensure!(got == data, "stream_read returned other bytes than the source sent");
+
+    // The same bytes through a plain socket from the lab router to the same sink.
+    let mut client = TcpClient::connect(&lab, crate::peers::DEFAULT_PEER_ADDR, sink_port)?;
+    let t = Instant::now();
+    client.send(&data)?;
+    peers.check(0, &on(1)).map_err(anyhow::Error::msg)?;
+    let raw = rate(bytes, t.elapsed());
+    Ok(StreamsBench { bytes, serial_write, serial_read, raw })
+}

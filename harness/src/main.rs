@@ -12,6 +12,26 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// Prints to stdout. A reader that went away (`hil check | head`) ends the program quietly
+/// instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout(), $($arg)*)
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            std::process::exit(0);
+        }
+    }};
+}
+
+macro_rules! sayln {
+    ($($arg:tt)*) => {{
+        say!($($arg)*);
+        say!("\n");
+    }};
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "hil",
@@ -132,6 +152,14 @@ enum BenchCmd {
         #[arg(long, default_value_t = 2000)]
         iterations: usize,
     },
+    /// Bytes per second through a module TCP stream driven over serial, vs. a plain socket.
+    Streams {
+        #[arg(long, default_value = "rigs/sim.toml")]
+        rig: PathBuf,
+        /// How many bytes each way.
+        #[arg(long, default_value_t = 262_144)]
+        bytes: usize,
+    },
     /// Rig setup time, cases per second, and suite time at several --jobs values.
     Suite {
         #[arg(long, default_value = "rigs/sim.toml")]
@@ -164,6 +192,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
         Cmd::Bench(args) => match args.which {
             BenchCmd::Serial { rig, iterations } => bench_serial(&rig, iterations),
             BenchCmd::Suite { rig, specs, jobs } => bench_suite(&rig, &specs, &jobs),
+            BenchCmd::Streams { rig, bytes } => bench_streams(&rig, bytes),
         },
     }
 }
@@ -189,7 +218,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     };
     let (run, dir) = runner::run(&specs, &rig, &options)?;
     let t = run.totals;
-    println!(
+    sayln!(
         "{} passed, {} failed, {} errors, {} skipped, {} known deviations{}",
         t.pass,
         t.fail,
@@ -202,8 +231,8 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             String::new()
         }
     );
-    println!("module: {}", run.module_version.as_deref().unwrap_or("(no answer)"));
-    println!("report: {}", dir.join("report.html").display());
+    sayln!("module: {}", run.module_version.as_deref().unwrap_or("(no answer)"));
+    sayln!("report: {}", dir.join("report.html").display());
     Ok(if run.interrupted {
         ExitCode::from(130)
     } else if t.is_green() {
@@ -318,13 +347,13 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
         Some(old) => {
             let old = report::load_results(&results_path(&old))?;
             let diff = report::diff_runs(&old, &run);
-            print!("{}", report::render_diff_markdown(&diff));
+            say!("{}", report::render_diff_markdown(&diff));
             Ok(if diff.has_regressions() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
         None => {
             let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
             report::write_files(&run, &dir)?;
-            println!("re-rendered {}", dir.display());
+            sayln!("re-rendered {}", dir.display());
             let bad = run
                 .cases
                 .iter()
@@ -337,7 +366,7 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
 
 fn check(args: CheckArgs) -> Result<ExitCode> {
     let specs = load_specs(&args.specs)?;
-    println!(
+    sayln!(
         "{}: {} cases, {} clauses: ok",
         args.specs.display(),
         specs.cases.len(),
@@ -363,7 +392,7 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
                 d.origin
             );
         }
-        println!("{}: rig `{}` ({}): ok", path.display(), rig.name, rig.kind());
+        sayln!("{}: rig `{}` ({}): ok", path.display(), rig.name, rig.kind());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -375,21 +404,18 @@ fn bench_serial(rig_path: &Path, iterations: usize) -> Result<ExitCode> {
     let _ = std::fs::remove_dir_all(&workdir);
     let b = result?;
     let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
-    println!(
-        "serial round trip `get wlan.ssid`, {} samples each (after warm-up)",
-        b.harness.samples
-    );
-    println!(
+    sayln!("serial round trip `get wlan.ssid`, {} samples each (after warm-up)", b.harness.samples);
+    sayln!(
         "  harness (channel + framer + transcript): p50 {:8.1} µs   p99 {:8.1} µs",
         us(b.harness.p50),
         us(b.harness.p99)
     );
-    println!(
+    sayln!(
         "  raw floor (write bytes, read reply):     p50 {:8.1} µs   p99 {:8.1} µs",
         us(b.raw.p50),
         us(b.raw.p99)
     );
-    println!(
+    sayln!(
         "  ratio harness/raw: p50 {:.2}x   p99 {:.2}x",
         us(b.harness.p50) / us(b.raw.p50),
         us(b.harness.p99) / us(b.raw.p99)
@@ -404,7 +430,7 @@ fn bench_suite(rig_path: &Path, specs_dir: &Path, jobs: &[usize]) -> Result<Exit
     let result = bench::suite(&specs, &rig, &workdir, jobs);
     let _ = std::fs::remove_dir_all(&workdir);
     let b = result?;
-    println!(
+    sayln!(
         "rig `{}`: setup (start, connect, sync) {:.1} ms (mean of 5)",
         rig.name,
         b.setup.as_secs_f64() * 1e3
@@ -412,12 +438,34 @@ fn bench_suite(rig_path: &Path, specs_dir: &Path, jobs: &[usize]) -> Result<Exit
     let base = b.runs.first().map(|r| r.1.as_secs_f64()).unwrap_or(1.0);
     for (j, t) in &b.runs {
         let secs = t.as_secs_f64();
-        println!(
+        sayln!(
             "  --jobs {j}: {} cases in {secs:.2} s = {:.0} cases/s   ({:.2}x the first)",
             b.cases,
             b.cases as f64 / secs,
             base / secs
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_streams(rig_path: &Path, bytes: usize) -> Result<ExitCode> {
+    let rig = rig::load(rig_path)?;
+    let workdir = std::env::temp_dir().join(format!("hil-bench-streams-{}", std::process::id()));
+    let result = bench::streams(&rig, &workdir, bytes);
+    let _ = std::fs::remove_dir_all(&workdir);
+    let b = result?;
+    let kib = |r: f64| r / 1024.0;
+    sayln!("{} bytes each way through a TCP stream of the module (4 KiB per command):", b.bytes);
+    sayln!(
+        "  stream_write over serial: {:9.1} KiB/s   ({:.3}x raw)",
+        kib(b.serial_write),
+        b.serial_write / b.raw
+    );
+    sayln!(
+        "  stream_read over serial:  {:9.1} KiB/s   ({:.3}x raw)",
+        kib(b.serial_read),
+        b.serial_read / b.raw
+    );
+    sayln!("  raw socket, same peer:    {:9.1} KiB/s", kib(b.raw));
     Ok(ExitCode::SUCCESS)
 }

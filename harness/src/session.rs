@@ -278,6 +278,11 @@ impl Session {
         // Drop the old port, process and lab before starting new ones.
         self.sim = None;
         self.lab = None;
+        // A simulated module comes back fresh: whatever it saved (a bus in stream mode, say)
+        // must not make the next attempt fail the same way.
+        if matches!(rig.dut, Dut::Sim { .. }) {
+            let _ = std::fs::remove_file(workdir.join("nvm"));
+        }
         *self = Self::open(&rig, &workdir)?;
         Ok(())
     }

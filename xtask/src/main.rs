@@ -76,6 +76,8 @@ enum Bench {
         #[arg(long, default_value_t = 5000)]
         iterations: usize,
     },
+    /// Stream throughput over serial vs. a raw socket (lab rig, root).
+    Streams,
     /// Rig setup time, cases per second, suite time with --jobs 1 vs --jobs 4.
     Suite {
         /// The rig to measure.
@@ -451,6 +453,16 @@ fn bench_serial(iterations: usize) -> Result<ExitCode> {
     Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+fn bench_streams() -> Result<ExitCode> {
+    let bin = build_tools(true)?;
+    let status = Command::new(bin.join("hil"))
+        .current_dir(root())
+        .args(["bench", "streams", "--rig", "rigs/sim.toml"])
+        .status()
+        .context("cannot start hil")?;
+    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
 fn bench_suite(rig: &str) -> Result<ExitCode> {
     let bin = build_tools(true)?;
     let status = Command::new(bin.join("hil"))
@@ -472,6 +484,7 @@ fn main() -> ExitCode {
         Task::Ci => ci(),
         Task::Bench { which: Bench::Serial { iterations } } => bench_serial(iterations),
         Task::Bench { which: Bench::Suite { rig } } => bench_suite(&rig),
+        Task::Bench { which: Bench::Streams } => bench_streams(),
     };
     match result {
         Ok(code) => code,

@@ -555,14 +555,24 @@ fn read_bad_arguments(#[case] line: &str) {
 }
 
 #[test]
-fn receive_buffer_is_bounded_by_rx_bufsize_and_excess_dropped() {
+fn tcp_receive_is_flow_controlled_never_dropped() {
     let mut rig = Rig::up(&["set bus.command.rx_bufsize 256"]);
     let h = rig.tcpc(1);
-    let out = rig.recv(h, &[b'x'; 300]);
-    assert_eq!(out, vec![log(I, "Stream 0: receive buffer full, 44 bytes dropped")]);
-    let out = rig.send("read 0 1000");
-    assert_eq!(out, vec![resp(0, &"x".repeat(256))]);
-    assert_eq!(rig.m.streams.get(0).map(|s| (s.rx_bytes, s.dropped)), Some((256, 44)));
+    let conn = rig.conn(h);
+    // Half the buffer: the platform is asked to stop reading.
+    assert_eq!(rig.recv(h, &[b'x'; 100]), vec![]);
+    assert_eq!(rig.reqs(), vec![]);
+    assert_eq!(rig.recv(h, &[b'y'; 100]), vec![]);
+    assert_eq!(rig.reqs(), vec![NetRequest::Flow { conn, accept: false }]);
+    // Bytes already on their way are kept, even past the buffer size.
+    assert_eq!(rig.recv(h, &[b'z'; 100]), vec![]);
+    assert_eq!(rig.m.streams.get(0).map(|s| (s.buffered(), s.dropped)), Some((300, 0)));
+    let mut want = "x".repeat(100);
+    want.push_str(&"y".repeat(100));
+    want.push_str(&"z".repeat(100));
+    assert_eq!(rig.send("read 0 1000"), vec![resp(0, &want)]);
+    // Drained: the platform may read again.
+    assert_eq!(rig.reqs(), vec![NetRequest::Flow { conn, accept: true }]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -381,6 +381,9 @@ impl NetDriver for SimNet<'_> {
                 let a = self.shared.borrow_mut().sockets.close(*conn);
                 self.answer_now(a);
             }
+            NetRequest::Flow { conn, accept } => {
+                self.shared.borrow_mut().sockets.flow(*conn, *accept);
+            }
         }
         self.shared.borrow_mut().wake_all();
     }

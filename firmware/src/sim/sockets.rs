@@ -115,6 +115,8 @@ struct TcpSlot {
     kill: bool,
     /// Stop listening (unlisten, or the socket was taken for a connect).
     unlisten: bool,
+    /// The core asked us to stop reading (flow control): the TCP window closes.
+    paused: bool,
 }
 
 /// A datagram to send, and where to (`None`: the last sender).
@@ -281,6 +283,13 @@ impl Pool {
         Some(NetEvent::Closed { conn })
     }
 
+    /// Flow control from the core: stop or resume reading a TCP connection.
+    pub fn flow(&mut self, conn: u32, accept: bool) {
+        if let Some(slot) = self.tcp_slot(conn) {
+            slot.paused = !accept;
+        }
+    }
+
     pub fn close(&mut self, conn: u32) -> Answer {
         if let Some(slot) = self.tcp_slot(conn) {
             slot.close = true;
@@ -318,6 +327,7 @@ impl Pool {
             s.conn = None;
             s.tx.clear();
             s.close = false;
+            s.paused = false;
             if s.busy {
                 s.kill = true;
                 s.unlisten = true;
@@ -429,6 +439,7 @@ async fn tcp_slot(stack: Stack<'_>, shared: &SharedRef, i: usize) -> ! {
             slot.close = false;
             slot.kill = false;
             slot.unlisten = false;
+            slot.paused = false;
             slot.local_port = 0;
             if let TcpJob::Listen { listener, port } = job {
                 slot.listening = Some((listener, port));
@@ -522,6 +533,7 @@ async fn tcp_slot(stack: Stack<'_>, shared: &SharedRef, i: usize) -> ! {
         slot.close = false;
         slot.kill = false;
         slot.unlisten = false;
+        slot.paused = false;
         slot.local_port = 0;
         // A preempted listening socket keeps its new job and `conn`.
         if slot.job.is_none() {
@@ -550,7 +562,12 @@ async fn serve(
             sending = shared.borrow_mut().sockets.tcp[i].tx.pop_front().map(|d| (d, 0));
         }
         let have_tx = sending.is_some();
+        let paused = shared.borrow().sockets.tcp[i].paused;
         let (mut reader, mut writer) = sock.split();
+        // While the core is not accepting, nothing is read: the socket's buffer fills and the
+        // TCP window closes, so the peer waits instead of bytes being lost.
+        let read =
+            async { if paused { core::future::pending().await } else { reader.read(chunk).await } };
         let write = async {
             match &sending {
                 Some((data, off)) => writer.write(&data[*off..]).await,
@@ -568,10 +585,12 @@ async fn serve(
                 None
             }
         });
-        // A new send while idle: go round again to pick it up.
-        let new_tx =
-            wait_for(shared, |s| (!have_tx && !s.sockets.tcp[i].tx.is_empty()).then_some(()));
-        match select3(reader.read(chunk), write, select(command, new_tx)).await {
+        // A new send while idle, or the core's flow control changed: go round again.
+        let new_tx = wait_for(shared, |s| {
+            let slot = &s.sockets.tcp[i];
+            ((!have_tx && !slot.tx.is_empty()) || slot.paused != paused).then_some(())
+        });
+        match select3(read, write, select(command, new_tx)).await {
             Either3::First(Ok(0)) | Either3::First(Err(_)) | Either3::Second(Err(_)) => {
                 // The peer closed or reset the connection.
                 break None;
