@@ -135,10 +135,35 @@ pub struct StreamsBench {
     pub serial_read: f64,
     /// A plain TCP socket from the lab router's address to the same sink.
     pub raw: f64,
+    /// STREAM mode: bytes written on the pty reaching a lab sink.
+    pub stream_mode_in: f64,
+    /// STREAM mode: bytes from a lab source arriving on the pty.
+    pub stream_mode_out: f64,
 }
 
 fn rate(bytes: usize, t: Duration) -> f64 {
     bytes as f64 / t.as_secs_f64().max(1e-9)
+}
+
+/// Sends a command that must succeed; its body.
+fn exec(s: &mut Session, line: &str, data: Option<&[u8]>) -> anyhow::Result<String> {
+    let timeout = Duration::from_secs(30);
+    let reply = s.channel.execute(&Request { line, data, timeout })?;
+    anyhow::ensure!(reply.code.0 == 0, "`{line}` answered {}: {}", reply.code, reply.text());
+    Ok(String::from_utf8_lossy(&reply.body).into_owned())
+}
+
+fn raw_link(s: &mut Session) -> anyhow::Result<&mut dyn crate::channel::RawLink> {
+    s.channel.raw().ok_or_else(|| anyhow::anyhow!("the serial channel has no raw access"))
+}
+
+/// Sends `reboot` as raw bytes (a module in stream mode cannot be resynced) and waits for it.
+fn reboot(s: &mut Session) -> anyhow::Result<()> {
+    let link = raw_link(s)?;
+    link.write_raw(b"reboot\r\n")?;
+    let got = link.read_raw(&mut |b| b.ends_with(b"Rebooting\r\n"), Duration::from_secs(5))?;
+    anyhow::ensure!(got.ends_with(b"Rebooting\r\n"), "no reboot: {got:?}");
+    Ok(())
 }
 
 /// Moves `bytes` through a module TCP stream each way, driven over serial, and the same
@@ -154,17 +179,13 @@ pub fn streams(rig: &Rig, workdir: &Path, bytes: usize) -> anyhow::Result<Stream
     let lab = session.lab.as_ref().map(|l| std::sync::Arc::clone(&l.lab));
     let lab = lab.ok_or_else(|| anyhow::anyhow!("rig `{}` has no lab network", rig.name))?;
     let timeout = Duration::from_secs(30);
-    let mut exec = |line: &str, data: Option<&[u8]>| -> anyhow::Result<String> {
-        let reply = session.channel.execute(&Request { line, data, timeout })?;
-        anyhow::ensure!(reply.code.0 == 0, "`{line}` answered {}: {}", reply.code, reply.text());
-        Ok(String::from_utf8_lossy(&reply.body).into_owned())
-    };
-    exec(&format!("set wlan.ssid {}", ap.ssid), None)?;
+    let s = &mut session;
+    exec(s, &format!("set wlan.ssid {}", ap.ssid), None)?;
     if !ap.passkey.is_empty() {
-        exec(&format!("set wlan.passkey {}", ap.passkey), None)?;
+        exec(s, &format!("set wlan.passkey {}", ap.passkey), None)?;
     }
-    exec("set bus.command.read_timeout 2000", None)?;
-    exec("network_up", None)?;
+    exec(s, "set bus.command.read_timeout 2000", None)?;
+    exec(s, "network_up", None)?;
     let (sink_port, source_port) = (7100, 7101);
     let peers = Peers::start(
         &lab,
@@ -182,24 +203,24 @@ pub fn streams(rig: &Rig, workdir: &Path, bytes: usize) -> anyhow::Result<Stream
 
     // Module → sink, over serial.
     let handle =
-        exec(&format!("tcp_client {} {sink_port}", crate::peers::DEFAULT_PEER_ADDR), None)?;
+        exec(s, &format!("tcp_client {} {sink_port}", crate::peers::DEFAULT_PEER_ADDR), None)?;
     let handle = handle.trim().to_string();
     let t = Instant::now();
     for piece in data.chunks(chunk) {
-        exec(&format!("stream_write {handle} {}", piece.len()), Some(piece))?;
+        exec(s, &format!("stream_write {handle} {}", piece.len()), Some(piece))?;
     }
     peers.check(0, &on(0)).map_err(anyhow::Error::msg)?;
     let serial_write = rate(bytes, t.elapsed());
-    exec(&format!("stream_close {handle}"), None)?;
+    exec(s, &format!("stream_close {handle}"), None)?;
 
     // Source → module, over serial.
     let t = Instant::now();
     let handle =
-        exec(&format!("tcp_client {} {source_port}", crate::peers::DEFAULT_PEER_ADDR), None)?;
+        exec(s, &format!("tcp_client {} {source_port}", crate::peers::DEFAULT_PEER_ADDR), None)?;
     let handle = handle.trim().to_string();
     let mut got = Vec::with_capacity(bytes);
     while got.len() < bytes {
-        let reply = session.channel.execute(&Request {
+        let reply = s.channel.execute(&Request {
             line: &format!("stream_read {handle} {chunk}"),
             data: None,
             timeout,
@@ -219,5 +240,62 @@ pub fn streams(rig: &Rig, workdir: &Path, bytes: usize) -> anyhow::Result<Stream
     client.send(&data)?;
     peers.check(0, &on(1)).map_err(anyhow::Error::msg)?;
     let raw = rate(bytes, t.elapsed());
-    Ok(StreamsBench { bytes, serial_write, serial_read, raw })
+    drop(client);
+
+    // STREAM mode: the auto-started TCP client carries the bus. First to a sink, then from a
+    // source; the module reboots into stream mode for each.
+    let stream_peers =
+        Peers::start(&lab, &[PeerSpec::tcp_sink(7102), PeerSpec::tcp_source(7103, bytes as u64)])?;
+    for (name, value) in [
+        ("wlan.auto_join.enabled", "1"),
+        ("tcp.client.auto_start", "1"),
+        ("tcp.client.remote_host", "10.77.0.5"),
+        ("tcp.client.remote_port", "7102"),
+        ("bus.stream.cmd_seq", "$$$"),
+        ("bus.mode", "stream"),
+    ] {
+        exec(s, &format!("set {name} {value}"), None)?;
+    }
+    exec(s, "save", None)?;
+    let connected = |n: usize| PeerCheck {
+        connections: Some(n),
+        within_ms: Some(15_000),
+        ..PeerCheck::default()
+    };
+    reboot(s)?;
+    stream_peers.check(0, &connected(1)).map_err(anyhow::Error::msg)?;
+    let t = Instant::now();
+    for piece in data.chunks(chunk) {
+        raw_link(s)?.write_raw(piece)?;
+    }
+    let all_in = PeerCheck { connection: Some(0), ..on(0) };
+    stream_peers.check(0, &all_in).map_err(anyhow::Error::msg)?;
+    let stream_mode_in = rate(bytes, t.elapsed());
+
+    // Break in (3 s of silence, then the sequence), point the client at the source, reboot.
+    std::thread::sleep(Duration::from_millis(3_200));
+    raw_link(s)?.write_raw(b"$$$")?;
+    std::thread::sleep(Duration::from_millis(200));
+    s.channel.resync(crate::channel::ConsoleFormat::Machine, Duration::from_secs(5))?;
+    exec(s, "set tcp.client.remote_port 7103", None)?;
+    exec(s, "save", None)?;
+    reboot(s)?;
+    let link = raw_link(s)?;
+    let mut first = None;
+    let mut got = Vec::with_capacity(bytes);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.len() < bytes && Instant::now() < deadline {
+        let piece = link.read_raw(&mut |b| !b.is_empty(), Duration::from_millis(200))?;
+        if !piece.is_empty() {
+            first.get_or_insert_with(Instant::now);
+        }
+        got.extend_from_slice(&piece);
+    }
+    anyhow::ensure!(
+        got == data,
+        "STREAM mode delivered {} of {bytes} bytes, or other bytes",
+        got.len()
+    );
+    let stream_mode_out = rate(bytes, first.map_or(Duration::ZERO, |f| f.elapsed()));
+    Ok(StreamsBench { bytes, serial_write, serial_read, raw, stream_mode_in, stream_mode_out })
 }

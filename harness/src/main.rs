@@ -157,7 +157,7 @@ enum BenchCmd {
         #[arg(long, default_value = "rigs/sim.toml")]
         rig: PathBuf,
         /// How many bytes each way.
-        #[arg(long, default_value_t = 262_144)]
+        #[arg(long, default_value_t = 1_048_576)]
         bytes: usize,
     },
     /// Rig setup time, cases per second, and suite time at several --jobs values.
@@ -467,5 +467,16 @@ fn bench_streams(rig_path: &Path, bytes: usize) -> Result<ExitCode> {
         b.serial_read / b.raw
     );
     sayln!("  raw socket, same peer:    {:9.1} KiB/s", kib(b.raw));
+    sayln!("STREAM mode (the bus is the stream), over the pty:");
+    sayln!(
+        "  pty to TCP peer:          {:9.1} KiB/s   ({:.3}x raw)",
+        kib(b.stream_mode_in),
+        b.stream_mode_in / b.raw
+    );
+    sayln!(
+        "  TCP peer to pty:          {:9.1} KiB/s   ({:.3}x raw)",
+        kib(b.stream_mode_out),
+        b.stream_mode_out / b.raw
+    );
     Ok(ExitCode::SUCCESS)
 }
