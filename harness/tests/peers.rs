@@ -40,7 +40,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 const HOST: Ipv4Addr = DEFAULT_PEER_ADDR;
-const SHORT: Duration = Duration::from_secs(3);
+const SHORT: Duration = Duration::from_secs(10);
 
 /// 64 KiB that are not the source pattern (so an echo cannot pass by accident).
 fn data_64k() -> Vec<u8> {
@@ -260,10 +260,11 @@ fn flood_of_1000_connections() {
     assert_eq!(report.attempted, 1000, "{report}");
     assert_eq!(report.connected, 1000, "{report}");
     peers
-        .check(0, &PeerCheck { within_ms: Some(3000), ..PeerCheck::connections(1000) })
+        .check(0, &PeerCheck { within_ms: Some(30_000), ..PeerCheck::connections(1000) })
         .expect("the peer accepted them all");
-    // All closed afterwards: the peer sees every one end.
-    let deadline = Instant::now() + SHORT;
+    // All closed afterwards: the peer sees every one end. (A correctness bound, not a speed
+    // target: a busy 2-core CI machine may take a while to deliver 1,000 FINs.)
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let open = peers.get(0).unwrap().records().iter().filter(|r| r.closed.is_none()).count();
         if open == 0 {
