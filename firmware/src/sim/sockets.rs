@@ -479,14 +479,23 @@ async fn tcp_slot(stack: Stack<'_>, shared: &SharedRef, i: usize) -> ! {
                             Some(Err(ConnectError::InvalidState)) => ConnFailure::NoSocket,
                             _ => ConnFailure::Unreachable,
                         };
+                        // A connect that timed out is still trying: stop its SYNs and ARPs.
+                        sock.abort();
                         let mut s = shared.borrow_mut();
                         if s.sockets.tcp[i].conn == Some(conn) {
                             s.sockets.tcp[i].conn = None;
                             emit(&mut s, NetEvent::ConnFailed { conn, reason });
                         }
                     }
-                    // The core gave up (Close after its timeout) or the network went away.
-                    Either::Second(()) => report_closed(&mut shared.borrow_mut(), i, conn),
+                    // The core gave up (Close after its timeout), the module rebooted or the
+                    // network went away: the attempt must end here, or its SYNs and ARP
+                    // requests would go on into whatever runs next.
+                    Either::Second(()) => {
+                        // Nothing was established, so no RST is worth waiting for (to an
+                        // absent host it would only keep the ARP requests going).
+                        sock.abort();
+                        report_closed(&mut shared.borrow_mut(), i, conn);
+                    }
                 }
             }
             TcpJob::Listen { listener, port } => {
