@@ -174,3 +174,56 @@ fn parallel_jobs_give_the_same_verdicts_in_file_order() {
     assert_eq!(run_with(3), one);
     assert!(dir.path().join("r3").read_dir().unwrap().count() > 0);
 }
+
+#[test]
+fn a_module_left_unreachable_does_not_turn_every_later_case_into_an_error() {
+    const BREAKS: &str = r#"
+[[case]]
+id = "t/breaks-the-console"
+title = "leaves the module's bus in stream mode"
+clauses = ["t.one"]
+basis = "documented"
+[case.setup]
+set = { "bus.mode" = "stream" }
+save = true
+[[case.step]]
+raw = 'reboot\r\n'
+expect_raw = 'R000011\r\nRebooting\r\n'
+[[case.step]]
+send = "version"
+
+[[case]]
+id = "t/next"
+title = "the case after it"
+clauses = ["t.one"]
+basis = "documented"
+[[case.step]]
+get = { "bus.mode" = "command" }
+
+[[case]]
+id = "t/after-next"
+title = "the one after that"
+clauses = ["t.one"]
+basis = "documented"
+[[case.step]]
+get = { "bus.mode" = "command" }
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let specs = load_dir(&common::specs_dir(dir.path(), BREAKS)).unwrap();
+    let rig = common::sim_rig(dir.path());
+    let verdicts = |retries: u32| {
+        let options = RunOptions {
+            selection: Selection::default(),
+            retries,
+            reports_root: dir.path().join(format!("r{retries}")),
+            progress: false,
+            jobs: 1,
+        };
+        let (result, _) = run(&specs, &rig, &options).unwrap();
+        result.cases.iter().map(|c| c.verdict).collect::<Vec<_>>()
+    };
+    // Without retries one case pays for the broken state, the next runs on a fresh module.
+    assert_eq!(verdicts(0), vec![Verdict::Fail, Verdict::Error, Verdict::Pass]);
+    // With a retry, the case after it passes on a fresh module too.
+    assert_eq!(verdicts(1), vec![Verdict::Fail, Verdict::Pass, Verdict::Pass]);
+}

@@ -107,7 +107,8 @@ pub fn suite(
     for &j in jobs {
         let options = crate::runner::RunOptions {
             selection: crate::spec::Selection::default(),
-            retries: 0,
+            // As `hil run` does by default.
+            retries: 1,
             reports_root: workdir.join(format!("reports-{j}")),
             progress: false,
             jobs: j,

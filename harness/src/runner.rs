@@ -292,7 +292,16 @@ fn run_with_retries(session: &mut Session, case: &Case, retries: u32, start_ms: 
         attempt += 1;
         let mut result = run_case(session, case, start_ms);
         result.attempts = attempt;
-        if result.verdict != Verdict::Error || attempt > retries || interrupt::requested() {
+        if result.verdict != Verdict::Error || interrupt::requested() {
+            return result;
+        }
+        if attempt > retries {
+            // Out of attempts: still start the next case on a fresh connection (and a fresh
+            // simulated module), so one broken state does not turn every later case into an
+            // error.
+            if let Err(e) = session.reopen() {
+                session.channel.note(format!("reconnecting for the next case failed: {e}"));
+            }
             return result;
         }
         if let Err(e) = session.reopen() {
