@@ -68,6 +68,9 @@ pub struct Shared {
     /// The DHCP attempt waiting for a lease.
     dhcp_attempt: Option<u32>,
     dns_jobs: VecDeque<(u32, String)>,
+    /// Bumped by a reset: a query in flight from before it is cancelled, so it does not go on
+    /// (with its ARP requests) into the next boot.
+    dns_epoch: u64,
     ping_jobs: VecDeque<(u32, Ipv4)>,
     core: Notify,
     jobs_waker: Vec<Waker>,
@@ -431,6 +434,7 @@ impl NetDriver for SimNet<'_> {
             s.events.clear();
             s.dhcp_attempt = None;
             s.dns_jobs.clear();
+            s.dns_epoch += 1;
             s.ping_jobs.clear();
             s.sockets.reset();
         }
@@ -463,8 +467,16 @@ fn answer(shared: &SharedRef, event: NetEvent) {
 async fn dns_loop(stack: Stack<'_>, shared: &SharedRef) -> ! {
     loop {
         let (id, name) = next_job(shared, |s| s.dns_jobs.pop_front()).await;
+        let epoch = shared.borrow().dns_epoch;
         let query = stack.dns_query(&name, embassy_net::dns::DnsQueryType::A);
-        match query.with_timeout(JOB_CAP).await {
+        let reset = next_job(shared, move |s| (s.dns_epoch != epoch).then_some(()));
+        // Dropping the query future cancels the query in the stack.
+        let result = match embassy_futures::select::select(query.with_timeout(JOB_CAP), reset).await
+        {
+            embassy_futures::select::Either::First(result) => result,
+            embassy_futures::select::Either::Second(()) => continue,
+        };
+        match result {
             Ok(Ok(addresses)) => {
                 let address = addresses.iter().map(|a| match a {
                     IpAddress::Ipv4(v4) => v4.octets(),
