@@ -2048,6 +2048,8 @@ fn parse_port(arg: &str) -> Option<u16> {
 }
 
 #[cfg(test)]
+mod frames;
+#[cfg(test)]
 mod net_tests;
 #[cfg(test)]
 mod stream_tests;

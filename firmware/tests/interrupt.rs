@@ -5,8 +5,8 @@
 mod common;
 
 use gecko_hil::model::Verdict;
-use gecko_hil::runner::{RunOptions, run};
-use gecko_hil::spec::{Selection, load_dir};
+use gecko_hil::runner::run;
+use gecko_hil::spec::load_dir;
 
 #[test]
 fn an_interrupted_run_writes_a_partial_report() {
@@ -23,13 +23,7 @@ send = "version"
     let specs = load_dir(&common::specs_dir(dir.path(), cases)).unwrap();
     let rig = common::sim_rig(dir.path());
     gecko_hil::interrupt::request();
-    let options = RunOptions {
-        selection: Selection::default(),
-        retries: 0,
-        reports_root: dir.path().join("r"),
-        progress: false,
-        jobs: 1,
-    };
+    let options = common::options(dir.path().join("r"), 0, 1);
     let (result, report_dir) = run(&specs, &rig, &options).unwrap();
     assert!(result.interrupted);
     assert_eq!(result.cases[0].verdict, Verdict::Skipped);

@@ -6,8 +6,8 @@
 mod common;
 
 use gecko_hil::model::Verdict;
-use gecko_hil::runner::{RunOptions, run};
-use gecko_hil::spec::{Selection, load_dir};
+use gecko_hil::runner::run;
+use gecko_hil::spec::load_dir;
 
 const CASES: &str = r#"
 [[case]]
@@ -75,13 +75,7 @@ fn a_lab_run_joins_captures_and_cleans_up() {
             common::sim_binary()
         ),
     );
-    let options = RunOptions {
-        selection: Selection::default(),
-        retries: 0,
-        reports_root: dir.path().join("r"),
-        progress: false,
-        jobs: 2,
-    };
+    let options = common::options(dir.path().join("r"), 0, 2);
     let (result, report_dir) = run(&specs, &rig, &options).unwrap();
     let join = &result.cases[0];
     assert_eq!(join.verdict, Verdict::Pass, "{:?}", join.reason);

@@ -63,13 +63,7 @@ fn verdicts_reports_and_deviations() {
             common::sim_binary()
         ),
     );
-    let options = RunOptions {
-        selection: Selection::default(),
-        retries: 1,
-        reports_root: dir.path().join("reports"),
-        progress: false,
-        jobs: 1,
-    };
+    let options = common::options(dir.path().join("reports"), 1, 1);
     let (result, report_dir) = run(&specs, &rig, &options).unwrap();
     let verdict = |id: &str| result.cases.iter().find(|c| c.id == id).unwrap().verdict;
     assert_eq!(verdict("t/pass"), Verdict::Pass);
@@ -114,13 +108,7 @@ fn a_stale_deviation_turns_the_run_red() {
             common::sim_binary()
         ),
     );
-    let options = RunOptions {
-        selection: Selection::default(),
-        retries: 0,
-        reports_root: dir.path().join("r"),
-        progress: false,
-        jobs: 1,
-    };
+    let options = common::options(dir.path().join("r"), 0, 1);
     let (result, _) = run(&specs, &rig, &options).unwrap();
     assert_eq!(result.totals.pass, 1);
     assert_eq!(result.totals.stale_deviations, 1);
@@ -137,10 +125,7 @@ fn a_missing_module_binary_makes_errors_not_failures() {
     );
     let options = RunOptions {
         selection: Selection { prefixes: vec!["t/pass".into()], ..Selection::default() },
-        retries: 0,
-        reports_root: dir.path().join("r"),
-        progress: false,
-        jobs: 1,
+        ..common::options(dir.path().join("r"), 0, 1)
     };
     let (result, dir) = run(&specs, &rig, &options).unwrap();
     assert_eq!(result.cases.len(), 1);
@@ -159,13 +144,7 @@ fn parallel_jobs_give_the_same_verdicts_in_file_order() {
     let specs = load_dir(&common::specs_dir(dir.path(), CASES)).unwrap();
     let rig = common::sim_rig(dir.path());
     let run_with = |jobs: usize| {
-        let options = RunOptions {
-            selection: Selection::default(),
-            retries: 0,
-            reports_root: dir.path().join(format!("r{jobs}")),
-            progress: false,
-            jobs,
-        };
+        let options = common::options(dir.path().join(format!("r{jobs}")), 0, jobs);
         let (result, _) = run(&specs, &rig, &options).unwrap();
         result.cases.iter().map(|c| (c.id.clone(), c.verdict)).collect::<Vec<_>>()
     };
@@ -212,13 +191,7 @@ get = { "bus.mode" = "command" }
     let specs = load_dir(&common::specs_dir(dir.path(), BREAKS)).unwrap();
     let rig = common::sim_rig(dir.path());
     let verdicts = |retries: u32| {
-        let options = RunOptions {
-            selection: Selection::default(),
-            retries,
-            reports_root: dir.path().join(format!("r{retries}")),
-            progress: false,
-            jobs: 1,
-        };
+        let options = common::options(dir.path().join(format!("r{retries}")), retries, 1);
         let (result, _) = run(&specs, &rig, &options).unwrap();
         result.cases.iter().map(|c| c.verdict).collect::<Vec<_>>()
     };

@@ -35,53 +35,7 @@ fn dhcp_config() -> Ipv4Config {
     }
 }
 
-/// One machine-format frame: a log (level, text) or a response (code, body).
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum F {
-    L(u8, String),
-    R(u8, String),
-}
-
-fn log(level: u8, text: &str) -> F {
-    F::L(level, text.to_string())
-}
-
-fn resp(code: u8, body: &str) -> F {
-    F::R(code, body.to_string())
-}
-
-fn failed() -> F {
-    resp(1, "Command failed")
-}
-
-fn success() -> F {
-    resp(0, "Success")
-}
-
-const S: u8 = console::level::STATUS;
-const E: u8 = console::level::ERROR;
-const I: u8 = console::level::INFO;
-
-/// Splits machine-format output (headers on, no echo, no prompt) into frames.
-fn frames(out: &[u8]) -> Vec<F> {
-    let text = core::str::from_utf8(out).expect("the module prints UTF-8");
-    let mut rest = text;
-    let mut got = Vec::new();
-    while !rest.is_empty() {
-        assert!(rest.len() >= 9, "truncated header in {text:?}");
-        let (header, tail) = rest.split_at(9);
-        let digit: u8 = header[1..2].parse().expect("digit");
-        let len: usize = header[2..7].parse().expect("length");
-        let body = tail[..len].strip_suffix("\r\n").unwrap_or("").to_string();
-        got.push(match &header[..1] {
-            "L" => F::L(digit, body),
-            "R" => F::R(digit, body),
-            other => panic!("not a frame: {other:?} in {text:?}"),
-        });
-        rest = &tail[len..];
-    }
-    got
-}
+use super::frames::*;
 
 /// A module in machine format with every log printed, and its clock.
 struct Rig {

@@ -49,3 +49,14 @@ pub fn specs_dir(dir: &Path, cases: &str) -> PathBuf {
         .unwrap();
     specs
 }
+
+/// Run options for tests: every case, no progress bar.
+pub fn options(reports_root: PathBuf, retries: u32, jobs: usize) -> gecko_hil::runner::RunOptions {
+    gecko_hil::runner::RunOptions {
+        selection: gecko_hil::spec::Selection::default(),
+        retries,
+        reports_root,
+        progress: false,
+        jobs,
+    }
+}
