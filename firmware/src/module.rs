@@ -227,6 +227,9 @@ impl Auto {
 
 /// How long the data phase of a write waits for the next byte before it aborts (assumed).
 pub const DATA_TIMEOUT: Duration = Duration::from_millis(5_000);
+/// How often an auto-started UDP client tries again with `udp.client.auto_retry`
+/// (protocol-facts: every 1.0 s).
+pub const AUTO_RETRY: Duration = Duration::from_millis(1_000);
 /// How long `udp_client` and `udp_server start` wait for the platform's UDP socket (assumed).
 pub const UDP_OPEN_TIMEOUT: Duration = Duration::from_millis(5_000);
 
@@ -1658,8 +1661,10 @@ impl Module {
 ///
 /// * They run each time the network comes up (after the Network Up Sequence reaches step 7),
 ///   in the background: the console stays free and no command is answered; progress shows
-///   only in logs (`[Opening: …]`, `[Opened: N]`, `[Open failed]`). The `*.auto_interface`
-///   variables are not read (only `wlan` exists).
+///   only in logs (`[Opening: …]`, `[Opened: N]`, `[Open failed]`).
+/// * Each runs on the interface its `*.auto_interface` names; `default` means
+///   `network.default_interface`. Only the WLAN interface exists here, so one set to the soft
+///   AP does not start when the WLAN comes up (log `<prefix>: auto start waits for softap`).
 /// * The TCP client needs `tcp.client.remote_host` and a non-zero `remote_port`; it runs the
 ///   same connect retry sequence as `tcp_client`. When that sequence fails, or the open
 ///   stream drops (peer close or reset), a new round starts after `tcp.client.retry_period`
@@ -1667,26 +1672,48 @@ impl Module {
 ///   resets when the network goes down. Closing the stream with `stream_close` ends it (no
 ///   reconnect).
 /// * The UDP client needs `udp.client.remote_host` (its `remote_port` defaults to 3000); the
-///   UDP server opens on `udp.server.port`. Neither retries (`udp.client.auto_retry` is not
-///   implemented).
+///   UDP server opens on `udp.server.port`. With `udp.client.auto_retry` the UDP client tries
+///   again every second for as long as the network stays up when the name does not resolve
+///   (or the socket cannot open); without it, and for the UDP server, a failure ends it.
+///   protocol-facts: "retries every 1.0 s, only detects DNS failure".
 /// * When the network goes down every network stream is closed (`[Closed: N]`, a
 ///   [`NetRequest::Close`] to the platform), the TCP server stops listening and the
 ///   background openers are dropped.
 impl Module {
+    /// Whether the auto start of `prefix` (`tcp.client`, …) runs on the WLAN interface.
+    fn auto_on_wlan(&mut self, prefix: &str) -> bool {
+        let mut iface = self.vars.text(&format!("{prefix}.auto_interface")).to_string();
+        if iface == "default" {
+            iface = self.vars.text("network.default_interface").to_string();
+        }
+        let wlan = iface == "wlan";
+        if !wlan && self.vars.flag(&format!("{prefix}.auto_start")) {
+            self.log(console::level::INFO, &format!("{prefix}: auto start waits for {iface}"));
+        }
+        wlan
+    }
+
     fn network_came_up(&mut self, now: Instant) {
-        if self.vars.flag("tcp.server.auto_start") && self.tcp_server.is_none() {
+        if self.vars.flag("tcp.server.auto_start")
+            && self.tcp_server.is_none()
+            && self.auto_on_wlan("tcp.server")
+        {
             let port = self.num("tcp.server.port") as u16;
             self.start_tcp_server(port, true);
         }
         let has_udps = !self.streams.handles_of(StreamType::Udps).is_empty();
-        if self.vars.flag("udp.server.auto_start") && !has_udps {
+        if self.vars.flag("udp.server.auto_start") && !has_udps && self.auto_on_wlan("udp.server") {
             let port = self.num("udp.server.port") as u16;
             self.auto_begin(StreamType::Udps, String::new(), port, now);
         }
         for (prefix, kind) in [("udp.client", StreamType::Udpc), ("tcp.client", StreamType::Tcpc)] {
             let host = command::unescape_plain(self.vars.text(&format!("{prefix}.remote_host")));
             let port = self.num(&format!("{prefix}.remote_port")) as u16;
-            if self.vars.flag(&format!("{prefix}.auto_start")) && !host.is_empty() && port != 0 {
+            if self.vars.flag(&format!("{prefix}.auto_start"))
+                && !host.is_empty()
+                && port != 0
+                && self.auto_on_wlan(prefix)
+            {
                 self.auto_begin(kind, host, port, now);
             }
         }
@@ -1791,8 +1818,14 @@ impl Module {
             self.autos[i].phase = AutoPhase::Wait { until: now + period, next_round: false };
             return;
         }
-        if auto.kind != StreamType::Udps {
+        let kind = auto.kind;
+        if kind != StreamType::Udps {
             self.log(console::level::STATUS, "[Open failed]");
+        }
+        if kind == StreamType::Udpc && self.vars.flag("udp.client.auto_retry") {
+            self.log(console::level::INFO, "Retrying in 1000 ms");
+            self.autos[i].phase = AutoPhase::Wait { until: now + AUTO_RETRY, next_round: true };
+            return;
         }
         self.auto_round_over(i, now);
     }

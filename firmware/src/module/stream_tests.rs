@@ -51,8 +51,13 @@ impl Rig {
 
     /// `network_up` through to the association: what it printed and asked for from then.
     fn join(&mut self) -> (Vec<F>, Vec<NetRequest>) {
+        self.join_with("network_up")
+    }
+
+    /// [`Rig::join`] with another command line (`network_up wlan`).
+    fn join_with(&mut self, line: &str) -> (Vec<F>, Vec<NetRequest>) {
         let rig = self;
-        rig.send("network_up");
+        rig.send(line);
         let id = match rig.reqs().as_slice() {
             [NetRequest::Scan { id, .. }] => *id,
             other => panic!("unexpected {other:?}"),
@@ -959,6 +964,119 @@ fn auto_servers_start_with_the_network() {
         vec![log(S, "[Opened: 0]")]
     );
     assert_eq!(rig.send("tcps start"), vec![log(E, "TCP server already running"), failed()]);
+}
+
+#[rstest]
+#[case::wlan(&["set tcp.client.auto_interface wlan"], true)]
+#[case::default_is_wlan(&[], true)]
+#[case::softap(&["set tcp.client.auto_interface softap"], false)]
+#[case::default_is_softap(&["set network.default_interface softap"], false)]
+#[case::wlan_overrides_default(
+    &["set network.default_interface softap", "set tcp.client.auto_interface wlan"],
+    true
+)]
+fn auto_start_runs_on_its_auto_interface(#[case] extra: &[&str], #[case] on_wlan: bool) {
+    let mut setup = AUTO_TCPC.to_vec();
+    setup.extend_from_slice(extra);
+    let mut rig = Rig::new(&setup);
+    let (out, reqs) = rig.join_with("network_up wlan");
+    let connects = reqs.iter().filter(|r| matches!(r, NetRequest::TcpConnect { .. })).count();
+    assert_eq!(connects, usize::from(on_wlan), "{reqs:?}");
+    let waits = log(I, "tcp.client: auto start waits for softap");
+    assert_eq!(out.contains(&waits), !on_wlan, "{out:?}");
+}
+
+#[rstest]
+#[case::tcp_server("tcp.server", "tcp.server.auto_start 1")]
+#[case::udp_server("udp.server", "udp.server.auto_start 1")]
+fn auto_servers_follow_their_auto_interface(#[case] prefix: &str, #[case] start: &str) {
+    let iface = format!("set {prefix}.auto_interface softap");
+    let start = format!("set {start}");
+    let mut rig = Rig::new(&[start.as_str(), iface.as_str()]);
+    let (out, reqs) = rig.join();
+    assert!(out.contains(&log(I, &format!("{prefix}: auto start waits for softap"))), "{out:?}");
+    assert!(
+        !reqs
+            .iter()
+            .any(|r| matches!(r, NetRequest::TcpListen { .. } | NetRequest::UdpOpen { .. })),
+        "{reqs:?}"
+    );
+}
+
+/// An auto UDP client whose host name does not resolve: the Resolve it asks for, answered
+/// "not found"; returns what the module printed.
+fn udpc_not_found(rig: &mut Rig, reqs: &[NetRequest]) -> Vec<F> {
+    let id = match reqs.last() {
+        Some(NetRequest::Resolve { id, name }) if name == "gone.lab" => *id,
+        other => panic!("unexpected {other:?}"),
+    };
+    rig.event(NetEvent::Resolved { id, address: None })
+}
+
+const AUTO_UDPC: [&str; 3] = [
+    "set udp.client.auto_start 1",
+    "set udp.client.remote_host gone.lab",
+    "set udp.client.remote_port 9",
+];
+
+#[test]
+fn auto_udp_client_retries_every_second_with_auto_retry() {
+    let mut setup = AUTO_UDPC.to_vec();
+    setup.push("set udp.client.auto_retry 1");
+    let mut rig = Rig::new(&setup);
+    let (_, reqs) = rig.join();
+    let out = udpc_not_found(&mut rig, &reqs);
+    assert_eq!(
+        out,
+        vec![
+            log(E, "Host not found: gone.lab"),
+            log(S, "[Open failed]"),
+            log(I, "Retrying in 1000 ms")
+        ]
+    );
+    for _ in 0..3 {
+        assert_eq!(rig.m.poll_at(), Some(rig.now + AUTO_RETRY));
+        assert_eq!(rig.fire(), vec![log(S, "[Opening: gone.lab:9]")]);
+        let reqs = rig.reqs();
+        udpc_not_found(&mut rig, &reqs);
+    }
+    // This time the name resolves: the stream opens and the retries end.
+    rig.fire();
+    let id = match rig.reqs().as_slice() {
+        [NetRequest::Resolve { id, .. }] => *id,
+        other => panic!("unexpected {other:?}"),
+    };
+    rig.event(NetEvent::Resolved { id, address: Some(PEER) });
+    let conn = match rig.reqs().as_slice() {
+        [NetRequest::UdpOpen { conn, local_port: 0 }] => *conn,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(
+        rig.event(NetEvent::UdpOpened { conn, local_port: 5000 }),
+        vec![log(S, "[Opened: 0]")]
+    );
+    assert_eq!(rig.m.poll_at(), None);
+}
+
+#[test]
+fn auto_udp_client_without_auto_retry_gives_up() {
+    let mut rig = Rig::new(&AUTO_UDPC);
+    let (_, reqs) = rig.join();
+    let out = udpc_not_found(&mut rig, &reqs);
+    assert_eq!(out, vec![log(E, "Host not found: gone.lab"), log(S, "[Open failed]")]);
+    assert_eq!(rig.m.poll_at(), None);
+}
+
+#[test]
+fn auto_udp_client_retries_end_when_the_network_goes_down() {
+    let mut setup = AUTO_UDPC.to_vec();
+    setup.push("set udp.client.auto_retry 1");
+    let mut rig = Rig::new(&setup);
+    let (_, reqs) = rig.join();
+    udpc_not_found(&mut rig, &reqs);
+    rig.send("network_down");
+    rig.reqs();
+    assert_eq!(rig.m.poll_at(), None);
 }
 
 #[test]

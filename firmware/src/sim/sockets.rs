@@ -29,10 +29,12 @@
 //!
 //! # Limits
 //!
-//! * embassy-net 0.9 picks the local port of an outgoing connection itself: a `TcpConnect`
-//!   with a `local_port` is refused with `PortInUse` when that port is taken by a listener or
-//!   another connection, and otherwise connects from an ephemeral port (the port
-//!   `TcpConnected` reports is the real one).
+//! * **Local port of a connection.** embassy-net 0.9 has no connect-from-port: its
+//!   `TcpSocket::connect` takes the next port of the stack's ephemeral counter (1025–65535,
+//!   counting up by one). UDP `bind` to port 0 takes from the same counter and sends nothing,
+//!   so a `TcpConnect` with a `local_port` first advances the counter to that port with a
+//!   spare UDP socket, in the same poll as the connect (see [`position_local_port`]). A port
+//!   below 1025, or one a listener or another connection holds, is refused with `PortInUse`.
 //! * Received bytes go to the core as fast as they come (no flow control towards the core).
 //!
 //! # Ending
@@ -75,8 +77,12 @@ pub const UDP_TX: usize = 4096;
 pub const UDP_PACKETS: usize = 16;
 /// Sockets a `TcpConnect` leaves listening for a listener when it takes one away from it.
 pub const MIN_LISTENING: usize = 2;
-/// Socket-set entries the pool needs in the stack's `StackResources`.
-pub const STACK_SOCKETS: usize = TCP_SOCKETS + UDP_SOCKETS;
+/// Socket-set entries the pool needs in the stack's `StackResources` (one more for
+/// [`position_local_port`]).
+pub const STACK_SOCKETS: usize = TCP_SOCKETS + UDP_SOCKETS + 1;
+/// The lowest port embassy-net's ephemeral counter gives out (and so the lowest local port a
+/// connection can have).
+pub const EPHEMERAL_MIN: u16 = 1025;
 
 /// The largest chunk one `Received` event carries.
 const CHUNK: usize = 2048;
@@ -90,7 +96,7 @@ const CLOSE_CAP: Duration = Duration::from_secs(5);
 /// What a TCP slot is asked to start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TcpJob {
-    Connect { conn: u32, to: Ipv4, port: u16 },
+    Connect { conn: u32, to: Ipv4, port: u16, local_port: u16 },
     Listen { listener: u32, port: u16 },
 }
 
@@ -195,10 +201,10 @@ impl Pool {
         if !self.enabled {
             return failed(ConnFailure::Unreachable);
         }
-        if local_port != 0 && self.port_taken(local_port) {
+        if local_port != 0 && (local_port < EPHEMERAL_MIN || self.port_taken(local_port)) {
             return failed(ConnFailure::PortInUse);
         }
-        let job = TcpJob::Connect { conn, to, port };
+        let job = TcpJob::Connect { conn, to, port, local_port };
         if let Some(slot) = self.tcp.iter_mut().find(|s| !s.busy && s.job.is_none()) {
             slot.job = Some(job);
             slot.conn = Some(conn);
@@ -411,11 +417,56 @@ enum Stop {
     Close,
 }
 
-/// Abort a socket and wait (a little) for its RST to leave.
+/// Abort a socket and wait (a little) for its RST to leave; then [`forget`] it, so a RST
+/// that could not leave is not owed any longer.
 async fn abort(shared: &SharedRef, sock: &mut TcpSocket<'_>) {
     sock.abort();
     let _ = capped(shared, CLOSE_CAP, sock.flush()).await;
+    forget(sock);
+}
+
+/// Drops a socket's connection without sending anything.
+///
+/// `abort` alone leaves smoltcp owing the peer a RST, and a RST to a host that never answers
+/// ARP is tried again (with an ARP request a second) for as long as the socket stays idle,
+/// into later connections and boots. Listening starts from a full reset of the socket (its
+/// addresses included), and aborting a listening socket sends nothing; both happen within
+/// this one call, so no packet can reach the socket while it listens.
+fn forget(sock: &mut TcpSocket<'_>) {
     sock.abort();
+    // Any non-zero port: the listen lasts no longer than this poll.
+    let _ = embassy_futures::poll_once(sock.accept(FORGET_PORT));
+    sock.abort();
+}
+
+/// The port [`forget`] listens on for no time at all.
+const FORGET_PORT: u16 = 9;
+
+/// Makes the stack's ephemeral port counter give `want` next (see the module doc).
+///
+/// Must run in the same poll as the `connect` that is to use the port: no other socket may
+/// take a port in between. At most one round of the counter (64,511 binds, a few ms).
+fn position_local_port(stack: Stack<'_>, want: u16) {
+    let mut no_meta: [PacketMetadata; 0] = [];
+    let mut no_meta_tx: [PacketMetadata; 0] = [];
+    let (mut rx, mut tx) = ([0u8; 0], [0u8; 0]);
+    let mut probe = UdpSocket::new(stack, &mut no_meta, &mut rx, &mut no_meta_tx, &mut tx);
+    let span = u32::from(u16::MAX - EPHEMERAL_MIN) + 1;
+    let take = |probe: &mut UdpSocket<'_>| -> Option<u16> {
+        probe.bind(0).ok()?;
+        let port = probe.endpoint().port;
+        probe.close();
+        Some(port)
+    };
+    let Some(taken) = take(&mut probe) else { return };
+    // The counter now stands at the port after `taken`.
+    let next = if taken == u16::MAX { EPHEMERAL_MIN } else { taken + 1 };
+    let steps = (u32::from(want) + span - u32::from(next)) % span;
+    for _ in 0..steps {
+        if take(&mut probe).is_none() {
+            return;
+        }
+    }
 }
 
 /// Reports `Closed` for the slot's connection if the core still knows it, and frees the id.
@@ -449,11 +500,15 @@ async fn tcp_slot(stack: Stack<'_>, shared: &SharedRef, i: usize) -> ! {
         .await;
         let generation = shared.borrow().radio.generation();
         match job {
-            TcpJob::Connect { conn, to, port } => {
+            TcpJob::Connect { conn, to, port, local_port } => {
                 let stop = wait_for(shared, |s| {
                     let slot = &s.sockets.tcp[i];
                     (slot.close || slot.kill || slot.conn != Some(conn)).then_some(())
                 });
+                if local_port != 0 {
+                    // No await between this and the connect's first poll (inside `select`).
+                    position_local_port(stack, local_port);
+                }
                 let connect = capped(shared, CONNECT_CAP, sock.connect(endpoint(to, port)));
                 match select(connect, stop).await {
                     Either::First(Some(Ok(()))) => {
@@ -480,7 +535,7 @@ async fn tcp_slot(stack: Stack<'_>, shared: &SharedRef, i: usize) -> ! {
                             _ => ConnFailure::Unreachable,
                         };
                         // A connect that timed out is still trying: stop its SYNs and ARPs.
-                        sock.abort();
+                        forget(&mut sock);
                         let mut s = shared.borrow_mut();
                         if s.sockets.tcp[i].conn == Some(conn) {
                             s.sockets.tcp[i].conn = None;
@@ -493,7 +548,7 @@ async fn tcp_slot(stack: Stack<'_>, shared: &SharedRef, i: usize) -> ! {
                     Either::Second(()) => {
                         // Nothing was established, so no RST is worth waiting for (to an
                         // absent host it would only keep the ARP requests going).
-                        sock.abort();
+                        forget(&mut sock);
                         report_closed(&mut shared.borrow_mut(), i, conn);
                     }
                 }
@@ -886,6 +941,8 @@ mod tests {
         assert_eq!(p.tcp_listen(2, 80), failed(2, ConnFailure::PortInUse));
         assert_eq!(p.tcp_listen(3, 0), failed(3, ConnFailure::PortInUse));
         assert_eq!(p.tcp_connect(4, [1; 4], 1, 80), failed(4, ConnFailure::PortInUse));
+        // The stack cannot connect from below its ephemeral range.
+        assert_eq!(p.tcp_connect(7, [1; 4], 1, 1024), failed(7, ConnFailure::PortInUse));
         p.tcp_unlisten(1);
         assert_eq!(p.tcp_listen(2, 80), None);
         assert_eq!(p.udp_open(5, 5000), None);
@@ -918,6 +975,74 @@ mod tests {
             p.tcp_connect(200, [1; 4], 1, 0),
             Some(NetEvent::ConnFailed { conn: 200, reason: ConnFailure::NoSocket })
         );
+    }
+
+    /// A link that never carries a frame: enough for a stack whose sockets are only set up.
+    struct Unplugged;
+
+    impl embassy_net::driver::Driver for Unplugged {
+        type RxToken<'a> = Never;
+        type TxToken<'a> = Never;
+
+        fn receive(&mut self, _: &mut Context) -> Option<(Never, Never)> {
+            None
+        }
+
+        fn transmit(&mut self, _: &mut Context) -> Option<Never> {
+            None
+        }
+
+        fn link_state(&mut self, _: &mut Context) -> embassy_net::driver::LinkState {
+            embassy_net::driver::LinkState::Up
+        }
+
+        fn capabilities(&self) -> embassy_net::driver::Capabilities {
+            embassy_net::driver::Capabilities::default()
+        }
+
+        fn hardware_address(&self) -> embassy_net::driver::HardwareAddress {
+            embassy_net::driver::HardwareAddress::Ethernet([2, 0, 0, 0, 0, 1])
+        }
+    }
+
+    enum Never {}
+
+    impl embassy_net::driver::RxToken for Never {
+        fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, _: F) -> R {
+            match self {}
+        }
+    }
+
+    impl embassy_net::driver::TxToken for Never {
+        fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, _: usize, _: F) -> R {
+            match self {}
+        }
+    }
+
+    #[rstest::rstest]
+    #[case::middle(40123)]
+    #[case::lowest(EPHEMERAL_MIN)]
+    #[case::highest(u16::MAX)]
+    fn a_positioned_counter_gives_the_next_connect_its_port(#[case] want: u16) {
+        let mut resources = embassy_net::StackResources::<4>::new();
+        let config = embassy_net::Config::ipv4_static(embassy_net::StaticConfigV4 {
+            address: embassy_net::Ipv4Cidr::new(Ipv4Address::new(10, 0, 0, 5), 24),
+            gateway: None,
+            dns_servers: core::iter::empty().collect(),
+        });
+        let (stack, _runner) = embassy_net::new(Unplugged, config, &mut resources, 7);
+        let (mut rx, mut tx) = ([0u8; 64], [0u8; 64]);
+        let mut sock = TcpSocket::new(stack, &mut rx, &mut tx);
+        for _ in 0..2 {
+            position_local_port(stack, want);
+            let connect = sock.connect(endpoint([10, 0, 0, 1], 80));
+            assert!(embassy_futures::poll_once(connect).is_pending());
+            assert_eq!(sock.local_endpoint().map(|e| e.port), Some(want));
+            // Gone without a trace: nothing owed to the peer.
+            forget(&mut sock);
+            assert_eq!(sock.remote_endpoint(), None);
+            assert_eq!(sock.state(), embassy_net::tcp::State::Closed);
+        }
     }
 
     #[test]
