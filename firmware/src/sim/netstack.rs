@@ -554,6 +554,19 @@ mod tests {
     #[test]
     #[ignore = "needs root and a lab namespace (GECKO_SIM_TAP)"]
     fn over_a_tap() {
+        on_a_tap(120, |spawner, tap, tx| spawner.spawn(tap_task(tap, tx).expect("spawn")));
+    }
+
+    /// Where a TAP scenario sends its log (`Ok`) or what went wrong.
+    pub(super) type ScenarioResult = std::sync::mpsc::Sender<Result<String, String>>;
+
+    /// Runs a TAP scenario (a task `spawn` starts with the TAP's name and where to send its
+    /// result) on an embassy executor of its own thread; panics on its error or after
+    /// `timeout_s`. Skips without `GECKO_SIM_TAP`.
+    pub(super) fn on_a_tap(
+        timeout_s: u64,
+        spawn: fn(embassy_executor::Spawner, String, ScenarioResult),
+    ) {
         let Ok(tap) = std::env::var("GECKO_SIM_TAP") else {
             std::eprintln!("GECKO_SIM_TAP not set: skipped");
             return;
@@ -565,11 +578,11 @@ mod tests {
             let args = std::boxed::Box::leak(std::boxed::Box::new(Some((tap, tx))));
             executor.run(move |spawner| {
                 if let Some((tap, tx)) = args.take() {
-                    spawner.spawn(tap_task(tap, tx).expect("spawn"));
+                    spawn(spawner, tap, tx);
                 }
             })
         });
-        match rx.recv_timeout(std::time::Duration::from_secs(120)) {
+        match rx.recv_timeout(std::time::Duration::from_secs(timeout_s)) {
             Ok(Ok(log)) => std::eprintln!("{log}"),
             Ok(Err(e)) => panic!("{e}"),
             Err(e) => panic!("no result: {e}"),
@@ -577,7 +590,7 @@ mod tests {
     }
 
     #[embassy_executor::task]
-    async fn tap_task(tap: String, tx: std::sync::mpsc::Sender<Result<String, String>>) {
+    async fn tap_task(tap: String, tx: ScenarioResult) {
         let result = tap_scenario(&tap).await;
         let _ = tx.send(result);
     }

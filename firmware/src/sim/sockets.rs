@@ -1065,33 +1065,13 @@ mod tests {
     #[test]
     #[ignore = "needs root and a lab namespace (GECKO_SIM_TAP)"]
     fn sockets_over_a_tap() {
-        let Ok(tap) = std::env::var("GECKO_SIM_TAP") else {
-            std::eprintln!("GECKO_SIM_TAP not set: skipped");
-            return;
-        };
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let executor =
-                std::boxed::Box::leak(std::boxed::Box::new(embassy_executor::Executor::new()));
-            let args = std::boxed::Box::leak(std::boxed::Box::new(Some((tap, tx))));
-            executor.run(move |spawner| {
-                if let Some((tap, tx)) = args.take() {
-                    spawner.spawn(socket_task(tap, tx).expect("spawn"));
-                }
-            })
+        super::super::tests::on_a_tap(300, |spawner, tap, tx| {
+            spawner.spawn(socket_task(tap, tx).expect("spawn"));
         });
-        match rx.recv_timeout(std::time::Duration::from_secs(300)) {
-            Ok(Ok(log)) => std::eprintln!("{log}"),
-            Ok(Err(e)) => panic!("{e}"),
-            Err(e) => panic!("no result: {e}"),
-        }
     }
 
     #[embassy_executor::task]
-    async fn socket_task(
-        tap: std::string::String,
-        tx: std::sync::mpsc::Sender<Result<std::string::String, std::string::String>>,
-    ) {
+    async fn socket_task(tap: std::string::String, tx: super::super::tests::ScenarioResult) {
         let _ = tx.send(scenario(&tap).await);
     }
 
