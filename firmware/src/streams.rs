@@ -1,7 +1,8 @@
 //! The stream table: the handles `stream_*` commands act on, and the buffers behind them.
 //!
-//! A stream is opened by a command (`tcp_client`, `udp_client`, `udp_server start`) or by the
-//! platform accepting a client on the module's TCP server; it gets the lowest free handle,
+//! A stream is opened by a command (`tcp_client`, `udp_client`, `udp_server start`,
+//! `file_open`, `file_create -o`, a buffered command response) or by the platform accepting a
+//! client on the module's TCP server; it gets the lowest free handle,
 //! counting from 0. The table only keeps state: the [`crate::Module`] asks the platform for
 //! connections ([`crate::net`]) and feeds what comes back here.
 //!
