@@ -3,7 +3,7 @@
 //! The crate has two layers:
 //!
 //! * The **core** ([`module`], [`wlan`], [`streams`], [`console`], [`command`], [`vars`], [`passkey`],
-//!   [`nvm`]):
+//!   [`nvm`], [`fs`]):
 //!   `no_std` with `alloc`, and sans-IO. Bytes from the serial bus and completions of platform work go in;
 //!   bytes for the bus and [`module::Action`]s come out. Time is a parameter ([`time::Instant`]);
 //!   the core never reads a clock and never does I/O.
@@ -22,6 +22,7 @@ extern crate std;
 
 pub mod command;
 pub mod console;
+pub mod fs;
 pub mod module;
 pub mod net;
 pub mod nvm;

@@ -7,10 +7,11 @@
 
 use crate::command::{self, CommandDef, CommandId};
 use crate::console::{self, DataPhase, Edit, Format, LineEditor};
+use crate::fs::{self, FileSystem, FsError, NewFile, Version};
 use crate::net::{Ipv4, NetEvent, NetRequest};
 use crate::nvm;
 use crate::result::ResultCode;
-use crate::streams::{Endpoint, Stream, StreamType, Streams};
+use crate::streams::{Endpoint, Local, Stream, StreamType, Streams};
 use crate::time::{Duration, Instant};
 use crate::vars::{self, SetError, VARIABLES, VarId, Vars};
 use crate::wlan::{self, Config, Settled, Wlan};
@@ -53,9 +54,12 @@ impl BoardInfo {
 pub enum Action {
     /// Write this image to NVM, then call [`Module::nvm_stored`].
     StoreNvm(Vec<u8>),
+    /// Replace the stored file system with this image ([`crate::fs`]), then call
+    /// [`Module::files_stored`].
+    StoreFiles(Vec<u8>),
     /// Send any remaining output, then boot a new module from NVM.
     Reboot,
-    /// Erase NVM, then reboot.
+    /// Erase NVM and the stored files, then reboot.
     FactoryReset,
     /// Work for the radio or the IP stack (see [`crate::net`]).
     Net(crate::net::NetRequest),
@@ -65,6 +69,10 @@ pub enum Action {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Pending {
     Save,
+    /// [`Action::StoreFiles`] is out; `body` answers once it is stored.
+    StoreFiles {
+        body: String,
+    },
     /// Waiting for the Network Up Sequence to settle, then doing the rest of the command.
     NetUp(AfterUp),
     /// `wlan_scan`.
@@ -148,6 +156,8 @@ enum WriteTarget {
     Stream(usize),
     /// `udp_server write <ip> <port>`.
     UdpClient(Endpoint),
+    /// `file_create` without `-o`: the data is the file.
+    File(NewFile),
 }
 
 /// The module's TCP server while it listens.
@@ -244,7 +254,7 @@ impl Pending {
             | Pending::Read { deadline, .. }
             | Pending::Data { deadline, .. }
             | Pending::Write { deadline, .. } => Some(*deadline),
-            Pending::Save | Pending::NetUp(_) => None,
+            Pending::Save | Pending::NetUp(_) | Pending::StoreFiles { .. } => None,
         }
     }
 }
@@ -300,6 +310,10 @@ pub struct Module {
     net_was_up: bool,
     /// Serial STREAM mode.
     bus: Bus,
+    /// The file system (FILE streams read and write it).
+    fs: FileSystem,
+    /// The command being run answers through a CMD stream (`system.cmd.buffered`).
+    buffer: Option<&'static str>,
 }
 
 /// Serial STREAM mode (`bus.mode stream`, read at boot): see the `impl Module` block on it.
@@ -323,8 +337,20 @@ struct Bus {
 }
 
 impl Module {
-    /// Boots: loads the NVM image (if any and valid), prints the banner and `[Ready]`.
+    /// Boots: loads the NVM image (if any and valid), prints the banner and `[Ready]`; no
+    /// files.
     pub fn boot(board: BoardInfo, nvm_image: Option<&[u8]>, now: Instant) -> Self {
+        Self::boot_with_files(board, nvm_image, None, now)
+    }
+
+    /// [`Module::boot`] with the stored file system image (see [`crate::fs`]); an image
+    /// that does not decode is reported and the module starts with no files.
+    pub fn boot_with_files(
+        board: BoardInfo,
+        nvm_image: Option<&[u8]>,
+        files_image: Option<&[u8]>,
+        now: Instant,
+    ) -> Self {
         let mut vars = Vars::defaults();
         let mut notes = Vec::new();
         if let Some(image) = nvm_image {
@@ -341,6 +367,14 @@ impl Module {
                 Err(e) => notes.push(format!("NVM: {e}; using defaults")),
             }
         }
+        let fs = match files_image.map(FileSystem::decode) {
+            None => FileSystem::new(),
+            Some(Ok(fs)) => fs,
+            Some(Err(e)) => {
+                notes.push(format!("Files: {e}; starting with none"));
+                FileSystem::new()
+            }
+        };
         vars.set_internal("wlan.mac", vars::format_mac(&board.mac).as_bytes());
         vars.set_internal("system.version", board.version_line().as_bytes());
         let mut module = Self {
@@ -360,6 +394,8 @@ impl Module {
             autos: Vec::new(),
             net_was_up: false,
             bus: Bus::default(),
+            fs,
+            buffer: None,
         };
         let banner = module.board.version_line();
         module.log(console::level::STATUS, &banner);
@@ -444,6 +480,24 @@ impl Module {
         }
         let stash = core::mem::take(&mut self.stash);
         self.feed(&stash, now);
+    }
+
+    /// Reports how [`Action::StoreFiles`] went; `Err` carries a reason for the log. The
+    /// files stay as they are in the core either way.
+    pub fn files_stored(&mut self, result: Result<(), &str>, now: Instant) {
+        let Some(Pending::StoreFiles { body }) = self.pending.clone() else { return };
+        match result {
+            Ok(()) => self.finish(ResultCode::SUCCESS, Some(&body), now),
+            Err(reason) => {
+                self.log(console::level::ERROR, &format!("File store failed: {reason}"));
+                self.finish(ResultCode::FAILED, None, now);
+            }
+        }
+    }
+
+    /// The file system as it is now (for tests and diagnostics).
+    pub fn files(&self) -> &FileSystem {
+        &self.fs
     }
 
     /// Reports what the radio or IP stack did (see [`crate::net`]).
@@ -561,6 +615,11 @@ impl Module {
     /// Responds with `code`; `body` defaults to the code's text for errors and to nothing
     /// for success.
     fn respond(&mut self, code: ResultCode, body: Option<&str>) {
+        if let Some(command) = self.buffer.take()
+            && code.is_success()
+        {
+            return self.respond_buffered(command, body.unwrap_or(""));
+        }
         let body = body.unwrap_or(if code.is_success() { "" } else { code.text().unwrap_or("") });
         self.format().response(&mut self.out, code, body);
     }
@@ -582,6 +641,7 @@ impl Module {
             }
             return;
         };
+        self.buffer = None;
         let Some(def) = command::lookup(word) else {
             return self.respond(ResultCode::UNKNOWN_COMMAND, None);
         };
@@ -593,7 +653,10 @@ impl Module {
         }
         let (code, body) = match def.id {
             CommandId::Version => (ResultCode::SUCCESS, Some(self.board.version_line())),
-            CommandId::Help => self.help(args),
+            CommandId::Help => {
+                self.buffer_as("help");
+                self.help(args)
+            }
             CommandId::Get => self.get(args, now),
             CommandId::Set => self.set(args),
             CommandId::Save => {
@@ -645,6 +708,12 @@ impl Module {
                     self.respond(ResultCode::SUCCESS, Some("Success"));
                     self.bus_resume();
                     return;
+                }
+            }
+            CommandId::FileCreate | CommandId::FileDelete | CommandId::FileOpen | CommandId::Ls => {
+                match self.file_command(def.id, args, now) {
+                    Some(answer) => answer,
+                    None => return,
                 }
             }
             CommandId::StreamClose
@@ -861,6 +930,7 @@ impl Module {
                     Some("-v") => true,
                     Some(_) => return Some((ResultCode::UNKNOWN_OPTION, None)),
                 };
+                self.buffer_as("wlan_scan");
                 let id = self.wlan.next_id();
                 self.actions.push_back(Action::Net(NetRequest::Scan {
                     id,
@@ -912,6 +982,7 @@ impl Module {
         if let [only] = args
             && only == "all"
         {
+            self.buffer_as("get");
             return (ResultCode::SUCCESS, Some(self.listing((0..VARIABLES.len()).map(VarId))));
         }
         match vars::resolve(args, 0) {
@@ -922,6 +993,7 @@ impl Module {
             None => match args {
                 [prefix] => match vars::group(prefix) {
                     Some(ids) => {
+                        self.buffer_as("get");
                         let ids: Vec<VarId> = ids.collect();
                         (ResultCode::SUCCESS, Some(self.listing(ids.into_iter())))
                     }
@@ -1068,7 +1140,10 @@ impl Module {
     ) -> Option<(ResultCode, Option<String>)> {
         let bad = Some((ResultCode::BAD_ARGS, None));
         match id {
-            CommandId::StreamList => Some((ResultCode::SUCCESS, Some(self.streams.list_body()))),
+            CommandId::StreamList => {
+                self.buffer_as("stream_list");
+                Some((ResultCode::SUCCESS, Some(self.streams.list_body())))
+            }
             CommandId::StreamPoll => match args.first().map(String::as_str) {
                 None | Some("all") => Some((ResultCode::SUCCESS, Some(self.streams.poll_all()))),
                 Some(h) => match parse_handle(h).and_then(|h| self.streams.get(h)) {
@@ -1281,6 +1356,9 @@ impl Module {
         let Some(stream) = self.streams.get(handle) else {
             return Some((ResultCode::BAD_ARGS, None));
         };
+        if stream.source.is_some() {
+            return self.local_read(handle, size);
+        }
         if stream.buffered() > 0 {
             self.answer_read(handle, size, with_sender, now);
             return None;
@@ -1344,6 +1422,14 @@ impl Module {
     fn data_complete(&mut self, now: Instant) {
         let Some(Pending::Data { phase, target, .. }) = self.pending.take() else { return };
         let data = phase.into_data();
+        if let WriteTarget::File(new) = target {
+            return self.create_file(new, &data, now);
+        }
+        if let WriteTarget::Stream(h) = target
+            && self.streams.get(h).is_some_and(|s| s.source.is_some())
+        {
+            return self.local_write(h, &data, now);
+        }
         if let WriteTarget::Stream(h) = target
             && self.is_bus_stream(h)
         {
@@ -1373,6 +1459,7 @@ impl Module {
                     return self.finish(ResultCode::FAILED, None, now);
                 }
             },
+            WriteTarget::File(_) => return,
         };
         let Some(stream) = self.streams.get_mut(handle) else { return };
         stream.tx_bytes += data.len() as u64;
@@ -1394,9 +1481,18 @@ impl Module {
     /// Closes a stream on the command's behalf and frees its handle.
     fn close_stream(&mut self, handle: usize, now: Instant) {
         let Some(stream) = self.streams.remove(handle) else { return };
+        if let Some(Local::FileWrite { name, size, written, .. }) = &stream.source
+            && written < size
+        {
+            self.fs.abort(name);
+            let note = format!("File {name}: closed after {written} of {size} bytes, discarded");
+            self.log(console::level::ERROR, &note);
+        }
         // Closed on purpose: an auto-started client does not reconnect.
-        self.autos.retain(|a| a.phase != AutoPhase::Open { conn: stream.conn });
-        if !stream.closed {
+        self.autos.retain(|a| {
+            stream.source.is_some() || a.phase != AutoPhase::Open { conn: stream.conn }
+        });
+        if !stream.closed && stream.source.is_none() {
             self.actions.push_back(Action::Net(NetRequest::Close { conn: stream.conn }));
         }
         self.log(console::level::INFO, &format!("Closing: {handle}"));
@@ -1448,7 +1544,9 @@ impl Module {
                 }
                 return self.finish(ResultCode::SUCCESS, Some("Success"), now);
             }
-            Pending::Save | Pending::NetUp(_) => (console::level::ERROR, String::new()),
+            Pending::Save | Pending::NetUp(_) | Pending::StoreFiles { .. } => {
+                (console::level::ERROR, String::new())
+            }
         };
         self.log(level, &note);
         self.finish(ResultCode::FAILED, None, now);
@@ -1932,6 +2030,317 @@ impl Module {
     }
 }
 
+/// Files and the local streams: `file_create`, `file_open`, `file_delete`, `ls`, FILE and CMD
+/// streams (chapter, "Network Connections and Streams": streams are associated with open files
+/// and with the command buffering feature; protocol-facts §1.5, §3). The file system itself
+/// and its limits are in [`crate::fs`]. Decisions (assumed where no source gives them):
+///
+/// * `file_create [-u] [-e] [-o] <name> <size> [<version> [<type> [<crc>]]]`. Arguments that
+///   do not parse are refused at once, as `stream_write` refuses a bad size: unknown option
+///   code 6; size 0 or not a number, bad version, type or CRC code 7; a size over
+///   [`fs::CAPACITY`] code 9. Without `-o` a data phase follows, exactly as for
+///   `stream_write` (the same [`DATA_TIMEOUT`]: a short write is aborted with code 1 and
+///   nothing is created); the name and space are checked after it, so the data never runs as
+///   commands. With `-o` everything is checked at once and the answer is the handle of a
+///   FILE stream opened for writing (log `[Opened: N]`); `stream_write` fills it, and the
+///   write that completes the file answers `Success` once the file is stored. Writing past
+///   the size: code 9, nothing written. Closing the stream before the file is complete
+///   discards it (logged). The stream stays open after the file is complete until
+///   `stream_close`.
+/// * File errors are logged as `File <name>: <reason>`; a bad name is code 7; a name taken,
+///   a missing file or a CRC mismatch code 1; no space or too many files code 9.
+/// * `file_open <name>` answers the handle of a FILE stream for reading (log `[Opened: N]`);
+///   `stream_read` answers at once up to `<size>` bytes from the position (at most
+///   `bus.command.rx_bufsize` per read; an empty body at the end). Writing to it, or to a CMD
+///   stream: code 1, logged; the data phase is still taken off the bus first.
+/// * `file_delete` of an open file (for reading or being written): code 1, logged.
+/// * Each change of the files (created, deleted) is stored by the platform
+///   ([`Action::StoreFiles`]) before the command answers, so files survive a reboot or a
+///   power cut once the answer is out. `factory_reset` erases them too (the platform erases
+///   the stored image), so a factory-reset module has no user files.
+/// * `system.cmd.buffered`: `help`, `ls`, `stream_list`, `wlan_scan`, `get all` and group
+///   getters, when they succeed, open a CMD stream holding their response text and answer
+///   `<handle> <size>` (size in bytes) instead; no log line. Errors answer as usual. No free
+///   local handle: code 1, `No free stream handles`.
+/// * STREAM mode does not support FILE (chapter): when the module booted with
+///   `bus.mode stream`, `file_open` and `file_create -o` answer code 1 with the log
+///   `FILE streams are not supported in STREAM mode` (in command mode after break-in);
+///   `file_create` without `-o`, `file_delete` and `ls` open no stream and work. A FILE stream
+///   is never the streaming stream: only auto-started network streams claim the bus.
+impl Module {
+    /// Marks the command being run as answering through a CMD stream, when buffering is on.
+    fn buffer_as(&mut self, command: &'static str) {
+        if self.vars.flag("system.cmd.buffered") {
+            self.buffer = Some(command);
+        }
+    }
+
+    /// Answers `<handle> <size>` of a CMD stream holding `text`.
+    fn respond_buffered(&mut self, command: &'static str, text: &str) {
+        let data = text.as_bytes().to_vec();
+        let size = data.len();
+        let stream = Stream::local(Local::Cmd { command: command.to_string(), data, pos: 0 });
+        match self.streams.open(stream) {
+            Some(h) => self.respond(ResultCode::SUCCESS, Some(&format!("{h} {size}"))),
+            None => {
+                self.log(console::level::ERROR, "No free stream handles");
+                self.respond(ResultCode::FAILED, None);
+            }
+        }
+    }
+
+    /// Logs a file error and gives its result code.
+    fn file_failed(&mut self, name: &str, e: FsError) -> ResultCode {
+        self.log(console::level::ERROR, &format!("File {name}: {e}"));
+        match e {
+            FsError::BadName => ResultCode::BAD_ARGS,
+            FsError::TooManyFiles | FsError::NoSpace { .. } | FsError::TooLong { .. } => {
+                ResultCode::BOUNDS_ERROR
+            }
+            FsError::Exists | FsError::NotFound | FsError::BadCrc { .. } => ResultCode::FAILED,
+        }
+    }
+
+    /// STREAM mode does not support FILE streams.
+    fn file_stream_refused(&mut self) -> bool {
+        if self.bus.configured {
+            self.log(console::level::ERROR, "FILE streams are not supported in STREAM mode");
+        }
+        self.bus.configured
+    }
+
+    /// Hands the files to the platform; the command answers `body` once they are stored.
+    fn store_files(&mut self, body: &str) {
+        self.actions.push_back(Action::StoreFiles(self.fs.encode()));
+        self.pending = Some(Pending::StoreFiles { body: body.to_string() });
+    }
+
+    /// Opens a local stream and logs `[Opened: N]`; `None` (logged) when no handle is free.
+    fn open_local(&mut self, local: Local) -> Option<usize> {
+        match self.streams.open(Stream::local(local)) {
+            Some(h) => {
+                self.log(console::level::STATUS, &format!("[Opened: {h}]"));
+                Some(h)
+            }
+            None => {
+                self.log(console::level::ERROR, "No free stream handles");
+                None
+            }
+        }
+    }
+
+    /// Whether a FILE stream has `name` open.
+    fn file_is_open(&self, name: &str) -> bool {
+        self.streams.iter().any(|(_, s)| match &s.source {
+            Some(Local::FileRead { name: n, .. } | Local::FileWrite { name: n, .. }) => n == name,
+            _ => false,
+        })
+    }
+
+    fn file_command(
+        &mut self,
+        id: CommandId,
+        args: &[String],
+        now: Instant,
+    ) -> Option<(ResultCode, Option<String>)> {
+        let failed = Some((ResultCode::FAILED, None));
+        match id {
+            CommandId::Ls => {
+                let verbose = match args.first().map(String::as_str) {
+                    None => false,
+                    Some("-v") => true,
+                    Some(_) => return Some((ResultCode::UNKNOWN_OPTION, None)),
+                };
+                self.buffer_as("ls");
+                Some((ResultCode::SUCCESS, Some(self.fs.list(verbose))))
+            }
+            CommandId::FileOpen => {
+                let name = command::unescape_plain(&args[0]);
+                if self.file_stream_refused() {
+                    return failed;
+                }
+                let Some(file) = self.fs.get(&name) else {
+                    let code = self.file_failed(&name, FsError::NotFound);
+                    return Some((code, None));
+                };
+                let (label, size) = (file.label(), file.size());
+                match self.open_local(Local::FileRead { name, label, size, pos: 0 }) {
+                    Some(h) => Some((ResultCode::SUCCESS, Some(h.to_string()))),
+                    None => failed,
+                }
+            }
+            CommandId::FileDelete => {
+                let name = command::unescape_plain(&args[0]);
+                if self.file_is_open(&name) {
+                    self.log(console::level::ERROR, &format!("File {name}: file is open"));
+                    return failed;
+                }
+                if let Err(e) = self.fs.delete(&name) {
+                    let code = self.file_failed(&name, e);
+                    return Some((code, None));
+                }
+                self.store_files("Success");
+                None
+            }
+            _ => self.file_create(args, now),
+        }
+    }
+
+    fn file_create(
+        &mut self,
+        args: &[String],
+        now: Instant,
+    ) -> Option<(ResultCode, Option<String>)> {
+        let bad = Some((ResultCode::BAD_ARGS, None));
+        let (mut flags, mut open) = (0, false);
+        let mut rest = Vec::new();
+        for arg in args {
+            match arg.as_str() {
+                "-u" if rest.is_empty() => flags |= fs::FLAG_UNPROTECTED,
+                "-e" if rest.is_empty() => flags |= fs::FLAG_ESSENTIAL,
+                "-o" if rest.is_empty() => open = true,
+                flag if flag.starts_with('-') && rest.is_empty() => {
+                    return Some((ResultCode::UNKNOWN_OPTION, None));
+                }
+                _ => rest.push(arg.as_str()),
+            }
+        }
+        let (name, size, version, kind, crc) = match rest.as_slice() {
+            [] | [_] => return Some((ResultCode::TOO_FEW_ARGS, None)),
+            [name, size, more @ ..] if more.len() <= 3 => {
+                (*name, *size, more.first(), more.get(1), more.get(2))
+            }
+            _ => return Some((ResultCode::TOO_MANY_ARGS, None)),
+        };
+        let Some(size) = parse_size(size) else { return bad };
+        let version = match version.map(|v| Version::parse(v)) {
+            None => Version::DEFAULT,
+            Some(Some(v)) => v,
+            Some(None) => return bad,
+        };
+        let kind = match kind.map(|k| fs::parse_number(k).and_then(|k| u8::try_from(k).ok())) {
+            None => fs::DEFAULT_TYPE,
+            Some(Some(k)) => k,
+            Some(None) => return bad,
+        };
+        let crc = match crc.map(|c| fs::parse_number(c).and_then(|c| u16::try_from(c).ok())) {
+            None => None,
+            Some(Some(c)) => Some(c),
+            Some(None) => return bad,
+        };
+        let name = command::unescape_plain(name);
+        if size > fs::CAPACITY {
+            let code =
+                self.file_failed(&name, FsError::NoSpace { need: size, free: self.fs.free() });
+            return Some((code, None));
+        }
+        let new = NewFile { name, size, version, kind, flags, crc };
+        if !open {
+            let skip_lf = self.editor.take_after_cr();
+            let phase = DataPhase::new(size, skip_lf);
+            let target = WriteTarget::File(new);
+            self.pending = Some(Pending::Data { phase, deadline: now + DATA_TIMEOUT, target });
+            return None;
+        }
+        if self.file_stream_refused() {
+            return Some((ResultCode::FAILED, None));
+        }
+        let name = new.name.clone();
+        let version = new.version;
+        if let Err(e) = self.fs.begin(new) {
+            let code = self.file_failed(&name, e);
+            return Some((code, None));
+        }
+        let label = format!("{name}-{version}");
+        match self.open_local(Local::FileWrite { name: name.clone(), label, size, written: 0 }) {
+            Some(h) => Some((ResultCode::SUCCESS, Some(h.to_string()))),
+            None => {
+                self.fs.abort(&name);
+                Some((ResultCode::FAILED, None))
+            }
+        }
+    }
+
+    /// The data phase of `file_create` (no `-o`) is complete.
+    fn create_file(&mut self, new: NewFile, data: &[u8], now: Instant) {
+        let name = new.name.clone();
+        match self.fs.create(new, data) {
+            Ok(()) => self.store_files("Success"),
+            Err(e) => {
+                let code = self.file_failed(&name, e);
+                self.finish(code, None, now);
+            }
+        }
+    }
+
+    /// `stream_write` to a local stream, after its data phase.
+    fn local_write(&mut self, handle: usize, data: &[u8], now: Instant) {
+        let Some(stream) = self.streams.get_mut(handle) else { return };
+        let Some(Local::FileWrite { name, written, .. }) = &mut stream.source else {
+            let what = if stream.kind == StreamType::Cmd {
+                "a command response"
+            } else {
+                "opened for reading"
+            };
+            self.log(console::level::ERROR, &format!("Stream {handle}: {what}, not writable"));
+            return self.finish(ResultCode::FAILED, None, now);
+        };
+        let name = name.clone();
+        match self.fs.append(&name, data) {
+            Ok(complete) => {
+                *written += data.len();
+                stream.tx_bytes += data.len() as u64;
+                if complete {
+                    self.store_files("Success");
+                } else {
+                    self.finish(ResultCode::SUCCESS, Some("Success"), now);
+                }
+            }
+            Err(e) => {
+                let code = self.file_failed(&name, e);
+                if matches!(e, FsError::BadCrc { .. }) {
+                    // The file is gone: so is its stream.
+                    self.close_stream(handle, now);
+                }
+                self.finish(code, None, now);
+            }
+        }
+    }
+
+    /// `stream_read` on a local stream: answers at once.
+    fn local_read(&mut self, handle: usize, size: usize) -> Option<(ResultCode, Option<String>)> {
+        let size = size.min(self.num("bus.command.rx_bufsize") as usize);
+        let Some(stream) = self.streams.get_mut(handle) else {
+            return Some((ResultCode::BAD_ARGS, None));
+        };
+        let body = match &mut stream.source {
+            Some(Local::FileRead { name, pos, .. }) => {
+                let data = self.fs.get(name).map_or(&[][..], |f| f.data());
+                let from = (*pos).min(data.len());
+                let to = from + size.min(data.len() - from);
+                *pos = to;
+                data[from..to].to_vec()
+            }
+            Some(Local::Cmd { data, pos, .. }) => {
+                let from = (*pos).min(data.len());
+                let to = from + size.min(data.len() - from);
+                *pos = to;
+                data[from..to].to_vec()
+            }
+            _ => {
+                let line = format!("Stream {handle}: opened for writing, not readable");
+                self.log(console::level::ERROR, &line);
+                return Some((ResultCode::FAILED, None));
+            }
+        };
+        if let Some(stream) = self.streams.get_mut(handle) {
+            stream.rx_bytes += body.len() as u64;
+        }
+        self.respond_bytes(ResultCode::SUCCESS, &body);
+        None
+    }
+}
+
 /// Serial STREAM mode (chapter, "Serial STREAM Mode"; protocol-facts §1.6). Decisions (assumed):
 ///
 /// * `bus.mode` is read at boot (`set` + `save` + `reboot`). The banner and `[Ready]` print,
@@ -2080,6 +2489,8 @@ fn parse_port(arg: &str) -> Option<u16> {
     parse_handle(arg).and_then(|n| u16::try_from(n).ok()).filter(|p| *p > 0)
 }
 
+#[cfg(test)]
+mod file_tests;
 #[cfg(test)]
 mod frames;
 #[cfg(test)]

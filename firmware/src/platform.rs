@@ -1,8 +1,8 @@
 //! What a board (or the simulated module) provides to run the core.
 //!
 //! The UART is any `embedded_io_async::Read + Write`; the clock is the `embassy-time` driver
-//! the platform links in. NVM and the network ([`NetDriver`]: the radio and the IP stack)
-//! are the small traits below.
+//! the platform links in. NVM, the file store ([`FileStore`]) and the network
+//! ([`NetDriver`]: the radio and the IP stack) are the small traits below.
 
 use crate::net::{NetEvent, NetRequest};
 use alloc::string::String;
@@ -38,6 +38,38 @@ pub struct RamNvm {
 }
 
 impl Nvm for RamNvm {
+    fn load(&mut self) -> Result<Option<Vec<u8>>, NvmFault> {
+        Ok(self.image.clone())
+    }
+    fn store(&mut self, image: &[u8]) -> Result<(), NvmFault> {
+        self.image = Some(image.to_vec());
+        Ok(())
+    }
+    fn erase(&mut self) -> Result<(), NvmFault> {
+        self.image = None;
+        Ok(())
+    }
+}
+
+/// Non-volatile storage for the file system: one image ([`crate::fs`]) the core builds whole
+/// after every change and gets back at boot. Kept apart from [`Nvm`] so a board can put
+/// files in their own flash region, and so saving variables never rewrites the files.
+pub trait FileStore {
+    /// The stored image, or `None` when there is none (never stored, or erased).
+    fn load(&mut self) -> Result<Option<Vec<u8>>, NvmFault>;
+    /// Replaces the stored image; atomic, as [`Nvm::store`].
+    fn store(&mut self, image: &[u8]) -> Result<(), NvmFault>;
+    /// Removes the stored image (factory reset).
+    fn erase(&mut self) -> Result<(), NvmFault>;
+}
+
+/// A file store in RAM: survives a reboot of the core, not of the process.
+#[derive(Clone, Debug, Default)]
+pub struct RamFileStore {
+    image: Option<Vec<u8>>,
+}
+
+impl FileStore for RamFileStore {
     fn load(&mut self) -> Result<Option<Vec<u8>>, NvmFault> {
         Ok(self.image.clone())
     }

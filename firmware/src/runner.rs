@@ -1,11 +1,12 @@
-//! The async loop that runs the core on a platform: UART bytes in, output and actions out.
+//! The async loop that runs the core on a platform: UART bytes in, output and actions out
+//! (NVM and file-store writes, network requests, reboots).
 //! A board's `main` and the simulated module both call [`run`].
 //!
 //! The loop waits for whichever comes first: bytes on the UART, an event from the network
 //! driver, or the core's next timer ([`Module::poll_at`], run by [`Module::tick`]).
 
 use crate::module::{Action, BoardInfo, Module};
-use crate::platform::{NetDriver, Nvm};
+use crate::platform::{FileStore, NetDriver, Nvm};
 use crate::time::Instant;
 use alloc::format;
 use embassy_futures::select::{Either3, select3};
@@ -26,16 +27,19 @@ fn now() -> Instant {
 }
 
 /// Boots the module and serves the console until the UART fails. Reboots (by command or
-/// factory reset) happen inside: the core is dropped and booted again from NVM.
-pub async fn run<U, N, D>(
+/// factory reset) happen inside: the core is dropped and booted again from NVM and the file
+/// store.
+pub async fn run<U, N, F, D>(
     uart: &mut U,
     nvm: &mut N,
+    files: &mut F,
     net: &mut D,
     board: &BoardInfo,
 ) -> Stop<U::Error>
 where
     U: Read + Write,
     N: Nvm,
+    F: FileStore,
     D: NetDriver,
 {
     let mut buf = [0u8; 256];
@@ -47,10 +51,22 @@ where
             Ok(image) => (image, None),
             Err(e) => (None, Some(e)),
         };
-        let mut module = Module::boot(board.clone(), image.as_deref(), now());
-        if let Some(fault) = fault {
-            // The banner is already out; say why the settings are defaults.
-            let line = format!("NVM read failed: {fault}\r\n");
+        let (stored_files, files_fault) = match files.load() {
+            Ok(image) => (image, None),
+            Err(e) => (None, Some(e)),
+        };
+        let mut module = Module::boot_with_files(
+            board.clone(),
+            image.as_deref(),
+            stored_files.as_deref(),
+            now(),
+        );
+        // The banner is already out; say why settings or files are missing.
+        let faults = [
+            fault.map(|f| format!("NVM read failed: {f}\r\n")),
+            files_fault.map(|f| format!("File store read failed: {f}\r\n")),
+        ];
+        for line in faults.into_iter().flatten() {
             if let Err(e) = uart.write_all(line.as_bytes()).await {
                 return Stop::Uart(e);
             }
@@ -70,6 +86,11 @@ where
                         module
                             .nvm_stored(result.as_ref().map(|_| ()).map_err(|e| e.as_str()), now());
                     }
+                    Action::StoreFiles(image) => {
+                        let result = files.store(&image).map_err(|e| format!("{e}"));
+                        let result = result.as_ref().map(|_| ()).map_err(|e| e.as_str());
+                        module.files_stored(result, now());
+                    }
                     Action::Reboot => {
                         let out = module.take_output();
                         if let Err(e) = uart.write_all(&out).await {
@@ -84,6 +105,7 @@ where
                     Action::FactoryReset => {
                         // A failed erase still reboots; the next boot reports what it finds.
                         let _ = nvm.erase();
+                        let _ = files.erase();
                         let out = module.take_output();
                         if let Err(e) = uart.write_all(&out).await {
                             return Stop::Uart(e);

@@ -1,7 +1,8 @@
 //! The stream table: the handles `stream_*` commands act on, and the buffers behind them.
 //!
-//! A stream is opened by a command (`tcp_client`, `udp_client`, `udp_server start`) or by the
-//! platform accepting a client on the module's TCP server; it gets the lowest free handle,
+//! A stream is opened by a command (`tcp_client`, `udp_client`, `udp_server start`,
+//! `file_open`, `file_create -o`, a buffered command response) or by the platform accepting a
+//! client on the module's TCP server; it gets the lowest free handle,
 //! counting from 0. The table only keeps state: the [`crate::Module`] asks the platform for
 //! connections ([`crate::net`]) and feeds what comes back here.
 //!
@@ -10,7 +11,8 @@
 //! At most [`NETWORK_MAX`] network streams are open at once. A UDP server is one stream however
 //! many clients send to it; a TCP server with no client uses none; each client connected to
 //! the TCP server is one stream. The types that are not network streams ([`StreamType::File`],
-//! [`StreamType::Cmd`]) do not count (none is opened yet).
+//! [`StreamType::Cmd`]: local streams, [`Local`]) do not count; at most [`LOCAL_MAX`] of them
+//! are open at once (assumed), so handles stay below `NETWORK_MAX + LOCAL_MAX` (16).
 //!
 //! # Decisions (assumed; no source gives them)
 //!
@@ -30,7 +32,13 @@
 //! * **`stream_list` info**: `TCPC`/`UDPC`: `<remote ip>:<port> (<local port>)`, the
 //!   parenthesised number being the module's local port; `TCPS`: `<local ip>:<server port>
 //!   <client ip>:<port>`; `UDPS`: `<local ip>:<port>`, then ` <ip>:<port>` of the client
-//!   replies go to, once there is one.
+//!   replies go to, once there is one. `FILE`: `<name>-<version> (<size>, <position>)` as in
+//!   the chapter's example; the second number (the chapter does not say) is the read
+//!   position, or for a file being written the bytes written so far. `CMD`: `<command>
+//!   (<size>, <position>)`, the command word whose response the stream holds.
+//! * **Local streams** answer `stream_poll` with `1` while bytes remain to be read and `2` at
+//!   the end (nothing more will come, as for a closed network stream); a FILE stream being
+//!   written answers `0`. They stay open at the end until `stream_close`.
 
 use crate::net::{ACCEPTED_BASE, Ipv4};
 use crate::time::Instant;
@@ -42,6 +50,8 @@ use core::fmt::Write;
 
 /// At most this many network streams at once (chapter, "Stream Limitations").
 pub const NETWORK_MAX: usize = 8;
+/// At most this many local (FILE and CMD) streams at once (assumed).
+pub const LOCAL_MAX: usize = 8;
 
 /// An address and port.
 pub type Endpoint = (Ipv4, u16);
@@ -97,10 +107,34 @@ pub struct Chunk {
     pub data: Vec<u8>,
 }
 
+/// What a local stream (not a network connection) reads from or writes to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Local {
+    /// `file_open`: reads file `name`; `label` is `<name>-<version>`.
+    FileRead { name: String, label: String, size: usize, pos: usize },
+    /// `file_create -o`: `written` of the file's `size` bytes so far.
+    FileWrite { name: String, label: String, size: usize, written: usize },
+    /// A buffered command response (`system.cmd.buffered`).
+    Cmd { command: String, data: Vec<u8>, pos: usize },
+}
+
+impl Local {
+    /// (size, position) as `stream_list` shows them.
+    fn progress(&self) -> (usize, usize) {
+        match self {
+            Local::FileRead { size, pos, .. } => (*size, *pos),
+            Local::FileWrite { size, written, .. } => (*size, *written),
+            Local::Cmd { data, pos, .. } => (data.len(), *pos),
+        }
+    }
+}
+
 /// One open stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stream {
     pub kind: StreamType,
+    /// FILE and CMD streams: what they read or write (network streams: `None`).
+    pub source: Option<Local>,
     /// The platform's connection id.
     pub conn: u32,
     pub local: Endpoint,
@@ -125,6 +159,7 @@ impl Stream {
     pub fn new(kind: StreamType, conn: u32, local: Endpoint, remote: Option<Endpoint>) -> Self {
         Self {
             kind,
+            source: None,
             conn,
             local,
             remote,
@@ -139,6 +174,15 @@ impl Stream {
         }
     }
 
+    /// A local stream (conn 0: no connection).
+    pub fn local(local: Local) -> Self {
+        let kind = match local {
+            Local::Cmd { .. } => StreamType::Cmd,
+            _ => StreamType::File,
+        };
+        Self { source: Some(local), ..Self::new(kind, 0, ([0; 4], 0), None) }
+    }
+
     /// Bytes waiting to be read.
     pub fn buffered(&self) -> usize {
         self.rx_len
@@ -149,6 +193,14 @@ impl Stream {
     /// must read the rest and that nothing more comes; a drained closed stream is freed, so
     /// `1` first would hide the close), else `1` with data waiting, else `0`.
     pub fn poll(&self) -> u8 {
+        if let Some(local) = &self.source {
+            let (size, pos) = local.progress();
+            return match local {
+                Local::FileWrite { .. } => 0,
+                _ if pos < size => 1,
+                _ => 2,
+            };
+        }
         if self.closed {
             2
         } else if self.rx_len > 0 {
@@ -166,6 +218,15 @@ impl Stream {
             s
         };
         let mut s = String::new();
+        if let Some(local) = &self.source {
+            let (size, pos) = local.progress();
+            match local {
+                Local::FileRead { label, .. } | Local::FileWrite { label, .. } => s.push_str(label),
+                Local::Cmd { command, .. } => s.push_str(command),
+            }
+            let _ = write!(s, " ({size}, {pos})");
+            return s;
+        }
         match self.kind {
             StreamType::Tcps => {
                 s.push_str(&ep(self.local));
@@ -275,10 +336,16 @@ impl Streams {
         self.network_count() >= NETWORK_MAX
     }
 
-    /// Adds a stream at the lowest free handle; `None` when it is a network stream and
-    /// [`NETWORK_MAX`] are open.
+    /// Whether another local (FILE, CMD) stream may open.
+    pub fn local_full(&self) -> bool {
+        self.iter().filter(|(_, s)| !s.kind.is_network()).count() >= LOCAL_MAX
+    }
+
+    /// Adds a stream at the lowest free handle; `None` when [`NETWORK_MAX`] network streams
+    /// (for a network stream) or [`LOCAL_MAX`] local streams (for a local one) are open.
     pub fn open(&mut self, stream: Stream) -> Option<usize> {
-        if stream.kind.is_network() && self.network_full() {
+        let full = if stream.kind.is_network() { self.network_full() } else { self.local_full() };
+        if full {
             return None;
         }
         match self.slots.iter().position(Option::is_none) {
@@ -301,9 +368,9 @@ impl Streams {
         self.slots.get_mut(handle).and_then(Option::as_mut)
     }
 
-    /// The handle of the stream on connection `conn`.
+    /// The handle of the network stream on connection `conn`.
     pub fn by_conn(&self, conn: u32) -> Option<usize> {
-        self.iter().find(|(_, s)| s.conn == conn).map(|(h, _)| h)
+        self.iter().find(|(_, s)| s.kind.is_network() && s.conn == conn).map(|(h, _)| h)
     }
 
     /// Frees a handle.
@@ -369,6 +436,7 @@ impl Streams {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::format;
     use alloc::vec;
 
     fn tcpc(conn: u32) -> Stream {
@@ -393,8 +461,33 @@ mod tests {
             assert!(t.open(tcpc(c + 1)).is_some());
         }
         assert_eq!(t.open(tcpc(99)), None);
-        let file = Stream::new(StreamType::File, 0, ([0; 4], 0), None);
-        assert_eq!(t.open(file), Some(NETWORK_MAX));
+        let file =
+            |n: usize| Stream::local(Local::Cmd { command: format!("c{n}"), data: vec![], pos: 0 });
+        for n in 0..LOCAL_MAX {
+            assert_eq!(t.open(file(n)), Some(NETWORK_MAX + n));
+        }
+        assert_eq!(t.open(file(99)), None, "local streams have their own limit");
+        assert_eq!(t.by_conn(0), None, "local streams have no connection");
+    }
+
+    #[test]
+    fn local_streams_list_and_poll() {
+        let mut t = Streams::new();
+        let read = Local::FileRead { name: "a".into(), label: "a-1.0.0.0".into(), size: 3, pos: 0 };
+        let h = t.open(Stream::local(read)).expect("opens");
+        let w =
+            Local::FileWrite { name: "b".into(), label: "b-1.0.1.3".into(), size: 9, written: 4 };
+        t.open(Stream::local(w));
+        t.open(Stream::local(Local::Cmd { command: "ls".into(), data: b"xy".to_vec(), pos: 2 }));
+        assert_eq!(
+            t.list_body(),
+            "! # Type Info\r\n# 0 FILE a-1.0.0.0 (3, 0)\r\n# 1 FILE b-1.0.1.3 (9, 4)\r\n# 2 CMD ls (2, 2)"
+        );
+        assert_eq!(t.poll_all(), "0:1,1:0,2:2");
+        if let Some(Stream { source: Some(Local::FileRead { pos, .. }), .. }) = t.get_mut(h) {
+            *pos = 3;
+        }
+        assert_eq!(t.get(h).map(Stream::poll), Some(2));
     }
 
     #[test]

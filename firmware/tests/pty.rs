@@ -55,6 +55,36 @@ fn saved_settings_survive_a_restart_of_the_process() {
 }
 
 #[test]
+fn files_survive_a_restart_of_the_process_and_a_reopen_wipes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = common::sim_rig(dir.path());
+    let workdir = dir.path().join("m");
+    // Every byte value crosses the pty in the data phase and comes back through a FILE stream.
+    let data: Vec<u8> = (0..=255u8).collect();
+    {
+        let mut s = Session::open(&rig, &workdir).unwrap();
+        let create = Request {
+            line: "file_create -u web/all.bin 256 1.0.1.3",
+            data: Some(&data),
+            timeout: Duration::from_secs(3),
+        };
+        assert_eq!(s.channel.execute(&create).unwrap().text(), "Success");
+    }
+    let image = std::fs::read(workdir.join("files")).unwrap();
+    assert!(image.starts_with(b"GECKO-FS 1\n"), "the file store is in the work dir");
+    let mut s = Session::open(&rig, &workdir).unwrap();
+    let reply = s.channel.execute(&req("ls")).unwrap();
+    assert_eq!(reply.text(), "! # Size Version Filename\n# 0 256 1.0.1.3 web/all.bin");
+    assert_eq!(s.channel.execute(&req("fop web/all.bin")).unwrap().text(), "0");
+    let reply = s.channel.execute(&req("read 0 1000")).unwrap();
+    assert_eq!(reply.body.strip_suffix(b"\r\n").unwrap(), data.as_slice());
+    // A fresh module after an infrastructure error: no files.
+    s.reopen().unwrap();
+    let reply = s.channel.execute(&req("ls")).unwrap();
+    assert_eq!(reply.text(), "! # Size Version Filename");
+}
+
+#[test]
 fn reboot_keeps_saved_and_drops_unsaved_values() {
     let dir = tempfile::tempdir().unwrap();
     let rig = common::sim_rig(dir.path());

@@ -15,6 +15,7 @@
 //! * what `save` writes, a module booted from it restores exactly.
 #![no_main]
 
+use gecko_firmware::fs::FileSystem;
 use gecko_firmware::time::Instant;
 use gecko_firmware::vars::{VARIABLES, VarId};
 use gecko_firmware::{Action, BoardInfo, Module, ResultCode, nvm};
@@ -123,6 +124,8 @@ fn assert_frames(out: &[u8], what: &str) {
 struct Platform {
     module: Module,
     nvm: Option<Vec<u8>>,
+    /// The stored file system image.
+    files: Option<Vec<u8>>,
     printed: Vec<u8>,
 }
 
@@ -130,7 +133,7 @@ impl Platform {
     fn boot(nvm: Option<Vec<u8>>, now: Instant) -> Self {
         let mut module = Module::boot(board(), nvm.as_deref(), now);
         let printed = module.take_output();
-        Self { module, nvm, printed }
+        Self { module, nvm, files: None, printed }
     }
 
     /// Feeds `bytes` and carries out every action; returns what was printed and whether the
@@ -146,12 +149,27 @@ impl Platform {
                     self.nvm = Some(image);
                     self.module.nvm_stored(Ok(()), now);
                 }
+                Action::StoreFiles(image) => {
+                    let files =
+                        FileSystem::decode(&image).expect("the module writes images it can read");
+                    assert_eq!(&files, self.module.files(), "the stored image is the file system");
+                    self.files = Some(image);
+                    self.module.files_stored(Ok(()), now);
+                }
+                // No network: requests go unanswered and the core's timers end them.
+                Action::Net(_) => {}
                 Action::Reboot | Action::FactoryReset => {
                     if action == Action::FactoryReset {
                         self.nvm = None;
+                        self.files = None;
                     }
                     out.extend(self.module.take_output());
-                    self.module = Module::boot(board(), self.nvm.as_deref(), now);
+                    self.module = Module::boot_with_files(
+                        board(),
+                        self.nvm.as_deref(),
+                        self.files.as_deref(),
+                        now,
+                    );
                     rebooted = true;
                 }
             }

@@ -38,7 +38,7 @@ pub struct SimProcess {
 }
 
 impl SimProcess {
-    /// Starts `binary` with its console link and NVM file in `workdir`, and waits until it
+    /// Starts `binary` with its console link, NVM file and file store in `workdir`, and waits until it
     /// says where its console is.
     pub fn spawn(
         binary: &Path,
@@ -68,6 +68,7 @@ impl SimProcess {
             None => Command::new(binary),
         };
         cmd.arg("--console").arg(&console).arg("--nvm").arg(workdir.join("nvm"));
+        cmd.arg("--files").arg(workdir.join("files"));
         if let Some(mac) = mac {
             cmd.arg("--mac").arg(mac);
         }
@@ -282,6 +283,7 @@ impl Session {
         // must not make the next attempt fail the same way.
         if matches!(rig.dut, Dut::Sim { .. }) {
             let _ = std::fs::remove_file(workdir.join("nvm"));
+            let _ = std::fs::remove_file(workdir.join("files"));
         }
         *self = Self::open(&rig, &workdir)?;
         Ok(())

@@ -15,6 +15,10 @@ struct Args {
     /// Keep saved settings in this file (default: in memory, lost when the process ends).
     #[arg(long)]
     nvm: Option<PathBuf>,
+    /// Keep the module's files (`file_create`, `ls`) in this file, so they survive a restart
+    /// of the process (default: in memory).
+    #[arg(long, value_name = "PATH")]
+    files: Option<PathBuf>,
     /// The module's MAC address.
     #[arg(long, default_value = "02:00:5e:10:00:01", value_parser = parse_mac)]
     mac: [u8; 6],
@@ -64,6 +68,7 @@ fn main() {
     sim::run(SimConfig {
         console_link: args.console,
         nvm: args.nvm,
+        files: args.files,
         board: sim::sim_board(args.mac),
         tap: args.tap,
         lab_socket: args.lab_socket,

@@ -2,6 +2,7 @@
 //!
 //! * [`pty`]: the console on a pseudo-terminal, with a stable symlink to its slave side.
 //! * [`FileNvm`]: NVM in a file, replaced atomically (temporary file, then rename).
+//! * [`files`]: the file system image in a file (`--files`), replaced the same way.
 //! * [`run`]: an embassy executor on the std platform running [`crate::runner::run`].
 //! * [`radio`], [`netstack`]: the simulated radio (access points, faults, event log) and
 //!   embassy-net on a TAP device (`--tap`), behind [`netstack::SimNet`], the platform's
@@ -11,6 +12,7 @@
 //!
 //! This module is the only place that touches the operating system; it needs no `unsafe`.
 
+pub mod files;
 pub mod lab;
 pub mod netstack;
 pub mod pty;
@@ -110,6 +112,8 @@ pub struct SimConfig {
     pub console_link: Option<PathBuf>,
     /// The NVM file; `None` keeps NVM in memory.
     pub nvm: Option<PathBuf>,
+    /// The file system image; `None` keeps files in memory.
+    pub files: Option<PathBuf>,
     pub board: BoardInfo,
     /// The TAP device (it must exist) the module's Wi-Fi link leads to.
     pub tap: Option<String>,
@@ -190,12 +194,16 @@ pub fn run(config: SimConfig) -> ! {
         Some(path) => SimNvm::File(FileNvm::new(path)),
         None => SimNvm::Ram(RamNvm::default()),
     };
+    let files = match &config.files {
+        Some(path) => files::SimFiles::File(files::ImageFileStore::new(path)),
+        None => files::SimFiles::Ram(crate::platform::RamFileStore::default()),
+    };
     let executor: &'static mut embassy_executor::Executor =
         Box::leak(Box::new(embassy_executor::Executor::new()));
-    let task = Box::leak(Box::new(Some((console, nvm, config.board, net))));
+    let task = Box::leak(Box::new(Some((console, (nvm, files), config.board, net))));
     executor.run(move |spawner| {
-        if let Some((console, nvm, board, net)) = task.take() {
-            match module_task(console, nvm, board, net) {
+        if let Some((console, store, board, net)) = task.take() {
+            match module_task(console, store, board, net) {
                 Ok(token) => spawner.spawn(token),
                 Err(e) => {
                     std::eprintln!("gecko-sim: cannot spawn the module task: {e:?}");
@@ -209,13 +217,17 @@ pub fn run(config: SimConfig) -> ! {
 #[embassy_executor::task]
 async fn module_task(
     mut console: pty::Console,
-    mut nvm: SimNvm,
+    store: (SimNvm, files::SimFiles),
     board: BoardInfo,
     net: Option<NetParts>,
 ) {
+    let (mut nvm, mut files) = store;
     let stop = match net {
-        None => runner::run(&mut console, &mut nvm, &mut crate::platform::NoNet, &board).await,
-        Some(net) => run_with_net(&mut console, &mut nvm, &board, net).await,
+        None => {
+            let mut no_net = crate::platform::NoNet;
+            runner::run(&mut console, &mut nvm, &mut files, &mut no_net, &board).await
+        }
+        Some(net) => run_with_net(&mut console, &mut nvm, &mut files, &board, net).await,
     };
     match stop {
         Stop::Uart(e) => std::eprintln!("gecko-sim: console failed: {e}"),
@@ -229,6 +241,7 @@ async fn module_task(
 async fn run_with_net(
     console: &mut pty::Console,
     nvm: &mut SimNvm,
+    files: &mut files::SimFiles,
     board: &BoardInfo,
     net: NetParts,
 ) -> Stop<std::io::Error> {
@@ -270,7 +283,7 @@ async fn run_with_net(
             }
         },
     );
-    match select(runner::run(console, nvm, &mut driver, board), background).await {
+    match select(runner::run(console, nvm, files, &mut driver, board), background).await {
         Either::First(stop) => stop,
         Either::Second(_) => unreachable!("the network loops never end"),
     }
