@@ -1,8 +1,8 @@
 //! What a board (or the simulated module) provides to run the core.
 //!
 //! The UART is any `embedded_io_async::Read + Write`; the clock is the `embassy-time` driver
-//! the platform links in. NVM, the file store ([`FileStore`]) and the network
-//! ([`NetDriver`]: the radio and the IP stack) are the small traits below.
+//! the platform links in. Storage ([`Nvm`], twice: the settings and the file system) and the
+//! network ([`NetDriver`]: the radio and the IP stack) are the small traits below.
 
 use crate::net::{NetEvent, NetRequest};
 use alloc::string::String;
@@ -20,7 +20,9 @@ impl fmt::Display for NvmFault {
     }
 }
 
-/// Non-volatile storage for one configuration image.
+/// Non-volatile storage for one image. A platform gives the runner two: one for the settings
+/// ([`crate::nvm`]) and one for the file system ([`crate::fs`]), so a board can put files in
+/// their own flash region and saving settings never rewrites the files.
 pub trait Nvm {
     /// The stored image, or `None` when nothing was ever saved (or it was erased).
     fn load(&mut self) -> Result<Option<Vec<u8>>, NvmFault>;
@@ -38,38 +40,6 @@ pub struct RamNvm {
 }
 
 impl Nvm for RamNvm {
-    fn load(&mut self) -> Result<Option<Vec<u8>>, NvmFault> {
-        Ok(self.image.clone())
-    }
-    fn store(&mut self, image: &[u8]) -> Result<(), NvmFault> {
-        self.image = Some(image.to_vec());
-        Ok(())
-    }
-    fn erase(&mut self) -> Result<(), NvmFault> {
-        self.image = None;
-        Ok(())
-    }
-}
-
-/// Non-volatile storage for the file system: one image ([`crate::fs`]) the core builds whole
-/// after every change and gets back at boot. Kept apart from [`Nvm`] so a board can put
-/// files in their own flash region, and so saving variables never rewrites the files.
-pub trait FileStore {
-    /// The stored image, or `None` when there is none (never stored, or erased).
-    fn load(&mut self) -> Result<Option<Vec<u8>>, NvmFault>;
-    /// Replaces the stored image; atomic, as [`Nvm::store`].
-    fn store(&mut self, image: &[u8]) -> Result<(), NvmFault>;
-    /// Removes the stored image (factory reset).
-    fn erase(&mut self) -> Result<(), NvmFault>;
-}
-
-/// A file store in RAM: survives a reboot of the core, not of the process.
-#[derive(Clone, Debug, Default)]
-pub struct RamFileStore {
-    image: Option<Vec<u8>>,
-}
-
-impl FileStore for RamFileStore {
     fn load(&mut self) -> Result<Option<Vec<u8>>, NvmFault> {
         Ok(self.image.clone())
     }

@@ -6,7 +6,7 @@
 //! driver, or the core's next timer ([`Module::poll_at`], run by [`Module::tick`]).
 
 use crate::module::{Action, BoardInfo, Module};
-use crate::platform::{FileStore, NetDriver, Nvm};
+use crate::platform::{NetDriver, Nvm};
 use crate::time::Instant;
 use alloc::format;
 use embassy_futures::select::{Either3, select3};
@@ -39,7 +39,7 @@ pub async fn run<U, N, F, D>(
 where
     U: Read + Write,
     N: Nvm,
-    F: FileStore,
+    F: Nvm,
     D: NetDriver,
 {
     let mut buf = [0u8; 256];

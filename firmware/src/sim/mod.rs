@@ -1,8 +1,8 @@
 //! The simulated module: the std platform around the firmware core.
 //!
 //! * [`pty`]: the console on a pseudo-terminal, with a stable symlink to its slave side.
-//! * [`FileNvm`]: NVM in a file, replaced atomically (temporary file, then rename).
-//! * [`files`]: the file system image in a file (`--files`), replaced the same way.
+//! * [`FileNvm`]: an image in a file, replaced atomically (temporary file, then rename): the
+//!   settings (`--nvm`) and the file system (`--files`) each have one.
 //! * [`run`]: an embassy executor on the std platform running [`crate::runner::run`].
 //! * [`radio`], [`netstack`]: the simulated radio (access points, faults, event log) and
 //!   embassy-net on a TAP device (`--tap`), behind [`netstack::SimNet`], the platform's
@@ -12,7 +12,6 @@
 //!
 //! This module is the only place that touches the operating system; it needs no `unsafe`.
 
-pub mod files;
 pub mod lab;
 pub mod netstack;
 pub mod pty;
@@ -29,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-/// NVM kept in a file. A store writes `<file>.tmp`, syncs it and renames it over the file,
+/// An [`Nvm`] image kept in a file. A store writes `<file>.tmp`, syncs it and renames it over the file,
 /// so a crash leaves the old image or the new one.
 #[derive(Debug)]
 pub struct FileNvm {
@@ -195,8 +194,8 @@ pub fn run(config: SimConfig) -> ! {
         None => SimNvm::Ram(RamNvm::default()),
     };
     let files = match &config.files {
-        Some(path) => files::SimFiles::File(files::ImageFileStore::new(path)),
-        None => files::SimFiles::Ram(crate::platform::RamFileStore::default()),
+        Some(path) => SimNvm::File(FileNvm::new(path)),
+        None => SimNvm::Ram(RamNvm::default()),
     };
     let executor: &'static mut embassy_executor::Executor =
         Box::leak(Box::new(embassy_executor::Executor::new()));
@@ -217,7 +216,7 @@ pub fn run(config: SimConfig) -> ! {
 #[embassy_executor::task]
 async fn module_task(
     mut console: pty::Console,
-    store: (SimNvm, files::SimFiles),
+    store: (SimNvm, SimNvm),
     board: BoardInfo,
     net: Option<NetParts>,
 ) {
@@ -241,7 +240,7 @@ async fn module_task(
 async fn run_with_net(
     console: &mut pty::Console,
     nvm: &mut SimNvm,
-    files: &mut files::SimFiles,
+    files: &mut SimNvm,
     board: &BoardInfo,
     net: NetParts,
 ) -> Stop<std::io::Error> {
@@ -300,4 +299,66 @@ fn random_seed() -> u64 {
 /// signal handler.
 pub fn remove_link(link: &Path) {
     let _ = fs::remove_file(link);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::{FileSystem, NewFile, Version};
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("gecko-nvm-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    /// A file system image holding one file.
+    fn files_image() -> Vec<u8> {
+        let mut files = FileSystem::new();
+        let new = NewFile {
+            name: "webapp/x.html".into(),
+            size: 5,
+            version: Version([1, 0, 1, 3]),
+            kind: 0xFE,
+            flags: 0,
+            crc: None,
+        };
+        files.create(new, b"<p>\r\n").expect("created");
+        files.encode()
+    }
+
+    #[test]
+    fn stores_loads_and_erases_through_a_real_file() {
+        let dir = temp_dir("store");
+        let path = dir.join("files");
+        let mut store = FileNvm::new(&path);
+        assert_eq!(store.load(), Ok(None), "nothing stored yet");
+        let image = files_image();
+        store.store(&image).expect("stores");
+        assert_eq!(fs::read(&path).expect("on disk"), image);
+        assert!(!dir.join("files.tmp").exists(), "the temporary file was renamed");
+        // A new store on the same path (a restarted process) finds it.
+        let mut again = FileNvm::new(&path);
+        let loaded = again.load().expect("loads").expect("an image");
+        let files = FileSystem::decode(&loaded).expect("decodes");
+        assert_eq!(
+            files.get("webapp/x.html").map(|f| f.data().to_vec()),
+            Some(b"<p>\r\n".to_vec())
+        );
+        again.erase().expect("erases");
+        assert!(!path.exists());
+        assert_eq!(again.erase(), Ok(()), "erasing nothing is fine");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_store_into_a_missing_folder_reports_the_path() {
+        let dir = temp_dir("missing");
+        let path = dir.join("no-such-folder").join("files");
+        let mut store = FileNvm::new(&path);
+        let err = store.store(&files_image()).expect_err("fails");
+        assert!(err.0.contains("no-such-folder"), "{err}");
+        let _ = fs::remove_dir_all(&dir);
+    }
 }
