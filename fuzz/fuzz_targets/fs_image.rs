@@ -6,11 +6,15 @@
 //!   canonical) and every file keeps the limits;
 //! * booting a module from any image never panics, and an image `decode` refuses boots with
 //!   no files.
+//!
+//! The first byte chooses the image: odd, the rest as it is; even, the rest with its correct
+//! CRC-32 appended, so the fuzzer gets past the checksum into the file records (with
+//! `-dict=fs_image.dict` for the magic).
 #![no_main]
 
 use gecko_firmware::fs::{CAPACITY, FileSystem, MAX_FILES};
 use gecko_firmware::time::Instant;
-use gecko_firmware::{BoardInfo, Module};
+use gecko_firmware::{BoardInfo, Module, nvm};
 use libfuzzer_sys::fuzz_target;
 
 fn board() -> BoardInfo {
@@ -24,7 +28,13 @@ fn board() -> BoardInfo {
     }
 }
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(|input: &[u8]| {
+    let Some((&control, rest)) = input.split_first() else { return };
+    let mut owned = rest.to_vec();
+    if control & 1 == 0 {
+        owned.extend_from_slice(&nvm::crc32(rest).to_le_bytes());
+    }
+    let data = owned.as_slice();
     let decoded = FileSystem::decode(data);
     if let Ok(fs) = &decoded {
         assert_eq!(fs.encode(), data, "an accepted image is not canonical");
