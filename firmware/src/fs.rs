@@ -3,7 +3,7 @@
 //!
 //! The core does no I/O: after a change the [`crate::Module`] asks the platform to store
 //! [`FileSystem::encode`] ([`crate::Action::StoreFiles`]), and the platform hands the stored
-//! image back at boot ([`crate::Module::boot_with_files`]). One image, replaced atomically
+//! image back at boot ([`crate::Module::boot_from`]). One image, replaced atomically
 //! by the platform, means a power cut leaves the old file set or the new one, never half a
 //! file.
 //!

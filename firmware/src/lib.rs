@@ -38,5 +38,5 @@ pub mod wlan;
 #[cfg(feature = "sim")]
 pub mod sim;
 
-pub use module::{Action, BoardInfo, Module};
+pub use module::{Action, BoardInfo, Module, Stored};
 pub use result::ResultCode;

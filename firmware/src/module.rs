@@ -312,6 +312,11 @@ pub struct Module {
     bus: Bus,
     /// The file system (FILE streams read and write it).
     fs: FileSystem,
+    /// Why the stored files could not be loaded; file changes are refused meanwhile.
+    files_locked: Option<String>,
+    /// The file system before the change being stored, put back if the store fails, and
+    /// the `-o` stream (handle, bytes written before) whose write completed the file.
+    files_before: Option<(FileSystem, Option<(usize, usize)>)>,
     /// The command being run answers through a CMD stream (`system.cmd.buffered`).
     buffer: Option<&'static str>,
 }
@@ -336,24 +341,37 @@ struct Bus {
     skip_lf: bool,
 }
 
+/// What the platform found in its storage at boot ([`Module::boot_from`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stored<'a> {
+    /// The settings image; `None` when nothing was saved (or it was erased).
+    pub nvm: Option<&'a [u8]>,
+    /// Why the settings could not be read: logged, and the module starts from defaults.
+    pub nvm_fault: Option<&'a str>,
+    /// The file system image ([`crate::fs`]); `None` when there are no files.
+    pub files: Option<&'a [u8]>,
+    /// Why the files could not be read: logged, and the module starts with none.
+    pub files_fault: Option<&'a str>,
+}
+
 impl Module {
     /// Boots: loads the NVM image (if any and valid), prints the banner and `[Ready]`; no
     /// files.
     pub fn boot(board: BoardInfo, nvm_image: Option<&[u8]>, now: Instant) -> Self {
-        Self::boot_with_files(board, nvm_image, None, now)
+        Self::boot_from(board, Stored { nvm: nvm_image, ..Stored::default() }, now)
     }
 
-    /// [`Module::boot`] with the stored file system image (see [`crate::fs`]); an image
-    /// that does not decode is reported and the module starts with no files.
-    pub fn boot_with_files(
-        board: BoardInfo,
-        nvm_image: Option<&[u8]>,
-        files_image: Option<&[u8]>,
-        now: Instant,
-    ) -> Self {
+    /// Boots from what the platform stored. What could not be read, or does not decode, is
+    /// logged after the banner. Files that could not be read (or decode) leave the file
+    /// system locked: file changes are refused until `factory_reset` erases the store, so a
+    /// store that failed once to read is never overwritten with an empty file system.
+    pub fn boot_from(board: BoardInfo, stored: Stored<'_>, now: Instant) -> Self {
         let mut vars = Vars::defaults();
         let mut notes = Vec::new();
-        if let Some(image) = nvm_image {
+        if let Some(fault) = stored.nvm_fault {
+            notes.push(format!("NVM read failed: {fault}; using defaults"));
+        }
+        if let Some(image) = stored.nvm {
             match nvm::decode(image) {
                 Ok(entries) => {
                     for (name, value) in entries {
@@ -367,14 +385,17 @@ impl Module {
                 Err(e) => notes.push(format!("NVM: {e}; using defaults")),
             }
         }
-        let fs = match files_image.map(FileSystem::decode) {
-            None => FileSystem::new(),
-            Some(Ok(fs)) => fs,
-            Some(Err(e)) => {
-                notes.push(format!("Files: {e}; starting with none"));
-                FileSystem::new()
+        let (fs, files_locked) = match (stored.files_fault, stored.files.map(FileSystem::decode)) {
+            (Some(fault), _) => {
+                (FileSystem::new(), Some(format!("file store read failed: {fault}")))
             }
+            (None, None) => (FileSystem::new(), None),
+            (None, Some(Ok(fs))) => (fs, None),
+            (None, Some(Err(e))) => (FileSystem::new(), Some(format!("{e}"))),
         };
+        if let Some(why) = &files_locked {
+            notes.push(format!("Files: {why}; file changes refused until factory_reset"));
+        }
         vars.set_internal("wlan.mac", vars::format_mac(&board.mac).as_bytes());
         vars.set_internal("system.version", board.version_line().as_bytes());
         let mut module = Self {
@@ -395,6 +416,8 @@ impl Module {
             net_was_up: false,
             bus: Bus::default(),
             fs,
+            files_locked,
+            files_before: None,
             buffer: None,
         };
         let banner = module.board.version_line();
@@ -482,14 +505,28 @@ impl Module {
         self.feed(&stash, now);
     }
 
-    /// Reports how [`Action::StoreFiles`] went; `Err` carries a reason for the log. The
-    /// files stay as they are in the core either way.
+    /// Reports how [`Action::StoreFiles`] went; `Err` carries a reason for the log. A
+    /// change that could not be stored is undone (a file written through a `-o` stream is
+    /// discarded and its stream closed), so the files in the core are always those stored.
     pub fn files_stored(&mut self, result: Result<(), &str>, now: Instant) {
         let Some(Pending::StoreFiles { body }) = self.pending.clone() else { return };
+        let before = self.files_before.take();
         match result {
             Ok(()) => self.finish(ResultCode::SUCCESS, Some(&body), now),
             Err(reason) => {
                 self.log(console::level::ERROR, &format!("File store failed: {reason}"));
+                if let Some((fs, stream)) = before {
+                    self.fs = fs;
+                    if let Some((handle, written_before)) = stream {
+                        if let Some(Stream {
+                            source: Some(Local::FileWrite { written, .. }), ..
+                        }) = self.streams.get_mut(handle)
+                        {
+                            *written = written_before;
+                        }
+                        self.close_stream(handle, now);
+                    }
+                }
                 self.finish(ResultCode::FAILED, None, now);
             }
         }
@@ -2040,15 +2077,21 @@ impl Module {
 ///   code 6; size 0 or not a number, bad version, type or CRC code 7; a size over
 ///   [`fs::CAPACITY`] code 9. Without `-o` a data phase follows, exactly as for
 ///   `stream_write` (the same [`DATA_TIMEOUT`]: a short write is aborted with code 1 and
-///   nothing is created); the name and space are checked after it, so the data never runs as
-///   commands. With `-o` everything is checked at once and the answer is the handle of a
+///   nothing is created); the name and space are checked after it, so data that follows a
+///   well-formed command never runs as commands (after a refused one it does, as after a
+///   refused `stream_write`). With `-o` everything is checked at once and the answer is the handle of a
 ///   FILE stream opened for writing (log `[Opened: N]`); `stream_write` fills it, and the
 ///   write that completes the file answers `Success` once the file is stored. Writing past
 ///   the size: code 9, nothing written. Closing the stream before the file is complete
 ///   discards it (logged). The stream stays open after the file is complete until
 ///   `stream_close`.
-/// * File errors are logged as `File <name>: <reason>`; a bad name is code 7; a name taken,
-///   a missing file or a CRC mismatch code 1; no space or too many files code 9.
+/// * File errors are logged as `File <name>: <reason>`; a bad name is code 7 (for every
+///   file command); a name taken, a missing file or a CRC mismatch code 1; no space or too
+///   many files code 9.
+/// * A change the platform fails to store is undone and answers code 1 (`File store
+///   failed: …`); a file completed through a `-o` stream is then discarded and the stream
+///   closed. When the stored files could not be read at boot, every file change answers
+///   code 1 until `factory_reset` erases the store (reading and listing still work).
 /// * `file_open <name>` answers the handle of a FILE stream for reading (log `[Opened: N]`);
 ///   `stream_read` answers at once up to `<size>` bytes from the position (at most
 ///   `bus.command.rx_bufsize` per read; an empty body at the end). Writing to it, or to a CMD
@@ -2109,10 +2152,28 @@ impl Module {
         self.bus.configured
     }
 
-    /// Hands the files to the platform; the command answers `body` once they are stored.
-    fn store_files(&mut self, body: &str) {
+    /// Hands the files to the platform; the command answers `body` once they are stored,
+    /// or fails and `before` comes back (see [`Module::files_stored`]).
+    fn store_files(&mut self, body: &str, before: FileSystem, stream: Option<(usize, usize)>) {
         self.actions.push_back(Action::StoreFiles(self.fs.encode()));
+        self.files_before = Some((before, stream));
         self.pending = Some(Pending::StoreFiles { body: body.to_string() });
+    }
+
+    /// Refuses a file change while the stored files could not be loaded; `true` if refused.
+    fn files_refused(&mut self) -> bool {
+        let Some(why) = self.files_locked.clone() else { return false };
+        self.log(console::level::ERROR, &format!("Files: {why}; factory_reset erases them"));
+        true
+    }
+
+    /// A name `file_open`/`file_delete` can look up: a bad one is code 7, like `file_create`.
+    fn valid_file_name(&mut self, name: &str) -> bool {
+        let valid = fs::valid_name(name);
+        if !valid {
+            self.file_failed(name, FsError::BadName);
+        }
+        valid
     }
 
     /// Opens a local stream and logs `[Opened: N]`; `None` (logged) when no handle is free.
@@ -2156,6 +2217,9 @@ impl Module {
             }
             CommandId::FileOpen => {
                 let name = command::unescape_plain(&args[0]);
+                if !self.valid_file_name(&name) {
+                    return Some((ResultCode::BAD_ARGS, None));
+                }
                 if self.file_stream_refused() {
                     return failed;
                 }
@@ -2171,15 +2235,22 @@ impl Module {
             }
             CommandId::FileDelete => {
                 let name = command::unescape_plain(&args[0]);
+                if !self.valid_file_name(&name) {
+                    return Some((ResultCode::BAD_ARGS, None));
+                }
+                if self.files_refused() {
+                    return failed;
+                }
                 if self.file_is_open(&name) {
                     self.log(console::level::ERROR, &format!("File {name}: file is open"));
                     return failed;
                 }
+                let before = self.fs.clone();
                 if let Err(e) = self.fs.delete(&name) {
                     let code = self.file_failed(&name, e);
                     return Some((code, None));
                 }
-                self.store_files("Success");
+                self.store_files("Success", before, None);
                 None
             }
             _ => self.file_create(args, now),
@@ -2242,7 +2313,7 @@ impl Module {
             self.pending = Some(Pending::Data { phase, deadline: now + DATA_TIMEOUT, target });
             return None;
         }
-        if self.file_stream_refused() {
+        if self.file_stream_refused() || self.files_refused() {
             return Some((ResultCode::FAILED, None));
         }
         let name = new.name.clone();
@@ -2264,8 +2335,12 @@ impl Module {
     /// The data phase of `file_create` (no `-o`) is complete.
     fn create_file(&mut self, new: NewFile, data: &[u8], now: Instant) {
         let name = new.name.clone();
+        if self.files_refused() {
+            return self.finish(ResultCode::FAILED, None, now);
+        }
+        let before = self.fs.clone();
         match self.fs.create(new, data) {
-            Ok(()) => self.store_files("Success"),
+            Ok(()) => self.store_files("Success", before, None),
             Err(e) => {
                 let code = self.file_failed(&name, e);
                 self.finish(code, None, now);
@@ -2276,7 +2351,7 @@ impl Module {
     /// `stream_write` to a local stream, after its data phase.
     fn local_write(&mut self, handle: usize, data: &[u8], now: Instant) {
         let Some(stream) = self.streams.get_mut(handle) else { return };
-        let Some(Local::FileWrite { name, written, .. }) = &mut stream.source else {
+        let Some(Local::FileWrite { name, written, size, .. }) = &mut stream.source else {
             let what = if stream.kind == StreamType::Cmd {
                 "a command response"
             } else {
@@ -2286,12 +2361,15 @@ impl Module {
             return self.finish(ResultCode::FAILED, None, now);
         };
         let name = name.clone();
+        let written_before = *written;
+        // Only the write that completes the file changes what is stored.
+        let before = (written_before + data.len() == *size).then(|| self.fs.clone());
         match self.fs.append(&name, data) {
             Ok(complete) => {
                 *written += data.len();
                 stream.tx_bytes += data.len() as u64;
-                if complete {
-                    self.store_files("Success");
+                if let (true, Some(before)) = (complete, before) {
+                    self.store_files("Success", before, Some((handle, written_before)));
                 } else {
                     self.finish(ResultCode::SUCCESS, Some("Success"), now);
                 }
@@ -2299,7 +2377,14 @@ impl Module {
             Err(e) => {
                 let code = self.file_failed(&name, e);
                 if matches!(e, FsError::BadCrc { .. }) {
-                    // The file is gone: so is its stream.
+                    // The file is gone: so is its stream (nothing left to discard or log).
+                    if let Some(Stream {
+                        source: Some(Local::FileWrite { written, size, .. }),
+                        ..
+                    }) = self.streams.get_mut(handle)
+                    {
+                        *written = *size;
+                    }
                     self.close_stream(handle, now);
                 }
                 self.finish(code, None, now);

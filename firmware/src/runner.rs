@@ -5,7 +5,7 @@
 //! The loop waits for whichever comes first: bytes on the UART, an event from the network
 //! driver, or the core's next timer ([`Module::poll_at`], run by [`Module::tick`]).
 
-use crate::module::{Action, BoardInfo, Module};
+use crate::module::{Action, BoardInfo, Module, Stored};
 use crate::platform::{NetDriver, Nvm};
 use crate::time::Instant;
 use alloc::format;
@@ -46,31 +46,21 @@ where
     loop {
         // A fresh core knows nothing of the network: take the platform's down too.
         net.reset();
-        let image = nvm.load();
-        let (image, fault) = match image {
+        let (image, fault) = match nvm.load() {
             Ok(image) => (image, None),
-            Err(e) => (None, Some(e)),
+            Err(e) => (None, Some(format!("{e}"))),
         };
         let (stored_files, files_fault) = match files.load() {
             Ok(image) => (image, None),
-            Err(e) => (None, Some(e)),
+            Err(e) => (None, Some(format!("{e}"))),
         };
-        let mut module = Module::boot_with_files(
-            board.clone(),
-            image.as_deref(),
-            stored_files.as_deref(),
-            now(),
-        );
-        // The banner is already out; say why settings or files are missing.
-        let faults = [
-            fault.map(|f| format!("NVM read failed: {f}\r\n")),
-            files_fault.map(|f| format!("File store read failed: {f}\r\n")),
-        ];
-        for line in faults.into_iter().flatten() {
-            if let Err(e) = uart.write_all(line.as_bytes()).await {
-                return Stop::Uart(e);
-            }
-        }
+        let stored = Stored {
+            nvm: image.as_deref(),
+            nvm_fault: fault.as_deref(),
+            files: stored_files.as_deref(),
+            files_fault: files_fault.as_deref(),
+        };
+        let mut module = Module::boot_from(board.clone(), stored, now());
         'session: loop {
             loop {
                 let out = module.take_output();

@@ -18,7 +18,7 @@
 use gecko_firmware::fs::FileSystem;
 use gecko_firmware::time::Instant;
 use gecko_firmware::vars::{VARIABLES, VarId};
-use gecko_firmware::{Action, BoardInfo, Module, ResultCode, nvm};
+use gecko_firmware::{Action, BoardInfo, Module, ResultCode, Stored, nvm};
 use libfuzzer_sys::fuzz_target;
 
 const MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01];
@@ -164,12 +164,12 @@ impl Platform {
                         self.files = None;
                     }
                     out.extend(self.module.take_output());
-                    self.module = Module::boot_with_files(
-                        board(),
-                        self.nvm.as_deref(),
-                        self.files.as_deref(),
-                        now,
-                    );
+                    let stored = Stored {
+                        nvm: self.nvm.as_deref(),
+                        files: self.files.as_deref(),
+                        ..Stored::default()
+                    };
+                    self.module = Module::boot_from(board(), stored, now);
                     rebooted = true;
                 }
             }

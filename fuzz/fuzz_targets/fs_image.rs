@@ -14,7 +14,7 @@
 
 use gecko_firmware::fs::{CAPACITY, FileSystem, MAX_FILES};
 use gecko_firmware::time::Instant;
-use gecko_firmware::{BoardInfo, Module, nvm};
+use gecko_firmware::{BoardInfo, Module, Stored, nvm};
 use libfuzzer_sys::fuzz_target;
 
 fn board() -> BoardInfo {
@@ -40,7 +40,8 @@ fuzz_target!(|input: &[u8]| {
         assert_eq!(fs.encode(), data, "an accepted image is not canonical");
         assert!(fs.used() <= CAPACITY && fs.files().count() <= MAX_FILES);
     }
-    let module = Module::boot_with_files(board(), None, Some(data), Instant::ZERO);
+    let stored = Stored { files: Some(data), ..Stored::default() };
+    let module = Module::boot_from(board(), stored, Instant::ZERO);
     if decoded.is_err() {
         assert_eq!(module.files().files().count(), 0, "a refused image left files");
     }

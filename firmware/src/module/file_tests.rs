@@ -22,7 +22,7 @@ struct Rig {
 impl Rig {
     /// Machine format, every log, then `setup`; booted from `files` (a stored image).
     fn with_files(files: Option<&[u8]>, setup: &[&str]) -> Self {
-        let m = Module::boot_with_files(board(), None, files, T0);
+        let m = Module::boot_from(board(), Stored { files, ..Stored::default() }, T0);
         let mut rig = Self { m, now: T0, stored: Vec::new() };
         rig.m.feed(b"set system.cmd.format machine\r\n", T0);
         rig.m.take_output();
@@ -251,11 +251,12 @@ fn a_stream_whose_crc_does_not_match_is_closed_and_keeps_nothing() {
     let mut rig = Rig::new(&[]);
     assert_eq!(rig.send("fcr -o c 3 1.0.0 0xFE 0x0001").last(), Some(&resp(0, "0")));
     let out = rig.write(0, b"abc");
+    let mismatch = format!("File c: CRC mismatch: given 0x0001, contents 0x{:04X}", crc16(b"abc"));
     assert_eq!(
-        out[0],
-        log(E, &format!("File c: CRC mismatch: given 0x0001, contents 0x{:04X}", crc16(b"abc")))
+        out,
+        vec![log(E, &mismatch), log(I, "Closing: 0"), log(S, "[Closed: 0]"), failed()],
+        "no second note that the file was discarded"
     );
-    assert_eq!(out.last(), Some(&failed()));
     assert_eq!(rig.send("list"), vec![resp(0, "! # Type Info")]);
     assert_eq!(rig.m.files().files().count(), 0);
 }
@@ -364,27 +365,102 @@ fn files_come_back_from_the_stored_image() {
     assert_eq!(again.send("read 0 10"), vec![resp(0, "data")]);
 }
 
-#[test]
-fn a_damaged_image_is_reported_and_the_module_starts_with_no_files() {
-    let mut image = FileSystem::new().encode();
-    image[3] ^= 0xFF;
-    let mut m = Module::boot_with_files(board(), None, Some(&image), T0);
+#[rstest]
+#[case::damaged(
+    Stored { files: Some(b"GECKO-FS 0"), ..Stored::default() },
+    "Files: not a file system image (bad magic); file changes refused until factory_reset"
+)]
+#[case::unreadable(
+    Stored { files_fault: Some("I/O error"), ..Stored::default() },
+    "Files: file store read failed: I/O error; file changes refused until factory_reset"
+)]
+fn files_that_could_not_be_loaded_lock_the_file_system(
+    #[case] stored: Stored<'static>,
+    #[case] note: &str,
+) {
+    let mut m = Module::boot_from(board(), stored, T0);
     let out = String::from_utf8(m.take_output()).expect("text");
-    assert!(
-        out.contains("Files: not a file system image (bad magic); starting with none"),
-        "{out}"
-    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[1], note, "logged after the banner: {out}");
     assert_eq!(m.files().files().count(), 0);
+    // Changes are refused, so the store is never overwritten; reading still works.
+    let mut rig = Rig { m, now: T0, stored: Vec::new() };
+    rig.m.feed(b"set system.cmd.format machine\r\nset system.print_level all\r\n", T0);
+    rig.m.take_output();
+    let why = note
+        .trim_start_matches("Files: ")
+        .trim_end_matches("; file changes refused until factory_reset");
+    let refused = log(E, &format!("Files: {why}; factory_reset erases them"));
+    assert_eq!(rig.create("a 1", b"a"), vec![refused.clone(), failed()]);
+    assert_eq!(rig.send("fcr -o a 1"), vec![refused.clone(), failed()]);
+    assert_eq!(rig.send("fde a"), vec![refused, failed()]);
+    assert_eq!(rig.send("ls"), vec![resp(0, "! # Size Version Filename")]);
+    assert!(rig.stored.is_empty(), "nothing was stored");
 }
 
 #[test]
-fn a_failed_store_answers_code_1() {
-    let mut rig = Rig::new(&[]);
-    rig.m.feed(b"fcr x 1\r\nx", rig.now);
+fn an_unreadable_nvm_is_logged_after_the_banner() {
+    let stored = Stored { nvm_fault: Some("I/O error"), ..Stored::default() };
+    let mut m = Module::boot_from(board(), stored, T0);
+    let out = String::from_utf8(m.take_output()).expect("text");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[1], "NVM read failed: I/O error; using defaults", "{out}");
+}
+
+/// Feeds `bytes`, fails the store the module asks for, and returns what it printed.
+fn failing_store(rig: &mut Rig, bytes: &[u8]) -> Vec<F> {
+    rig.m.feed(bytes, rig.now);
     assert!(matches!(rig.m.next_action(), Some(Action::StoreFiles(_))));
     rig.m.files_stored(Err("flash worn out"), rig.now);
-    let out = frames(&rig.m.take_output());
+    frames(&rig.m.take_output())
+}
+
+#[test]
+fn a_failed_store_undoes_a_create() {
+    let mut rig = Rig::new(&[]);
+    let out = failing_store(&mut rig, b"fcr x 1\r\nx");
     assert_eq!(out, vec![log(E, "File store failed: flash worn out"), failed()]);
+    assert_eq!(rig.m.files().files().count(), 0, "the file is not kept");
+    assert_eq!(rig.create("x 1", b"x"), vec![success()], "so the name is free");
+}
+
+#[test]
+fn a_failed_store_undoes_a_delete() {
+    let mut rig = Rig::new(&[]);
+    rig.create("x 1", b"x");
+    let out = failing_store(&mut rig, b"fde x\r\n");
+    assert_eq!(out, vec![log(E, "File store failed: flash worn out"), failed()]);
+    assert_eq!(rig.send("ls"), vec![resp(0, "! # Size Version Filename\r\n# 0 1 1.0.0.0 x")]);
+}
+
+#[test]
+fn a_failed_store_discards_a_file_completed_through_a_stream() {
+    let mut rig = Rig::new(&[]);
+    assert_eq!(rig.send("fcr -o y 4").last(), Some(&resp(0, "0")));
+    assert_eq!(rig.write(0, b"ab"), vec![success()]);
+    let out = failing_store(&mut rig, b"stream_write 0 2\r\ncd");
+    assert_eq!(
+        out,
+        vec![
+            log(E, "File store failed: flash worn out"),
+            log(E, "File y: closed after 2 of 4 bytes, discarded"),
+            log(I, "Closing: 0"),
+            log(S, "[Closed: 0]"),
+            failed()
+        ]
+    );
+    assert_eq!(rig.m.files().files().count(), 0);
+    assert_eq!(rig.m.files().used(), 0, "its space is free again");
+    assert_eq!(rig.send("list"), vec![resp(0, "! # Type Info")]);
+}
+
+#[rstest]
+#[case::open("fop")]
+#[case::delete("fde")]
+fn a_bad_name_is_code_7_for_every_file_command(#[case] command: &str) {
+    let mut rig = Rig::new(&[]);
+    let out = rig.send(&format!("{command} a//b"));
+    assert_eq!(out, vec![log(E, "File a//b: bad file name"), resp(7, "Invalid argument")]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -489,7 +565,9 @@ fn stream_mode_opens_no_file_streams() {
         crc: None,
     };
     files.create(new, b"x").expect("created");
-    let m = Module::boot_with_files(board(), Some(&image), Some(&files.encode()), T0);
+    let files = files.encode();
+    let stored = Stored { nvm: Some(&image), files: Some(&files), ..Stored::default() };
+    let m = Module::boot_from(board(), stored, T0);
     let mut rig = Rig { m, now: T0, stored: Vec::new() };
     rig.m.take_output();
     // Streaming: a file command is only data (dropped: no stream streams).
