@@ -396,6 +396,32 @@ pub fn lookup(word: &str) -> Option<&'static CommandDef> {
     COMMANDS.iter().find(|c| c.name == word || c.short == word)
 }
 
+/// TAB completion on the console: command names for the first word; variable names after
+/// `get` and `set`; command names after `help` (and its `commands`/`variables` topics).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Names;
+
+impl crate::console::Completer for Names {
+    fn candidates(&self, before: &str, partial: &str) -> Vec<&'static str> {
+        let words: Vec<&str> = before.split_whitespace().collect();
+        let pool: Vec<&'static str> = match words.as_slice() {
+            [] => COMMANDS.iter().map(|c| c.name).collect(),
+            [command] => match lookup(command).map(|c| c.id) {
+                Some(CommandId::Get | CommandId::Set) => {
+                    crate::vars::VARIABLES.iter().map(|v| v.name).collect()
+                }
+                Some(CommandId::Help) => ["commands", "variables"]
+                    .into_iter()
+                    .chain(COMMANDS.iter().map(|c| c.name))
+                    .collect(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        pool.into_iter().filter(|w| w.starts_with(partial)).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

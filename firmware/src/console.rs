@@ -6,13 +6,13 @@
 //! end. The prompt `> ` follows a response (never a log) when `system.cmd.prompt_enabled`,
 //! and is not counted.
 
+mod editor;
+
+pub use editor::{Completer, Edit, HISTORY, LINE_MAX, LineEditor, Mode, NoCompletion};
+
 use crate::result::ResultCode;
 use alloc::vec::Vec;
 use core::fmt::Write;
-
-/// Longest command line the editor holds (bytes before CR/LF). Longer lines are answered
-/// with code 8. Chosen to fit `set wlan.passkey` with 63 `\xHH` encodings.
-pub const LINE_MAX: usize = 512;
 
 /// Log levels; a log prints when `system.print_level` is at least its level.
 pub mod level {
@@ -75,114 +75,6 @@ fn push_header(out: &mut Vec<u8>, kind: char, digit: u8, len: usize) {
     // Writing to a String cannot fail; the length is capped so the field stays five digits.
     let _ = write!(header, "{kind}{}{:05}\r\n", digit % 10, len.min(99_999));
     out.extend_from_slice(header.as_bytes());
-}
-
-/// What one input byte completed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Edit {
-    /// Nothing yet.
-    Pending,
-    /// A command line (without its line end; may be empty).
-    Line(Vec<u8>),
-    /// A line longer than [`LINE_MAX`] ended; its content was dropped.
-    Overflow,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Escape {
-    #[default]
-    None,
-    /// Saw ESC.
-    Start,
-    /// Inside a CSI sequence (`ESC [` ... final byte).
-    Csi,
-}
-
-/// Line input with CR/LF (CR LF counts once), backspace/DEL, echo, and terminal escape
-/// sequences (arrow keys) swallowed. Other bytes, control characters included, go into the
-/// line as they are.
-#[derive(Clone, Debug, Default)]
-pub struct LineEditor {
-    buf: Vec<u8>,
-    overflow: bool,
-    after_cr: bool,
-    escape: Escape,
-}
-
-impl LineEditor {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Whether the last line ended with CR (so an LF may still follow as part of that line
-    /// end); clears it. A data phase that starts after the line asks this.
-    pub fn take_after_cr(&mut self) -> bool {
-        core::mem::take(&mut self.after_cr)
-    }
-
-    /// Feeds one byte; echo bytes (if `echo`) are appended to `out`.
-    pub fn feed(&mut self, b: u8, echo: bool, out: &mut Vec<u8>) -> Edit {
-        let after_cr = core::mem::replace(&mut self.after_cr, false);
-        // A line end always ends a line, even inside an unfinished escape sequence.
-        if b == b'\r' || b == b'\n' {
-            self.escape = Escape::None;
-        }
-        match self.escape {
-            Escape::Start => {
-                self.escape = if b == b'[' { Escape::Csi } else { Escape::None };
-                return Edit::Pending;
-            }
-            Escape::Csi => {
-                if (0x40..=0x7e).contains(&b) {
-                    self.escape = Escape::None;
-                }
-                return Edit::Pending;
-            }
-            Escape::None => {}
-        }
-        match b {
-            b'\n' if after_cr => Edit::Pending,
-            b'\r' | b'\n' => {
-                self.after_cr = b == b'\r';
-                if echo {
-                    out.extend_from_slice(b"\r\n");
-                }
-                let line = core::mem::take(&mut self.buf);
-                if core::mem::replace(&mut self.overflow, false) {
-                    Edit::Overflow
-                } else {
-                    Edit::Line(line)
-                }
-            }
-            0x08 | 0x7f => {
-                if !self.overflow && self.buf.pop().is_some() && echo {
-                    out.extend_from_slice(b"\x08 \x08");
-                }
-                Edit::Pending
-            }
-            0x1b => {
-                self.escape = Escape::Start;
-                Edit::Pending
-            }
-            _ => {
-                if self.overflow {
-                    return Edit::Pending;
-                }
-                if self.buf.len() >= LINE_MAX {
-                    self.overflow = true;
-                    self.buf.clear();
-                    return Edit::Pending;
-                }
-                // Other control characters are kept (so a value that may not hold them is
-                // refused rather than silently changed) but not echoed.
-                self.buf.push(b);
-                if echo && (b == b'\t' || b >= 0x20) {
-                    out.push(b);
-                }
-                Edit::Pending
-            }
-        }
-    }
 }
 
 /// The data phase of `stream_write` and `udp_server write`: after the command line, exactly
@@ -275,48 +167,6 @@ mod tests {
         assert_eq!(out, want);
     }
 
-    fn feed_all(ed: &mut LineEditor, input: &[u8], echo: bool) -> (Vec<Edit>, Vec<u8>) {
-        let mut out = vec![];
-        let edits =
-            input.iter().map(|&b| ed.feed(b, echo, &mut out)).filter(|e| *e != Edit::Pending);
-        (edits.collect(), out)
-    }
-
-    #[rstest]
-    #[case::crlf(b"ver\r\n".as_slice(), &["ver"])]
-    #[case::cr(b"ver\r".as_slice(), &["ver"])]
-    #[case::lf(b"ver\n".as_slice(), &["ver"])]
-    #[case::lfcr_is_two(b"ver\n\r".as_slice(), &["ver", ""])]
-    #[case::two_lines(b"a\r\nb\r\n".as_slice(), &["a", "b"])]
-    #[case::backspace(b"vex\x08r\r".as_slice(), &["ver"])]
-    #[case::del(b"vex\x7fr\r".as_slice(), &["ver"])]
-    #[case::backspace_on_empty(b"\x08\x08ver\r".as_slice(), &["ver"])]
-    #[case::arrow_keys(b"v\x1b[Aer\x1b[D\r".as_slice(), &["ver"])]
-    #[case::escape_cut_by_line_end(b"ab\x1b\rver\x1b[\r".as_slice(), &["ab", "ver"])]
-    #[case::controls_kept(b"v\x01r\r".as_slice(), &["v\u{1}r"])]
-    fn edits_lines(#[case] input: &[u8], #[case] want: &[&str]) {
-        let mut ed = LineEditor::new();
-        let (edits, _) = feed_all(&mut ed, input, false);
-        let want: Vec<Edit> = want.iter().map(|l| Edit::Line(l.as_bytes().to_vec())).collect();
-        assert_eq!(edits, want);
-    }
-
-    #[test]
-    fn echoes_typing_backspace_and_line_end() {
-        let mut ed = LineEditor::new();
-        let (_, out) = feed_all(&mut ed, b"ab\x08c\r\n", true);
-        assert_eq!(out, b"ab\x08 \x08c\r\n");
-    }
-
-    #[test]
-    fn overflow_drops_line_and_recovers() {
-        let mut ed = LineEditor::new();
-        let mut input = vec![b'x'; LINE_MAX + 10];
-        input.extend_from_slice(b"\r\nver\r\n");
-        let (edits, _) = feed_all(&mut ed, &input, false);
-        assert_eq!(edits, vec![Edit::Overflow, Edit::Line(b"ver".to_vec())]);
-    }
-
     #[rstest]
     #[case::crlf_then_data(true, b"\nab\r\nc".as_slice(), 5, b"ab\r\nc".as_slice())]
     #[case::lf_is_data(false, b"\nab\r\nc".as_slice(), 5, b"\nab\r\n".as_slice())]
@@ -343,14 +193,5 @@ mod tests {
         assert_eq!(d.missing(), 3);
         assert_eq!(d.feed(b"xyz!"), 3);
         assert_eq!(d.into_data(), b"\nxyz");
-    }
-
-    #[test]
-    fn exactly_line_max_fits() {
-        let mut ed = LineEditor::new();
-        let mut input = vec![b'x'; LINE_MAX];
-        input.push(b'\r');
-        let (edits, _) = feed_all(&mut ed, &input, false);
-        assert_eq!(edits, vec![Edit::Line(vec![b'x'; LINE_MAX])]);
     }
 }

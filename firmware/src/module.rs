@@ -466,8 +466,13 @@ impl Module {
             }
             let b = bytes[i];
             i += 1;
-            let echo = self.format().echo;
-            match self.editor.feed(b, echo, &mut self.out) {
+            let format = self.format();
+            let mode = console::Mode {
+                echo: format.echo,
+                prompt: if format.prompt { b"> " } else { b"" },
+                completer: &command::Names,
+            };
+            match self.editor.feed(b, mode, &mut self.out) {
                 Edit::Pending => {}
                 Edit::Overflow => self.respond(ResultCode::BUFFER_OVERFLOW, None),
                 Edit::Line(line) => self.execute(&line, now),

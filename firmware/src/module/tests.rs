@@ -164,10 +164,35 @@ fn boot_sets_board_variables() {
 #[case::backspace("vex\x08r\r\n", &format!("vex\x08 \x08r\r\n{VERSION}\r\n> "))]
 #[case::del("vex\x7fr\r\n", &format!("vex\x08 \x08r\r\n{VERSION}\r\n> "))]
 #[case::backspace_on_empty_line_echoes_nothing("\x08ver\r\n", &format!("ver\r\n{VERSION}\r\n> "))]
-#[case::arrow_keys_swallowed("v\x1b[Aer\r\n", &format!("ver\r\n{VERSION}\r\n> "))]
+#[case::up_with_no_history("v\x1b[Aer\r\n", &format!("ver\r\n{VERSION}\r\n> "))]
+#[case::tab_completes_a_command("vers\t\r\n", &format!("version \r\n{VERSION}\r\n> "))]
+#[case::tab_completes_a_variable("get system.cmd.ec\t\r\n", "get system.cmd.echo \r\n1\r\n> ")]
+#[case::tab_completes_a_help_topic("help var\t\r\n", &format!("help variables \r\n{}\r\n> ", help_variables()))]
+#[case::recall_and_edit(
+    "get wlan.ssid\r\n\x1b[A\x1b[D\x1b[D\x1b[D\x1b[D\x7f\r\n",
+    "get wlan.ssid\r\n> get wlan.ssid\x08\x08\x08\x08\x08ssid \x08\x08\x08\x08\x08\r\nUnknown variable or option\r\n> "
+)]
 fn human_format(#[case] input: &str, #[case] want: &str) {
     let mut m = boot();
     assert_eq!(say(&mut m, input), want);
+}
+
+/// What `help variables` answers (the body only).
+fn help_variables() -> String {
+    let mut m = boot();
+    let out = say(&mut m, "help variables\r\n");
+    let body = out.strip_prefix("help variables\r\n").expect("echo first");
+    body.strip_suffix("\r\n> ").expect("then the prompt").to_string()
+}
+
+#[test]
+fn a_second_tab_lists_the_commands_that_match() {
+    let mut m = boot();
+    assert_eq!(say(&mut m, "network_\t"), "network_\x07");
+    assert_eq!(
+        say(&mut m, "\t"),
+        "\r\nnetwork_down  network_lookup  network_restart  network_up\r\n> network_"
+    );
 }
 
 #[test]
