@@ -974,12 +974,14 @@ impl Module {
                 };
                 self.buffer_as("wlan_scan");
                 let id = self.wlan.next_id();
+                let params = wlan::scan_params(&self.vars);
                 self.actions.push_back(Action::Net(NetRequest::Scan {
                     id,
                     ssid: None,
                     bssid: None,
+                    params,
                 }));
-                let deadline = now + wlan::SCAN_TIMEOUT;
+                let deadline = now + wlan::scan_timeout(&params);
                 self.pending = Some(Pending::Scan { id, deadline, verbose });
                 None
             }

@@ -24,10 +24,15 @@ pub enum Security {
     Wpa2Aes,
     Wpa2Mixed,
     Wpa2Tkip,
+    /// WPA3-Personal (SAE). Networks with it are seen by scans and probes, but the module
+    /// cannot join them: a probe that finds only such a network ends the join with
+    /// `security_not_supported` (the SDK's `GOS_WLAN_RESULT_SECURITY_NOT_SUPPORTED`).
+    /// Gecko OS modules predate WPA3; the printed name is assumed.
+    Wpa3Sae,
 }
 
 impl Security {
-    pub const ALL: [Security; 7] = [
+    pub const ALL: [Security; 8] = [
         Security::Open,
         Security::Wep,
         Security::WpaAes,
@@ -35,6 +40,7 @@ impl Security {
         Security::Wpa2Aes,
         Security::Wpa2Mixed,
         Security::Wpa2Tkip,
+        Security::Wpa3Sae,
     ];
 
     /// The name in scan results and logs (`WPA2-AES`).
@@ -47,7 +53,13 @@ impl Security {
             Security::Wpa2Aes => "WPA2-AES",
             Security::Wpa2Mixed => "WPA2-Mixed",
             Security::Wpa2Tkip => "WPA2-TKIP",
+            Security::Wpa3Sae => "WPA3-SAE",
         }
+    }
+
+    /// Whether the module can join a network with this security type.
+    pub const fn is_supported(self) -> bool {
+        !matches!(self, Security::Wpa3Sae)
     }
 
     /// Parses a name, ignoring case (`wpa2-aes`, `WPA2-AES`).
@@ -65,6 +77,62 @@ pub struct Bss {
     /// dBm.
     pub rssi: i16,
     pub security: Security,
+}
+
+/// How a scan listens (`wlan.scan.type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScanType {
+    /// Sends probe requests on each channel: hears beacons and probe responses, so a probe by
+    /// SSID finds a hidden network.
+    Active,
+    /// Only listens for beacons: hidden networks (which beacon without their SSID) are never
+    /// found, not even by a probe for their SSID.
+    Passive,
+}
+
+/// The scan settings of `wlan.scan.*`, parsed once, for a [`NetRequest::Scan`] (both
+/// `wlan_scan` and step 3's probe: the chapter says "Probing uses all wlan.scan.* variables").
+/// `wlan.scan.retries` is not here: the core repeats a failed probe itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScanParams {
+    /// `wlan.scan.channel_mask`: bit n-1 set = channel n is scanned. The 14 bits name the
+    /// 2.4 GHz channels 1–14 only, so a network on a channel above 14 is never found
+    /// (assumed: the modules Gecko OS runs on have 2.4 GHz radios).
+    pub channel_mask: u16,
+    /// `wlan.scan.type`.
+    pub kind: ScanType,
+    /// Time spent listening on each channel, ms: `wlan.scan.active_dwell` for an active scan,
+    /// `wlan.scan.passive_dwell` for a passive one.
+    pub dwell_ms: u16,
+    /// `wlan.scan.num_probes`: probe requests sent on each channel (active scans).
+    pub num_probes: u8,
+}
+
+impl ScanParams {
+    /// The variables' defaults: channels 1–11, active, 100 ms per channel, 2 probes.
+    pub const DEFAULT: ScanParams =
+        ScanParams { channel_mask: 0x07ff, kind: ScanType::Active, dwell_ms: 100, num_probes: 2 };
+
+    /// Whether the mask includes `channel`.
+    pub const fn covers(&self, channel: u8) -> bool {
+        channel >= 1 && channel <= 14 && self.channel_mask & (1 << (channel - 1)) != 0
+    }
+
+    /// How many channels the scan visits.
+    pub const fn channels(&self) -> u32 {
+        (self.channel_mask & 0x3fff).count_ones()
+    }
+
+    /// How long a real radio listens: the dwell time on every channel of the mask.
+    pub const fn duration_ms(&self) -> u64 {
+        self.dwell_ms as u64 * self.channels() as u64
+    }
+}
+
+impl Default for ScanParams {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 /// An IPv4 configuration (from DHCP or `wlan.static.*`).
@@ -107,9 +175,9 @@ pub const ACCEPTED_BASE: u32 = 0x8000_0000;
 /// What the core asks of the platform's radio and IP stack.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NetRequest {
-    /// Scan (`ssid: None`, all channels) or probe for one network (`ssid` and/or `bssid`);
-    /// answered by [`NetEvent::ScanDone`].
-    Scan { id: u32, ssid: Option<String>, bssid: Option<Mac> },
+    /// Scan (`ssid: None`) or probe for one network (`ssid` and/or `bssid`) on the channels
+    /// and in the way `params` say; answered by [`NetEvent::ScanDone`].
+    Scan { id: u32, ssid: Option<String>, bssid: Option<Mac>, params: ScanParams },
     /// Associate with `bss` using `passkey` (decoded passphrase bytes, or 64 hex characters
     /// of a PSK); answered by [`NetEvent::Associated`] or [`NetEvent::AssociationFailed`].
     Associate { attempt: u32, bss: Bss, passkey: Vec<u8> },

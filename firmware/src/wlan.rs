@@ -37,7 +37,24 @@
 //!   next pass (auto-join retry) probes again.
 //! * Step 3's probe asks by `wlan.bssid` (`Scan { ssid: None, bssid }`) when it is set, else by
 //!   `wlan.ssid`; results are filtered by that and by `wlan.security` unless `auto`; the
-//!   strongest match wins. The probe times out after [`SCAN_TIMEOUT`] (a failed probe).
+//!   strongest match wins. The probe times out after [`scan_timeout`] (a failed probe).
+//! * Step 3 and `wlan.scan.*`: the probe carries the scan settings ([`ScanParams`]: channel
+//!   mask, active or passive, the dwell time of that type, probes per channel), as
+//!   `wlan_scan` does. `wlan.scan.retries` is the number of times a probe that fails (finds
+//!   no matching network, or gets no answer in time) is repeated before step 3 fails; each
+//!   repeat is a new probe with a new id. It applies to the probe only: `wlan_scan` answers
+//!   with what one scan heard, an empty list included.
+//! * Security not supported: when every matching network the probe found has a security type
+//!   the module cannot join ([`Security::is_supported`]), the sequence ends at once with
+//!   `security_not_supported`, like the configuration errors below: no probe repeat, no
+//!   association attempt, no auto-join retry (none would change the network's security).
+//!   A supported match is preferred over a stronger unsupported one.
+//! * Stored details on a stale channel (the AP moved): step 4 associates on the stored
+//!   channel and fails (`NotFound`); per the chapter that is an association failure (GOTO
+//!   step 1), and step 2 again uses the stored details, so the pass spends its
+//!   `wlan.join.retries` attempts on them and fails. The failed pass forgets the details, so
+//!   the next pass (an auto-join retry, or the next `network_up`) probes and finds the new
+//!   channel.
 //! * Step 4: an association timeout (`wlan.join.timeout`, **ms**) sends
 //!   [`NetRequest::Disassociate`] and counts as a failed attempt, like
 //!   [`NetEvent::AssociationFailed`].
@@ -57,7 +74,9 @@
 //!   `wlan.auto_join.enabled`, starts a new sequence.
 
 use crate::console::level;
-use crate::net::{AssocFailure, Bss, Ipv4, Ipv4Config, Mac, NetEvent, NetRequest, Security};
+use crate::net::{
+    AssocFailure, Bss, Ipv4, Ipv4Config, Mac, NetEvent, NetRequest, ScanParams, ScanType, Security,
+};
 use crate::time::{Duration, Instant};
 use crate::vars::{self, Vars};
 use alloc::format;
@@ -65,8 +84,33 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-/// How long a probe or a `wlan_scan` waits for [`NetEvent::ScanDone`] (assumed).
+/// How long a probe or a `wlan_scan` waits for [`NetEvent::ScanDone`] at least (assumed).
 pub const SCAN_TIMEOUT: Duration = Duration::from_millis(10_000);
+
+/// How long a scan with these settings is waited for: [`SCAN_TIMEOUT`], or twice the time the
+/// radio listens (dwell time × channels) when that is longer, so slow settings (up to 14 s)
+/// never time out by design (assumed).
+pub fn scan_timeout(params: &ScanParams) -> Duration {
+    SCAN_TIMEOUT.max(Duration::from_millis(params.duration_ms().saturating_mul(2)))
+}
+
+/// The scan settings of `wlan.scan.*` (every value was checked when it was set).
+pub fn scan_params(vars: &Vars) -> ScanParams {
+    let num = |name: &str, default: u16| vars.text(name).parse::<u16>().unwrap_or(default);
+    let d = ScanParams::DEFAULT;
+    let kind =
+        if vars.text("wlan.scan.type") == "passive" { ScanType::Passive } else { ScanType::Active };
+    ScanParams {
+        channel_mask: num("wlan.scan.channel_mask", d.channel_mask),
+        kind,
+        dwell_ms: match kind {
+            ScanType::Active => num("wlan.scan.active_dwell", d.dwell_ms),
+            ScanType::Passive => num("wlan.scan.passive_dwell", 110),
+        },
+        num_probes: u8::try_from(num("wlan.scan.num_probes", d.num_probes.into()))
+            .unwrap_or(d.num_probes),
+    }
+}
 /// How long `ping` waits for [`NetEvent::PingReply`] (assumed).
 pub const PING_TIMEOUT: Duration = Duration::from_millis(1_000);
 
@@ -82,7 +126,7 @@ pub enum JoinResult {
     Joining,
     SsidNotSet,
     PasswordNotSet,
-    /// Not produced yet (an unsupported security type would give it).
+    /// The probe found the network only with a security type the module cannot join.
     SecurityNotSupported,
     /// The probe found no network matching the settings.
     NotFound,
@@ -150,6 +194,10 @@ pub struct Config {
     /// 0: forever.
     pub auto_join_retries: u32,
     pub retry_delay: Duration,
+    /// `wlan.scan.*` for the probe.
+    pub scan: ScanParams,
+    /// `wlan.scan.retries`: probe repeats after a failed probe.
+    pub scan_retries: u32,
 }
 
 impl Config {
@@ -177,6 +225,8 @@ impl Config {
             auto_join: vars.flag("wlan.auto_join.enabled"),
             auto_join_retries: num("wlan.auto_join.retries") as u32,
             retry_delay: Duration::from_secs(num("wlan.auto_join.retry_delay")),
+            scan: scan_params(vars),
+            scan_retries: num("wlan.scan.retries") as u32,
         }
     }
 
@@ -223,8 +273,9 @@ impl Out {
 enum Phase {
     /// Down, no sequence running.
     Idle,
-    /// Step 3: waiting for the probe's [`NetEvent::ScanDone`].
-    Probe { id: u32, deadline: Instant },
+    /// Step 3: waiting for the probe's [`NetEvent::ScanDone`]; `repeats` probes of this step
+    /// failed before this one (`wlan.scan.retries`).
+    Probe { id: u32, deadline: Instant, repeats: u32 },
     /// Step 4: waiting for the association.
     Associate { attempt: u32, deadline: Instant },
     /// Step 5: waiting for DHCP.
@@ -374,8 +425,11 @@ impl Wlan {
     /// answers, other ids) are ignored.
     pub fn event(&mut self, event: &NetEvent, cfg: &Config, now: Instant, out: &mut Out) {
         match (event, &self.phase) {
-            (NetEvent::ScanDone { id, results }, Phase::Probe { id: want, .. }) if id == want => {
-                self.probed(results, cfg, now, out);
+            (NetEvent::ScanDone { id, results }, Phase::Probe { id: want, repeats, .. })
+                if id == want =>
+            {
+                let repeats = *repeats;
+                self.probed(results, repeats, cfg, now, out);
             }
             (NetEvent::Associated { attempt }, Phase::Associate { attempt: want, .. })
                 if attempt == want =>
@@ -418,9 +472,9 @@ impl Wlan {
             return;
         }
         match self.phase {
-            Phase::Probe { .. } => {
+            Phase::Probe { repeats, .. } => {
                 out.log(level::INFO, "Probe timed out");
-                self.pass_failed(JoinResult::NotFound, cfg, now, out);
+                self.probe_failed(repeats, cfg, now, out);
             }
             Phase::Associate { .. } => {
                 out.requests.push(NetRequest::Disassociate);
@@ -483,22 +537,47 @@ impl Wlan {
             None => {
                 // Step 3: probe (only before the pass's first attempt: later attempts of a
                 // pass always have details).
-                let id = self.next_id();
-                let request = match cfg.bssid {
-                    Some(bssid) => NetRequest::Scan { id, ssid: None, bssid: Some(bssid) },
-                    None => NetRequest::Scan { id, ssid: Some(cfg.ssid.clone()), bssid: None },
-                };
-                out.requests.push(request);
-                self.phase = Phase::Probe { id, deadline: now + SCAN_TIMEOUT };
+                self.probe(0, cfg, now, out);
             }
         }
     }
 
-    fn probed(&mut self, results: &[Bss], cfg: &Config, now: Instant, out: &mut Out) {
-        let best = results.iter().filter(|b| cfg.matches(b)).max_by_key(|b| b.rssi);
+    /// Sends a probe; `repeats` probes of this step failed before it.
+    fn probe(&mut self, repeats: u32, cfg: &Config, now: Instant, out: &mut Out) {
+        let id = self.next_id();
+        let (ssid, bssid) = match cfg.bssid {
+            Some(bssid) => (None, Some(bssid)),
+            None => (Some(cfg.ssid.clone()), None),
+        };
+        out.requests.push(NetRequest::Scan { id, ssid, bssid, params: cfg.scan });
+        self.phase = Phase::Probe { id, deadline: now + scan_timeout(&cfg.scan), repeats };
+    }
+
+    /// A probe found nothing or got no answer: repeat it while `wlan.scan.retries` allows,
+    /// else step 3 fails.
+    fn probe_failed(&mut self, repeats: u32, cfg: &Config, now: Instant, out: &mut Out) {
+        if repeats < cfg.scan_retries {
+            out.log(
+                level::INFO,
+                format!("Probing again ({} of {})", repeats + 1, cfg.scan_retries),
+            );
+            return self.probe(repeats + 1, cfg, now, out);
+        }
+        self.pass_failed(JoinResult::NotFound, cfg, now, out);
+    }
+
+    fn probed(&mut self, results: &[Bss], repeats: u32, cfg: &Config, now: Instant, out: &mut Out) {
+        let matching = || results.iter().filter(|b| cfg.matches(b));
+        let best = matching().filter(|b| b.security.is_supported()).max_by_key(|b| b.rssi);
         let Some(bss) = best.cloned() else {
+            if let Some(other) = matching().max_by_key(|b| b.rssi) {
+                let name = other.security.name();
+                out.log(level::ERROR, format!("Security type not supported: {name}"));
+                self.phase = Phase::Idle;
+                return self.finish(JoinResult::SecurityNotSupported, out);
+            }
             out.log(level::INFO, "Network not found");
-            return self.pass_failed(JoinResult::NotFound, cfg, now, out);
+            return self.probe_failed(repeats, cfg, now, out);
         };
         out.log(level::INFO, format!("Security type from probe: {}", bss.security.name()));
         if bss.security != Security::Open && cfg.passkey.is_empty() {

@@ -20,7 +20,8 @@ pub struct ApConfig {
     pub bssid: String,
     pub channel: u8,
     /// A Gecko OS security name: `open`, `wep`, `wpa-aes`, `wpa-tkip`, `wpa2-aes`,
-    /// `wpa2-mixed`, `wpa2-tkip`.
+    /// `wpa2-mixed`, `wpa2-tkip`; or `wpa3-sae`, which the module sees and cannot join.
+    /// The module's scans find channels 1 to 14 only.
     pub security: String,
     /// WPA passphrase (8 to 63 characters) or 64 hex digits; WEP key; empty when open.
     #[serde(default)]
@@ -111,6 +112,9 @@ pub trait AccessPoints {
     fn add_ap(&mut self, ap: &ApConfig) -> Result<(), ApError>;
     /// Takes an AP off the air; a module associated with it loses its link.
     fn remove_ap(&mut self, bssid: &str) -> Result<(), ApError>;
+    /// Moves an AP to another channel, where alone it answers from then on; a module
+    /// associated with it loses its link.
+    fn move_ap(&mut self, bssid: &str, channel: u8) -> Result<(), ApError>;
     /// The APs on the air.
     fn list_aps(&mut self) -> Result<Vec<ApConfig>, ApError>;
     /// Arms a fault.
@@ -256,6 +260,11 @@ impl AccessPoints for SimAccessPoints {
         self.call("remove_ap", serde_json::json!({"op": "remove_ap", "bssid": bssid})).map(drop)
     }
 
+    fn move_ap(&mut self, bssid: &str, channel: u8) -> Result<(), ApError> {
+        let request = serde_json::json!({"op": "move_ap", "bssid": bssid, "channel": channel});
+        self.call("move_ap", request).map(drop)
+    }
+
     fn list_aps(&mut self) -> Result<Vec<ApConfig>, ApError> {
         let mut answer = self.call("list_aps", serde_json::json!({"op": "list_aps"}))?;
         self.field("list_aps", &mut answer, "aps")
@@ -355,6 +364,7 @@ mod tests {
                 r#"{"ok":true,"aps":[{"ssid":"lab","bssid":"02:00:00:00:01:01","channel":6,"security":"wpa2-aes","passkey":"labpass123","rssi":-40,"hidden":false}]}"#,
             ),
             Some(r#"{"ok":true}"#),
+            Some(r#"{"ok":true}"#),
         ]);
         let mut aps = SimAccessPoints::new(&path);
         aps.add_ap(&lab_ap()).unwrap();
@@ -376,9 +386,12 @@ mod tests {
         assert_eq!(state.associated.as_deref(), Some("02:00:00:00:01:01"));
         assert_eq!(state.ip, None);
         assert_eq!(aps.list_aps().unwrap(), vec![lab_ap()]);
+        aps.move_ap("02:00:00:00:01:01", 11).unwrap();
         aps.inject_fault(&Fault::DhcpSilent { count: None }).unwrap_err();
         // (the fake answered `{"ok":true}` without an id: malformed)
-        let _ = seen.recv();
+        let requests: Vec<serde_json::Value> = seen.try_iter().collect();
+        let moved = serde_json::json!({"op":"move_ap","bssid":"02:00:00:00:01:01","channel":11});
+        assert!(requests.contains(&moved), "{requests:?}");
     }
 
     #[test]

@@ -73,9 +73,9 @@ pub struct LabSpec {
     pub hosts: Vec<(String, std::net::Ipv4Addr)>,
 }
 
-/// Security names the simulated radio knows.
+/// Security names the simulated radio knows (`wpa3-sae`: seen by scans, never joined).
 pub const SECURITY: &[&str] =
-    &["open", "wep", "wpa-aes", "wpa-tkip", "wpa2-aes", "wpa2-mixed", "wpa2-tkip"];
+    &["open", "wep", "wpa-aes", "wpa-tkip", "wpa2-aes", "wpa2-mixed", "wpa2-tkip", "wpa3-sae"];
 
 /// Parses `02:00:00:00:01:01`.
 pub(crate) fn parse_bssid(text: &str) -> Option<[u8; 6]> {

@@ -760,6 +760,10 @@ impl Ctx<'_, '_> {
                 let bssid = crate::rig::format_bssid(bssid);
                 self.lab()?.aps.remove_ap(&bssid).map_err(infra)
             }
+            Step::MoveAp { bssid, channel } => {
+                let bssid = crate::rig::format_bssid(bssid);
+                self.lab()?.aps.move_ap(&bssid, *channel).map_err(infra)
+            }
             Step::Client(action) => {
                 if self.clients.is_none() {
                     let lab = self

@@ -273,11 +273,20 @@ struct RawStep {
     within_ms: Option<u64>,
     add_ap: Option<Spanned<crate::rig::RawAp>>,
     remove_ap: Option<Spanned<String>>,
+    move_ap: Option<Spanned<RawMoveAp>>,
     fault: Option<crate::ap::Fault>,
     expect_fired: Option<u32>,
     client: Option<crate::peers::ClientAction>,
     check_peer: Option<usize>,
     check: Option<crate::peers::PeerCheck>,
+}
+
+/// `move_ap = { bssid = "02:00:00:00:01:01", channel = 11 }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMoveAp {
+    bssid: Spanned<String>,
+    channel: Spanned<u8>,
 }
 
 /// Lab capabilities a case can require.
@@ -368,6 +377,11 @@ pub enum Step {
     },
     AddAp(crate::rig::ApSpec),
     RemoveAp([u8; 6]),
+    /// Move an AP to another channel (it answers only there from then on).
+    MoveAp {
+        bssid: [u8; 6],
+        channel: u8,
+    },
     Fault {
         fault: crate::ap::Fault,
         expect_fired: Option<u32>,
@@ -397,6 +411,9 @@ impl Step {
             Step::Raw { bytes, .. } => format!("raw `{}`", crate::channel::escape_bytes(bytes)),
             Step::AddAp(ap) => format!("add AP `{}`", ap.ssid),
             Step::RemoveAp(b) => format!("remove AP {}", crate::rig::format_bssid(b)),
+            Step::MoveAp { bssid, channel } => {
+                format!("move AP {} to channel {channel}", crate::rig::format_bssid(bssid))
+            }
             Step::Fault { fault, .. } => format!("fault {fault:?}"),
             Step::Client(action) => format!("client {action:?}"),
             Step::CheckPeer { index, .. } => format!("check peer {index}"),
@@ -480,6 +497,7 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
         ("raw", s.raw.is_some()),
         ("add_ap", s.add_ap.is_some()),
         ("remove_ap", s.remove_ap.is_some()),
+        ("move_ap", s.move_ap.is_some()),
         ("fault", s.fault.is_some()),
         ("client", s.client.is_some()),
         ("check_peer", s.check_peer.is_some()),
@@ -620,6 +638,28 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
             })?;
             Step::RemoveAp(bssid)
         }
+        "move_ap" => match s.move_ap {
+            Some(m) => {
+                let m = m.into_inner();
+                let bssid = crate::rig::parse_bssid(m.bssid.get_ref()).ok_or_else(|| {
+                    source.error(
+                        m.bssid.span().start,
+                        Some("move_ap.bssid"),
+                        format!("`{}` is not a MAC address", m.bssid.get_ref()),
+                    )
+                })?;
+                let channel = *m.channel.get_ref();
+                if !(1..=14).contains(&channel) {
+                    return Err(source.error(
+                        m.channel.span().start,
+                        Some("move_ap.channel"),
+                        format!("channel {channel} is not 1-14"),
+                    ));
+                }
+                Step::MoveAp { bssid, channel }
+            }
+            None => unreachable_step(source, at)?,
+        },
         "fault" => match s.fault {
             Some(fault) => Step::Fault { fault, expect_fired: s.expect_fired },
             None => unreachable_step(source, at)?,
@@ -757,6 +797,7 @@ fn case(
             s,
             Step::AddAp(_)
                 | Step::RemoveAp(_)
+                | Step::MoveAp { .. }
                 | Step::Fault { .. }
                 | Step::Client(_)
                 | Step::CheckPeer { .. }

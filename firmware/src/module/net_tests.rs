@@ -2,7 +2,7 @@
 //! module's bytes, `net_event`s and `tick`s.
 
 use super::*;
-use crate::net::{AssocFailure, Bss, Ipv4Config, Security};
+use crate::net::{AssocFailure, Bss, Ipv4Config, ScanParams, ScanType, Security};
 use crate::wlan::JoinResult;
 use alloc::vec;
 use rstest::rstest;
@@ -142,7 +142,7 @@ impl Rig {
 }
 
 fn scan(id: u32, ssid: &str) -> NetRequest {
-    NetRequest::Scan { id, ssid: Some(ssid.to_string()), bssid: None }
+    NetRequest::Scan { id, ssid: Some(ssid.to_string()), bssid: None, params: ScanParams::DEFAULT }
 }
 
 fn associate(attempt: u32, bss: Bss, passkey: &[u8]) -> NetRequest {
@@ -277,11 +277,166 @@ fn probe_without_a_match_fails_with_not_found(#[case] extra: &[&str], #[case] re
     assert_eq!(rig.m.join_counters(), (0, 0, 0));
 }
 
+/// What `wlan.scan.*` settings turn into, for the probe and for `wlan_scan` alike.
+#[rstest]
+#[case::defaults(&[], ScanParams::DEFAULT)]
+#[case::active(
+    &["set wlan.scan.channel_mask 33", "set wlan.scan.active_dwell 250", "set wlan.scan.num_probes 5"],
+    ScanParams { channel_mask: 33, kind: ScanType::Active, dwell_ms: 250, num_probes: 5 }
+)]
+#[case::passive_uses_the_passive_dwell(
+    &["set wlan.scan.type passive", "set wlan.scan.passive_dwell 300", "set wlan.scan.active_dwell 20"],
+    ScanParams { kind: ScanType::Passive, dwell_ms: 300, ..ScanParams::DEFAULT }
+)]
+#[case::shortcuts(
+    &["set wl s t passive", "set wl s c 16383"],
+    ScanParams { channel_mask: 16383, kind: ScanType::Passive, dwell_ms: 110, num_probes: 2 }
+)]
+fn the_probe_and_wlan_scan_carry_the_scan_variables(
+    #[case] extra: &[&str],
+    #[case] want: ScanParams,
+) {
+    let mut rig = Rig::lab(extra);
+    rig.send("wlan_scan");
+    let [NetRequest::Scan { id, params, ssid: None, .. }] = rig.reqs()[..] else {
+        panic!("a scan")
+    };
+    assert_eq!(params, want);
+    rig.event(NetEvent::ScanDone { id, results: vec![] });
+    rig.send("network_up");
+    let [NetRequest::Scan { params, .. }] = rig.reqs()[..] else { panic!("a probe") };
+    assert_eq!(params, want);
+}
+
+#[test]
+fn a_slow_scan_is_waited_for_twice_its_listening_time() {
+    // 14 channels × 1000 ms: 14 s of listening, waited for 28 s.
+    let mut rig =
+        Rig::lab(&["set wlan.scan.channel_mask 16383", "set wlan.scan.active_dwell 1000"]);
+    rig.send("scan");
+    rig.reqs();
+    assert_eq!(rig.m.poll_at(), Some(Instant::from_millis(28_000)));
+    assert_eq!(rig.advance(28_000), vec![log(E, "Scan timed out"), failed()]);
+}
+
+/// `wlan.scan.retries`: a probe that finds nothing (or gets no answer) is repeated that many
+/// more times before step 3 fails.
+#[rstest]
+#[case::no_retry_fails_at_once(0, 1, false)]
+#[case::found_by_the_retry(1, 1, true)]
+#[case::found_by_the_last_retry(3, 3, true)]
+#[case::retries_run_out(2, 3, false)]
+fn scan_retries_repeat_a_probe_that_found_nothing(
+    #[case] retries: u32,
+    #[case] empty_probes: u32,
+    #[case] joins: bool,
+) {
+    let setting = format!("set wlan.scan.retries {retries}");
+    let mut rig = Rig::lab(&[&setting]);
+    rig.send("network_up");
+    let mut probes = 0;
+    loop {
+        let reqs = rig.reqs();
+        let [NetRequest::Scan { id, .. }] = reqs[..] else { panic!("a probe: {reqs:?}") };
+        probes += 1;
+        let results = if probes > empty_probes { vec![lab()] } else { vec![] };
+        let out = rig.event(NetEvent::ScanDone { id, results });
+        if probes > empty_probes {
+            assert_eq!(rig.reqs(), vec![associate(1, lab(), b"password1")]);
+            break;
+        }
+        if probes > retries {
+            assert_eq!(out, vec![log(I, "Network not found"), log(S, "Join failed"), failed()]);
+            assert_eq!(rig.reqs(), vec![]);
+            break;
+        }
+        let again = format!("Probing again ({probes} of {retries})");
+        assert_eq!(out, vec![log(I, "Network not found"), log(I, &again)]);
+    }
+    assert_eq!(probes, (empty_probes + 1).min(retries + 1));
+    let want = if joins { "joining" } else { "not_found" };
+    assert_eq!(rig.get("wlan.join.result"), want);
+}
+
+#[test]
+fn scan_retries_also_repeat_an_unanswered_probe_and_ignore_its_late_answer() {
+    let mut rig = Rig::lab(&["set wlan.scan.retries 1"]);
+    rig.send("network_up");
+    let [NetRequest::Scan { id: first, .. }] = rig.reqs()[..] else { panic!("a probe") };
+    assert_eq!(rig.fire(), vec![log(I, "Probe timed out"), log(I, "Probing again (1 of 1)")]);
+    let [NetRequest::Scan { id: second, .. }] = rig.reqs()[..] else { panic!("a probe") };
+    assert_ne!(first, second);
+    assert_eq!(rig.event(NetEvent::ScanDone { id: first, results: vec![lab()] }), vec![]);
+    assert_eq!(rig.reqs(), vec![]);
+    rig.event(NetEvent::ScanDone { id: second, results: vec![lab()] });
+    assert_eq!(rig.reqs(), vec![associate(1, lab(), b"password1")]);
+}
+
+#[rstest]
+#[case::only_unsupported(vec![Bss { security: Security::Wpa3Sae, ..lab() }], None)]
+#[case::supported_wins_over_stronger(
+    vec![Bss { security: Security::Wpa3Sae, rssi: -20, bssid: [2, 0, 0, 0, 3, 1], ..lab() }, lab()],
+    Some(lab())
+)]
+fn security_not_supported_ends_the_sequence(#[case] results: Vec<Bss>, #[case] joins: Option<Bss>) {
+    // Neither probe repeats nor auto-join retries follow: the network's security is what it is.
+    let mut rig = Rig::lab(&[
+        "set wlan.scan.retries 3",
+        "set wlan.auto_join.enabled 1",
+        "set wlan.auto_join.retry_delay 1",
+    ]);
+    rig.send("network_up");
+    let [NetRequest::Scan { id, .. }] = rig.reqs()[..] else { panic!("a probe") };
+    let out = rig.event(NetEvent::ScanDone { id, results });
+    match joins {
+        Some(bss) => assert_eq!(rig.reqs(), vec![associate(1, bss, b"password1")]),
+        None => {
+            assert_eq!(out, vec![log(E, "Security type not supported: WPA3-SAE"), failed()]);
+            assert_eq!(rig.reqs(), vec![]);
+            assert_eq!(rig.get("wlan.join.result"), "security_not_supported");
+            assert_eq!(rig.m.poll_at(), None, "no retry waits");
+            assert_eq!(rig.m.join_counters(), (0, 0, 0));
+        }
+    }
+}
+
+#[test]
+fn stored_details_on_a_stale_channel_fail_the_pass_then_the_next_pass_probes() {
+    let mut rig = Rig::lab(&["set wlan.join.retries 2"]);
+    rig.join();
+    rig.send("network_down");
+    rig.reqs();
+    // The AP moved to channel 11: the stored details (channel 6) reach nothing.
+    let out = rig.send("network_up");
+    assert_eq!(out, vec![log(S, "[Associating to lab]")]);
+    for attempt in 2..=3 {
+        assert_eq!(rig.reqs(), vec![associate(attempt, lab(), b"password1")]);
+        let reason = AssocFailure::NotFound;
+        rig.event(NetEvent::AssociationFailed { attempt, reason });
+    }
+    assert_eq!(rig.reqs(), vec![]);
+    assert_eq!(rig.get("wlan.join.result"), "failed");
+    // The failed pass forgot the details: the next network_up probes again.
+    rig.send("network_up");
+    let [NetRequest::Scan { id, .. }] = rig.reqs()[..] else { panic!("a probe") };
+    let moved = Bss { channel: 11, ..lab() };
+    rig.event(NetEvent::ScanDone { id, results: vec![moved.clone()] });
+    assert_eq!(rig.reqs(), vec![associate(4, moved, b"password1")]);
+}
+
 #[test]
 fn probe_by_bssid_when_set_and_strongest_match_wins() {
     let mut rig = Rig::lab(&["set wlan.bssid 02:00:00:00:01:01", "set wlan.security wpa2-aes"]);
     rig.send("network_up");
-    assert_eq!(rig.reqs(), vec![NetRequest::Scan { id: 1, ssid: None, bssid: Some(LAB_BSSID) }]);
+    assert_eq!(
+        rig.reqs(),
+        vec![NetRequest::Scan {
+            id: 1,
+            ssid: None,
+            bssid: Some(LAB_BSSID),
+            params: ScanParams::DEFAULT
+        }]
+    );
     let weak = Bss { rssi: -80, channel: 1, ..lab() };
     let strong = Bss { rssi: -30, channel: 11, ..lab() };
     let wrong = Bss { bssid: [2, 0, 0, 0, 9, 9], rssi: -10, ..lab() };
@@ -818,7 +973,8 @@ fn scan_results() -> Vec<Bss> {
 fn scan_output(#[case] line: &str, #[case] snapshot: &str) {
     let mut rig = Rig::lab(&[]);
     assert_eq!(rig.send(line), vec![]);
-    assert_eq!(rig.reqs(), vec![NetRequest::Scan { id: 1, ssid: None, bssid: None }]);
+    let params = ScanParams::DEFAULT;
+    assert_eq!(rig.reqs(), vec![NetRequest::Scan { id: 1, ssid: None, bssid: None, params }]);
     let out = rig.event(NetEvent::ScanDone { id: 1, results: scan_results() });
     let [F::R(0, body)] = &out[..] else { panic!("one response: {out:?}") };
     assert!(body.lines().all(|l| l.starts_with('!') || l.starts_with('#')));

@@ -15,6 +15,7 @@
 //! |---|---|
 //! | `{"op":"add_ap","ap":AP}` | `{"ok":true}` (an AP with the same BSSID is replaced) |
 //! | `{"op":"remove_ap","bssid":"02:00:00:00:01:01"}` | `{"ok":true}`; associated module gets `LinkLost` |
+//! | `{"op":"move_ap","bssid":"02:00:00:00:01:01","channel":11}` | `{"ok":true}`; the AP now answers on that channel only; an associated module gets `LinkLost` |
 //! | `{"op":"list_aps"}` | `{"ok":true,"aps":[AP,...]}` |
 //! | `{"op":"fault","fault":FAULT}` | `{"ok":true,"id":N}` |
 //! | `{"op":"fault_status","id":N}` | `{"ok":true,"fired":K,"armed":bool}` |
@@ -24,10 +25,15 @@
 //!
 //! `AP` = `{"ssid":"lab","bssid":"02:00:00:00:01:01","channel":6,"security":"wpa2-aes",
 //! "passkey":"labpass123","rssi":-40,"hidden":false}`; `security` is a Gecko OS name
-//! (`open`, `wep`, `wpa-aes`, `wpa-tkip`, `wpa2-aes`, `wpa2-mixed`, `wpa2-tkip`, any case);
+//! (`open`, `wep`, `wpa-aes`, `wpa-tkip`, `wpa2-aes`, `wpa2-mixed`, `wpa2-tkip`, any case), or
+//! `wpa3-sae`, which scans show and the module cannot join;
 //! `passkey` (default empty: open networks only) is a WPA passphrase of 8 to 63 characters or
 //! 64 hex digits, or a WEP key; `rssi` defaults to -50 dBm, `hidden` to false. `ssid` is 1 to
-//! 32 bytes, `channel` 1 to 196.
+//! 32 bytes, `channel` 1 to 196 (scans find channels 1 to 14 only: the channel mask has no
+//! bits for others).
+//!
+//! Scans and probes answer after the dwell time × the channels scanned, ten times faster
+//! than a real radio (`SCAN_TIME_SCALE` in the radio module).
 //!
 //! `FAULT` is one of (`count` defaults to 1):
 //! * `{"kind":"reject_association","count":N}`: the next N associations are rejected.
@@ -42,7 +48,8 @@
 //! `fired` counts how often a fault acted; `armed` says whether it still can.
 //!
 //! Event texts are for people (the harness shows them on its timeline); for example
-//! `probe ssid="lab": 1 found`, `associate 02:00:00:00:01:01: ok`,
+//! `probe ssid="lab": active, 2 probes/channel, channels 1-11 (0x07ff), dwell 100 ms, answer
+//! in 110 ms`, `probe ssid="lab": 1 found`, `associate 02:00:00:00:01:01: ok`,
 //! `associate: failed AuthFailed`, `fault 1 reject_association fired (1/2)`,
 //! `link lost 02:00:00:00:01:01`.
 
@@ -125,6 +132,10 @@ pub enum Request {
     },
     RemoveAp {
         bssid: String,
+    },
+    MoveAp {
+        bssid: String,
+        channel: u8,
     },
     // Unit variants would accept unknown fields: these are empty structs.
     ListAps {},
@@ -234,6 +245,13 @@ fn handle(radio: &mut Radio, ip: Option<[u8; 4]>, request: Request) -> Result<Va
         }
         Request::RemoveAp { bssid } => {
             radio.remove_ap(mac(&bssid)?).map_err(|e| e.0)?;
+            json!({"ok": true})
+        }
+        Request::MoveAp { bssid, channel } => {
+            if !(1..=196).contains(&channel) {
+                return Err(format!("channel must be 1 to 196, not {channel}"));
+            }
+            radio.move_ap(mac(&bssid)?, channel).map_err(|e| e.0)?;
             json!({"ok": true})
         }
         Request::ListAps {} => {
@@ -366,6 +384,8 @@ mod tests {
             r#"{"op":"add_ap","ap":{"ssid":"lab","bssid":"02:00:00:00:01:01","channel":6,"security":"wpa2-aes","passkey":"short"}}"#,
             r#"{"op":"add_ap","ap":{"ssid":"","bssid":"02:00:00:00:01:01","channel":6,"security":"open"}}"#,
             r#"{"op":"list_aps","extra":1}"#,
+            r#"{"op":"move_ap","bssid":"02:00:00:00:01:01","channel":11}"#,
+            r#"{"op":"move_ap","bssid":"02:00:00:00:01:01"}"#,
             "[1,2,3]",
         ] {
             let answer = ask(&mut radio, line);
@@ -406,6 +426,15 @@ mod tests {
             ask(&mut radio, r#"{"op":"state"}"#),
             json!({"ok": true, "associated": null, "ip": "10.77.0.100"})
         );
+        assert_eq!(
+            ask(&mut radio, r#"{"op":"move_ap","bssid":"02:00:00:00:01:01","channel":0}"#)["ok"],
+            false
+        );
+        assert_eq!(
+            ask(&mut radio, r#"{"op":"move_ap","bssid":"02:00:00:00:01:01","channel":11}"#),
+            json!({"ok": true})
+        );
+        assert_eq!(ask(&mut radio, r#"{"op":"list_aps"}"#)["aps"][0]["channel"], 11);
         let dropped = ask(
             &mut radio,
             r#"{"op":"fault","fault":{"kind":"drop_ap","bssid":"02:00:00:00:01:01"}}"#,

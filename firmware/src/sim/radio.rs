@@ -6,14 +6,23 @@
 //! lab may want on its timeline goes to the radio event log ([`Radio::events_since`]) with a
 //! wall-clock UNIX-epoch timestamp.
 //!
-//! Checks on association, in order: an AP with that BSSID and SSID (and channel, when the
-//! core gives one) exists, else `NotFound`; an armed `reject_association` fault, then
-//! `Rejected`; the security type matches, else `AuthFailed`; the passkey matches, else
-//! `AuthFailed`. A WPA passkey matches when it is the AP's passphrase or the 64 hex digits of
+//! Scans and probes follow the request's [`ScanParams`]: only APs on channels in the mask are
+//! found (a channel above 14 never is: the mask names channels 1–14); a passive scan hears
+//! beacons only, so it never finds a hidden AP, while an active probe for its SSID does; a
+//! scan for all networks (no SSID) lists no hidden AP either way. The answer comes after the
+//! dwell time × the channels scanned, divided by [`SCAN_TIME_SCALE`] (so the simulated module
+//! scans ten times faster than a real radio and lab cases stay quick); what it lists is the
+//! air at that moment. The event log names the scan type, channels, dwell time and the probes
+//! sent per channel (`num_probes`).
+//!
+//! Checks on association, in order: an AP with that BSSID and SSID on that channel exists (an
+//! AP answers only on its own channel), else `NotFound`; an armed `reject_association` fault,
+//! then `Rejected`; the security type matches and is one the module supports
+//! ([`Security::is_supported`]), else `AuthFailed`; the passkey matches, else `AuthFailed`. A WPA passkey matches when it is the AP's passphrase or the 64 hex digits of
 //! the PSK derived from it (PBKDF2-HMAC-SHA1, 4096 rounds, SSID as salt); WEP keys compare as
 //! text, ignoring case; open networks take any passkey.
 
-use crate::net::{AssocFailure, Bss, Mac, NetEvent, NetRequest, Security};
+use crate::net::{AssocFailure, Bss, Mac, NetEvent, NetRequest, ScanParams, ScanType, Security};
 use crate::vars::format_mac;
 use std::collections::VecDeque;
 use std::format;
@@ -140,6 +149,22 @@ struct Delayed {
     bssid: Option<Mac>,
 }
 
+/// A scan or probe whose answer is due at `due_ms`.
+#[derive(Debug)]
+struct PendingScan {
+    due_ms: u64,
+    id: u32,
+    ssid: Option<String>,
+    bssid: Option<Mac>,
+    params: ScanParams,
+    /// How the log names it (`probe ssid="lab"`).
+    what: String,
+}
+
+/// How many times faster than a real radio the simulated one scans: a scan of 11 channels with
+/// 100 ms dwell time answers after 110 ms instead of 1.1 s.
+pub const SCAN_TIME_SCALE: u64 = 10;
+
 /// Most log entries kept (the oldest go first).
 const LOG_MAX: usize = 10_000;
 
@@ -150,6 +175,7 @@ pub struct Radio {
     faults: Vec<Fault>,
     associated: Option<Mac>,
     delayed: Vec<Delayed>,
+    scans: Vec<PendingScan>,
     events: VecDeque<NetEvent>,
     log: VecDeque<LogEntry>,
     next_seq: u64,
@@ -161,6 +187,16 @@ fn unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The channels of a mask, for the log: `1-11`, `1,6,11`.
+fn channel_list(mask: u16) -> String {
+    let channels: Vec<u8> = (1..=14u8).filter(|c| mask & (1 << (c - 1)) != 0).collect();
+    let contiguous = channels.windows(2).all(|w| w[1] == w[0] + 1);
+    match (channels.first(), channels.last()) {
+        (Some(first), Some(last)) if contiguous && channels.len() > 2 => format!("{first}-{last}"),
+        _ => channels.iter().map(u8::to_string).collect::<Vec<_>>().join(","),
+    }
 }
 
 /// The PSK for a WPA passkey: 64 hex digits as they are, otherwise PBKDF2-HMAC-SHA1 of the
@@ -247,6 +283,21 @@ impl Radio {
         Ok(())
     }
 
+    /// Moves an AP to another channel. A module associated with it loses its link (it left
+    /// the channel the association was made on); stored details of the old channel no longer
+    /// reach it.
+    pub fn move_ap(&mut self, bssid: Mac, channel: u8) -> Result<(), RadioError> {
+        let Some(ap) = self.aps.iter_mut().find(|a| a.bssid == bssid) else {
+            return Err(RadioError(format!("no AP with BSSID {}", format_mac(&bssid))));
+        };
+        let old = core::mem::replace(&mut ap.channel, channel);
+        self.log(format!("ap moved {} channel {old} -> {channel}", format_mac(&bssid)));
+        if self.associated == Some(bssid) && old != channel {
+            self.lose_link(bssid);
+        }
+        Ok(())
+    }
+
     fn lose_link(&mut self, bssid: Mac) {
         self.associated = None;
         self.generation += 1;
@@ -309,7 +360,9 @@ impl Radio {
     /// are ignored here.
     pub fn request(&mut self, req: &NetRequest, now_ms: u64) {
         match req {
-            NetRequest::Scan { id, ssid, bssid } => self.scan(*id, ssid.as_deref(), *bssid),
+            NetRequest::Scan { id, ssid, bssid, params } => {
+                self.scan(*id, ssid.as_deref(), *bssid, *params, now_ms);
+            }
             NetRequest::Associate { attempt, bss, passkey } => {
                 self.associate(*attempt, bss, passkey, now_ms);
             }
@@ -318,7 +371,14 @@ impl Radio {
         }
     }
 
-    fn scan(&mut self, id: u32, ssid: Option<&str>, bssid: Option<Mac>) {
+    fn scan(
+        &mut self,
+        id: u32,
+        ssid: Option<&str>,
+        bssid: Option<Mac>,
+        params: ScanParams,
+        now_ms: u64,
+    ) {
         let what = match (ssid, bssid) {
             (None, None) => "scan".to_string(),
             (s, b) => format!(
@@ -331,12 +391,39 @@ impl Radio {
             self.log(format!("{what}: ignored"));
             return;
         }
+        let took = params.duration_ms() / SCAN_TIME_SCALE;
+        let how = match params.kind {
+            ScanType::Active => format!("active, {} probes/channel", params.num_probes),
+            ScanType::Passive => "passive".to_string(),
+        };
+        self.log(format!(
+            "{what}: {how}, channels {} ({:#06x}), dwell {} ms, answer in {took} ms",
+            channel_list(params.channel_mask),
+            params.channel_mask,
+            params.dwell_ms,
+        ));
+        self.scans.push(PendingScan {
+            due_ms: now_ms.saturating_add(took),
+            id,
+            ssid: ssid.map(String::from),
+            bssid,
+            params,
+            what,
+        });
+    }
+
+    /// The answer to a scan, from the APs on the air now.
+    fn finish_scan(&mut self, scan: PendingScan) {
+        let PendingScan { id, ssid, bssid, params, what, .. } = scan;
         let mut results: Vec<Bss> = self
             .aps
             .iter()
-            .filter(|ap| match ssid {
-                None => !ap.hidden,
-                Some(s) => ap.ssid == s,
+            .filter(|ap| params.covers(ap.channel))
+            .filter(|ap| match (ssid.as_deref(), params.kind) {
+                // Hidden APs beacon without their SSID: only an active probe for it finds them.
+                (None, _) => !ap.hidden,
+                (Some(s), ScanType::Passive) => !ap.hidden && ap.ssid == s,
+                (Some(s), ScanType::Active) => ap.ssid == s,
             })
             .filter(|ap| bssid.is_none_or(|b| ap.bssid == b))
             .map(AccessPoint::bss)
@@ -395,18 +482,18 @@ impl Radio {
     }
 
     fn check_association(&mut self, bss: &Bss, passkey: &[u8]) -> Result<(), AssocFailure> {
-        let Some(ap) = self.aps.iter().find(|a| {
-            a.bssid == bss.bssid
-                && a.ssid == bss.ssid
-                && (bss.channel == 0 || a.channel == bss.channel)
-        }) else {
+        let Some(ap) = self
+            .aps
+            .iter()
+            .find(|a| a.bssid == bss.bssid && a.ssid == bss.ssid && a.channel == bss.channel)
+        else {
             return Err(AssocFailure::NotFound);
         };
         let ap = ap.clone();
         if self.fire_first(|k| matches!(k, FaultKind::RejectAssociation { .. })).is_some() {
             return Err(AssocFailure::Rejected);
         }
-        if ap.security != bss.security {
+        if ap.security != bss.security || !ap.security.is_supported() {
             return Err(AssocFailure::AuthFailed);
         }
         let ok = match ap.security {
@@ -434,19 +521,34 @@ impl Radio {
     /// Forgets the association and everything pending (the core rebooted).
     pub fn reset(&mut self) {
         self.disassociate();
+        self.scans.clear();
         self.events.clear();
     }
 
     /// When [`Radio::poll`] must next run.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.delayed.iter().map(|d| d.due_ms).min()
+        let scans = self.scans.iter().map(|s| s.due_ms);
+        self.delayed.iter().map(|d| d.due_ms).chain(scans).min()
     }
 
-    /// Releases held-back answers that are due.
+    /// Releases held-back answers and scan answers that are due, oldest due first.
     pub fn poll(&mut self, now_ms: u64) {
-        while let Some(pos) = self.delayed.iter().position(|d| d.due_ms <= now_ms) {
-            let d = self.delayed.remove(pos);
-            self.answer_association(d.event, d.bssid);
+        loop {
+            let scan = self.scans.iter().enumerate().filter(|(_, s)| s.due_ms <= now_ms);
+            let scan = scan.min_by_key(|(_, s)| s.due_ms).map(|(i, s)| (i, s.due_ms));
+            let assoc = self.delayed.iter().enumerate().filter(|(_, d)| d.due_ms <= now_ms);
+            let assoc = assoc.min_by_key(|(_, d)| d.due_ms).map(|(i, d)| (i, d.due_ms));
+            match (scan, assoc) {
+                (Some((i, at)), a) if a.is_none_or(|(_, b)| at <= b) => {
+                    let scan = self.scans.remove(i);
+                    self.finish_scan(scan);
+                }
+                (_, Some((i, _))) => {
+                    let d = self.delayed.remove(i);
+                    self.answer_association(d.event, d.bssid);
+                }
+                _ => return,
+            }
         }
     }
 
@@ -498,7 +600,18 @@ mod tests {
     }
 
     fn scan(r: &mut Radio, ssid: Option<&str>, bssid: Option<Mac>) -> Option<Vec<Mac>> {
-        r.request(&NetRequest::Scan { id: 7, ssid: ssid.map(Into::into), bssid }, 0);
+        scan_with(r, ssid, bssid, ScanParams::DEFAULT)
+    }
+
+    /// Scans and lets the answer come (whenever it is due).
+    fn scan_with(
+        r: &mut Radio,
+        ssid: Option<&str>,
+        bssid: Option<Mac>,
+        params: ScanParams,
+    ) -> Option<Vec<Mac>> {
+        r.request(&NetRequest::Scan { id: 7, ssid: ssid.map(Into::into), bssid, params }, 0);
+        r.poll(1_000_000);
         match r.take_event()? {
             NetEvent::ScanDone { id: 7, results } => {
                 Some(results.iter().map(|b| b.bssid).collect())
@@ -530,6 +643,131 @@ mod tests {
         assert_eq!(scan(&mut r, None, Some(LAB)), Some(vec![LAB]));
         assert_eq!(scan(&mut r, None, Some(HIDDEN)), Some(vec![]));
         assert_eq!(scan(&mut r, Some("nope"), None), Some(vec![]));
+    }
+
+    fn params(channel_mask: u16, kind: ScanType) -> ScanParams {
+        ScanParams { channel_mask, kind, ..ScanParams::DEFAULT }
+    }
+
+    #[test]
+    fn scans_find_only_aps_on_channels_in_the_mask() {
+        let mut r = radio();
+        r.add_ap(AccessPoint {
+            ssid: "five".into(),
+            bssid: [2, 0, 0, 0, 5, 1],
+            channel: 36,
+            security: Security::Open,
+            passkey: String::new(),
+            rssi: -30,
+            hidden: false,
+        });
+        let ch6 = 1 << 5;
+        assert_eq!(scan_with(&mut r, None, None, params(ch6, ScanType::Active)), Some(vec![LAB]));
+        assert_eq!(
+            scan_with(&mut r, None, None, params(0x3fff & !ch6, ScanType::Active)),
+            Some(vec![])
+        );
+        assert_eq!(scan_with(&mut r, Some("lab"), None, params(1, ScanType::Active)), Some(vec![]));
+        let ch11 = 1 << 10;
+        let found = scan_with(&mut r, Some("secret"), None, params(ch11, ScanType::Active));
+        assert_eq!(found, Some(vec![HIDDEN]));
+        // Channel 36 is outside what the mask can name: never found.
+        assert_eq!(
+            scan_with(&mut r, Some("five"), None, params(0x3fff, ScanType::Active)),
+            Some(vec![])
+        );
+    }
+
+    #[test]
+    fn a_passive_scan_never_finds_a_hidden_ap() {
+        let mut r = radio();
+        let passive = params(0x3fff, ScanType::Passive);
+        assert_eq!(scan_with(&mut r, Some("secret"), None, passive), Some(vec![]));
+        assert_eq!(scan_with(&mut r, Some("lab"), None, passive), Some(vec![LAB]));
+        assert_eq!(scan_with(&mut r, None, None, passive), Some(vec![LAB]));
+        let active = params(0x3fff, ScanType::Active);
+        assert_eq!(scan_with(&mut r, Some("secret"), None, active), Some(vec![HIDDEN]));
+    }
+
+    #[test]
+    fn the_answer_follows_dwell_time_and_channels_and_the_log_shows_the_probes() {
+        let mut r = radio();
+        // 14 channels × 50 ms = 700 ms for a real radio; 70 ms here.
+        let p = ScanParams {
+            channel_mask: 0x3fff,
+            kind: ScanType::Active,
+            dwell_ms: 50,
+            num_probes: 3,
+        };
+        r.request(&NetRequest::Scan { id: 9, ssid: None, bssid: None, params: p }, 1000);
+        assert_eq!(r.next_deadline(), Some(1070));
+        r.poll(1069);
+        assert_eq!(r.take_event(), None);
+        // The air at the end of the scan counts.
+        r.remove_ap(HIDDEN).unwrap();
+        r.poll(1070);
+        let Some(NetEvent::ScanDone { id: 9, results }) = r.take_event() else { panic!("answer") };
+        assert_eq!(results.iter().map(|b| b.bssid).collect::<Vec<_>>(), vec![LAB]);
+        assert_eq!(r.next_deadline(), None);
+        let texts: Vec<String> = r.events_since(0).into_iter().map(|e| e.text).collect();
+        let started = "scan: active, 3 probes/channel, channels 1-14 (0x3fff), dwell 50 ms, \
+                       answer in 70 ms";
+        assert!(texts.iter().any(|t| t == started), "{texts:?}");
+        assert!(texts.iter().any(|t| t == "scan: 1 found"), "{texts:?}");
+        // Passive: the passive dwell, no probes.
+        let p = ScanParams { channel_mask: 0b10_0001_0001, kind: ScanType::Passive, ..p };
+        r.request(&NetRequest::Scan { id: 10, ssid: None, bssid: None, params: p }, 0);
+        let last = r.events_since(0).pop().unwrap().text;
+        assert_eq!(last, "scan: passive, channels 1,5,10 (0x0211), dwell 50 ms, answer in 15 ms");
+        // A reboot of the core drops a scan in flight.
+        r.reset();
+        assert_eq!(r.next_deadline(), None);
+    }
+
+    #[test]
+    fn an_ap_answers_only_on_its_channel_and_can_move() {
+        let mut r = radio();
+        let old = bss(&r, LAB);
+        let mut wrong = old.clone();
+        wrong.channel = 1;
+        let failed =
+            |attempt| Some(NetEvent::AssociationFailed { attempt, reason: AssocFailure::NotFound });
+        assert_eq!(assoc(&mut r, 1, wrong, b"labpass123"), failed(1));
+        assert_eq!(
+            assoc(&mut r, 2, old.clone(), b"labpass123"),
+            Some(NetEvent::Associated { attempt: 2 })
+        );
+        r.move_ap(LAB, 11).unwrap();
+        assert_eq!(r.take_event(), Some(NetEvent::LinkLost));
+        assert_eq!(r.associated(), None);
+        assert_eq!(assoc(&mut r, 3, old, b"labpass123"), failed(3));
+        let moved = bss(&r, LAB);
+        assert_eq!(moved.channel, 11);
+        assert_eq!(
+            assoc(&mut r, 4, moved, b"labpass123"),
+            Some(NetEvent::Associated { attempt: 4 })
+        );
+        assert!(r.move_ap([2, 0, 0, 0, 9, 9], 1).is_err());
+    }
+
+    #[test]
+    fn an_unsupported_security_type_never_associates() {
+        let mut r = radio();
+        r.add_ap(AccessPoint {
+            ssid: "sae".into(),
+            bssid: [2, 0, 0, 0, 3, 1],
+            channel: 6,
+            security: Security::Wpa3Sae,
+            passkey: "saepass123".into(),
+            rssi: -40,
+            hidden: false,
+        });
+        assert_eq!(scan(&mut r, Some("sae"), None), Some(vec![[2, 0, 0, 0, 3, 1]]));
+        let sae = bss(&r, [2, 0, 0, 0, 3, 1]);
+        assert_eq!(
+            assoc(&mut r, 1, sae, b"saepass123"),
+            Some(NetEvent::AssociationFailed { attempt: 1, reason: AssocFailure::AuthFailed })
+        );
     }
 
     #[test]

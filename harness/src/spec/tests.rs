@@ -154,6 +154,9 @@ expect_fired = 2
 [[case.step]]
 remove_ap = "02:00:00:00:02:01"
 
+[[case.step]]
+move_ap = { bssid = "02:00:00:00:01:01", channel = 11 }
+
 [[case.packets]]
 sequence = [{ dhcp = "discover" }, { dhcp = "request" }]
 "#;
@@ -172,6 +175,8 @@ fn loads_lab_steps() {
         }
     ));
     assert!(matches!(&case.steps[2], Step::RemoveAp(b) if *b == [2, 0, 0, 0, 2, 1]));
+    assert!(matches!(&case.steps[3], Step::MoveAp { bssid: [2, 0, 0, 0, 1, 1], channel: 11 }));
+    assert_eq!(case.steps[3].describe(), "move AP 02:00:00:00:01:01 to channel 11");
     assert_eq!(case.packets.len(), 1);
     assert!(
         matches!(&case.packets[0], crate::capture::expect::PacketExpect::Sequence(v) if v.len() == 2)
@@ -184,6 +189,10 @@ fn loads_lab_steps() {
 #[case::bad_fault(LAB.replace("reject_association", "explode"), Some("fault"), "unknown variant")]
 #[case::fault_field(LAB.replace("count = 2 }", "count = 2, ms = 3 }"), Some("ms"), "unknown field")]
 #[case::bad_channel(LAB.replace("channel = 11", "channel = 99"), Some("add_ap.channel"), "not 1-14")]
+#[case::move_bad_channel(LAB.replace("channel = 11 }\n", "channel = 15 }\n"), Some("move_ap.channel"), "not 1-14")]
+#[case::move_bad_bssid(LAB.replace("bssid = \"02:00:00:00:01:01\"", "bssid = \"02:00\""), Some("move_ap.bssid"), "not a MAC")]
+#[case::move_no_channel(LAB.replace(", channel = 11 }\n", " }\n"), Some("move_ap"), "channel")]
+#[case::move_extra(LAB.replace("channel = 11 }\n", "channel = 11, ssid = \"x\" }\n"), Some("ssid"), "unknown field `ssid`")]
 #[case::bad_packet(LAB.replace("dhcp = \"discover\"", "dhcp = \"hello\""), Some("packets"), "")]
 #[case::expect_fired_elsewhere(LAB.replace("remove_ap = \"02:00:00:00:02:01\"", "reboot = true\nexpect_fired = 1"), Some("expect_fired"), "does not go with")]
 fn refuses_bad_lab_steps(#[case] text: String, #[case] key: Option<&str>, #[case] fragment: &str) {
