@@ -649,8 +649,17 @@ impl Module {
 
     fn log(&mut self, level: u8, text: &str) {
         // The bus carries only stream data while it streams.
-        if !self.bus.streaming {
-            self.format().log(&mut self.out, level, text);
+        if self.bus.streaming {
+            return;
+        }
+        let format = self.format();
+        let at = self.out.len();
+        format.log(&mut self.out, level, text);
+        // A person was typing: the log gets a line of its own, then the line comes back.
+        if format.echo && self.editor.typing() && self.out.len() > at {
+            self.out.splice(at..at, *b"\r\n");
+            let prompt: &[u8] = if format.prompt { b"> " } else { b"" };
+            self.editor.redraw_after_output(prompt, &mut self.out);
         }
     }
 
@@ -1814,10 +1823,12 @@ impl Module {
 ///   resets when the network goes down. Closing the stream with `stream_close` ends it (no
 ///   reconnect).
 /// * The UDP client needs `udp.client.remote_host` (its `remote_port` defaults to 3000); the
-///   UDP server opens on `udp.server.port`. With `udp.client.auto_retry` the UDP client tries
-///   again every second for as long as the network stays up when the name does not resolve
-///   (or the socket cannot open); without it, and for the UDP server, a failure ends it.
-///   protocol-facts: "retries every 1.0 s, only detects DNS failure".
+///   UDP server opens on `udp.server.port`. With `udp.client.auto_retry` the UDP client looks
+///   the name up again every second for as long as the network stays up when it does not
+///   resolve (protocol-facts: "retries every 1.0 s, only detects DNS failure"); the first
+///   failure is logged (`Host not found: …`, `[Open failed]`, `Retrying every 1000 ms`), the
+///   retries are silent until one opens the stream (`[Opened: N]`). Any other failure, and
+///   every failure without `auto_retry` or of the UDP server, ends it.
 /// * When the network goes down every network stream is closed (`[Closed: N]`, a
 ///   [`NetRequest::Close`] to the platform), the TCP server stops listening and the
 ///   background openers are dropped.
@@ -1910,7 +1921,9 @@ impl Module {
             return self.auto_connect(i, now);
         }
         let (host, port) = (auto.host.clone(), auto.port);
-        self.log(console::level::STATUS, &format!("[Opening: {host}:{port}]"));
+        if !self.auto_quiet(i) {
+            self.log(console::level::STATUS, &format!("[Opening: {host}:{port}]"));
+        }
         match vars::parse_ipv4(&host) {
             Some(ip) => {
                 self.autos[i].to = Some((ip, port));
@@ -1961,15 +1974,29 @@ impl Module {
             return;
         }
         let kind = auto.kind;
-        if kind != StreamType::Udps {
+        let dns_failed = matches!(auto.phase, AutoPhase::Resolve { .. });
+        let quiet = self.auto_quiet(i);
+        if kind != StreamType::Udps && !quiet {
             self.log(console::level::STATUS, "[Open failed]");
         }
-        if kind == StreamType::Udpc && self.vars.flag("udp.client.auto_retry") {
-            self.log(console::level::INFO, "Retrying in 1000 ms");
-            self.autos[i].phase = AutoPhase::Wait { until: now + AUTO_RETRY, next_round: true };
+        if kind == StreamType::Udpc && dns_failed && self.vars.flag("udp.client.auto_retry") {
+            if !quiet {
+                self.log(console::level::INFO, "Retrying every 1000 ms");
+            }
+            let auto = &mut self.autos[i];
+            auto.rounds = auto.rounds.saturating_add(1);
+            auto.phase = AutoPhase::Wait { until: now + AUTO_RETRY, next_round: true };
             return;
         }
         self.auto_round_over(i, now);
+    }
+
+    /// A UDP client retrying its lookup (`udp.client.auto_retry`) after the first failure
+    /// says nothing until it opens: the first failure was logged in full, and four lines a
+    /// second for as long as the name does not resolve would bury everything else.
+    fn auto_quiet(&self, i: usize) -> bool {
+        let auto = &self.autos[i];
+        auto.kind == StreamType::Udpc && auto.rounds > 0
     }
 
     /// The retry sequence failed or the stream dropped: another round, or the end.
@@ -2005,7 +2032,9 @@ impl Module {
                     }
                     None => {
                         let host = self.autos[i].host.clone();
-                        self.log(console::level::ERROR, &format!("Host not found: {host}"));
+                        if !self.auto_quiet(i) {
+                            self.log(console::level::ERROR, &format!("Host not found: {host}"));
+                        }
                         self.auto_failed(i, now);
                     }
                 }
@@ -2058,7 +2087,9 @@ impl Module {
             match self.autos[i].phase.clone() {
                 AutoPhase::Resolve { .. } => {
                     let host = self.autos[i].host.clone();
-                    self.log(console::level::ERROR, &format!("DNS lookup timed out: {host}"));
+                    if !self.auto_quiet(i) {
+                        self.log(console::level::ERROR, &format!("DNS lookup timed out: {host}"));
+                    }
                     self.auto_failed(i, now);
                 }
                 AutoPhase::Connect { conn, .. } | AutoPhase::UdpOpen { conn, .. } => {

@@ -11,16 +11,21 @@
 //!
 //! * **Cursor**: left/right arrows, Home/End (`ESC [ H`/`F`, `ESC O H`/`F`, `ESC [ 1~`/`4~`,
 //!   Ctrl-A/Ctrl-E), Delete (`ESC [ 3~`); typing and backspace work at the cursor.
-//! * **History**: the last [`HISTORY`] distinct non-empty lines; up/down arrows recall them,
-//!   down past the newest gives back the line being typed.
+//! * **History**: the last [`HISTORY`] non-empty lines typed (a line that repeats the newest
+//!   is not added again); up/down arrows recall them, down past the newest gives back the line
+//!   being typed. Lines a host sends with echo off (passkeys among them) are not kept.
+//! * **Control characters** other than the editing keys ring the bell and stay out of the
+//!   line: they would not show, and every redraw would count them wrong.
 //! * **TAB** at the end of the line completes the word before it with the candidates the
 //!   caller's [`Completer`] gives: one candidate is completed (and a space added); several
 //!   are completed to their longest common prefix, and a second TAB lists them (then the
 //!   prompt and the line again); none rings the bell.
 //!
 //! All of it only redraws with backspaces, spaces and the characters of the line, so it works
-//! on any terminal. With echo off (a host program), arrows and Ctrl-A/E are swallowed and TAB
-//! is an ordinary character, exactly as before these features existed (assumed: no source
+//! on any terminal; a log line printed while a line is being typed is followed by the prompt
+//! and the line again ([`LineEditor::redraw_after_output`]). With echo off (a host program)
+//! the editor only collects bytes: `ESC [` sequences are swallowed, everything else (Ctrl-A,
+//! Ctrl-E, TAB and other control characters included) goes into the line (assumed: no source
 //! says what a non-echoing console does with them).
 
 use alloc::collections::VecDeque;
@@ -136,7 +141,7 @@ impl LineEditor {
             self.escape = Escape::None;
         }
         if self.escape != Escape::None {
-            if let Some(key) = self.escape_byte(b)
+            if let Some(key) = self.escape_byte(b, mode.echo)
                 && mode.echo
                 && !self.overflow
             {
@@ -158,7 +163,7 @@ impl LineEditor {
                     return Edit::Overflow;
                 }
                 let repeat = self.history.front() == Some(&line);
-                if !line.is_empty() && !repeat {
+                if mode.echo && !line.is_empty() && !repeat {
                     self.history.push_front(line.clone());
                     self.history.truncate(HISTORY);
                 }
@@ -203,10 +208,13 @@ impl LineEditor {
                     self.cursor = 0;
                     return Edit::Pending;
                 }
+                if mode.echo && b < 0x20 {
+                    out.push(0x07);
+                    return Edit::Pending;
+                }
                 self.buf.insert(self.cursor, b);
                 self.cursor += 1;
-                // Control characters are kept but not echoed.
-                if mode.echo && (b == b'\t' || b >= 0x20) {
+                if mode.echo {
                     out.push(b);
                     self.redraw_tail(out, 0);
                 }
@@ -216,13 +224,15 @@ impl LineEditor {
     }
 
     /// Advances the escape-sequence parser (inside a sequence); the key it completed, if any.
-    fn escape_byte(&mut self, b: u8) -> Option<Key> {
+    /// `ESC O` (SS3) keys exist only at a terminal (echo on); otherwise only `ESC` and `O` are
+    /// swallowed, as they always were.
+    fn escape_byte(&mut self, b: u8, echo: bool) -> Option<Key> {
         match core::mem::take(&mut self.escape) {
             Escape::None => None,
             Escape::Start => {
                 self.escape = match b {
                     b'[' => Escape::Csi(Vec::new()),
-                    b'O' => Escape::Ss3,
+                    b'O' if echo => Escape::Ss3,
                     _ => Escape::None,
                 };
                 None
@@ -295,6 +305,19 @@ impl LineEditor {
             },
             Key::Left | Key::Right | Key::Delete => {}
         }
+    }
+
+    /// Whether part of a line has been typed (output printed now lands in the middle of it).
+    pub fn typing(&self) -> bool {
+        !self.buf.is_empty() && !self.overflow
+    }
+
+    /// After output that interrupted a line being typed (a log line, which starts on a line
+    /// of its own): the prompt and the line again, the cursor where it was.
+    pub fn redraw_after_output(&self, prompt: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(prompt);
+        out.extend_from_slice(&self.buf);
+        out.extend(core::iter::repeat_n(0x08, self.buf.len() - self.cursor));
     }
 
     /// Echoes the line from the cursor to its end, blanks `erased` characters after it, and
@@ -504,12 +527,41 @@ mod tests {
     #[test]
     fn without_echo_there_is_no_history_nor_editing() {
         let mut ed = LineEditor::new();
-        let (edits, out) = feed_all(&mut ed, b"get x\r\x1b[A\r\x01\t\r", false);
+        let input = b"get x\r\x1b[A\r\x01\t\x05\r\x1bOHx\r";
+        let (edits, out) = feed_all(&mut ed, input, false);
         assert_eq!(
             edits,
-            vec![Edit::Line(b"get x".to_vec()), Edit::Line(vec![]), Edit::Line(b"\x01\t".to_vec())]
+            vec![
+                Edit::Line(b"get x".to_vec()),
+                Edit::Line(vec![]),
+                Edit::Line(b"\x01\t\x05".to_vec()),
+                Edit::Line(b"Hx".to_vec()),
+            ],
+            "ESC O is swallowed, not the byte after it"
         );
         assert!(out.is_empty());
+        // Nothing typed with echo off went into the history.
+        let (edits, _) = feed_all(&mut ed, b"\x1b[A\r", true);
+        assert_eq!(edits, vec![Edit::Line(vec![])]);
+    }
+
+    #[test]
+    fn control_characters_ring_the_bell_at_a_terminal() {
+        let mut ed = LineEditor::new();
+        let (lines, out) = typed(&mut ed, b"a\x0eb\x1b[H\x02x\r");
+        assert_eq!(lines, vec!["xab"]);
+        assert_eq!(out, b"a\x07b\x08\x08\x07xab\x08\x08\r\n");
+    }
+
+    #[test]
+    fn a_line_interrupted_by_output_comes_back_with_its_cursor() {
+        let mut ed = LineEditor::new();
+        assert!(!ed.typing());
+        feed_all(&mut ed, b"get wl\x1b[D", true);
+        assert!(ed.typing());
+        let mut out = vec![];
+        ed.redraw_after_output(b"> ", &mut out);
+        assert_eq!(out, b"> get wl\x08");
     }
 
     #[rstest]

@@ -1142,3 +1142,22 @@ fn poll_at_is_the_earliest_timer() {
     assert_eq!(rig.m.poll_at(), Some(Instant::from_millis(15_000)), "the scan");
     assert_eq!(rig.fire(), vec![log(E, "Scan timed out"), failed()]);
 }
+
+#[test]
+fn a_log_while_a_person_types_gets_its_own_line_and_the_line_comes_back() {
+    let mut rig = Rig::lab(&[]);
+    rig.join();
+    rig.m.feed(b"set system.cmd.echo 1\r\nget wl\x1b[D", rig.now);
+    rig.m.take_output();
+    rig.m.net_event(NetEvent::LinkLost, rig.now);
+    let out = rig.m.take_output();
+    let log = "L100017\r\n[Disassociated]\r\n";
+    assert_eq!(out, format!("\r\n{log}get wl\x08").as_bytes(), "no prompt: it is disabled");
+    // Nothing typed (the line was erased): the log is printed as it is.
+    let mut rig = Rig::lab(&[]);
+    rig.join();
+    rig.m.feed(b"set system.cmd.echo 1\r\nget wl\x7f\x7f\x7f\x7f\x7f\x7f", rig.now);
+    rig.m.take_output();
+    rig.m.net_event(NetEvent::LinkLost, rig.now);
+    assert_eq!(rig.m.take_output(), log.as_bytes());
+}

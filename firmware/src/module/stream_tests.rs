@@ -1031,14 +1031,14 @@ fn auto_udp_client_retries_every_second_with_auto_retry() {
         vec![
             log(E, "Host not found: gone.lab"),
             log(S, "[Open failed]"),
-            log(I, "Retrying in 1000 ms")
+            log(I, "Retrying every 1000 ms")
         ]
     );
     for _ in 0..3 {
         assert_eq!(rig.m.poll_at(), Some(rig.now + AUTO_RETRY));
-        assert_eq!(rig.fire(), vec![log(S, "[Opening: gone.lab:9]")]);
+        assert_eq!(rig.fire(), vec![], "the retries are silent");
         let reqs = rig.reqs();
-        udpc_not_found(&mut rig, &reqs);
+        assert_eq!(udpc_not_found(&mut rig, &reqs), vec![]);
     }
     // This time the name resolves: the stream opens and the retries end.
     rig.fire();
@@ -1056,6 +1056,23 @@ fn auto_udp_client_retries_every_second_with_auto_retry() {
         vec![log(S, "[Opened: 0]")]
     );
     assert_eq!(rig.m.poll_at(), None);
+}
+
+#[test]
+fn auto_udp_client_retries_only_a_failed_lookup() {
+    let mut rig = Rig::new(&[
+        "set udp.client.auto_start 1",
+        "set udp.client.remote_host 10.0.0.1",
+        "set udp.client.auto_retry 1",
+    ]);
+    let (_, reqs) = rig.join();
+    let conn = match reqs.last() {
+        Some(NetRequest::UdpOpen { conn, .. }) => *conn,
+        other => panic!("unexpected {other:?}"),
+    };
+    let out = rig.event(NetEvent::ConnFailed { conn, reason: ConnFailure::NoSocket });
+    assert_eq!(out, vec![log(I, "Connect failed: no free socket"), log(S, "[Open failed]")]);
+    assert_eq!(rig.m.poll_at(), None, "no retry: the socket, not the name, failed");
 }
 
 #[test]

@@ -34,7 +34,10 @@
 //!   counting up by one). UDP `bind` to port 0 takes from the same counter and sends nothing,
 //!   so a `TcpConnect` with a `local_port` first advances the counter to that port with a
 //!   spare UDP socket, in the same poll as the connect (see [`position_local_port`]). A port
-//!   below 1025, or one a listener or another connection holds, is refused with `PortInUse`.
+//!   below 1025, or one a listener, another connection or another connect asking for it
+//!   holds, is refused with `PortInUse`. Not covered: an outgoing connection still in its
+//!   handshake on an ephemeral port (its port is known once it connects) that a connect asks
+//!   for by number.
 //! * Received bytes go to the core as fast as they come (no flow control towards the core).
 //!
 //! # Ending
@@ -208,6 +211,8 @@ impl Pool {
         if let Some(slot) = self.tcp.iter_mut().find(|s| !s.busy && s.job.is_none()) {
             slot.job = Some(job);
             slot.conn = Some(conn);
+            // Held from now on, so a second connect asking for it is refused meanwhile.
+            slot.local_port = local_port;
             return None;
         }
         // Take a listening socket from the listener with the most, if it keeps enough.
@@ -228,6 +233,7 @@ impl Pool {
         slot.unlisten = true;
         slot.job = Some(job);
         slot.conn = Some(conn);
+        slot.local_port = local_port;
         None
     }
 
@@ -492,8 +498,9 @@ async fn tcp_slot(stack: Stack<'_>, shared: &SharedRef, i: usize) -> ! {
             slot.unlisten = false;
             slot.paused = false;
             slot.local_port = 0;
-            if let TcpJob::Listen { listener, port } = job {
-                slot.listening = Some((listener, port));
+            match job {
+                TcpJob::Listen { listener, port } => slot.listening = Some((listener, port)),
+                TcpJob::Connect { local_port, .. } => slot.local_port = local_port,
             }
             Some(job)
         })
@@ -598,8 +605,11 @@ async fn tcp_slot(stack: Stack<'_>, shared: &SharedRef, i: usize) -> ! {
         slot.kill = false;
         slot.unlisten = false;
         slot.paused = false;
-        slot.local_port = 0;
-        // A preempted listening socket keeps its new job and `conn`.
+        // A preempted listening socket keeps its new job, its `conn` and the port it asks for.
+        slot.local_port = match slot.job {
+            Some(TcpJob::Connect { local_port, .. }) => local_port,
+            _ => 0,
+        };
         if slot.job.is_none() {
             slot.conn = None;
         }
@@ -943,6 +953,10 @@ mod tests {
         assert_eq!(p.tcp_connect(4, [1; 4], 1, 80), failed(4, ConnFailure::PortInUse));
         // The stack cannot connect from below its ephemeral range.
         assert_eq!(p.tcp_connect(7, [1; 4], 1, 1024), failed(7, ConnFailure::PortInUse));
+        // A connect that asked for a port holds it before its slot even starts.
+        assert_eq!(p.tcp_connect(8, [1; 4], 1, 40000), None);
+        assert_eq!(p.tcp_connect(9, [2; 4], 2, 40000), failed(9, ConnFailure::PortInUse));
+        assert_eq!(p.close(8), None);
         p.tcp_unlisten(1);
         assert_eq!(p.tcp_listen(2, 80), None);
         assert_eq!(p.udp_open(5, 5000), None);
