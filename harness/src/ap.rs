@@ -55,6 +55,18 @@ pub enum Fault {
         #[serde(skip_serializing_if = "Option::is_none", default)]
         count: Option<u32>,
     },
+    /// The module's next `count` writes to `store` fail (a failing flash part).
+    StoreFail { store: FaultStore, count: u32 },
+}
+
+/// A storage area of the module a [`Fault::StoreFail`] hits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultStore {
+    /// The settings (`save`).
+    Nvm,
+    /// The file system.
+    Files,
 }
 
 /// The id the lab gave an injected fault.

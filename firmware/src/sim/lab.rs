@@ -44,6 +44,9 @@
 //!   stays on the air. Fires once, at once (`fired` is 1).
 //! * `{"kind":"dhcp_silent","count":N}`: the next N DHCP frames (either way) are dropped;
 //!   without `count`, all of them until `clear_faults`.
+//! * `{"kind":"store_fail","store":"nvm"|"files","count":N}`: the module's next N writes to
+//!   that store fail (the settings `save` writes, or the file system), as a failing flash
+//!   part would; what was stored before stays.
 //!
 //! `fired` counts how often a fault acted; `armed` says whether it still can.
 //!
@@ -54,7 +57,7 @@
 //! `link lost 02:00:00:00:01:01`.
 
 use super::netstack::SharedRef;
-use super::radio::{AccessPoint, FaultKind, Radio};
+use super::radio::{AccessPoint, FaultKind, Radio, Store};
 use crate::net::Security;
 use crate::vars::{format_mac, parse_mac};
 use async_io::Async;
@@ -97,6 +100,14 @@ fn one() -> u32 {
     1
 }
 
+/// A storage area as the protocol spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreName {
+    Nvm,
+    Files,
+}
+
 /// A fault as the protocol spells it.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -120,6 +131,11 @@ pub enum FaultSpec {
     DhcpSilent {
         #[serde(default)]
         count: Option<u32>,
+    },
+    StoreFail {
+        store: StoreName,
+        #[serde(default = "one")]
+        count: u32,
     },
 }
 
@@ -219,6 +235,13 @@ impl FaultSpec {
             }
             FaultSpec::DropAp { bssid } => FaultKind::DropAp { bssid: mac(bssid)? },
             FaultSpec::DhcpSilent { count } => FaultKind::DhcpSilent { count: *count },
+            FaultSpec::StoreFail { store, count } => FaultKind::StoreFail {
+                store: match store {
+                    StoreName::Nvm => Store::Nvm,
+                    StoreName::Files => Store::Files,
+                },
+                count: *count,
+            },
         })
     }
 }
@@ -392,6 +415,23 @@ mod tests {
             assert_eq!(answer["ok"], false, "{line}: {answer}");
             assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()), "{line}: {answer}");
         }
+    }
+
+    #[test]
+    fn store_faults_hit_only_their_store_and_only_count_times() {
+        let mut radio = Radio::new();
+        let fault = r#"{"op":"fault","fault":{"kind":"store_fail","store":"files","count":2}}"#;
+        assert_eq!(ask(&mut radio, fault), json!({"ok": true, "id": 1}));
+        assert!(!radio.store_fails(Store::Nvm), "another store");
+        assert!(radio.store_fails(Store::Files));
+        assert!(radio.store_fails(Store::Files));
+        assert!(!radio.store_fails(Store::Files), "used up");
+        assert_eq!(
+            ask(&mut radio, r#"{"op":"fault_status","id":1}"#),
+            json!({"ok": true, "fired": 2, "armed": false})
+        );
+        let bad = r#"{"op":"fault","fault":{"kind":"store_fail","store":"eeprom"}}"#;
+        assert_eq!(ask(&mut radio, bad)["ok"], false);
     }
 
     #[test]

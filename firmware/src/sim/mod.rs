@@ -282,9 +282,38 @@ async fn run_with_net(
             }
         },
     );
-    match select(runner::run(console, nvm, files, &mut driver, board), background).await {
+    let mut nvm = LabStore { inner: nvm, shared: &shared, store: radio::Store::Nvm };
+    let mut files = LabStore { inner: files, shared: &shared, store: radio::Store::Files };
+    let running = runner::run(console, &mut nvm, &mut files, &mut driver, board);
+    match select(running, background).await {
         Either::First(stop) => stop,
         Either::Second(_) => unreachable!("the network loops never end"),
+    }
+}
+
+/// A store whose writes the lab can make fail (`store_fail` faults): the rest is `inner`.
+struct LabStore<'a> {
+    inner: &'a mut SimNvm,
+    shared: &'a netstack::SharedRef,
+    store: radio::Store,
+}
+
+impl Nvm for LabStore<'_> {
+    fn load(&mut self) -> Result<Option<Vec<u8>>, NvmFault> {
+        self.inner.load()
+    }
+    fn store(&mut self, image: &[u8]) -> Result<(), NvmFault> {
+        if self.shared.borrow_mut().radio.store_fails(self.store) {
+            let what = match self.store {
+                radio::Store::Nvm => "NVM",
+                radio::Store::Files => "file store",
+            };
+            return Err(NvmFault(format!("{what} write failed (lab fault)")));
+        }
+        self.inner.store(image)
+    }
+    fn erase(&mut self) -> Result<(), NvmFault> {
+        self.inner.erase()
     }
 }
 

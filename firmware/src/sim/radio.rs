@@ -71,6 +71,19 @@ pub enum FaultKind {
     DropAp { bssid: Mac },
     /// Drop DHCP frames (both ways): the next `count` of them, or all until cleared.
     DhcpSilent { count: Option<u32> },
+    /// The module's flash refuses the next `count` writes to this store. Not a radio fault,
+    /// but lab equipment all the same: it stands for a worn or failing part, and goes
+    /// through the same lab channel, ids and counts.
+    StoreFail { store: Store, count: u32 },
+}
+
+/// A storage area of the simulated module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    /// The settings (`save`).
+    Nvm,
+    /// The file system.
+    Files,
 }
 
 impl FaultKind {
@@ -81,6 +94,7 @@ impl FaultKind {
             FaultKind::DelayAssociation { .. } => "delay_association",
             FaultKind::DropAp { .. } => "drop_ap",
             FaultKind::DhcpSilent { .. } => "dhcp_silent",
+            FaultKind::StoreFail { .. } => "store_fail",
         }
     }
 
@@ -94,6 +108,7 @@ impl FaultKind {
             FaultKind::DropAp { bssid } => format!("bssid={}", format_mac(bssid)),
             FaultKind::DhcpSilent { count: Some(count) } => format!("count={count}"),
             FaultKind::DhcpSilent { count: None } => "until cleared".to_string(),
+            FaultKind::StoreFail { store, count } => format!("store={store:?} count={count}"),
         };
         format!("{} {args}", self.name())
     }
@@ -103,7 +118,8 @@ impl FaultKind {
         match self {
             FaultKind::RejectAssociation { count }
             | FaultKind::IgnoreProbes { count }
-            | FaultKind::DelayAssociation { count, .. } => Some(*count),
+            | FaultKind::DelayAssociation { count, .. }
+            | FaultKind::StoreFail { count, .. } => Some(*count),
             FaultKind::DropAp { .. } => Some(1),
             FaultKind::DhcpSilent { count } => *count,
         }
@@ -349,6 +365,12 @@ impl Radio {
         let of = kind.limit().map_or(String::new(), |l| format!("/{l}"));
         self.log(format!("fault {id} {} fired ({fired}{of})", kind.name()));
         Some(kind)
+    }
+
+    /// Whether a write to `store` must fail now (fires a `store_fail` fault if so).
+    pub fn store_fails(&mut self, store: Store) -> bool {
+        self.fire_first(|k| matches!(k, FaultKind::StoreFail { store: s, .. } if *s == store))
+            .is_some()
     }
 
     /// Whether a DHCP frame must be dropped now (fires a `dhcp_silent` fault if so).
