@@ -24,9 +24,27 @@ struct RawRig {
     timeouts: RawTimeouts,
     expectations: Option<Spanned<String>>,
     lab: Option<RawLab>,
-    /// Parsed so real rig files can carry them; not acted on yet.
-    power: Option<toml::Table>,
+    power: Option<Spanned<RawPower>>,
+    /// Parsed so real rig files can carry it; not acted on yet.
     probe: Option<toml::Table>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPower {
+    off: Spanned<Vec<String>>,
+    on: Spanned<Vec<String>>,
+    off_ms: Option<u64>,
+}
+
+/// How to power-cycle a hardware rig's module: a program that cuts its power, one that
+/// restores it, and how long it stays off. Each is a program and its arguments (no shell),
+/// for example a switchable USB hub (`["uhubctl", "-l", "1-1", "-p", "2", "-a", "off"]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PowerSpec {
+    pub off: Vec<String>,
+    pub on: Vec<String>,
+    pub off_time: Duration,
 }
 
 #[derive(Deserialize)]
@@ -230,6 +248,9 @@ pub struct Rig {
     pub deviations: HashMap<String, Deviation>,
     /// Sections present in the file that this version does not act on yet.
     pub unused_sections: Vec<&'static str>,
+    /// Power control of a hardware rig (a sim rig's module is power-cycled by restarting
+    /// its process).
+    pub power: Option<PowerSpec>,
     /// The simulated lab network (sim rigs only).
     pub lab: Option<LabSpec>,
 }
@@ -357,11 +378,36 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
         Some(raw) => Some(lab_spec(&source, raw)?),
     };
     let mut unused_sections = Vec::new();
-    for (name, present) in [("power", raw.power.is_some()), ("probe", raw.probe.is_some())] {
-        if present {
-            unused_sections.push(name);
-        }
+    if raw.probe.is_some() {
+        unused_sections.push("probe");
     }
+    let power = match raw.power {
+        None => None,
+        Some(_) if matches!(dut, Dut::Sim { .. }) => {
+            return Err(source.error(
+                kind_at,
+                Some("power"),
+                "[power] is for hardware rigs: a simulated module is power-cycled by restarting its process",
+            ));
+        }
+        Some(raw) => {
+            let raw = raw.into_inner();
+            for (key, command) in [("power.off", &raw.off), ("power.on", &raw.on)] {
+                if command.get_ref().first().is_none_or(|program| program.trim().is_empty()) {
+                    return Err(source.error(
+                        command.span().start,
+                        Some(key),
+                        "give the program and its arguments, e.g. [\"uhubctl\", \"-a\", \"off\"]",
+                    ));
+                }
+            }
+            Some(PowerSpec {
+                off: raw.off.into_inner(),
+                on: raw.on.into_inner(),
+                off_time: Duration::from_millis(raw.off_ms.unwrap_or(1_000)),
+            })
+        }
+    };
     Ok(Rig {
         name: raw.name,
         description: raw.description,
@@ -373,6 +419,7 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
         reboot_timeout: Duration::from_millis(raw.timeouts.reboot_ms.unwrap_or(15_000)),
         deviations,
         unused_sections,
+        power,
         lab,
     })
 }
@@ -450,6 +497,46 @@ mod tests {
             e.file = PathBuf::from("r.toml");
             e
         })
+    }
+
+    const BENCH: &str =
+        "name = \"bench\"\n[dut]\nkind = \"hardware\"\n[serial]\nport = \"/dev/ttyUSB0\"\n";
+
+    #[test]
+    fn power_control_of_a_hardware_rig() {
+        let r = rig(&format!(
+            "{BENCH}[power]\noff = [\"uhubctl\", \"-a\", \"off\"]\non = [\"uhubctl\", \"-a\", \"on\"]\noff_ms = 2500\n"
+        ))
+        .expect("valid");
+        let power = r.power.expect("power control");
+        assert_eq!(power.off, ["uhubctl", "-a", "off"]);
+        assert_eq!(power.on[2], "on");
+        assert_eq!(power.off_time, Duration::from_millis(2500));
+        assert!(r.unused_sections.is_empty(), "[power] is acted on");
+        let r = rig(&format!("{BENCH}[power]\noff = [\"x\"]\non = [\"y\"]\n")).expect("valid");
+        assert_eq!(r.power.map(|p| p.off_time), Some(Duration::from_secs(1)), "default off time");
+    }
+
+    #[rstest::rstest]
+    #[case::empty_program("[power]\noff = []\non = [\"y\"]\n", 7, Some("power.off"))]
+    #[case::blank_program("[power]\noff = [\"x\"]\non = [\" \"]\n", 8, Some("power.on"))]
+    #[case::missing_on("[power]\noff = [\"x\"]\n", 6, None)]
+    #[case::unknown_key("[power]\noff = [\"x\"]\non = [\"y\"]\nshell = true\n", 9, Some("shell"))]
+    fn bad_power_sections_name_their_line(
+        #[case] power: &str,
+        #[case] line: usize,
+        #[case] key: Option<&str>,
+    ) {
+        let e = rig(&format!("{BENCH}{power}")).expect_err("invalid");
+        assert_eq!((e.line, e.key.as_deref()), (line, key), "{e}");
+    }
+
+    #[test]
+    fn a_sim_rig_has_no_power_section() {
+        let e =
+            rig("name = \"sim\"\n[dut]\nkind = \"sim\"\n[power]\noff = [\"x\"]\non = [\"y\"]\n")
+                .expect_err("sim rigs power-cycle by restarting the module");
+        assert_eq!(e.key.as_deref(), Some("power"), "{e}");
     }
 
     #[test]

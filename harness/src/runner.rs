@@ -149,6 +149,10 @@ pub fn run(specs: &Specs, rig: &Rig, options: &RunOptions) -> anyhow::Result<(Ru
                         skipped(case, start_ms, "not for the serial transport")
                     } else if case.requires.iter().any(|r| r == "lab") && rig.lab.is_none() {
                         skipped(case, start_ms, "needs the lab network; this rig has no [lab]")
+                    } else if !can_power_cycle(rig)
+                        && case.steps.iter().any(|s| matches!(s, Step::PowerCycle))
+                    {
+                        skipped(case, start_ms, "power-cycles the module; this rig has no [power]")
                     } else {
                         match &mut session {
                             Err(e) => errored(case, start_ms, &format!("no session: {e}")),
@@ -284,6 +288,11 @@ fn apply_deviation(rig: &Rig, mut result: CaseResult) -> CaseResult {
         }
     }
     result
+}
+
+/// Whether the rig can cut its module's power: a simulated one always can.
+fn can_power_cycle(rig: &Rig) -> bool {
+    matches!(rig.dut, crate::rig::Dut::Sim { .. }) || rig.power.is_some()
 }
 
 fn run_with_retries(session: &mut Session, case: &Case, retries: u32, start_ms: u64) -> CaseResult {
@@ -741,6 +750,16 @@ impl Ctx<'_, '_> {
             }
             Step::Reboot => self.reboot(),
             Step::FactoryReset => self.factory_reset(),
+            Step::PowerCycle => {
+                // A simulated module's faults go with its process: they must have fired
+                // by now.
+                if matches!(self.session.rig.dut, crate::rig::Dut::Sim { .. }) {
+                    self.check_faults()?;
+                }
+                self.session.power_cycle().map_err(|e| Trouble::Infra(e.to_string()))?;
+                self.needs_resync = true;
+                self.sync()
+            }
             Step::Sleep(d) => {
                 let until = Instant::now() + *d;
                 while Instant::now() < until {

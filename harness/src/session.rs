@@ -72,7 +72,11 @@ impl SimProcess {
         if let Some(mac) = mac {
             cmd.arg("--mac").arg(mac);
         }
-        let stderr = std::fs::File::create(workdir.join("sim.log"))
+        // Appended to: a module started again (power cycle, recovery) keeps the earlier log.
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(workdir.join("sim.log"))
             .map_err(|e| fail(format!("cannot create its log: {e}")))?;
         // Its own process group: a Ctrl-C at the terminal goes to the harness, which then
         // stops the module itself. Its stdin is a pipe the harness holds: if the harness dies
@@ -289,6 +293,85 @@ impl Session {
         Ok(())
     }
 
+    /// Cuts the module's power and restores it, then waits until it answers again. What it
+    /// saved (settings, files) stays; what it only held in RAM is gone.
+    ///
+    /// A simulated module: its process is killed and started again on the same NVM and file
+    /// store; in a lab it comes back on the same network, and the access points as they were
+    /// are set up again in its radio (faults injected before are gone with the old process).
+    /// A hardware module: the rig's `[power]` programs run, then the port is opened again
+    /// (a USB adapter may be enumerated anew).
+    pub fn power_cycle(&mut self) -> Result<(), SessionError> {
+        let rig_path = self.rig.path.display().to_string();
+        let port_error = |message: String| SessionError::Port { rig: rig_path.clone(), message };
+        match self.rig.dut.clone() {
+            Dut::Sim { binary, mac } => {
+                let binary = binary.unwrap_or_else(default_sim_binary);
+                let aps = match &mut self.lab {
+                    Some(lab) => Some(crate::ap::AccessPoints::list_aps(&mut lab.aps)?),
+                    None => None,
+                };
+                if let Some(mut old) = self.sim.take() {
+                    old.kill();
+                }
+                let socket = self.workdir.join("lab.sock");
+                let _ = std::fs::remove_file(&socket);
+                let lab = self.lab.as_ref().map(|l| std::sync::Arc::clone(&l.lab));
+                let sim =
+                    SimProcess::spawn(&binary, &self.workdir, mac.as_deref(), lab.as_deref())?;
+                if let (Some(session), Some(aps)) = (&mut self.lab, aps) {
+                    // A new process, a new socket: wait until it answers.
+                    session.aps = crate::ap::SimAccessPoints::new(socket);
+                    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+                    while let Err(e) = crate::ap::AccessPoints::list_aps(&mut session.aps) {
+                        if std::time::Instant::now() >= deadline {
+                            return Err(e.into());
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    for ap in &aps {
+                        crate::ap::AccessPoints::add_ap(&mut session.aps, ap)?;
+                    }
+                }
+                self.sim = Some(sim);
+            }
+            Dut::Hardware { port } => {
+                let power = self.rig.power.clone().ok_or_else(|| {
+                    port_error("no [power] section: this rig cannot power-cycle its module".into())
+                })?;
+                run_power_program(&power.off).map_err(&port_error)?;
+                std::thread::sleep(power.off_time);
+                run_power_program(&power.on).map_err(&port_error)?;
+                if let PortSpec::UsbSerial(serial) = &port {
+                    // The adapter comes back (maybe under another name) once powered.
+                    let deadline = std::time::Instant::now() + self.rig.reboot_timeout;
+                    while find_usb_serial(serial).is_err() && std::time::Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            }
+        }
+        let path = match &self.rig.dut {
+            Dut::Sim { .. } => self.sim.as_ref().map(|s| s.console.clone()).unwrap_or_default(),
+            Dut::Hardware { port: PortSpec::Path(p) } => p.clone(),
+            Dut::Hardware { port: PortSpec::UsbSerial(s) } => {
+                find_usb_serial(s).map_err(&port_error)?
+            }
+        };
+        let settings = SerialSettings {
+            path: path.clone(),
+            baud: self.rig.baud,
+            flow_control: self.rig.flow_control,
+        };
+        let serial = SerialChannel::open(&settings)
+            .map_err(|e| port_error(format!("cannot open {}: {e}", path.display())))?;
+        *self.channel.inner_mut() = serial;
+        self.channel.note("power cycled; waiting for the module");
+        self.channel
+            .resync(ConsoleFormat::Machine, self.rig.reboot_timeout)
+            .map_err(|source| SessionError::NoAnswer { port: path.display().to_string(), source })
+    }
+
     /// Asks the module for its version line.
     pub fn module_version(&mut self) -> Option<String> {
         let request = Request { line: "version", data: None, timeout: self.rig.command_timeout };
@@ -304,5 +387,39 @@ impl Session {
     /// If the simulated module died, how it exited.
     pub fn sim_exit(&mut self) -> Option<String> {
         self.sim.as_mut().and_then(SimProcess::exited)
+    }
+}
+
+/// Runs one `[power]` program to its end; what went wrong, if anything.
+fn run_power_program(argv: &[String]) -> Result<(), String> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err("empty [power] command".into());
+    };
+    let output = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("power control `{program}`: cannot start: {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    Err(format!("power control `{}` failed ({}): {}", argv.join(" "), output.status, stderr.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn power_programs_run_to_their_end_and_report_failures() {
+        assert_eq!(run_power_program(&["true".to_string()]), Ok(()));
+        let e =
+            run_power_program(&["sh".into(), "-c".into(), "echo relay stuck >&2; exit 3".into()])
+                .expect_err("fails");
+        assert!(e.contains("relay stuck") && e.contains("exit status: 3"), "{e}");
+        let e = run_power_program(&["/no/such/switch".to_string()]).expect_err("missing");
+        assert!(e.contains("cannot start"), "{e}");
+        assert!(run_power_program(&[]).is_err());
     }
 }

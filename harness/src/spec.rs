@@ -266,6 +266,7 @@ struct RawStep {
     get: Option<toml::Table>,
     reboot: Option<bool>,
     factory_reset: Option<bool>,
+    power_cycle: Option<bool>,
     sleep_ms: Option<u64>,
     raw: Option<String>,
     expect_raw: Option<String>,
@@ -369,6 +370,8 @@ pub enum Step {
     Get(Vec<(String, String)>),
     Reboot,
     FactoryReset,
+    /// Cut the module's power and restore it (see `Session::power_cycle`).
+    PowerCycle,
     Sleep(Duration),
     Raw {
         bytes: Vec<u8>,
@@ -407,6 +410,7 @@ impl Step {
             }
             Step::Reboot => "reboot".to_string(),
             Step::FactoryReset => "factory reset".to_string(),
+            Step::PowerCycle => "power cycle".to_string(),
             Step::Sleep(d) => format!("sleep {} ms", d.as_millis()),
             Step::Raw { bytes, .. } => format!("raw `{}`", crate::channel::escape_bytes(bytes)),
             Step::AddAp(ap) => format!("add AP `{}`", ap.ssid),
@@ -493,6 +497,7 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
         ("get", s.get.is_some()),
         ("reboot", s.reboot.is_some()),
         ("factory_reset", s.factory_reset.is_some()),
+        ("power_cycle", s.power_cycle.is_some()),
         ("sleep_ms", s.sleep_ms.is_some()),
         ("raw", s.raw.is_some()),
         ("add_ap", s.add_ap.is_some()),
@@ -511,7 +516,7 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
             [] => return Err(source.error(
                 at,
                 None,
-                "step has no action: give one of send, get, reboot, factory_reset, sleep_ms, raw",
+                "step has no action: give one of send, get, reboot, factory_reset, power_cycle, sleep_ms, raw, or a lab step",
             )),
             many => {
                 return Err(source.error(
@@ -616,15 +621,19 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
             }
             Step::Get(pairs)
         }
-        "reboot" | "factory_reset" => {
-            if s.reboot == Some(false) || s.factory_reset == Some(false) {
+        "reboot" | "factory_reset" | "power_cycle" => {
+            if [s.reboot, s.factory_reset, s.power_cycle].contains(&Some(false)) {
                 return Err(source.error(
                     at,
                     Some(action),
                     "only `true` makes sense here; remove the step instead",
                 ));
             }
-            if action == "reboot" { Step::Reboot } else { Step::FactoryReset }
+            match action {
+                "reboot" => Step::Reboot,
+                "factory_reset" => Step::FactoryReset,
+                _ => Step::PowerCycle,
+            }
         }
         "sleep_ms" => Step::Sleep(Duration::from_millis(s.sleep_ms.unwrap_or(0))),
         "add_ap" => match s.add_ap {

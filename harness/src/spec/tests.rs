@@ -68,6 +68,7 @@ fn loads_a_good_file() {
 #[case::unknown_clause(GOOD.replace("clauses = [\"a.one\"]", "clauses = [\"a.two\"]"), 7, Some("clauses"), "not in the inventory")]
 #[case::assumed_without_note(GOOD.replace("\"documented\"", "\"assumed\""), 4, Some("note"), "assumed")]
 #[case::two_actions(GOOD.replace("body = \"lab\"", "reboot = true"), 13, Some("reboot"), "more than one action")]
+#[case::power_cycle_false(GOOD.replace("send = \"get wlan.ssid\"\nbody = \"lab\"", "power_cycle = false"), 13, Some("power_cycle"), "only `true`")]
 #[case::foreign_key(GOOD.replace("expect_raw_regex = \"^R0\"", "body = \"x\""), 17, Some("body"), "does not go with a `raw` step")]
 #[case::bad_regex(GOOD.replace("\"^R0\"", "\"(\""), 19, Some("expect_raw_regex"), "invalid regex")]
 #[case::bad_id(GOOD.replace("id = \"x/one\"", "id = \"y/one\""), 5, Some("id"), "must start with `x/`")]
