@@ -18,22 +18,11 @@
 use gecko_firmware::fs::FileSystem;
 use gecko_firmware::time::Instant;
 use gecko_firmware::vars::{VARIABLES, VarId};
-use gecko_firmware::{Action, BoardInfo, Module, ResultCode, Stored, nvm};
+use gecko_firmware::{Action, Module, ResultCode, Stored, nvm};
+use gecko_fuzz::board;
 use libfuzzer_sys::fuzz_target;
 
-const MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01];
 const STEP_MS: u64 = 250;
-
-fn board() -> BoardInfo {
-    BoardInfo {
-        product: "Gecko OS".into(),
-        version: "4.2.0".into(),
-        build: "fuzz".into(),
-        platform: "SIM".into(),
-        board: "SIM-01".into(),
-        mac: MAC,
-    }
-}
 
 /// The NVM image a run starts from.
 fn start_image(mode: u8) -> Option<Vec<u8>> {

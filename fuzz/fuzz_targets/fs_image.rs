@@ -14,19 +14,9 @@
 
 use gecko_firmware::fs::{CAPACITY, FileSystem, MAX_FILES};
 use gecko_firmware::time::Instant;
-use gecko_firmware::{BoardInfo, Module, Stored, nvm};
+use gecko_firmware::{Module, Stored, nvm};
+use gecko_fuzz::board;
 use libfuzzer_sys::fuzz_target;
-
-fn board() -> BoardInfo {
-    BoardInfo {
-        product: "Gecko OS".into(),
-        version: "4.2.0".into(),
-        build: "fuzz".into(),
-        platform: "SIM".into(),
-        board: "SIM-01".into(),
-        mac: [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01],
-    }
-}
 
 fuzz_target!(|input: &[u8]| {
     let Some((&control, rest)) = input.split_first() else { return };

@@ -9,19 +9,9 @@
 #![no_main]
 
 use gecko_firmware::time::Instant;
-use gecko_firmware::{BoardInfo, Module, nvm};
+use gecko_firmware::{Module, nvm};
+use gecko_fuzz::board;
 use libfuzzer_sys::fuzz_target;
-
-fn board() -> BoardInfo {
-    BoardInfo {
-        product: "Gecko OS".into(),
-        version: "4.2.0".into(),
-        build: "fuzz".into(),
-        platform: "SIM".into(),
-        board: "SIM-01".into(),
-        mac: [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01],
-    }
-}
 
 fn encode(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
     nvm::encode(entries.iter().map(|(name, value)| (name.as_str(), value.as_slice())))
