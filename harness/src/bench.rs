@@ -142,6 +142,29 @@ pub struct StreamsBench {
     pub stream_mode_out: f64,
 }
 
+/// The median and range of repeated measurements.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    /// Of at least one value (an empty set gives zeros); the median of an even count is the
+    /// mean of the middle two.
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Self {
+        let mut v: Vec<f64> = values.into_iter().collect();
+        v.sort_by(f64::total_cmp);
+        let (Some(&min), Some(&max)) = (v.first(), v.last()) else {
+            return Self { median: 0.0, min: 0.0, max: 0.0 };
+        };
+        let mid = v.len() / 2;
+        let median = if v.len() % 2 == 1 { v[mid] } else { (v[mid - 1] + v[mid]) / 2.0 };
+        Self { median, min, max }
+    }
+}
+
 fn rate(bytes: usize, t: Duration) -> f64 {
     bytes as f64 / t.as_secs_f64().max(1e-9)
 }
@@ -299,4 +322,19 @@ pub fn streams(rig: &Rig, workdir: &Path, bytes: usize) -> anyhow::Result<Stream
     );
     let stream_mode_out = rate(bytes, first.map_or(Duration::ZERO, |f| f.elapsed()));
     Ok(StreamsBench { bytes, serial_write, serial_read, raw, stream_mode_in, stream_mode_out })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Spread;
+
+    #[rstest::rstest]
+    #[case::one(&[3.0], (3.0, 3.0, 3.0))]
+    #[case::odd(&[5.0, 1.0, 3.0], (3.0, 1.0, 5.0))]
+    #[case::even(&[4.0, 1.0, 2.0, 10.0], (3.0, 1.0, 10.0))]
+    #[case::none(&[], (0.0, 0.0, 0.0))]
+    fn spreads(#[case] values: &[f64], #[case] want: (f64, f64, f64)) {
+        let s = Spread::of(values.iter().copied());
+        assert_eq!((s.median, s.min, s.max), want);
+    }
 }

@@ -159,6 +159,9 @@ enum BenchCmd {
         /// How many bytes each way.
         #[arg(long, default_value_t = 1_048_576)]
         bytes: usize,
+        /// Runs (each on a fresh module); medians are reported, with the spread.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
+        runs: u32,
     },
     /// Rig setup time, cases per second, and suite time at several --jobs values.
     Suite {
@@ -192,7 +195,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
         Cmd::Bench(args) => match args.which {
             BenchCmd::Serial { rig, iterations } => bench_serial(&rig, iterations),
             BenchCmd::Suite { rig, specs, jobs } => bench_suite(&rig, &specs, &jobs),
-            BenchCmd::Streams { rig, bytes } => bench_streams(&rig, bytes),
+            BenchCmd::Streams { rig, bytes, runs } => bench_streams(&rig, bytes, runs),
         },
     }
 }
@@ -448,35 +451,44 @@ fn bench_suite(rig_path: &Path, specs_dir: &Path, jobs: &[usize]) -> Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-fn bench_streams(rig_path: &Path, bytes: usize) -> Result<ExitCode> {
+fn bench_streams(rig_path: &Path, bytes: usize, runs: u32) -> Result<ExitCode> {
     let rig = rig::load(rig_path)?;
-    let workdir = std::env::temp_dir().join(format!("hil-bench-streams-{}", std::process::id()));
-    let result = bench::streams(&rig, &workdir, bytes);
-    let _ = std::fs::remove_dir_all(&workdir);
-    let b = result?;
+    let mut all = Vec::new();
+    for run in 0..runs {
+        let workdir =
+            std::env::temp_dir().join(format!("hil-bench-streams-{}-{run}", std::process::id()));
+        let result = bench::streams(&rig, &workdir, bytes);
+        let _ = std::fs::remove_dir_all(&workdir);
+        all.push(result?);
+    }
     let kib = |r: f64| r / 1024.0;
-    sayln!("{} bytes each way through a TCP stream of the module (4 KiB per command):", b.bytes);
+    // Each run's ratio pairs the module with the raw socket of the same moment, so machine
+    // load cancels out of it better than out of the rates; both are medians over the runs.
+    let line = |name: &str, rate: fn(&bench::StreamsBench) -> f64, vs_raw: bool| {
+        let rates = bench::Spread::of(all.iter().map(rate));
+        let ratio = bench::Spread::of(all.iter().map(|b| rate(b) / b.raw));
+        let mut text = format!(
+            "  {name:<26}{:9.1} KiB/s ({:.1}..{:.1})",
+            kib(rates.median),
+            kib(rates.min),
+            kib(rates.max)
+        );
+        if vs_raw {
+            text.push_str(&format!(
+                "   {:.3}x raw ({:.3}..{:.3})",
+                ratio.median, ratio.min, ratio.max
+            ));
+        }
+        text
+    };
     sayln!(
-        "  stream_write over serial: {:9.1} KiB/s   ({:.3}x raw)",
-        kib(b.serial_write),
-        b.serial_write / b.raw
+        "{bytes} bytes each way through a TCP stream of the module (4 KiB per command), median of {runs} runs (min..max):"
     );
-    sayln!(
-        "  stream_read over serial:  {:9.1} KiB/s   ({:.3}x raw)",
-        kib(b.serial_read),
-        b.serial_read / b.raw
-    );
-    sayln!("  raw socket, same peer:    {:9.1} KiB/s", kib(b.raw));
+    sayln!("{}", line("stream_write over serial:", |b| b.serial_write, true));
+    sayln!("{}", line("stream_read over serial:", |b| b.serial_read, true));
+    sayln!("{}", line("raw socket, same peer:", |b| b.raw, false));
     sayln!("STREAM mode (the bus is the stream), over the pty:");
-    sayln!(
-        "  pty to TCP peer:          {:9.1} KiB/s   ({:.3}x raw)",
-        kib(b.stream_mode_in),
-        b.stream_mode_in / b.raw
-    );
-    sayln!(
-        "  TCP peer to pty:          {:9.1} KiB/s   ({:.3}x raw)",
-        kib(b.stream_mode_out),
-        b.stream_mode_out / b.raw
-    );
+    sayln!("{}", line("pty to TCP peer:", |b| b.stream_mode_in, true));
+    sayln!("{}", line("TCP peer to pty:", |b| b.stream_mode_out, true));
     Ok(ExitCode::SUCCESS)
 }
