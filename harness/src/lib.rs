@@ -26,6 +26,7 @@ pub mod interrupt;
 pub mod lab;
 pub mod model;
 pub mod peers;
+pub mod probe;
 pub mod report;
 pub mod rig;
 pub mod runner;

@@ -5,7 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use gecko_hil::model::Verdict;
 use gecko_hil::runner::{self, RunOptions};
 use gecko_hil::spec::{self, Selection, Specs};
-use gecko_hil::{bench, interrupt, report, rig};
+use gecko_hil::{bench, interrupt, probe, report, rig};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -55,6 +55,21 @@ enum Cmd {
     Check(CheckArgs),
     /// Benchmarks.
     Bench(BenchArgs),
+    /// Flash firmware onto a hardware rig's module through its [probe], and reset it.
+    Flash(FlashArgs),
+    /// List the debug probes attached to this machine.
+    Probes,
+}
+
+#[derive(Debug, Args)]
+struct FlashArgs {
+    /// The rig file (a hardware rig with a [probe] section).
+    #[arg(long)]
+    rig: PathBuf,
+    /// The image to write (ELF, or Intel HEX by its extension); default: the rig's
+    /// `probe.firmware`.
+    #[arg(long)]
+    firmware: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +116,12 @@ struct RunArgs {
     /// Run cases on this many rig instances at once (simulated rigs only).
     #[arg(long, short, default_value_t = 1)]
     jobs: usize,
+    /// First flash the rig's firmware through its [probe] (hardware rigs).
+    #[arg(long)]
+    flash: bool,
+    /// With --flash: this image instead of the rig's `probe.firmware`.
+    #[arg(long, requires = "flash")]
+    firmware: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -192,6 +213,21 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
         Cmd::List(args) => list(args),
         Cmd::Report(args) => report_cmd(args),
         Cmd::Check(args) => check(args),
+        Cmd::Flash(args) => {
+            let rig = rig::load(&args.rig)?;
+            flash(&rig, args.firmware.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Probes => {
+            let probes = probe::list();
+            if probes.is_empty() {
+                sayln!("no debug probes attached");
+            }
+            for p in probes {
+                sayln!("{p}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Bench(args) => match args.which {
             BenchCmd::Serial { rig, iterations } => bench_serial(&rig, iterations),
             BenchCmd::Suite { rig, specs, jobs } => bench_suite(&rig, &specs, &jobs),
@@ -204,10 +240,33 @@ fn load_specs(dir: &Path) -> Result<Specs> {
     Ok(spec::load_dir(dir)?)
 }
 
+/// Flashes the rig's module through its probe: `firmware`, else the rig's `probe.firmware`.
+fn flash(rig: &rig::Rig, firmware: Option<&Path>) -> Result<()> {
+    let spec = rig.probe.as_ref().ok_or_else(|| {
+        anyhow::anyhow!("rig {} has no [probe] section to flash through", rig.path.display())
+    })?;
+    let image = match firmware {
+        Some(f) => f.to_path_buf(),
+        None => spec.firmware.clone().ok_or_else(|| {
+            anyhow::anyhow!(
+                "no firmware to flash: give --firmware <IMAGE>, or `firmware` in the [probe] of {}",
+                rig.path.display()
+            )
+        })?,
+    };
+    eprintln!("flashing {} onto the `{}` ...", image.display(), spec.chip);
+    let used = probe::flash(spec, &image)?;
+    eprintln!("flashed and reset through {used}");
+    Ok(())
+}
+
 fn run(args: RunArgs) -> Result<ExitCode> {
     interrupt::install();
     let specs = load_specs(&args.select.specs)?;
     let rig = rig::load(&args.rig)?;
+    if args.flash {
+        flash(&rig, args.firmware.as_deref())?;
+    }
     let selection = args.select.selection();
     let count = runner::select(&specs, &selection).len();
     anyhow::ensure!(count > 0, "no case matches the selection `{}`", selection.describe());

@@ -25,8 +25,15 @@ struct RawRig {
     expectations: Option<Spanned<String>>,
     lab: Option<RawLab>,
     power: Option<Spanned<RawPower>>,
-    /// Parsed so real rig files can carry it; not acted on yet.
-    probe: Option<toml::Table>,
+    probe: Option<RawProbe>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProbe {
+    chip: Spanned<String>,
+    selector: Option<Spanned<String>>,
+    firmware: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -246,8 +253,8 @@ pub struct Rig {
     pub reboot_timeout: Duration,
     /// Known deviations by case id.
     pub deviations: HashMap<String, Deviation>,
-    /// Sections present in the file that this version does not act on yet.
-    pub unused_sections: Vec<&'static str>,
+    /// The debug probe of a hardware rig (flashing the firmware).
+    pub probe: Option<crate::probe::ProbeSpec>,
     /// Power control of a hardware rig (a sim rig's module is power-cycled by restarting
     /// its process).
     pub power: Option<PowerSpec>,
@@ -377,10 +384,32 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
         }
         Some(raw) => Some(lab_spec(&source, raw)?),
     };
-    let mut unused_sections = Vec::new();
-    if raw.probe.is_some() {
-        unused_sections.push("probe");
-    }
+    let probe = match raw.probe {
+        None => None,
+        Some(_) if matches!(dut, Dut::Sim { .. }) => {
+            return Err(source.error(
+                kind_at,
+                Some("probe"),
+                "[probe] is for hardware rigs: a simulated module has no flash to write",
+            ));
+        }
+        Some(raw) => {
+            if let Err(message) = crate::probe::check_chip(raw.chip.get_ref()) {
+                return Err(source.error(raw.chip.span().start, Some("probe.chip"), message));
+            }
+            if let Some(sel) = &raw.selector
+                && let Err(message) = crate::probe::check_selector(sel.get_ref())
+            {
+                return Err(source.error(sel.span().start, Some("probe.selector"), message));
+            }
+            let dir = path.parent().unwrap_or(Path::new("."));
+            Some(crate::probe::ProbeSpec {
+                chip: raw.chip.into_inner(),
+                selector: raw.selector.map(Spanned::into_inner),
+                firmware: raw.firmware.map(|f| dir.join(f)),
+            })
+        }
+    };
     let power = match raw.power {
         None => None,
         Some(_) if matches!(dut, Dut::Sim { .. }) => {
@@ -418,7 +447,7 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
         command_timeout: Duration::from_millis(raw.timeouts.command_ms.unwrap_or(5_000)),
         reboot_timeout: Duration::from_millis(raw.timeouts.reboot_ms.unwrap_or(15_000)),
         deviations,
-        unused_sections,
+        probe,
         power,
         lab,
     })
@@ -512,7 +541,6 @@ mod tests {
         assert_eq!(power.off, ["uhubctl", "-a", "off"]);
         assert_eq!(power.on[2], "on");
         assert_eq!(power.off_time, Duration::from_millis(2500));
-        assert!(r.unused_sections.is_empty(), "[power] is acted on");
         let r = rig(&format!("{BENCH}[power]\noff = [\"x\"]\non = [\"y\"]\n")).expect("valid");
         assert_eq!(r.power.map(|p| p.off_time), Some(Duration::from_secs(1)), "default off time");
     }

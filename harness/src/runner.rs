@@ -94,9 +94,6 @@ pub fn run(specs: &Specs, rig: &Rig, options: &RunOptions) -> anyhow::Result<(Ru
     let run_dir = options.reports_root.join(&run_id);
     std::fs::create_dir_all(&run_dir)?;
     let cases = select(specs, &options.selection);
-    for section in &rig.unused_sections {
-        eprintln!("note: rig section [{section}] is not used by this version yet");
-    }
 
     let bar = if options.progress {
         let bar = indicatif::ProgressBar::new(cases.len() as u64);
