@@ -517,8 +517,21 @@ fn bench_streams(rig_path: &Path, bytes: usize, runs: u32) -> Result<ExitCode> {
         let workdir =
             std::env::temp_dir().join(format!("hil-bench-streams-{}-{run}", std::process::id()));
         let result = bench::streams(&rig, &workdir, bytes);
-        let _ = std::fs::remove_dir_all(&workdir);
-        all.push(result?);
+        match result {
+            Ok(b) => {
+                let _ = std::fs::remove_dir_all(&workdir);
+                all.push(b);
+            }
+            // The failed run's folder (its module log) stays for a look.
+            Err(e) => {
+                return Err(e.context(format!(
+                    "run {} of {runs} failed ({} finished); its files: {}",
+                    run + 1,
+                    all.len(),
+                    workdir.display()
+                )));
+            }
+        }
     }
     let kib = |r: f64| r / 1024.0;
     // Each run's ratio pairs the module with the raw socket of the same moment, so machine

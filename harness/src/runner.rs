@@ -356,6 +356,9 @@ fn run_case(session: &mut Session, case: &Case, start_ms: u64) -> CaseResult {
         lab: lab.as_deref(),
         peers,
         clients: None,
+        radio_seq,
+        radio_events: Vec::new(),
+        wall_start,
     };
     let mut steps = Vec::new();
 
@@ -433,8 +436,9 @@ fn run_case(session: &mut Session, case: &Case, start_ms: u64) -> CaseResult {
     let mut timeline = Vec::new();
     if lab_case {
         timeline = transcript_timeline(&transcript);
+        timeline.append(&mut ctx.radio_events);
         if let Some(lab) = &mut ctx.session.lab {
-            timeline.extend(radio_timeline(lab, radio_seq, wall_start));
+            timeline.extend(radio_timeline(lab, ctx.radio_seq, wall_start));
         }
         timeline.extend(crate::capture::timeline_events(&packets, wall_start));
         timeline.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
@@ -559,6 +563,11 @@ struct Ctx<'a, 'l> {
     peers: Option<crate::peers::Peers>,
     /// Lab clients acting on the module, made at the first `client` step.
     clients: Option<crate::peers::Clients<'l>>,
+    /// The radio log's position at the start of the case (or of the last power cycle).
+    radio_seq: u64,
+    /// Radio events of simulated modules a power cycle ended.
+    radio_events: Vec<crate::model::TimelineEvent>,
+    wall_start: SystemTime,
 }
 
 impl Ctx<'_, '_> {
@@ -748,10 +757,15 @@ impl Ctx<'_, '_> {
             Step::Reboot => self.reboot(),
             Step::FactoryReset => self.factory_reset(),
             Step::PowerCycle => {
-                // A simulated module's faults go with its process: they must have fired
-                // by now.
+                // A simulated module's faults and radio log go with its process: the faults
+                // must have fired by now, and its events are kept for the timeline.
                 if matches!(self.session.rig.dut, crate::rig::Dut::Sim { .. }) {
                     self.check_faults()?;
+                    if let Some(lab) = &mut self.session.lab {
+                        let events = radio_timeline(lab, self.radio_seq, self.wall_start);
+                        self.radio_events.extend(events);
+                        self.radio_seq = 0;
+                    }
                 }
                 self.session.power_cycle().map_err(|e| Trouble::Infra(e.to_string()))?;
                 self.needs_resync = true;

@@ -280,38 +280,51 @@ impl Session {
     pub fn reopen(&mut self) -> Result<(), SessionError> {
         let rig = self.rig.clone();
         let workdir = self.workdir.clone();
-        // Drop the old port, process and lab before starting new ones.
+        // Drop the old port, process and lab before starting new ones (ports open
+        // exclusively: the new one cannot open while the old one is held).
+        self.channel.inner_mut().close();
         self.sim = None;
         self.lab = None;
+        // A hardware module left without power (a power cycle that failed half-way) gets it
+        // back; best effort, the open below says whether it answers.
+        if let (Dut::Hardware { .. }, Some(power)) = (&rig.dut, &rig.power) {
+            let _ = run_power_program(&power.on, &workdir.join("power.log"));
+        }
         // A simulated module comes back fresh: whatever it saved (a bus in stream mode, say)
         // must not make the next attempt fail the same way.
         if matches!(rig.dut, Dut::Sim { .. }) {
             let _ = std::fs::remove_file(workdir.join("nvm"));
             let _ = std::fs::remove_file(workdir.join("files"));
+            let _ = std::fs::remove_file(workdir.join("lab.sock.aps"));
         }
         *self = Self::open(&rig, &workdir)?;
         Ok(())
     }
 
-    /// Cuts the module's power and restores it, then waits until it answers again. What it
-    /// saved (settings, files) stays; what it only held in RAM is gone.
+    /// Cuts the module's power and restores it, and opens its port again. What it saved
+    /// (settings, files) stays; what it only held in RAM is gone. Waiting for the module to
+    /// answer is the caller's (a module that does not come back is the product's failure).
     ///
     /// A simulated module: its process is killed and started again on the same NVM and file
-    /// store; in a lab it comes back on the same network, and the access points as they were
-    /// are set up again in its radio (faults injected before are gone with the old process).
-    /// A hardware module: the rig's `[power]` programs run, then the port is opened again
-    /// (a USB adapter may be enumerated anew).
+    /// store; in a lab it comes back on the same network, where the access points stayed on
+    /// the air (the lab keeps them across the module's restarts); faults injected before
+    /// are gone with the old process. A hardware module: the port is closed, the rig's
+    /// `[power]` programs run (`on` runs even when `off` failed, so a module is never left
+    /// without power), then the port is opened again as soon as it is back.
     pub fn power_cycle(&mut self) -> Result<(), SessionError> {
         let rig_path = self.rig.path.display().to_string();
         let port_error = |message: String| SessionError::Port { rig: rig_path.clone(), message };
+        self.channel.inner_mut().close();
         match self.rig.dut.clone() {
             Dut::Sim { binary, mac } => {
                 let binary = binary.unwrap_or_else(default_sim_binary);
-                let aps = match &mut self.lab {
-                    Some(lab) => Some(crate::ap::AccessPoints::list_aps(&mut lab.aps)?),
-                    None => None,
-                };
                 if let Some(mut old) = self.sim.take() {
+                    if let Some(status) = old.exited() {
+                        return Err(SessionError::Sim {
+                            binary: binary.display().to_string(),
+                            message: format!("had already exited ({status}) before the power cut"),
+                        });
+                    }
                     old.kill();
                 }
                 let socket = self.workdir.join("lab.sock");
@@ -319,7 +332,7 @@ impl Session {
                 let lab = self.lab.as_ref().map(|l| std::sync::Arc::clone(&l.lab));
                 let sim =
                     SimProcess::spawn(&binary, &self.workdir, mac.as_deref(), lab.as_deref())?;
-                if let (Some(session), Some(aps)) = (&mut self.lab, aps) {
+                if let Some(session) = &mut self.lab {
                     // A new process, a new socket: wait until it answers.
                     session.aps = crate::ap::SimAccessPoints::new(socket);
                     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -329,47 +342,61 @@ impl Session {
                         }
                         std::thread::sleep(Duration::from_millis(10));
                     }
-                    for ap in &aps {
-                        crate::ap::AccessPoints::add_ap(&mut session.aps, ap)?;
-                    }
                 }
                 self.sim = Some(sim);
             }
-            Dut::Hardware { port } => {
+            Dut::Hardware { .. } => {
                 let power = self.rig.power.clone().ok_or_else(|| {
                     port_error("no [power] section: this rig cannot power-cycle its module".into())
                 })?;
-                run_power_program(&power.off).map_err(&port_error)?;
-                std::thread::sleep(power.off_time);
-                run_power_program(&power.on).map_err(&port_error)?;
-                if let PortSpec::UsbSerial(serial) = &port {
-                    // The adapter comes back (maybe under another name) once powered.
-                    let deadline = std::time::Instant::now() + self.rig.reboot_timeout;
-                    while find_usb_serial(serial).is_err() && std::time::Instant::now() < deadline {
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
+                let log = self.workdir.join("power.log");
+                let off = run_power_program(&power.off, &log);
+                if off.is_ok() {
+                    std::thread::sleep(power.off_time);
                 }
+                let on = run_power_program(&power.on, &log);
+                off.map_err(&port_error)?;
+                on.map_err(&port_error)?;
             }
         }
-        let path = match &self.rig.dut {
-            Dut::Sim { .. } => self.sim.as_ref().map(|s| s.console.clone()).unwrap_or_default(),
-            Dut::Hardware { port: PortSpec::Path(p) } => p.clone(),
-            Dut::Hardware { port: PortSpec::UsbSerial(s) } => {
-                find_usb_serial(s).map_err(&port_error)?
+        self.reopen_port()
+    }
+
+    /// Opens the rig's port again, waiting up to `reboot_ms` for it to come back (a USB
+    /// adapter powered with the module is enumerated anew).
+    fn reopen_port(&mut self) -> Result<(), SessionError> {
+        let rig_path = self.rig.path.display().to_string();
+        let port_error = |message: String| SessionError::Port { rig: rig_path.clone(), message };
+        let deadline = std::time::Instant::now() + self.rig.reboot_timeout;
+        loop {
+            let path = match &self.rig.dut {
+                Dut::Sim { .. } => {
+                    Ok(self.sim.as_ref().map(|s| s.console.clone()).unwrap_or_default())
+                }
+                Dut::Hardware { port: PortSpec::Path(p) } => Ok(p.clone()),
+                Dut::Hardware { port: PortSpec::UsbSerial(s) } => find_usb_serial(s),
+            };
+            let opened = path.and_then(|path| {
+                let settings = SerialSettings {
+                    path: path.clone(),
+                    baud: self.rig.baud,
+                    flow_control: self.rig.flow_control,
+                };
+                SerialChannel::open(&settings)
+                    .map_err(|e| format!("cannot open {}: {e}", path.display()))
+            });
+            match opened {
+                Ok(serial) => {
+                    *self.channel.inner_mut() = serial;
+                    self.channel.note("power cycled; waiting for the module");
+                    return Ok(());
+                }
+                Err(message) if std::time::Instant::now() >= deadline => {
+                    return Err(port_error(format!("after the power cycle: {message}")));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
-        };
-        let settings = SerialSettings {
-            path: path.clone(),
-            baud: self.rig.baud,
-            flow_control: self.rig.flow_control,
-        };
-        let serial = SerialChannel::open(&settings)
-            .map_err(|e| port_error(format!("cannot open {}: {e}", path.display())))?;
-        *self.channel.inner_mut() = serial;
-        self.channel.note("power cycled; waiting for the module");
-        self.channel
-            .resync(ConsoleFormat::Machine, self.rig.reboot_timeout)
-            .map_err(|source| SessionError::NoAnswer { port: path.display().to_string(), source })
+        }
     }
 
     /// Asks the module for its version line.
@@ -390,21 +417,54 @@ impl Session {
     }
 }
 
-/// Runs one `[power]` program to its end; what went wrong, if anything.
-fn run_power_program(argv: &[String]) -> Result<(), String> {
+/// How long a `[power]` program may run before it is killed.
+pub const POWER_PROGRAM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs one `[power]` program to its end (killed after [`POWER_PROGRAM_TIMEOUT`]), its output
+/// appended to `log`; what went wrong, if anything. Output goes to a file, not a pipe, so a
+/// child it leaves running cannot hold the harness up.
+fn run_power_program(argv: &[String], log: &Path) -> Result<(), String> {
     let Some((program, args)) = argv.split_first() else {
         return Err("empty [power] command".into());
     };
-    let output = Command::new(program)
+    let open = || std::fs::OpenOptions::new().create(true).append(true).open(log);
+    let (out, err) = match (open(), open()) {
+        (Ok(o), Ok(e)) => (o, e),
+        (Err(e), _) | (_, Err(e)) => return Err(format!("cannot write {}: {e}", log.display())),
+    };
+    let start = std::fs::metadata(log).map_or(0, |m| m.len());
+    let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
-        .output()
+        .stdout(out)
+        .stderr(err)
+        .spawn()
         .map_err(|e| format!("power control `{program}`: cannot start: {e}"))?;
-    if output.status.success() {
+    let deadline = std::time::Instant::now() + POWER_PROGRAM_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "power control `{}` did not finish within {} s; killed",
+                    argv.join(" "),
+                    POWER_PROGRAM_TIMEOUT.as_secs()
+                ));
+            }
+            Err(e) => return Err(format!("power control `{program}`: {e}")),
+        }
+    };
+    if status.success() {
         return Ok(());
     }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    Err(format!("power control `{}` failed ({}): {}", argv.join(" "), output.status, stderr.trim()))
+    let output = std::fs::read(log).unwrap_or_default();
+    let said = String::from_utf8_lossy(output.get(start as usize..).unwrap_or_default());
+    Err(format!("power control `{}` failed ({status}): {}", argv.join(" "), said.trim()))
 }
 
 #[cfg(test)]
@@ -413,13 +473,19 @@ mod tests {
 
     #[test]
     fn power_programs_run_to_their_end_and_report_failures() {
-        assert_eq!(run_power_program(&["true".to_string()]), Ok(()));
-        let e =
-            run_power_program(&["sh".into(), "-c".into(), "echo relay stuck >&2; exit 3".into()])
-                .expect_err("fails");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("power.log");
+        assert_eq!(run_power_program(&["true".to_string()], &log), Ok(()));
+        let stuck = ["sh".into(), "-c".into(), "echo relay stuck >&2; exit 3".into()];
+        let e = run_power_program(&stuck, &log).expect_err("fails");
         assert!(e.contains("relay stuck") && e.contains("exit status: 3"), "{e}");
-        let e = run_power_program(&["/no/such/switch".to_string()]).expect_err("missing");
+        let e = run_power_program(&["/no/such/switch".to_string()], &log).expect_err("missing");
         assert!(e.contains("cannot start"), "{e}");
-        assert!(run_power_program(&[]).is_err());
+        assert!(run_power_program(&[], &log).is_err());
+        // A program that leaves a child holding its output does not hold the harness up.
+        let t = std::time::Instant::now();
+        let detached = ["sh".into(), "-c".into(), "sleep 5 & echo on".into()];
+        assert_eq!(run_power_program(&detached, &log), Ok(()));
+        assert!(t.elapsed() < Duration::from_secs(3), "waited for the background child");
     }
 }

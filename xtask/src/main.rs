@@ -237,6 +237,10 @@ fn sim_lab(console: &Path, nvm: &Path, lab_socket: &Path) -> Result<ExitCode> {
         );
     }
     let binary = root().join("target/debug/gecko-sim");
+    // A new lab starts with the rig's access points only, not those of an earlier session.
+    let mut kept = lab_socket.as_os_str().to_owned();
+    kept.push(".aps");
+    let _ = std::fs::remove_file(kept);
     let started = Instant::now();
     let lab = Lab::create(&root().join("target/sim/lab"), "cargo xtask sim --lab")
         .context("cannot set up the lab network")?;

@@ -5,6 +5,10 @@
 //!
 //! # Protocol
 //!
+//! The access points are kept in `<socket>.aps` ([`aps_file`]) and put back on the air when
+//! the module's process starts again on the same socket: they outlive a power cut of the
+//! module, as real ones do. Faults and the event log do not.
+//!
 //! Line-delimited JSON: each request is one JSON object on one line (`\n`-terminated), and
 //! each gets exactly one answer line. Answers carry `"ok": true` and the fields below, or
 //! `{"ok":false,"error":"what was wrong"}`. A malformed line gets an error answer; the
@@ -320,16 +324,53 @@ pub fn bind(path: &Path) -> io::Result<Async<UnixListener>> {
     Async::new(UnixListener::bind(path)?)
 }
 
-/// Serves the lab socket forever. `ip` reads the module's current address.
+/// Where the access points are kept between runs of the module: `<socket>.aps`. Access
+/// points are lab equipment: when the module's process is killed and started again (a power
+/// cut), they are still on the air.
+pub fn aps_file(socket: &Path) -> std::path::PathBuf {
+    let mut name = std::ffi::OsString::from(socket.as_os_str());
+    name.push(".aps");
+    name.into()
+}
+
+/// Puts the access points kept in `file` (if any) on the air; what was wrong, if anything.
+pub fn load_aps(radio: &mut Radio, file: &Path) -> Result<usize, String> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(format!("{}: {e}", file.display())),
+    };
+    let specs: Vec<ApSpec> =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    for spec in &specs {
+        radio.add_ap(spec.to_access_point().map_err(|e| format!("{}: {e}", file.display()))?);
+    }
+    Ok(specs.len())
+}
+
+/// Keeps the radio's access points in `file` (written whole, then renamed).
+fn save_aps(radio: &Radio, file: &Path) {
+    let specs: Vec<ApSpec> = radio.aps().iter().map(ApSpec::from_access_point).collect();
+    let Ok(text) = serde_json::to_string(&specs) else { return };
+    let mut tmp = std::ffi::OsString::from(file.as_os_str());
+    tmp.push(".tmp");
+    if std::fs::write(&tmp, text).is_ok() {
+        let _ = std::fs::rename(&tmp, file);
+    }
+}
+
+/// Serves the lab socket forever. `ip` reads the module's current address; `aps` is where
+/// the access points are kept across restarts ([`aps_file`]).
 pub async fn serve(
     listener: &Async<UnixListener>,
     shared: &SharedRef,
     ip: &dyn Fn() -> Option<[u8; 4]>,
+    aps: Option<&Path>,
 ) -> ! {
     let client = || async {
         loop {
             if let Ok((stream, _)) = listener.accept().await {
-                let _ = serve_client(stream, shared, ip).await;
+                let _ = serve_client(stream, shared, ip, aps).await;
             }
         }
     };
@@ -341,6 +382,7 @@ async fn serve_client(
     stream: Async<std::os::unix::net::UnixStream>,
     shared: &SharedRef,
     ip: &dyn Fn() -> Option<[u8; 4]>,
+    aps: Option<&Path>,
 ) -> io::Result<()> {
     let mut reader = BufReader::new(&stream);
     let mut writer = &stream;
@@ -366,7 +408,13 @@ async fn serve_client(
                 Ok(text) => {
                     let ip = ip();
                     let mut s = shared.borrow_mut();
+                    let before = s.radio.aps().to_vec();
                     let answer = handle_line(&mut s.radio, ip, text.trim());
+                    if let Some(file) = aps
+                        && s.radio.aps() != before.as_slice()
+                    {
+                        save_aps(&s.radio, file);
+                    }
                     s.wake_all();
                     answer
                 }
@@ -415,6 +463,26 @@ mod tests {
             assert_eq!(answer["ok"], false, "{line}: {answer}");
             assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()), "{line}: {answer}");
         }
+    }
+
+    #[test]
+    fn access_points_are_kept_for_the_next_process() {
+        let dir = std::env::temp_dir().join(format!("gecko-lab-aps-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let file = aps_file(&dir.join("lab.sock"));
+        assert_eq!(file, dir.join("lab.sock.aps"));
+        let mut radio = Radio::new();
+        assert_eq!(load_aps(&mut radio, &file), Ok(0), "nothing kept yet");
+        ask(&mut radio, AP);
+        ask(&mut radio, r#"{"op":"move_ap","bssid":"02:00:00:00:01:01","channel":11}"#);
+        save_aps(&radio, &file);
+        let mut next = Radio::new();
+        assert_eq!(load_aps(&mut next, &file), Ok(1));
+        assert_eq!(next.aps(), radio.aps(), "the same AP, on its new channel");
+        std::fs::write(&file, "[{").expect("write");
+        let e = load_aps(&mut Radio::new(), &file).expect_err("damaged");
+        assert!(e.contains("lab.sock.aps"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

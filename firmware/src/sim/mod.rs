@@ -124,6 +124,8 @@ pub struct SimConfig {
 struct NetParts {
     tap: Option<embassy_net_tuntap::TunTapDevice>,
     lab: Option<async_io::Async<std::os::unix::net::UnixListener>>,
+    /// Where the lab's access points are kept across restarts of the module.
+    aps: Option<PathBuf>,
 }
 
 fn open_net(config: &SimConfig) -> Result<Option<NetParts>, String> {
@@ -149,7 +151,8 @@ fn open_net(config: &SimConfig) -> Result<Option<NetParts>, String> {
         ),
         None => None,
     };
-    Ok(Some(NetParts { tap, lab }))
+    let aps = config.lab_socket.as_deref().map(lab::aps_file);
+    Ok(Some(NetParts { tap, lab, aps }))
 }
 
 /// The board the simulated module reports.
@@ -246,6 +249,12 @@ async fn run_with_net(
 ) -> Stop<std::io::Error> {
     use embassy_futures::select::{Either, select};
     let shared = netstack::Shared::new_ref();
+    // Access points that were on the air before this process started (a power cut).
+    if let Some(file) = &net.aps
+        && let Err(e) = lab::load_aps(&mut shared.borrow_mut().radio, file)
+    {
+        std::eprintln!("gecko-sim: lab access points not restored: {e}");
+    }
     let mut resources = embassy_net::StackResources::<{ netstack::STACK_SOCKETS }>::new();
     let (stack, stack_runner) = match net.tap {
         Some(dev) => {
@@ -277,7 +286,7 @@ async fn run_with_net(
         },
         async {
             match &net.lab {
-                Some(listener) => lab::serve(listener, &shared, &ip).await,
+                Some(listener) => lab::serve(listener, &shared, &ip, net.aps.as_deref()).await,
                 None => core::future::pending().await,
             }
         },
@@ -298,21 +307,31 @@ struct LabStore<'a> {
     store: radio::Store,
 }
 
+impl LabStore<'_> {
+    /// Fails when a `store_fail` fault for this store is armed (and fires it).
+    fn check(&self, what: &str) -> Result<(), NvmFault> {
+        if self.shared.borrow_mut().radio.store_fails(self.store) {
+            let store = match self.store {
+                radio::Store::Nvm => "NVM",
+                radio::Store::Files => "file store",
+            };
+            return Err(NvmFault(format!("{store} {what} failed (lab fault)")));
+        }
+        Ok(())
+    }
+}
+
 impl Nvm for LabStore<'_> {
     fn load(&mut self) -> Result<Option<Vec<u8>>, NvmFault> {
         self.inner.load()
     }
     fn store(&mut self, image: &[u8]) -> Result<(), NvmFault> {
-        if self.shared.borrow_mut().radio.store_fails(self.store) {
-            let what = match self.store {
-                radio::Store::Nvm => "NVM",
-                radio::Store::Files => "file store",
-            };
-            return Err(NvmFault(format!("{what} write failed (lab fault)")));
-        }
+        self.check("write")?;
         self.inner.store(image)
     }
+    /// A failing part refuses erases too (a factory reset then keeps what was stored).
     fn erase(&mut self) -> Result<(), NvmFault> {
+        self.check("erase")?;
         self.inner.erase()
     }
 }

@@ -30,7 +30,8 @@ pub struct SerialSettings {
 /// A module console on a serial port.
 #[derive(Debug)]
 pub struct SerialChannel {
-    port: TTYPort,
+    /// `None` once closed (a power cycle closes the port before the module loses power).
+    port: Option<TTYPort>,
     path: String,
     framer: Framer,
     format: ConsoleFormat,
@@ -56,7 +57,19 @@ impl SerialChannel {
             .open_native()
             .map_err(|e| link_error(&path, std::io::Error::other(e.to_string())))?;
         let _ = port.clear(ClearBuffer::All);
-        Ok(Self { port, path, framer: Framer::new(), format: ConsoleFormat::Machine })
+        Ok(Self { port: Some(port), path, framer: Framer::new(), format: ConsoleFormat::Machine })
+    }
+
+    /// Closes the port (others may open it now); every later use is a link error.
+    pub fn close(&mut self) {
+        self.port = None;
+    }
+
+    fn port(&mut self) -> Result<&mut TTYPort, ChannelError> {
+        let path = self.path.clone();
+        self.port.as_mut().ok_or_else(|| {
+            link_error(&path, std::io::Error::new(ErrorKind::NotConnected, "port closed"))
+        })
     }
 
     /// The port's path.
@@ -70,8 +83,10 @@ impl SerialChannel {
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), ChannelError> {
-        self.port.write_all(bytes).map_err(|e| link_error(&self.path, e))?;
-        self.port.flush().map_err(|e| link_error(&self.path, e))
+        let path = self.path.clone();
+        let port = self.port()?;
+        port.write_all(bytes).map_err(|e| link_error(&path, e))?;
+        port.flush().map_err(|e| link_error(&path, e))
     }
 
     /// Reads what arrives within one slice (possibly nothing).
@@ -79,7 +94,7 @@ impl SerialChannel {
         if interrupt::requested() {
             return Err(ChannelError::Interrupted);
         }
-        match self.port.read(buf) {
+        match self.port()?.read(buf) {
             Ok(0) => Err(link_error(
                 &self.path,
                 std::io::Error::new(ErrorKind::UnexpectedEof, "port closed"),
@@ -95,7 +110,7 @@ impl SerialChannel {
     fn drain(&mut self) -> Result<Vec<u8>, ChannelError> {
         let mut stale = Vec::new();
         let mut buf = [0u8; 4096];
-        while self.port.bytes_to_read().map_err(|e| link_error(&self.path, e.into()))? > 0 {
+        while self.port()?.bytes_to_read().map_err(|e| link_error(&self.path, e.into()))? > 0 {
             let n = self.read_slice(&mut buf)?;
             if n == 0 {
                 break;
