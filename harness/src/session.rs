@@ -73,6 +73,7 @@ impl SimProcess {
             cmd.arg("--mac").arg(mac);
         }
         // Appended to: a module started again (power cycle, recovery) keeps the earlier log.
+        let log_start = std::fs::metadata(workdir.join("sim.log")).map_or(0, |m| m.len());
         let stderr = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -107,7 +108,10 @@ impl SimProcess {
             Err(_) => {
                 let _ = child.kill();
                 let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-                let log = std::fs::read_to_string(workdir.join("sim.log")).unwrap_or_default();
+                let log = std::fs::read(workdir.join("sim.log")).unwrap_or_default();
+                // This start's lines only.
+                let log =
+                    String::from_utf8_lossy(log.get(log_start as usize..).unwrap_or_default());
                 Err(fail(format!(
                     "did not open its console within 10 s ({status}); its log: {}",
                     log.trim()
