@@ -20,6 +20,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod clock;
 pub mod command;
 pub mod console;
 pub mod fs;

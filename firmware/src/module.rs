@@ -5,6 +5,7 @@
 //! for ([`Module::next_action`]), reporting completion where an action asks for it. A reboot
 //! is the platform dropping this value and booting a new one from NVM.
 
+use crate::clock;
 use crate::command::{self, CommandDef, CommandId};
 use crate::console::{self, DataPhase, Edit, Format, LineEditor};
 use crate::fs::{self, FileSystem, FsError, NewFile, Version};
@@ -301,6 +302,10 @@ pub struct Module {
     /// Set once a reboot is asked for: further input is dropped.
     halted: bool,
     booted_at: Instant,
+    /// The latest time the platform passed in (log timestamps are taken from it).
+    clock: Instant,
+    /// `time.rtc`: its value in epoch seconds when it was set, and when.
+    rtc: (i64, Instant),
     wlan: Wlan,
     streams: Streams,
     tcp_server: Option<TcpServer>,
@@ -409,6 +414,8 @@ impl Module {
             stash: Vec::new(),
             halted: false,
             booted_at: now,
+            clock: now,
+            rtc: (0, now),
             wlan: Wlan::new(),
             streams: Streams::new(),
             tcp_server: None,
@@ -444,6 +451,7 @@ impl Module {
 
     /// Feeds bytes received on the serial bus.
     pub fn feed(&mut self, bytes: &[u8], now: Instant) {
+        self.clock = self.clock.max(now);
         let mut i = 0;
         while i < bytes.len() {
             if self.halted {
@@ -492,6 +500,7 @@ impl Module {
 
     /// Reports how [`Action::StoreNvm`] went; `Err` carries a reason for the log.
     pub fn nvm_stored(&mut self, result: Result<(), &str>, now: Instant) {
+        self.clock = self.clock.max(now);
         if self.pending != Some(Pending::Save) {
             return;
         }
@@ -514,6 +523,7 @@ impl Module {
     /// change that could not be stored is undone (a file written through a `-o` stream is
     /// discarded and its stream closed), so the files in the core are always those stored.
     pub fn files_stored(&mut self, result: Result<(), &str>, now: Instant) {
+        self.clock = self.clock.max(now);
         let Some(Pending::StoreFiles { body }) = self.pending.clone() else { return };
         let before = self.files_before.take();
         match result {
@@ -544,6 +554,7 @@ impl Module {
 
     /// Reports what the radio or IP stack did (see [`crate::net`]).
     pub fn net_event(&mut self, event: NetEvent, now: Instant) {
+        self.clock = self.clock.max(now);
         if self.halted {
             return;
         }
@@ -604,6 +615,7 @@ impl Module {
 
     /// Runs the timers that are due at `now`.
     pub fn tick(&mut self, now: Instant) {
+        self.clock = self.clock.max(now);
         if self.halted {
             return;
         }
@@ -654,6 +666,14 @@ impl Module {
         }
         let format = self.format();
         let at = self.out.len();
+        let stamped;
+        let text = match self.timestamp() {
+            Some(stamp) => {
+                stamped = clock::stamped(&stamp, text);
+                stamped.as_str()
+            }
+            None => text,
+        };
         format.log(&mut self.out, level, text);
         // A person was typing: the log gets a line of its own, then the line comes back.
         if format.echo && self.editor.typing() && self.out.len() > at {
@@ -1032,6 +1052,8 @@ impl Module {
     fn get(&mut self, args: &[String], now: Instant) -> (ResultCode, Option<String>) {
         let uptime = (now - self.booted_at).as_millis() / 1000;
         self.vars.set_internal("time.uptime", uptime.to_string().as_bytes());
+        let rtc = self.rtc_now(now).max(0);
+        self.vars.set_internal("time.rtc", rtc.to_string().as_bytes());
         if let [only] = args
             && only == "all"
         {
@@ -1083,14 +1105,40 @@ impl Module {
         }
         match self.vars.set(id, &args[used]) {
             Ok(()) => {
-                if id.def().name == "system.cmd.format" {
-                    self.apply_format();
+                match id.def().name {
+                    "system.cmd.format" => self.apply_format(),
+                    "time.rtc" => {
+                        let value = self.vars.text("time.rtc").parse().unwrap_or(0);
+                        self.rtc = (value, self.clock);
+                        self.vars.set_internal("time.last_set", value.to_string().as_bytes());
+                    }
+                    _ => {}
                 }
                 (ResultCode::SUCCESS, Some("Set OK".to_string()))
             }
             Err(SetError::Invalid) => (ResultCode::BAD_ARGS, None),
             Err(SetError::OutOfRange) => (ResultCode::BOUNDS_ERROR, None),
             Err(SetError::ReadOnly) => (ResultCode::UNKNOWN_OPTION, None),
+        }
+    }
+
+    /// `time.rtc` now, in epoch seconds (see [`crate::clock`]).
+    fn rtc_now(&self, now: Instant) -> i64 {
+        let (at_set, set_at) = self.rtc;
+        let elapsed = now.as_millis().saturating_sub(set_at.as_millis()) / 1000;
+        at_set.saturating_add(i64::try_from(elapsed).unwrap_or(i64::MAX))
+    }
+
+    /// The stamp `system.cmd.timestamp` puts on log messages now, if any.
+    fn timestamp(&self) -> Option<String> {
+        let rtc = self.rtc_now(self.clock);
+        match self.vars.text("system.cmd.timestamp") {
+            "utc" => Some(clock::stamp(rtc)),
+            "local" => {
+                let offset = clock::zone_offset(self.vars.text("time.zone")).unwrap_or(0);
+                Some(clock::stamp(rtc.saturating_add(offset)))
+            }
+            _ => None,
         }
     }
 

@@ -589,3 +589,40 @@ fn stream_mode_opens_no_file_streams() {
     assert_eq!(rig.send("exit"), vec![success()]);
     assert_eq!(rig.m.bus_handle(), None);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The RTC and log timestamps (system.cmd.timestamp)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_rtc_runs_from_when_it_was_set() {
+    let mut rig = Rig::new(&["set time.rtc 1398282000"]);
+    rig.now = rig.now + Duration::from_millis(2_500);
+    assert_eq!(rig.send("get time.rtc"), vec![resp(0, "1398282002")]);
+    assert_eq!(rig.send("get time.last_set"), vec![resp(0, "1398282000")]);
+}
+
+#[rstest]
+#[case::utc(&["set system.cmd.timestamp utc"], "2014-04-23 | 19:40:23")]
+#[case::local(&["set system.cmd.timestamp local", "set time.zone -7"], "2014-04-23 | 12:40:23")]
+#[case::local_half_hour(
+    &["set system.cmd.timestamp local", "set time.zone +5:30"],
+    "2014-04-24 | 01:10:23"
+)]
+fn logs_carry_the_time_when_asked(#[case] setup: &[&str], #[case] stamp: &str) {
+    let mut lines = vec!["set time.rtc 1398282023"];
+    lines.extend_from_slice(setup);
+    let mut rig = Rig::new(&lines);
+    rig.create("f 1", b"f");
+    let out = rig.send("fop f");
+    assert_eq!(out, vec![log(S, &format!("[{stamp}: Opened: 0]")), resp(0, "0")]);
+    let out = rig.send("fde nope");
+    assert_eq!(out[0], log(E, &format!("{stamp}: File nope: file not found")));
+}
+
+#[test]
+fn without_timestamps_logs_are_as_they_were() {
+    let mut rig = Rig::new(&["set time.rtc 1398282023"]);
+    rig.create("f 1", b"f");
+    assert_eq!(rig.send("fop f"), vec![log(S, "[Opened: 0]"), resp(0, "0")]);
+}
