@@ -298,6 +298,7 @@ impl Lab {
     fn setup_links(&self) -> Result<(), LabError> {
         // IPv6 off before any link exists (`default`), and on those that do (`all`: lo).
         self.disable_ipv6_in(&self.netns_path())?;
+        self.room_for_floods()?;
         let subnet = self.subnet();
         let mut batch = format!(
             "link set lo up\n\
@@ -329,6 +330,28 @@ impl Lab {
                     continue; // IPv6 not in this kernel: nothing to disable
                 }
                 std::fs::write(&knob, "1")
+                    .map_err(|source| LabError::Io { what: format!("write {knob}"), source })?;
+            }
+            Ok(())
+        })?
+    }
+
+    /// Lab servers take a burst of 1,000 connections without the kernel's SYN-flood
+    /// defence: with a short SYN queue it answers with SYN cookies, and a cookie can turn a
+    /// late packet of a connection already closed into a second connection with the same
+    /// addresses, which a peer then counts. A long queue and no cookies keep one connection
+    /// per connect (an overflow is dropped and the client retries, as TCP does).
+    fn room_for_floods(&self) -> Result<(), LabError> {
+        netns::run_in_netns(&self.netns_path(), || {
+            for (knob, value) in [
+                ("/proc/sys/net/ipv4/tcp_max_syn_backlog", "4096"),
+                ("/proc/sys/net/ipv4/tcp_syncookies", "0"),
+                ("/proc/sys/net/core/somaxconn", "4096"),
+            ] {
+                if !Path::new(knob).exists() {
+                    continue;
+                }
+                std::fs::write(knob, value)
                     .map_err(|source| LabError::Io { what: format!("write {knob}"), source })?;
             }
             Ok(())
