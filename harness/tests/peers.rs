@@ -363,8 +363,20 @@ fn start_errors() {
     drop(p);
 }
 
+/// This process's threads, once the count holds still: a thread just joined can stay
+/// listed in /proc for a moment after it ended.
 fn threads() -> usize {
-    std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
+    let count = || std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0);
+    let mut last = count();
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(10));
+        let now = count();
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    last
 }
 fn fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
