@@ -214,7 +214,7 @@ impl Session {
     /// Starts (for a sim rig) and connects to the rig's module, and syncs its console.
     pub fn open(rig: &Rig, workdir: &Path) -> Result<Self, SessionError> {
         let mut lab = None;
-        let (sim, port) = match &rig.dut {
+        let sim = match &rig.dut {
             Dut::Sim { binary, mac } => {
                 let binary = binary.clone().unwrap_or_else(default_sim_binary);
                 let net = match &rig.lab {
@@ -249,24 +249,14 @@ impl Session {
                     session.reset()?;
                     lab = Some(session);
                 }
-                let port = sim.console.clone();
-                (Some(sim), port)
+                Some(sim)
             }
-            Dut::Hardware { port: PortSpec::Path(p) } => (None, p.clone()),
-            Dut::Hardware { port: PortSpec::UsbSerial(s) } => {
-                let port = find_usb_serial(s).map_err(|message| SessionError::Port {
-                    rig: rig.path.display().to_string(),
-                    message,
-                })?;
-                (None, port)
-            }
+            Dut::Hardware { .. } => None,
         };
-        let settings =
-            SerialSettings { path: port.clone(), baud: rig.baud, flow_control: rig.flow_control };
-        let serial = SerialChannel::open(&settings).map_err(|e| SessionError::Port {
-            rig: rig.path.display().to_string(),
-            message: format!("cannot open {}: {e}", port.display()),
-        })?;
+        let port_error =
+            |message| SessionError::Port { rig: rig.path.display().to_string(), message };
+        let port = port_path(rig, sim.as_ref()).map_err(port_error)?;
+        let serial = open_serial(rig, &port).map_err(port_error)?;
         let mut session = Self {
             channel: Recorder::new(serial),
             sim,
@@ -373,22 +363,8 @@ impl Session {
         let port_error = |message: String| SessionError::Port { rig: rig_path.clone(), message };
         let deadline = std::time::Instant::now() + self.rig.reboot_timeout;
         loop {
-            let path = match &self.rig.dut {
-                Dut::Sim { .. } => {
-                    Ok(self.sim.as_ref().map(|s| s.console.clone()).unwrap_or_default())
-                }
-                Dut::Hardware { port: PortSpec::Path(p) } => Ok(p.clone()),
-                Dut::Hardware { port: PortSpec::UsbSerial(s) } => find_usb_serial(s),
-            };
-            let opened = path.and_then(|path| {
-                let settings = SerialSettings {
-                    path: path.clone(),
-                    baud: self.rig.baud,
-                    flow_control: self.rig.flow_control,
-                };
-                SerialChannel::open(&settings)
-                    .map_err(|e| format!("cannot open {}: {e}", path.display()))
-            });
+            let opened = port_path(&self.rig, self.sim.as_ref())
+                .and_then(|path| open_serial(&self.rig, &path));
             match opened {
                 Ok(serial) => {
                     *self.channel.inner_mut() = serial;
@@ -419,6 +395,26 @@ impl Session {
     pub fn sim_exit(&mut self) -> Option<String> {
         self.sim.as_mut().and_then(SimProcess::exited)
     }
+}
+
+/// Where the rig's module console is now: the simulated module's link, the rig's path, or
+/// the tty of its USB adapter (looked up again each time: it may come back under another
+/// name).
+fn port_path(rig: &Rig, sim: Option<&SimProcess>) -> Result<PathBuf, String> {
+    match &rig.dut {
+        Dut::Sim { .. } => sim
+            .map(|s| s.console.clone())
+            .ok_or_else(|| "the simulated module is not running".to_string()),
+        Dut::Hardware { port: PortSpec::Path(p) } => Ok(p.clone()),
+        Dut::Hardware { port: PortSpec::UsbSerial(s) } => find_usb_serial(s),
+    }
+}
+
+/// Opens the console at `path` with the rig's serial settings.
+fn open_serial(rig: &Rig, path: &Path) -> Result<SerialChannel, String> {
+    let settings =
+        SerialSettings { path: path.to_path_buf(), baud: rig.baud, flow_control: rig.flow_control };
+    SerialChannel::open(&settings).map_err(|e| format!("cannot open {}: {e}", path.display()))
 }
 
 /// How long a `[power]` program may run before it is killed.

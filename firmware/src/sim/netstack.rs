@@ -443,8 +443,12 @@ impl NetDriver for SimNet<'_> {
     }
 }
 
-/// Waits for the next job `take` finds.
-async fn next_job<T>(shared: &SharedRef, take: impl Fn(&mut Shared) -> Option<T>) -> T {
+/// Waits until `take` finds something (a job, a stop, a command): re-checked whenever the
+/// shared state is poked.
+pub(super) async fn wait_for<T>(
+    shared: &SharedRef,
+    mut take: impl FnMut(&mut Shared) -> Option<T>,
+) -> T {
     poll_fn(|cx| {
         let mut s = shared.borrow_mut();
         match take(&mut s) {
@@ -466,10 +470,10 @@ fn answer(shared: &SharedRef, event: NetEvent) {
 
 async fn dns_loop(stack: Stack<'_>, shared: &SharedRef) -> ! {
     loop {
-        let (id, name) = next_job(shared, |s| s.dns_jobs.pop_front()).await;
+        let (id, name) = wait_for(shared, |s| s.dns_jobs.pop_front()).await;
         let epoch = shared.borrow().dns_epoch;
         let query = stack.dns_query(&name, embassy_net::dns::DnsQueryType::A);
-        let reset = next_job(shared, move |s| (s.dns_epoch != epoch).then_some(()));
+        let reset = wait_for(shared, move |s| (s.dns_epoch != epoch).then_some(()));
         // Dropping the query future cancels the query in the stack.
         let result = match embassy_futures::select::select(query.with_timeout(JOB_CAP), reset).await
         {
@@ -499,7 +503,7 @@ async fn ping_loop(stack: Stack<'_>, shared: &SharedRef) -> ! {
     let mut pinger =
         PingManager::new(stack, &mut rx_meta, &mut rx_buffer, &mut tx_meta, &mut tx_buffer);
     loop {
-        let (id, to) = next_job(shared, |s| s.ping_jobs.pop_front()).await;
+        let (id, to) = wait_for(shared, |s| s.ping_jobs.pop_front()).await;
         let mut params = PingParams::new(core::net::Ipv4Addr::from(to));
         params.set_count(1).set_timeout(JOB_CAP).set_rate_limit(Duration::from_millis(0));
         params.set_payload(b"gecko-sim ping");

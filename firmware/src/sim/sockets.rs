@@ -47,7 +47,7 @@
 //! (reported `Closed`); listeners stay. [`Pool::reset`] (before every boot of the core) drops
 //! everything without a word: listeners, connections, UDP sockets, queued sends.
 
-use super::{Shared, SharedRef};
+use super::{Shared, SharedRef, wait_for};
 use crate::net::{ACCEPTED_BASE, ConnFailure, Ipv4, NetEvent};
 use core::future::{Future, poll_fn};
 use core::pin::Pin;
@@ -386,21 +386,6 @@ impl Pool {
 fn emit(s: &mut Shared, event: NetEvent) {
     s.events.push_back(event);
     s.core.notify();
-}
-
-/// Waits until `f` finds something (re-checked whenever the shared state is poked).
-async fn wait_for<T>(shared: &SharedRef, mut f: impl FnMut(&mut Shared) -> Option<T>) -> T {
-    poll_fn(|cx| {
-        let mut s = shared.borrow_mut();
-        match f(&mut s) {
-            Some(v) => Poll::Ready(v),
-            None => {
-                s.register_job_waker(cx.waker());
-                Poll::Pending
-            }
-        }
-    })
-    .await
 }
 
 fn endpoint(to: Ipv4, port: u16) -> IpEndpoint {

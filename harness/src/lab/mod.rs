@@ -323,17 +323,13 @@ impl Lab {
     }
 
     fn disable_ipv6_in(&self, netns_path: &Path) -> Result<(), LabError> {
-        netns::run_in_netns(netns_path, || {
-            for which in ["default", "all"] {
-                let knob = format!("/proc/sys/net/ipv6/conf/{which}/disable_ipv6");
-                if !Path::new(&knob).exists() {
-                    continue; // IPv6 not in this kernel: nothing to disable
-                }
-                std::fs::write(&knob, "1")
-                    .map_err(|source| LabError::Io { what: format!("write {knob}"), source })?;
-            }
-            Ok(())
-        })?
+        set_knobs(
+            netns_path,
+            &[
+                ("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1"),
+                ("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1"),
+            ],
+        )
     }
 
     /// Lab servers take a burst of 1,000 connections without the kernel's SYN-flood
@@ -342,20 +338,14 @@ impl Lab {
     /// addresses, which a peer then counts. A long queue and no cookies keep one connection
     /// per connect (an overflow is dropped and the client retries, as TCP does).
     fn room_for_floods(&self) -> Result<(), LabError> {
-        netns::run_in_netns(&self.netns_path(), || {
-            for (knob, value) in [
+        set_knobs(
+            &self.netns_path(),
+            &[
                 ("/proc/sys/net/ipv4/tcp_max_syn_backlog", "4096"),
                 ("/proc/sys/net/ipv4/tcp_syncookies", "0"),
                 ("/proc/sys/net/core/somaxconn", "4096"),
-            ] {
-                if !Path::new(knob).exists() {
-                    continue;
-                }
-                std::fs::write(knob, value)
-                    .map_err(|source| LabError::Io { what: format!("write {knob}"), source })?;
-            }
-            Ok(())
-        })?
+            ],
+        )
     }
 
     /// The lab's dnsmasq files.
@@ -506,9 +496,7 @@ impl Lab {
     /// A command that runs `program` inside the lab (`ip netns exec <ns> program`). Whatever
     /// it starts is stopped when the lab is dropped.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut cmd = Command::new(&self.ip);
-        cmd.args(["netns", "exec", &self.name]).arg(program);
-        cmd
+        exec_in(&self.ip, &self.name, program)
     }
 
     /// Runs `f` on a thread inside the lab's namespace (sockets it opens are the lab's).
@@ -647,9 +635,7 @@ impl Peer<'_> {
     }
     /// A command that runs `program` inside the peer's namespace.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut cmd = Command::new(&self.lab.ip);
-        cmd.args(["netns", "exec", &self.name]).arg(program);
-        cmd
+        exec_in(&self.lab.ip, &self.name, program)
     }
     /// Runs `f` on a thread inside the peer's namespace.
     pub fn run_in<T, F>(&self, f: F) -> Result<T, LabError>
@@ -665,6 +651,28 @@ impl Drop for Peer<'_> {
     fn drop(&mut self) {
         let _ = netns::remove(&self.lab.ip, &self.name);
     }
+}
+
+/// Writes kernel settings inside a namespace; one this kernel lacks (IPv6 compiled out, say)
+/// is skipped.
+fn set_knobs(netns_path: &Path, knobs: &[(&str, &str)]) -> Result<(), LabError> {
+    netns::run_in_netns(netns_path, || {
+        for (knob, value) in knobs {
+            if !Path::new(knob).exists() {
+                continue;
+            }
+            std::fs::write(knob, value)
+                .map_err(|source| LabError::Io { what: format!("write {knob}"), source })?;
+        }
+        Ok(())
+    })?
+}
+
+/// `ip netns exec <name> <program>`.
+fn exec_in(ip: &Path, name: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(ip);
+    cmd.args(["netns", "exec", name]).arg(program);
+    cmd
 }
 
 #[cfg(test)]
