@@ -4,6 +4,9 @@
 //!   [`channel::Recorder`] middleware (transcripts, timing), the serial transport and its
 //!   sans-IO frame parser.
 //! * [`spec`]: spec tables and the clause inventory, validated at load (file:line:key errors).
+//! * [`coverage`]: which clauses a case checked (a passing case cites them), which are only
+//!   named, which are uncovered; the rule that a feature or behaviour clause needs more than
+//!   variable get/set cases.
 //! * [`rig`]: rig files (simulated module or real hardware) and per-rig known deviations.
 //! * [`ap`]: the lab's access points and radio faults ([`ap::AccessPoints`]; over a simulated
 //!   module's lab socket: [`ap::SimAccessPoints`]).
@@ -22,6 +25,7 @@ pub mod bench;
 pub mod capture;
 pub mod channel;
 pub mod code;
+pub mod coverage;
 pub mod interrupt;
 pub mod lab;
 pub mod model;

@@ -131,12 +131,17 @@ struct ListArgs {
     /// List the clauses of the inventory instead of cases.
     #[arg(long, conflicts_with = "coverage")]
     clauses: bool,
-    /// Show covered / total clauses, by section.
+    /// Show cited / uncovered clauses by section (with --results: which a run checked).
     #[arg(long)]
     coverage: bool,
-    /// With --coverage or --clauses: list the clauses no case cites.
+    /// With --coverage or --clauses: list the clauses no case cites (with --results also
+    /// those only named).
     #[arg(long)]
     uncovered: bool,
+    /// With --coverage: a run (folder or results.json, e.g. reports/latest) whose passing
+    /// cases count as checking the clauses they cite today.
+    #[arg(long, requires = "coverage")]
+    results: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -313,47 +318,16 @@ fn list(args: ListArgs) -> Result<ExitCode> {
             m
         });
     if args.coverage {
-        let mut by_section: Vec<(String, String, usize, usize)> = Vec::new();
-        for c in &specs.inventory.clauses {
-            let covered = usize::from(cited.contains_key(c.id.as_str()));
-            match by_section.iter_mut().find(|(src, s, _, _)| *s == c.section && *src == c.source) {
-                Some(row) => {
-                    row.2 += covered;
-                    row.3 += 1;
-                }
-                None => by_section.push((c.source.clone(), c.section.clone(), covered, 1)),
+        let run = match &args.results {
+            Some(path) => {
+                let path = results_path(path);
+                Some((report::load_results(&path)?, path.display().to_string()))
             }
-        }
-        let width = by_section.iter().map(|r| r.1.len()).max().unwrap_or(10).max(10);
-        for source in ["chapter", "protocol-facts"] {
-            let rows: Vec<_> = by_section.iter().filter(|r| r.0 == source).collect();
-            if rows.is_empty() {
-                continue;
-            }
-            let (cov, tot) = rows.iter().fold((0, 0), |(a, b), r| (a + r.2, b + r.3));
-            let _ =
-                writeln!(out, "{source}: {cov}/{tot} clauses covered ({:.0}%)", percent(cov, tot));
-            for (_, section, cov, tot) in rows {
-                let _ = writeln!(
-                    out,
-                    "  {section:width$}  {cov:>4}/{tot:<4} {:>4.0}%",
-                    percent(*cov, *tot)
-                );
-            }
-        }
-        let (cov, tot) = by_section.iter().fold((0, 0), |(a, b), r| (a + r.2, b + r.3));
-        let _ = writeln!(
-            out,
-            "total: {cov}/{tot} clauses covered ({:.0}%) by {} cases",
-            percent(cov, tot),
-            specs.cases.len()
-        );
-        if args.uncovered {
-            out.push_str("\nuncovered:\n");
-            for c in specs.inventory.clauses.iter().filter(|c| !cited.contains_key(c.id.as_str())) {
-                let _ = writeln!(out, "  {}  {}", c.id, c.text);
-            }
-        }
+            None => None,
+        };
+        let run_ref =
+            run.as_ref().map(|(run, path)| gecko_hil::coverage::RunRef { run, path: path.clone() });
+        out = gecko_hil::coverage::render_list(&specs, run_ref.as_ref(), args.uncovered);
     } else if args.clauses {
         for c in &specs.inventory.clauses {
             let n = cited.get(c.id.as_str()).copied().unwrap_or(0);
@@ -394,10 +368,6 @@ fn emit(text: &str) -> Result<ExitCode> {
     }
 }
 
-fn percent(a: usize, b: usize) -> f64 {
-    if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 }
-}
-
 fn results_path(run: &Path) -> PathBuf {
     if run.is_dir() { run.join("results.json") } else { run.to_path_buf() }
 }
@@ -428,6 +398,16 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
 
 fn check(args: CheckArgs) -> Result<ExitCode> {
     let specs = load_specs(&args.specs)?;
+    let weak = gecko_hil::coverage::weak_citations(&specs);
+    for w in &weak {
+        eprintln!("error: {w}");
+    }
+    anyhow::ensure!(
+        weak.is_empty(),
+        "{}: {} feature or behaviour clauses are cited only by variable get/set cases",
+        args.specs.display(),
+        weak.len()
+    );
     sayln!(
         "{}: {} cases, {} clauses: ok",
         args.specs.display(),

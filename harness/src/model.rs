@@ -284,6 +284,34 @@ pub struct ClauseResult {
     /// Ids of the cases that cite it (in this run's selection).
     pub cases: Vec<String>,
     pub status: ClauseStatus,
+    /// Whether a passing case checked it (absent in runs of older harnesses; reports compute
+    /// it from the verdicts of `cases` either way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
+}
+
+/// What a run proved about a clause; unlike [`ClauseStatus`] (the worst verdict), this asks
+/// whether any case checked it at all. See `coverage::classify`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Coverage {
+    /// A case that passed cites it: the run checked it.
+    Checked,
+    /// Cited, but no citing case passed (each failed, errored, was skipped, is a known
+    /// deviation, or did not run): the clause is only named.
+    Named,
+    /// No case cites it.
+    Uncovered,
+}
+
+impl Coverage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Coverage::Checked => "checked",
+            Coverage::Named => "only named",
+            Coverage::Uncovered => "uncovered",
+        }
+    }
 }
 
 /// The roll-up of a clause's cases: the worst verdict wins.

@@ -226,6 +226,7 @@ pub fn clause_results(specs: &Specs, results: &[CaseResult]) -> Vec<ClauseResult
                 text: c.text.clone(),
                 cases: citing.iter().map(|r| r.id.clone()).collect(),
                 status: ClauseStatus::roll_up(citing.iter().map(|r| r.verdict)),
+                coverage: Some(crate::coverage::classify(citing.iter().map(|r| Some(r.verdict)))),
             }
         })
         .collect()

@@ -107,8 +107,35 @@ struct RawClause {
     id: Spanned<String>,
     section: String,
     source: Spanned<String>,
+    kind: ClauseKind,
     lines: Spanned<[u32; 2]>,
     text: String,
+}
+
+/// What a clause states, which decides what a case must do to check it (see
+/// `coverage::weak_citations`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClauseKind {
+    /// A service or capability exists ("the SMTP client sends email").
+    Feature,
+    /// What the module does: sequences, output, protocol, timing, the effect of a variable.
+    Behaviour,
+    /// A variable: its name, shortcut, default, bounds, value syntax, persistence.
+    Variable,
+    /// A command: its name, shortcut, arguments, reply text.
+    Command,
+}
+
+impl ClauseKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClauseKind::Feature => "feature",
+            ClauseKind::Behaviour => "behaviour",
+            ClauseKind::Variable => "variable",
+            ClauseKind::Command => "command",
+        }
+    }
 }
 
 /// One checkable statement of a source document.
@@ -118,6 +145,7 @@ pub struct Clause {
     pub section: String,
     /// `chapter` or `protocol-facts`.
     pub source: String,
+    pub kind: ClauseKind,
     pub lines: [u32; 2],
     pub text: String,
     pub origin: Origin,
@@ -191,6 +219,7 @@ impl Inventory {
                 id,
                 section: c.section,
                 source: c.source.into_inner(),
+                kind: c.kind,
                 lines: [a, b],
                 text: c.text,
                 origin: Origin { file: source.path.clone(), line: source.line_of(offset) },

@@ -29,6 +29,7 @@ pub const INVENTORY: &str = r#"
 id = "t.one"
 section = "T"
 source = "protocol-facts"
+kind = "variable"
 lines = [1, 1]
 text = "one"
 
@@ -36,6 +37,7 @@ text = "one"
 id = "t.two"
 section = "T"
 source = "chapter"
+kind = "behaviour"
 lines = [2, 3]
 text = "two"
 "#;

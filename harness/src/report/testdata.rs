@@ -60,6 +60,7 @@ fn clause(
         text: text.into(),
         cases: cases.iter().map(|c| c.id.clone()).collect(),
         status: ClauseStatus::roll_up(cases.iter().map(|c| c.verdict)),
+        coverage: Some(crate::coverage::classify(cases.iter().map(|c| Some(c.verdict)))),
     }
 }
 

@@ -6,6 +6,7 @@ const INVENTORY: &str = r#"
 id = "a.one"
 section = "A"
 source = "chapter"
+kind = "behaviour"
 lines = [1, 2]
 text = "one"
 "#;
@@ -107,6 +108,27 @@ fn refuses_duplicate_clauses() {
         .expect_err("duplicate");
     assert_eq!(err.line, 3);
     assert!(err.message.contains("first defined at clauses.toml:2"), "{err}");
+}
+
+#[rstest]
+#[case::unknown_kind(INVENTORY.replace("\"behaviour\"", "\"vibe\""), 6, Some("kind"), "unknown variant `vibe`, expected one of `feature`, `behaviour`, `variable`, `command`")]
+#[case::missing_kind(INVENTORY.replace("kind = \"behaviour\"\n", ""), 2, None, "missing field `kind`")]
+fn inventory_errors_name_file_line_and_key(
+    #[case] text: String,
+    #[case] line: usize,
+    #[case] key: Option<&str>,
+    #[case] fragment: &str,
+) {
+    let err = Inventory::default()
+        .add_file(&Source { path: "clauses.toml".into(), text })
+        .expect_err("must be refused");
+    assert_eq!((err.line, err.key.as_deref()), (line, key), "{err}");
+    assert!(err.message.contains(fragment), "{err}");
+}
+
+#[test]
+fn clause_kind_is_loaded() {
+    assert_eq!(inventory().get("a.one").map(|c| c.kind), Some(ClauseKind::Behaviour));
 }
 
 #[rstest]
