@@ -1,8 +1,9 @@
 //! `report.html`: one self-contained page (inline CSS, no script, no external asset) that opens
 //! from disk.
 //!
-//! Header and totals, then the conformance matrix (every clause of the inventory, grouped by
-//! clause section, its status coloured and linked to the cases citing it), then every case with
+//! Header and totals, then the conformance matrix (clauses checked by a passing case / only
+//! named / uncovered per clause section, then every clause of the inventory, grouped by
+//! clause section, its status and coverage, linked to the cases citing it), then every case with
 //! its verdict, clauses, basis, reason, steps, a link to its packet capture, its timeline (an
 //! inline SVG, see [`super::timeline`]) and transcript (in `<details>`, open for failures and
 //! errors).
@@ -12,7 +13,8 @@
 //! other than `A-Z a-z 0-9 . - /` encoded as `_HH`).
 //!
 //! CSS classes a consumer may rely on: `st st-<status>` on the matrix status cell
-//! (`uncovered`, `not_run`, `pass`, `known_deviation`, `error`, `fail`) and `v v-<verdict>` on
+//! (`uncovered`, `not_run`, `pass`, `known_deviation`, `error`, `fail`), `cov cov-<coverage>`
+//! on its coverage cell (`checked`, `named`, `uncovered`) and `v v-<verdict>` on
 //! verdict badges (`pass`, `fail`, `error`, `skipped`, `known_deviation`); `capture` on the
 //! link to a case's pcap file (relative to the run folder); `timeline` on the timeline SVG.
 
@@ -21,9 +23,10 @@ use std::fmt::Write as _;
 
 use super::text::{self, visible, visible_lines};
 use super::timeline;
+use crate::coverage;
 use crate::model::{
-    Basis, CaseResult, ClauseResult, ClauseStatus, Direction, RunResult, StepOutcome, Totals,
-    Verdict,
+    Basis, CaseResult, ClauseResult, ClauseStatus, Coverage, Direction, RunResult, StepOutcome,
+    Totals, Verdict,
 };
 
 const CSS: &str = r#"
@@ -61,6 +64,10 @@ nav { margin: .8em 0; color: var(--muted); }
 .v-known_deviation, .st-known_deviation { background: var(--dev); color: #1d1d1f; }
 .v-skipped, .st-not_run { background: var(--notrun); color: var(--muted); }
 .st-uncovered { background: var(--uncovered); color: #333; }
+.cov { white-space: nowrap; }
+td.cov-checked { color: var(--pass); font-weight: 600; }
+td.cov-named { color: var(--fail); font-weight: 600; }
+td.cov-uncovered { color: var(--muted); }
 th.v, th.st { display: table-cell; border-radius: 0; }
 table.matrix { width: 100%; }
 table.matrix td.text { width: 55%; }
@@ -229,13 +236,10 @@ fn write_matrix(o: &mut String, run: &RunResult) -> std::fmt::Result {
     let verdicts: HashMap<&str, Verdict> =
         run.cases.iter().map(|c| (c.id.as_str(), c.verdict)).collect();
     writeln!(o, "<section id=\"matrix\">\n<h2>Conformance matrix</h2>")?;
-    let covered = run.clauses.iter().filter(|c| c.status != ClauseStatus::Uncovered).count();
-    writeln!(
-        o,
-        "<p>{covered} of {} clauses are cited by a case of this run. \
-         A clause's status is the worst verdict of the cases citing it.</p>",
-        run.clauses.len()
-    )?;
+    let coverage: HashMap<&str, Coverage> =
+        coverage::of_run(run).into_iter().map(|(c, cov)| (c.id.as_str(), cov)).collect();
+    write_coverage_table(o, run)?;
+    writeln!(o, "<p>A clause's status is the worst verdict of the cases citing it.</p>")?;
     write!(o, "<p class=\"legend\">")?;
     for s in [
         ClauseStatus::Uncovered,
@@ -250,10 +254,13 @@ fn write_matrix(o: &mut String, run: &RunResult) -> std::fmt::Result {
     writeln!(o, "</p>")?;
 
     for (section, clauses) in text::group_by(&run.clauses, |c| c.section.as_str()) {
-        let covered = clauses.iter().filter(|c| c.status != ClauseStatus::Uncovered).count();
+        let checked = clauses
+            .iter()
+            .filter(|c| coverage.get(c.id.as_str()) == Some(&Coverage::Checked))
+            .count();
         writeln!(
             o,
-            "<h3 id=\"{}\">{} <small class=\"src\">{covered}/{} covered</small></h3>",
+            "<h3 id=\"{}\">{} <small class=\"src\">{checked}/{} checked</small></h3>",
             anchor("clauses-", section),
             h(section),
             clauses.len()
@@ -261,19 +268,69 @@ fn write_matrix(o: &mut String, run: &RunResult) -> std::fmt::Result {
         writeln!(
             o,
             "<table class=\"matrix\">\n<thead><tr><th>Clause</th><th>Lines</th><th>Text</th>\
-             <th>Status</th><th>Cases</th></tr></thead>\n<tbody>"
+             <th>Status</th><th>Coverage</th><th>Cases</th></tr></thead>\n<tbody>"
         )?;
         for clause in clauses {
-            write_clause_row(o, clause, &verdicts)?;
+            let cov = coverage.get(clause.id.as_str()).copied().unwrap_or(Coverage::Uncovered);
+            write_clause_row(o, clause, cov, &verdicts)?;
         }
         writeln!(o, "</tbody>\n</table>")?;
     }
     writeln!(o, "</section>")
 }
 
+/// Checked / only named / uncovered per clause section, with a total row.
+fn write_coverage_table(o: &mut String, run: &RunResult) -> std::fmt::Result {
+    let sections = coverage::run_sections(run);
+    let all = coverage::total(&sections, None);
+    writeln!(
+        o,
+        "<p><strong>{} of {} clauses checked</strong> by a passing case of this run; {} only \
+         named (cited, but no citing case passed); {} uncovered (no case of this run's \
+         selection cites them).</p>",
+        all.checked,
+        all.total(),
+        all.named,
+        all.uncovered
+    )?;
+    writeln!(
+        o,
+        "<table class=\"coverage\">\n<thead><tr><th>Clause section</th>\
+         <th class=\"n cov cov-checked\">checked</th><th class=\"n cov cov-named\">only named</th>\
+         <th class=\"n cov cov-uncovered\">uncovered</th><th class=\"n\">total</th></tr></thead>\n\
+         <tbody>"
+    )?;
+    let row = |o: &mut String, class: &str, name: &str, t: &coverage::Tally| {
+        writeln!(
+            o,
+            "<tr{class}><td>{name}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            t.checked,
+            t.named,
+            t.uncovered,
+            t.total()
+        )
+    };
+    for s in &sections {
+        let name = format!("<a href=\"#{}\">{}</a>", anchor("clauses-", &s.section), h(&s.section));
+        row(o, "", &name, &s.tally)?;
+    }
+    row(o, " class=\"all\"", "All", &all)?;
+    writeln!(o, "</tbody>\n</table>")
+}
+
+fn coverage_slug(c: Coverage) -> &'static str {
+    match c {
+        Coverage::Checked => "checked",
+        Coverage::Named => "named",
+        Coverage::Uncovered => "uncovered",
+    }
+}
+
 fn write_clause_row(
     o: &mut String,
     clause: &ClauseResult,
+    coverage: Coverage,
     verdicts: &HashMap<&str, Verdict>,
 ) -> std::fmt::Result {
     let [first, last] = clause.lines;
@@ -282,13 +339,15 @@ fn write_clause_row(
         o,
         "<tr id=\"{}\"><td class=\"id\"><code>{}</code><div class=\"src\">{}</div></td>\
          <td class=\"n\">{lines}</td><td class=\"text\">{}</td>\
-         <td class=\"st st-{}\">{}</td><td class=\"cases\">",
+         <td class=\"st st-{}\">{}</td><td class=\"cov cov-{}\">{}</td><td class=\"cases\">",
         anchor("clause-", &clause.id),
         h(&clause.id),
         h(&clause.source),
         h(&clause.text),
         text::status_slug(clause.status),
-        clause.status.as_str()
+        clause.status.as_str(),
+        coverage_slug(coverage),
+        coverage.as_str()
     )?;
     for id in &clause.cases {
         match verdicts.get(id.as_str()) {
@@ -575,6 +634,10 @@ mod tests {
         for status in ["uncovered", "not_run", "pass", "known_deviation", "error", "fail"] {
             assert!(page.contains(&format!("<td class=\"st st-{status}\">")), "status {status}");
         }
+        for coverage in ["checked", "named", "uncovered"] {
+            assert!(page.contains(&format!("<td class=\"cov cov-{coverage}\">")), "{coverage}");
+        }
+        assert!(page.contains("<strong>2 of 7 clauses checked</strong>"), "coverage totals");
         for case in &run.cases {
             assert!(page.contains(&format!("id=\"case-{}\"", case.id)), "case {}", case.id);
             assert!(

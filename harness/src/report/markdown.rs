@@ -2,16 +2,23 @@
 //!
 //! Run header, totals, a table per section, the failures and errors with the tail of their
 //! transcript, known and stale deviations, skip reasons, the assumed-basis count and clause
-//! coverage per clause section. Text from the module or the harness is escaped: control
+//! coverage per clause section (checked by a passing case / only named / uncovered). Text from the module or the harness is escaped: control
 //! characters shown as `\xHH`, Markdown and HTML punctuation backslash-escaped outside code.
 
 use std::fmt::Write as _;
 
 use super::text::{self, visible};
-use crate::model::{Basis, CaseResult, ClauseStatus, RunResult, StepOutcome, Totals, Verdict};
+use crate::coverage;
+use crate::model::{
+    Basis, CaseResult, ClauseResult, ClauseStatus, Coverage, RunResult, StepOutcome, Totals,
+    Verdict,
+};
 
 /// How many transcript entries a failure shows (the last ones).
 pub const TRANSCRIPT_TAIL: usize = 12;
+
+/// How many only-named clauses the coverage section lists by id.
+pub const NAMED_SHOWN: usize = 30;
 
 /// Renders `summary.md`.
 pub fn render_summary(run: &RunResult) -> String {
@@ -256,35 +263,62 @@ fn write_coverage(o: &mut String, run: &RunResult) -> std::fmt::Result {
     if run.clauses.is_empty() {
         return writeln!(o, "No clause inventory in this run.\n");
     }
-    writeln!(o, "Covered: cited by a case of this run's selection.\n")?;
+    let clauses = coverage::of_run(run);
+    let all = coverage::total(&coverage::run_sections(run), None);
     writeln!(
         o,
-        "| Clause section | Covered | Pass | Deviation | Error | Fail | Not run | Uncovered |"
+        "**{} of {} clauses checked** by a passing case of this run; {} only named (cited, \
+         but no citing case passed); {} uncovered (no case of this run's selection cites \
+         them). Status: the worst verdict of the citing cases.\n",
+        all.checked,
+        all.total(),
+        all.named,
+        all.uncovered
     )?;
-    writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|")?;
-    let row = |o: &mut String, name: &str, statuses: &[ClauseStatus]| {
-        let n = |s: ClauseStatus| statuses.iter().filter(|x| **x == s).count();
-        let uncovered = n(ClauseStatus::Uncovered);
+    writeln!(
+        o,
+        "| Clause section | Checked | Only named | Uncovered | Pass | Deviation | Error | Fail | \
+         Not run |"
+    )?;
+    writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+    let row = |o: &mut String, name: &str, rows: &[&(&ClauseResult, Coverage)]| {
+        let mut tally = coverage::Tally::default();
+        rows.iter().for_each(|(_, cov)| tally.add(*cov));
+        let n = |s: ClauseStatus| rows.iter().filter(|(c, _)| c.status == s).count();
         writeln!(
             o,
-            "| {name} | {}/{} | {} | {} | {} | {} | {} | {} |",
-            statuses.len() - uncovered,
-            statuses.len(),
+            "| {name} | {}/{} | {} | {} | {} | {} | {} | {} | {} |",
+            tally.checked,
+            tally.total(),
+            tally.named,
+            tally.uncovered,
             n(ClauseStatus::Pass),
             n(ClauseStatus::KnownDeviation),
             n(ClauseStatus::Error),
             n(ClauseStatus::Fail),
             n(ClauseStatus::NotRun),
-            uncovered
         )
     };
-    for (section, clauses) in text::group_by(&run.clauses, |c| c.section.as_str()) {
-        let statuses: Vec<ClauseStatus> = clauses.iter().map(|c| c.status).collect();
-        row(o, &cell(section), &statuses)?;
+    for (section, rows) in text::group_by(&clauses, |(c, _)| c.section.as_str()) {
+        row(o, &cell(section), &rows)?;
     }
-    let all: Vec<ClauseStatus> = run.clauses.iter().map(|c| c.status).collect();
-    row(o, "**All**", &all)?;
-    writeln!(o)
+    let rows: Vec<&(&ClauseResult, Coverage)> = clauses.iter().collect();
+    row(o, "**All**", &rows)?;
+    writeln!(o)?;
+
+    let named: Vec<&(&ClauseResult, Coverage)> =
+        clauses.iter().filter(|(_, cov)| *cov == Coverage::Named).collect();
+    if !named.is_empty() {
+        writeln!(o, "### Only named ({})\n", named.len())?;
+        for (c, _) in named.iter().take(NAMED_SHOWN) {
+            writeln!(o, "- {} ({}): {}", code(&c.id), c.status.as_str(), md(&c.text))?;
+        }
+        if named.len() > NAMED_SHOWN {
+            writeln!(o, "- … and {} more (see `report.html`)", named.len() - NAMED_SHOWN)?;
+        }
+        writeln!(o)?;
+    }
+    Ok(())
 }
 
 fn basis(b: Basis) -> &'static str {
