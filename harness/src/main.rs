@@ -336,8 +336,14 @@ fn list(args: ListArgs) -> Result<ExitCode> {
             }
             let _ = writeln!(
                 out,
-                "{}  [{} cases]  {}:{}-{}  {}",
-                c.id, n, c.source, c.lines[0], c.lines[1], c.text
+                "{}  [{} cases]  {}  {}:{}-{}  {}",
+                c.id,
+                n,
+                c.kind.as_str(),
+                c.source,
+                c.lines[0],
+                c.lines[1],
+                c.text
             );
         }
     } else {
