@@ -4,7 +4,7 @@
 //! `hardware`: a real module on a serial port given by path or USB serial number) and the
 //! settings of its console. See `rigs/README.md`.
 
-use crate::spec::{Source, SpecError};
+use crate::source::{Source, SpecError};
 use serde::Deserialize;
 use serde_spanned::Spanned;
 use serialport::FlowControl;
@@ -102,24 +102,7 @@ pub struct LabSpec {
 pub const SECURITY: &[&str] =
     &["open", "wep", "wpa-aes", "wpa-tkip", "wpa2-aes", "wpa2-mixed", "wpa2-tkip", "wpa3-sae"];
 
-/// Parses `02:00:00:00:01:01`.
-pub(crate) fn parse_bssid(text: &str) -> Option<[u8; 6]> {
-    let mut out = [0u8; 6];
-    let mut parts = text.split(':');
-    for slot in &mut out {
-        let part = parts.next()?;
-        if part.len() != 2 {
-            return None;
-        }
-        *slot = u8::from_str_radix(part, 16).ok()?;
-    }
-    parts.next().is_none().then_some(out)
-}
-
-/// Formats a BSSID as the lab control channel and reports print it.
-pub fn format_bssid(b: &[u8; 6]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":")
-}
+pub use crate::text::{format_bssid, parse_bssid};
 
 /// Validates one access point; `key` says where it stands (`lab.ap`, `add_ap`) for errors.
 pub(crate) fn ap_spec(source: &Source, ap: Spanned<RawAp>, key: &str) -> Result<ApSpec, SpecError> {

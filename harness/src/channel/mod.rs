@@ -135,22 +135,7 @@ pub trait Channel {
     fn raw(&mut self) -> Option<&mut dyn RawLink>;
 }
 
-/// Renders bytes for a transcript: printable ASCII as is, CR/LF/TAB as `\r` `\n` `\t`,
-/// anything else as `\xHH`.
-pub fn escape_bytes(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len());
-    for &b in bytes {
-        match b {
-            b'\r' => s.push_str("\\r"),
-            b'\n' => s.push_str("\\n"),
-            b'\t' => s.push_str("\\t"),
-            b'\\' => s.push_str("\\\\"),
-            0x20..=0x7e => s.push(b as char),
-            _ => s.push_str(&format!("\\x{b:02X}")),
-        }
-    }
-    s
-}
+pub use crate::text::escape_bytes;
 
 /// Middleware: records every exchange of the wrapped channel with timestamps.
 #[derive(Debug)]
@@ -269,10 +254,5 @@ mod tests {
         assert_eq!(normalize_body(b"Set OK\r\n"), "Set OK");
         assert_eq!(normalize_body(b"a: 1\r\nb: 2\r\n"), "a: 1\nb: 2");
         assert_eq!(normalize_body(b""), "");
-    }
-
-    #[test]
-    fn escapes_transcript_bytes() {
-        assert_eq!(escape_bytes(b"ok\r\n\x00\xff\\"), r"ok\r\n\x00\xFF\\");
     }
 }

@@ -137,7 +137,7 @@ impl TcpClient {
                 self.remote,
                 if ended { "closed " } else { "did not close " },
                 got.len(),
-                crate::channel::escape_bytes(&got[..got.len().min(64)])
+                crate::text::escape_bytes(&got[..got.len().min(64)])
             )),
             // A reset is a close too.
             Err(e) if e.kind() == ErrorKind::ConnectionReset => Ok(()),

@@ -318,7 +318,7 @@ pub(crate) fn describe_mismatch(expected: &[u8], got: &[u8]) -> String {
     let excerpt = |b: &[u8]| {
         let from = at.saturating_sub(8);
         let to = (at + 24).min(b.len());
-        let text = crate::channel::escape_bytes(b.get(from..to).unwrap_or_default());
+        let text = crate::text::escape_bytes(b.get(from..to).unwrap_or_default());
         if from > 0 { format!("…{text}") } else { text }
     };
     format!(

@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use super::text::{self, visible, visible_lines};
+use super::text::{self, h, h_lines};
 use super::timeline;
 use crate::model::{
     Basis, CaseResult, ClauseResult, ClauseStatus, Direction, RunResult, StepOutcome, Totals,
@@ -496,31 +496,6 @@ fn relative_href(path: &str) -> Option<String> {
 
 fn case_link(c: &CaseResult) -> String {
     format!("<a href=\"#{}\"><code>{}</code></a>", anchor("case-", &c.id), h(&c.id))
-}
-
-/// Escapes text for HTML content or a quoted attribute; control characters become `\xHH`.
-pub(crate) fn h(s: &str) -> String {
-    escape(&visible(s))
-}
-
-/// Like [`h`], keeping line ends (for `white-space: pre-wrap` blocks).
-fn h_lines(s: &str) -> String {
-    escape(&visible_lines(s))
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// A fragment id: `prefix` + `id` with every character other than `A-Z a-z 0-9 . - /`
