@@ -33,27 +33,27 @@ pub struct SerialBench {
 pub fn serial(rig: &Rig, workdir: &Path, iterations: usize) -> anyhow::Result<SerialBench> {
     anyhow::ensure!(iterations >= 10, "use at least 10 iterations");
     let mut session = Session::open(rig, workdir)?;
-    session.channel.resync(crate::channel::ConsoleFormat::Machine, rig.reboot_timeout)?;
+    session.control.resync(crate::channel::ConsoleFormat::Machine, rig.reboot_timeout)?;
     // A known value, so the raw floor knows how many bytes the reply has.
     let request = Request { line: "set wlan.ssid bench", data: None, timeout: rig.command_timeout };
-    session.channel.execute(&request)?;
+    session.control.execute(&request)?;
     let request = Request { line: "get wlan.ssid", data: None, timeout: rig.command_timeout };
     let mut harness = Vec::with_capacity(iterations);
     for i in 0..iterations + iterations / 10 {
         let t = Instant::now();
-        let reply = session.channel.execute(&request)?;
+        let reply = session.control.execute(&request)?;
         let took = t.elapsed();
         anyhow::ensure!(reply.code.0 == 0 && reply.text() == "bench", "unexpected reply {reply:?}");
         if i >= iterations / 10 {
             harness.push(took);
         }
         if i % 1000 == 0 {
-            session.channel.restart();
+            session.control.restart();
         }
     }
-    let port = session.channel.endpoint();
-    let Session { channel, sim, .. } = session;
-    drop(channel);
+    let port = session.control.endpoint();
+    let Session { control, sim, .. } = session;
+    drop(control);
     let expected: &[u8] = b"R000007\r\nbench\r\n";
     let mut file = std::fs::OpenOptions::new().read(true).write(true).open(&port)?;
     let mut raw = Vec::with_capacity(iterations);
@@ -112,6 +112,7 @@ pub fn suite(
             reports_root: workdir.join(format!("reports-{j}")),
             progress: false,
             jobs: j,
+            transports: None,
         };
         let t = Instant::now();
         let (run, _) = crate::runner::run(specs, rig, &options)?;
@@ -172,13 +173,13 @@ fn rate(bytes: usize, t: Duration) -> f64 {
 /// Sends a command that must succeed; its body.
 fn exec(s: &mut Session, line: &str, data: Option<&[u8]>) -> anyhow::Result<String> {
     let timeout = Duration::from_secs(30);
-    let reply = s.channel.execute(&Request { line, data, timeout })?;
+    let reply = s.control.execute(&Request { line, data, timeout })?;
     anyhow::ensure!(reply.code.0 == 0, "`{line}` answered {}: {}", reply.code, reply.text());
     Ok(String::from_utf8_lossy(&reply.body).into_owned())
 }
 
 fn raw_link(s: &mut Session) -> anyhow::Result<&mut dyn crate::channel::RawLink> {
-    s.channel.raw().ok_or_else(|| anyhow::anyhow!("the serial channel has no raw access"))
+    s.control.raw().ok_or_else(|| anyhow::anyhow!("the serial channel has no raw access"))
 }
 
 /// Sends `reboot` as raw bytes (a module in stream mode cannot be resynced) and waits for it.
@@ -244,7 +245,7 @@ pub fn streams(rig: &Rig, workdir: &Path, bytes: usize) -> anyhow::Result<Stream
     let handle = handle.trim().to_string();
     let mut got = Vec::with_capacity(bytes);
     while got.len() < bytes {
-        let reply = s.channel.execute(&Request {
+        let reply = s.control.execute(&Request {
             line: &format!("stream_read {handle} {chunk}"),
             data: None,
             timeout,
@@ -300,7 +301,7 @@ pub fn streams(rig: &Rig, workdir: &Path, bytes: usize) -> anyhow::Result<Stream
     std::thread::sleep(Duration::from_millis(3_200));
     raw_link(s)?.write_raw(b"$$$")?;
     std::thread::sleep(Duration::from_millis(200));
-    s.channel.resync(crate::channel::ConsoleFormat::Machine, Duration::from_secs(5))?;
+    s.control.resync(crate::channel::ConsoleFormat::Machine, Duration::from_secs(5))?;
     exec(s, "set tcp.client.remote_port 7103", None)?;
     exec(s, "save", None)?;
     reboot(s)?;

@@ -5,6 +5,12 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::transport::Transport;
+
+fn serial_only() -> Vec<Transport> {
+    vec![Transport::Serial]
+}
+
 /// The schema name written into `results.json`.
 pub const SCHEMA: &str = "gecko-hil/results/v1";
 
@@ -63,6 +69,10 @@ pub struct RunResult {
     pub module_version: Option<String>,
     /// The selection as given on the command line (`all` when none).
     pub selection: String,
+    /// The transports the run planned its cases over, in order (results of runs from
+    /// before this field: `serial`).
+    #[serde(default = "serial_only")]
+    pub transports: Vec<Transport>,
     pub totals: Totals,
     pub cases: Vec<CaseResult>,
     /// Every clause of the inventory with the verdicts of the cases that cite it.
@@ -155,8 +165,10 @@ pub struct CaseResult {
     pub note: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
-    /// The transport it ran over (`serial`).
-    pub transport: String,
+    /// The transport it ran over (or was planned for, when skipped). With several
+    /// transports in a run, a case has one result per transport: `id` and `transport`
+    /// together name a result.
+    pub transport: Transport,
     pub verdict: Verdict,
     /// Why it failed, errored or was skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -5,6 +5,7 @@
 //! settings of its console. See `rigs/README.md`.
 
 use crate::source::{Source, SpecError};
+use crate::transport::Transport;
 use serde::Deserialize;
 use serde_spanned::Spanned;
 use serialport::FlowControl;
@@ -26,6 +27,7 @@ struct RawRig {
     lab: Option<RawLab>,
     power: Option<Spanned<RawPower>>,
     probe: Option<RawProbe>,
+    transports: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Deserialize)]
@@ -243,6 +245,9 @@ pub struct Rig {
     pub power: Option<PowerSpec>,
     /// The simulated lab network (sim rigs only).
     pub lab: Option<LabSpec>,
+    /// The transports cases run over (`hil run --transport` picks among them); default
+    /// `serial`. Setup and recovery always go over the serial console, whatever these are.
+    pub transports: Vec<Transport>,
 }
 
 /// A known deviation of this rig's module.
@@ -393,6 +398,7 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
             })
         }
     };
+    let transports = transports(&source, raw.transports)?;
     let power = match raw.power {
         None => None,
         Some(_) if matches!(dut, Dut::Sim { .. }) => {
@@ -433,7 +439,34 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
         probe,
         power,
         lab,
+        transports,
     })
+}
+
+/// The rig's `transports`: known, implemented, each once; `serial` when not given.
+fn transports(
+    source: &Source,
+    raw: Option<Spanned<Vec<Spanned<String>>>>,
+) -> Result<Vec<Transport>, SpecError> {
+    let Some(raw) = raw else { return Ok(vec![Transport::Serial]) };
+    let at = raw.span().start;
+    let mut out = Vec::new();
+    for name in raw.into_inner() {
+        let error = |message: String| source.error(name.span().start, Some("transports"), message);
+        let transport = name
+            .get_ref()
+            .parse::<Transport>()
+            .and_then(Transport::ensure_implemented)
+            .map_err(|e| error(e.to_string()))?;
+        if out.contains(&transport) {
+            return Err(error(format!("`{transport}` is listed twice")));
+        }
+        out.push(transport);
+    }
+    if out.is_empty() {
+        return Err(source.error(at, Some("transports"), "name at least one transport (`serial`)"));
+    }
+    Ok(out)
 }
 
 fn load_expectations(path: &Path) -> Result<HashMap<String, Deviation>, SpecError> {
@@ -458,12 +491,32 @@ fn load_expectations(path: &Path) -> Result<HashMap<String, Deviation>, SpecErro
     Ok(out)
 }
 
+/// Why no tty was found for a USB serial number.
+#[derive(Debug, thiserror::Error)]
+pub enum UsbSerialError {
+    #[error("cannot list /sys/class/tty: {0}")]
+    Sysfs(#[source] std::io::Error),
+    #[error("no USB serial adapter with serial number `{serial}` is connected ({})", found(seen))]
+    NotConnected {
+        serial: String,
+        /// The adapters that are connected: `/dev/ttyUSB0 (A50285BI)`.
+        seen: Vec<String>,
+    },
+}
+
+fn found(seen: &[String]) -> String {
+    if seen.is_empty() {
+        "no USB serial adapters found at all".to_string()
+    } else {
+        format!("found: {}", seen.join(", "))
+    }
+}
+
 /// Finds the tty device whose USB adapter has this serial number, through sysfs (no libudev
 /// needed).
-pub fn find_usb_serial(serial: &str) -> Result<PathBuf, String> {
+pub fn find_usb_serial(serial: &str) -> Result<PathBuf, UsbSerialError> {
     let mut seen = Vec::new();
-    let entries = std::fs::read_dir("/sys/class/tty")
-        .map_err(|e| format!("cannot list /sys/class/tty: {e}"))?;
+    let entries = std::fs::read_dir("/sys/class/tty").map_err(UsbSerialError::Sysfs)?;
     for entry in entries.filter_map(Result::ok) {
         let Ok(mut dir) = std::fs::canonicalize(entry.path().join("device")) else { continue };
         // Walk up from the interface to the USB device, which has the `serial` attribute.
@@ -482,16 +535,7 @@ pub fn find_usb_serial(serial: &str) -> Result<PathBuf, String> {
             }
         }
     }
-    if seen.is_empty() {
-        Err(format!(
-            "no USB serial adapter with serial number `{serial}` is connected (no USB serial adapters found at all)"
-        ))
-    } else {
-        Err(format!(
-            "no USB serial adapter with serial number `{serial}` is connected (found: {})",
-            seen.join(", ")
-        ))
-    }
+    Err(UsbSerialError::NotConnected { serial: serial.to_string(), seen })
 }
 
 #[cfg(test)]
@@ -509,6 +553,37 @@ mod tests {
             e.file = PathBuf::from("r.toml");
             e
         })
+    }
+
+    #[rstest::rstest]
+    #[case::default("", Ok(vec![Transport::Serial]))]
+    #[case::serial("transports = [\"serial\"]\n", Ok(vec![Transport::Serial]))]
+    #[case::unknown(
+        "transports = [\"serial\", \"http\"]\n",
+        Err(
+            "r.toml:1: key `transports`: unknown transport `http` (known: serial, rest, websocket, terminal)"
+        )
+    )]
+    #[case::not_yet(
+        "transports = [\"rest\"]\n",
+        Err(
+            "r.toml:1: key `transports`: the rest transport is not implemented yet (available: serial)"
+        )
+    )]
+    #[case::twice(
+        "transports = [\"serial\", \"serial\"]\n",
+        Err("r.toml:1: key `transports`: `serial` is listed twice")
+    )]
+    #[case::none(
+        "transports = []\n",
+        Err("r.toml:1: key `transports`: name at least one transport (`serial`)")
+    )]
+    fn transports_of_a_rig(#[case] line: &str, #[case] want: Result<Vec<Transport>, &str>) {
+        let got = rig(&format!("{line}name = \"x\"\n[dut]\nkind = \"sim\"\n"));
+        assert_eq!(
+            got.map(|r| r.transports).map_err(|e| e.to_string()),
+            want.map_err(String::from)
+        );
     }
 
     const BENCH: &str =
@@ -599,6 +674,6 @@ mod tests {
     #[test]
     fn unknown_usb_serial_says_so() {
         let e = find_usb_serial("no-such-serial-XYZ").expect_err("absent");
-        assert!(e.contains("no-such-serial-XYZ"), "{e}");
+        assert!(e.to_string().contains("no-such-serial-XYZ"), "{e}");
     }
 }

@@ -216,9 +216,6 @@ struct RawMoveAp {
 /// Lab capabilities a case can require.
 pub const REQUIREMENTS: &[&str] = &["lab"];
 
-/// The transports a case can name.
-pub const TRANSPORTS: &[&str] = &["serial", "rest", "websocket"];
-
 /// A conformance case, validated.
 #[derive(Clone, Debug)]
 pub struct Case {
@@ -231,7 +228,7 @@ pub struct Case {
     pub note: Option<String>,
     pub tags: Vec<String>,
     /// Empty: every transport.
-    pub transports: Vec<String>,
+    pub transports: Vec<crate::transport::Transport>,
     pub format: ConsoleFormat,
     pub timeout: Duration,
     pub setup: Setup,
@@ -246,8 +243,8 @@ pub struct Case {
 }
 
 impl Case {
-    pub fn runs_on(&self, transport: &str) -> bool {
-        self.transports.is_empty() || self.transports.iter().any(|t| t == transport)
+    pub fn runs_on(&self, transport: crate::transport::Transport) -> bool {
+        self.transports.is_empty() || self.transports.contains(&transport)
     }
 }
 
@@ -659,14 +656,9 @@ fn case(
     let mut transports = Vec::new();
     for t in c.transports.unwrap_or_default() {
         let tat = t.span().start;
-        let t = t.into_inner();
-        if !TRANSPORTS.contains(&t.as_str()) {
-            return Err(source.error(
-                tat,
-                Some("transports"),
-                format!("unknown transport `{t}` (known: {})", TRANSPORTS.join(", ")),
-            ));
-        }
+        let t = t.get_ref().parse().map_err(|e: crate::transport::TransportError| {
+            source.error(tat, Some("transports"), e.to_string())
+        })?;
         transports.push(t);
     }
     let setup = c.setup.unwrap_or_default();

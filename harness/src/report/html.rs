@@ -380,7 +380,7 @@ fn write_case(
     write!(
         o,
         "<dt>Run</dt><dd>transport <code>{}</code> · started +{} · took {}",
-        h(&case.transport),
+        h(case.transport.name()),
         text::duration(case.start_ms),
         text::duration(case.duration_ms)
     )?;
