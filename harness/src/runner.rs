@@ -276,7 +276,13 @@ pub fn clause_results(specs: &Specs, results: &[CaseResult]) -> Vec<ClauseResult
                 source: c.source.clone(),
                 lines: c.lines,
                 text: c.text.clone(),
-                cases: citing.iter().map(|r| r.id.clone()).collect(),
+                // Once per case, however many transports it ran over.
+                cases: citing.iter().fold(Vec::new(), |mut ids, r| {
+                    if !ids.contains(&r.id) {
+                        ids.push(r.id.clone());
+                    }
+                    ids
+                }),
                 status: ClauseStatus::roll_up(citing.iter().map(|r| r.verdict)),
             }
         })

@@ -152,6 +152,8 @@ fn write_header(o: &mut String, run: &RunResult) -> std::fmt::Result {
         None => writeln!(o, "<dt>Module version</dt><dd><em>did not answer</em></dd>")?,
     }
     writeln!(o, "<dt>Selection</dt><dd><code>{}</code></dd>", h(&run.selection))?;
+    let transports: Vec<&str> = run.transports.iter().map(|t| t.name()).collect();
+    writeln!(o, "<dt>Transports</dt><dd>{}</dd>", h(&transports.join(", ")))?;
     writeln!(o, "<dt>Started</dt><dd>{}</dd>", h(&run.started_at))?;
     writeln!(o, "<dt>Finished</dt><dd>{}</dd>", h(&run.finished_at))?;
     writeln!(o, "<dt>Duration</dt><dd>{}</dd>", text::duration(run.duration_ms))?;
@@ -310,10 +312,18 @@ fn write_cases(o: &mut String, run: &RunResult) -> std::fmt::Result {
     let clause_ids: std::collections::HashSet<&str> =
         run.clauses.iter().map(|c| c.id.as_str()).collect();
     writeln!(o, "<section id=\"cases\">\n<h2>Cases</h2>")?;
+    // A case run over several transports has an entry for each: links go to its first,
+    // the others are `case-<id>@<transport>`.
+    let mut seen = std::collections::HashSet::new();
     for (section, cases) in text::group_by(&run.cases, |c| c.section.as_str()) {
         writeln!(o, "<h3 id=\"{}\">{}</h3>", anchor("section-", section), h(section))?;
         for case in cases {
-            write_case(o, case, &clause_ids)?;
+            let id = if seen.insert(case.id.as_str()) {
+                anchor("case-", &case.id)
+            } else {
+                anchor("case-", &format!("{}@{}", case.id, case.transport))
+            };
+            write_case(o, case, &id, &clause_ids)?;
         }
     }
     writeln!(o, "</section>")
@@ -322,10 +332,11 @@ fn write_cases(o: &mut String, run: &RunResult) -> std::fmt::Result {
 fn write_case(
     o: &mut String,
     case: &CaseResult,
+    id: &str,
     clause_ids: &std::collections::HashSet<&str>,
 ) -> std::fmt::Result {
     let slug = text::verdict_slug(case.verdict);
-    writeln!(o, "<article class=\"case c-{slug}\" id=\"{}\">", anchor("case-", &case.id))?;
+    writeln!(o, "<article class=\"case c-{slug}\" id=\"{id}\">")?;
     write!(
         o,
         "<h4><span class=\"v v-{slug}\">{}</span> <code>{}</code> {}",
@@ -559,6 +570,21 @@ mod tests {
         assert!(page.contains("<span class=\"assumed\">assumed</span>"));
         assert!(page.contains("Interrupted"));
         assert!(page.contains("stale deviation"));
+    }
+
+    #[test]
+    fn a_case_over_two_transports_has_an_entry_for_each() {
+        let mut run = sample_run();
+        let mut again = run.cases[0].clone();
+        again.transport = crate::model::Transport::Terminal;
+        run.cases.insert(1, again);
+        run.transports.push(crate::model::Transport::Terminal);
+        let page = render_html(&run);
+        let id = &run.cases[0].id;
+        assert_eq!(page.matches(&format!("id=\"case-{id}\"")).count(), 1);
+        let second = anchor("case-", &format!("{id}@terminal"));
+        assert_eq!(page.matches(&format!("id=\"{second}\"")).count(), 1);
+        assert!(page.contains("<dt>Transports</dt><dd>serial, terminal</dd>"));
     }
 
     #[test]
