@@ -383,11 +383,13 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
         }
         Some(raw) => {
             if let Err(message) = crate::probe::check_chip(raw.chip.get_ref()) {
+                let message = message.to_string();
                 return Err(source.error(raw.chip.span().start, Some("probe.chip"), message));
             }
             if let Some(sel) = &raw.selector
                 && let Err(message) = crate::probe::check_selector(sel.get_ref())
             {
+                let message = message.to_string();
                 return Err(source.error(sel.span().start, Some("probe.selector"), message));
             }
             let dir = path.parent().unwrap_or(Path::new("."));

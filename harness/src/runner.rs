@@ -512,27 +512,41 @@ fn run_case(session: &mut Session, case: &Case, start_ms: u64) -> CaseResult {
     }
 }
 
+/// Why the lab could not be prepared for a case: the infrastructure's fault.
+#[derive(Debug, thiserror::Error)]
+enum LabPrepError {
+    #[error(transparent)]
+    Radio(#[from] crate::ap::ApError),
+    #[error("cannot create {}: {source}", path.display())]
+    Folder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Capture(#[from] crate::capture::CaptureError),
+}
+
 /// Resets the lab for a case and starts its capture (lab cases only). Returns the capture and
 /// the radio event sequence number to read the case's radio events from.
 fn prepare_lab(
     lab: &mut crate::session::LabSession,
     run_dir: &std::path::Path,
     case: &Case,
-) -> Result<(Option<crate::capture::Capture>, u64), String> {
+) -> Result<(Option<crate::capture::Capture>, u64), LabPrepError> {
     use crate::ap::AccessPoints;
-    lab.reset().map_err(|e| e.to_string())?;
-    let seq = lab.aps.events_since(0).map_err(|e| e.to_string())?.last().map_or(0, |e| e.seq);
+    lab.reset()?;
+    let seq = lab.aps.events_since(0)?.last().map_or(0, |e| e.seq);
     if !case.requires.iter().any(|r| r == "lab") {
         return Ok((None, seq));
     }
     let file = run_dir.join(crate::capture::capture_file_name(&case.id));
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            .map_err(|source| LabPrepError::Folder { path: dir.to_path_buf(), source })?;
     }
     let netns = lab.lab.netns_path();
-    let capture = crate::capture::Capture::start(Some(&netns), lab.lab.bridge_name(), &file)
-        .map_err(|e| e.to_string())?;
+    let capture = crate::capture::Capture::start(Some(&netns), lab.lab.bridge_name(), &file)?;
     Ok((Some(capture), seq))
 }
 
@@ -936,7 +950,13 @@ impl Ctx<'_, '_> {
                 }
             }
             Step::CheckPeer { index, check } => match &self.peers {
-                Some(peers) => peers.check(*index, check).map_err(Trouble::Product),
+                Some(peers) => peers.check(*index, check).map_err(|e| {
+                    if e.is_mismatch() {
+                        Trouble::Product(e.to_string())
+                    } else {
+                        Trouble::Infra(e.to_string())
+                    }
+                }),
                 None => Err(Trouble::Infra("the case's lab peers are not running".into())),
             },
             Step::Fault { fault, expect_fired } => {
