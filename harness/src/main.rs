@@ -536,7 +536,7 @@ fn bench_streams(rig_path: &Path, bytes: usize, runs: u32) -> Result<ExitCode> {
             }
             // The failed run's folder (its module log) stays for a look.
             Err(e) => {
-                return Err(e.context(format!(
+                return Err(anyhow::Error::new(e).context(format!(
                     "run {} of {runs} failed ({} finished); its files: {}",
                     run + 1,
                     all.len(),
