@@ -159,3 +159,31 @@ fn a_port_with_no_module_behind_it_times_out_with_a_clear_error() {
     assert!(t.elapsed() < Duration::from_secs(5));
     assert!(err.contains("does not answer"), "{err}");
 }
+
+#[test]
+fn the_serial_transport_under_test_is_the_control_channel() {
+    use gecko_hil::transport::Transport;
+    let dir = tempfile::tempdir().unwrap();
+    let rig = common::sim_rig(dir.path());
+    let mut s = Session::open(&rig, &dir.path().join("m")).unwrap();
+    assert_eq!(s.transport(), Transport::Serial);
+    assert!(s.shares_control());
+
+    // A transport without a channel yet says so and leaves the session as it was.
+    let e = s.use_transport(Transport::Rest).unwrap_err();
+    assert_eq!(e.to_string(), "the rest transport is not implemented yet (available: serial)");
+    assert_eq!(s.transport(), Transport::Serial);
+
+    // Setup over the control channel and steps over the channel under test reach the same
+    // console, and land in one transcript in order.
+    s.restart_transcript();
+    assert_eq!(s.control.execute(&req("set wlan.ssid via-control")).unwrap().code.0, 0);
+    assert_eq!(s.under_test().execute(&req("get wlan.ssid")).unwrap().text(), "via-control");
+    let sent: Vec<String> = s
+        .restart_transcript()
+        .into_iter()
+        .filter(|e| e.dir == gecko_hil::model::Direction::Tx)
+        .map(|e| e.text)
+        .collect();
+    assert_eq!(sent, ["set wlan.ssid via-control", "get wlan.ssid"]);
+}
