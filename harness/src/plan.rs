@@ -2,7 +2,7 @@
 //! skipped with its reason, decided before anything is sent.
 //!
 //! A case applies to a transport when the case does not exclude it (`transports` of the
-//! spec table) and the transport has what the case's steps use ([`Capabilities`]): raw
+//! spec table) and the transport has what the case's steps use ([`crate::transport::Capabilities`]): raw
 //! bytes, the console's human format, log lines. A case applies to a rig when the rig has
 //! what it needs (the lab network, power control). What does not apply is reported as
 //! skipped, with the reason, never as a failure.
