@@ -1008,3 +1008,41 @@ impl Ctx<'_, '_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clause_lists_a_case_once_and_rolls_up_every_transport() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let inventory = "[[clause]]\nid = \"a.one\"\nsection = \"A\"\nsource = \"chapter\"\nlines = [1, 2]\ntext = \"one\"\n";
+        std::fs::write(dir.path().join("clauses.toml"), inventory).expect("write");
+        let case = "section = \"x\"\ntitle = \"X\"\n[[case]]\nid = \"x/one\"\ntitle = \"one\"\nclauses = [\"a.one\"]\nbasis = \"documented\"\n[[case.step]]\nsend = \"version\"\n";
+        std::fs::write(dir.path().join("x.toml"), case).expect("write");
+        let specs = crate::spec::load_dir(dir.path()).expect("valid");
+        let case = &specs.cases[0];
+        let over = |transport, verdict| CaseResult { verdict, ..base_result(case, transport, 0) };
+        let results =
+            [over(Transport::Serial, Verdict::Pass), over(Transport::Terminal, Verdict::Fail)];
+        let clauses = clause_results(&specs, &results);
+        assert_eq!(clauses[0].cases, ["x/one"]);
+        assert_eq!(clauses[0].status, ClauseStatus::Fail);
+    }
+
+    #[test]
+    fn a_run_uses_the_rig_transports_unless_told_otherwise() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("rig.toml");
+        std::fs::write(&path, "name = \"r\"\n[dut]\nkind = \"sim\"\n").expect("write");
+        let rig = crate::rig::load(&path).expect("valid");
+        assert_eq!(run_transports(&rig, None).expect("rig's"), [Transport::Serial]);
+        let asked = [Transport::Serial, Transport::Serial];
+        assert_eq!(run_transports(&rig, Some(&asked)).expect("once"), [Transport::Serial]);
+        let e = run_transports(&rig, Some(&[Transport::Terminal])).expect_err("not yet");
+        assert_eq!(
+            e.to_string(),
+            "the terminal transport is not implemented yet (available: serial)"
+        );
+    }
+}

@@ -266,8 +266,11 @@ impl<C: Channel> Channel for Recorder<C> {
 
 impl<C: Channel> RawLink for Recorder<C> {
     fn write_raw(&mut self, bytes: &[u8]) -> Result<(), ChannelError> {
-        self.push_at(Instant::now(), Direction::Tx, escape_bytes(bytes));
         let transport = self.inner.transport();
+        if self.inner.raw().is_none() {
+            return Err(ChannelError::Unsupported { transport, what: "raw bytes" });
+        }
+        self.push_at(Instant::now(), Direction::Tx, escape_bytes(bytes));
         match self.inner.raw() {
             Some(raw) => raw.write_raw(bytes),
             None => Err(ChannelError::Unsupported { transport, what: "raw bytes" }),
@@ -294,6 +297,44 @@ impl<C: Channel> RawLink for Recorder<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A module that answers every command with its own line: enough to see what the
+    /// recorder writes down.
+    struct Parrot;
+
+    impl Channel for Parrot {
+        fn transport(&self) -> Transport {
+            Transport::Rest
+        }
+        fn endpoint(&self) -> String {
+            "memory".into()
+        }
+        fn execute(&mut self, request: &Request<'_>) -> Result<Reply, ChannelError> {
+            let timing = Timing { sent: Instant::now(), first_byte: None, total: Duration::ZERO };
+            let body = format!("{}\r\n", request.line).into_bytes();
+            Ok(Reply { code: ResultCode(0), body, logs: Vec::new(), timing })
+        }
+        fn resync(&mut self, _: ConsoleFormat, _: Duration) -> Result<(), ChannelError> {
+            Ok(())
+        }
+        fn raw(&mut self) -> Option<&mut dyn RawLink> {
+            None
+        }
+    }
+
+    #[test]
+    fn a_labelled_recorder_over_a_boxed_channel_names_its_lines() {
+        let boxed: Box<dyn Channel + Send> = Box::new(Parrot);
+        let mut rec = Recorder::labelled(boxed, "rest");
+        assert_eq!(rec.transport(), Transport::Rest);
+        let request = Request { line: "get wlan.ssid", data: None, timeout: Duration::ZERO };
+        assert_eq!(rec.execute(&request).expect("answers").text(), "get wlan.ssid");
+        assert!(rec.raw().is_none(), "no raw access through the recorder either");
+        let e = RawLink::write_raw(&mut rec, b"x").expect_err("no raw access");
+        assert_eq!(e.to_string(), "the rest transport does not support raw bytes");
+        let texts: Vec<String> = rec.restart().into_iter().map(|e| e.text).collect();
+        assert_eq!(texts, ["[rest] get wlan.ssid", "[rest] [0] get wlan.ssid\\r\\n"]);
+    }
 
     #[test]
     fn normalizes_bodies() {
