@@ -215,7 +215,13 @@ pub fn run(
         }
         drop(tx);
         for (index, result) in rx {
-            bar.set_message(result.id.clone());
+            // With several transports, say which one a result is for.
+            let name = if transports.len() > 1 {
+                format!("{} over {}", result.id, result.transport)
+            } else {
+                result.id.clone()
+            };
+            bar.set_message(name.clone());
             if matches!(result.verdict, Verdict::Fail | Verdict::Error) || result.stale_deviation {
                 let what = if result.stale_deviation {
                     "passes but is listed as a deviation"
@@ -223,7 +229,7 @@ pub fn run(
                     result.verdict.as_str()
                 };
                 bar.suspend(|| {
-                    eprintln!("{what}: {} — {}", result.id, result.reason.as_deref().unwrap_or(""))
+                    eprintln!("{what}: {name} — {}", result.reason.as_deref().unwrap_or(""))
                 });
             }
             indexed.push((index, result));
