@@ -254,7 +254,8 @@ fn code_only(text: &str) -> String {
             i += 1;
         } else if c == '\'' && (next == Some('\\') || chars.get(i + 2) == Some(&'\'')) {
             // A char literal ('x', '\n', '\''); a lifetime ('a) has no closing quote.
-            i += if next == Some('\\') { 2 } else { 1 };
+            // Past the opening quote, and past an escaped character (`'\''`).
+            i += if next == Some('\\') { 3 } else { 1 };
             while i < chars.len() && chars[i] != '\'' {
                 i += 1;
             }
@@ -463,6 +464,7 @@ mod tests {
     #[case::siblings_in_a_folder(&[("lib.rs", ""), ("r/mod.rs", ""), ("r/h.rs", "use super::t::T;"), ("r/t.rs", "use super::h::h;")], "r::h,r::t")]
     #[case::parent_and_child_are_one_unit(&[("lib.rs", ""), ("p/mod.rs", "mod c; pub use c::X; pub struct Y;"), ("p/c.rs", "use super::Y;")], "")]
     #[case::comments_and_strings_do_not_count(&[("lib.rs", ""), ("a.rs", "/// see [`crate::b`]\nconst S: &str = \"crate::b\"; // crate::b\nconst R: &str = r#\"crate::b\"#;"), ("b.rs", "use crate::a;")], "")]
+    #[case::escaped_quote_chars(&[("lib.rs", ""), ("a.rs", "const Q: char = '\\''; const C: &str = \"x\"; fn f() -> crate::b::X { todo!() }"), ("b.rs", "use crate::a;")], "a,b")]
     #[case::lifetimes_are_not_chars(&[("lib.rs", ""), ("a.rs", "fn f<'x>(s: &'x str) -> crate::b::X { todo!() }"), ("b.rs", "use crate::a;")], "a,b")]
     #[case::three(&[("lib.rs", ""), ("a.rs", "use crate::b;"), ("b.rs", "use crate::c;"), ("c.rs", "use crate::a;")], "a,b,c")]
     #[case::main_is_another_crate(&[("lib.rs", ""), ("main.rs", "use crate::a;"), ("a.rs", "use crate::b;"), ("b.rs", "")], "")]
