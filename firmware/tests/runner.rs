@@ -70,6 +70,14 @@ fn verdicts_reports_and_deviations() {
     assert_eq!(verdict("t/fail"), Verdict::Fail);
     assert_eq!(verdict("t/deviation"), Verdict::KnownDeviation);
     assert_eq!(verdict("t/rest-only"), Verdict::Skipped);
+    // Planned out before anything was sent, with the reason and the transport.
+    let rest_only = result.cases.iter().find(|c| c.id == "t/rest-only").unwrap();
+    assert_eq!(
+        rest_only.reason.as_deref(),
+        Some("not for the serial transport (the case is for rest)")
+    );
+    assert_eq!(rest_only.transport, gecko_hil::transport::Transport::Serial);
+    assert_eq!(result.transports, [gecko_hil::transport::Transport::Serial]);
     let fail = result.cases.iter().find(|c| c.id == "t/fail").unwrap();
     assert!(
         fail.reason.as_deref().unwrap().contains("expected body `not what it says`"),

@@ -8,6 +8,32 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// Why a benchmark could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Session(#[from] crate::session::SessionError),
+    #[error(transparent)]
+    Channel(#[from] crate::channel::ChannelError),
+    #[error(transparent)]
+    Run(#[from] crate::runner::RunError),
+    #[error("the raw port: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("lab peers: {0}")]
+    Peers(#[from] crate::peers::PeerError),
+    #[error(transparent)]
+    Check(#[from] crate::peers::CheckError),
+    #[error("rig `{rig}` has no lab network with an access point to join")]
+    NoLab { rig: String },
+    /// The module, the suite or the arguments did not do what the benchmark needs.
+    #[error("{0}")]
+    Unexpected(String),
+}
+
+fn check(ok: bool, why: impl FnOnce() -> String) -> Result<(), BenchError> {
+    if ok { Ok(()) } else { Err(BenchError::Unexpected(why())) }
+}
+
 /// Latency percentiles of one series.
 #[derive(Clone, Copy, Debug)]
 pub struct Stats {
@@ -30,30 +56,32 @@ pub struct SerialBench {
 }
 
 /// Measures `iterations` round trips of `get wlan.ssid` each way.
-pub fn serial(rig: &Rig, workdir: &Path, iterations: usize) -> anyhow::Result<SerialBench> {
-    anyhow::ensure!(iterations >= 10, "use at least 10 iterations");
+pub fn serial(rig: &Rig, workdir: &Path, iterations: usize) -> Result<SerialBench, BenchError> {
+    check(iterations >= 10, || "use at least 10 iterations".to_string())?;
     let mut session = Session::open(rig, workdir)?;
-    session.channel.resync(crate::channel::ConsoleFormat::Machine, rig.reboot_timeout)?;
+    session.control.resync(crate::channel::ConsoleFormat::Machine, rig.reboot_timeout)?;
     // A known value, so the raw floor knows how many bytes the reply has.
     let request = Request { line: "set wlan.ssid bench", data: None, timeout: rig.command_timeout };
-    session.channel.execute(&request)?;
+    session.control.execute(&request)?;
     let request = Request { line: "get wlan.ssid", data: None, timeout: rig.command_timeout };
     let mut harness = Vec::with_capacity(iterations);
     for i in 0..iterations + iterations / 10 {
         let t = Instant::now();
-        let reply = session.channel.execute(&request)?;
+        let reply = session.control.execute(&request)?;
         let took = t.elapsed();
-        anyhow::ensure!(reply.code.0 == 0 && reply.text() == "bench", "unexpected reply {reply:?}");
+        check(reply.code.0 == 0 && reply.text() == "bench", || {
+            format!("unexpected reply {reply:?}")
+        })?;
         if i >= iterations / 10 {
             harness.push(took);
         }
         if i % 1000 == 0 {
-            session.channel.restart();
+            session.control.restart();
         }
     }
-    let port = session.channel.endpoint();
-    let Session { channel, sim, .. } = session;
-    drop(channel);
+    let port = session.control.endpoint();
+    let Session { control, sim, .. } = session;
+    drop(control);
     let expected: &[u8] = b"R000007\r\nbench\r\n";
     let mut file = std::fs::OpenOptions::new().read(true).write(true).open(&port)?;
     let mut raw = Vec::with_capacity(iterations);
@@ -64,11 +92,11 @@ pub fn serial(rig: &Rig, workdir: &Path, iterations: usize) -> anyhow::Result<Se
         let mut got = 0;
         while got < expected.len() {
             let n = file.read(&mut buf[got..])?;
-            anyhow::ensure!(n > 0, "port closed");
+            check(n > 0, || "port closed".to_string())?;
             got += n;
         }
         let took = t.elapsed();
-        anyhow::ensure!(&buf[..got] == expected, "unexpected raw reply {:?}", &buf[..got]);
+        check(&buf[..got] == expected, || format!("unexpected raw reply {:?}", &buf[..got]))?;
         if i >= iterations / 10 {
             raw.push(took);
         }
@@ -93,7 +121,7 @@ pub fn suite(
     rig: &Rig,
     workdir: &Path,
     jobs: &[usize],
-) -> anyhow::Result<SuiteBench> {
+) -> Result<SuiteBench, BenchError> {
     let mut setups = Vec::new();
     for i in 0..5 {
         let t = Instant::now();
@@ -112,15 +140,14 @@ pub fn suite(
             reports_root: workdir.join(format!("reports-{j}")),
             progress: false,
             jobs: j,
+            transports: None,
         };
         let t = Instant::now();
         let (run, _) = crate::runner::run(specs, rig, &options)?;
         runs.push((j, t.elapsed()));
-        anyhow::ensure!(
-            run.totals.is_green(),
-            "the suite is not green with --jobs {j}: {:?}",
-            run.totals
-        );
+        check(run.totals.is_green(), || {
+            format!("the suite is not green with --jobs {j}: {:?}", run.totals)
+        })?;
         cases = run.cases.len();
     }
     Ok(SuiteBench { setup, cases, runs })
@@ -170,38 +197,38 @@ fn rate(bytes: usize, t: Duration) -> f64 {
 }
 
 /// Sends a command that must succeed; its body.
-fn exec(s: &mut Session, line: &str, data: Option<&[u8]>) -> anyhow::Result<String> {
+fn exec(s: &mut Session, line: &str, data: Option<&[u8]>) -> Result<String, BenchError> {
     let timeout = Duration::from_secs(30);
-    let reply = s.channel.execute(&Request { line, data, timeout })?;
-    anyhow::ensure!(reply.code.0 == 0, "`{line}` answered {}: {}", reply.code, reply.text());
+    let reply = s.control.execute(&Request { line, data, timeout })?;
+    check(reply.code.0 == 0, || format!("`{line}` answered {}: {}", reply.code, reply.text()))?;
     Ok(String::from_utf8_lossy(&reply.body).into_owned())
 }
 
-fn raw_link(s: &mut Session) -> anyhow::Result<&mut dyn crate::channel::RawLink> {
-    s.channel.raw().ok_or_else(|| anyhow::anyhow!("the serial channel has no raw access"))
+fn raw_link(s: &mut Session) -> Result<&mut dyn crate::channel::RawLink, BenchError> {
+    s.control.raw().ok_or(BenchError::Unexpected("the serial channel has no raw access".into()))
 }
 
 /// Sends `reboot` as raw bytes (a module in stream mode cannot be resynced) and waits for it.
-fn reboot(s: &mut Session) -> anyhow::Result<()> {
+fn reboot(s: &mut Session) -> Result<(), BenchError> {
     let link = raw_link(s)?;
     link.write_raw(b"reboot\r\n")?;
     let got = link.read_raw(&mut |b| b.ends_with(b"Rebooting\r\n"), Duration::from_secs(5))?;
-    anyhow::ensure!(got.ends_with(b"Rebooting\r\n"), "no reboot: {got:?}");
+    check(got.ends_with(b"Rebooting\r\n"), || format!("no reboot: {got:?}"))?;
     Ok(())
 }
 
 /// Moves `bytes` through a module TCP stream each way, driven over serial, and the same
 /// amount through a plain socket to the same lab peer.
-pub fn streams(rig: &Rig, workdir: &Path, bytes: usize) -> anyhow::Result<StreamsBench> {
+pub fn streams(rig: &Rig, workdir: &Path, bytes: usize) -> Result<StreamsBench, BenchError> {
     use crate::peers::{PeerCheck, PeerSpec, Peers, TcpClient, pattern};
     let ap = rig
         .lab
         .as_ref()
         .and_then(|l| l.aps.first().cloned())
-        .ok_or_else(|| anyhow::anyhow!("rig `{}` has no lab access point to join", rig.name))?;
+        .ok_or_else(|| BenchError::NoLab { rig: rig.name.clone() })?;
     let mut session = Session::open(rig, workdir)?;
     let lab = session.lab.as_ref().map(|l| std::sync::Arc::clone(&l.lab));
-    let lab = lab.ok_or_else(|| anyhow::anyhow!("rig `{}` has no lab network", rig.name))?;
+    let lab = lab.ok_or_else(|| BenchError::NoLab { rig: rig.name.clone() })?;
     let timeout = Duration::from_secs(30);
     let s = &mut session;
     exec(s, &format!("set wlan.ssid {}", ap.ssid), None)?;
@@ -233,7 +260,7 @@ pub fn streams(rig: &Rig, workdir: &Path, bytes: usize) -> anyhow::Result<Stream
     for piece in data.chunks(chunk) {
         exec(s, &format!("stream_write {handle} {}", piece.len()), Some(piece))?;
     }
-    peers.check(0, &on(0)).map_err(anyhow::Error::msg)?;
+    peers.check(0, &on(0))?;
     let serial_write = rate(bytes, t.elapsed());
     exec(s, &format!("stream_close {handle}"), None)?;
 
@@ -244,25 +271,25 @@ pub fn streams(rig: &Rig, workdir: &Path, bytes: usize) -> anyhow::Result<Stream
     let handle = handle.trim().to_string();
     let mut got = Vec::with_capacity(bytes);
     while got.len() < bytes {
-        let reply = s.channel.execute(&Request {
+        let reply = s.control.execute(&Request {
             line: &format!("stream_read {handle} {chunk}"),
             data: None,
             timeout,
         })?;
-        anyhow::ensure!(reply.code.0 == 0, "stream_read answered {}", reply.code);
+        check(reply.code.0 == 0, || format!("stream_read answered {}", reply.code))?;
         // The body is the data followed by the response's line end.
         let body = reply.body.strip_suffix(b"\r\n").unwrap_or(&reply.body);
-        anyhow::ensure!(!body.is_empty() || t.elapsed() < timeout, "no data within {timeout:?}");
+        check(!body.is_empty() || t.elapsed() < timeout, || format!("no data within {timeout:?}"))?;
         got.extend_from_slice(body);
     }
     let serial_read = rate(bytes, t.elapsed());
-    anyhow::ensure!(got == data, "stream_read returned other bytes than the source sent");
+    check(got == data, || "stream_read returned other bytes than the source sent".to_string())?;
 
     // The same bytes through a plain socket from the lab router to the same sink.
     let mut client = TcpClient::connect(&lab, crate::peers::DEFAULT_PEER_ADDR, sink_port)?;
     let t = Instant::now();
     client.send(&data)?;
-    peers.check(0, &on(1)).map_err(anyhow::Error::msg)?;
+    peers.check(0, &on(1))?;
     let raw = rate(bytes, t.elapsed());
     drop(client);
 
@@ -287,20 +314,20 @@ pub fn streams(rig: &Rig, workdir: &Path, bytes: usize) -> anyhow::Result<Stream
         ..PeerCheck::default()
     };
     reboot(s)?;
-    stream_peers.check(0, &connected(1)).map_err(anyhow::Error::msg)?;
+    stream_peers.check(0, &connected(1))?;
     let t = Instant::now();
     for piece in data.chunks(chunk) {
         raw_link(s)?.write_raw(piece)?;
     }
     let all_in = PeerCheck { connection: Some(0), ..on(0) };
-    stream_peers.check(0, &all_in).map_err(anyhow::Error::msg)?;
+    stream_peers.check(0, &all_in)?;
     let stream_mode_in = rate(bytes, t.elapsed());
 
     // Break in (3 s of silence, then the sequence), point the client at the source, reboot.
     std::thread::sleep(Duration::from_millis(3_200));
     raw_link(s)?.write_raw(b"$$$")?;
     std::thread::sleep(Duration::from_millis(200));
-    s.channel.resync(crate::channel::ConsoleFormat::Machine, Duration::from_secs(5))?;
+    s.control.resync(crate::channel::ConsoleFormat::Machine, Duration::from_secs(5))?;
     exec(s, "set tcp.client.remote_port 7103", None)?;
     exec(s, "save", None)?;
     reboot(s)?;
@@ -315,11 +342,9 @@ pub fn streams(rig: &Rig, workdir: &Path, bytes: usize) -> anyhow::Result<Stream
         }
         got.extend_from_slice(&piece);
     }
-    anyhow::ensure!(
-        got == data,
-        "STREAM mode delivered {} of {bytes} bytes, or other bytes",
-        got.len()
-    );
+    check(got == data, || {
+        format!("STREAM mode delivered {} of {bytes} bytes, or other bytes", got.len())
+    })?;
     let stream_mode_out = rate(bytes, first.map_or(Duration::ZERO, |f| f.elapsed()));
     Ok(StreamsBench { bytes, serial_write, serial_read, raw, stream_mode_in, stream_mode_out })
 }

@@ -13,17 +13,9 @@ use std::fmt::{self, Write as _};
 use crate::model::{ClauseResult, Coverage, RunResult, Verdict};
 use crate::spec::{Case, ClauseKind, Origin, Specs, Step};
 
-/// Classifies one clause from its citing cases: each is `Some(verdict)` when it ran (or was
-/// skipped) in the run at hand, `None` when there is no run of it.
+/// Classifies one clause from its citing cases (see [`Coverage::of`]).
 pub fn classify(citations: impl IntoIterator<Item = Option<Verdict>>) -> Coverage {
-    let mut coverage = Coverage::Uncovered;
-    for verdict in citations {
-        if verdict == Some(Verdict::Pass) {
-            return Coverage::Checked;
-        }
-        coverage = Coverage::Named;
-    }
-    coverage
+    Coverage::of(citations)
 }
 
 /// Counts of clauses by [`Coverage`].

@@ -116,6 +116,10 @@ struct RunArgs {
     /// Run cases on this many rig instances at once (simulated rigs only).
     #[arg(long, short, default_value_t = 1)]
     jobs: usize,
+    /// Run the cases over this transport (repeatable: each case over each, where it
+    /// applies): serial, rest, websocket, terminal. Default: the rig's `transports`.
+    #[arg(long = "transport", value_name = "NAME")]
+    transports: Vec<gecko_hil::transport::Transport>,
     /// First flash the rig's firmware through its [probe] (hardware rigs).
     #[arg(long)]
     flash: bool,
@@ -269,19 +273,27 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     interrupt::install();
     let specs = load_specs(&args.select.specs)?;
     let rig = rig::load(&args.rig)?;
+    let transports = runner::run_transports(&rig, Some(&args.transports))?;
     if args.flash {
         flash(&rig, args.firmware.as_deref())?;
     }
     let selection = args.select.selection();
     let count = runner::select(&specs, &selection).len();
     anyhow::ensure!(count > 0, "no case matches the selection `{}`", selection.describe());
-    eprintln!("running {count} cases on rig `{}` ({})", rig.name, rig.path.display());
+    let over: Vec<&str> = transports.iter().map(|t| t.name()).collect();
+    eprintln!(
+        "running {count} cases over {} on rig `{}` ({})",
+        over.join(" and "),
+        rig.name,
+        rig.path.display()
+    );
     let options = RunOptions {
         selection,
         retries: args.retries,
         reports_root: args.reports,
         progress: !args.no_progress && std::io::stderr().is_terminal(),
         jobs: args.jobs,
+        transports: Some(transports),
     };
     let (run, dir) = runner::run(&specs, &rig, &options)?;
     let t = run.totals;
@@ -510,7 +522,7 @@ fn bench_streams(rig_path: &Path, bytes: usize, runs: u32) -> Result<ExitCode> {
             }
             // The failed run's folder (its module log) stays for a look.
             Err(e) => {
-                return Err(e.context(format!(
+                return Err(anyhow::Error::new(e).context(format!(
                     "run {} of {runs} failed ({} finished); its files: {}",
                     run + 1,
                     all.len(),

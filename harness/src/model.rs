@@ -5,6 +5,12 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::transport::Transport;
+
+fn serial_only() -> Vec<Transport> {
+    vec![Transport::Serial]
+}
+
 /// The schema name written into `results.json`.
 pub const SCHEMA: &str = "gecko-hil/results/v1";
 
@@ -63,6 +69,10 @@ pub struct RunResult {
     pub module_version: Option<String>,
     /// The selection as given on the command line (`all` when none).
     pub selection: String,
+    /// The transports the run planned its cases over, in order (results of runs from
+    /// before this field: `serial`).
+    #[serde(default = "serial_only")]
+    pub transports: Vec<Transport>,
     pub totals: Totals,
     pub cases: Vec<CaseResult>,
     /// Every clause of the inventory with the verdicts of the cases that cite it.
@@ -155,8 +165,10 @@ pub struct CaseResult {
     pub note: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
-    /// The transport it ran over (`serial`).
-    pub transport: String,
+    /// The transport it ran over (or was planned for, when skipped). With several
+    /// transports in a run, a case has one result per transport: `id` and `transport`
+    /// together name a result.
+    pub transport: Transport,
     pub verdict: Verdict,
     /// Why it failed, errored or was skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -291,7 +303,7 @@ pub struct ClauseResult {
 }
 
 /// What a run proved about a clause; unlike [`ClauseStatus`] (the worst verdict), this asks
-/// whether any case checked it at all. See `coverage::classify`.
+/// whether any case checked it at all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Coverage {
@@ -305,6 +317,19 @@ pub enum Coverage {
 }
 
 impl Coverage {
+    /// Classifies one clause from its citing cases: each is `Some(verdict)` when it ran (or
+    /// was skipped) in the run at hand, `None` when there is no run of it.
+    pub fn of(citations: impl IntoIterator<Item = Option<Verdict>>) -> Self {
+        let mut coverage = Coverage::Uncovered;
+        for verdict in citations {
+            if verdict == Some(Verdict::Pass) {
+                return Coverage::Checked;
+            }
+            coverage = Coverage::Named;
+        }
+        coverage
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Coverage::Checked => "checked",

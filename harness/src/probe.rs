@@ -45,27 +45,40 @@ pub struct ProbeSpec {
     pub firmware: Option<PathBuf>,
 }
 
+/// A `[probe]` value of a rig file that cannot be right (the rig loader adds file and line).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeSpecError {
+    #[error("`{chip}` is not a chip probe-rs knows{}", close_names(close))]
+    UnknownChip {
+        chip: String,
+        /// Known chips with a similar name.
+        close: Vec<String>,
+    },
+    #[error("`{selector}` is not VID:PID[:serial] ({reason})")]
+    BadSelector { selector: String, reason: String },
+}
+
+fn close_names(close: &[String]) -> String {
+    if close.is_empty() { String::new() } else { format!(" (close: {})", close.join(", ")) }
+}
+
 /// Checks a chip name against probe-rs's built-in targets; the error suggests close names.
-pub fn check_chip(chip: &str) -> Result<(), String> {
+pub fn check_chip(chip: &str) -> Result<(), ProbeSpecError> {
     let registry = probe_rs::config::Registry::from_builtin_families();
     if registry.get_target_by_name(chip).is_ok() {
         return Ok(());
     }
     let stem: String = chip.chars().take(6).collect();
     let close: Vec<String> = registry.search_chips(&stem).into_iter().take(5).collect();
-    Err(if close.is_empty() {
-        format!("`{chip}` is not a chip probe-rs knows")
-    } else {
-        format!("`{chip}` is not a chip probe-rs knows (close: {})", close.join(", "))
-    })
+    Err(ProbeSpecError::UnknownChip { chip: chip.to_string(), close })
 }
 
 /// Checks a probe selector (`VID:PID` or `VID:PID:serial`).
-pub fn check_selector(selector: &str) -> Result<(), String> {
-    selector
-        .parse::<DebugProbeSelector>()
-        .map(|_| ())
-        .map_err(|e| format!("`{selector}` is not VID:PID[:serial] ({e})"))
+pub fn check_selector(selector: &str) -> Result<(), ProbeSpecError> {
+    selector.parse::<DebugProbeSelector>().map(|_| ()).map_err(|e| ProbeSpecError::BadSelector {
+        selector: selector.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// The debug probes attached now, one line each.
@@ -135,10 +148,10 @@ mod tests {
     #[test]
     fn chips_are_checked_against_probe_rs_targets() {
         assert_eq!(check_chip("nRF52840_xxAA"), Ok(()));
-        let e = check_chip("nRF52840_typo").expect_err("unknown");
+        let e = check_chip("nRF52840_typo").expect_err("unknown").to_string();
         assert!(e.contains("not a chip probe-rs knows") && e.contains("nRF52840"), "{e}");
         let e = check_chip("zz-no-such").expect_err("unknown");
-        assert_eq!(e, "`zz-no-such` is not a chip probe-rs knows");
+        assert_eq!(e.to_string(), "`zz-no-such` is not a chip probe-rs knows");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! `hardware`: a real module on a serial port given by path or USB serial number) and the
 //! settings of its console. See `rigs/README.md`.
 
-use crate::spec::{Source, SpecError};
+use crate::source::{Source, SpecError};
+use crate::transport::Transport;
 use serde::Deserialize;
 use serde_spanned::Spanned;
 use serialport::FlowControl;
@@ -26,6 +27,7 @@ struct RawRig {
     lab: Option<RawLab>,
     power: Option<Spanned<RawPower>>,
     probe: Option<RawProbe>,
+    transports: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Deserialize)]
@@ -102,24 +104,7 @@ pub struct LabSpec {
 pub const SECURITY: &[&str] =
     &["open", "wep", "wpa-aes", "wpa-tkip", "wpa2-aes", "wpa2-mixed", "wpa2-tkip", "wpa3-sae"];
 
-/// Parses `02:00:00:00:01:01`.
-pub(crate) fn parse_bssid(text: &str) -> Option<[u8; 6]> {
-    let mut out = [0u8; 6];
-    let mut parts = text.split(':');
-    for slot in &mut out {
-        let part = parts.next()?;
-        if part.len() != 2 {
-            return None;
-        }
-        *slot = u8::from_str_radix(part, 16).ok()?;
-    }
-    parts.next().is_none().then_some(out)
-}
-
-/// Formats a BSSID as the lab control channel and reports print it.
-pub fn format_bssid(b: &[u8; 6]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":")
-}
+pub use crate::text::{format_bssid, parse_bssid};
 
 /// Validates one access point; `key` says where it stands (`lab.ap`, `add_ap`) for errors.
 pub(crate) fn ap_spec(source: &Source, ap: Spanned<RawAp>, key: &str) -> Result<ApSpec, SpecError> {
@@ -260,6 +245,9 @@ pub struct Rig {
     pub power: Option<PowerSpec>,
     /// The simulated lab network (sim rigs only).
     pub lab: Option<LabSpec>,
+    /// The transports cases run over (`hil run --transport` picks among them); default
+    /// `serial`. Setup and recovery always go over the serial console, whatever these are.
+    pub transports: Vec<Transport>,
 }
 
 /// A known deviation of this rig's module.
@@ -395,11 +383,13 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
         }
         Some(raw) => {
             if let Err(message) = crate::probe::check_chip(raw.chip.get_ref()) {
+                let message = message.to_string();
                 return Err(source.error(raw.chip.span().start, Some("probe.chip"), message));
             }
             if let Some(sel) = &raw.selector
                 && let Err(message) = crate::probe::check_selector(sel.get_ref())
             {
+                let message = message.to_string();
                 return Err(source.error(sel.span().start, Some("probe.selector"), message));
             }
             let dir = path.parent().unwrap_or(Path::new("."));
@@ -410,6 +400,7 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
             })
         }
     };
+    let transports = transports(&source, raw.transports)?;
     let power = match raw.power {
         None => None,
         Some(_) if matches!(dut, Dut::Sim { .. }) => {
@@ -450,7 +441,34 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
         probe,
         power,
         lab,
+        transports,
     })
+}
+
+/// The rig's `transports`: known, implemented, each once; `serial` when not given.
+fn transports(
+    source: &Source,
+    raw: Option<Spanned<Vec<Spanned<String>>>>,
+) -> Result<Vec<Transport>, SpecError> {
+    let Some(raw) = raw else { return Ok(vec![Transport::Serial]) };
+    let at = raw.span().start;
+    let mut out = Vec::new();
+    for name in raw.into_inner() {
+        let error = |message: String| source.error(name.span().start, Some("transports"), message);
+        let transport = name
+            .get_ref()
+            .parse::<Transport>()
+            .and_then(Transport::ensure_implemented)
+            .map_err(|e| error(e.to_string()))?;
+        if out.contains(&transport) {
+            return Err(error(format!("`{transport}` is listed twice")));
+        }
+        out.push(transport);
+    }
+    if out.is_empty() {
+        return Err(source.error(at, Some("transports"), "name at least one transport (`serial`)"));
+    }
+    Ok(out)
 }
 
 fn load_expectations(path: &Path) -> Result<HashMap<String, Deviation>, SpecError> {
@@ -475,12 +493,32 @@ fn load_expectations(path: &Path) -> Result<HashMap<String, Deviation>, SpecErro
     Ok(out)
 }
 
+/// Why no tty was found for a USB serial number.
+#[derive(Debug, thiserror::Error)]
+pub enum UsbSerialError {
+    #[error("cannot list /sys/class/tty: {0}")]
+    Sysfs(#[source] std::io::Error),
+    #[error("no USB serial adapter with serial number `{serial}` is connected ({})", found(seen))]
+    NotConnected {
+        serial: String,
+        /// The adapters that are connected: `/dev/ttyUSB0 (A50285BI)`.
+        seen: Vec<String>,
+    },
+}
+
+fn found(seen: &[String]) -> String {
+    if seen.is_empty() {
+        "no USB serial adapters found at all".to_string()
+    } else {
+        format!("found: {}", seen.join(", "))
+    }
+}
+
 /// Finds the tty device whose USB adapter has this serial number, through sysfs (no libudev
 /// needed).
-pub fn find_usb_serial(serial: &str) -> Result<PathBuf, String> {
+pub fn find_usb_serial(serial: &str) -> Result<PathBuf, UsbSerialError> {
     let mut seen = Vec::new();
-    let entries = std::fs::read_dir("/sys/class/tty")
-        .map_err(|e| format!("cannot list /sys/class/tty: {e}"))?;
+    let entries = std::fs::read_dir("/sys/class/tty").map_err(UsbSerialError::Sysfs)?;
     for entry in entries.filter_map(Result::ok) {
         let Ok(mut dir) = std::fs::canonicalize(entry.path().join("device")) else { continue };
         // Walk up from the interface to the USB device, which has the `serial` attribute.
@@ -499,16 +537,7 @@ pub fn find_usb_serial(serial: &str) -> Result<PathBuf, String> {
             }
         }
     }
-    if seen.is_empty() {
-        Err(format!(
-            "no USB serial adapter with serial number `{serial}` is connected (no USB serial adapters found at all)"
-        ))
-    } else {
-        Err(format!(
-            "no USB serial adapter with serial number `{serial}` is connected (found: {})",
-            seen.join(", ")
-        ))
-    }
+    Err(UsbSerialError::NotConnected { serial: serial.to_string(), seen })
 }
 
 #[cfg(test)]
@@ -526,6 +555,37 @@ mod tests {
             e.file = PathBuf::from("r.toml");
             e
         })
+    }
+
+    #[rstest::rstest]
+    #[case::default("", Ok(vec![Transport::Serial]))]
+    #[case::serial("transports = [\"serial\"]\n", Ok(vec![Transport::Serial]))]
+    #[case::unknown(
+        "transports = [\"serial\", \"http\"]\n",
+        Err(
+            "r.toml:1: key `transports`: unknown transport `http` (known: serial, rest, websocket, terminal)"
+        )
+    )]
+    #[case::not_yet(
+        "transports = [\"rest\"]\n",
+        Err(
+            "r.toml:1: key `transports`: the rest transport is not implemented yet (available: serial)"
+        )
+    )]
+    #[case::twice(
+        "transports = [\"serial\", \"serial\"]\n",
+        Err("r.toml:1: key `transports`: `serial` is listed twice")
+    )]
+    #[case::none(
+        "transports = []\n",
+        Err("r.toml:1: key `transports`: name at least one transport (`serial`)")
+    )]
+    fn transports_of_a_rig(#[case] line: &str, #[case] want: Result<Vec<Transport>, &str>) {
+        let got = rig(&format!("{line}name = \"x\"\n[dut]\nkind = \"sim\"\n"));
+        assert_eq!(
+            got.map(|r| r.transports).map_err(|e| e.to_string()),
+            want.map_err(String::from)
+        );
     }
 
     const BENCH: &str =
@@ -616,6 +676,6 @@ mod tests {
     #[test]
     fn unknown_usb_serial_says_so() {
         let e = find_usb_serial("no-such-serial-XYZ").expect_err("absent");
-        assert!(e.contains("no-such-serial-XYZ"), "{e}");
+        assert!(e.to_string().contains("no-such-serial-XYZ"), "{e}");
     }
 }

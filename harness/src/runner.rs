@@ -13,9 +13,11 @@ use crate::model::{
     CaseResult, ClauseResult, ClauseStatus, RigInfo, RunResult, SCHEMA, StepOutcome, StepResult,
     Totals, Verdict,
 };
+use crate::plan::Planned;
 use crate::rig::Rig;
 use crate::session::Session;
 use crate::spec::{BodyExpect, Case, RawExpect, Selection, Specs, Step};
+use crate::transport::{Transport, TransportError};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Mutex, mpsc};
@@ -33,6 +35,47 @@ pub struct RunOptions {
     pub progress: bool,
     /// Rig instances to run cases on in parallel (simulated rigs only).
     pub jobs: usize,
+    /// The transports to run the cases over (`hil run --transport`); `None`: the rig's.
+    pub transports: Option<Vec<Transport>>,
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error(
+        "rig `{rig}` offers {offered}; the {transport} transport is not among them (its `transports` key)"
+    )]
+    NotOnRig { rig: String, transport: Transport, offered: String },
+    #[error("rig `{rig}` has one module: --jobs must be 1 (only simulated rigs can be multiplied)")]
+    OneModule { rig: String },
+    #[error("cannot create {}: {source}", path.display())]
+    Folder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("writing the report: {0}")]
+    Report(#[from] crate::report::ReportError),
+}
+
+/// The transports a run uses: those asked for, each implemented and offered by the rig, or
+/// the rig's.
+pub fn run_transports(rig: &Rig, asked: Option<&[Transport]>) -> Result<Vec<Transport>, RunError> {
+    let Some(asked) = asked.filter(|a| !a.is_empty()) else { return Ok(rig.transports.clone()) };
+    let mut out = Vec::new();
+    for &transport in asked {
+        transport.ensure_implemented()?;
+        if !rig.transports.contains(&transport) {
+            let offered = rig.transports.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ");
+            return Err(RunError::NotOnRig { rig: rig.name.clone(), transport, offered });
+        }
+        if !out.contains(&transport) {
+            out.push(transport);
+        }
+    }
+    Ok(out)
 }
 
 /// Why a step did not pass.
@@ -86,17 +129,28 @@ fn run_id(root: &std::path::Path, started: SystemTime, rig: &str) -> String {
 }
 
 /// Runs the selected cases and writes the report. Returns the result and the report folder.
-pub fn run(specs: &Specs, rig: &Rig, options: &RunOptions) -> anyhow::Result<(RunResult, PathBuf)> {
+pub fn run(
+    specs: &Specs,
+    rig: &Rig,
+    options: &RunOptions,
+) -> Result<(RunResult, PathBuf), RunError> {
     let started = SystemTime::now();
     let clock = Instant::now();
-    std::fs::create_dir_all(&options.reports_root)?;
+    let transports = run_transports(rig, options.transports.as_deref())?;
+    let folder = |path: &PathBuf| {
+        std::fs::create_dir_all(path)
+            .map_err(|source| RunError::Folder { path: path.clone(), source })
+    };
+    folder(&options.reports_root)?;
     let run_id = run_id(&options.reports_root, started, &rig.name);
     let run_dir = options.reports_root.join(&run_id);
-    std::fs::create_dir_all(&run_dir)?;
+    folder(&run_dir)?;
     let cases = select(specs, &options.selection);
+    // Which case runs over which transport is decided here, before anything is sent.
+    let planned = crate::plan::plan(&cases, &transports, rig);
 
     let bar = if options.progress {
-        let bar = indicatif::ProgressBar::new(cases.len() as u64);
+        let bar = indicatif::ProgressBar::new(planned.len() as u64);
         if let Ok(style) =
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed} {msg}")
         {
@@ -107,15 +161,13 @@ pub fn run(specs: &Specs, rig: &Rig, options: &RunOptions) -> anyhow::Result<(Ru
         indicatif::ProgressBar::hidden()
     };
 
-    let jobs = options.jobs.clamp(1, cases.len().max(1));
-    anyhow::ensure!(
-        jobs == 1 || matches!(rig.dut, crate::rig::Dut::Sim { .. }),
-        "rig `{}` has one module: --jobs must be 1 (only simulated rigs can be multiplied)",
-        rig.name
-    );
+    let jobs = options.jobs.clamp(1, planned.len().max(1));
+    if jobs > 1 && !matches!(rig.dut, crate::rig::Dut::Sim { .. }) {
+        return Err(RunError::OneModule { rig: rig.name.clone() });
+    }
     // Each worker has its own rig instance (its own simulated module); cases are handed out
     // from one queue, results come back tagged with their index so the report keeps file order.
-    let queue = Mutex::new(cases.iter().copied().enumerate().collect::<VecDeque<_>>());
+    let queue = Mutex::new(planned.into_iter().enumerate().collect::<VecDeque<_>>());
     let first_contact: Mutex<Option<(Option<String>, String)>> = Mutex::new(None);
     let (tx, rx) = mpsc::channel::<(usize, CaseResult)>();
     let mut indexed = Vec::with_capacity(cases.len());
@@ -133,27 +185,26 @@ pub fn run(specs: &Specs, rig: &Rig, options: &RunOptions) -> anyhow::Result<(Ru
                 if let Ok(s) = &mut session {
                     let mut first = first_contact.lock().unwrap_or_else(|e| e.into_inner());
                     if first.is_none() {
-                        *first = Some((s.module_version(), s.channel.endpoint()));
+                        *first = Some((s.module_version(), s.control.endpoint()));
                     }
                 }
                 loop {
                     let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
-                    let Some((index, case)) = next else { break };
+                    let Some((index, Planned { case, transport, skip })) = next else { break };
                     let start_ms = clock.elapsed().as_millis() as u64;
                     let result = if interrupt::requested() {
-                        skipped(case, start_ms, "run interrupted before this case")
-                    } else if !case.runs_on("serial") {
-                        skipped(case, start_ms, "not for the serial transport")
-                    } else if case.requires.iter().any(|r| r == "lab") && rig.lab.is_none() {
-                        skipped(case, start_ms, "needs the lab network; this rig has no [lab]")
-                    } else if !can_power_cycle(rig)
-                        && case.steps.iter().any(|s| matches!(s, Step::PowerCycle))
-                    {
-                        skipped(case, start_ms, "power-cycles the module; this rig has no [power]")
+                        skipped(case, transport, start_ms, "run interrupted before this case")
+                    } else if let Some(why) = skip {
+                        skipped(case, transport, start_ms, &why.to_string())
                     } else {
                         match &mut session {
-                            Err(e) => errored(case, start_ms, &format!("no session: {e}")),
-                            Ok(s) => run_with_retries(s, case, options.retries, start_ms),
+                            Err(e) => {
+                                errored(case, transport, start_ms, &format!("no session: {e}"))
+                            }
+                            Ok(s) => match s.use_transport(transport) {
+                                Err(e) => errored(case, transport, start_ms, &e.to_string()),
+                                Ok(()) => run_with_retries(s, case, options.retries, start_ms),
+                            },
                         }
                     };
                     if tx.send((index, apply_deviation(rig, result))).is_err() {
@@ -164,7 +215,13 @@ pub fn run(specs: &Specs, rig: &Rig, options: &RunOptions) -> anyhow::Result<(Ru
         }
         drop(tx);
         for (index, result) in rx {
-            bar.set_message(result.id.clone());
+            // With several transports, say which one a result is for.
+            let name = if transports.len() > 1 {
+                format!("{} over {}", result.id, result.transport)
+            } else {
+                result.id.clone()
+            };
+            bar.set_message(name.clone());
             if matches!(result.verdict, Verdict::Fail | Verdict::Error) || result.stale_deviation {
                 let what = if result.stale_deviation {
                     "passes but is listed as a deviation"
@@ -172,7 +229,7 @@ pub fn run(specs: &Specs, rig: &Rig, options: &RunOptions) -> anyhow::Result<(Ru
                     result.verdict.as_str()
                 };
                 bar.suspend(|| {
-                    eprintln!("{what}: {} — {}", result.id, result.reason.as_deref().unwrap_or(""))
+                    eprintln!("{what}: {name} — {}", result.reason.as_deref().unwrap_or(""))
                 });
             }
             indexed.push((index, result));
@@ -201,6 +258,7 @@ pub fn run(specs: &Specs, rig: &Rig, options: &RunOptions) -> anyhow::Result<(Ru
         },
         module_version,
         selection: options.selection.describe(),
+        transports,
         totals: Totals::count(&results),
         clauses: clause_results(specs, &results),
         cases: results,
@@ -224,7 +282,13 @@ pub fn clause_results(specs: &Specs, results: &[CaseResult]) -> Vec<ClauseResult
                 source: c.source.clone(),
                 lines: c.lines,
                 text: c.text.clone(),
-                cases: citing.iter().map(|r| r.id.clone()).collect(),
+                // Once per case, however many transports it ran over.
+                cases: citing.iter().fold(Vec::new(), |mut ids, r| {
+                    if !ids.contains(&r.id) {
+                        ids.push(r.id.clone());
+                    }
+                    ids
+                }),
                 status: ClauseStatus::roll_up(citing.iter().map(|r| r.verdict)),
                 coverage: Some(crate::coverage::classify(citing.iter().map(|r| Some(r.verdict)))),
             }
@@ -232,7 +296,7 @@ pub fn clause_results(specs: &Specs, results: &[CaseResult]) -> Vec<ClauseResult
         .collect()
 }
 
-fn base_result(case: &Case, start_ms: u64) -> CaseResult {
+fn base_result(case: &Case, transport: Transport, start_ms: u64) -> CaseResult {
     CaseResult {
         id: case.id.clone(),
         section: case.section.clone(),
@@ -241,7 +305,7 @@ fn base_result(case: &Case, start_ms: u64) -> CaseResult {
         basis: case.basis,
         note: case.note.clone(),
         tags: case.tags.clone(),
-        transport: "serial".to_string(),
+        transport,
         verdict: Verdict::Skipped,
         reason: None,
         deviation: None,
@@ -256,15 +320,15 @@ fn base_result(case: &Case, start_ms: u64) -> CaseResult {
     }
 }
 
-fn skipped(case: &Case, start_ms: u64, reason: &str) -> CaseResult {
-    CaseResult { reason: Some(reason.to_string()), ..base_result(case, start_ms) }
+fn skipped(case: &Case, transport: Transport, start_ms: u64, reason: &str) -> CaseResult {
+    CaseResult { reason: Some(reason.to_string()), ..base_result(case, transport, start_ms) }
 }
 
-fn errored(case: &Case, start_ms: u64, reason: &str) -> CaseResult {
+fn errored(case: &Case, transport: Transport, start_ms: u64, reason: &str) -> CaseResult {
     CaseResult {
         verdict: Verdict::Error,
         reason: Some(reason.to_string()),
-        ..base_result(case, start_ms)
+        ..base_result(case, transport, start_ms)
     }
 }
 
@@ -288,11 +352,6 @@ fn apply_deviation(rig: &Rig, mut result: CaseResult) -> CaseResult {
     result
 }
 
-/// Whether the rig can cut its module's power: a simulated one always can.
-fn can_power_cycle(rig: &Rig) -> bool {
-    matches!(rig.dut, crate::rig::Dut::Sim { .. }) || rig.power.is_some()
-}
-
 fn run_with_retries(session: &mut Session, case: &Case, retries: u32, start_ms: u64) -> CaseResult {
     let mut attempt = 0;
     loop {
@@ -307,7 +366,7 @@ fn run_with_retries(session: &mut Session, case: &Case, retries: u32, start_ms: 
             // simulated module), so one broken state does not turn every later case into an
             // error.
             if let Err(e) = session.reopen() {
-                session.channel.note(format!("reconnecting for the next case failed: {e}"));
+                session.note(format!("reconnecting for the next case failed: {e}"));
             }
             return result;
         }
@@ -323,7 +382,7 @@ fn run_with_retries(session: &mut Session, case: &Case, retries: u32, start_ms: 
 fn run_case(session: &mut Session, case: &Case, start_ms: u64) -> CaseResult {
     let started = Instant::now();
     let wall_start = SystemTime::now();
-    session.channel.restart();
+    session.restart_transcript();
     let deadline = started + case.timeout;
     let run_dir = session.run_dir().to_path_buf();
     // The lab goes back to the rig's access points with no faults; lab cases get a capture.
@@ -352,7 +411,8 @@ fn run_case(session: &mut Session, case: &Case, start_ms: u64) -> CaseResult {
         session,
         case,
         deadline,
-        needs_resync: true,
+        resync_test: true,
+        resync_control: true,
         faults: Vec::new(),
         lab: lab.as_deref(),
         peers,
@@ -432,7 +492,8 @@ fn run_case(session: &mut Session, case: &Case, start_ms: u64) -> CaseResult {
         (Some(Trouble::Infra(m)), None) => (Verdict::Error, Some(m)),
         (Some(Trouble::Interrupted), None) => (Verdict::Skipped, Some("interrupted".to_string())),
     };
-    let transcript = ctx.session.channel.restart();
+    let transcript = ctx.session.restart_transcript();
+    let transport = ctx.session.transport();
     let lab_case = case.requires.iter().any(|r| r == "lab");
     let mut timeline = Vec::new();
     if lab_case {
@@ -454,8 +515,23 @@ fn run_case(session: &mut Session, case: &Case, start_ms: u64) -> CaseResult {
         transcript,
         timeline,
         capture,
-        ..base_result(case, start_ms)
+        ..base_result(case, transport, start_ms)
     }
+}
+
+/// Why the lab could not be prepared for a case: the infrastructure's fault.
+#[derive(Debug, thiserror::Error)]
+enum LabPrepError {
+    #[error(transparent)]
+    Radio(#[from] crate::ap::ApError),
+    #[error("cannot create {}: {source}", path.display())]
+    Folder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Capture(#[from] crate::capture::CaptureError),
 }
 
 /// Resets the lab for a case and starts its capture (lab cases only). Returns the capture and
@@ -464,21 +540,20 @@ fn prepare_lab(
     lab: &mut crate::session::LabSession,
     run_dir: &std::path::Path,
     case: &Case,
-) -> Result<(Option<crate::capture::Capture>, u64), String> {
+) -> Result<(Option<crate::capture::Capture>, u64), LabPrepError> {
     use crate::ap::AccessPoints;
-    lab.reset().map_err(|e| e.to_string())?;
-    let seq = lab.aps.events_since(0).map_err(|e| e.to_string())?.last().map_or(0, |e| e.seq);
+    lab.reset()?;
+    let seq = lab.aps.events_since(0)?.last().map_or(0, |e| e.seq);
     if !case.requires.iter().any(|r| r == "lab") {
         return Ok((None, seq));
     }
     let file = run_dir.join(crate::capture::capture_file_name(&case.id));
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            .map_err(|source| LabPrepError::Folder { path: dir.to_path_buf(), source })?;
     }
     let netns = lab.lab.netns_path();
-    let capture = crate::capture::Capture::start(Some(&netns), lab.lab.bridge_name(), &file)
-        .map_err(|e| e.to_string())?;
+    let capture = crate::capture::Capture::start(Some(&netns), lab.lab.bridge_name(), &file)?;
     Ok((Some(capture), seq))
 }
 
@@ -551,11 +626,23 @@ fn quote(value: &str) -> String {
     }
 }
 
+/// Which of a session's channels a command goes over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Via {
+    /// The control channel (the serial console): setup.
+    Control,
+    /// The channel under test: the case's steps.
+    UnderTest,
+}
+
 struct Ctx<'a, 'l> {
     session: &'a mut Session,
     case: &'a Case,
     deadline: Instant,
-    needs_resync: bool,
+    /// The channel under test may not be in the case's format (after a reboot, raw bytes).
+    resync_test: bool,
+    /// The control channel may not be in its format.
+    resync_control: bool,
     /// Faults injected by this case: id, expected firings, description.
     faults: Vec<(crate::ap::FaultId, Option<u32>, String)>,
     /// The lab network, when the rig has one.
@@ -583,43 +670,85 @@ impl Ctx<'_, '_> {
         self.case.format
     }
 
-    fn sync(&mut self) -> StepResultT {
-        if self.needs_resync {
-            let timeout = self.session.rig.reboot_timeout;
-            let format = self.format();
-            self.session.channel.resync(format, timeout).map_err(|e| match e {
-                ChannelError::Interrupted => Trouble::Interrupted,
-                ChannelError::Timeout { .. } => Trouble::Product(format!(
-                    "the module did not come back to {format:?} format: {e}"
-                )),
-                e => Trouble::from(e),
-            })?;
-            self.needs_resync = false;
+    /// Brings a channel's console back to its format if a reboot or raw bytes may have
+    /// changed it: the channel under test to the case's format; the control channel to
+    /// machine format, or, when the two are one (serial), to the case's.
+    fn sync_via(&mut self, via: Via) -> StepResultT {
+        let via = if self.session.shares_control() { Via::UnderTest } else { via };
+        let (pending, format) = match via {
+            Via::UnderTest => (self.resync_test, self.format()),
+            Via::Control => (self.resync_control, ConsoleFormat::Machine),
+        };
+        if !pending {
+            return Ok(());
+        }
+        let timeout = self.session.rig.reboot_timeout;
+        let channel: &mut dyn Channel = match via {
+            Via::UnderTest => self.session.under_test(),
+            Via::Control => &mut self.session.control,
+        };
+        channel.resync(format, timeout).map_err(|e| match e {
+            ChannelError::Interrupted => Trouble::Interrupted,
+            ChannelError::Timeout { .. } => {
+                Trouble::Product(format!("the module did not come back to {format:?} format: {e}"))
+            }
+            e => Trouble::from(e),
+        })?;
+        match via {
+            // One channel for both: both are in sync.
+            Via::UnderTest if self.session.shares_control() => {
+                (self.resync_test, self.resync_control) = (false, false);
+            }
+            Via::UnderTest => self.resync_test = false,
+            Via::Control => self.resync_control = false,
         }
         Ok(())
     }
 
-    /// Sends a command (syncing first if needed).
-    fn exec(&mut self, line: &str, data: Option<&[u8]>) -> Result<crate::channel::Reply, Trouble> {
-        self.exec_with(line, data, None)
+    fn sync(&mut self) -> StepResultT {
+        self.sync_via(Via::UnderTest)
     }
 
-    /// Sends a command, waiting up to `timeout` (default: the rig's command timeout), never
-    /// past the case's deadline.
+    /// The module restarted (or raw bytes went to its console): every channel resyncs
+    /// before its next command.
+    fn module_restarted(&mut self) {
+        (self.resync_test, self.resync_control) = (true, true);
+    }
+
+    /// Sends a command over the channel under test, waiting up to `timeout` (default: the
+    /// rig's command timeout), never past the case's deadline.
     fn exec_with(
         &mut self,
         line: &str,
         data: Option<&[u8]>,
         timeout: Option<Duration>,
     ) -> Result<crate::channel::Reply, Trouble> {
-        self.sync()?;
-        let timeout = self.remaining(timeout.unwrap_or(self.session.rig.command_timeout));
-        Ok(self.session.channel.execute(&Request { line, data, timeout })?)
+        self.exec_via(Via::UnderTest, line, data, timeout)
     }
 
-    /// Sends a command that must succeed.
+    fn exec_via(
+        &mut self,
+        via: Via,
+        line: &str,
+        data: Option<&[u8]>,
+        timeout: Option<Duration>,
+    ) -> Result<crate::channel::Reply, Trouble> {
+        self.sync_via(via)?;
+        let timeout = self.remaining(timeout.unwrap_or(self.session.rig.command_timeout));
+        let request = Request { line, data, timeout };
+        Ok(match via {
+            Via::UnderTest => self.session.under_test().execute(&request)?,
+            Via::Control => self.session.control.execute(&request)?,
+        })
+    }
+
+    /// Sends a command over the channel under test that must succeed.
     fn exec_ok(&mut self, line: &str) -> Result<String, Trouble> {
-        let reply = self.exec(line, None)?;
+        self.exec_ok_via(Via::UnderTest, line)
+    }
+
+    fn exec_ok_via(&mut self, via: Via, line: &str) -> Result<String, Trouble> {
+        let reply = self.exec_via(via, line, None, None)?;
         if reply.code.0 != 0 {
             return Err(Trouble::Product(format!(
                 "`{line}` answered code {} `{}`",
@@ -630,37 +759,41 @@ impl Ctx<'_, '_> {
         Ok(reply.text())
     }
 
+    /// The case's setup, over the control channel: whatever the case does to the transport
+    /// under test, it cannot cut off its own setup.
     fn setup(&mut self) -> StepResultT {
-        self.sync()?;
+        let control = Via::Control;
+        self.sync_via(control)?;
         let setup = &self.case.setup;
         if setup.factory_reset {
-            self.factory_reset()?;
+            self.factory_reset(control)?;
         }
         for (name, value) in &setup.set {
-            self.exec_ok(&format!("set {name} {}", quote(value)))?;
+            self.exec_ok_via(control, &format!("set {name} {}", quote(value)))?;
         }
         if setup.save {
-            self.exec_ok("save")?;
+            self.exec_ok_via(control, "save")?;
         }
         if setup.reboot {
-            self.reboot()?;
+            self.reboot(control)?;
         }
-        Ok(())
-    }
-
-    fn reboot(&mut self) -> StepResultT {
-        self.exec_ok("reboot")?;
-        self.session.channel.note("waiting for the module to come back");
-        self.needs_resync = true;
+        // The steps start on a channel in the case's format.
         self.sync()
     }
 
-    fn factory_reset(&mut self) -> StepResultT {
-        let mac = self.exec_ok("get wlan.mac")?;
-        self.exec_ok(&format!("factory_reset {mac}"))?;
-        self.session.channel.note("waiting for the module to come back");
-        self.needs_resync = true;
-        self.sync()
+    fn reboot(&mut self, via: Via) -> StepResultT {
+        self.exec_ok_via(via, "reboot")?;
+        self.session.note("waiting for the module to come back");
+        self.module_restarted();
+        self.sync_via(via)
+    }
+
+    fn factory_reset(&mut self, via: Via) -> StepResultT {
+        let mac = self.exec_ok_via(via, "get wlan.mac")?;
+        self.exec_ok_via(via, &format!("factory_reset {mac}"))?;
+        self.session.note("waiting for the module to come back");
+        self.module_restarted();
+        self.sync_via(via)
     }
 
     fn lab(&mut self) -> Result<&mut crate::session::LabSession, Trouble> {
@@ -755,8 +888,8 @@ impl Ctx<'_, '_> {
                 }
                 Ok(())
             }
-            Step::Reboot => self.reboot(),
-            Step::FactoryReset => self.factory_reset(),
+            Step::Reboot => self.reboot(Via::UnderTest),
+            Step::FactoryReset => self.factory_reset(Via::UnderTest),
             Step::PowerCycle => {
                 // A simulated module's faults and radio log go with its process: the faults
                 // must have fired by now, and its events are kept for the timeline.
@@ -769,7 +902,7 @@ impl Ctx<'_, '_> {
                     }
                 }
                 self.session.power_cycle().map_err(|e| Trouble::Infra(e.to_string()))?;
-                self.needs_resync = true;
+                self.module_restarted();
                 self.sync()
             }
             Step::Sleep(d) => {
@@ -816,7 +949,7 @@ impl Ctx<'_, '_> {
                 };
                 match clients.run(action) {
                     Ok(line) => {
-                        self.session.channel.note(format!("lab client: {line}"));
+                        self.session.note(format!("lab client: {line}"));
                         Ok(())
                     }
                     Err(crate::peers::ClientError::Fail(m)) => Err(Trouble::Product(m)),
@@ -824,7 +957,13 @@ impl Ctx<'_, '_> {
                 }
             }
             Step::CheckPeer { index, check } => match &self.peers {
-                Some(peers) => peers.check(*index, check).map_err(Trouble::Product),
+                Some(peers) => peers.check(*index, check).map_err(|e| {
+                    if e.is_mismatch() {
+                        Trouble::Product(e.to_string())
+                    } else {
+                        Trouble::Infra(e.to_string())
+                    }
+                }),
                 None => Err(Trouble::Infra("the case's lab peers are not running".into())),
             },
             Step::Fault { fault, expect_fired } => {
@@ -836,9 +975,13 @@ impl Ctx<'_, '_> {
     }
 
     fn raw(&mut self, bytes: &[u8], expect: &RawExpect, within: Duration) -> StepResultT {
-        self.needs_resync = true;
-        let Some(link) = self.session.channel.raw() else {
-            return Err(Trouble::Infra("this transport has no raw byte access".into()));
+        self.module_restarted();
+        let transport = self.session.transport();
+        let Some(link) = self.session.under_test().raw() else {
+            // Planning skips such cases; getting here is the harness's fault.
+            return Err(Trouble::Infra(format!(
+                "the {transport} transport has no raw byte access"
+            )));
         };
         link.write_raw(bytes)?;
         match expect {
@@ -870,5 +1013,43 @@ impl Ctx<'_, '_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clause_lists_a_case_once_and_rolls_up_every_transport() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let inventory = "[[clause]]\nid = \"a.one\"\nsection = \"A\"\nsource = \"chapter\"\nlines = [1, 2]\nkind = \"behaviour\"\ntext = \"one\"\n";
+        std::fs::write(dir.path().join("clauses.toml"), inventory).expect("write");
+        let case = "section = \"x\"\ntitle = \"X\"\n[[case]]\nid = \"x/one\"\ntitle = \"one\"\nclauses = [\"a.one\"]\nbasis = \"documented\"\n[[case.step]]\nsend = \"version\"\n";
+        std::fs::write(dir.path().join("x.toml"), case).expect("write");
+        let specs = crate::spec::load_dir(dir.path()).expect("valid");
+        let case = &specs.cases[0];
+        let over = |transport, verdict| CaseResult { verdict, ..base_result(case, transport, 0) };
+        let results =
+            [over(Transport::Serial, Verdict::Pass), over(Transport::Terminal, Verdict::Fail)];
+        let clauses = clause_results(&specs, &results);
+        assert_eq!(clauses[0].cases, ["x/one"]);
+        assert_eq!(clauses[0].status, ClauseStatus::Fail);
+    }
+
+    #[test]
+    fn a_run_uses_the_rig_transports_unless_told_otherwise() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("rig.toml");
+        std::fs::write(&path, "name = \"r\"\n[dut]\nkind = \"sim\"\n").expect("write");
+        let rig = crate::rig::load(&path).expect("valid");
+        assert_eq!(run_transports(&rig, None).expect("rig's"), [Transport::Serial]);
+        let asked = [Transport::Serial, Transport::Serial];
+        assert_eq!(run_transports(&rig, Some(&asked)).expect("once"), [Transport::Serial]);
+        let e = run_transports(&rig, Some(&[Transport::Terminal])).expect_err("not yet");
+        assert_eq!(
+            e.to_string(),
+            "the terminal transport is not implemented yet (available: serial)"
+        );
     }
 }

@@ -1,9 +1,20 @@
 //! Connecting to a rig's module: starting the simulated module when the rig asks for one,
 //! opening the serial port, bringing the console to a known format.
+//!
+//! A [`Session`] holds two channels. The **control channel** is the rig's serial console:
+//! setup and teardown (factory reset, a case's `set`/`save`/`reboot`, recovery after an
+//! infrastructure error) go over it, so a case that turns a network service off cannot cut
+//! off its own setup. The **channel under test** carries the case's steps, over the
+//! transport the run plans the case for. For the `serial` transport the channel under test
+//! *is* the control channel (one port, one transcript, one console format): that is
+//! [`UnderTest::SharesControl`]. Another transport gets its own channel, recorded in the
+//! same transcript with its name before each line.
 
 use crate::channel::serial::{SerialChannel, SerialSettings};
 use crate::channel::{Channel, ChannelError, ConsoleFormat, Recorder, Request};
-use crate::rig::{Dut, PortSpec, Rig, find_usb_serial};
+use crate::model::TranscriptEntry;
+use crate::rig::{Dut, PortSpec, Rig, UsbSerialError, find_usb_serial};
+use crate::transport::{Transport, TransportError};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,8 +26,22 @@ use std::time::Duration;
 pub enum SessionError {
     #[error("simulated module {binary}: {message}")]
     Sim { binary: String, message: String },
-    #[error("rig {rig}: {message}")]
-    Port { rig: String, message: String },
+    #[error("rig {rig}: {source}")]
+    Port {
+        rig: String,
+        #[source]
+        source: PortError,
+    },
+    #[error("rig {rig}: {source}")]
+    Power {
+        rig: String,
+        #[source]
+        source: PowerError,
+    },
+    #[error("rig {rig}: no [power] section: this rig cannot power-cycle its module")]
+    NoPower { rig: String },
+    #[error(transparent)]
+    Transport(#[from] TransportError),
     #[error("lab network: {0} (to run without the lab network, use --rig rigs/sim-nolab.toml)")]
     Lab(#[from] crate::lab::LabError),
     #[error("lab control channel: {0}")]
@@ -183,10 +208,31 @@ impl LabSession {
     }
 }
 
-/// A connected module. Fields drop in order: the port, then the module, then the lab.
+/// The channel a case's steps run over.
+pub enum UnderTest {
+    /// The serial transport: the control channel itself (the same port, console format and
+    /// transcript). Setup and steps then share one console, as they always did.
+    SharesControl,
+    /// Another transport: its own channel, recorded into the session's transcript.
+    Own(Recorder<Box<dyn Channel + Send>>),
+}
+
+impl std::fmt::Debug for UnderTest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SharesControl => f.write_str("SharesControl"),
+            Self::Own(c) => write!(f, "Own({} at {})", c.transport(), c.endpoint()),
+        }
+    }
+}
+
+/// A connected module. Fields drop in order: the channel under test, the control port, then
+/// the module, then the lab.
 #[derive(Debug)]
 pub struct Session {
-    pub channel: Recorder<SerialChannel>,
+    under_test: UnderTest,
+    /// The control channel: the rig's serial console, for setup, teardown and recovery.
+    pub control: Recorder<SerialChannel>,
     pub sim: Option<SimProcess>,
     pub rig: Rig,
     workdir: PathBuf,
@@ -254,20 +300,77 @@ impl Session {
             Dut::Hardware { .. } => None,
         };
         let port_error =
-            |message| SessionError::Port { rig: rig.path.display().to_string(), message };
+            |source| SessionError::Port { rig: rig.path.display().to_string(), source };
         let port = port_path(rig, sim.as_ref()).map_err(port_error)?;
         let serial = open_serial(rig, &port).map_err(port_error)?;
         let mut session = Self {
-            channel: Recorder::new(serial),
+            under_test: UnderTest::SharesControl,
+            control: Recorder::new(serial),
             sim,
             rig: rig.clone(),
             workdir: workdir.to_path_buf(),
             lab,
         };
-        session.channel.resync(ConsoleFormat::Machine, rig.reboot_timeout).map_err(|source| {
+        session.control.resync(ConsoleFormat::Machine, rig.reboot_timeout).map_err(|source| {
             SessionError::NoAnswer { port: port.display().to_string(), source }
         })?;
         Ok(session)
+    }
+
+    /// The transport the case's steps run over.
+    pub fn transport(&self) -> Transport {
+        match &self.under_test {
+            UnderTest::SharesControl => self.control.transport(),
+            UnderTest::Own(channel) => channel.transport(),
+        }
+    }
+
+    /// Whether the channel under test is the control channel (the serial transport).
+    pub fn shares_control(&self) -> bool {
+        matches!(self.under_test, UnderTest::SharesControl)
+    }
+
+    /// Runs the case's steps over `transport` from now on. Serial shares the control
+    /// channel; a transport without a channel in the harness yet is an error naming it.
+    pub fn use_transport(&mut self, transport: Transport) -> Result<(), SessionError> {
+        if self.transport() == transport {
+            return Ok(());
+        }
+        match transport.ensure_implemented()? {
+            Transport::Serial => self.under_test = UnderTest::SharesControl,
+            // A transport gets here once it is implemented; it opens its channel here:
+            // `UnderTest::Own(Recorder::labelled(Box::new(channel), transport.name()))`.
+            other => {
+                let available = Transport::Serial.name().to_string();
+                return Err(TransportError::NotImplemented { transport: other, available }.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The channel the case's steps run over.
+    pub fn under_test(&mut self) -> &mut dyn Channel {
+        match &mut self.under_test {
+            UnderTest::SharesControl => &mut self.control,
+            UnderTest::Own(channel) => channel,
+        }
+    }
+
+    /// Adds a remark of the harness to the transcript.
+    pub fn note(&mut self, text: impl Into<String>) {
+        self.control.note(text);
+    }
+
+    /// Starts a new transcript for both channels (times count from now) and returns the
+    /// previous one, the two channels' entries merged by time.
+    pub fn restart_transcript(&mut self) -> Vec<TranscriptEntry> {
+        let now = std::time::Instant::now();
+        let mut entries = self.control.restart_at(now);
+        if let UnderTest::Own(channel) = &mut self.under_test {
+            entries.extend(channel.restart_at(now));
+            entries.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
+        }
+        entries
     }
 
     /// Tears the connection down and sets it up again (after an infrastructure error).
@@ -276,7 +379,9 @@ impl Session {
         let workdir = self.workdir.clone();
         // Drop the old port, process and lab before starting new ones (ports open
         // exclusively: the new one cannot open while the old one is held).
-        self.channel.inner_mut().close();
+        let transport = self.transport();
+        self.under_test = UnderTest::SharesControl;
+        self.control.inner_mut().close();
         self.sim = None;
         self.lab = None;
         // A hardware module left without power (a power cycle that failed half-way) gets it
@@ -292,7 +397,7 @@ impl Session {
             let _ = std::fs::remove_file(workdir.join("lab.sock.aps"));
         }
         *self = Self::open(&rig, &workdir)?;
-        Ok(())
+        self.use_transport(transport)
     }
 
     /// Cuts the module's power and restores it, and opens its port again. What it saved
@@ -306,9 +411,8 @@ impl Session {
     /// `[power]` programs run (`on` runs even when `off` failed, so a module is never left
     /// without power), then the port is opened again as soon as it is back.
     pub fn power_cycle(&mut self) -> Result<(), SessionError> {
-        let rig_path = self.rig.path.display().to_string();
-        let port_error = |message: String| SessionError::Port { rig: rig_path.clone(), message };
-        self.channel.inner_mut().close();
+        let rig = self.rig.path.display().to_string();
+        self.control.inner_mut().close();
         match self.rig.dut.clone() {
             Dut::Sim { binary, mac } => {
                 let binary = binary.unwrap_or_else(default_sim_binary);
@@ -340,17 +444,20 @@ impl Session {
                 self.sim = Some(sim);
             }
             Dut::Hardware { .. } => {
-                let power = self.rig.power.clone().ok_or_else(|| {
-                    port_error("no [power] section: this rig cannot power-cycle its module".into())
-                })?;
+                let power = self
+                    .rig
+                    .power
+                    .clone()
+                    .ok_or_else(|| SessionError::NoPower { rig: rig.clone() })?;
                 let log = self.workdir.join("power.log");
                 let off = run_power_program(&power.off, &log);
                 if off.is_ok() {
                     std::thread::sleep(power.off_time);
                 }
                 let on = run_power_program(&power.on, &log);
-                off.map_err(&port_error)?;
-                on.map_err(&port_error)?;
+                let power_error = |source| SessionError::Power { rig: rig.clone(), source };
+                off.map_err(power_error)?;
+                on.map_err(power_error)?;
             }
         }
         self.reopen_port()
@@ -359,30 +466,30 @@ impl Session {
     /// Opens the rig's port again, waiting up to `reboot_ms` for it to come back (a USB
     /// adapter powered with the module is enumerated anew).
     fn reopen_port(&mut self) -> Result<(), SessionError> {
-        let rig_path = self.rig.path.display().to_string();
-        let port_error = |message: String| SessionError::Port { rig: rig_path.clone(), message };
         let deadline = std::time::Instant::now() + self.rig.reboot_timeout;
         loop {
             let opened = port_path(&self.rig, self.sim.as_ref())
                 .and_then(|path| open_serial(&self.rig, &path));
             match opened {
                 Ok(serial) => {
-                    *self.channel.inner_mut() = serial;
-                    self.channel.note("power cycled; waiting for the module");
+                    *self.control.inner_mut() = serial;
+                    self.control.note("power cycled; waiting for the module");
                     return Ok(());
                 }
-                Err(message) if std::time::Instant::now() >= deadline => {
-                    return Err(port_error(format!("after the power cycle: {message}")));
+                Err(e) if std::time::Instant::now() >= deadline => {
+                    let rig = self.rig.path.display().to_string();
+                    let source = PortError::AfterPowerCycle(Box::new(e));
+                    return Err(SessionError::Port { rig, source });
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
         }
     }
 
-    /// Asks the module for its version line.
+    /// Asks the module for its version line (over the control channel).
     pub fn module_version(&mut self) -> Option<String> {
         let request = Request { line: "version", data: None, timeout: self.rig.command_timeout };
-        let reply = self.channel.execute(&request).ok()?;
+        let reply = self.control.execute(&request).ok()?;
         reply.code.0.eq(&0).then(|| reply.text())
     }
 
@@ -397,40 +504,87 @@ impl Session {
     }
 }
 
+/// Why the module's console port could not be found or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    #[error("the simulated module is not running")]
+    SimNotRunning,
+    #[error(transparent)]
+    UsbSerial(#[from] UsbSerialError),
+    #[error("cannot open {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: ChannelError,
+    },
+    #[error("after the power cycle: {0}")]
+    AfterPowerCycle(#[source] Box<PortError>),
+}
+
 /// Where the rig's module console is now: the simulated module's link, the rig's path, or
 /// the tty of its USB adapter (looked up again each time: it may come back under another
 /// name).
-fn port_path(rig: &Rig, sim: Option<&SimProcess>) -> Result<PathBuf, String> {
+fn port_path(rig: &Rig, sim: Option<&SimProcess>) -> Result<PathBuf, PortError> {
     match &rig.dut {
-        Dut::Sim { .. } => sim
-            .map(|s| s.console.clone())
-            .ok_or_else(|| "the simulated module is not running".to_string()),
+        Dut::Sim { .. } => sim.map(|s| s.console.clone()).ok_or(PortError::SimNotRunning),
         Dut::Hardware { port: PortSpec::Path(p) } => Ok(p.clone()),
-        Dut::Hardware { port: PortSpec::UsbSerial(s) } => find_usb_serial(s),
+        Dut::Hardware { port: PortSpec::UsbSerial(s) } => Ok(find_usb_serial(s)?),
     }
 }
 
 /// Opens the console at `path` with the rig's serial settings.
-fn open_serial(rig: &Rig, path: &Path) -> Result<SerialChannel, String> {
+fn open_serial(rig: &Rig, path: &Path) -> Result<SerialChannel, PortError> {
     let settings =
         SerialSettings { path: path.to_path_buf(), baud: rig.baud, flow_control: rig.flow_control };
-    SerialChannel::open(&settings).map_err(|e| format!("cannot open {}: {e}", path.display()))
+    SerialChannel::open(&settings)
+        .map_err(|source| PortError::Open { path: path.to_path_buf(), source })
 }
 
 /// How long a `[power]` program may run before it is killed.
 pub const POWER_PROGRAM_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Why a `[power]` program did not do its job.
+#[derive(Debug, thiserror::Error)]
+pub enum PowerError {
+    #[error("empty [power] command")]
+    Empty,
+    #[error("cannot write {}: {source}", log.display())]
+    Log {
+        log: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("power control `{program}`: cannot start: {source}")]
+    Start {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("power control `{program}`: {source}")]
+    Wait {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("power control `{command}` did not finish within {} s; killed", POWER_PROGRAM_TIMEOUT.as_secs())]
+    Timeout { command: String },
+    #[error("power control `{command}` failed ({status}): {output}")]
+    Failed { command: String, status: std::process::ExitStatus, output: String },
+}
+
 /// Runs one `[power]` program to its end (killed after [`POWER_PROGRAM_TIMEOUT`]), its output
 /// appended to `log`; what went wrong, if anything. Output goes to a file, not a pipe, so a
 /// child it leaves running cannot hold the harness up.
-fn run_power_program(argv: &[String], log: &Path) -> Result<(), String> {
+fn run_power_program(argv: &[String], log: &Path) -> Result<(), PowerError> {
     let Some((program, args)) = argv.split_first() else {
-        return Err("empty [power] command".into());
+        return Err(PowerError::Empty);
     };
     let open = || std::fs::OpenOptions::new().create(true).append(true).open(log);
     let (out, err) = match (open(), open()) {
         (Ok(o), Ok(e)) => (o, e),
-        (Err(e), _) | (_, Err(e)) => return Err(format!("cannot write {}: {e}", log.display())),
+        (Err(source), _) | (_, Err(source)) => {
+            return Err(PowerError::Log { log: log.to_path_buf(), source });
+        }
     };
     let start = std::fs::metadata(log).map_or(0, |m| m.len());
     let mut child = Command::new(program)
@@ -439,7 +593,7 @@ fn run_power_program(argv: &[String], log: &Path) -> Result<(), String> {
         .stdout(out)
         .stderr(err)
         .spawn()
-        .map_err(|e| format!("power control `{program}`: cannot start: {e}"))?;
+        .map_err(|source| PowerError::Start { program: program.clone(), source })?;
     let deadline = std::time::Instant::now() + POWER_PROGRAM_TIMEOUT;
     let status = loop {
         match child.try_wait() {
@@ -450,13 +604,9 @@ fn run_power_program(argv: &[String], log: &Path) -> Result<(), String> {
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "power control `{}` did not finish within {} s; killed",
-                    argv.join(" "),
-                    POWER_PROGRAM_TIMEOUT.as_secs()
-                ));
+                return Err(PowerError::Timeout { command: argv.join(" ") });
             }
-            Err(e) => return Err(format!("power control `{program}`: {e}")),
+            Err(source) => return Err(PowerError::Wait { program: program.clone(), source }),
         }
     };
     if status.success() {
@@ -464,7 +614,7 @@ fn run_power_program(argv: &[String], log: &Path) -> Result<(), String> {
     }
     let output = std::fs::read(log).unwrap_or_default();
     let said = String::from_utf8_lossy(output.get(start as usize..).unwrap_or_default());
-    Err(format!("power control `{}` failed ({status}): {}", argv.join(" "), said.trim()))
+    Err(PowerError::Failed { command: argv.join(" "), status, output: said.trim().to_string() })
 }
 
 #[cfg(test)]
@@ -475,17 +625,17 @@ mod tests {
     fn power_programs_run_to_their_end_and_report_failures() {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("power.log");
-        assert_eq!(run_power_program(&["true".to_string()], &log), Ok(()));
+        assert!(run_power_program(&["true".to_string()], &log).is_ok());
         let stuck = ["sh".into(), "-c".into(), "echo relay stuck >&2; exit 3".into()];
-        let e = run_power_program(&stuck, &log).expect_err("fails");
+        let e = run_power_program(&stuck, &log).expect_err("fails").to_string();
         assert!(e.contains("relay stuck") && e.contains("exit status: 3"), "{e}");
         let e = run_power_program(&["/no/such/switch".to_string()], &log).expect_err("missing");
-        assert!(e.contains("cannot start"), "{e}");
-        assert!(run_power_program(&[], &log).is_err());
+        assert!(matches!(e, PowerError::Start { .. }), "{e}");
+        assert!(matches!(run_power_program(&[], &log), Err(PowerError::Empty)));
         // A program that leaves a child holding its output does not hold the harness up.
         let t = std::time::Instant::now();
         let detached = ["sh".into(), "-c".into(), "sleep 5 & echo on".into()];
-        assert_eq!(run_power_program(&detached, &log), Ok(()));
+        assert!(run_power_program(&detached, &log).is_ok());
         assert!(t.elapsed() < Duration::from_secs(3), "waited for the background child");
     }
 }

@@ -12,85 +12,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// A problem in a spec, inventory, rig or expectations file.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct SpecError {
-    pub file: PathBuf,
-    /// 1-based; 0 when the problem is the file as a whole.
-    pub line: usize,
-    pub key: Option<String>,
-    pub message: String,
-}
-
-impl fmt::Display for SpecError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if self.line > 0 {
-            write!(f, ":{}", self.line)?;
-        }
-        if let Some(key) = &self.key {
-            write!(f, ": key `{key}`")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-/// A loaded TOML file: its path and text, for turning byte offsets into lines.
-#[derive(Debug)]
-pub struct Source {
-    pub path: PathBuf,
-    pub text: String,
-}
-
-impl Source {
-    pub fn read(path: &Path) -> Result<Self, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SpecError {
-            file: path.to_path_buf(),
-            line: 0,
-            key: None,
-            message: format!("cannot read: {e}"),
-        })?;
-        Ok(Self { path: path.to_path_buf(), text })
-    }
-
-    pub fn line_of(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
-    }
-
-    pub fn error(&self, offset: usize, key: Option<&str>, message: impl Into<String>) -> SpecError {
-        SpecError {
-            file: self.path.clone(),
-            line: self.line_of(offset),
-            key: key.map(str::to_string),
-            message: message.into(),
-        }
-    }
-
-    /// The key assigned on the line holding `offset` (`baud = "fast"` → `baud`).
-    fn key_at(&self, offset: usize) -> Option<String> {
-        let start = self.text[..offset.min(self.text.len())].rfind('\n').map_or(0, |i| i + 1);
-        let line = self.text[start..].lines().next()?;
-        let (key, _) = line.split_once('=')?;
-        let key = key.trim().trim_matches('"');
-        (!key.is_empty() && !key.contains(['[', '{', ' '])).then(|| key.to_string())
-    }
-
-    /// Deserializes the whole file, mapping TOML and schema errors to file:line.
-    pub fn parse<T: for<'de> Deserialize<'de>>(&self) -> Result<T, SpecError> {
-        toml::from_str(&self.text).map_err(|e| {
-            let offset = e.span().map(|s| s.start).unwrap_or(0);
-            let message = e.message().trim().to_string();
-            let key = unknown_key(&message).or_else(|| self.key_at(offset));
-            self.error(offset, key.as_deref(), message)
-        })
-    }
-}
-
-/// Picks the key name out of serde's "unknown field `x`" messages.
-fn unknown_key(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
-    rest.split('`').next().map(str::to_string)
-}
+pub use crate::source::{Source, SpecError};
+pub use crate::text::unescape_raw;
 
 // ---------------------------------------------------------------- inventory
 
@@ -322,9 +245,6 @@ struct RawMoveAp {
 /// Lab capabilities a case can require.
 pub const REQUIREMENTS: &[&str] = &["lab"];
 
-/// The transports a case can name.
-pub const TRANSPORTS: &[&str] = &["serial", "rest", "websocket"];
-
 /// A conformance case, validated.
 #[derive(Clone, Debug)]
 pub struct Case {
@@ -337,7 +257,7 @@ pub struct Case {
     pub note: Option<String>,
     pub tags: Vec<String>,
     /// Empty: every transport.
-    pub transports: Vec<String>,
+    pub transports: Vec<crate::transport::Transport>,
     pub format: ConsoleFormat,
     pub timeout: Duration,
     pub setup: Setup,
@@ -352,8 +272,8 @@ pub struct Case {
 }
 
 impl Case {
-    pub fn runs_on(&self, transport: &str) -> bool {
-        self.transports.is_empty() || self.transports.iter().any(|t| t == transport)
+    pub fn runs_on(&self, transport: crate::transport::Transport) -> bool {
+        self.transports.is_empty() || self.transports.contains(&transport)
     }
 }
 
@@ -452,36 +372,6 @@ impl Step {
             Step::CheckPeer { index, .. } => format!("check peer {index}"),
         }
     }
-}
-
-/// Decodes the escapes of `raw` and `expect_raw`: `\r \n \t \\ \" \0 \xHH`.
-pub fn unescape_raw(text: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            let mut buf = [0u8; 4];
-            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            continue;
-        }
-        match chars.next() {
-            Some('r') => out.push(b'\r'),
-            Some('n') => out.push(b'\n'),
-            Some('t') => out.push(b'\t'),
-            Some('0') => out.push(0),
-            Some('\\') => out.push(b'\\'),
-            Some('"') => out.push(b'"'),
-            Some('x') => {
-                let hex: String = chars.by_ref().take(2).collect();
-                let b = u8::from_str_radix(&hex, 16)
-                    .map_err(|_| format!("`\\x{hex}` is not a hex byte"))?;
-                out.push(b);
-            }
-            Some(other) => return Err(format!("unknown escape `\\{other}`")),
-            None => return Err("a lone backslash ends the text".to_string()),
-        }
-    }
-    Ok(out)
 }
 
 fn table_pairs(
@@ -795,14 +685,9 @@ fn case(
     let mut transports = Vec::new();
     for t in c.transports.unwrap_or_default() {
         let tat = t.span().start;
-        let t = t.into_inner();
-        if !TRANSPORTS.contains(&t.as_str()) {
-            return Err(source.error(
-                tat,
-                Some("transports"),
-                format!("unknown transport `{t}` (known: {})", TRANSPORTS.join(", ")),
-            ));
-        }
+        let t = t.get_ref().parse().map_err(|e: crate::transport::TransportError| {
+            source.error(tat, Some("transports"), e.to_string())
+        })?;
         transports.push(t);
     }
     let setup = c.setup.unwrap_or_default();

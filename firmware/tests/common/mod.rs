@@ -60,5 +60,6 @@ pub fn options(reports_root: PathBuf, retries: u32, jobs: usize) -> gecko_hil::r
         reports_root,
         progress: false,
         jobs,
+        transports: None,
     }
 }

@@ -98,8 +98,28 @@ pub enum Body<'a> {
     Other(String),
     /// Bytes too short or inconsistent for the layer they claim to be.
     Undecodable {
-        reason: String,
+        reason: DecodeError,
     },
+}
+
+/// Why bytes are not the packet they claim to be.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Shorter than the layer's fields need.
+    #[error("{layer}: truncated ({len} bytes, needs {needs})")]
+    Truncated { layer: &'static str, len: usize, needs: usize },
+    /// A length field so large that offsets overflow.
+    #[error("{layer}: length overflow")]
+    LengthOverflow { layer: &'static str },
+    /// Fields that contradict each other or the layer (a header length below its minimum).
+    #[error("{layer}: {detail}")]
+    Malformed { layer: &'static str, detail: String },
+}
+
+impl DecodeError {
+    fn malformed(layer: &'static str, detail: impl Into<String>) -> Self {
+        Self::Malformed { layer, detail: detail.into() }
+    }
 }
 
 /// An ARP packet (Ethernet/IPv4 only).
@@ -358,48 +378,48 @@ impl<'a> Bytes<'a> {
         Bytes { what, b }
     }
 
-    fn need(&self, end: usize) -> Result<(), String> {
+    fn need(&self, end: usize) -> Result<(), DecodeError> {
         if self.b.len() < end {
-            Err(format!("{}: truncated ({} bytes, needs {end})", self.what, self.b.len()))
+            Err(DecodeError::Truncated { layer: self.what, len: self.b.len(), needs: end })
         } else {
             Ok(())
         }
     }
 
-    fn slice(&self, at: usize, len: usize) -> Result<&'a [u8], String> {
-        let end = at.checked_add(len).ok_or_else(|| format!("{}: length overflow", self.what))?;
+    fn slice(&self, at: usize, len: usize) -> Result<&'a [u8], DecodeError> {
+        let end = at.checked_add(len).ok_or(DecodeError::LengthOverflow { layer: self.what })?;
         self.need(end)?;
         Ok(&self.b[at..end])
     }
 
-    fn array<const N: usize>(&self, at: usize) -> Result<[u8; N], String> {
+    fn array<const N: usize>(&self, at: usize) -> Result<[u8; N], DecodeError> {
         let s = self.slice(at, N)?;
         let mut out = [0u8; N];
         out.copy_from_slice(s);
         Ok(out)
     }
 
-    fn u8(&self, at: usize) -> Result<u8, String> {
+    fn u8(&self, at: usize) -> Result<u8, DecodeError> {
         Ok(self.array::<1>(at)?[0])
     }
 
-    fn u16(&self, at: usize) -> Result<u16, String> {
+    fn u16(&self, at: usize) -> Result<u16, DecodeError> {
         Ok(u16::from_be_bytes(self.array(at)?))
     }
 
-    fn u32(&self, at: usize) -> Result<u32, String> {
+    fn u32(&self, at: usize) -> Result<u32, DecodeError> {
         Ok(u32::from_be_bytes(self.array(at)?))
     }
 
-    fn ip(&self, at: usize) -> Result<Ipv4Addr, String> {
+    fn ip(&self, at: usize) -> Result<Ipv4Addr, DecodeError> {
         Ok(Ipv4Addr::from(self.array::<4>(at)?))
     }
 
-    fn mac(&self, at: usize) -> Result<Mac, String> {
+    fn mac(&self, at: usize) -> Result<Mac, DecodeError> {
         Ok(Mac(self.array(at)?))
     }
 
-    fn rest(&self, at: usize) -> Result<&'a [u8], String> {
+    fn rest(&self, at: usize) -> Result<&'a [u8], DecodeError> {
         self.need(at)?;
         Ok(&self.b[at..])
     }
@@ -415,7 +435,7 @@ pub fn decode(bytes: &[u8]) -> Frame<'_> {
     frame
 }
 
-fn decode_into<'a>(bytes: &'a [u8], frame: &mut Frame<'a>) -> Result<Body<'a>, String> {
+fn decode_into<'a>(bytes: &'a [u8], frame: &mut Frame<'a>) -> Result<Body<'a>, DecodeError> {
     let b = Bytes::new("Ethernet", bytes);
     let dst = b.mac(0)?;
     let src = b.mac(6)?;
@@ -437,12 +457,15 @@ fn decode_into<'a>(bytes: &'a [u8], frame: &mut Frame<'a>) -> Result<Body<'a>, S
     }
 }
 
-fn arp(payload: &[u8]) -> Result<Arp, String> {
+fn arp(payload: &[u8]) -> Result<Arp, DecodeError> {
     let b = Bytes::new("ARP", payload);
     let (htype, ptype, hlen, plen) = (b.u16(0)?, b.u16(2)?, b.u8(4)?, b.u8(5)?);
     if (htype, ptype, hlen, plen) != (1, ETHERTYPE_IPV4, 6, 4) {
-        return Err(format!(
-            "ARP: not Ethernet/IPv4 (htype {htype}, ptype 0x{ptype:04x}, hlen {hlen}, plen {plen})"
+        return Err(DecodeError::malformed(
+            "ARP",
+            format!(
+                "not Ethernet/IPv4 (htype {htype}, ptype 0x{ptype:04x}, hlen {hlen}, plen {plen})"
+            ),
         ));
     }
     let op = match b.u16(6)? {
@@ -459,19 +482,26 @@ fn arp(payload: &[u8]) -> Result<Arp, String> {
     })
 }
 
-fn ipv4<'a>(payload: &'a [u8], frame: &mut Frame<'a>) -> Result<Body<'a>, String> {
+fn ipv4<'a>(payload: &'a [u8], frame: &mut Frame<'a>) -> Result<Body<'a>, DecodeError> {
     let b = Bytes::new("IPv4", payload);
     let vihl = b.u8(0)?;
     if vihl >> 4 != 4 {
-        return Err(format!("IPv4: version {} in an IPv4 EtherType", vihl >> 4));
+        let version = vihl >> 4;
+        return Err(DecodeError::malformed(
+            "IPv4",
+            format!("version {version} in an IPv4 EtherType"),
+        ));
     }
     let ihl = usize::from(vihl & 0x0f) * 4;
     if ihl < 20 {
-        return Err(format!("IPv4: header length {ihl} < 20"));
+        return Err(DecodeError::malformed("IPv4", format!("header length {ihl} < 20")));
     }
     let total = usize::from(b.u16(2)?);
     if total < ihl {
-        return Err(format!("IPv4: total length {total} < header length {ihl}"));
+        return Err(DecodeError::malformed(
+            "IPv4",
+            format!("total length {total} < header length {ihl}"),
+        ));
     }
     b.need(ihl)?;
     let flags_frag = b.u16(6)?;
@@ -499,7 +529,7 @@ fn ipv4<'a>(payload: &'a [u8], frame: &mut Frame<'a>) -> Result<Body<'a>, String
     }
 }
 
-fn icmp(data: &[u8]) -> Result<Icmp, String> {
+fn icmp(data: &[u8]) -> Result<Icmp, DecodeError> {
     let b = Bytes::new("ICMP", data);
     let (icmp_type, code) = (b.u8(0)?, b.u8(1)?);
     Ok(match icmp_type {
@@ -512,11 +542,11 @@ fn icmp(data: &[u8]) -> Result<Icmp, String> {
     })
 }
 
-fn udp<'a>(data: &'a [u8], frame: &mut Frame<'a>) -> Result<Body<'a>, String> {
+fn udp<'a>(data: &'a [u8], frame: &mut Frame<'a>) -> Result<Body<'a>, DecodeError> {
     let b = Bytes::new("UDP", data);
     let (sport, dport, len) = (b.u16(0)?, b.u16(2)?, usize::from(b.u16(4)?));
     if len < 8 {
-        return Err(format!("UDP: length {len} < 8"));
+        return Err(DecodeError::malformed("UDP", format!("length {len} < 8")));
     }
     frame.ports = Some((sport, dport));
     let payload = b.slice(8, len - 8)?;
@@ -530,27 +560,30 @@ fn udp<'a>(data: &'a [u8], frame: &mut Frame<'a>) -> Result<Body<'a>, String> {
     }
 }
 
-fn tcp(data: &[u8], frame: &mut Frame<'_>) -> Result<Tcp, String> {
+fn tcp(data: &[u8], frame: &mut Frame<'_>) -> Result<Tcp, DecodeError> {
     let b = Bytes::new("TCP", data);
     let (sport, dport) = (b.u16(0)?, b.u16(2)?);
     let (seq, ack) = (b.u32(4)?, b.u32(8)?);
     let off = usize::from(b.u8(12)? >> 4) * 4;
     let flags = TcpFlags(b.u8(13)?);
     if off < 20 {
-        return Err(format!("TCP: header length {off} < 20"));
+        return Err(DecodeError::malformed("TCP", format!("header length {off} < 20")));
     }
     b.need(off)?;
     frame.ports = Some((sport, dport));
     Ok(Tcp { seq, ack, flags, payload_len: data.len() - off })
 }
 
-fn dhcp(payload: &[u8]) -> Result<Dhcp<'_>, String> {
+fn dhcp(payload: &[u8]) -> Result<Dhcp<'_>, DecodeError> {
     let b = Bytes::new("DHCP", payload);
     b.need(240)?;
     let op = b.u8(0)?;
     let (htype, hlen) = (b.u8(1)?, b.u8(2)?);
     if (htype, hlen) != (1, 6) {
-        return Err(format!("DHCP: hardware type {htype}/length {hlen}, not Ethernet"));
+        return Err(DecodeError::malformed(
+            "DHCP",
+            format!("hardware type {htype}/length {hlen}, not Ethernet"),
+        ));
     }
     let mut msg = Dhcp {
         op,
@@ -581,20 +614,29 @@ fn dhcp(payload: &[u8]) -> Result<Dhcp<'_>, String> {
             _ => {}
         }
         let len = usize::from(b.u8(at + 1)?);
-        let value = b
-            .slice(at + 2, len)
-            .map_err(|_| format!("DHCP: option {code} of length {len} runs past the end"))?;
+        let value = b.slice(at + 2, len).map_err(|_| {
+            DecodeError::malformed(
+                "DHCP",
+                format!("option {code} of length {len} runs past the end"),
+            )
+        })?;
         let v = Bytes::new("DHCP option", value);
-        let ip = || -> Result<Ipv4Addr, String> {
+        let ip = || -> Result<Ipv4Addr, DecodeError> {
             if len != 4 {
-                return Err(format!("DHCP: option {code} has length {len}, not 4"));
+                return Err(DecodeError::malformed(
+                    "DHCP",
+                    format!("option {code} has length {len}, not 4"),
+                ));
             }
             v.ip(0)
         };
         match code {
             53 => {
                 if len != 1 {
-                    return Err(format!("DHCP: message type option has length {len}, not 1"));
+                    return Err(DecodeError::malformed(
+                        "DHCP",
+                        format!("message type option has length {len}, not 1"),
+                    ));
                 }
                 msg.message_type = Some(DhcpType::from_u8(v.u8(0)?));
             }
@@ -612,7 +654,7 @@ fn dhcp(payload: &[u8]) -> Result<Dhcp<'_>, String> {
 /// The longest name DNS allows (in presentation form, roughly).
 const DNS_NAME_MAX: usize = 255;
 
-fn dns(payload: &[u8]) -> Result<Dns, String> {
+fn dns(payload: &[u8]) -> Result<Dns, DecodeError> {
     let b = Bytes::new("DNS", payload);
     let id = b.u16(0)?;
     let flags = b.u16(2)?;
@@ -653,7 +695,7 @@ fn dns(payload: &[u8]) -> Result<Dns, String> {
 }
 
 /// Reads a (possibly compressed) name at `at`; returns it and the offset after it in place.
-fn dns_name(msg: &[u8], at: usize) -> Result<(String, usize), String> {
+fn dns_name(msg: &[u8], at: usize) -> Result<(String, usize), DecodeError> {
     let b = Bytes::new("DNS name", msg);
     let mut name = String::new();
     let mut pos = at;
@@ -682,7 +724,7 @@ fn dns_name(msg: &[u8], at: usize) -> Result<(String, usize), String> {
                     }
                 }
                 if name.len() > DNS_NAME_MAX * 4 {
-                    return Err("DNS name: too long".into());
+                    return Err(DecodeError::malformed("DNS name", "too long"));
                 }
                 pos += 1 + usize::from(len);
             }
@@ -690,12 +732,18 @@ fn dns_name(msg: &[u8], at: usize) -> Result<(String, usize), String> {
                 let target = usize::from(b.u16(pos)? & 0x3fff);
                 jumps += 1;
                 if jumps > 32 {
-                    return Err("DNS name: compression loop".into());
+                    return Err(DecodeError::malformed("DNS name", "compression loop"));
                 }
                 end.get_or_insert(pos + 2);
                 pos = target;
             }
-            _ => return Err(format!("DNS name: label type 0x{:02x} unknown", len & 0xc0)),
+            _ => {
+                let kind = len & 0xc0;
+                return Err(DecodeError::malformed(
+                    "DNS name",
+                    format!("label type 0x{kind:02x} unknown"),
+                ));
+            }
         }
     }
 }

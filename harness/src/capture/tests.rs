@@ -182,7 +182,7 @@ fn truncated_packets_are_undecodable_not_panics() {
 
 fn undecodable(bytes: &[u8]) -> String {
     match decode(bytes).body {
-        Body::Undecodable { reason } => reason,
+        Body::Undecodable { reason } => reason.to_string(),
         other => panic!("decoded: {other:?}"),
     }
 }

@@ -1,14 +1,18 @@
 //! The one way the harness talks to a module: the [`Channel`] trait.
 //!
-//! Every transport (serial now; REST and the WebSocket command stream later) implements it,
-//! so every case can run over every transport. Transcripts and timing are middleware around
-//! the trait ([`Recorder`]), so they come for free with each transport.
+//! Every transport (serial now; REST, the WebSocket command stream and the remote terminal
+//! later) implements it, so a case runs over any transport that has what its steps use
+//! ([`crate::transport::Capabilities`]). Transcripts and timing are middleware around the
+//! trait ([`Recorder`]), so they come for free with each transport. A session holds two
+//! channels: the control channel (the serial console) for setup and recovery, and the
+//! channel under test for the case's steps (see [`crate::session::Session`]).
 
 pub mod framing;
 pub mod serial;
 
 use crate::code::ResultCode;
 use crate::model::{Direction, TranscriptEntry};
+use crate::transport::Transport;
 use std::time::{Duration, Instant};
 
 /// A command for the module.
@@ -88,7 +92,7 @@ pub enum ChannelError {
     Interrupted,
     /// The transport cannot do this (a raw byte step over REST).
     #[error("the {transport} transport does not support {what}")]
-    Unsupported { transport: &'static str, what: &'static str },
+    Unsupported { transport: Transport, what: &'static str },
 }
 
 impl ChannelError {
@@ -122,8 +126,8 @@ pub enum ConsoleFormat {
 
 /// A way of talking to a module.
 pub trait Channel {
-    /// Transport name (`serial`, `rest`, `websocket`).
-    fn transport(&self) -> &'static str;
+    /// Which transport this is.
+    fn transport(&self) -> Transport;
     /// What the channel is connected to, for reports (`/dev/pts/3`).
     fn endpoint(&self) -> String;
     /// Sends a command and waits for its reply.
@@ -135,21 +139,29 @@ pub trait Channel {
     fn raw(&mut self) -> Option<&mut dyn RawLink>;
 }
 
-/// Renders bytes for a transcript: printable ASCII as is, CR/LF/TAB as `\r` `\n` `\t`,
-/// anything else as `\xHH`.
-pub fn escape_bytes(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len());
-    for &b in bytes {
-        match b {
-            b'\r' => s.push_str("\\r"),
-            b'\n' => s.push_str("\\n"),
-            b'\t' => s.push_str("\\t"),
-            b'\\' => s.push_str("\\\\"),
-            0x20..=0x7e => s.push(b as char),
-            _ => s.push_str(&format!("\\x{b:02X}")),
-        }
+pub use crate::text::escape_bytes;
+
+/// A boxed channel is a channel (a session's channel under test is chosen at run time).
+impl<C: Channel + ?Sized> Channel for Box<C> {
+    fn transport(&self) -> Transport {
+        (**self).transport()
     }
-    s
+
+    fn endpoint(&self) -> String {
+        (**self).endpoint()
+    }
+
+    fn execute(&mut self, request: &Request<'_>) -> Result<Reply, ChannelError> {
+        (**self).execute(request)
+    }
+
+    fn resync(&mut self, format: ConsoleFormat, timeout: Duration) -> Result<(), ChannelError> {
+        (**self).resync(format, timeout)
+    }
+
+    fn raw(&mut self) -> Option<&mut dyn RawLink> {
+        (**self).raw()
+    }
 }
 
 /// Middleware: records every exchange of the wrapped channel with timestamps.
@@ -158,16 +170,29 @@ pub struct Recorder<C> {
     inner: C,
     epoch: Instant,
     entries: Vec<TranscriptEntry>,
+    /// Put before each entry's text (`[rest] `), when a transcript merges two channels.
+    label: Option<String>,
 }
 
 impl<C: Channel> Recorder<C> {
     pub fn new(inner: C) -> Self {
-        Self { inner, epoch: Instant::now(), entries: Vec::new() }
+        Self { inner, epoch: Instant::now(), entries: Vec::new(), label: None }
+    }
+
+    /// A recorder whose entries say which channel they are from (`[rest] get wlan.ssid`).
+    pub fn labelled(inner: C, label: impl Into<String>) -> Self {
+        Self { label: Some(label.into()), ..Self::new(inner) }
     }
 
     /// Starts a new transcript (times count from now) and returns the previous one.
     pub fn restart(&mut self) -> Vec<TranscriptEntry> {
-        self.epoch = Instant::now();
+        self.restart_at(Instant::now())
+    }
+
+    /// Starts a new transcript whose times count from `epoch` (shared by the recorders of
+    /// one session, so their transcripts merge by time) and returns the previous one.
+    pub fn restart_at(&mut self, epoch: Instant) -> Vec<TranscriptEntry> {
+        self.epoch = epoch;
         std::mem::take(&mut self.entries)
     }
 
@@ -186,12 +211,16 @@ impl<C: Channel> Recorder<C> {
 
     fn push_at(&mut self, at: Instant, dir: Direction, text: String) {
         let t_ms = at.saturating_duration_since(self.epoch).as_secs_f64() * 1000.0;
+        let text = match &self.label {
+            Some(label) => format!("[{label}] {text}"),
+            None => text,
+        };
         self.entries.push(TranscriptEntry { t_ms, dir, text });
     }
 }
 
 impl<C: Channel> Channel for Recorder<C> {
-    fn transport(&self) -> &'static str {
+    fn transport(&self) -> Transport {
         self.inner.transport()
     }
 
@@ -237,10 +266,14 @@ impl<C: Channel> Channel for Recorder<C> {
 
 impl<C: Channel> RawLink for Recorder<C> {
     fn write_raw(&mut self, bytes: &[u8]) -> Result<(), ChannelError> {
+        let transport = self.inner.transport();
+        if self.inner.raw().is_none() {
+            return Err(ChannelError::Unsupported { transport, what: "raw bytes" });
+        }
         self.push_at(Instant::now(), Direction::Tx, escape_bytes(bytes));
         match self.inner.raw() {
             Some(raw) => raw.write_raw(bytes),
-            None => Err(ChannelError::Unsupported { transport: "?", what: "raw bytes" }),
+            None => Err(ChannelError::Unsupported { transport, what: "raw bytes" }),
         }
     }
 
@@ -249,9 +282,10 @@ impl<C: Channel> RawLink for Recorder<C> {
         done: &mut dyn FnMut(&[u8]) -> bool,
         timeout: Duration,
     ) -> Result<Vec<u8>, ChannelError> {
+        let transport = self.inner.transport();
         let result = match self.inner.raw() {
             Some(raw) => raw.read_raw(done, timeout),
-            None => Err(ChannelError::Unsupported { transport: "?", what: "raw bytes" }),
+            None => Err(ChannelError::Unsupported { transport, what: "raw bytes" }),
         };
         if let Ok(bytes) = &result {
             self.push_at(Instant::now(), Direction::Rx, escape_bytes(bytes));
@@ -264,15 +298,48 @@ impl<C: Channel> RawLink for Recorder<C> {
 mod tests {
     use super::*;
 
+    /// A module that answers every command with its own line: enough to see what the
+    /// recorder writes down.
+    struct Parrot;
+
+    impl Channel for Parrot {
+        fn transport(&self) -> Transport {
+            Transport::Rest
+        }
+        fn endpoint(&self) -> String {
+            "memory".into()
+        }
+        fn execute(&mut self, request: &Request<'_>) -> Result<Reply, ChannelError> {
+            let timing = Timing { sent: Instant::now(), first_byte: None, total: Duration::ZERO };
+            let body = format!("{}\r\n", request.line).into_bytes();
+            Ok(Reply { code: ResultCode(0), body, logs: Vec::new(), timing })
+        }
+        fn resync(&mut self, _: ConsoleFormat, _: Duration) -> Result<(), ChannelError> {
+            Ok(())
+        }
+        fn raw(&mut self) -> Option<&mut dyn RawLink> {
+            None
+        }
+    }
+
+    #[test]
+    fn a_labelled_recorder_over_a_boxed_channel_names_its_lines() {
+        let boxed: Box<dyn Channel + Send> = Box::new(Parrot);
+        let mut rec = Recorder::labelled(boxed, "rest");
+        assert_eq!(rec.transport(), Transport::Rest);
+        let request = Request { line: "get wlan.ssid", data: None, timeout: Duration::ZERO };
+        assert_eq!(rec.execute(&request).expect("answers").text(), "get wlan.ssid");
+        assert!(rec.raw().is_none(), "no raw access through the recorder either");
+        let e = RawLink::write_raw(&mut rec, b"x").expect_err("no raw access");
+        assert_eq!(e.to_string(), "the rest transport does not support raw bytes");
+        let texts: Vec<String> = rec.restart().into_iter().map(|e| e.text).collect();
+        assert_eq!(texts, ["[rest] get wlan.ssid", "[rest] [0] get wlan.ssid\\r\\n"]);
+    }
+
     #[test]
     fn normalizes_bodies() {
         assert_eq!(normalize_body(b"Set OK\r\n"), "Set OK");
         assert_eq!(normalize_body(b"a: 1\r\nb: 2\r\n"), "a: 1\nb: 2");
         assert_eq!(normalize_body(b""), "");
-    }
-
-    #[test]
-    fn escapes_transcript_bytes() {
-        assert_eq!(escape_bytes(b"ok\r\n\x00\xff\\"), r"ok\r\n\x00\xFF\\");
     }
 }

@@ -11,6 +11,7 @@ use super::{
 };
 use crate::code::ResultCode;
 use crate::interrupt;
+use crate::transport::Transport;
 use serialport::{ClearBuffer, FlowControl, SerialPort, TTYPort};
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
@@ -216,8 +217,8 @@ impl SerialChannel {
 }
 
 impl Channel for SerialChannel {
-    fn transport(&self) -> &'static str {
-        "serial"
+    fn transport(&self) -> Transport {
+        Transport::Serial
     }
 
     fn endpoint(&self) -> String {

@@ -192,7 +192,7 @@ fn list_snapshot_without_a_run() {
 #[test]
 fn list_snapshot_with_a_run() {
     let (_dir, specs) = sample_specs();
-    let mut run = crate::report::testdata::sample_run();
+    let mut run = crate::testdata::sample_run();
     // The run passed x/get and failed x/connect; smtp.send stays uncovered.
     let mut pass = run.cases[0].clone();
     pass.id = "x/get".into();
@@ -207,7 +207,7 @@ fn list_snapshot_with_a_run() {
 
 #[test]
 fn report_coverage_comes_from_the_verdicts() {
-    let run = crate::report::testdata::sample_run();
+    let run = crate::testdata::sample_run();
     for (clause, coverage) in of_run(&run) {
         assert_eq!(clause.coverage, Some(coverage), "{}", clause.id);
     }

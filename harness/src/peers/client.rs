@@ -113,35 +113,35 @@ impl TcpClient {
     }
 
     /// Exactly `expected` next, within `timeout`; `Err` says what came instead.
-    pub fn expect(&mut self, expected: &[u8], timeout: Duration) -> Result<(), String> {
+    pub fn expect(&mut self, expected: &[u8], timeout: Duration) -> Result<(), ClientError> {
         let got = self
             .receive(expected.len(), timeout)
-            .map_err(|e| format!("receive from {}: {e}", self.remote))?;
+            .map_err(|e| ClientError::Fail(format!("receive from {}: {e}", self.remote)))?;
         if got == expected {
             Ok(())
         } else {
-            Err(format!(
+            Err(ClientError::Fail(format!(
                 "from {} within {timeout:?}: {}",
                 self.remote,
                 describe_mismatch(expected, &got)
-            ))
+            )))
         }
     }
 
     /// The other side closes (end of stream, no more bytes) within `timeout`.
-    pub fn expect_closed(&mut self, timeout: Duration) -> Result<(), String> {
+    pub fn expect_closed(&mut self, timeout: Duration) -> Result<(), ClientError> {
         match self.receive_to_end(timeout) {
             Ok((got, true)) if got.is_empty() => Ok(()),
-            Ok((got, ended)) => Err(format!(
+            Ok((got, ended)) => Err(ClientError::Fail(format!(
                 "{} {}after {} more bytes (`{}`)",
                 self.remote,
                 if ended { "closed " } else { "did not close " },
                 got.len(),
-                crate::channel::escape_bytes(&got[..got.len().min(64)])
-            )),
+                crate::text::escape_bytes(&got[..got.len().min(64)])
+            ))),
             // A reset is a close too.
             Err(e) if e.kind() == ErrorKind::ConnectionReset => Ok(()),
-            Err(e) => Err(format!("receive from {}: {e}", self.remote)),
+            Err(e) => Err(ClientError::Fail(format!("receive from {}: {e}", self.remote))),
         }
     }
 
@@ -444,17 +444,17 @@ impl<'lab> Clients<'lab> {
             }
             ClientAction::Receive(bytes) => {
                 let c = self.newest("receive")?;
-                c.expect(&bytes.0, timeout).map_err(ClientError::Fail)?;
+                c.expect(&bytes.0, timeout)?;
                 Ok(format!("received {} bytes from {}", bytes.0.len(), c.remote))
             }
             ClientAction::ReceivePattern(n) => {
                 let c = self.newest("receive_pattern")?;
-                c.expect(&pattern(*n), timeout).map_err(ClientError::Fail)?;
+                c.expect(&pattern(*n), timeout)?;
                 Ok(format!("received the {n}-byte pattern from {}", c.remote))
             }
             ClientAction::ExpectClosed(_) => {
                 let c = self.newest("expect_closed")?;
-                c.expect_closed(timeout).map_err(ClientError::Fail)?;
+                c.expect_closed(timeout)?;
                 Ok(format!("{} closed", c.remote))
             }
             ClientAction::Close(_) => {

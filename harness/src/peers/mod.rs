@@ -179,18 +179,66 @@ impl PeerHandle {
         self.thread.as_ref().is_some_and(|t| !t.is_finished())
     }
 
-    fn stop(&mut self, deadline: Instant) -> Result<(), String> {
+    fn stop(&mut self, deadline: Instant) -> Result<(), StopError> {
         self.wake.take();
         let Some(thread) = self.thread.take() else { return Ok(()) };
         while !thread.is_finished() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
+        let (kind, local) = (self.spec.kind(), self.local);
         if !thread.is_finished() {
-            return Err(format!("peer {} on {} did not stop", self.spec.kind(), self.local));
+            return Err(StopError::Stuck { kind, local });
         }
-        thread.join().map_err(|_| format!("peer {} on {} panicked", self.spec.kind(), self.local))
+        thread.join().map_err(|_| StopError::Panicked { kind, local })
     }
 }
+
+/// Why a peer check did not hold.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The check contradicts itself (spec tables are checked when they load, so this is the
+    /// harness's fault).
+    #[error("{0}")]
+    Invalid(String),
+    /// The case checks a peer it does not start.
+    #[error("no peer {index} (the case starts {count})")]
+    NoPeer { index: usize, count: usize },
+    /// What the peer saw is not what the case expects: the module's failure.
+    #[error("peer {index} ({kind} on {local}): {mismatch}{}", failed(peer_failure.as_deref()))]
+    Mismatch {
+        index: usize,
+        kind: &'static str,
+        local: SocketAddr,
+        mismatch: String,
+        /// Why the peer's thread failed, if it did.
+        peer_failure: Option<String>,
+    },
+}
+
+impl CheckError {
+    /// Whether the module is at fault (else the harness is).
+    pub fn is_mismatch(&self) -> bool {
+        matches!(self, Self::Mismatch { .. })
+    }
+}
+
+fn failed(failure: Option<&str>) -> String {
+    failure.map(|f| format!(" (the peer failed: {f})")).unwrap_or_default()
+}
+
+/// A peer thread that did not stop.
+#[derive(Debug, thiserror::Error)]
+pub enum StopError {
+    #[error("peer {kind} on {local} did not stop")]
+    Stuck { kind: &'static str, local: SocketAddr },
+    #[error("peer {kind} on {local} panicked")]
+    Panicked { kind: &'static str, local: SocketAddr },
+}
+
+/// The peers that did not stop.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct StopErrors(pub Vec<StopError>);
 
 /// The running peers of a case. Stopped (threads joined, sockets closed) on drop.
 #[derive(Debug)]
@@ -231,26 +279,24 @@ impl Peers {
 
     /// Checks what peer `index` received; waits up to the check's `within_ms` (default
     /// 1000) for it to come true. `Err` says what was expected and what came (a case fails).
-    pub fn check(&self, index: usize, check: &PeerCheck) -> Result<(), String> {
-        check.validate()?;
-        let peer = self
-            .peers
-            .get(index)
-            .ok_or_else(|| format!("no peer {index} (the case starts {})", self.peers.len()))?;
+    pub fn check(&self, index: usize, check: &PeerCheck) -> Result<(), CheckError> {
+        check.validate().map_err(CheckError::Invalid)?;
+        let peer =
+            self.peers.get(index).ok_or(CheckError::NoPeer { index, count: self.peers.len() })?;
         let within = Duration::from_millis(check.within_ms.unwrap_or(1000));
         let deadline = Instant::now() + within;
         loop {
             let result = check_records(&peer.records(), check);
             match result {
                 Ok(()) => return Ok(()),
-                Err(e) if Instant::now() >= deadline => {
-                    let failure = peer.failure().map(|f| format!(" (the peer failed: {f})"));
-                    return Err(format!(
-                        "peer {index} ({} on {}): {e}{}",
-                        peer.spec.kind(),
-                        peer.local,
-                        failure.unwrap_or_default()
-                    ));
+                Err(mismatch) if Instant::now() >= deadline => {
+                    return Err(CheckError::Mismatch {
+                        index,
+                        kind: peer.spec.kind(),
+                        local: peer.local,
+                        mismatch,
+                        peer_failure: peer.failure(),
+                    });
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(5)),
             }
@@ -259,15 +305,15 @@ impl Peers {
 
     /// Stops every peer: wakes their threads, joins them (bounded time), closes every socket.
     /// Errors name the peers that did not stop or panicked.
-    pub fn stop(&mut self) -> Result<(), String> {
+    pub fn stop(&mut self) -> Result<(), StopErrors> {
         let deadline = Instant::now() + STOP_TIMEOUT;
         // Wake all first, then join: they stop in parallel.
         for p in &mut self.peers {
             p.wake.take();
         }
-        let errors: Vec<String> =
+        let errors: Vec<StopError> =
             self.peers.iter_mut().filter_map(|p| p.stop(deadline).err()).collect();
-        if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
+        if errors.is_empty() { Ok(()) } else { Err(StopErrors(errors)) }
     }
 }
 
@@ -318,7 +364,7 @@ pub(crate) fn describe_mismatch(expected: &[u8], got: &[u8]) -> String {
     let excerpt = |b: &[u8]| {
         let from = at.saturating_sub(8);
         let to = (at + 24).min(b.len());
-        let text = crate::channel::escape_bytes(b.get(from..to).unwrap_or_default());
+        let text = crate::text::escape_bytes(b.get(from..to).unwrap_or_default());
         if from > 0 { format!("…{text}") } else { text }
     };
     format!(

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
 /// Bytes written in a spec table as text with the escapes of `raw` steps
-/// (`\r \n \t \\ \" \0 \xHH`, see [`crate::spec::unescape_raw`]). TOML decodes its own escapes
+/// (`\r \n \t \\ \" \0 \xHH`, see [`crate::text::unescape_raw`]). TOML decodes its own escapes
 /// first, so `"hello\r\n"` is already CR LF; write `'\x00'` (literal string) or `"\\x00"` for
 /// a byte escape.
 #[derive(Clone, Debug, PartialEq, Eq, Default, Deserialize)]
@@ -16,7 +16,7 @@ pub struct Bytes(pub Vec<u8>);
 impl TryFrom<String> for Bytes {
     type Error = String;
     fn try_from(text: String) -> Result<Self, String> {
-        crate::spec::unescape_raw(&text).map(Bytes)
+        crate::text::unescape_raw(&text).map(Bytes)
     }
 }
 
@@ -34,7 +34,7 @@ impl From<&str> for Bytes {
 
 impl Serialize for Bytes {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&crate::channel::escape_bytes(&self.0))
+        s.serialize_str(&crate::text::escape_bytes(&self.0))
     }
 }
 

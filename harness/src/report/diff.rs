@@ -238,7 +238,7 @@ fn cell_code(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::model::Totals;
-    use crate::report::testdata::sample_run;
+    use crate::testdata::sample_run;
 
     /// The sample run as it might have looked the day before.
     fn earlier_run() -> RunResult {

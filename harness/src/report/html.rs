@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use super::text::{self, visible, visible_lines};
+use super::text::{self, h, h_lines};
 use super::timeline;
 use crate::coverage;
 use crate::model::{
@@ -159,6 +159,8 @@ fn write_header(o: &mut String, run: &RunResult) -> std::fmt::Result {
         None => writeln!(o, "<dt>Module version</dt><dd><em>did not answer</em></dd>")?,
     }
     writeln!(o, "<dt>Selection</dt><dd><code>{}</code></dd>", h(&run.selection))?;
+    let transports: Vec<&str> = run.transports.iter().map(|t| t.name()).collect();
+    writeln!(o, "<dt>Transports</dt><dd>{}</dd>", h(&transports.join(", ")))?;
     writeln!(o, "<dt>Started</dt><dd>{}</dd>", h(&run.started_at))?;
     writeln!(o, "<dt>Finished</dt><dd>{}</dd>", h(&run.finished_at))?;
     writeln!(o, "<dt>Duration</dt><dd>{}</dd>", text::duration(run.duration_ms))?;
@@ -369,10 +371,18 @@ fn write_cases(o: &mut String, run: &RunResult) -> std::fmt::Result {
     let clause_ids: std::collections::HashSet<&str> =
         run.clauses.iter().map(|c| c.id.as_str()).collect();
     writeln!(o, "<section id=\"cases\">\n<h2>Cases</h2>")?;
+    // A case run over several transports has an entry for each: links go to its first,
+    // the others are `case-<id>@<transport>`.
+    let mut seen = std::collections::HashSet::new();
     for (section, cases) in text::group_by(&run.cases, |c| c.section.as_str()) {
         writeln!(o, "<h3 id=\"{}\">{}</h3>", anchor("section-", section), h(section))?;
         for case in cases {
-            write_case(o, case, &clause_ids)?;
+            let id = if seen.insert(case.id.as_str()) {
+                anchor("case-", &case.id)
+            } else {
+                anchor("case-", &format!("{}@{}", case.id, case.transport))
+            };
+            write_case(o, case, &id, &clause_ids)?;
         }
     }
     writeln!(o, "</section>")
@@ -381,10 +391,11 @@ fn write_cases(o: &mut String, run: &RunResult) -> std::fmt::Result {
 fn write_case(
     o: &mut String,
     case: &CaseResult,
+    id: &str,
     clause_ids: &std::collections::HashSet<&str>,
 ) -> std::fmt::Result {
     let slug = text::verdict_slug(case.verdict);
-    writeln!(o, "<article class=\"case c-{slug}\" id=\"{}\">", anchor("case-", &case.id))?;
+    writeln!(o, "<article class=\"case c-{slug}\" id=\"{id}\">")?;
     write!(
         o,
         "<h4><span class=\"v v-{slug}\">{}</span> <code>{}</code> {}",
@@ -439,7 +450,7 @@ fn write_case(
     write!(
         o,
         "<dt>Run</dt><dd>transport <code>{}</code> · started +{} · took {}",
-        h(&case.transport),
+        h(case.transport.name()),
         text::duration(case.start_ms),
         text::duration(case.duration_ms)
     )?;
@@ -557,31 +568,6 @@ fn case_link(c: &CaseResult) -> String {
     format!("<a href=\"#{}\"><code>{}</code></a>", anchor("case-", &c.id), h(&c.id))
 }
 
-/// Escapes text for HTML content or a quoted attribute; control characters become `\xHH`.
-pub(crate) fn h(s: &str) -> String {
-    escape(&visible(s))
-}
-
-/// Like [`h`], keeping line ends (for `white-space: pre-wrap` blocks).
-fn h_lines(s: &str) -> String {
-    escape(&visible_lines(s))
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// A fragment id: `prefix` + `id` with every character other than `A-Z a-z 0-9 . - /`
 /// encoded as `_HH` (UTF-8 bytes), so it is safe in an attribute and in a URL fragment.
 pub(crate) fn anchor(prefix: &str, id: &str) -> String {
@@ -604,7 +590,7 @@ pub(crate) fn anchor(prefix: &str, id: &str) -> String {
 #[allow(clippy::unwrap_used)] // tests may panic
 mod tests {
     use super::*;
-    use crate::report::testdata::sample_run;
+    use crate::testdata::sample_run;
 
     #[test]
     fn html_escapes_module_output() {
@@ -647,6 +633,21 @@ mod tests {
         assert!(page.contains("<span class=\"assumed\">assumed</span>"));
         assert!(page.contains("Interrupted"));
         assert!(page.contains("stale deviation"));
+    }
+
+    #[test]
+    fn a_case_over_two_transports_has_an_entry_for_each() {
+        let mut run = sample_run();
+        let mut again = run.cases[0].clone();
+        again.transport = crate::model::Transport::Terminal;
+        run.cases.insert(1, again);
+        run.transports.push(crate::model::Transport::Terminal);
+        let page = render_html(&run);
+        let id = &run.cases[0].id;
+        assert_eq!(page.matches(&format!("id=\"case-{id}\"")).count(), 1);
+        let second = anchor("case-", &format!("{id}@terminal"));
+        assert_eq!(page.matches(&format!("id=\"{second}\"")).count(), 1);
+        assert!(page.contains("<dt>Transports</dt><dd>serial, terminal</dd>"));
     }
 
     #[test]

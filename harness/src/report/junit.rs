@@ -169,7 +169,7 @@ fn failing_steps(case: &CaseResult) -> String {
 #[allow(clippy::unwrap_used)] // tests may panic
 mod tests {
     use super::*;
-    use crate::report::testdata::sample_run;
+    use crate::testdata::sample_run;
 
     #[test]
     fn junit_snapshot() {

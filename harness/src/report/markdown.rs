@@ -400,7 +400,7 @@ fn longest_run(s: &str, c: char) -> usize {
 #[allow(clippy::unwrap_used)] // tests may panic
 mod tests {
     use super::*;
-    use crate::report::testdata::sample_run;
+    use crate::testdata::sample_run;
 
     #[test]
     fn summary_snapshot() {

@@ -27,9 +27,6 @@ pub mod markdown;
 mod text;
 mod timeline;
 
-#[cfg(test)]
-pub(crate) mod testdata;
-
 pub use diff::{DiffEntry, RunDiff, RunSummary, diff_runs, render_diff_markdown};
 pub use html::render_html;
 pub use junit::render_junit;
@@ -257,7 +254,7 @@ fn point_latest(reports_root: &Path, run_id: &str) -> Result<(), ReportError> {
 #[allow(clippy::unwrap_used)] // tests may panic
 mod tests {
     use super::*;
-    use crate::report::testdata::sample_run;
+    use crate::testdata::sample_run;
 
     #[test]
     fn write_files_then_load_round_trips() {

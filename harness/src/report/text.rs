@@ -121,6 +121,31 @@ pub(crate) fn group_by<T>(items: &[T], key: impl Fn(&T) -> &str) -> Vec<(&str, V
     groups
 }
 
+/// Escapes text for HTML content or a quoted attribute; control characters become `\xHH`.
+pub(crate) fn h(s: &str) -> String {
+    escape(&visible(s))
+}
+
+/// Like [`h`], keeping line ends (for `white-space: pre-wrap` blocks).
+pub(crate) fn h_lines(s: &str) -> String {
+    escape(&visible_lines(s))
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

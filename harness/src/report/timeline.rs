@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use super::html::h;
+use super::text::h;
 use crate::model::{Lane, TimelineEvent};
 
 /// Drawing width in SVG units (the SVG scales to the page).

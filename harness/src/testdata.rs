@@ -30,7 +30,7 @@ fn case(id: &str, section: &str, title: &str, clauses: &[&str], verdict: Verdict
         basis: Basis::Documented,
         note: None,
         tags: vec![],
-        transport: "serial".into(),
+        transport: crate::model::Transport::Serial,
         verdict,
         reason: None,
         deviation: None,
@@ -60,7 +60,7 @@ fn clause(
         text: text.into(),
         cases: cases.iter().map(|c| c.id.clone()).collect(),
         status: ClauseStatus::roll_up(cases.iter().map(|c| c.verdict)),
-        coverage: Some(crate::coverage::classify(cases.iter().map(|c| Some(c.verdict)))),
+        coverage: Some(Coverage::of(cases.iter().map(|c| Some(c.verdict)))),
     }
 }
 
@@ -266,6 +266,7 @@ pub(crate) fn sample_run() -> RunResult {
         },
         module_version: Some("Gecko OS 4.2.1 <b>sim</b>".into()),
         selection: "all".into(),
+        transports: vec![crate::model::Transport::Serial],
         totals: Totals::count(&cases),
         cases,
         clauses,

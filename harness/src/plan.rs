@@ -1,0 +1,191 @@
+//! Planning a run: every selected case × every transport of the run, each either to run or
+//! skipped with its reason, decided before anything is sent.
+//!
+//! A case applies to a transport when the case does not exclude it (`transports` of the
+//! spec table) and the transport has what the case's steps use ([`crate::transport::Capabilities`]): raw
+//! bytes, the console's human format, log lines. A case applies to a rig when the rig has
+//! what it needs (the lab network, power control). What does not apply is reported as
+//! skipped, with the reason, never as a failure.
+
+use crate::channel::ConsoleFormat;
+use crate::rig::{Dut, Rig};
+use crate::spec::{Case, Step};
+use crate::transport::{LogDelivery, ResponseFormat, Transport};
+
+/// Why a case does not run over a transport or on a rig.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotApplicable {
+    #[error("not for the {transport} transport (the case is for {})", list(.listed))]
+    NotListed { transport: Transport, listed: Vec<Transport> },
+    #[error("raw bytes need a transport with raw access ({transport} has none)")]
+    RawBytes { transport: Transport },
+    #[error(
+        "the human console format needs a console transport ({transport} answers in structured replies)"
+    )]
+    HumanFormat { transport: Transport },
+    #[error("expected log lines need a transport that delivers logs ({transport} delivers none)")]
+    Logs { transport: Transport },
+    #[error("needs the lab network; this rig has no [lab]")]
+    NoLab,
+    #[error("power-cycles the module; this rig has no [power]")]
+    NoPower,
+}
+
+fn list(transports: &[Transport]) -> String {
+    transports.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+}
+
+/// Whether `case` can run over `transport`: what its steps use against what the transport
+/// can do.
+pub fn applies(case: &Case, transport: Transport) -> Result<(), NotApplicable> {
+    if !case.runs_on(transport) {
+        return Err(NotApplicable::NotListed { transport, listed: case.transports.clone() });
+    }
+    let can = transport.capabilities();
+    if !can.raw_bytes && case.steps.iter().any(|s| matches!(s, Step::Raw { .. })) {
+        return Err(NotApplicable::RawBytes { transport });
+    }
+    if can.responses != ResponseFormat::Console && case.format == ConsoleFormat::Human {
+        return Err(NotApplicable::HumanFormat { transport });
+    }
+    let expects_logs =
+        case.steps.iter().any(|s| matches!(s, Step::Send { logs, .. } if !logs.is_empty()));
+    if can.logs == LogDelivery::None && expects_logs {
+        return Err(NotApplicable::Logs { transport });
+    }
+    Ok(())
+}
+
+/// Whether the rig has what `case` needs.
+pub fn rig_allows(case: &Case, rig: &Rig) -> Result<(), NotApplicable> {
+    if case.requires.iter().any(|r| r == "lab") && rig.lab.is_none() {
+        return Err(NotApplicable::NoLab);
+    }
+    let can_power_cycle = matches!(rig.dut, Dut::Sim { .. }) || rig.power.is_some();
+    if !can_power_cycle && case.steps.iter().any(|s| matches!(s, Step::PowerCycle)) {
+        return Err(NotApplicable::NoPower);
+    }
+    Ok(())
+}
+
+/// One case over one transport, as planned.
+#[derive(Clone, Debug)]
+pub struct Planned<'a> {
+    pub case: &'a Case,
+    pub transport: Transport,
+    /// Why it does not run, if it does not.
+    pub skip: Option<NotApplicable>,
+}
+
+/// Plans `cases` over `transports`: transport by transport (a session switches transport
+/// as rarely as possible), cases in file order within each.
+pub fn plan<'a>(cases: &[&'a Case], transports: &[Transport], rig: &Rig) -> Vec<Planned<'a>> {
+    transports
+        .iter()
+        .flat_map(|&transport| {
+            cases.iter().map(move |&case| Planned {
+                case,
+                transport,
+                skip: applies(case, transport).and_then(|()| rig_allows(case, rig)).err(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    const INVENTORY: &str = "[[clause]]\nid = \"a.one\"\nsection = \"A\"\nsource = \"chapter\"\nlines = [1, 2]\nkind = \"behaviour\"\ntext = \"one\"\n";
+
+    /// A case from its spec table text (the `[[case]]` header and required keys added).
+    fn case(body: &str) -> Case {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("clauses.toml"), INVENTORY).expect("write");
+        let text = format!(
+            "section = \"x\"\ntitle = \"X\"\n\n[[case]]\nid = \"x/one\"\ntitle = \"one\"\nclauses = [\"a.one\"]\nbasis = \"documented\"\n{body}"
+        );
+        std::fs::write(dir.path().join("x.toml"), text).expect("write");
+        let mut specs = crate::spec::load_dir(dir.path()).expect("valid spec");
+        specs.cases.remove(0)
+    }
+
+    const SEND: &str = "[[case.step]]\nsend = \"version\"\n";
+    const RAW: &str = "[[case.step]]\nraw = \"x\\r\\n\"\nexpect_raw = \"x\"\n";
+    const LOGS: &str = "[[case.step]]\nsend = \"nup\"\nlogs = [\"Joined\"]\n";
+    const HUMAN: &str = "format = \"human\"\n[[case.step]]\nsend = \"version\"\n";
+    const ONLY_REST: &str = "transports = [\"rest\"]\n[[case.step]]\nsend = \"version\"\n";
+
+    use Transport::{CmdStream, Rest, Serial, Terminal};
+
+    #[rstest]
+    #[case::plain_everywhere(SEND, &[Serial, Rest, CmdStream, Terminal], "")]
+    #[case::raw_on_serial(RAW, &[Serial], "")]
+    #[case::raw_on_terminal(RAW, &[Terminal], "")]
+    #[case::raw_over_rest(RAW, &[Rest], "raw bytes need a transport with raw access (rest has none)")]
+    #[case::raw_over_the_stream(RAW, &[CmdStream], "raw bytes need a transport with raw access (websocket has none)")]
+    #[case::logs_inline_or_polled(LOGS, &[Serial, Terminal, Rest], "")]
+    #[case::logs_over_the_stream(LOGS, &[CmdStream], "expected log lines need a transport that delivers logs (websocket delivers none)")]
+    #[case::human_on_consoles(HUMAN, &[Serial, Terminal], "")]
+    #[case::human_over_rest(HUMAN, &[Rest], "the human console format needs a console transport (rest answers in structured replies)")]
+    #[case::listed_transport(ONLY_REST, &[Rest], "")]
+    #[case::unlisted_transport(ONLY_REST, &[Serial, Terminal], "not for the serial transport (the case is for rest)")]
+    fn a_case_applies_to_a_transport_by_what_its_steps_use(
+        #[case] body: &str,
+        #[case] transports: &[Transport],
+        #[case] skip: &str,
+    ) {
+        let case = case(body);
+        for &t in transports {
+            let got = applies(&case, t).err().map(|e| e.to_string()).unwrap_or_default();
+            let want = skip.replace("serial", t.name());
+            assert_eq!(got, want, "over {t}");
+        }
+    }
+
+    fn rig(text: &str) -> Rig {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("rig.toml");
+        std::fs::write(&path, text).expect("write");
+        crate::rig::load(&path).expect("valid rig")
+    }
+
+    #[rstest]
+    #[case::lab_on_a_lab_rig("requires = [\"lab\"]\n[[case.step]]\nsend = \"version\"\n", true, "")]
+    #[case::lab_without(
+        "requires = [\"lab\"]\n[[case.step]]\nsend = \"version\"\n",
+        false,
+        "needs the lab network; this rig has no [lab]"
+    )]
+    #[case::power_on_a_sim("[[case.step]]\npower_cycle = true\n", false, "")]
+    fn a_case_applies_to_a_rig_by_what_it_has(
+        #[case] body: &str,
+        #[case] lab: bool,
+        #[case] skip: &str,
+    ) {
+        let lab = if lab { "[lab]\n" } else { "" };
+        let rig = rig(&format!("name = \"r\"\n[dut]\nkind = \"sim\"\n{lab}"));
+        let got = rig_allows(&case(body), &rig).err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(got, skip);
+    }
+
+    #[test]
+    fn power_cycles_need_power_control_on_hardware() {
+        let rig = rig("name = \"r\"\n[dut]\nkind = \"hardware\"\n[serial]\nport = \"/dev/null\"\n");
+        let e =
+            rig_allows(&case("[[case.step]]\npower_cycle = true\n"), &rig).expect_err("no power");
+        assert_eq!(e, NotApplicable::NoPower);
+    }
+
+    #[test]
+    fn plans_transport_by_transport_with_reasons() {
+        let (plain, raw) = (case(SEND), case(RAW));
+        let rig = rig("name = \"r\"\n[dut]\nkind = \"sim\"\n");
+        let planned = plan(&[&plain, &raw], &[Serial, Rest], &rig);
+        let got: Vec<(Transport, bool)> =
+            planned.iter().map(|p| (p.transport, p.skip.is_none())).collect();
+        assert_eq!(got, [(Serial, true), (Serial, true), (Rest, true), (Rest, false)]);
+        assert_eq!(planned[3].skip, Some(NotApplicable::RawBytes { transport: Rest }));
+    }
+}
