@@ -16,16 +16,25 @@
 //! itself. dnsmasq has no upstream servers (`--no-resolv`, and every name it does not know
 //! gets NXDOMAIN locally), so nothing leaves the lab. IPv6 is off on every link of the lab.
 //!
-//! A [`Lab`] removes everything when dropped (also on unwinding after Ctrl-C or a panic):
-//! its dnsmasq, every process left inside its namespace, its peers, the namespace and with
-//! it the bridge and the TAP. Namespaces left by a process that was killed outright are
-//! removed by [`Lab::sweep_stale`], which [`Lab::create`] calls.
+//! A [`Lab`] removes everything when dropped (also on unwinding after a panic, and when a
+//! signal stops the run: `crate::interrupt`): its dnsmasq, every process left inside its
+//! namespace, its peers, the namespace and with it the bridge, the TAP and the veths (no
+//! interface of a lab is ever outside its namespaces). [`teardown_live`] removes every lab
+//! of this process at once, for a process about to exit.
+//!
+//! Each lab has an ownership record ([`owner::OwnerRecord`]: owner pid and start time, label,
+//! run dir, dnsmasq). Labs left by a process killed outright (SIGKILL) are removed by the
+//! sweeper ([`Lab::sweep_stale`]), which [`Lab::create`] runs first and which says what it
+//! removed, one line each: only the project's labs (named `gecko-<pid>-<n>`) whose owner is
+//! gone, the very process of the record, not a later one with the same pid. Labs whose
+//! owner runs, anyone's, are left alone.
 //!
 //! Needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN), `ip` (iproute2), `dnsmasq`
 //! (`dnsmasq-base`) and `/dev/net/tun`.
 
 pub mod dns;
 pub mod netns;
+pub mod owner;
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -34,7 +43,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-pub use netns::NETNS_DIR;
+pub use netns::{NETNS_DIR, Swept};
+use owner::{OwnerRecord, ProcessId};
 
 /// Why a lab could not be set up. Always an infrastructure problem.
 #[derive(Debug, thiserror::Error)]
@@ -247,6 +257,8 @@ pub struct Lab {
     config: LabConfig,
     ip: PathBuf,
     dnsmasq: Option<Child>,
+    /// Its ownership record, while it could be written.
+    record: Option<OwnerRecord>,
     created_in: Duration,
 }
 
@@ -262,7 +274,9 @@ impl Lab {
         let started = Instant::now();
         config.validate()?;
         let (ip, dnsmasq) = check_preconditions()?;
-        netns::sweep(&ip);
+        for swept in netns::sweep(&ip) {
+            eprintln!("{swept}");
+        }
         std::fs::create_dir_all(run_dir).map_err(|source| LabError::Io {
             what: format!("create {}", run_dir.display()),
             source,
@@ -275,7 +289,28 @@ impl Lab {
             COUNTER.fetch_add(1, Ordering::SeqCst)
         );
         netns::live_insert(&name);
+        // The record first: a namespace of ours never exists without one.
+        let record = ProcessId::current().map(|owner| OwnerRecord {
+            netns: name.clone(),
+            owner,
+            label: label.to_string(),
+            run_dir: run_dir.clone(),
+            dnsmasq: None,
+        });
+        let record = match record.as_ref().map(OwnerRecord::write) {
+            Some(Ok(())) => record,
+            Some(Err(e)) => {
+                eprintln!(
+                    "warning: lab {label} ({name}): no ownership record in {} ({e}); if this \
+                     process is killed, the lab is swept only once no process has its pid",
+                    owner::RECORDS_DIR
+                );
+                None
+            }
+            None => None,
+        };
         if let Err(e) = netns::ip(&ip, &["netns", "add", &name], None) {
+            OwnerRecord::remove(&name);
             netns::live_remove(&name);
             return Err(e);
         }
@@ -287,6 +322,7 @@ impl Lab {
             config,
             ip,
             dnsmasq: None,
+            record,
             created_in: Duration::ZERO,
         };
         lab.setup_links()?;
@@ -427,7 +463,12 @@ impl Lab {
             .stderr(stderr)
             .spawn()
             .map_err(io(format!("start {}", dnsmasq.display())))?;
+        let pid = child.id() as i32;
         self.dnsmasq = Some(child);
+        if let Some(record) = self.record.as_mut() {
+            record.dnsmasq = ProcessId::of(pid);
+            let _ = record.write();
+        }
         self.wait_serving()
     }
 
@@ -574,9 +615,9 @@ impl Lab {
         self.dnsmasq.as_ref().map(Child::id)
     }
 
-    /// Removes the project's namespaces left by processes that no longer exist (killed
-    /// outright), with whatever still runs in them. Returns their names.
-    pub fn sweep_stale() -> Result<Vec<String>, LabError> {
+    /// Removes the project's labs whose owner process is gone (killed outright), with
+    /// whatever still runs in them. Returns what it removed (print each: one line).
+    pub fn sweep_stale() -> Result<Vec<Swept>, LabError> {
         let (ip, _) = check_preconditions()?;
         Ok(netns::sweep(&ip))
     }
@@ -604,7 +645,32 @@ impl Lab {
         if let Err(e) = netns::remove(&self.ip, &self.name) {
             eprintln!("warning: lab {} ({}): {e}", self.label, self.name);
         }
+        if !self.netns_path().exists() {
+            OwnerRecord::remove(&self.name);
+        }
         netns::live_remove(&self.name);
+    }
+}
+
+/// Removes every lab of this process now, with everything running in them, for a process
+/// about to exit without unwinding (a second signal). Their `Lab` values must not be used
+/// afterwards.
+pub fn teardown_live() {
+    let Some(ip) = netns::find_tool("ip") else { return };
+    let live: Vec<String> = netns::LIVE.lock().map(|l| l.clone()).unwrap_or_default();
+    for name in live {
+        let peers: Vec<String> = netns::list()
+            .into_iter()
+            .filter(|n| n.strip_prefix(&name).is_some_and(|rest| rest.starts_with('-')))
+            .collect();
+        for peer in peers {
+            let _ = netns::remove(&ip, &peer);
+        }
+        let _ = netns::remove(&ip, &name);
+        if !Path::new(NETNS_DIR).join(&name).exists() {
+            OwnerRecord::remove(&name);
+        }
+        netns::live_remove(&name);
     }
 }
 
