@@ -564,3 +564,48 @@ fn conformance_after_sigkill_the_next_run_sweeps_the_lab_and_runs() {
     assert!(logs.contains("1 passed, 0 failed, 0 errors"), "{logs}");
     assert_nothing_left(dir, std::slice::from_ref(&lab), "after the next run");
 }
+
+#[test]
+fn a_bench_on_sigterm_removes_its_lab_at_once() {
+    let test = "a_bench_on_sigterm_removes_its_lab_at_once";
+    if !lab_available(test) {
+        return;
+    }
+    let _turn = built();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    // `hil bench` does not poll for a stop: the signal removes its lab and ends it. Its
+    // work dir (and so its lab's run dir) goes under TMPDIR.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut cmd = Command::new(root.join("target/debug/hil"));
+    cmd.current_dir(root).env("TMPDIR", dir).args([
+        "bench",
+        "serial",
+        "--rig",
+        "rigs/sim.toml",
+        "--iterations",
+        "100000000",
+    ]);
+    let mut child = start(&mut cmd, dir, "bench");
+    let lab = wait_for("the bench's lab and module up", START_LIMIT, || {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the bench ended early ({status}):\n{}", log(dir, "bench"));
+        }
+        let labs = labs_of(dir);
+        let procs = processes_of(dir);
+        match labs.as_slice() {
+            [lab] if named(&procs, "gecko-sim") == 1 && named(&procs, "dnsmasq") == 1 => {
+                Ok(lab.clone())
+            }
+            _ => Err(format!("labs {labs:?}, processes {procs:?}")),
+        }
+    });
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let status = wait_exit(&mut child, STOP_LIMIT, "the bench after SIGTERM");
+    let logs = log(dir, "bench");
+    assert_eq!(signal_code(status), Some(143), "{status}\n{logs}");
+    assert!(logs.contains("terminated (SIGTERM): removing the lab"), "{logs}");
+    // Removed before the process exited; its module (outside a lab it would go on the end
+    // of its input) was stopped with the lab.
+    assert_eq!(left_of(dir, std::slice::from_ref(&lab)), Left::default(), "{logs}");
+}
