@@ -285,12 +285,22 @@ fn swept(stderr: &str, lab: &str) -> bool {
     stderr.lines().any(|l| l.starts_with(&format!("lab sweep: removed namespace {lab} ")))
 }
 
-/// After SIGKILL the lab is left; checks that and returns its namespace.
+/// After SIGKILL the lab is left: its record, its namespace, its dnsmasq. Outside CI another
+/// lab user's sweeper may already have removed the namespace (and the dnsmasq in it); the
+/// record, which only this version of the sweeper reads, is left all the same.
 fn left_after_sigkill(dir: &Path, lab: &str, what: &str) {
     let left = left_of(dir, &[lab.to_string()]);
-    assert!(left.namespaces.contains(&lab.to_string()), "{what}: lab not left: {left:?}");
     assert_eq!(left.records, vec![lab.to_string()], "{what}: {left:?}");
-    assert_eq!(named(&left.processes, "dnsmasq"), 1, "{what}: {left:?}");
+    let whole =
+        left.namespaces.contains(&lab.to_string()) && named(&left.processes, "dnsmasq") == 1;
+    if whole {
+        return;
+    }
+    if std::env::var_os("CI").is_none() && !Path::new(NETNS_DIR).join(lab).exists() {
+        say(&format!("note: {lab} was swept by another process right after the kill"));
+        return;
+    }
+    panic!("{what}: the lab is not left as it was: {left:?}");
 }
 
 /// The sweep of a later start removed `lab` and said so. Outside CI, other lab users on the
