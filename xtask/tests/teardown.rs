@@ -223,8 +223,8 @@ fn log(dir: &Path, log: &str) -> String {
 
 /// Waits until the `sim --lab` of `dir` is up: its lab (namespace and dnsmasq) and its
 /// module running. Returns the lab's namespace.
-fn sim_lab_up(dir: &Path, child: &mut Child, logname: &str) -> String {
-    wait_for("sim --lab up", START_LIMIT, || {
+fn sim_lab_up(dir: &Path, child: &mut Child, logname: &str, limit: Duration) -> String {
+    wait_for("sim --lab up", limit, || {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("sim --lab ended early ({status}):\n{}", log(dir, logname));
         }
@@ -257,7 +257,8 @@ fn stop_sim_lab_with(test: &str, signal: Signal) {
     let mut cmd = Command::new(cargo);
     cmd.current_dir(env!("CARGO_MANIFEST_DIR")).arg("xtask").args(sim_lab_args(dir));
     let mut child = start(&mut cmd, dir, "sim");
-    let lab = sim_lab_up(dir, &mut child, "sim");
+    // cargo may build xtask first, for its own set of features.
+    let lab = sim_lab_up(dir, &mut child, "sim", BUILD_LIMIT);
     // `timeout` signals the command, then its whole process group: xtask hears it twice.
     let pid = Pid::from_raw(child.id() as i32);
     kill(pid, signal).unwrap();
@@ -327,7 +328,7 @@ fn sim_lab_after_sigkill_the_next_start_sweeps_the_lab_and_runs() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let mut first = start(Command::new(xtask_bin()).args(sim_lab_args(dir)), dir, "first");
-    let lab = sim_lab_up(dir, &mut first, "first");
+    let lab = sim_lab_up(dir, &mut first, "first", START_LIMIT);
     first.kill().unwrap();
     let status = first.wait().unwrap();
     assert_eq!(status.signal(), Some(Signal::SIGKILL as i32));
@@ -376,7 +377,7 @@ fn sim_lab_whose_parent_dies_removes_its_lab() {
     let mut shell = Command::new("sh");
     shell.arg("-c").arg("\"$0\" \"$@\" & wait").arg(xtask_bin()).args(sim_lab_args(dir));
     let mut parent = start(&mut shell, dir, "sim");
-    let lab = sim_lab_up(dir, &mut parent, "sim");
+    let lab = sim_lab_up(dir, &mut parent, "sim", START_LIMIT);
     let xtask = processes_of(dir).into_iter().find(|p| p.name == "xtask").expect("xtask runs");
     parent.kill().unwrap();
     parent.wait().unwrap();
