@@ -16,6 +16,9 @@
 //! itself. dnsmasq has no upstream servers (`--no-resolv`, and every name it does not know
 //! gets NXDOMAIN locally), so nothing leaves the lab. IPv6 is off on every link of the lab.
 //!
+//! Its dnsmasq dies with the process that made the lab, also one killed outright (through
+//! `setpriv --pdeathsig`, util-linux, when installed).
+//!
 //! A [`Lab`] removes everything when dropped (also on unwinding after a panic, and when a
 //! signal stops the run: `crate::interrupt`): its dnsmasq, every process left inside its
 //! namespace, its peers, the namespace and with it the bridge, the TAP and the veths (no
@@ -417,7 +420,15 @@ impl Lab {
         let c = &self.config;
         let subnet = self.subnet();
         let path_arg = |flag: &str, p: PathBuf| format!("{flag}={}", p.display());
-        let mut cmd = self.command(dnsmasq);
+        // It dies with this process, even one killed outright, when `setpriv` is there.
+        let mut cmd = match netns::find_tool("setpriv") {
+            Some(setpriv) => {
+                let mut cmd = self.command(setpriv);
+                cmd.args(["--pdeathsig", "KILL"]).arg(dnsmasq);
+                cmd
+            }
+            None => self.command(dnsmasq),
+        };
         cmd.args([
             "--no-daemon".to_string(),
             "--conf-file=/dev/null".into(),
@@ -457,12 +468,8 @@ impl Lab {
         // Its own process group: a Ctrl-C at the terminal goes to the harness, which then
         // takes the lab down in order.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .map_err(io(format!("start {}", dnsmasq.display())))?;
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
+        let child = spawn_tied(cmd).map_err(io(format!("start {}", dnsmasq.display())))?;
         let pid = child.id() as i32;
         self.dnsmasq = Some(child);
         if let Some(record) = self.record.as_mut() {
@@ -717,6 +724,29 @@ impl Drop for Peer<'_> {
     fn drop(&mut self) {
         let _ = netns::remove(&self.lab.ip, &self.name);
     }
+}
+
+/// Starts a lab daemon from one thread that lives as long as this process. The kernel's
+/// parent-death signal (`setpriv --pdeathsig`) fires when the parent *thread* ends, and a lab
+/// may be created on a thread that ends before the lab does (a runner's worker, a test's
+/// helper thread).
+fn spawn_tied(cmd: Command) -> std::io::Result<Child> {
+    type Job = (Command, std::sync::mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> =
+        std::sync::OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let _ = std::thread::Builder::new().name("lab-spawner".into()).spawn(move || {
+            for (mut cmd, back) in rx {
+                let _ = back.send(cmd.spawn());
+            }
+        });
+        std::sync::Mutex::new(tx)
+    });
+    let gone = || std::io::Error::other("the lab's spawner thread is gone");
+    let (back, answer) = std::sync::mpsc::channel();
+    spawner.lock().map_err(|_| gone())?.send((cmd, back)).map_err(|_| gone())?;
+    answer.recv().map_err(|_| gone())?
 }
 
 /// Writes kernel settings inside a namespace; one this kernel lacks (IPv6 compiled out, say)
