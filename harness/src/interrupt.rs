@@ -73,12 +73,11 @@ pub fn install_with(mode: OnSignal) {
         Err(e) => return eprintln!("warning: signal handlers not installed: {e}"),
     };
     let spawned = std::thread::Builder::new().name("signals".into()).spawn(move || {
-        let mut first: Option<(Signal, Instant)> = None;
+        let mut heard = Heard::default();
         for raw in signals.forever() {
             let Ok(signal) = Signal::try_from(raw) else { continue };
-            match first {
-                None => {
-                    first = Some((signal, Instant::now()));
+            match heard.on(signal, Instant::now()) {
+                Reaction::Stop => {
                     SIGNAL.store(raw, Ordering::SeqCst);
                     REQUESTED.store(true, Ordering::SeqCst);
                     forward(signal);
@@ -87,8 +86,8 @@ pub fn install_with(mode: OnSignal) {
                         quit(signal, &what);
                     }
                     eprintln!(
-                        "\n{what}: stopping in order (a run still writes the report of \
-                             what ran; labs are removed); signal again to quit at once"
+                        "\n{what}: stopping in order (a run still writes the report of what \
+                         ran; labs are removed); signal again to quit at once"
                     );
                     let _ =
                         std::thread::Builder::new().name("stop-grace".into()).spawn(move || {
@@ -96,8 +95,8 @@ pub fn install_with(mode: OnSignal) {
                             quit(signal, &format!("not stopped {STOP_GRACE:?} after {what}"));
                         });
                 }
-                Some((_, at)) if at.elapsed() < REPEAT_WINDOW => {}
-                Some((stopped_by, _)) => {
+                Reaction::Repeat => {}
+                Reaction::Quit { stopped_by } => {
                     forward(signal);
                     quit(stopped_by, &format!("{} again", signal.as_str()));
                 }
@@ -112,6 +111,36 @@ pub fn install_with(mode: OnSignal) {
         // ourselves.
         if nix::sys::prctl::set_pdeathsig(Signal::SIGHUP).is_ok() && getppid() != parent {
             let _ = nix::sys::signal::raise(Signal::SIGHUP);
+        }
+    }
+}
+
+/// What a signal does, given those heard before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reaction {
+    /// The first: stop in order.
+    Stop,
+    /// The same request delivered again (within [`REPEAT_WINDOW`] of the first).
+    Repeat,
+    /// A later one: quit at once, with the exit status of the signal that stopped the run.
+    Quit { stopped_by: Signal },
+}
+
+/// The signals heard so far: the first, and when.
+#[derive(Debug, Default)]
+struct Heard {
+    first: Option<(Signal, Instant)>,
+}
+
+impl Heard {
+    fn on(&mut self, signal: Signal, now: Instant) -> Reaction {
+        match self.first {
+            None => {
+                self.first = Some((signal, now));
+                Reaction::Stop
+            }
+            Some((_, at)) if now.duration_since(at) < REPEAT_WINDOW => Reaction::Repeat,
+            Some((stopped_by, _)) => Reaction::Quit { stopped_by },
         }
     }
 }
@@ -297,6 +326,20 @@ impl Drop for Forwarded {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_signal_stops_repeats_are_one_request_a_later_one_quits() {
+        let t0 = Instant::now();
+        let mut heard = Heard::default();
+        assert_eq!(heard.on(Signal::SIGTERM, t0), Reaction::Stop);
+        // `timeout`: the command, then its process group; a parent passing it on.
+        assert_eq!(heard.on(Signal::SIGTERM, t0), Reaction::Repeat);
+        assert_eq!(heard.on(Signal::SIGINT, t0 + Duration::from_millis(900)), Reaction::Repeat);
+        assert_eq!(
+            heard.on(Signal::SIGINT, t0 + REPEAT_WINDOW),
+            Reaction::Quit { stopped_by: Signal::SIGTERM }
+        );
+    }
 
     #[test]
     fn exit_codes_pass_on_codes_and_signals() {
