@@ -179,8 +179,21 @@ impl SimAccessPoints {
 
     fn connect(&mut self) -> Result<&mut BufReader<UnixStream>, ApError> {
         if self.conn.is_none() {
-            let stream = UnixStream::connect(&self.path)
-                .map_err(|source| ApError::Connect { path: self.path.clone(), source })?;
+            // The socket's file appears when the module binds it, a moment before it listens:
+            // until then a connect is refused. Refusals for longer than that are an answer.
+            let deadline = std::time::Instant::now() + Duration::from_secs(1);
+            let stream = loop {
+                match UnixStream::connect(&self.path) {
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::ConnectionRefused
+                            && std::time::Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    other => break other,
+                }
+            }
+            .map_err(|source| ApError::Connect { path: self.path.clone(), source })?;
             for r in [
                 stream.set_read_timeout(Some(self.timeout)),
                 stream.set_write_timeout(Some(self.timeout)),

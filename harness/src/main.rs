@@ -207,7 +207,23 @@ enum BenchCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match dispatch(cli.command) {
+    // Before any thread or child starts. A run stops in order on a signal (its report is
+    // written); commands that start labs or modules without polling for it remove them and
+    // exit at once.
+    match &cli.command {
+        Cmd::Run(_) => interrupt::install(),
+        Cmd::Bench(_) => interrupt::install_with(interrupt::OnSignal::Exit),
+        _ => {}
+    }
+    let result = dispatch(cli.command);
+    // A run a signal stopped exits with 128 + its number, whatever else went wrong.
+    if let Some(code) = interrupt::exit_code() {
+        if let Err(e) = result {
+            eprintln!("error: {e:#}");
+        }
+        return ExitCode::from(code);
+    }
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -270,7 +286,6 @@ fn flash(rig: &rig::Rig, firmware: Option<&Path>) -> Result<()> {
 }
 
 fn run(args: RunArgs) -> Result<ExitCode> {
-    interrupt::install();
     let specs = load_specs(&args.select.specs)?;
     let rig = rig::load(&args.rig)?;
     let transports = runner::run_transports(&rig, Some(&args.transports))?;
@@ -313,7 +328,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     sayln!("module: {}", run.module_version.as_deref().unwrap_or("(no answer)"));
     sayln!("report: {}", dir.join("report.html").display());
     Ok(if run.interrupted {
-        ExitCode::from(130)
+        ExitCode::from(interrupt::exit_code().unwrap_or(130))
     } else if t.is_green() {
         ExitCode::SUCCESS
     } else {

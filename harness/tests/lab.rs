@@ -1,9 +1,11 @@
 //! The lab network on real namespaces: DHCP and DNS from dnsmasq, two labs at once, and
-//! nothing left behind (drop, panic, a previous process killed outright).
+//! nothing left behind (drop, panic, a previous process killed outright: the sweeper and
+//! its ownership records).
 //!
 //! Needs root (or CAP_NET_ADMIN + CAP_SYS_ADMIN), `ip`, `dnsmasq` and /dev/net/tun; without
 //! them every test prints why it is skipped. The DHCP client check uses `busybox udhcpc`.
 
+use gecko_hil::lab::owner::{OwnerRecord, ProcessId};
 use gecko_hil::lab::{Lab, LabConfig, LabHost, NETNS_DIR, check_preconditions, dns, netns};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -289,9 +291,123 @@ fn stale_namespaces_of_dead_processes_are_swept() {
     }
     let status = orphan.wait().expect("wait");
     assert!(!status.success(), "the orphan was stopped ({status})");
-    assert_eq!(Lab::sweep_stale().expect("sweep"), Vec::<String>::new());
+    let swept = Lab::sweep_stale().expect("sweep");
+    assert!(!swept.iter().any(|s| s.netns.starts_with(lab.netns_name())), "{swept:?}");
     assert!(lab.netns_path().exists(), "a live lab was swept");
     let name = lab.netns_name().to_string();
     drop(lab);
     assert_nothing_left(&name, dir.path());
+}
+
+/// A lab named and recorded as owned by `owner` (a stand-in process of this test), with a
+/// peer namespace, as a run of `owner` would have left it.
+fn recorded_lab(owner: ProcessId, dnsmasq: Option<ProcessId>) -> String {
+    let name = format!("gecko-{}-0", owner.pid);
+    OwnerRecord {
+        netns: name.clone(),
+        owner,
+        label: "stand-in".into(),
+        run_dir: std::env::temp_dir().join("stand-in"),
+        dnsmasq,
+    }
+    .write()
+    .expect("write the record");
+    for ns in [name.clone(), format!("{name}-peer")] {
+        sh(Command::new("ip").args(["netns", "add", ns.as_str()]));
+    }
+    name
+}
+
+fn exists(ns: &str) -> bool {
+    Path::new(NETNS_DIR).join(ns).exists()
+}
+
+#[test]
+fn a_lab_is_swept_only_once_its_recorded_owner_is_gone() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !lab_available("a_lab_is_swept_only_once_its_recorded_owner_is_gone") {
+        return;
+    }
+    let mut owner = Command::new("sleep").arg("600").spawn().expect("a stand-in owner");
+    let id = ProcessId::of(owner.id() as i32).expect("it runs");
+    let name = recorded_lab(id, None);
+    let peer = format!("{name}-peer");
+    // Its owner runs (someone else's run on this machine): left alone.
+    let swept = Lab::sweep_stale().expect("sweep");
+    assert!(!swept.iter().any(|s| s.netns.starts_with(&name)), "{swept:?}");
+    assert!(exists(&name) && exists(&peer));
+    assert!(netns::lab_in_use(&name));
+    // Gone: swept, peer first, each said in one line, the record removed.
+    owner.kill().expect("kill");
+    owner.wait().expect("wait");
+    assert!(!netns::lab_in_use(&name));
+    let swept = Lab::sweep_stale().expect("sweep");
+    let ours: Vec<String> =
+        swept.iter().filter(|s| s.netns.starts_with(&name)).map(|s| s.to_string()).collect();
+    assert_eq!(ours.len(), 2, "{swept:?}");
+    assert!(ours[0].starts_with(&format!("lab sweep: removed namespace {peer} ")), "{ours:?}");
+    assert!(ours[1].starts_with(&format!("lab sweep: removed namespace {name} ")), "{ours:?}");
+    assert!(ours[1].contains(&format!("its owner pid {} has exited", id.pid)), "{ours:?}");
+    assert!(!exists(&name) && !exists(&peer));
+    assert_eq!(OwnerRecord::load(&name), Ok(None));
+}
+
+#[test]
+fn a_lab_whose_owner_pid_now_belongs_to_another_process_is_swept() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !lab_available("a_lab_whose_owner_pid_now_belongs_to_another_process_is_swept") {
+        return;
+    }
+    // The pid runs, but it is not the process that made the lab (it started later).
+    let mut other = Command::new("sleep").arg("600").spawn().expect("a process");
+    let now = ProcessId::of(other.id() as i32).expect("it runs");
+    let earlier = ProcessId { started: now.started.saturating_sub(1), ..now };
+    let name = recorded_lab(earlier, None);
+    let swept = Lab::sweep_stale().expect("sweep");
+    let line = swept
+        .iter()
+        .find(|s| s.netns == name)
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| panic!("{name} not swept: {swept:?}"));
+    assert!(line.contains(&format!("pid {} is now another process", now.pid)), "{line}");
+    assert!(!exists(&name) && !exists(&format!("{name}-peer")));
+    // The process that has the pid now is not the lab's: it is not stopped.
+    assert_eq!(other.try_wait().expect("try_wait"), None);
+    other.kill().expect("kill");
+    other.wait().expect("wait");
+}
+
+#[test]
+fn a_dead_owners_dnsmasq_outside_its_namespace_is_stopped() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !lab_available("a_dead_owners_dnsmasq_outside_its_namespace_is_stopped") {
+        return;
+    }
+    let mut gone = Command::new("true").spawn().expect("spawn");
+    let dead = ProcessId { pid: gone.id() as i32, started: 1 };
+    gone.wait().expect("wait");
+    // A stand-in for a dnsmasq whose namespace was removed while it ran.
+    let mut dnsmasq = Command::new("sleep").arg("600").spawn().expect("a stand-in dnsmasq");
+    let d = ProcessId::of(dnsmasq.id() as i32).expect("it runs");
+    let name = format!("gecko-{}-0", dead.pid);
+    OwnerRecord {
+        netns: name.clone(),
+        owner: dead,
+        label: "stand-in".into(),
+        run_dir: std::env::temp_dir().join("stand-in"),
+        dnsmasq: Some(d),
+    }
+    .write()
+    .expect("write the record");
+    let swept = Lab::sweep_stale().expect("sweep");
+    let line = swept
+        .iter()
+        .find(|s| s.netns == name)
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| panic!("{name} not swept: {swept:?}"));
+    assert!(line.contains("its namespace already gone"), "{line}");
+    assert!(line.contains(&format!("stopped dnsmasq (pid {})", d.pid)), "{line}");
+    let status = dnsmasq.wait().expect("wait");
+    assert!(!status.success(), "stopped: {status}");
+    assert_eq!(OwnerRecord::load(&name), Ok(None));
 }

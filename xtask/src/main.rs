@@ -5,12 +5,20 @@
 //! * `sim [--console PATH] [--nvm FILE] [--lab]`: start a simulated module and say how to
 //!   attach; with `--lab`, inside a lab network (namespace, bridge, TAP, DHCP/DNS; needs root).
 //! * `lab exec -- CMD…`: run a program inside the lab of the running `sim --lab`.
+//! * `build`: build the simulated module and the harness (what `conformance` and `sim` run).
 //! * `ci`: what CI runs: fmt, clippy, tests, the bare-metal build, spec validation,
 //!   conformance.
 //! * `bench serial`: command round trip through the harness vs. a raw floor (release build).
+//!
+//! SIGINT, SIGTERM and SIGHUP (or the parent process going) end every task the same way:
+//! the signal is passed on to the program it runs (`hil`, a build), labs and simulated
+//! modules are removed, and xtask exits with 128 + the signal's number
+//! (`gecko_hil::interrupt`). `cargo xtask` is this process: cargo replaces itself with it
+//! once xtask is built.
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use gecko_hil::interrupt::{self, Forwarded};
 use gecko_hil::lab::{self, Lab};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -45,12 +53,18 @@ enum Task {
         /// With --lab: the module's lab control socket.
         #[arg(long, default_value = "target/sim/lab.sock", requires = "lab")]
         lab_socket: PathBuf,
+        /// With --lab: the lab's files (dnsmasq's config, leases, log) and `lab.ns`, the
+        /// name of its namespace for `lab exec`.
+        #[arg(long, default_value = DEFAULT_LAB_DIR, requires = "lab")]
+        lab_dir: PathBuf,
     },
     /// The lab network of a running `cargo xtask sim --lab`.
     Lab {
         #[command(subcommand)]
         which: LabTask,
     },
+    /// Build the simulated module and the harness, as `conformance` and `sim` do.
+    Build,
     /// Everything CI checks.
     Ci,
     /// Benchmarks (release builds).
@@ -64,6 +78,9 @@ enum Task {
 enum LabTask {
     /// Run a program inside the lab (`cargo xtask lab exec -- curl http://10.77.0.100/`).
     Exec {
+        /// The lab's folder, as given to `sim --lab-dir`.
+        #[arg(long, default_value = DEFAULT_LAB_DIR)]
+        lab_dir: PathBuf,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         command: Vec<String>,
     },
@@ -88,6 +105,15 @@ enum Bench {
 
 const BARE_METAL_TARGET: &str = "thumbv7em-none-eabihf";
 
+/// The package of the firmware (its core library and the simulated module).
+const FIRMWARE_PACKAGE: &str = "gecko-firmware";
+/// The package of the harness (`hil`).
+const HARNESS_PACKAGE: &str = "gecko-hil";
+/// The simulated module's binary, `target/<profile>/gecko-sim`.
+const SIM_BIN: &str = "gecko-sim";
+
+const DEFAULT_LAB_DIR: &str = "target/sim/lab";
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -101,19 +127,29 @@ fn cargo() -> Command {
     cmd
 }
 
-/// Runs a command, failing with its description if it fails.
+/// Runs a command (signals to xtask passed on to it), failing with its description if it
+/// fails or a signal stopped xtask meanwhile.
 fn run(what: &str, cmd: &mut Command) -> Result<()> {
     eprintln!("==> {what}");
-    let status = cmd.status().with_context(|| format!("cannot start: {what}"))?;
+    let status = Forwarded::status(cmd).with_context(|| format!("cannot start: {what}"))?;
+    if let Some(signal) = interrupt::signal() {
+        bail!("{what}: stopped ({})", signal.as_str());
+    }
     if !status.success() {
         bail!("{what} failed ({status})");
     }
     Ok(())
 }
 
+/// Runs a program to its end (signals passed on) and exits as it did.
+fn pass_through(cmd: &mut Command, what: &str) -> Result<ExitCode> {
+    let status = Forwarded::status(cmd).with_context(|| format!("cannot start {what}"))?;
+    Ok(ExitCode::from(interrupt::code_of(status)))
+}
+
 fn build_tools(release: bool) -> Result<PathBuf> {
     let mut cmd = cargo();
-    cmd.args(["build", "-p", "gecko-firmware", "-p", "gecko-hil", "--bins"]);
+    cmd.args(["build", "-p", FIRMWARE_PACKAGE, "-p", HARNESS_PACKAGE, "--bins"]);
     if release {
         cmd.arg("--release");
     }
@@ -126,18 +162,17 @@ fn conformance(args: &[String]) -> Result<ExitCode> {
     eprintln!("==> conformance against rigs/sim.toml");
     let mut cmd = Command::new(bin.join("hil"));
     cmd.current_dir(root()).args(["run", "--rig", "rigs/sim.toml"]).args(args);
-    let status = cmd.status().context("cannot start hil")?;
-    Ok(match status.code() {
-        Some(0) => ExitCode::SUCCESS,
-        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
-        None => ExitCode::FAILURE,
-    })
+    pass_through(&mut cmd, "hil")
 }
 
-fn sim(console: &Path, nvm: &Path, lab: Option<&Path>) -> Result<ExitCode> {
-    let mut cmd = cargo();
-    cmd.args(["build", "-p", "gecko-firmware", "--bin", "gecko-sim"]);
-    run("build the simulated module", &mut cmd)?;
+/// Where `sim` and `sim --lab` take the simulated module from.
+fn sim_binary() -> PathBuf {
+    root().join("target/debug").join(SIM_BIN)
+}
+
+fn sim(console: &Path, nvm: &Path, lab: Option<(&Path, &Path)>) -> Result<ExitCode> {
+    // The same build as `conformance` (one set of features, one set of artifacts).
+    build_tools(false)?;
     let console = root().join(console);
     let nvm = root().join(nvm);
     if let Some(dir) = console.parent() {
@@ -146,8 +181,8 @@ fn sim(console: &Path, nvm: &Path, lab: Option<&Path>) -> Result<ExitCode> {
     if let Some(dir) = nvm.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    if let Some(lab_socket) = lab {
-        return sim_lab(&console, &nvm, &root().join(lab_socket));
+    if let Some((lab_socket, lab_dir)) = lab {
+        return sim_lab(&console, &nvm, &root().join(lab_socket), &root().join(lab_dir));
     }
     println!("Simulated module console: {}", console.display());
     println!("Attach a terminal in another shell, for example:");
@@ -155,26 +190,22 @@ fn sim(console: &Path, nvm: &Path, lab: Option<&Path>) -> Result<ExitCode> {
     println!("  screen {} 115200          (quit: Ctrl-A k)", console.display());
     println!("  python3 -m serial.tools.miniterm {} 115200", console.display());
     println!("Saved settings go to {}. Ctrl-C here stops the module.", nvm.display());
-    let status = Command::new(root().join("target/debug/gecko-sim"))
-        .arg("--console")
-        .arg(&console)
-        .arg("--nvm")
-        .arg(&nvm)
-        .status()
-        .context("cannot start gecko-sim")?;
-    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    pass_through(
+        Command::new(sim_binary()).arg("--console").arg(&console).arg("--nvm").arg(&nvm),
+        "gecko-sim",
+    )
 }
 
 /// Where `sim --lab` writes the name of its lab's namespace, for `lab exec`.
-fn lab_ns_file() -> PathBuf {
-    root().join("target/sim/lab.ns")
+fn lab_ns_file(lab_dir: &Path) -> PathBuf {
+    lab_dir.join("lab.ns")
 }
 
-/// The namespace of the running `sim --lab`, if one runs.
-fn running_lab() -> Option<String> {
-    let name = std::fs::read_to_string(lab_ns_file()).ok()?.trim().to_string();
-    let alive = lab::netns::owner_pid(&name).is_some_and(lab::netns::pid_alive);
-    (alive && Path::new(lab::NETNS_DIR).join(&name).exists()).then_some(name)
+/// The namespace of the running `sim --lab` with this lab dir, if one runs (its owner alive:
+/// that very process, by the lab's ownership record).
+fn running_lab(lab_dir: &Path) -> Option<String> {
+    let name = std::fs::read_to_string(lab_ns_file(lab_dir)).ok()?.trim().to_string();
+    lab::netns::lab_in_use(&name).then_some(name)
 }
 
 /// Whether this gecko-sim has the lab flags (`--tap`, `--lab-socket`).
@@ -228,36 +259,42 @@ fn add_rig_aps(lab_socket: &Path) {
     }
 }
 
-fn sim_lab(console: &Path, nvm: &Path, lab_socket: &Path) -> Result<ExitCode> {
-    gecko_hil::interrupt::install();
-    if let Some(other) = running_lab() {
+fn sim_lab(console: &Path, nvm: &Path, lab_socket: &Path, lab_dir: &Path) -> Result<ExitCode> {
+    // Labs of runs that were killed outright go first (each one said on stderr): a dead
+    // owner's lab never blocks this one.
+    for swept in Lab::sweep_stale().context("cannot set up the lab network")? {
+        eprintln!("{swept}");
+    }
+    if let Some(other) = running_lab(lab_dir) {
         bail!(
-            "a lab is already running (namespace {other}, from another `cargo xtask sim --lab`); \
-             stop it first"
+            "a lab is already running (namespace {other}, from another `cargo xtask sim --lab` \
+             that is still running, with lab dir {}); stop it first",
+            lab_dir.display()
         );
     }
-    let binary = root().join("target/debug/gecko-sim");
+    let binary = sim_binary();
     // A new lab starts with the rig's access points only, not those of an earlier session.
     let mut kept = lab_socket.as_os_str().to_owned();
     kept.push(".aps");
     let _ = std::fs::remove_file(kept);
     let started = Instant::now();
-    let lab = Lab::create(&root().join("target/sim/lab"), "cargo xtask sim --lab")
-        .context("cannot set up the lab network")?;
+    let lab =
+        Lab::create(lab_dir, "cargo xtask sim --lab").context("cannot set up the lab network")?;
     eprintln!("==> lab {} up in {:.0?}", lab.netns_name(), started.elapsed());
-    std::fs::write(lab_ns_file(), format!("{}\n", lab.netns_name()))
-        .with_context(|| format!("cannot write {}", lab_ns_file().display()))?;
+    let ns_file = lab_ns_file(lab_dir);
+    std::fs::write(&ns_file, format!("{}\n", lab.netns_name()))
+        .with_context(|| format!("cannot write {}", ns_file.display()))?;
     // Remove lab.ns however this function ends (the lab itself goes when `lab` drops).
-    struct NsFile(String);
+    struct NsFile(PathBuf, String);
     impl Drop for NsFile {
         fn drop(&mut self) {
-            let ours = std::fs::read_to_string(lab_ns_file()).is_ok_and(|s| s.trim() == self.0);
+            let ours = std::fs::read_to_string(&self.0).is_ok_and(|s| s.trim() == self.1);
             if ours {
-                let _ = std::fs::remove_file(lab_ns_file());
+                let _ = std::fs::remove_file(&self.0);
             }
         }
     }
-    let _ns_file = NsFile(lab.netns_name().to_string());
+    let _ns_file = NsFile(ns_file, lab.netns_name().to_string());
 
     let mut cmd = lab.command(&binary);
     cmd.arg("--console").arg(console).arg("--nvm").arg(nvm).arg("--exit-on-stdin-eof");
@@ -333,7 +370,7 @@ fn sim_lab(console: &Path, nvm: &Path, lab_socket: &Path) -> Result<ExitCode> {
         if let Some(status) = child.try_wait().context("gecko-sim")? {
             break Some(status);
         }
-        if gecko_hil::interrupt::requested() {
+        if interrupt::requested() {
             break None;
         }
         let lease = module_lease(&lab);
@@ -353,7 +390,7 @@ fn sim_lab(console: &Path, nvm: &Path, lab_socket: &Path) -> Result<ExitCode> {
             if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         None => {
-            // Ctrl-C: let the module take its console link away, then make sure it is gone.
+            // A signal: let the module take its console link away, then make sure it is gone.
             let pid = nix::unistd::Pid::from_raw(child.id() as i32);
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
             let deadline = Instant::now() + Duration::from_secs(2);
@@ -362,7 +399,7 @@ fn sim_lab(console: &Path, nvm: &Path, lab_socket: &Path) -> Result<ExitCode> {
             }
             let _ = child.kill();
             let _ = child.wait();
-            ExitCode::from(130)
+            ExitCode::from(interrupt::exit_code().unwrap_or(130))
         }
     };
     drop(child);
@@ -372,25 +409,20 @@ fn sim_lab(console: &Path, nvm: &Path, lab_socket: &Path) -> Result<ExitCode> {
     Ok(code)
 }
 
-fn lab_exec(command: &[String]) -> Result<ExitCode> {
-    let Some(ns) = running_lab() else {
+fn lab_exec(lab_dir: &Path, command: &[String]) -> Result<ExitCode> {
+    let lab_dir = root().join(lab_dir);
+    let Some(ns) = running_lab(&lab_dir) else {
         bail!(
             "no lab is running ({} names none that is alive); start one with `cargo xtask sim --lab`",
-            lab_ns_file().display()
+            lab_ns_file(&lab_dir).display()
         );
     };
     let (ip, _) = lab::check_preconditions().context("cannot enter the lab")?;
     let (program, args) = command.split_first().context("no command given")?;
-    let status = Command::new(ip)
-        .args(["netns", "exec", &ns, program])
-        .args(args)
-        .status()
-        .with_context(|| format!("cannot run {program} in lab {ns}"))?;
-    Ok(match status.code() {
-        Some(0) => ExitCode::SUCCESS,
-        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
-        None => ExitCode::FAILURE,
-    })
+    pass_through(
+        Command::new(ip).args(["netns", "exec", &ns, program]).args(args),
+        &format!("{program} in lab {ns}"),
+    )
 }
 
 fn bare_metal() -> Result<()> {
@@ -414,7 +446,7 @@ fn bare_metal() -> Result<()> {
         cargo().args([
             "build",
             "-p",
-            "gecko-firmware",
+            FIRMWARE_PACKAGE,
             "--lib",
             "--no-default-features",
             "--target",
@@ -448,59 +480,65 @@ fn ci() -> Result<ExitCode> {
 
 fn bench_serial(iterations: usize) -> Result<ExitCode> {
     let bin = build_tools(true)?;
-    let status = Command::new(bin.join("hil"))
-        .current_dir(root())
-        .args([
+    pass_through(
+        Command::new(bin.join("hil")).current_dir(root()).args([
             "bench",
             "serial",
             "--rig",
             "rigs/sim.toml",
             "--iterations",
             &iterations.to_string(),
-        ])
-        .status()
-        .context("cannot start hil")?;
-    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        ]),
+        "hil",
+    )
 }
 
 fn bench_streams() -> Result<ExitCode> {
     let bin = build_tools(true)?;
-    let status = Command::new(bin.join("hil"))
-        .current_dir(root())
-        .args(["bench", "streams", "--rig", "rigs/sim.toml"])
-        .status()
-        .context("cannot start hil")?;
-    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    pass_through(
+        Command::new(bin.join("hil")).current_dir(root()).args([
+            "bench",
+            "streams",
+            "--rig",
+            "rigs/sim.toml",
+        ]),
+        "hil",
+    )
 }
 
 fn bench_suite(rig: &str) -> Result<ExitCode> {
     let bin = build_tools(true)?;
-    let status = Command::new(bin.join("hil"))
-        .current_dir(root())
-        .args(["bench", "suite", "--rig", rig, "--jobs", "1,4"])
-        .status()
-        .context("cannot start hil")?;
-    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    pass_through(
+        Command::new(bin.join("hil"))
+            .current_dir(root())
+            .args(["bench", "suite", "--rig", rig, "--jobs", "1,4"]),
+        "hil",
+    )
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before any thread or child starts.
+    interrupt::install();
     let result = match cli.command {
         Task::Conformance { args } => conformance(&args),
-        Task::Sim { console, nvm, lab, lab_socket } => {
-            sim(&console, &nvm, lab.then_some(lab_socket.as_path()))
+        Task::Sim { console, nvm, lab, lab_socket, lab_dir } => {
+            sim(&console, &nvm, lab.then_some((lab_socket.as_path(), lab_dir.as_path())))
         }
-        Task::Lab { which: LabTask::Exec { command } } => lab_exec(&command),
+        Task::Lab { which: LabTask::Exec { lab_dir, command } } => lab_exec(&lab_dir, &command),
+        Task::Build => build_tools(false).map(|_| ExitCode::SUCCESS),
         Task::Ci => ci(),
         Task::Bench { which: Bench::Serial { iterations } } => bench_serial(iterations),
         Task::Bench { which: Bench::Suite { rig } } => bench_suite(&rig),
         Task::Bench { which: Bench::Streams } => bench_streams(),
     };
+    // A task a signal stopped exits with 128 + its number, whatever else went wrong.
+    let stopped = interrupt::exit_code();
     match result {
-        Ok(code) => code,
+        Ok(code) => stopped.map_or(code, ExitCode::from),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(stopped.unwrap_or(1))
         }
     }
 }

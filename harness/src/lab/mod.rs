@@ -16,16 +16,28 @@
 //! itself. dnsmasq has no upstream servers (`--no-resolv`, and every name it does not know
 //! gets NXDOMAIN locally), so nothing leaves the lab. IPv6 is off on every link of the lab.
 //!
-//! A [`Lab`] removes everything when dropped (also on unwinding after Ctrl-C or a panic):
-//! its dnsmasq, every process left inside its namespace, its peers, the namespace and with
-//! it the bridge and the TAP. Namespaces left by a process that was killed outright are
-//! removed by [`Lab::sweep_stale`], which [`Lab::create`] calls.
+//! Its dnsmasq dies with the process that made the lab, also one killed outright (through
+//! `setpriv --pdeathsig`, util-linux, when installed).
+//!
+//! A [`Lab`] removes everything when dropped (also on unwinding after a panic, and when a
+//! signal stops the run: `crate::interrupt`): its dnsmasq, every process left inside its
+//! namespace, its peers, the namespace and with it the bridge, the TAP and the veths (no
+//! interface of a lab is ever outside its namespaces). [`teardown_live`] removes every lab
+//! of this process at once, for a process about to exit.
+//!
+//! Each lab has an ownership record ([`owner::OwnerRecord`]: owner pid and start time, label,
+//! run dir, dnsmasq). Labs left by a process killed outright (SIGKILL) are removed by the
+//! sweeper ([`Lab::sweep_stale`]), which [`Lab::create`] runs first and which says what it
+//! removed, one line each: only the project's labs (named `gecko-<pid>-<n>`) whose owner is
+//! gone, the very process of the record, not a later one with the same pid. Labs whose
+//! owner runs, anyone's, are left alone.
 //!
 //! Needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN), `ip` (iproute2), `dnsmasq`
 //! (`dnsmasq-base`) and `/dev/net/tun`.
 
 pub mod dns;
 pub mod netns;
+pub mod owner;
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -34,7 +46,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-pub use netns::NETNS_DIR;
+pub use netns::{NETNS_DIR, Swept};
+use owner::{OwnerRecord, ProcessId};
 
 /// Why a lab could not be set up. Always an infrastructure problem.
 #[derive(Debug, thiserror::Error)]
@@ -247,6 +260,8 @@ pub struct Lab {
     config: LabConfig,
     ip: PathBuf,
     dnsmasq: Option<Child>,
+    /// Its ownership record, while it could be written.
+    record: Option<OwnerRecord>,
     created_in: Duration,
 }
 
@@ -262,7 +277,9 @@ impl Lab {
         let started = Instant::now();
         config.validate()?;
         let (ip, dnsmasq) = check_preconditions()?;
-        netns::sweep(&ip);
+        for swept in netns::sweep(&ip) {
+            eprintln!("{swept}");
+        }
         std::fs::create_dir_all(run_dir).map_err(|source| LabError::Io {
             what: format!("create {}", run_dir.display()),
             source,
@@ -275,7 +292,28 @@ impl Lab {
             COUNTER.fetch_add(1, Ordering::SeqCst)
         );
         netns::live_insert(&name);
+        // The record first: a namespace of ours never exists without one.
+        let record = ProcessId::current().map(|owner| OwnerRecord {
+            netns: name.clone(),
+            owner,
+            label: label.to_string(),
+            run_dir: run_dir.clone(),
+            dnsmasq: None,
+        });
+        let record = match record.as_ref().map(OwnerRecord::write) {
+            Some(Ok(())) => record,
+            Some(Err(e)) => {
+                eprintln!(
+                    "warning: lab {label} ({name}): no ownership record in {} ({e}); if this \
+                     process is killed, the lab is swept only once no process has its pid",
+                    owner::RECORDS_DIR
+                );
+                None
+            }
+            None => None,
+        };
         if let Err(e) = netns::ip(&ip, &["netns", "add", &name], None) {
+            OwnerRecord::remove(&name);
             netns::live_remove(&name);
             return Err(e);
         }
@@ -287,6 +325,7 @@ impl Lab {
             config,
             ip,
             dnsmasq: None,
+            record,
             created_in: Duration::ZERO,
         };
         lab.setup_links()?;
@@ -381,7 +420,15 @@ impl Lab {
         let c = &self.config;
         let subnet = self.subnet();
         let path_arg = |flag: &str, p: PathBuf| format!("{flag}={}", p.display());
-        let mut cmd = self.command(dnsmasq);
+        // It dies with this process, even one killed outright, when `setpriv` is there.
+        let mut cmd = match netns::find_tool("setpriv") {
+            Some(setpriv) => {
+                let mut cmd = self.command(setpriv);
+                cmd.args(["--pdeathsig", "KILL"]).arg(dnsmasq);
+                cmd
+            }
+            None => self.command(dnsmasq),
+        };
         cmd.args([
             "--no-daemon".to_string(),
             "--conf-file=/dev/null".into(),
@@ -421,13 +468,14 @@ impl Lab {
         // Its own process group: a Ctrl-C at the terminal goes to the harness, which then
         // takes the lab down in order.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .map_err(io(format!("start {}", dnsmasq.display())))?;
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
+        let child = spawn_tied(cmd).map_err(io(format!("start {}", dnsmasq.display())))?;
+        let pid = child.id() as i32;
         self.dnsmasq = Some(child);
+        if let Some(record) = self.record.as_mut() {
+            record.dnsmasq = ProcessId::of(pid);
+            let _ = record.write();
+        }
         self.wait_serving()
     }
 
@@ -574,9 +622,9 @@ impl Lab {
         self.dnsmasq.as_ref().map(Child::id)
     }
 
-    /// Removes the project's namespaces left by processes that no longer exist (killed
-    /// outright), with whatever still runs in them. Returns their names.
-    pub fn sweep_stale() -> Result<Vec<String>, LabError> {
+    /// Removes the project's labs whose owner process is gone (killed outright), with
+    /// whatever still runs in them. Returns what it removed (print each: one line).
+    pub fn sweep_stale() -> Result<Vec<Swept>, LabError> {
         let (ip, _) = check_preconditions()?;
         Ok(netns::sweep(&ip))
     }
@@ -604,7 +652,32 @@ impl Lab {
         if let Err(e) = netns::remove(&self.ip, &self.name) {
             eprintln!("warning: lab {} ({}): {e}", self.label, self.name);
         }
+        if !self.netns_path().exists() {
+            OwnerRecord::remove(&self.name);
+        }
         netns::live_remove(&self.name);
+    }
+}
+
+/// Removes every lab of this process now, with everything running in them, for a process
+/// about to exit without unwinding (a second signal). Their `Lab` values must not be used
+/// afterwards.
+pub fn teardown_live() {
+    let Some(ip) = netns::find_tool("ip") else { return };
+    let live: Vec<String> = netns::LIVE.lock().map(|l| l.clone()).unwrap_or_default();
+    for name in live {
+        let peers: Vec<String> = netns::list()
+            .into_iter()
+            .filter(|n| n.strip_prefix(&name).is_some_and(|rest| rest.starts_with('-')))
+            .collect();
+        for peer in peers {
+            let _ = netns::remove(&ip, &peer);
+        }
+        let _ = netns::remove(&ip, &name);
+        if !Path::new(NETNS_DIR).join(&name).exists() {
+            OwnerRecord::remove(&name);
+        }
+        netns::live_remove(&name);
     }
 }
 
@@ -651,6 +724,29 @@ impl Drop for Peer<'_> {
     fn drop(&mut self) {
         let _ = netns::remove(&self.lab.ip, &self.name);
     }
+}
+
+/// Starts a lab daemon from one thread that lives as long as this process. The kernel's
+/// parent-death signal (`setpriv --pdeathsig`) fires when the parent *thread* ends, and a lab
+/// may be created on a thread that ends before the lab does (a runner's worker, a test's
+/// helper thread).
+fn spawn_tied(cmd: Command) -> std::io::Result<Child> {
+    type Job = (Command, std::sync::mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> =
+        std::sync::OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let _ = std::thread::Builder::new().name("lab-spawner".into()).spawn(move || {
+            for (mut cmd, back) in rx {
+                let _ = back.send(cmd.spawn());
+            }
+        });
+        std::sync::Mutex::new(tx)
+    });
+    let gone = || std::io::Error::other("the lab's spawner thread is gone");
+    let (back, answer) = std::sync::mpsc::channel();
+    spawner.lock().map_err(|_| gone())?.send((cmd, back)).map_err(|_| gone())?;
+    answer.recv().map_err(|_| gone())?
 }
 
 /// Writes kernel settings inside a namespace; one this kernel lacks (IPv6 compiled out, say)

@@ -1,12 +1,13 @@
 //! Network-namespace plumbing: finding tools, running `ip`, entering a namespace from a
-//! thread, finding and stopping the processes inside one, sweeping stale namespaces.
+//! thread, finding and stopping the processes inside one, sweeping the labs of owners that
+//! are gone.
 
 use super::LabError;
+use super::owner::{OwnerRecord, ProcessId};
 use nix::errno::Errno;
 use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use std::collections::HashSet;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -162,6 +163,13 @@ pub fn pid_alive(pid: i32) -> bool {
     !matches!(state, Some('Z' | 'X'))
 }
 
+/// Whether the lab `name` (`gecko-<pid>-<n>`) exists and its owner still runs (by its
+/// ownership record: that very process; without one: a process with its pid).
+pub fn lab_in_use(name: &str) -> bool {
+    Path::new(NETNS_DIR).join(name).exists()
+        && lab_name(name).is_some_and(|lab| stale_reason(&lab, ProcessId::current()).is_none())
+}
+
 /// The pid a project namespace name carries, if it is one.
 pub fn owner_pid(name: &str) -> Option<i32> {
     let rest = name.strip_prefix(PREFIX)?;
@@ -186,19 +194,133 @@ pub(super) fn remove(ip_bin: &Path, name: &str) -> Result<(), LabError> {
     ip(ip_bin, &["netns", "del", name], None)
 }
 
-/// Removes the project's namespaces whose owning process is gone; returns their names.
-pub(super) fn sweep(ip_bin: &Path) -> Vec<String> {
-    let me = std::process::id() as i32;
-    let mut removed = Vec::new();
-    let mut seen = HashSet::new();
-    for name in list() {
-        let Some(pid) = owner_pid(&name) else { continue };
-        let stale = if pid == me { !is_live(&name) } else { !pid_alive(pid) };
-        if stale && seen.insert(name.clone()) && remove(ip_bin, &name).is_ok() {
-            removed.push(name);
+/// The lab a project namespace belongs to: `gecko-<pid>-<n>` for itself and its peers.
+pub fn lab_name(name: &str) -> Option<String> {
+    owner_pid(name)?;
+    let mut parts = name.splitn(4, '-');
+    let (prefix, pid, n) = (parts.next()?, parts.next()?, parts.next()?);
+    Some(format!("{prefix}-{pid}-{n}"))
+}
+
+/// Something the sweeper removed. Its `Display` is the one line the sweeper prints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Swept {
+    /// The namespace removed (or, for a lab whose namespace was already gone, its name).
+    pub netns: String,
+    /// Why its owner counts as gone.
+    pub reason: String,
+    /// The processes stopped with it: (pid, name).
+    pub stopped: Vec<(i32, String)>,
+    /// Whether the namespace itself was removed (not only processes left of its lab).
+    pub namespace_removed: bool,
+}
+
+impl std::fmt::Display for Swept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.namespace_removed {
+            write!(f, "lab sweep: removed namespace {} ({})", self.netns, self.reason)?;
+        } else {
+            write!(
+                f,
+                "lab sweep: lab {} ({}), its namespace already gone",
+                self.netns, self.reason
+            )?;
+        }
+        if !self.stopped.is_empty() {
+            let list: Vec<String> =
+                self.stopped.iter().map(|(pid, name)| format!("{name} (pid {pid})")).collect();
+            write!(f, "; stopped {}", list.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Why the lab `lab` (a `gecko-<pid>-<n>` name) counts as left behind, or `None` while its
+/// owner runs. With an ownership record the owner is that very process (pid and start
+/// time); a namespace without one (made before records existed, or whose record could not
+/// be written) counts as left once no process has its pid.
+fn stale_reason(lab: &str, me: Option<ProcessId>) -> Option<String> {
+    let pid = owner_pid(lab)?;
+    let mine = me.is_some_and(|m| m.pid == pid);
+    match OwnerRecord::load(lab) {
+        Ok(Some(record)) if Some(record.owner) == me => (!is_live(lab))
+            .then(|| format!("lab `{}`: this process no longer uses it", record.label)),
+        Ok(Some(record)) => record.owner_gone().map(|why| {
+            format!("lab `{}`, run dir {}: its owner {why}", record.label, record.run_dir.display())
+        }),
+        Ok(None) | Err(_) if mine => (!is_live(lab)).then(|| {
+            format!("no ownership record; pid {pid} is this process, which never made it")
+        }),
+        Ok(None) | Err(_) => {
+            (!pid_alive(pid)).then(|| format!("no ownership record; pid {pid} has exited"))
         }
     }
-    removed
+}
+
+/// The processes in a namespace, with their names.
+fn named_pids_in(path: &Path) -> Vec<(i32, String)> {
+    pids_in(path)
+        .into_iter()
+        .map(|pid| {
+            let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            (pid, name.trim().to_string())
+        })
+        .collect()
+}
+
+/// Stops a lab's dnsmasq from its record, if that very process still runs.
+fn stop_recorded_dnsmasq(record: &OwnerRecord) -> Option<(i32, String)> {
+    let d = record.dnsmasq.filter(ProcessId::is_running)?;
+    let _ = kill(Pid::from_raw(d.pid), Signal::SIGKILL);
+    Some((d.pid, "dnsmasq".to_string()))
+}
+
+/// Removes the project's labs whose owner is gone: their namespaces (peers first), every
+/// process inside them, their dnsmasq, their records. Namespaces of live owners, and
+/// anything not named like the project's, are left alone.
+pub(super) fn sweep(ip_bin: &Path) -> Vec<Swept> {
+    let me = ProcessId::current();
+    let mut verdicts: std::collections::HashMap<String, Option<String>> = Default::default();
+    let mut names: Vec<(String, String)> =
+        list().into_iter().filter_map(|name| lab_name(&name).map(|lab| (name, lab))).collect();
+    // Peers (longer names) before their lab.
+    names.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+    let mut swept = Vec::new();
+    for (name, lab) in names {
+        let reason = verdicts.entry(lab.clone()).or_insert_with(|| stale_reason(&lab, me)).clone();
+        let Some(reason) = reason else { continue };
+        let path = Path::new(NETNS_DIR).join(&name);
+        let stopped = named_pids_in(&path);
+        if remove(ip_bin, &name).is_ok() {
+            swept.push(Swept { netns: name, reason, stopped, namespace_removed: true });
+        }
+    }
+    // Records: of the labs just removed, and of labs whose namespace is already gone.
+    for lab in OwnerRecord::names() {
+        if Path::new(NETNS_DIR).join(&lab).exists() {
+            continue;
+        }
+        let reason = match verdicts.get(&lab) {
+            Some(known) => known.clone(),
+            None => stale_reason(&lab, me),
+        };
+        let Some(reason) = reason else { continue };
+        if let Ok(Some(record)) = OwnerRecord::load(&lab)
+            && let Some(stopped) = stop_recorded_dnsmasq(&record)
+        {
+            match swept.iter_mut().find(|s| s.netns == lab) {
+                Some(s) => s.stopped.push(stopped),
+                None => swept.push(Swept {
+                    netns: lab.clone(),
+                    reason,
+                    stopped: vec![stopped],
+                    namespace_removed: false,
+                }),
+            }
+        }
+        OwnerRecord::remove(&lab);
+    }
+    swept
 }
 
 #[cfg(test)]
@@ -212,5 +334,28 @@ mod tests {
         assert_eq!(owner_pid("gecko-x-0"), None);
         assert_eq!(owner_pid("gecko-123-"), None);
         assert_eq!(owner_pid("other-123-0"), None);
+    }
+
+    #[test]
+    fn lab_names() {
+        assert_eq!(lab_name("gecko-123-4").as_deref(), Some("gecko-123-4"));
+        assert_eq!(lab_name("gecko-123-4-client").as_deref(), Some("gecko-123-4"));
+        assert_eq!(lab_name("gecko-123-4-a-b").as_deref(), Some("gecko-123-4"));
+        assert_eq!(lab_name("other-123-4"), None);
+    }
+
+    #[test]
+    fn swept_lines() {
+        let s = Swept {
+            netns: "gecko-9-0".into(),
+            reason: "its owner pid 9 has exited".into(),
+            stopped: vec![(10, "dnsmasq".into()), (11, "gecko-sim".into())],
+            namespace_removed: true,
+        };
+        assert_eq!(
+            s.to_string(),
+            "lab sweep: removed namespace gecko-9-0 (its owner pid 9 has exited); stopped \
+             dnsmasq (pid 10), gecko-sim (pid 11)"
+        );
     }
 }
