@@ -4,6 +4,7 @@
 
 use super::LabError;
 use super::owner::{OwnerRecord, ProcessId};
+pub use super::owner::{PREFIX, owner_pid};
 use nix::errno::Errno;
 use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::{Signal, kill};
@@ -17,8 +18,6 @@ use std::time::{Duration, Instant};
 
 /// Where `ip netns` keeps its named namespaces.
 pub const NETNS_DIR: &str = "/run/netns";
-/// Every namespace the project makes is named `gecko-<pid>-<n>[-<peer>]`.
-pub const PREFIX: &str = "gecko-";
 
 /// Namespaces this process made and has not removed yet (so the sweeper never takes a live
 /// one of ours for a stale one left by an earlier process with the same pid).
@@ -168,14 +167,6 @@ pub fn pid_alive(pid: i32) -> bool {
 pub fn lab_in_use(name: &str) -> bool {
     Path::new(NETNS_DIR).join(name).exists()
         && lab_name(name).is_some_and(|lab| stale_reason(&lab, ProcessId::current()).is_none())
-}
-
-/// The pid a project namespace name carries, if it is one.
-pub fn owner_pid(name: &str) -> Option<i32> {
-    let rest = name.strip_prefix(PREFIX)?;
-    let (pid, n) = rest.split_once('-')?;
-    (!n.is_empty() && n.as_bytes()[0].is_ascii_digit()).then_some(())?;
-    pid.parse().ok()
 }
 
 /// Names of the namespaces `ip netns` knows.

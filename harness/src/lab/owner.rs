@@ -100,7 +100,7 @@ impl OwnerRecord {
         entries
             .filter_map(Result::ok)
             .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| super::netns::owner_pid(n).is_some() && !n.contains(".tmp-"))
+            .filter(|n| owner_pid(n).is_some() && !n.contains(".tmp-"))
             .collect()
     }
 
@@ -113,6 +113,17 @@ impl OwnerRecord {
             None => Some(format!("pid {} has exited", o.pid)),
         }
     }
+}
+
+/// Every namespace the project makes is named `gecko-<pid>-<n>[-<peer>]`.
+pub const PREFIX: &str = "gecko-";
+
+/// The pid a project namespace name carries, if it is one.
+pub fn owner_pid(name: &str) -> Option<i32> {
+    let rest = name.strip_prefix(PREFIX)?;
+    let (pid, n) = rest.split_once('-')?;
+    (!n.is_empty() && n.as_bytes()[0].is_ascii_digit()).then_some(())?;
+    pid.parse().ok()
 }
 
 #[cfg(test)]
