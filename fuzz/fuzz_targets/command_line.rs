@@ -15,10 +15,10 @@
 //! * what `save` writes, a module booted from it restores exactly.
 #![no_main]
 
-use gecko_firmware::fs::FileSystem;
-use gecko_firmware::time::Instant;
-use gecko_firmware::vars::{VARIABLES, VarId};
-use gecko_firmware::{Action, Module, ResultCode, Stored, nvm};
+use gecko_core::fs::FileSystem;
+use gecko_core::time::Instant;
+use gecko_core::vars::{VARIABLES, VarId};
+use gecko_core::{Action, Module, ResultCode, Stored, nvm};
 use gecko_fuzz::board;
 use libfuzzer_sys::fuzz_target;
 

@@ -5,7 +5,8 @@
 //! * `sim [--console PATH] [--nvm FILE] [--lab]`: start a simulated module and say how to
 //!   attach; with `--lab`, inside a lab network (namespace, bridge, TAP, DHCP/DNS; needs root).
 //! * `lab exec -- CMD…`: run a program inside the lab of the running `sim --lab`.
-//! * `ci`: what CI runs: fmt, clippy, tests, the bare-metal build, spec validation,
+//! * `ci`: what CI runs: fmt, clippy, tests, the core's bare-metal builds (Cortex-M4F and
+//!   RISC-V, the planned boards' targets), a type check of the fuzz targets, spec validation,
 //!   conformance.
 //! * `bench serial`: command round trip through the harness vs. a raw floor (release build).
 
@@ -86,7 +87,8 @@ enum Bench {
     },
 }
 
-const BARE_METAL_TARGET: &str = "thumbv7em-none-eabihf";
+/// The targets of the planned boards: Cortex-M4F (QEMU mps2-an386) and RISC-V (ESP32-C6).
+const BARE_METAL_TARGETS: [&str; 2] = ["thumbv7em-none-eabihf", "riscv32imac-unknown-none-elf"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -113,7 +115,7 @@ fn run(what: &str, cmd: &mut Command) -> Result<()> {
 
 fn build_tools(release: bool) -> Result<PathBuf> {
     let mut cmd = cargo();
-    cmd.args(["build", "-p", "gecko-firmware", "-p", "gecko-hil", "--bins"]);
+    cmd.args(["build", "-p", "gecko-sim", "-p", "gecko-hil", "--bins"]);
     if release {
         cmd.arg("--release");
     }
@@ -136,7 +138,7 @@ fn conformance(args: &[String]) -> Result<ExitCode> {
 
 fn sim(console: &Path, nvm: &Path, lab: Option<&Path>) -> Result<ExitCode> {
     let mut cmd = cargo();
-    cmd.args(["build", "-p", "gecko-firmware", "--bin", "gecko-sim"]);
+    cmd.args(["build", "-p", "gecko-sim", "--bin", "gecko-sim"]);
     run("build the simulated module", &mut cmd)?;
     let console = root().join(console);
     let nvm = root().join(nvm);
@@ -393,34 +395,45 @@ fn lab_exec(command: &[String]) -> Result<ExitCode> {
     })
 }
 
+/// Builds the firmware core and the runner for each bare-metal target a board is planned on
+/// (`no_std`: nothing in them may need the standard library). A target that cannot be
+/// installed is reported loudly and skipped.
 fn bare_metal() -> Result<()> {
-    let installed = Command::new("rustup")
-        .args(["target", "add", BARE_METAL_TARGET])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !installed {
-        eprintln!();
-        eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
-        eprintln!("!! WARNING: `rustup target add {BARE_METAL_TARGET}` failed.");
-        eprintln!("!! The bare-metal build check of the firmware core is SKIPPED.");
-        eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
-        eprintln!();
-        return Ok(());
+    for target in BARE_METAL_TARGETS {
+        let installed = Command::new("rustup")
+            .args(["target", "add", target])
+            .stdout(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !installed {
+            eprintln!();
+            eprintln!(
+                "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+            );
+            eprintln!("!! WARNING: `rustup target add {target}` failed.");
+            eprintln!("!! The bare-metal build check of the firmware core for it is SKIPPED.");
+            eprintln!(
+                "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+            );
+            eprintln!();
+            continue;
+        }
+        run(
+            &format!("firmware core and runner build for {target} (no_std)"),
+            cargo().args([
+                "build",
+                "-p",
+                "gecko-core",
+                "-p",
+                "gecko-runner",
+                "--lib",
+                "--target",
+                target,
+            ]),
+        )?;
     }
-    run(
-        &format!("firmware core builds for {BARE_METAL_TARGET} (no_std)"),
-        cargo().args([
-            "build",
-            "-p",
-            "gecko-firmware",
-            "--lib",
-            "--no-default-features",
-            "--target",
-            BARE_METAL_TARGET,
-        ]),
-    )
+    Ok(())
 }
 
 fn ci() -> Result<ExitCode> {

@@ -62,10 +62,10 @@
 
 use super::netstack::SharedRef;
 use super::radio::{AccessPoint, FaultKind, Radio, Store};
-use crate::net::Security;
-use crate::vars::{format_mac, parse_mac};
 use async_io::Async;
 use futures_lite::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, io::BufReader};
+use gecko_core::net::Security;
+use gecko_core::vars::{format_mac, parse_mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::format;

@@ -1,16 +1,21 @@
-//! The async loop that runs the core on a platform: UART bytes in, output and actions out
+//! The async loop that runs the Gecko OS core on a platform: UART bytes in, output and actions out
 //! (NVM and file-store writes, network requests, reboots).
 //! A board's `main` and the simulated module both call [`run`].
 //!
 //! The loop waits for whichever comes first: bytes on the UART, an event from the network
 //! driver, or the core's next timer ([`Module::poll_at`], run by [`Module::tick`]).
 
-use crate::module::{Action, BoardInfo, Module, Stored};
-use crate::platform::{NetDriver, Nvm};
-use crate::time::Instant;
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
 use alloc::format;
 use embassy_futures::select::{Either3, select3};
 use embedded_io_async::{Read, Write};
+use gecko_core::module::{Action, BoardInfo, Module, Stored};
+use gecko_core::platform::{NetDriver, Nvm};
+use gecko_core::time::Instant;
 
 /// Why the runner stopped.
 #[derive(Debug)]

@@ -22,8 +22,10 @@
 //! the PSK derived from it (PBKDF2-HMAC-SHA1, 4096 rounds, SSID as salt); WEP keys compare as
 //! text, ignoring case; open networks take any passkey.
 
-use crate::net::{AssocFailure, Bss, Mac, NetEvent, NetRequest, ScanParams, ScanType, Security};
-use crate::vars::format_mac;
+use gecko_core::net::{
+    AssocFailure, Bss, Mac, NetEvent, NetRequest, ScanParams, ScanType, Security,
+};
+use gecko_core::vars::format_mac;
 use std::collections::VecDeque;
 use std::format;
 use std::string::{String, ToString};

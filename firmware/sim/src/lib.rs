@@ -1,25 +1,27 @@
-//! The simulated module: the std platform around the firmware core.
+//! The simulated module (`gecko-sim`): the std platform around the firmware core
+//! (`gecko-core`), driven by the same runner (`gecko-runner`) a board uses.
 //!
 //! * [`pty`]: the console on a pseudo-terminal, with a stable symlink to its slave side.
 //! * [`FileNvm`]: an image in a file, replaced atomically (temporary file, then rename): the
 //!   settings (`--nvm`) and the file system (`--files`) each have one.
-//! * [`run`]: an embassy executor on the std platform running [`crate::runner::run`].
+//! * [`run`]: an embassy executor on the std platform running [`gecko_runner::run`].
 //! * [`radio`], [`netstack`]: the simulated radio (access points, faults, event log) and
 //!   embassy-net on a TAP device (`--tap`), behind [`netstack::SimNet`], the platform's
-//!   [`crate::platform::NetDriver`]. Without `--tap` and `--lab-socket` the module has
-//!   [`crate::platform::NoNet`].
+//!   [`gecko_core::platform::NetDriver`]. Without `--tap` and `--lab-socket` the module has
+//!   [`gecko_core::platform::NoNet`].
 //! * [`lab`]: the lab control channel (`--lab-socket`), line-delimited JSON.
 //!
-//! This module is the only place that touches the operating system; it needs no `unsafe`.
+//! This crate is the only place that touches the operating system; it needs no `unsafe`.
+#![forbid(unsafe_code)]
 
 pub mod lab;
 pub mod netstack;
 pub mod pty;
 pub mod radio;
 
-use crate::module::BoardInfo;
-use crate::platform::{Nvm, NvmFault, RamNvm};
-use crate::runner::{self, Stop};
+use gecko_core::module::BoardInfo;
+use gecko_core::platform::{Nvm, NvmFault, RamNvm};
+use gecko_runner::{self as runner, Stop};
 use std::boxed::Box;
 use std::format;
 use std::fs;
@@ -226,7 +228,7 @@ async fn module_task(
     let (mut nvm, mut files) = store;
     let stop = match net {
         None => {
-            let mut no_net = crate::platform::NoNet;
+            let mut no_net = gecko_core::platform::NoNet;
             runner::run(&mut console, &mut nvm, &mut files, &mut no_net, &board).await
         }
         Some(net) => run_with_net(&mut console, &mut nvm, &mut files, &board, net).await,
@@ -352,7 +354,7 @@ pub fn remove_link(link: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fs::{FileSystem, NewFile, Version};
+    use gecko_core::fs::{FileSystem, NewFile, Version};
 
     fn temp_dir(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("gecko-nvm-{tag}-{}", std::process::id()));

@@ -1,5 +1,5 @@
 //! The simulated module's sockets: a fixed pool of embassy-net TCP and UDP sockets behind the
-//! socket requests of [`crate::net`].
+//! socket requests of [`gecko_core::net`].
 //!
 //! # The pool
 //!
@@ -48,7 +48,6 @@
 //! everything without a word: listeners, connections, UDP sockets, queued sends.
 
 use super::{Shared, SharedRef, wait_for};
-use crate::net::{ACCEPTED_BASE, ConnFailure, Ipv4, NetEvent};
 use core::future::{Future, poll_fn};
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
@@ -58,6 +57,7 @@ use embassy_net::tcp::{ConnectError, TcpSocket};
 use embassy_net::udp::{PacketMetadata, UdpSocket};
 use embassy_net::{IpAddress, IpEndpoint, Ipv4Address, Stack};
 use embassy_time::{Duration, Instant, Timer};
+use gecko_core::net::{ACCEPTED_BASE, ConnFailure, Ipv4, NetEvent};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -1060,7 +1060,7 @@ mod tests {
     /// 1000 connects at once and 1000 clients at once (sockets back in the pool after).
     /// Needs root and a lab (bridge `10.77.0.1/24`, dnsmasq leasing 10.77.0.100-199): run
     /// inside the namespace with
-    /// `GECKO_SIM_TAP=tap0 cargo test -p gecko-firmware --lib -- --ignored sockets_over_a_tap`.
+    /// `GECKO_SIM_TAP=tap0 cargo test -p gecko-sim --lib -- --ignored sockets_over_a_tap`.
     #[test]
     #[ignore = "needs root and a lab namespace (GECKO_SIM_TAP)"]
     fn sockets_over_a_tap() {
@@ -1075,8 +1075,8 @@ mod tests {
     }
 
     use super::super::{LabLink, SimNet, run_jobs};
-    use crate::net::NetRequest;
-    use crate::platform::NetDriver;
+    use gecko_core::net::NetRequest;
+    use gecko_core::platform::NetDriver;
     use std::string::{String, ToString};
 
     async fn within(driver: &mut SimNet<'_>, ms: u64) -> Option<NetEvent> {
@@ -1116,9 +1116,9 @@ mod tests {
     }
 
     async fn scenario(tap: &str) -> Result<String, String> {
-        use crate::net::{Bss, Security};
-        use crate::sim::radio::AccessPoint;
+        use crate::radio::AccessPoint;
         use core::fmt::Write as _;
+        use gecko_core::net::{Bss, Security};
         use std::format;
         use std::io::{Read as _, Write as _};
         let mut log = String::new();
@@ -1300,7 +1300,7 @@ mod tests {
             );
             if accepted.len() != 10
                 || ok != 10
-                || accepted.iter().any(|c| *c < crate::net::ACCEPTED_BASE)
+                || accepted.iter().any(|c| *c < gecko_core::net::ACCEPTED_BASE)
             {
                 return Err(format!("listener: {accepted:?} ok {ok} closed {closed:?}"));
             }

@@ -17,8 +17,6 @@
 pub mod sockets;
 
 use super::radio::Radio;
-use crate::net::{Ipv4, Ipv4Config, NetEvent, NetRequest};
-use crate::platform::NetDriver;
 use core::cell::RefCell;
 use core::future::poll_fn;
 use core::task::{Poll, Waker};
@@ -28,6 +26,8 @@ use embassy_net::driver::{Capabilities, Driver, HardwareAddress, LinkState, RxTo
 use embassy_net::{ConfigV4, DhcpConfig, IpAddress, Ipv4Address, Ipv4Cidr, Stack, StaticConfigV4};
 use embassy_net_tuntap::TunTapDevice;
 use embassy_time::{Duration, Timer, WithTimeout};
+use gecko_core::net::{Ipv4, Ipv4Config, NetEvent, NetRequest};
+use gecko_core::platform::NetDriver;
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::string::String;
@@ -554,7 +554,7 @@ mod tests {
     /// DHCP lease before association, a lease after it, DNS, ping, `dhcp_silent`, `drop_ap`.
     /// Needs root and a prepared lab (bridge 10.77.0.1/24 with dnsmasq serving
     /// 10.77.0.100-199 and `lab-host.lab` = 10.77.0.5): run inside the namespace with
-    /// `GECKO_SIM_TAP=tap0 cargo test -p gecko-firmware --lib -- --ignored over_a_tap`.
+    /// `GECKO_SIM_TAP=tap0 cargo test -p gecko-sim --lib -- --ignored over_a_tap`.
     #[test]
     #[ignore = "needs root and a lab namespace (GECKO_SIM_TAP)"]
     fn over_a_tap() {
@@ -622,8 +622,8 @@ mod tests {
 
     async fn tap_scenario(tap: &str) -> Result<String, String> {
         use super::super::radio::{AccessPoint, FaultKind};
-        use crate::net::{Bss, Security};
         use core::fmt::Write as _;
+        use gecko_core::net::{Bss, Security};
         let mut log = String::new();
         let mac = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x42];
         let dev = TunTapDevice::new(tap).map_err(|e| std::format!("open {tap}: {e}"))?;

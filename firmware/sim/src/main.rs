@@ -1,7 +1,7 @@
 //! The simulated Gecko OS module: the firmware core on Linux, its console on a pty.
 
 use clap::Parser;
-use gecko_firmware::sim::{self, SimConfig};
+use gecko_sim::{self as sim, SimConfig};
 use std::path::PathBuf;
 
 /// A simulated Gecko OS module. Prints `console: <pty>` once the console is open, then
@@ -37,7 +37,7 @@ struct Args {
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
-    gecko_firmware::vars::parse_mac(s).ok_or_else(|| format!("not a MAC address: {s}"))
+    gecko_core::vars::parse_mac(s).ok_or_else(|| format!("not a MAC address: {s}"))
 }
 
 fn main() {

@@ -1,0 +1,41 @@
+//! The Gecko OS module firmware core: `no_std` with `alloc`, and sans-IO.
+//!
+//! Bytes from the serial bus and completions of platform work go in; bytes for the bus and
+//! [`module::Action`]s come out. Time is a parameter ([`time::Instant`]); the core never reads
+//! a clock and never does I/O.
+//!
+//! * [`module`]: the [`Module`] state machine the platform drives (`boot`, `feed`,
+//!   `take_output`, `next_action`, `net_event`, `poll_at`/`tick`).
+//! * [`console`], [`command`], [`vars`]: the serial console, the command table, the variables.
+//! * [`wlan`], [`streams`], [`fs`]: the network up sequence, the stream table, the file system.
+//! * [`net`]: the contract with the platform's network (requests out, events in).
+//! * [`platform`]: the traits a platform implements (NVM, network driver); the async loop that
+//!   drives the core over them is the `gecko-runner` crate.
+//!
+//! The simulated module (`gecko-sim`) and a board (`firmware/boards/`) wrap this same core,
+//! so what the harness checks against the simulated module is the code that would run on
+//! hardware.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod clock;
+pub mod command;
+pub mod console;
+pub mod fs;
+pub mod module;
+pub mod net;
+pub mod nvm;
+pub mod passkey;
+pub mod platform;
+pub mod result;
+pub mod streams;
+pub mod time;
+pub mod vars;
+pub mod wlan;
+
+pub use module::{Action, BoardInfo, Module, Stored};
+pub use result::ResultCode;
