@@ -70,25 +70,6 @@ pub fn tokenize(line: &[u8]) -> Result<Vec<String>, TokenizeError> {
     Ok(args)
 }
 
-/// Decodes the escapes an ordinary string value allows: `\"` and `\\`. Any other backslash
-/// is kept as it is.
-pub fn unescape_plain(arg: &str) -> String {
-    let mut out = String::with_capacity(arg.len());
-    let mut chars = arg.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\\'
-            && let Some(&next) = chars.peek()
-            && (next == '"' || next == '\\')
-        {
-            out.push(next);
-            chars.next();
-            continue;
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Which built-in command a table row names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CommandId {
@@ -396,32 +377,6 @@ pub fn lookup(word: &str) -> Option<&'static CommandDef> {
     COMMANDS.iter().find(|c| c.name == word || c.short == word)
 }
 
-/// TAB completion on the console: command names for the first word; variable names after
-/// `get` and `set`; command names after `help` (and its `commands`/`variables` topics).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Names;
-
-impl crate::console::Completer for Names {
-    fn candidates(&self, before: &str, partial: &str) -> Vec<&'static str> {
-        let words: Vec<&str> = before.split_whitespace().collect();
-        let pool: Vec<&'static str> = match words.as_slice() {
-            [] => COMMANDS.iter().map(|c| c.name).collect(),
-            [command] => match lookup(command).map(|c| c.id) {
-                Some(CommandId::Get | CommandId::Set) => {
-                    crate::vars::VARIABLES.iter().map(|v| v.name).collect()
-                }
-                Some(CommandId::Help) => ["commands", "variables"]
-                    .into_iter()
-                    .chain(COMMANDS.iter().map(|c| c.name))
-                    .collect(),
-                _ => Vec::new(),
-            },
-            _ => Vec::new(),
-        };
-        pool.into_iter().filter(|w| w.starts_with(partial)).collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,15 +412,6 @@ mod tests {
     #[test]
     fn rejects_invalid_utf8() {
         assert_eq!(tokenize(&[b'g', 0xff, 0xfe]), Err(TokenizeError::NotUtf8));
-    }
-
-    #[rstest]
-    #[case(r#"a\"b"#, "a\"b")]
-    #[case(r"a\\b", r"a\b")]
-    #[case(r"a\tb", r"a\tb")]
-    #[case(r"end\", r"end\")]
-    fn plain_unescape(#[case] raw: &str, #[case] want: &str) {
-        assert_eq!(unescape_plain(raw), want);
     }
 
     #[test]

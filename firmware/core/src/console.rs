@@ -10,7 +10,9 @@ mod editor;
 
 pub use editor::{Completer, Edit, HISTORY, LINE_MAX, LineEditor, Mode, NoCompletion};
 
+use crate::command::{COMMANDS, CommandId, lookup};
 use crate::result::ResultCode;
+use crate::vars::VARIABLES;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
@@ -118,6 +120,30 @@ impl DataPhase {
 
     pub fn into_data(self) -> Vec<u8> {
         self.buf
+    }
+}
+
+/// TAB completion on the console: command names for the first word; variable names after
+/// `get` and `set`; command names after `help` (and its `commands`/`variables` topics).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Names;
+
+impl Completer for Names {
+    fn candidates(&self, before: &str, partial: &str) -> Vec<&'static str> {
+        let words: Vec<&str> = before.split_whitespace().collect();
+        let pool: Vec<&'static str> = match words.as_slice() {
+            [] => COMMANDS.iter().map(|c| c.name).collect(),
+            [command] => match lookup(command).map(|c| c.id) {
+                Some(CommandId::Get | CommandId::Set) => VARIABLES.iter().map(|v| v.name).collect(),
+                Some(CommandId::Help) => ["commands", "variables"]
+                    .into_iter()
+                    .chain(COMMANDS.iter().map(|c| c.name))
+                    .collect(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        pool.into_iter().filter(|w| w.starts_with(partial)).collect()
     }
 }
 

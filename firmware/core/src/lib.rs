@@ -24,6 +24,7 @@ extern crate std;
 
 pub mod clock;
 pub mod command;
+pub mod config;
 pub mod console;
 pub mod fs;
 pub mod module;

@@ -7,6 +7,7 @@
 
 use crate::clock;
 use crate::command::{self, CommandDef, CommandId};
+use crate::config::{AutoStart, Interface, Settings, Timestamp};
 use crate::console::{self, DataPhase, Edit, Format, LineEditor};
 use crate::fs::{self, FileSystem, FsError, NewFile, Version};
 use crate::net::{Ipv4, NetEvent, NetRequest};
@@ -14,8 +15,8 @@ use crate::nvm;
 use crate::result::ResultCode;
 use crate::streams::{Endpoint, Local, Stream, StreamType, Streams};
 use crate::time::{Duration, Instant};
-use crate::vars::{self, SetError, VARIABLES, VarId, Vars};
-use crate::wlan::{self, Config, Settled, Wlan};
+use crate::vars::{self, SetError, VARIABLES, Var, VarId, Vars};
+use crate::wlan::{self, Settled, Wlan};
 use alloc::collections::VecDeque;
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -291,6 +292,8 @@ enum PingTarget {
 pub struct Module {
     board: BoardInfo,
     vars: Vars,
+    /// The services' typed settings, read from `vars` whenever a variable changes.
+    cfg: Settings,
     /// Values as of the last boot or successful `save`: what `load` returns to.
     saved: Vars,
     editor: LineEditor,
@@ -401,10 +404,11 @@ impl Module {
         if let Some(why) = &files_locked {
             notes.push(format!("Files: {why}; file changes refused until factory_reset"));
         }
-        vars.set_internal("wlan.mac", vars::format_mac(&board.mac).as_bytes());
-        vars.set_internal("system.version", board.version_line().as_bytes());
+        vars.set_internal(Var::WlanMac, vars::format_mac(&board.mac).as_bytes());
+        vars.set_internal(Var::SystemVersion, board.version_line().as_bytes());
         let mut module = Self {
             saved: vars.clone(),
+            cfg: Settings::from_vars(&vars),
             vars,
             board,
             editor: LineEditor::new(),
@@ -433,14 +437,13 @@ impl Module {
             module.log(console::level::ERROR, &note);
         }
         module.log(console::level::STATUS, "[Ready]");
-        if module.vars.text("bus.mode") == "stream" {
+        if module.cfg.bus.stream_mode {
             module.bus = Bus { configured: true, streaming: true, last_rx: now, ..Bus::default() };
         }
         module.sync_net_vars();
-        if module.vars.flag("wlan.auto_join.enabled") {
-            let cfg = Config::from_vars(&module.vars);
+        if module.cfg.wlan.auto_join {
             let mut out = wlan::Out::default();
-            module.wlan.up(&cfg, now, &mut out);
+            module.wlan.up(&module.cfg.wlan, now, &mut out);
             module.apply(out, now);
         }
         if module.format().prompt && !module.bus.streaming {
@@ -478,7 +481,7 @@ impl Module {
             let mode = console::Mode {
                 echo: format.echo,
                 prompt: if format.prompt { b"> " } else { b"" },
-                completer: &command::Names,
+                completer: &console::Names,
             };
             match self.editor.feed(b, mode, &mut self.out) {
                 Edit::Pending => {}
@@ -597,9 +600,8 @@ impl Module {
         if self.stream_event(&event, now) {
             return;
         }
-        let cfg = Config::from_vars(&self.vars);
         let mut out = wlan::Out::default();
-        self.wlan.event(&event, &cfg, now, &mut out);
+        self.wlan.event(&event, &self.cfg.wlan, now, &mut out);
         self.apply(out, now);
     }
 
@@ -629,9 +631,8 @@ impl Module {
         if self.bus.flush_at.is_some_and(|at| at <= now) {
             self.bus_flush();
         }
-        let cfg = Config::from_vars(&self.vars);
         let mut out = wlan::Out::default();
-        self.wlan.tick(&cfg, now, &mut out);
+        self.wlan.tick(&self.cfg.wlan, now, &mut out);
         self.apply(out, now);
     }
 
@@ -647,16 +648,7 @@ impl Module {
     }
 
     fn format(&self) -> Format {
-        let level = match self.vars.text("system.print_level") {
-            "all" => 255,
-            n => n.parse().unwrap_or(255),
-        };
-        Format {
-            echo: self.vars.flag("system.cmd.echo"),
-            header: self.vars.flag("system.cmd.header_enabled"),
-            prompt: self.vars.flag("system.cmd.prompt_enabled"),
-            print_level: level,
-        }
+        self.cfg.console.format
     }
 
     fn log(&mut self, level: u8, text: &str) {
@@ -739,12 +731,12 @@ impl Module {
                 return;
             }
             CommandId::Load => {
-                for (i, def) in VARIABLES.iter().enumerate() {
-                    if def.saved {
-                        let id = VarId(i);
-                        self.vars.set_internal(def.name, self.saved.raw(id));
+                for &var in Var::ALL {
+                    if var.def().saved {
+                        self.vars.set_internal(var, self.saved.raw(var.id()));
                     }
                 }
+                self.settings_changed();
                 (ResultCode::SUCCESS, Some("Success".to_string()))
             }
             CommandId::Reboot => {
@@ -889,9 +881,8 @@ impl Module {
     /// Brings the network up (if it is not) and then does `after`.
     fn with_network(&mut self, after: AfterUp, now: Instant) {
         self.pending = Some(Pending::NetUp(after));
-        let cfg = Config::from_vars(&self.vars);
         let mut out = wlan::Out::default();
-        self.wlan.up(&cfg, now, &mut out);
+        self.wlan.up(&self.cfg.wlan, now, &mut out);
         self.apply(out, now);
     }
 
@@ -899,7 +890,7 @@ impl Module {
         let id = self.wlan.next_id();
         self.actions.push_back(Action::Net(NetRequest::Resolve { id, name: host.clone() }));
         // `network.dns.timeout` is in milliseconds (assumed; its range is 100 to 60000).
-        let timeout = self.vars.text("network.dns.timeout").parse().unwrap_or(5000);
+        let timeout = self.cfg.dns.timeout.as_millis();
         let deadline = now + Duration::from_millis(timeout);
         self.pending = Some(Pending::Lookup { id, deadline, host, then });
     }
@@ -913,8 +904,8 @@ impl Module {
     /// The read-only status variables from the WLAN state.
     fn sync_net_vars(&mut self) {
         let status = (self.wlan.status() as u8).to_string();
-        self.vars.set_internal("wlan.network.status", status.as_bytes());
-        self.vars.set_internal("wlan.join.result", self.wlan.result().name().as_bytes());
+        self.vars.set_internal(Var::WlanNetworkStatus, status.as_bytes());
+        self.vars.set_internal(Var::WlanJoinResult, self.wlan.result().name().as_bytes());
         let (ip, netmask, gateway, dns) = match self.wlan.ip() {
             Some(c) => (
                 wlan::ip_text(c.address),
@@ -927,17 +918,17 @@ impl Module {
                 (zero.clone(), zero.clone(), zero, String::new())
             }
         };
-        self.vars.set_internal("wlan.network.ip", ip.as_bytes());
-        self.vars.set_internal("wlan.network.netmask", netmask.as_bytes());
-        self.vars.set_internal("wlan.network.gateway", gateway.as_bytes());
-        self.vars.set_internal("wlan.network.dns", dns.as_bytes());
+        self.vars.set_internal(Var::WlanNetworkIp, ip.as_bytes());
+        self.vars.set_internal(Var::WlanNetworkNetmask, netmask.as_bytes());
+        self.vars.set_internal(Var::WlanNetworkGateway, gateway.as_bytes());
+        self.vars.set_internal(Var::WlanNetworkDns, dns.as_bytes());
     }
 
     /// Checks the interface argument of the `network_*` commands: `wlan` (or
     /// `network.default_interface` when none is given) goes on; `softap` is code 1 (not
     /// supported yet), anything else code 7.
     fn wlan_interface(&mut self, arg: Option<&String>) -> Result<(), ResultCode> {
-        let iface = arg.map_or(self.vars.text("network.default_interface"), String::as_str);
+        let iface = arg.map_or(self.cfg.default_interface.name(), String::as_str);
         match iface {
             "wlan" => Ok(()),
             "softap" => {
@@ -1003,7 +994,7 @@ impl Module {
                 };
                 self.buffer_as("wlan_scan");
                 let id = self.wlan.next_id();
-                let params = wlan::scan_params(&self.vars);
+                let params = self.cfg.wlan.scan;
                 self.actions.push_back(Action::Net(NetRequest::Scan {
                     id,
                     ssid: None,
@@ -1015,7 +1006,7 @@ impl Module {
                 None
             }
             CommandId::NetworkLookup => {
-                let host = command::unescape_plain(&args[0]);
+                let host = vars::unescape_plain(&args[0]);
                 // An address answers itself: no lookup, no network needed.
                 if let Some(ip) = vars::parse_ipv4(&host) {
                     return Some((ResultCode::SUCCESS, Some(wlan::ip_text(ip))));
@@ -1027,7 +1018,7 @@ impl Module {
                 let target = match args[0].as_str() {
                     "-g" => PingTarget::Gateway,
                     arg => {
-                        let host = command::unescape_plain(arg);
+                        let host = vars::unescape_plain(arg);
                         match vars::parse_ipv4(&host) {
                             Some(ip) => PingTarget::Addr(ip),
                             None if host.starts_with('-') => {
@@ -1051,9 +1042,9 @@ impl Module {
 
     fn get(&mut self, args: &[String], now: Instant) -> (ResultCode, Option<String>) {
         let uptime = (now - self.booted_at).as_millis() / 1000;
-        self.vars.set_internal("time.uptime", uptime.to_string().as_bytes());
+        self.vars.set_internal(Var::TimeUptime, uptime.to_string().as_bytes());
         let rtc = self.rtc_now(now).max(0);
-        self.vars.set_internal("time.rtc", rtc.to_string().as_bytes());
+        self.vars.set_internal(Var::TimeRtc, rtc.to_string().as_bytes());
         if let [only] = args
             && only == "all"
         {
@@ -1105,21 +1096,27 @@ impl Module {
         }
         match self.vars.set(id, &args[used]) {
             Ok(()) => {
-                match id.def().name {
-                    "system.cmd.format" => self.apply_format(),
-                    "time.rtc" => {
-                        let value = self.vars.text("time.rtc").parse().unwrap_or(0);
+                match id.var() {
+                    Var::SystemCmdFormat => self.apply_format(),
+                    Var::TimeRtc => {
+                        let value = self.vars.int(Var::TimeRtc);
                         self.rtc = (value, self.clock);
-                        self.vars.set_internal("time.last_set", value.to_string().as_bytes());
+                        self.vars.set_internal(Var::TimeLastSet, value.to_string().as_bytes());
                     }
                     _ => {}
                 }
+                self.settings_changed();
                 (ResultCode::SUCCESS, Some("Set OK".to_string()))
             }
             Err(SetError::Invalid) => (ResultCode::BAD_ARGS, None),
             Err(SetError::OutOfRange) => (ResultCode::BOUNDS_ERROR, None),
             Err(SetError::ReadOnly) => (ResultCode::UNKNOWN_OPTION, None),
         }
+    }
+
+    /// A variable changed: every service reads its settings again.
+    fn settings_changed(&mut self) {
+        self.cfg = Settings::from_vars(&self.vars);
     }
 
     /// `time.rtc` now, in epoch seconds (see [`crate::clock`]).
@@ -1132,24 +1129,23 @@ impl Module {
     /// The stamp `system.cmd.timestamp` puts on log messages now, if any.
     fn timestamp(&self) -> Option<String> {
         let rtc = self.rtc_now(self.clock);
-        match self.vars.text("system.cmd.timestamp") {
-            "utc" => Some(clock::stamp(rtc)),
-            "local" => {
-                let offset = clock::zone_offset(self.vars.text("time.zone")).unwrap_or(0);
-                Some(clock::stamp(rtc.saturating_add(offset)))
+        match self.cfg.console.timestamp {
+            Timestamp::Utc => Some(clock::stamp(rtc)),
+            Timestamp::Local => {
+                Some(clock::stamp(rtc.saturating_add(self.cfg.console.zone_offset)))
             }
-            _ => None,
+            Timestamp::None => None,
         }
     }
 
     /// `system.cmd.format` sets the four framing variables (protocol-facts §1.2).
     fn apply_format(&mut self) {
-        let machine = self.vars.text("system.cmd.format") == "machine";
+        let machine = self.vars.text(Var::SystemCmdFormat) == "machine";
         let (on, off) = (b"1".as_slice(), b"0".as_slice());
-        self.vars.set_internal("system.cmd.echo", if machine { off } else { on });
-        self.vars.set_internal("system.cmd.header_enabled", if machine { on } else { off });
-        self.vars.set_internal("system.cmd.prompt_enabled", if machine { off } else { on });
-        self.vars.set_internal("system.print_level", if machine { b"0" } else { b"all" });
+        self.vars.set_internal(Var::SystemCmdEcho, if machine { off } else { on });
+        self.vars.set_internal(Var::SystemCmdHeaderEnabled, if machine { on } else { off });
+        self.vars.set_internal(Var::SystemCmdPromptEnabled, if machine { off } else { on });
+        self.vars.set_internal(Var::SystemPrintLevel, if machine { b"0" } else { b"all" });
     }
 
     fn help(&self, args: &[String]) -> (ResultCode, Option<String>) {
@@ -1225,10 +1221,6 @@ impl Module {
 ///   `udp.server.remote_host`:`udp.server.remote_port` if both are set (an address), else the
 ///   write fails (code 1). `udp_client` keeps datagrams from any sender.
 impl Module {
-    fn num(&self, name: &str) -> u64 {
-        self.vars.text(name).parse().unwrap_or(0)
-    }
-
     fn local_ip(&self) -> Ipv4 {
         self.wlan.ip().map_or([0; 4], |c| c.address)
     }
@@ -1284,7 +1276,7 @@ impl Module {
             }
             CommandId::TcpClient | CommandId::UdpClient => {
                 let Some(port) = parse_port(&args[1]) else { return bad };
-                let host = command::unescape_plain(&args[0]);
+                let host = vars::unescape_plain(&args[0]);
                 if self.streams.network_full() {
                     self.log(console::level::ERROR, "No free stream handles");
                     return Some((ResultCode::FAILED, None));
@@ -1299,7 +1291,7 @@ impl Module {
                     let port = match port.map(|p| parse_port(p)) {
                         Some(Some(p)) => p,
                         Some(None) => return bad,
-                        None => self.num("tcp.server.port") as u16,
+                        None => self.cfg.tcp_server.port,
                     };
                     if self.tcp_server.is_some() {
                         self.log(console::level::ERROR, "TCP server already running");
@@ -1352,7 +1344,7 @@ impl Module {
                 let port = match args.get(1).map(|p| parse_port(p)) {
                     Some(Some(p)) => p,
                     Some(None) => return bad,
-                    None => self.num("udp.server.port") as u16,
+                    None => self.cfg.udp_server.port,
                 };
                 if server.is_some() {
                     self.log(console::level::ERROR, "UDP server already running");
@@ -1404,27 +1396,27 @@ impl Module {
 
     fn tcp_attempt(&mut self, host: String, to: Endpoint, tries: u32, now: Instant) {
         let conn = self.streams.next_conn();
-        let local_port = self.num("tcp.client.local_port") as u16;
+        let local_port = self.cfg.tcp_client.local_port;
         self.actions.push_back(Action::Net(NetRequest::TcpConnect {
             conn,
             to: to.0,
             port: to.1,
             local_port,
         }));
-        let deadline = now + Duration::from_millis(self.num("tcp.client.connect_timeout"));
+        let deadline = now + self.cfg.tcp_client.connect_timeout;
         self.pending =
             Some(Pending::Connect { conn, deadline, host, to, tries: tries + 1, waiting: false });
     }
 
     /// A connect attempt failed: wait and retry, or give up.
     fn tcp_retry(&mut self, host: String, to: Endpoint, tries: u32, now: Instant) {
-        if tries > self.num("tcp.client.retries") as u32 {
+        if tries > self.cfg.tcp_client.retries {
             self.log(console::level::STATUS, "[Open failed]");
             return self.finish(ResultCode::FAILED, None, now);
         }
-        let period = self.num("tcp.client.retry_period");
-        self.log(console::level::INFO, &format!("Retrying in {period} ms"));
-        let deadline = now + Duration::from_millis(period);
+        let period = self.cfg.tcp_client.retry_period;
+        self.log(console::level::INFO, &format!("Retrying in {} ms", period.as_millis()));
+        let deadline = now + period;
         self.pending = Some(Pending::Connect { conn: 0, deadline, host, to, tries, waiting: true });
     }
 
@@ -1464,11 +1456,11 @@ impl Module {
             self.answer_read(handle, size, with_sender, now);
             return None;
         }
-        let timeout = self.num("bus.command.read_timeout");
-        if timeout == 0 {
+        let timeout = self.cfg.bus.read_timeout;
+        if timeout.as_millis() == 0 {
             return Some((ResultCode::SUCCESS, None));
         }
-        let deadline = now + Duration::from_millis(timeout);
+        let deadline = now + timeout;
         self.pending = Some(Pending::Read { handle, size, deadline, with_sender });
         None
     }
@@ -1480,7 +1472,7 @@ impl Module {
             return self.finish(ResultCode::SUCCESS, None, now);
         };
         let chunk = stream.read(size);
-        let cap = self.vars.text("bus.command.rx_bufsize").parse::<usize>().unwrap_or(4096);
+        let cap = self.cfg.bus.rx_bufsize;
         if stream.paused && stream.buffered() < cap / 4 {
             stream.paused = false;
             let conn = stream.conn;
@@ -1510,7 +1502,7 @@ impl Module {
         now: Instant,
     ) -> Option<(ResultCode, Option<String>)> {
         let Some(size) = parse_size(size) else { return Some((ResultCode::BAD_ARGS, None)) };
-        if size > self.num("bus.command.rx_bufsize") as usize {
+        if size > self.cfg.bus.rx_bufsize {
             return Some((ResultCode::BOUNDS_ERROR, None));
         }
         let skip_lf = self.editor.take_after_cr();
@@ -1568,15 +1560,13 @@ impl Module {
         let conn = stream.conn;
         let len = data.len();
         self.actions.push_back(Action::Net(NetRequest::Send { conn, data, to }));
-        let deadline = now + Duration::from_millis(self.num("bus.command.write_timeout"));
+        let deadline = now + self.cfg.bus.write_timeout;
         self.pending = Some(Pending::Write { conn, handle, deadline, len });
     }
 
     /// `udp.server.remote_host`:`udp.server.remote_port`, when both are set.
     fn udp_server_default(&self) -> Option<Endpoint> {
-        let ip = vars::parse_ipv4(self.vars.text("udp.server.remote_host"))?;
-        let port = self.num("udp.server.remote_port") as u16;
-        (port != 0).then_some((ip, port))
+        self.cfg.udp_server.remote
     }
 
     /// Closes a stream on the command's behalf and frees its handle.
@@ -1639,7 +1629,7 @@ impl Module {
                 (console::level::ERROR, note)
             }
             Pending::Write { .. } => {
-                if self.vars.flag("bus.command.write_check_enabled") {
+                if self.cfg.bus.write_check {
                     self.log(console::level::ERROR, "Write not taken in time");
                     return self.finish(ResultCode::BOUNDS_ERROR, None, now);
                 }
@@ -1701,8 +1691,8 @@ impl Module {
                 };
                 let clients = self.streams.handles_of(StreamType::Tcps).len();
                 // In STREAM mode a server takes one client (chapter, "Stream Limitations").
-                let max = if self.bus.configured { 1 } else { self.num("tcp.server.max_clients") };
-                if clients >= max as usize {
+                let max = if self.bus.configured { 1 } else { self.cfg.tcp_server.max_clients };
+                if clients >= max {
                     self.actions.push_back(close);
                     self.log(console::level::INFO, "TCP server: too many clients");
                     return true;
@@ -1717,7 +1707,7 @@ impl Module {
                 let Some(h) = self.streams.by_conn(*conn) else { return true };
                 if self.bus.streaming && self.bus.conn == Some(*conn) {
                     // Straight to the bus; a UDP server still learns whom to answer.
-                    let lock = self.vars.flag("udp.server.lock_client");
+                    let lock = self.cfg.udp_server.lock_client;
                     self.streams.received(h, *from, &[], 0, lock, now);
                     if let Some(s) = self.streams.get_mut(h) {
                         s.rx_bytes += data.len() as u64;
@@ -1725,8 +1715,8 @@ impl Module {
                     self.out.extend_from_slice(data);
                     return true;
                 }
-                let cap = self.num("bus.command.rx_bufsize") as usize;
-                let lock = self.vars.flag("udp.server.lock_client");
+                let cap = self.cfg.bus.rx_bufsize;
+                let lock = self.cfg.udp_server.lock_client;
                 let dropped = self.streams.received(h, *from, data, cap, lock, now);
                 if dropped > 0 {
                     let note = format!("Stream {h}: receive buffer full, {dropped} bytes dropped");
@@ -1824,7 +1814,7 @@ impl Module {
 
     /// When the next TCP server client becomes idle (`tcp.server.idle_timeout`, s; 0 never).
     fn idle_deadline(&self) -> Option<Instant> {
-        let idle = Duration::from_secs(self.num("tcp.server.idle_timeout"));
+        let idle = self.cfg.tcp_server.idle_timeout;
         if idle.as_millis() == 0 {
             return None;
         }
@@ -1836,7 +1826,7 @@ impl Module {
     }
 
     fn close_idle_clients(&mut self, now: Instant) {
-        let idle = Duration::from_secs(self.num("tcp.server.idle_timeout"));
+        let idle = self.cfg.tcp_server.idle_timeout;
         if idle.as_millis() == 0 {
             return;
         }
@@ -1881,41 +1871,39 @@ impl Module {
 ///   [`NetRequest::Close`] to the platform), the TCP server stops listening and the
 ///   background openers are dropped.
 impl Module {
-    /// Whether the auto start of `prefix` (`tcp.client`, …) runs on the WLAN interface.
-    fn auto_on_wlan(&mut self, prefix: &str) -> bool {
-        let mut iface = self.vars.text(&format!("{prefix}.auto_interface")).to_string();
-        if iface == "default" {
-            iface = self.vars.text("network.default_interface").to_string();
-        }
-        let wlan = iface == "wlan";
-        if !wlan && self.vars.flag(&format!("{prefix}.auto_start")) {
-            self.log(console::level::INFO, &format!("{prefix}: auto start waits for {iface}"));
+    /// Whether a service's auto start runs on the WLAN interface (`prefix` names the service
+    /// in the log line when it waits for another interface).
+    fn auto_on_wlan(&mut self, prefix: &str, auto: &AutoStart) -> bool {
+        let iface = auto.interface.resolve(self.cfg.default_interface);
+        let wlan = iface == Interface::Wlan;
+        if !wlan && auto.enabled {
+            let name = iface.name();
+            self.log(console::level::INFO, &format!("{prefix}: auto start waits for {name}"));
         }
         wlan
     }
 
     fn network_came_up(&mut self, now: Instant) {
-        if self.vars.flag("tcp.server.auto_start")
-            && self.tcp_server.is_none()
-            && self.auto_on_wlan("tcp.server")
-        {
-            let port = self.num("tcp.server.port") as u16;
-            self.start_tcp_server(port, true);
+        let tcps = self.cfg.tcp_server.auto.clone();
+        if tcps.enabled && self.tcp_server.is_none() && self.auto_on_wlan("tcp.server", &tcps) {
+            self.start_tcp_server(self.cfg.tcp_server.port, true);
         }
         let has_udps = !self.streams.handles_of(StreamType::Udps).is_empty();
-        if self.vars.flag("udp.server.auto_start") && !has_udps && self.auto_on_wlan("udp.server") {
-            let port = self.num("udp.server.port") as u16;
-            self.auto_begin(StreamType::Udps, String::new(), port, now);
+        let udps = self.cfg.udp_server.auto.clone();
+        if udps.enabled && !has_udps && self.auto_on_wlan("udp.server", &udps) {
+            self.auto_begin(StreamType::Udps, String::new(), self.cfg.udp_server.port, now);
         }
-        for (prefix, kind) in [("udp.client", StreamType::Udpc), ("tcp.client", StreamType::Tcpc)] {
-            let host = command::unescape_plain(self.vars.text(&format!("{prefix}.remote_host")));
-            let port = self.num(&format!("{prefix}.remote_port")) as u16;
-            if self.vars.flag(&format!("{prefix}.auto_start"))
-                && !host.is_empty()
-                && port != 0
-                && self.auto_on_wlan(prefix)
+        let clients = [
+            ("udp.client", StreamType::Udpc, self.cfg.udp_client.auto.clone()),
+            ("tcp.client", StreamType::Tcpc, self.cfg.tcp_client.auto.clone()),
+        ];
+        for (prefix, kind, auto) in clients {
+            if auto.enabled
+                && !auto.host.is_empty()
+                && auto.port != 0
+                && self.auto_on_wlan(prefix, &auto)
             {
-                self.auto_begin(kind, host, port, now);
+                self.auto_begin(kind, auto.host, auto.port, now);
             }
         }
     }
@@ -1980,7 +1968,7 @@ impl Module {
             None => {
                 let id = self.wlan.next_id();
                 self.actions.push_back(Action::Net(NetRequest::Resolve { id, name: host }));
-                let timeout = self.vars.text("network.dns.timeout").parse().unwrap_or(5000);
+                let timeout = self.cfg.dns.timeout.as_millis();
                 let deadline = now + Duration::from_millis(timeout);
                 self.autos[i].phase = AutoPhase::Resolve { id, deadline };
             }
@@ -1994,11 +1982,11 @@ impl Module {
         match (auto.kind, auto.to) {
             (StreamType::Tcpc, Some(to)) => {
                 auto.tries += 1;
-                let local_port = self.num("tcp.client.local_port") as u16;
-                let timeout = self.num("tcp.client.connect_timeout");
+                let local_port = self.cfg.tcp_client.local_port;
+                let timeout = self.cfg.tcp_client.connect_timeout;
                 let request = NetRequest::TcpConnect { conn, to: to.0, port: to.1, local_port };
                 self.actions.push_back(Action::Net(request));
-                let deadline = now + Duration::from_millis(timeout);
+                let deadline = now + timeout;
                 self.autos[i].phase = AutoPhase::Connect { conn, deadline };
             }
             (kind, _) => {
@@ -2013,10 +2001,10 @@ impl Module {
     /// An attempt failed: the next attempt of the retry sequence, a new round, or the end.
     fn auto_failed(&mut self, i: usize, now: Instant) {
         let auto = &self.autos[i];
-        let period = Duration::from_millis(self.num("tcp.client.retry_period"));
+        let period = self.cfg.tcp_client.retry_period;
         if auto.kind == StreamType::Tcpc
             && matches!(auto.phase, AutoPhase::Connect { .. })
-            && auto.tries <= self.num("tcp.client.retries") as u32
+            && auto.tries <= self.cfg.tcp_client.retries
         {
             self.autos[i].phase = AutoPhase::Wait { until: now + period, next_round: false };
             return;
@@ -2027,7 +2015,7 @@ impl Module {
         if kind != StreamType::Udps && !quiet {
             self.log(console::level::STATUS, "[Open failed]");
         }
-        if kind == StreamType::Udpc && dns_failed && self.vars.flag("udp.client.auto_retry") {
+        if kind == StreamType::Udpc && dns_failed && self.cfg.udp_client.auto_retry {
             if !quiet {
                 self.log(console::level::INFO, "Retrying every 1000 ms");
             }
@@ -2050,9 +2038,9 @@ impl Module {
     /// The retry sequence failed or the stream dropped: another round, or the end.
     fn auto_round_over(&mut self, i: usize, now: Instant) {
         let auto = &self.autos[i];
-        let limit = self.num("tcp.client.auto_retries") as u32;
+        let limit = self.cfg.tcp_client.auto_retries;
         if auto.kind == StreamType::Tcpc && (limit == 255 || auto.rounds < limit) {
-            let period = Duration::from_millis(self.num("tcp.client.retry_period"));
+            let period = self.cfg.tcp_client.retry_period;
             let auto = &mut self.autos[i];
             auto.rounds += 1;
             auto.phase = AutoPhase::Wait { until: now + period, next_round: true };
@@ -2199,7 +2187,7 @@ impl Module {
 impl Module {
     /// Marks the command being run as answering through a CMD stream, when buffering is on.
     fn buffer_as(&mut self, command: &'static str) {
-        if self.vars.flag("system.cmd.buffered") {
+        if self.cfg.console.buffered {
             self.buffer = Some(command);
         }
     }
@@ -2302,7 +2290,7 @@ impl Module {
                 Some((ResultCode::SUCCESS, Some(self.fs.list(verbose))))
             }
             CommandId::FileOpen => {
-                let name = command::unescape_plain(&args[0]);
+                let name = vars::unescape_plain(&args[0]);
                 if !self.valid_file_name(&name) {
                     return Some((ResultCode::BAD_ARGS, None));
                 }
@@ -2320,7 +2308,7 @@ impl Module {
                 }
             }
             CommandId::FileDelete => {
-                let name = command::unescape_plain(&args[0]);
+                let name = vars::unescape_plain(&args[0]);
                 if !self.valid_file_name(&name) {
                     return Some((ResultCode::BAD_ARGS, None));
                 }
@@ -2385,7 +2373,7 @@ impl Module {
             Some(Some(c)) => Some(c),
             Some(None) => return bad,
         };
-        let name = command::unescape_plain(name);
+        let name = vars::unescape_plain(name);
         if size > fs::CAPACITY {
             let code =
                 self.file_failed(&name, FsError::NoSpace { need: size, free: self.fs.free() });
@@ -2480,7 +2468,7 @@ impl Module {
 
     /// `stream_read` on a local stream: answers at once.
     fn local_read(&mut self, handle: usize, size: usize) -> Option<(ResultCode, Option<String>)> {
-        let size = size.min(self.num("bus.command.rx_bufsize") as usize);
+        let size = size.min(self.cfg.bus.rx_bufsize);
         let Some(stream) = self.streams.get_mut(handle) else {
             return Some((ResultCode::BAD_ARGS, None));
         };
@@ -2555,7 +2543,7 @@ impl Module {
 
     /// Bytes from the bus while it streams.
     fn bus_bytes(&mut self, bytes: &[u8], now: Instant) {
-        let seq = self.vars.text("bus.stream.cmd_seq").as_bytes().to_vec();
+        let seq = self.cfg.bus.cmd_seq.clone();
         for (i, &b) in bytes.iter().enumerate() {
             if core::mem::take(&mut self.bus.skip_lf) && b == b'\n' {
                 continue;
@@ -2587,11 +2575,11 @@ impl Module {
             return;
         }
         self.bus.tx.extend_from_slice(bytes);
-        let flush_time = Duration::from_millis(self.num("bus.stream.flush_time"));
-        if self.bus.flush_at.is_none() || self.vars.flag("bus.stream.flush_time_reset") {
+        let flush_time = self.cfg.bus.flush_time;
+        if self.bus.flush_at.is_none() || self.cfg.bus.flush_time_reset {
             self.bus.flush_at = Some(now + flush_time);
         }
-        if self.bus.tx.len() >= self.num("bus.stream.flush_count") as usize {
+        if self.bus.tx.len() >= self.cfg.bus.flush_count {
             self.bus_flush();
         }
     }

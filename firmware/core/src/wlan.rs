@@ -78,7 +78,7 @@ use crate::net::{
     AssocFailure, Bss, Ipv4, Ipv4Config, Mac, NetEvent, NetRequest, ScanParams, ScanType, Security,
 };
 use crate::time::{Duration, Instant};
-use crate::vars::{self, Vars};
+use crate::vars::{self, Var, Vars};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -96,18 +96,21 @@ pub fn scan_timeout(params: &ScanParams) -> Duration {
 
 /// The scan settings of `wlan.scan.*` (every value was checked when it was set).
 pub fn scan_params(vars: &Vars) -> ScanParams {
-    let num = |name: &str, default: u16| vars.text(name).parse::<u16>().unwrap_or(default);
+    let num = |var: Var, default: u16| vars.text(var).parse::<u16>().unwrap_or(default);
     let d = ScanParams::DEFAULT;
-    let kind =
-        if vars.text("wlan.scan.type") == "passive" { ScanType::Passive } else { ScanType::Active };
+    let kind = if vars.text(Var::WlanScanType) == "passive" {
+        ScanType::Passive
+    } else {
+        ScanType::Active
+    };
     ScanParams {
-        channel_mask: num("wlan.scan.channel_mask", d.channel_mask),
+        channel_mask: num(Var::WlanScanChannelMask, d.channel_mask),
         kind,
         dwell_ms: match kind {
-            ScanType::Active => num("wlan.scan.active_dwell", d.dwell_ms),
-            ScanType::Passive => num("wlan.scan.passive_dwell", 110),
+            ScanType::Active => num(Var::WlanScanActiveDwell, d.dwell_ms),
+            ScanType::Passive => num(Var::WlanScanPassiveDwell, 110),
         },
-        num_probes: u8::try_from(num("wlan.scan.num_probes", d.num_probes.into()))
+        num_probes: u8::try_from(num(Var::WlanScanNumProbes, d.num_probes.into()))
             .unwrap_or(d.num_probes),
     }
 }
@@ -202,31 +205,29 @@ pub struct Config {
 
 impl Config {
     pub fn from_vars(vars: &Vars) -> Self {
-        let num = |name: &str| vars.text(name).parse::<u64>().unwrap_or(0);
-        let ip = |name: &str| vars::parse_ipv4(vars.text(name)).unwrap_or([0; 4]);
-        let dns = ip("wlan.static.dns");
+        let num = |var: Var| vars.num(var);
+        let ip = |var: Var| vars::parse_ipv4(vars.text(var)).unwrap_or([0; 4]);
+        let dns = ip(Var::WlanStaticDns);
         Self {
-            ssid: String::from(vars.text("wlan.ssid")),
-            bssid: vars::parse_mac(vars.text("wlan.bssid")).filter(|m| *m != [0; 6]),
-            security: Security::from_name(vars.text("wlan.security")),
-            passkey: vars::by_name("wlan.passkey")
-                .map(|id| vars.raw(id).to_vec())
-                .unwrap_or_default(),
-            join_retries: num("wlan.join.retries").max(1) as u32,
-            join_timeout: Duration::from_millis(num("wlan.join.timeout")),
-            dhcp: vars.flag("wlan.dhcp.enabled"),
-            dhcp_timeout: Duration::from_secs(num("wlan.dhcp.timeout")),
+            ssid: String::from(vars.text(Var::WlanSsid)),
+            bssid: vars::parse_mac(vars.text(Var::WlanBssid)).filter(|m| *m != [0; 6]),
+            security: Security::from_name(vars.text(Var::WlanSecurity)),
+            passkey: vars.raw(Var::WlanPasskey.id()).to_vec(),
+            join_retries: num(Var::WlanJoinRetries).max(1) as u32,
+            join_timeout: Duration::from_millis(num(Var::WlanJoinTimeout)),
+            dhcp: vars.flag(Var::WlanDhcpEnabled),
+            dhcp_timeout: Duration::from_secs(num(Var::WlanDhcpTimeout)),
             static_ip: Ipv4Config {
-                address: ip("wlan.static.ip"),
-                netmask: ip("wlan.static.netmask"),
-                gateway: ip("wlan.static.gateway"),
+                address: ip(Var::WlanStaticIp),
+                netmask: ip(Var::WlanStaticNetmask),
+                gateway: ip(Var::WlanStaticGateway),
                 dns: if dns == [0; 4] { Vec::new() } else { alloc::vec![dns] },
             },
-            auto_join: vars.flag("wlan.auto_join.enabled"),
-            auto_join_retries: num("wlan.auto_join.retries") as u32,
-            retry_delay: Duration::from_secs(num("wlan.auto_join.retry_delay")),
+            auto_join: vars.flag(Var::WlanAutoJoinEnabled),
+            auto_join_retries: num(Var::WlanAutoJoinRetries) as u32,
+            retry_delay: Duration::from_secs(num(Var::WlanAutoJoinRetryDelay)),
             scan: scan_params(vars),
-            scan_retries: num("wlan.scan.retries") as u32,
+            scan_retries: num(Var::WlanScanRetries) as u32,
         }
     }
 

@@ -929,7 +929,7 @@ fn status_variables_are_read_only() {
 
 #[test]
 fn join_result_names_are_the_table_values() {
-    let def = vars::by_name("wlan.join.result").expect("known").def();
+    let def = vars::Var::WlanJoinResult.def();
     let vars::Kind::Enum(words) = def.kind else { panic!("an enum") };
     let names: Vec<&str> = JoinResult::ALL.iter().map(|r| r.name()).collect();
     assert_eq!(words, names.as_slice());

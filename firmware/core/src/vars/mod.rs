@@ -6,9 +6,8 @@
 
 mod table;
 
-pub use table::VARIABLES;
+pub use table::{VARIABLES, Var};
 
-use crate::command::unescape_plain;
 use crate::passkey::{self, Passkey, PasskeyError};
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -94,6 +93,11 @@ pub struct VarId(pub usize);
 impl VarId {
     pub fn def(self) -> &'static VarDef {
         &VARIABLES[self.0]
+    }
+
+    /// The typed id of the variable.
+    pub fn var(self) -> Var {
+        Var::ALL[self.0]
     }
 }
 
@@ -282,13 +286,25 @@ impl Vars {
         render(id.def().kind, &self.values[id.0])
     }
 
-    /// The value of a variable known by name (for the module's own settings).
-    pub fn text(&self, name: &str) -> &str {
-        by_name(name).and_then(|id| core::str::from_utf8(&self.values[id.0]).ok()).unwrap_or("")
+    /// The stored text of a variable (for the module's own settings).
+    pub fn text(&self, var: Var) -> &str {
+        core::str::from_utf8(&self.values[var as usize]).unwrap_or("")
     }
 
-    pub fn flag(&self, name: &str) -> bool {
-        self.text(name) == "1"
+    /// A boolean variable.
+    pub fn flag(&self, var: Var) -> bool {
+        self.text(var) == "1"
+    }
+
+    /// A non-negative integer variable (0 for a negative or non-integer one: the table's
+    /// bounds keep the unsigned ones in range).
+    pub fn num(&self, var: Var) -> u64 {
+        self.text(var).parse().unwrap_or(0)
+    }
+
+    /// A signed integer variable.
+    pub fn int(&self, var: Var) -> i64 {
+        self.text(var).parse().unwrap_or(0)
     }
 
     /// Sets a variable from a command argument.
@@ -303,11 +319,8 @@ impl Vars {
 
     /// Sets a variable from the module's own code, bypassing the read-only check. The value
     /// must already be in stored form.
-    pub fn set_internal(&mut self, name: &str, stored: &[u8]) {
-        match by_name(name) {
-            Some(id) => self.values[id.0] = stored.to_vec(),
-            None => debug_assert!(false, "the module sets `{name}`, which is not in the table"),
-        }
+    pub fn set_internal(&mut self, var: Var, stored: &[u8]) {
+        self.values[var as usize] = stored.to_vec();
     }
 
     /// Stores a value loaded from NVM, re-checking it against the variable's type. Returns
@@ -343,6 +356,25 @@ impl Vars {
             (def.saved && *value != default_bytes(def)).then_some((VarId(i), value.as_slice()))
         })
     }
+}
+
+/// Decodes the escapes an ordinary string value allows: `\"` and `\\`. Any other backslash
+/// is kept as it is.
+pub fn unescape_plain(arg: &str) -> String {
+    let mut out = String::with_capacity(arg.len());
+    let mut chars = arg.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\'
+            && let Some(&next) = chars.peek()
+            && (next == '"' || next == '\\')
+        {
+            out.push(next);
+            chars.next();
+            continue;
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Re-escapes a stored plain string so that [`parse`] decodes it to the same text.

@@ -402,3 +402,33 @@ fn set_stores_the_normalised_value() {
     assert_eq!(vars.set(retries, "many"), Err(SetError::Invalid));
     assert_eq!(vars.render(retries), "3", "a refused value leaves the old one");
 }
+
+#[rstest]
+#[case(r#"a\"b"#, "a\"b")]
+#[case(r"a\\b", r"a\b")]
+#[case(r"a\tb", r"a\tb")]
+#[case(r"end\", r"end\")]
+fn plain_unescape(#[case] raw: &str, #[case] want: &str) {
+    assert_eq!(unescape_plain(raw), want);
+}
+
+/// Each typed id is the camel-case of its variable's name, so `Var::WlanSsid` reads as
+/// `wlan.ssid` and a row whose variant does not match its name is caught here.
+#[test]
+fn typed_ids_name_their_rows() {
+    assert_eq!(Var::ALL.len(), VARIABLES.len());
+    for (i, &var) in Var::ALL.iter().enumerate() {
+        let want: String = var
+            .def()
+            .name
+            .split(['.', '_'])
+            .map(|w| {
+                let mut c = w.chars();
+                c.next().map(|f| f.to_ascii_uppercase()).into_iter().chain(c).collect::<String>()
+            })
+            .collect();
+        assert_eq!(format!("{var:?}"), want);
+        assert_eq!(var.id(), VarId(i));
+        assert_eq!(VarId(i).var(), var);
+    }
+}
