@@ -7,8 +7,10 @@
 //! and is not counted.
 
 mod editor;
+mod serial;
 
 pub use editor::{Completer, Edit, HISTORY, LINE_MAX, LineEditor, Mode, NoCompletion};
+pub use serial::SerialConsole;
 
 use crate::command::{COMMANDS, CommandId, lookup};
 use crate::result::ResultCode;

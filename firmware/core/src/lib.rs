@@ -30,6 +30,7 @@ pub mod fs;
 pub mod module;
 pub mod net;
 pub mod nvm;
+pub mod origin;
 pub mod passkey;
 pub mod platform;
 pub mod result;
@@ -39,4 +40,5 @@ pub mod vars;
 pub mod wlan;
 
 pub use module::{Action, BoardInfo, Module, Stored};
+pub use origin::{Origin, Reply};
 pub use result::ResultCode;

@@ -8,10 +8,11 @@
 use crate::clock;
 use crate::command::{self, CommandDef, CommandId};
 use crate::config::{AutoStart, Interface, Settings, Timestamp};
-use crate::console::{self, DataPhase, Edit, Format, LineEditor};
+use crate::console::{self, DataPhase, Edit, Format, SerialConsole};
 use crate::fs::{self, FileSystem, FsError, NewFile, Version};
 use crate::net::{Ipv4, NetEvent, NetRequest};
 use crate::nvm;
+use crate::origin::{Origin, Reply};
 use crate::result::ResultCode;
 use crate::streams::{Endpoint, Local, Stream, StreamType, Streams};
 use crate::time::{Duration, Instant};
@@ -296,12 +297,23 @@ pub struct Module {
     cfg: Settings,
     /// Values as of the last boot or successful `save`: what `load` returns to.
     saved: Vars,
-    editor: LineEditor,
-    out: Vec<u8>,
+    /// The serial console front end (line editor, framing): renders what the serial origin
+    /// and the broadcast sink get.
+    serial: SerialConsole,
     actions: VecDeque<Action>,
+    /// The origin whose command is being run or advanced (`None`: nobody's, e.g. a timer or
+    /// an event no command waits for; its log lines are broadcast). `pending` and `buffer`
+    /// belong to it; the other origins' are parked in `jobs`.
+    ctx: Option<Origin>,
     pending: Option<Pending>,
-    /// Input that arrived while a command waited for the platform.
+    /// The commands of the origins not being served right now that wait for something.
+    jobs: Vec<Job>,
+    /// Serial input that arrived while a serial command waited for the platform.
     stash: Vec<u8>,
+    /// Command lines of other origins that arrived while their previous command waited.
+    queued: VecDeque<(Origin, Vec<u8>)>,
+    /// Replies for origins other than the serial console, until they take them.
+    outbox: Vec<(Origin, Reply)>,
     /// Set once a reboot is asked for: further input is dropped.
     halted: bool,
     booted_at: Instant,
@@ -326,6 +338,14 @@ pub struct Module {
     /// the `-o` stream (handle, bytes written before) whose write completed the file.
     files_before: Option<(FileSystem, Option<(usize, usize)>)>,
     /// The command being run answers through a CMD stream (`system.cmd.buffered`).
+    buffer: Option<&'static str>,
+}
+
+/// A command of an origin that waits for something, while another origin is served.
+#[derive(Debug)]
+struct Job {
+    origin: Origin,
+    pending: Option<Pending>,
     buffer: Option<&'static str>,
 }
 
@@ -411,11 +431,14 @@ impl Module {
             cfg: Settings::from_vars(&vars),
             vars,
             board,
-            editor: LineEditor::new(),
-            out: Vec::new(),
+            serial: SerialConsole::new(),
             actions: VecDeque::new(),
+            ctx: None,
             pending: None,
+            jobs: Vec::new(),
             stash: Vec::new(),
+            queued: VecDeque::new(),
+            outbox: Vec::new(),
             halted: false,
             booted_at: now,
             clock: now,
@@ -446,15 +469,64 @@ impl Module {
             module.wlan.up(&module.cfg.wlan, now, &mut out);
             module.apply(out, now);
         }
-        if module.format().prompt && !module.bus.streaming {
-            module.out.extend_from_slice(b"> ");
+        if !module.bus.streaming {
+            module.serial.prompt(module.format());
         }
         module
     }
 
-    /// Feeds bytes received on the serial bus.
+    /// Feeds bytes received on the serial bus (the serial console's input).
     pub fn feed(&mut self, bytes: &[u8], now: Instant) {
         self.clock = self.clock.max(now);
+        self.in_origin(Some(Origin::Serial), |m| m.feed_serial(bytes, now));
+    }
+
+    /// Runs one command line for `origin` (no line editing, no echo). Its replies are taken
+    /// with [`Module::take_replies`] (the serial origin's are rendered into
+    /// [`Module::take_output`]). While the origin's previous command still waits, the line
+    /// waits behind it.
+    pub fn execute(&mut self, origin: Origin, line: &[u8], now: Instant) {
+        self.clock = self.clock.max(now);
+        if self.halted {
+            return;
+        }
+        self.in_origin(Some(origin), |m| {
+            if m.pending.is_some() {
+                m.queued.push_back((origin, line.to_vec()));
+            } else {
+                m.run_line(line, now);
+            }
+        });
+    }
+
+    /// Hands `origin`'s command the bytes of its data phase ([`Reply::Data`]); returns how
+    /// many it took (none when no data phase waits; the rest belong to what follows).
+    pub fn data(&mut self, origin: Origin, bytes: &[u8], now: Instant) -> usize {
+        self.clock = self.clock.max(now);
+        if self.halted {
+            return 0;
+        }
+        self.in_origin(Some(origin), |m| {
+            let Some(Pending::Data { phase, deadline, .. }) = &mut m.pending else { return 0 };
+            let used = phase.feed(bytes);
+            *deadline = now + DATA_TIMEOUT;
+            if phase.is_complete() {
+                m.data_complete(now);
+            }
+            used
+        })
+    }
+
+    /// The replies for `origin` so far, oldest first (the serial origin's go to
+    /// [`Module::take_output`] instead).
+    pub fn take_replies(&mut self, origin: Origin) -> Vec<Reply> {
+        let (mine, rest) =
+            core::mem::take(&mut self.outbox).into_iter().partition(|(o, _)| *o == origin);
+        self.outbox = rest;
+        mine.into_iter().map(|(_, reply)| reply).collect()
+    }
+
+    fn feed_serial(&mut self, bytes: &[u8], now: Instant) {
         let mut i = 0;
         while i < bytes.len() {
             if self.halted {
@@ -477,23 +549,17 @@ impl Module {
             }
             let b = bytes[i];
             i += 1;
-            let format = self.format();
-            let mode = console::Mode {
-                echo: format.echo,
-                prompt: if format.prompt { b"> " } else { b"" },
-                completer: &console::Names,
-            };
-            match self.editor.feed(b, mode, &mut self.out) {
+            match self.serial.edit(b, self.format()) {
                 Edit::Pending => {}
                 Edit::Overflow => self.respond(ResultCode::BUFFER_OVERFLOW, None),
-                Edit::Line(line) => self.execute(&line, now),
+                Edit::Line(line) => self.run_line(&line, now),
             }
         }
     }
 
     /// Bytes to send on the serial bus, oldest first.
     pub fn take_output(&mut self) -> Vec<u8> {
-        core::mem::take(&mut self.out)
+        self.serial.take_output()
     }
 
     /// The next piece of work for the platform.
@@ -504,6 +570,11 @@ impl Module {
     /// Reports how [`Action::StoreNvm`] went; `Err` carries a reason for the log.
     pub fn nvm_stored(&mut self, result: Result<(), &str>, now: Instant) {
         self.clock = self.clock.max(now);
+        let owner = self.owner(|p| *p == Pending::Save);
+        self.in_origin(owner, |m| m.nvm_stored_here(result, now));
+    }
+
+    fn nvm_stored_here(&mut self, result: Result<(), &str>, now: Instant) {
         if self.pending != Some(Pending::Save) {
             return;
         }
@@ -518,8 +589,7 @@ impl Module {
                 self.respond(ResultCode::FAILED, None);
             }
         }
-        let stash = core::mem::take(&mut self.stash);
-        self.feed(&stash, now);
+        self.resume(now);
     }
 
     /// Reports how [`Action::StoreFiles`] went; `Err` carries a reason for the log. A
@@ -527,6 +597,11 @@ impl Module {
     /// discarded and its stream closed), so the files in the core are always those stored.
     pub fn files_stored(&mut self, result: Result<(), &str>, now: Instant) {
         self.clock = self.clock.max(now);
+        let owner = self.owner(|p| matches!(p, Pending::StoreFiles { .. }));
+        self.in_origin(owner, |m| m.files_stored_here(result, now));
+    }
+
+    fn files_stored_here(&mut self, result: Result<(), &str>, now: Instant) {
         let Some(Pending::StoreFiles { body }) = self.pending.clone() else { return };
         let before = self.files_before.take();
         match result {
@@ -561,6 +636,11 @@ impl Module {
         if self.halted {
             return;
         }
+        let owner = self.event_owner(&event);
+        self.in_origin(owner, |m| m.net_event_here(event, now));
+    }
+
+    fn net_event_here(&mut self, event: NetEvent, now: Instant) {
         match (&event, self.pending.clone()) {
             (NetEvent::ScanDone { id, results }, Some(Pending::Scan { id: want, verbose, .. }))
                 if *id == want =>
@@ -607,7 +687,13 @@ impl Module {
 
     /// When [`Module::tick`] must next be called, if a timer is running.
     pub fn poll_at(&self) -> Option<Instant> {
-        let command = self.pending.as_ref().and_then(Pending::deadline);
+        let command = self
+            .jobs
+            .iter()
+            .filter_map(|j| j.pending.as_ref())
+            .chain(self.pending.as_ref())
+            .filter_map(Pending::deadline)
+            .min();
         let auto = self.autos.iter().filter_map(Auto::deadline).min();
         [command, self.wlan.poll_at(), self.idle_deadline(), auto, self.bus.flush_at]
             .into_iter()
@@ -621,10 +707,20 @@ impl Module {
         if self.halted {
             return;
         }
-        if let Some(pending) = self.pending.clone()
-            && pending.deadline().is_some_and(|at| at <= now)
-        {
-            self.timed_out(pending, now);
+        let due: Vec<Origin> = self
+            .jobs
+            .iter()
+            .filter(|j| j.pending.as_ref().and_then(Pending::deadline).is_some_and(|at| at <= now))
+            .map(|j| j.origin)
+            .collect();
+        for origin in due {
+            self.in_origin(Some(origin), |m| {
+                if let Some(pending) = m.pending.clone()
+                    && pending.deadline().is_some_and(|at| at <= now)
+                {
+                    m.timed_out(pending, now);
+                }
+            });
         }
         self.close_idle_clients(now);
         self.auto_tick(now);
@@ -651,27 +747,43 @@ impl Module {
         self.cfg.console.format
     }
 
+    /// A log line: the current command's origin gets it, or the broadcast sink when no
+    /// command caused it.
     fn log(&mut self, level: u8, text: &str) {
-        // The bus carries only stream data while it streams.
-        if self.bus.streaming {
-            return;
-        }
-        let format = self.format();
-        let at = self.out.len();
-        let stamped;
         let text = match self.timestamp() {
-            Some(stamp) => {
-                stamped = clock::stamped(&stamp, text);
-                stamped.as_str()
-            }
-            None => text,
+            Some(stamp) => clock::stamped(&stamp, text),
+            None => text.to_string(),
         };
-        format.log(&mut self.out, level, text);
-        // A person was typing: the log gets a line of its own, then the line comes back.
-        if format.echo && self.editor.typing() && self.out.len() > at {
-            self.out.splice(at..at, *b"\r\n");
-            let prompt: &[u8] = if format.prompt { b"> " } else { b"" };
-            self.editor.redraw_after_output(prompt, &mut self.out);
+        self.emit(Reply::Log { level, text });
+    }
+
+    /// Hands a reply to the current origin: the serial console renders it now, another
+    /// origin finds it in [`Module::take_replies`]. Without an origin it is broadcast.
+    fn emit(&mut self, reply: Reply) {
+        match self.ctx {
+            None => self.broadcast(reply),
+            Some(Origin::Serial) => self.render_serial(reply),
+            Some(origin) => self.outbox.push((origin, reply)),
+        }
+    }
+
+    /// Log lines no command caused reach every interested consumer: the serial console
+    /// today (an HTTP `/log` ring would be the second).
+    fn broadcast(&mut self, reply: Reply) {
+        if let Reply::Log { .. } = reply {
+            self.render_serial(reply);
+        }
+    }
+
+    fn render_serial(&mut self, reply: Reply) {
+        let format = self.format();
+        match reply {
+            // The bus carries only stream data while it streams.
+            Reply::Log { .. } if self.bus.streaming => {}
+            Reply::Log { level, text } => self.serial.log(format, level, &text),
+            Reply::Response { code, body } => self.serial.response(format, code, &body),
+            // The serial console's bytes go to the data phase as they arrive.
+            Reply::Data { .. } => {}
         }
     }
 
@@ -684,23 +796,118 @@ impl Module {
             return self.respond_buffered(command, body.unwrap_or(""));
         }
         let body = body.unwrap_or(if code.is_success() { "" } else { code.text().unwrap_or("") });
-        self.format().response(&mut self.out, code, body);
+        self.emit(Reply::Response { code, body: body.as_bytes().to_vec() });
     }
 
     /// Responds with a body of raw bytes (`stream_read`).
     fn respond_bytes(&mut self, code: ResultCode, body: &[u8]) {
-        self.format().response_bytes(&mut self.out, code, body);
+        self.emit(Reply::Response { code, body: body.to_vec() });
     }
 
-    fn execute(&mut self, line: &[u8], now: Instant) {
+    /// Serves `origin` (its command's pending state and buffering become current) while `f`
+    /// runs, then parks it again and goes back to the origin served before.
+    fn in_origin<R>(&mut self, origin: Option<Origin>, f: impl FnOnce(&mut Self) -> R) -> R {
+        if origin == self.ctx {
+            return f(self);
+        }
+        let before = self.ctx;
+        self.park();
+        self.unpark(origin);
+        let result = f(self);
+        self.park();
+        self.unpark(before);
+        result
+    }
+
+    fn park(&mut self) {
+        let pending = self.pending.take();
+        let buffer = self.buffer.take();
+        if let Some(origin) = self.ctx.take()
+            && (pending.is_some() || buffer.is_some())
+        {
+            self.jobs.push(Job { origin, pending, buffer });
+        }
+    }
+
+    fn unpark(&mut self, origin: Option<Origin>) {
+        self.ctx = origin;
+        if let Some(i) = self.jobs.iter().position(|j| Some(j.origin) == origin) {
+            let job = self.jobs.swap_remove(i);
+            self.pending = job.pending;
+            self.buffer = job.buffer;
+        }
+    }
+
+    /// The origin whose waiting command `wants` matches (the one served now first).
+    fn owner(&self, wants: impl Fn(&Pending) -> bool) -> Option<Origin> {
+        if self.pending.as_ref().is_some_and(&wants) {
+            return self.ctx;
+        }
+        self.jobs.iter().find(|j| j.pending.as_ref().is_some_and(&wants)).map(|j| j.origin)
+    }
+
+    /// The origin whose waiting command an event answers, if any.
+    fn event_owner(&self, event: &NetEvent) -> Option<Origin> {
+        let handle_of = |conn: u32| self.streams.by_conn(conn);
+        self.owner(|p| match (p, event) {
+            (Pending::Scan { id, .. }, NetEvent::ScanDone { id: got, .. })
+            | (Pending::Lookup { id, .. }, NetEvent::Resolved { id: got, .. })
+            | (Pending::Ping { id, .. }, NetEvent::PingReply { id: got, .. }) => id == got,
+            (
+                Pending::Connect { conn, .. } | Pending::UdpOpen { conn, .. },
+                NetEvent::TcpConnected { conn: got, .. }
+                | NetEvent::UdpOpened { conn: got, .. }
+                | NetEvent::Closed { conn: got }
+                | NetEvent::ConnFailed { conn: got, .. },
+            ) => conn == got,
+            (
+                Pending::Write { conn, .. },
+                NetEvent::Sent { conn: got, .. }
+                | NetEvent::Closed { conn: got }
+                | NetEvent::ConnFailed { conn: got, .. },
+            ) => conn == got,
+            (
+                Pending::Read { handle, .. },
+                NetEvent::Received { conn, .. }
+                | NetEvent::Closed { conn }
+                | NetEvent::ConnFailed { conn, .. },
+            ) => handle_of(*conn) == Some(*handle),
+            _ => false,
+        })
+    }
+
+    /// The current origin's command is answered: run what it sent meanwhile.
+    fn resume(&mut self, now: Instant) {
+        match self.ctx {
+            Some(Origin::Serial) => {
+                let stash = core::mem::take(&mut self.stash);
+                self.feed_serial(&stash, now);
+            }
+            Some(origin) => {
+                while self.pending.is_none()
+                    && !self.halted
+                    && let Some(i) = self.queued.iter().position(|(o, _)| *o == origin)
+                {
+                    if let Some((_, line)) = self.queued.remove(i) {
+                        self.run_line(&line, now);
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Runs one command line for the current origin.
+    fn run_line(&mut self, line: &[u8], now: Instant) {
         let args = match command::tokenize(line) {
             Ok(args) => args,
             Err(_) => return self.respond(ResultCode::PARSE_ERROR, None),
         };
         let Some((word, args)) = args.split_first() else {
-            // An empty line: human terminals get a fresh prompt, machines nothing.
-            if self.format().prompt {
-                self.out.extend_from_slice(b"> ");
+            // An empty line: human terminals get a fresh prompt, machines nothing; another
+            // origin gets no answer.
+            if self.ctx == Some(Origin::Serial) {
+                self.serial.prompt(self.format());
             }
             return;
         };
@@ -809,7 +1016,16 @@ impl Module {
             if up { self.network_came_up(now) } else { self.network_went_down(now) }
         }
         if let Some(settled) = out.settled {
-            self.settled(settled, now);
+            // Every origin whose command waits for the network goes on, the current one first.
+            let waiting = |p: &Option<Pending>| matches!(p, Some(Pending::NetUp(_)));
+            let others: Vec<Origin> =
+                self.jobs.iter().filter(|j| waiting(&j.pending)).map(|j| j.origin).collect();
+            if waiting(&self.pending) {
+                self.settled(settled, now);
+            }
+            for origin in others {
+                self.in_origin(Some(origin), |m| m.settled(settled, now));
+            }
         }
     }
 
@@ -866,16 +1082,14 @@ impl Module {
     fn finish(&mut self, code: ResultCode, body: Option<&str>, now: Instant) {
         self.pending = None;
         self.respond(code, body);
-        let stash = core::mem::take(&mut self.stash);
-        self.feed(&stash, now);
+        self.resume(now);
     }
 
     /// [`Module::finish`] with a body of raw bytes.
     fn finish_bytes(&mut self, body: &[u8], now: Instant) {
         self.pending = None;
         self.respond_bytes(ResultCode::SUCCESS, body);
-        let stash = core::mem::take(&mut self.stash);
-        self.feed(&stash, now);
+        self.resume(now);
     }
 
     /// Brings the network up (if it is not) and then does `after`.
@@ -1505,10 +1719,16 @@ impl Module {
         if size > self.cfg.bus.rx_bufsize {
             return Some((ResultCode::BOUNDS_ERROR, None));
         }
-        let skip_lf = self.editor.take_after_cr();
+        self.start_data(size, target, now);
+        None
+    }
+
+    /// Starts a data phase: the command waits for `size` bytes from its origin.
+    fn start_data(&mut self, size: usize, target: WriteTarget, now: Instant) {
+        let skip_lf = self.ctx == Some(Origin::Serial) && self.serial.take_after_cr();
         let phase = DataPhase::new(size, skip_lf);
         self.pending = Some(Pending::Data { phase, deadline: now + DATA_TIMEOUT, target });
-        None
+        self.emit(Reply::Data { want: size });
     }
 
     /// The data phase has all its bytes: send them.
@@ -1589,8 +1809,9 @@ impl Module {
         self.log(console::level::INFO, &format!("Closing: {handle}"));
         self.log(console::level::STATUS, &format!("[Closed: {handle}]"));
         // Only a timer closes a stream while a read waits (idle client): the read ends empty.
-        if matches!(&self.pending, Some(Pending::Read { handle: h, .. }) if *h == handle) {
-            self.finish(ResultCode::SUCCESS, None, now);
+        let reading = |p: &Pending| matches!(p, Pending::Read { handle: h, .. } if *h == handle);
+        if let Some(origin) = self.owner(reading) {
+            self.in_origin(Some(origin), |m| m.finish(ResultCode::SUCCESS, None, now));
         }
     }
 
@@ -1712,7 +1933,7 @@ impl Module {
                     if let Some(s) = self.streams.get_mut(h) {
                         s.rx_bytes += data.len() as u64;
                     }
-                    self.out.extend_from_slice(data);
+                    self.serial.raw(data);
                     return true;
                 }
                 let cap = self.cfg.bus.rx_bufsize;
@@ -1761,6 +1982,11 @@ impl Module {
 
     /// A connection failed or closed: a connect attempt, a listener, a UDP open or a stream.
     fn conn_ended(&mut self, event: &NetEvent, conn: u32, now: Instant) {
+        // A command waiting on this connection is answered in its origin.
+        let owner = self.event_owner(event);
+        if owner.is_some() && owner != self.ctx {
+            return self.in_origin(owner, |m| m.conn_ended(event, conn, now));
+        }
         let reason = match event {
             NetEvent::ConnFailed { reason, .. } => Some(*reason),
             _ => None,
@@ -2381,10 +2607,7 @@ impl Module {
         }
         let new = NewFile { name, size, version, kind, flags, crc };
         if !open {
-            let skip_lf = self.editor.take_after_cr();
-            let phase = DataPhase::new(size, skip_lf);
-            let target = WriteTarget::File(new);
-            self.pending = Some(Pending::Data { phase, deadline: now + DATA_TIMEOUT, target });
+            self.start_data(size, WriteTarget::File(new), now);
             return None;
         }
         if self.file_stream_refused() || self.files_refused() {
@@ -2609,12 +2832,12 @@ impl Module {
     /// `exit`: back to streaming; what the stream received meanwhile goes out first.
     fn bus_resume(&mut self) {
         self.bus.streaming = true;
-        self.bus.skip_lf = self.editor.take_after_cr();
+        self.bus.skip_lf = self.serial.take_after_cr();
         if let Some(h) = self.bus_handle()
             && let Some(stream) = self.streams.get_mut(h)
         {
             while let Some(chunk) = stream.read(usize::MAX) {
-                self.out.extend_from_slice(&chunk.data);
+                self.serial.raw(&chunk.data);
             }
         }
     }

@@ -1161,3 +1161,99 @@ fn a_log_while_a_person_types_gets_its_own_line_and_the_line_comes_back() {
     rig.m.net_event(NetEvent::LinkLost, rig.now);
     assert_eq!(rig.m.take_output(), log.as_bytes());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Commands from several origins at once
+// ---------------------------------------------------------------------------------------------
+
+const HTTP: Origin = Origin::Http(7);
+
+fn response(code: u8, body: &str) -> Reply {
+    Reply::Response { code: ResultCode(code), body: body.as_bytes().to_vec() }
+}
+
+fn log_reply(level: u8, text: &str) -> Reply {
+    Reply::Log { level, text: text.to_string() }
+}
+
+#[test]
+fn two_origins_in_flight_each_get_only_their_own_replies_and_logs() {
+    let mut rig = Rig::lab(&[]);
+    rig.join();
+    // The serial console starts a lookup that waits for DNS.
+    assert_eq!(rig.send("nlo slow.lab"), vec![]);
+    assert_eq!(rig.reqs(), vec![NetRequest::Resolve { id: 2, name: "slow.lab".into() }]);
+
+    // Meanwhile an HTTP request runs a quick command, then a lookup of its own.
+    rig.m.execute(HTTP, b"get wlan.ssid", rig.now);
+    assert_eq!(rig.m.take_replies(HTTP), vec![response(0, "lab")]);
+    rig.m.execute(HTTP, b"nlo nowhere.lab", rig.now);
+    assert_eq!(rig.reqs(), vec![NetRequest::Resolve { id: 3, name: "nowhere.lab".into() }]);
+    assert_eq!(frames(&rig.m.take_output()), vec![], "nothing of HTTP's on the console");
+
+    // The HTTP lookup fails first: its log line and its failure go to HTTP alone.
+    let out = rig.event(NetEvent::Resolved { id: 3, address: None });
+    assert_eq!(out, vec![], "the serial console still waits, and sees nothing of HTTP's");
+    assert_eq!(
+        rig.m.take_replies(HTTP),
+        vec![log_reply(E, "Host not found: nowhere.lab"), response(1, "Command failed")]
+    );
+
+    // The serial lookup answers on the console, and HTTP gets nothing more.
+    let out = rig.event(NetEvent::Resolved { id: 2, address: Some([10, 0, 0, 9]) });
+    assert_eq!(out, vec![resp(0, "10.0.0.9")]);
+    assert_eq!(rig.m.take_replies(HTTP), vec![]);
+    assert_eq!(rig.m.take_replies(Origin::Serial), vec![], "the serial origin renders to bytes");
+}
+
+#[test]
+fn a_timer_answers_the_origin_whose_command_waits() {
+    let mut rig = Rig::lab(&[]);
+    rig.join();
+    rig.m.execute(HTTP, b"nlo quiet.lab", rig.now);
+    assert_eq!(rig.reqs(), vec![NetRequest::Resolve { id: 2, name: "quiet.lab".into() }]);
+    // The console stays free while HTTP's lookup waits.
+    assert_eq!(rig.send("get wlan.ssid"), vec![resp(0, "lab")]);
+    let out = rig.fire();
+    assert_eq!(out, vec![], "the DNS timeout belongs to HTTP's command");
+    let replies = rig.m.take_replies(HTTP);
+    assert_eq!(replies.last(), Some(&response(1, "Command failed")), "{replies:?}");
+}
+
+#[test]
+fn an_origin_waiting_for_the_network_gets_the_answer_while_asynchronous_logs_are_broadcast() {
+    let mut rig = Rig::lab(&[]);
+    rig.m.execute(HTTP, b"network_up", rig.now);
+    // The line the command itself caused goes to its origin.
+    assert_eq!(rig.m.take_replies(HTTP), vec![log_reply(S, "[Associating to lab]")]);
+    assert_eq!(rig.reqs(), vec![scan(1, "lab")]);
+    rig.event(NetEvent::ScanDone { id: 1, results: vec![lab()] });
+    rig.reqs();
+    rig.event(NetEvent::Associated { attempt: 1 });
+    rig.reqs();
+    // What the network does on its own is broadcast: the console shows it.
+    let out = rig.event(NetEvent::DhcpBound { attempt: 1, config: dhcp_config() });
+    assert_eq!(out, vec![log(I, "IPv4 address: 10.0.0.5"), log(S, "[Associated]")]);
+    assert_eq!(rig.m.take_replies(HTTP), vec![response(0, "Success")]);
+}
+
+#[test]
+fn a_data_phase_takes_the_bytes_of_its_own_origin() {
+    let mut rig = Rig::lab(&[]);
+    rig.join();
+    rig.send("tcp_client 10.0.0.1 7");
+    let Some(NetRequest::TcpConnect { conn, .. }) = rig.reqs().first().cloned() else {
+        panic!("a connect")
+    };
+    let out = rig.event(NetEvent::TcpConnected { conn, local_port: 40000 });
+    assert_eq!(out.last(), Some(&resp(0, "0")));
+    rig.m.execute(HTTP, b"stream_write 0 5", rig.now);
+    assert_eq!(rig.m.take_replies(HTTP), vec![Reply::Data { want: 5 }]);
+    // Serial input meanwhile is a command of its own, not data.
+    assert_eq!(rig.send("get wlan.ssid"), vec![resp(0, "lab")]);
+    assert_eq!(rig.m.data(HTTP, b"hello and more", rig.now), 5);
+    assert_eq!(rig.reqs(), vec![NetRequest::Send { conn, data: b"hello".to_vec(), to: None }]);
+    rig.event(NetEvent::Sent { conn, len: 5 });
+    assert_eq!(rig.m.take_replies(HTTP), vec![response(0, "Success")]);
+    assert_eq!(frames(&rig.m.take_output()), vec![]);
+}
