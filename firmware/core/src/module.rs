@@ -10,7 +10,7 @@ use crate::command::{self, CommandDef, CommandId};
 use crate::config::{AutoStart, Interface, Settings, Timestamp};
 use crate::console::{self, DataPhase, Edit, Format, SerialConsole};
 use crate::fs::{self, FileSystem, FsError, NewFile, Version};
-use crate::net::{Ipv4, NetEvent, NetRequest};
+use crate::net::{ConnId, Ipv4, NetEvent, NetRequest};
 use crate::nvm;
 use crate::origin::{Origin, Reply};
 use crate::result::ResultCode;
@@ -100,7 +100,7 @@ enum Pending {
     /// `tcp_client`: a connect attempt (`waiting: false`, deadline `tcp.client.connect_timeout`)
     /// or the wait before the next (`waiting: true`, deadline `tcp.client.retry_period`).
     Connect {
-        conn: u32,
+        conn: ConnId,
         deadline: Instant,
         host: String,
         to: Endpoint,
@@ -110,7 +110,7 @@ enum Pending {
     },
     /// `udp_client`, `udp_server start`: waiting for [`NetEvent::UdpOpened`].
     UdpOpen {
-        conn: u32,
+        conn: ConnId,
         deadline: Instant,
         kind: StreamType,
         remote: Option<Endpoint>,
@@ -132,7 +132,7 @@ enum Pending {
     /// The write was handed to the platform; waiting for [`NetEvent::Sent`]
     /// (`bus.command.write_timeout`).
     Write {
-        conn: u32,
+        conn: ConnId,
         handle: usize,
         deadline: Instant,
         /// Bytes handed to the platform; a `Sent` for fewer is a failed write.
@@ -166,7 +166,7 @@ enum WriteTarget {
 /// The module's TCP server while it listens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct TcpServer {
-    listener: u32,
+    listener: ConnId,
     port: u16,
     /// Started by `tcp.server.auto_start`: its first client may stream to the bus.
     auto: bool,
@@ -198,11 +198,11 @@ enum AutoPhase {
         deadline: Instant,
     },
     Connect {
-        conn: u32,
+        conn: ConnId,
         deadline: Instant,
     },
     UdpOpen {
-        conn: u32,
+        conn: ConnId,
         deadline: Instant,
     },
     /// Before the next connect attempt or round.
@@ -212,13 +212,13 @@ enum AutoPhase {
     },
     /// The TCP client's stream is open on `conn` (watched to reconnect when it drops).
     Open {
-        conn: u32,
+        conn: ConnId,
     },
 }
 
 impl AutoPhase {
     /// The connection of a connect attempt or a UDP open in progress.
-    fn attempt(&self) -> Option<u32> {
+    fn attempt(&self) -> Option<ConnId> {
         match self {
             AutoPhase::Connect { conn, .. } | AutoPhase::UdpOpen { conn, .. } => Some(*conn),
             _ => None,
@@ -357,7 +357,7 @@ struct Bus {
     /// The bus streams now (not broken in to command mode).
     streaming: bool,
     /// The connection of the stream that streams to the bus.
-    conn: Option<u32>,
+    conn: Option<ConnId>,
     /// Bus bytes not yet sent.
     tx: Vec<u8>,
     flush_at: Option<Instant>,
@@ -848,7 +848,7 @@ impl Module {
 
     /// The origin whose waiting command an event answers, if any.
     fn event_owner(&self, event: &NetEvent) -> Option<Origin> {
-        let handle_of = |conn: u32| self.streams.by_conn(conn);
+        let handle_of = |conn: ConnId| self.streams.by_conn(conn);
         self.owner(|p| match (p, event) {
             (Pending::Scan { id, .. }, NetEvent::ScanDone { id: got, .. })
             | (Pending::Lookup { id, .. }, NetEvent::Resolved { id: got, .. })
@@ -1631,7 +1631,8 @@ impl Module {
         let period = self.cfg.tcp_client.retry_period;
         self.log(console::level::INFO, &format!("Retrying in {} ms", period.as_millis()));
         let deadline = now + period;
-        self.pending = Some(Pending::Connect { conn: 0, deadline, host, to, tries, waiting: true });
+        self.pending =
+            Some(Pending::Connect { conn: ConnId::NONE, deadline, host, to, tries, waiting: true });
     }
 
     /// Adds a stream for a connection the platform opened; `None` (and the connection closed)
@@ -1981,7 +1982,7 @@ impl Module {
     }
 
     /// A connection failed or closed: a connect attempt, a listener, a UDP open or a stream.
-    fn conn_ended(&mut self, event: &NetEvent, conn: u32, now: Instant) {
+    fn conn_ended(&mut self, event: &NetEvent, conn: ConnId, now: Instant) {
         // A command waiting on this connection is answered in its origin.
         let owner = self.event_owner(event);
         if owner.is_some() && owner != self.ctx {
@@ -2140,7 +2141,7 @@ impl Module {
             let listener = server.listener;
             self.actions.push_back(Action::Net(NetRequest::TcpUnlisten { listener }));
         }
-        let open: Vec<u32> = self
+        let open: Vec<ConnId> = self
             .streams
             .iter()
             .filter(|(_, s)| s.kind.is_network() && !s.closed)
@@ -2745,7 +2746,7 @@ impl Module {
     /// After 3 s without a bus byte the break-in sequence may start.
     const BREAK_IN_SILENCE: Duration = Duration::from_millis(3_000);
 
-    fn claim_bus(&mut self, conn: u32) {
+    fn claim_bus(&mut self, conn: ConnId) {
         if self.bus.configured && self.bus_handle().is_none() {
             self.bus.conn = Some(conn);
         }

@@ -172,6 +172,31 @@ pub enum ConnFailure {
 /// they never clash with the ids the core gives to the sockets it opens (below this).
 pub const ACCEPTED_BASE: u32 = 0x8000_0000;
 
+/// A connection (TCP or UDP socket, TCP listener) between the core and the platform: the
+/// core numbers the ones it opens (below [`ACCEPTED_BASE`]), the platform the ones it accepts
+/// on a listener (from [`ACCEPTED_BASE`] up). Every event about a connection carries it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u32);
+
+impl ConnId {
+    /// No connection (the core never gives out 0): a local stream's, a waiting attempt's.
+    pub const NONE: ConnId = ConnId(0);
+
+    /// The first id of the connections the platform accepts.
+    pub const FIRST_ACCEPTED: ConnId = ConnId(ACCEPTED_BASE);
+
+    /// Whether the platform gave this id to a connection it accepted.
+    pub fn is_accepted(self) -> bool {
+        self.0 >= ACCEPTED_BASE
+    }
+}
+
+impl core::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// What the core asks of the platform's radio and IP stack.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NetRequest {
@@ -198,26 +223,26 @@ pub enum NetRequest {
     /// Open a TCP connection from `local_port` (0: any) to `to:port`; answered by
     /// [`NetEvent::TcpConnected`] or [`NetEvent::ConnFailed`] (the core times out after
     /// `tcp.client.connect_timeout` and then sends [`NetRequest::Close`]).
-    TcpConnect { conn: u32, to: Ipv4, port: u16, local_port: u16 },
+    TcpConnect { conn: ConnId, to: Ipv4, port: u16, local_port: u16 },
     /// Accept TCP clients on `port`; each is announced by [`NetEvent::TcpAccepted`] with an
     /// id from [`ACCEPTED_BASE`] up. A failure to listen is [`NetEvent::ConnFailed`] with
     /// `conn: listener`.
-    TcpListen { listener: u32, port: u16 },
+    TcpListen { listener: ConnId, port: u16 },
     /// Stop accepting on a listener (connections already accepted stay open). Not answered.
-    TcpUnlisten { listener: u32 },
+    TcpUnlisten { listener: ConnId },
     /// Open a UDP socket on `local_port` (0: any); answered by [`NetEvent::UdpOpened`] or
     /// [`NetEvent::ConnFailed`].
-    UdpOpen { conn: u32, local_port: u16 },
+    UdpOpen { conn: ConnId, local_port: u16 },
     /// Send bytes on a connection: TCP in order; UDP one datagram to `to` (required for UDP).
     /// Answered by [`NetEvent::Sent`] once the platform has taken all of it.
-    Send { conn: u32, data: Vec<u8>, to: Option<(Ipv4, u16)> },
+    Send { conn: ConnId, data: Vec<u8>, to: Option<(Ipv4, u16)> },
     /// Close a connection (TCP: graceful close; UDP: drop the socket). Answered by
     /// [`NetEvent::Closed`].
-    Close { conn: u32 },
+    Close { conn: ConnId },
     /// Flow control: `accept: false` asks the platform to stop reading a TCP connection (its
     /// window closes, so the peer waits: TCP never loses bytes), `true` to read again. Not
     /// answered; bytes already on their way may still arrive.
-    Flow { conn: u32, accept: bool },
+    Flow { conn: ConnId, accept: bool },
 }
 
 /// What the platform reports.
@@ -250,37 +275,37 @@ pub enum NetEvent {
         rtt_ms: u32,
     },
     TcpConnected {
-        conn: u32,
+        conn: ConnId,
         local_port: u16,
     },
     /// A connect, listen or UDP open failed, or an open connection was reset.
     ConnFailed {
-        conn: u32,
+        conn: ConnId,
         reason: ConnFailure,
     },
     /// A client connected to a listener.
     TcpAccepted {
-        listener: u32,
-        conn: u32,
+        listener: ConnId,
+        conn: ConnId,
         peer: (Ipv4, u16),
     },
     UdpOpened {
-        conn: u32,
+        conn: ConnId,
         local_port: u16,
     },
     /// Bytes arrived (TCP: in order; UDP: one datagram, `from` its sender).
     Received {
-        conn: u32,
+        conn: ConnId,
         data: Vec<u8>,
         from: (Ipv4, u16),
     },
     /// The platform took `len` bytes of a [`NetRequest::Send`].
     Sent {
-        conn: u32,
+        conn: ConnId,
         len: usize,
     },
     /// The connection is closed (the peer closed it, or a [`NetRequest::Close`] completed).
     Closed {
-        conn: u32,
+        conn: ConnId,
     },
 }

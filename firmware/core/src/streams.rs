@@ -40,7 +40,7 @@
 //!   the end (nothing more will come, as for a closed network stream); a FILE stream being
 //!   written answers `0`. They stay open at the end until `stream_close`.
 
-use crate::net::{ACCEPTED_BASE, Ipv4};
+use crate::net::{ACCEPTED_BASE, ConnId, Ipv4};
 use crate::time::Instant;
 use crate::wlan::ip_text;
 use alloc::collections::VecDeque;
@@ -136,7 +136,7 @@ pub struct Stream {
     /// FILE and CMD streams: what they read or write (network streams: `None`).
     pub source: Option<Local>,
     /// The platform's connection id.
-    pub conn: u32,
+    pub conn: ConnId,
     pub local: Endpoint,
     /// TCPC/UDPC: the peer; TCPS: the client; UDPS: where replies go (see
     /// [`Streams::received`]).
@@ -156,7 +156,7 @@ pub struct Stream {
 }
 
 impl Stream {
-    pub fn new(kind: StreamType, conn: u32, local: Endpoint, remote: Option<Endpoint>) -> Self {
+    pub fn new(kind: StreamType, conn: ConnId, local: Endpoint, remote: Option<Endpoint>) -> Self {
         Self {
             kind,
             source: None,
@@ -180,7 +180,7 @@ impl Stream {
             Local::Cmd { .. } => StreamType::Cmd,
             _ => StreamType::File,
         };
-        Self { source: Some(local), ..Self::new(kind, 0, ([0; 4], 0), None) }
+        Self { source: Some(local), ..Self::new(kind, ConnId::NONE, ([0; 4], 0), None) }
     }
 
     /// Bytes waiting to be read.
@@ -309,7 +309,7 @@ impl Stream {
 #[derive(Debug, Default)]
 pub struct Streams {
     slots: Vec<Option<Stream>>,
-    next_conn: u32,
+    next_conn: ConnId,
 }
 
 impl Streams {
@@ -318,11 +318,9 @@ impl Streams {
     }
 
     /// A fresh id for a connection or listener the core opens (below [`ACCEPTED_BASE`]).
-    pub fn next_conn(&mut self) -> u32 {
-        self.next_conn = (self.next_conn + 1) % ACCEPTED_BASE;
-        if self.next_conn == 0 {
-            self.next_conn = 1;
-        }
+    pub fn next_conn(&mut self) -> ConnId {
+        let next = (self.next_conn.0 + 1) % ACCEPTED_BASE;
+        self.next_conn = ConnId(next.max(1));
         self.next_conn
     }
 
@@ -369,7 +367,7 @@ impl Streams {
     }
 
     /// The handle of the network stream on connection `conn`.
-    pub fn by_conn(&self, conn: u32) -> Option<usize> {
+    pub fn by_conn(&self, conn: ConnId) -> Option<usize> {
         self.iter().find(|(_, s)| s.kind.is_network() && s.conn == conn).map(|(h, _)| h)
     }
 
@@ -440,7 +438,12 @@ mod tests {
     use alloc::vec;
 
     fn tcpc(conn: u32) -> Stream {
-        Stream::new(StreamType::Tcpc, conn, ([10, 0, 0, 5], 50000), Some(([10, 0, 0, 1], 80)))
+        Stream::new(
+            StreamType::Tcpc,
+            ConnId(conn),
+            ([10, 0, 0, 5], 50000),
+            Some(([10, 0, 0, 1], 80)),
+        )
     }
 
     #[test]
@@ -451,7 +454,7 @@ mod tests {
         assert_eq!(t.open(tcpc(3)), Some(2));
         t.remove(1);
         assert_eq!(t.open(tcpc(4)), Some(1));
-        assert_eq!(t.by_conn(4), Some(1));
+        assert_eq!(t.by_conn(ConnId(4)), Some(1));
     }
 
     #[test]
@@ -467,7 +470,7 @@ mod tests {
             assert_eq!(t.open(file(n)), Some(NETWORK_MAX + n));
         }
         assert_eq!(t.open(file(99)), None, "local streams have their own limit");
-        assert_eq!(t.by_conn(0), None, "local streams have no connection");
+        assert_eq!(t.by_conn(ConnId(0)), None, "local streams have no connection");
     }
 
     #[test]
@@ -506,7 +509,7 @@ mod tests {
 
     #[test]
     fn udp_datagrams_stay_whole() {
-        let mut s = Stream::new(StreamType::Udps, 1, ([10, 0, 0, 5], 3000), None);
+        let mut s = Stream::new(StreamType::Udps, ConnId(1), ([10, 0, 0, 5], 3000), None);
         let a = ([10, 0, 0, 7], 1000);
         let b = ([10, 0, 0, 8], 2000);
         assert_eq!(s.push(a, b"hello", 8, Instant::ZERO), 0);

@@ -359,33 +359,33 @@ impl NetDriver for SimNet<'_> {
             }
             NetRequest::TcpConnect { conn, to, port, local_port } => {
                 let a =
-                    self.shared.borrow_mut().sockets.tcp_connect(*conn, *to, *port, *local_port);
+                    self.shared.borrow_mut().sockets.tcp_connect(conn.0, *to, *port, *local_port);
                 self.answer_now(a);
             }
             NetRequest::TcpListen { listener, port } => {
-                let a = self.shared.borrow_mut().sockets.tcp_listen(*listener, *port);
+                let a = self.shared.borrow_mut().sockets.tcp_listen(listener.0, *port);
                 self.answer_now(a);
             }
             NetRequest::TcpUnlisten { listener } => {
-                self.shared.borrow_mut().sockets.tcp_unlisten(*listener);
+                self.shared.borrow_mut().sockets.tcp_unlisten(listener.0);
             }
             NetRequest::UdpOpen { conn, local_port } => {
-                let a = self.shared.borrow_mut().sockets.udp_open(*conn, *local_port);
+                let a = self.shared.borrow_mut().sockets.udp_open(conn.0, *local_port);
                 self.answer_now(a);
             }
             NetRequest::Send { .. } => {
                 let NetRequest::Send { conn, data, to } = req else { unreachable!() };
-                let a = self.shared.borrow_mut().sockets.send(conn, data, to);
+                let a = self.shared.borrow_mut().sockets.send(conn.0, data, to);
                 self.answer_now(a);
                 self.shared.borrow_mut().wake_all();
                 return;
             }
             NetRequest::Close { conn } => {
-                let a = self.shared.borrow_mut().sockets.close(*conn);
+                let a = self.shared.borrow_mut().sockets.close(conn.0);
                 self.answer_now(a);
             }
             NetRequest::Flow { conn, accept } => {
-                self.shared.borrow_mut().sockets.flow(*conn, *accept);
+                self.shared.borrow_mut().sockets.flow(conn.0, *accept);
             }
         }
         self.shared.borrow_mut().wake_all();

@@ -57,7 +57,7 @@ use embassy_net::tcp::{ConnectError, TcpSocket};
 use embassy_net::udp::{PacketMetadata, UdpSocket};
 use embassy_net::{IpAddress, IpEndpoint, Ipv4Address, Stack};
 use embassy_time::{Duration, Instant, Timer};
-use gecko_core::net::{ACCEPTED_BASE, ConnFailure, Ipv4, NetEvent};
+use gecko_core::net::{ACCEPTED_BASE, ConnFailure, ConnId, Ipv4, NetEvent};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -200,7 +200,7 @@ impl Pool {
     }
 
     pub fn tcp_connect(&mut self, conn: u32, to: Ipv4, port: u16, local_port: u16) -> Answer {
-        let failed = |reason| Some(NetEvent::ConnFailed { conn, reason });
+        let failed = |reason| Some(NetEvent::ConnFailed { conn: ConnId(conn), reason });
         if !self.enabled {
             return failed(ConnFailure::Unreachable);
         }
@@ -238,7 +238,7 @@ impl Pool {
     }
 
     pub fn tcp_listen(&mut self, listener: u32, port: u16) -> Answer {
-        let failed = |reason| Some(NetEvent::ConnFailed { conn: listener, reason });
+        let failed = |reason| Some(NetEvent::ConnFailed { conn: ConnId(listener), reason });
         if !self.enabled {
             return failed(ConnFailure::NoSocket);
         }
@@ -260,7 +260,7 @@ impl Pool {
     }
 
     pub fn udp_open(&mut self, conn: u32, local_port: u16) -> Answer {
-        let failed = |reason| Some(NetEvent::ConnFailed { conn, reason });
+        let failed = |reason| Some(NetEvent::ConnFailed { conn: ConnId(conn), reason });
         if !self.enabled {
             return failed(ConnFailure::NoSocket);
         }
@@ -292,7 +292,7 @@ impl Pool {
             }
             return None;
         }
-        Some(NetEvent::Closed { conn })
+        Some(NetEvent::Closed { conn: ConnId(conn) })
     }
 
     /// Flow control from the core: stop or resume reading a TCP connection.
@@ -311,7 +311,7 @@ impl Pool {
             slot.close = true;
             return None;
         }
-        Some(NetEvent::Closed { conn })
+        Some(NetEvent::Closed { conn: ConnId(conn) })
     }
 
     /// The network went away (`IpDown`, `Disassociate`, link loss): abort every connection
@@ -464,7 +464,7 @@ fn position_local_port(stack: Stack<'_>, want: u16) {
 fn report_closed(s: &mut Shared, i: usize, conn: u32) {
     if s.sockets.tcp[i].conn == Some(conn) {
         s.sockets.tcp[i].conn = None;
-        emit(s, NetEvent::Closed { conn });
+        emit(s, NetEvent::Closed { conn: ConnId(conn) });
     }
 }
 
@@ -512,7 +512,10 @@ async fn tcp_slot(stack: Stack<'_>, shared: &SharedRef, i: usize) -> ! {
                             slot.local_port = local_port;
                             let go = slot.conn == Some(conn);
                             if go {
-                                emit(&mut s, NetEvent::TcpConnected { conn, local_port });
+                                emit(
+                                    &mut s,
+                                    NetEvent::TcpConnected { conn: ConnId(conn), local_port },
+                                );
                             }
                             go
                         };
@@ -531,7 +534,7 @@ async fn tcp_slot(stack: Stack<'_>, shared: &SharedRef, i: usize) -> ! {
                         let mut s = shared.borrow_mut();
                         if s.sockets.tcp[i].conn == Some(conn) {
                             s.sockets.tcp[i].conn = None;
-                            emit(&mut s, NetEvent::ConnFailed { conn, reason });
+                            emit(&mut s, NetEvent::ConnFailed { conn: ConnId(conn), reason });
                         }
                     }
                     // The core gave up (Close after its timeout), the module rebooted or the
@@ -564,7 +567,14 @@ async fn tcp_slot(stack: Stack<'_>, shared: &SharedRef, i: usize) -> ! {
                                 slot.listening = None;
                                 slot.conn = Some(conn);
                                 slot.local_port = local_port;
-                                emit(&mut s, NetEvent::TcpAccepted { listener, conn, peer });
+                                emit(
+                                    &mut s,
+                                    NetEvent::TcpAccepted {
+                                        listener: ConnId(listener),
+                                        conn: ConnId(conn),
+                                        peer,
+                                    },
+                                );
                                 conn
                             })
                         };
@@ -658,7 +668,7 @@ async fn serve(
                 let data = chunk[..n].to_vec();
                 let mut s = shared.borrow_mut();
                 if s.sockets.tcp[i].conn == Some(conn) {
-                    emit(&mut s, NetEvent::Received { conn, data, from: peer });
+                    emit(&mut s, NetEvent::Received { conn: ConnId(conn), data, from: peer });
                 }
             }
             Either3::Second(Ok(n)) => {
@@ -669,7 +679,7 @@ async fn serve(
                         sending = None;
                         let mut s = shared.borrow_mut();
                         if s.sockets.tcp[i].conn == Some(conn) {
-                            emit(&mut s, NetEvent::Sent { conn, len });
+                            emit(&mut s, NetEvent::Sent { conn: ConnId(conn), len });
                         }
                     }
                 }
@@ -731,7 +741,7 @@ async fn udp_slot(stack: Stack<'_>, shared: &SharedRef, i: usize) -> ! {
                 if s.sockets.udp[i].conn == Some(conn) {
                     s.sockets.udp[i].conn = None;
                     let reason = ConnFailure::PortInUse;
-                    emit(&mut s, NetEvent::ConnFailed { conn, reason });
+                    emit(&mut s, NetEvent::ConnFailed { conn: ConnId(conn), reason });
                 }
             }
             Ok(()) => {
@@ -740,7 +750,7 @@ async fn udp_slot(stack: Stack<'_>, shared: &SharedRef, i: usize) -> ! {
                     let mut s = shared.borrow_mut();
                     s.sockets.udp[i].local_port = local_port;
                     if s.sockets.udp[i].conn == Some(conn) {
-                        emit(&mut s, NetEvent::UdpOpened { conn, local_port });
+                        emit(&mut s, NetEvent::UdpOpened { conn: ConnId(conn), local_port });
                     }
                 }
                 let mut last_peer: Option<(Ipv4, u16)> = None;
@@ -761,7 +771,7 @@ async fn udp_slot(stack: Stack<'_>, shared: &SharedRef, i: usize) -> ! {
                             let data = datagram[..n].to_vec();
                             let mut s = shared.borrow_mut();
                             if s.sockets.udp[i].conn == Some(conn) {
-                                emit(&mut s, NetEvent::Received { conn, data, from });
+                                emit(&mut s, NetEvent::Received { conn: ConnId(conn), data, from });
                             }
                         }
                         // Truncated: larger than the buffer, dropped.
@@ -778,7 +788,7 @@ async fn udp_slot(stack: Stack<'_>, shared: &SharedRef, i: usize) -> ! {
                             };
                             let mut s = shared.borrow_mut();
                             if s.sockets.udp[i].conn == Some(conn) {
-                                emit(&mut s, NetEvent::Sent { conn, len });
+                                emit(&mut s, NetEvent::Sent { conn: ConnId(conn), len });
                             }
                         }
                         Either::Second(None) => break,
@@ -787,7 +797,7 @@ async fn udp_slot(stack: Stack<'_>, shared: &SharedRef, i: usize) -> ! {
                 let mut s = shared.borrow_mut();
                 if s.sockets.udp[i].conn == Some(conn) {
                     s.sockets.udp[i].conn = None;
-                    emit(&mut s, NetEvent::Closed { conn });
+                    emit(&mut s, NetEvent::Closed { conn: ConnId(conn) });
                 }
             }
         }
@@ -912,7 +922,7 @@ mod tests {
         }
         assert_eq!(
             p.tcp_connect(99, [10, 77, 0, 1], 80, 0),
-            Some(NetEvent::ConnFailed { conn: 99, reason: ConnFailure::NoSocket })
+            Some(NetEvent::ConnFailed { conn: ConnId(99), reason: ConnFailure::NoSocket })
         );
         assert_eq!(p.idle().0, 0);
         p.reset();
@@ -922,7 +932,7 @@ mod tests {
     #[test]
     fn without_a_stack_everything_fails() {
         let mut p = Pool::default();
-        let failed = |conn, reason| Some(NetEvent::ConnFailed { conn, reason });
+        let failed = |conn, reason| Some(NetEvent::ConnFailed { conn: ConnId(conn), reason });
         assert_eq!(p.tcp_connect(1, [1; 4], 1, 0), failed(1, ConnFailure::Unreachable));
         assert_eq!(p.tcp_listen(2, 80), failed(2, ConnFailure::NoSocket));
         assert_eq!(p.udp_open(3, 0), failed(3, ConnFailure::NoSocket));
@@ -931,7 +941,7 @@ mod tests {
     #[test]
     fn ports_and_unknown_ids() {
         let mut p = pool();
-        let failed = |conn, reason| Some(NetEvent::ConnFailed { conn, reason });
+        let failed = |conn, reason| Some(NetEvent::ConnFailed { conn: ConnId(conn), reason });
         assert_eq!(p.tcp_listen(1, 80), None);
         assert_eq!(p.tcp_listen(2, 80), failed(2, ConnFailure::PortInUse));
         assert_eq!(p.tcp_listen(3, 0), failed(3, ConnFailure::PortInUse));
@@ -946,8 +956,8 @@ mod tests {
         assert_eq!(p.tcp_listen(2, 80), None);
         assert_eq!(p.udp_open(5, 5000), None);
         assert_eq!(p.udp_open(6, 5000), failed(6, ConnFailure::PortInUse));
-        assert_eq!(p.close(77), Some(NetEvent::Closed { conn: 77 }));
-        assert_eq!(p.send(77, std::vec![1], None), Some(NetEvent::Closed { conn: 77 }));
+        assert_eq!(p.close(77), Some(NetEvent::Closed { conn: ConnId(77) }));
+        assert_eq!(p.send(77, std::vec![1], None), Some(NetEvent::Closed { conn: ConnId(77) }));
         assert_eq!(p.send(5, std::vec![1], Some(([1; 4], 9))), None);
         for conn in 10..10 + u32::try_from(UDP_SOCKETS).expect("small") - 1 {
             assert_eq!(p.udp_open(conn, 0), None);
@@ -972,7 +982,7 @@ mod tests {
         assert_eq!(p.listening_count(1), MIN_LISTENING);
         assert_eq!(
             p.tcp_connect(200, [1; 4], 1, 0),
-            Some(NetEvent::ConnFailed { conn: 200, reason: ConnFailure::NoSocket })
+            Some(NetEvent::ConnFailed { conn: ConnId(200), reason: ConnFailure::NoSocket })
         );
     }
 
@@ -1182,19 +1192,19 @@ mod tests {
                 }
             });
             driver.request(NetRequest::TcpConnect {
-                conn: 1,
+                conn: ConnId(1),
                 to: [10, 77, 0, 1],
                 port: 7000,
                 local_port: 0,
             });
             let e = within(&mut driver, 3000).await;
-            let Some(NetEvent::TcpConnected { conn: 1, local_port }) = e else {
+            let Some(NetEvent::TcpConnected { conn: ConnId(1), local_port }) = e else {
                 return Err(format!("connect: {e:?}"));
             };
             let payload: Vec<u8> =
                 (0..65536u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
             for part in payload.chunks(1000) {
-                driver.request(NetRequest::Send { conn: 1, data: part.to_vec(), to: None });
+                driver.request(NetRequest::Send { conn: ConnId(1), data: part.to_vec(), to: None });
             }
             let total = payload.len();
             let events = collect(&mut driver, 20_000, |ev| {
@@ -1213,13 +1223,13 @@ mod tests {
             let mut sent = 0usize;
             for e in &events {
                 match e {
-                    NetEvent::Received { conn: 1, data, from } => {
+                    NetEvent::Received { conn: ConnId(1), data, from } => {
                         if *from != ([10, 77, 0, 1], 7000) {
                             return Err(format!("from {from:?}"));
                         }
                         back.extend_from_slice(data);
                     }
-                    NetEvent::Sent { conn: 1, len } => sent += len,
+                    NetEvent::Sent { conn: ConnId(1), len } => sent += len,
                     other => return Err(format!("echo: unexpected {other:?}")),
                 }
             }
@@ -1231,28 +1241,28 @@ mod tests {
                 "echo: {} bytes sent and back byte-exact from local port {local_port}",
                 back.len()
             );
-            driver.request(NetRequest::Close { conn: 1 });
+            driver.request(NetRequest::Close { conn: ConnId(1) });
             let e = within(&mut driver, 6000).await;
-            if e != Some(NetEvent::Closed { conn: 1 }) {
+            if e != Some(NetEvent::Closed { conn: ConnId(1) }) {
                 return Err(format!("close: {e:?}"));
             }
             joined(echo_peer).await;
 
             // 2. Refused.
             driver.request(NetRequest::TcpConnect {
-                conn: 2,
+                conn: ConnId(2),
                 to: [10, 77, 0, 1],
                 port: 7001,
                 local_port: 0,
             });
             let e = within(&mut driver, 3000).await;
             let _ = writeln!(log, "connect to a closed port: {e:?}");
-            if e != Some(NetEvent::ConnFailed { conn: 2, reason: ConnFailure::Refused }) {
+            if e != Some(NetEvent::ConnFailed { conn: ConnId(2), reason: ConnFailure::Refused }) {
                 return Err(format!("refused: {e:?}"));
             }
 
             // 3. A listener, 10 clients at once; each says hello, the module answers, closes.
-            driver.request(NetRequest::TcpListen { listener: 3, port: 8000 });
+            driver.request(NetRequest::TcpListen { listener: ConnId(3), port: 8000 });
             Timer::after(Duration::from_millis(100)).await;
             let clients = std::thread::spawn(move || {
                 let socks: Vec<_> =
@@ -1275,7 +1285,7 @@ mod tests {
             while closed.len() < 10 && t0.elapsed() < Duration::from_secs(15) {
                 let Some(e) = within(&mut driver, 500).await else { continue };
                 match e {
-                    NetEvent::TcpAccepted { listener: 3, conn, peer }
+                    NetEvent::TcpAccepted { listener: ConnId(3), conn, peer }
                         if peer.0 == [10, 77, 0, 1] =>
                     {
                         accepted.push(conn);
@@ -1286,7 +1296,7 @@ mod tests {
                         driver.request(NetRequest::Close { conn });
                     }
                     NetEvent::Sent { len: 3, .. } => {}
-                    NetEvent::Closed { conn } => closed.push(conn),
+                    NetEvent::Closed { conn: ConnId(conn) } => closed.push(conn),
                     other => return Err(format!("listener: unexpected {other:?}")),
                 }
             }
@@ -1295,13 +1305,10 @@ mod tests {
                 log,
                 "10 clients at once: {} accepted (ids {:#x}..), {ok} got their answer, {} Closed",
                 accepted.len(),
-                accepted.first().copied().unwrap_or(0),
+                accepted.first().map_or(0, |c: &ConnId| c.0),
                 closed.len()
             );
-            if accepted.len() != 10
-                || ok != 10
-                || accepted.iter().any(|c| *c < gecko_core::net::ACCEPTED_BASE)
-            {
+            if accepted.len() != 10 || ok != 10 || accepted.iter().any(|c| !c.is_accepted()) {
                 return Err(format!("listener: {accepted:?} ok {ok} closed {closed:?}"));
             }
 
@@ -1315,21 +1322,21 @@ mod tests {
                     let _ = udp_peer.send_to(&buf[..n], from);
                 }
             });
-            driver.request(NetRequest::UdpOpen { conn: 4, local_port: 0 });
+            driver.request(NetRequest::UdpOpen { conn: ConnId(4), local_port: 0 });
             let e = within(&mut driver, 1000).await;
-            let Some(NetEvent::UdpOpened { conn: 4, local_port: uport }) = e else {
+            let Some(NetEvent::UdpOpened { conn: ConnId(4), local_port: uport }) = e else {
                 return Err(format!("udp open: {e:?}"));
             };
             driver.request(NetRequest::Send {
-                conn: 4,
+                conn: ConnId(4),
                 data: b"datagram".to_vec(),
                 to: Some(([10, 77, 0, 1], 7002)),
             });
             let events = collect(&mut driver, 3000, |ev| ev.len() >= 2).await;
             let want = [
-                NetEvent::Sent { conn: 4, len: 8 },
+                NetEvent::Sent { conn: ConnId(4), len: 8 },
                 NetEvent::Received {
-                    conn: 4,
+                    conn: ConnId(4),
                     data: b"datagram".to_vec(),
                     from: ([10, 77, 0, 1], 7002),
                 },
@@ -1343,20 +1350,22 @@ mod tests {
             // 5. IpDown aborts open connections (and the UDP socket); the listener stays.
             let hold = std::net::TcpListener::bind("10.77.0.1:7003").map_err(|e| e.to_string())?;
             driver.request(NetRequest::TcpConnect {
-                conn: 5,
+                conn: ConnId(5),
                 to: [10, 77, 0, 1],
                 port: 7003,
                 local_port: 0,
             });
             let e = within(&mut driver, 3000).await;
-            if !matches!(e, Some(NetEvent::TcpConnected { conn: 5, .. })) {
+            if !matches!(e, Some(NetEvent::TcpConnected { conn: ConnId(5), .. })) {
                 return Err(format!("connect 5: {e:?}"));
             }
             driver.request(NetRequest::IpDown);
             let mut events = collect(&mut driver, 3000, |ev| ev.len() >= 2).await;
             events.sort_by_key(|e| format!("{e:?}"));
             let _ = writeln!(log, "IpDown: {events:?}");
-            if events != [NetEvent::Closed { conn: 4 }, NetEvent::Closed { conn: 5 }] {
+            if events
+                != [NetEvent::Closed { conn: ConnId(4) }, NetEvent::Closed { conn: ConnId(5) }]
+            {
                 return Err(format!("IpDown: {events:?}"));
             }
             drop(hold);
@@ -1424,19 +1433,19 @@ mod tests {
             }
 
             // 7. 1000 connects at once.
-            driver.request(NetRequest::TcpUnlisten { listener: 3 });
+            driver.request(NetRequest::TcpUnlisten { listener: ConnId(3) });
             Timer::after(Duration::from_millis(200)).await;
             let far = std::net::TcpListener::bind("10.77.0.1:7004").map_err(|e| e.to_string())?;
             for conn in 0..1000 {
                 driver.request(NetRequest::TcpConnect {
-                    conn: 1000 + conn,
+                    conn: ConnId(1000 + conn),
                     to: [10, 77, 0, 1],
                     port: 7004,
                     local_port: 0,
                 });
             }
             let events = collect(&mut driver, 5000, |ev| ev.len() >= 1000).await;
-            let up: Vec<u32> = events
+            let up: Vec<ConnId> = events
                 .iter()
                 .filter_map(|e| match e {
                     NetEvent::TcpConnected { conn, .. } => Some(*conn),
@@ -1469,15 +1478,15 @@ mod tests {
 
             // 8. reset() with a listener and an open connection: everything back, no event.
             let hold = std::net::TcpListener::bind("10.77.0.1:7005").map_err(|e| e.to_string())?;
-            driver.request(NetRequest::TcpListen { listener: 9, port: 8001 });
+            driver.request(NetRequest::TcpListen { listener: ConnId(9), port: 8001 });
             driver.request(NetRequest::TcpConnect {
-                conn: 6,
+                conn: ConnId(6),
                 to: [10, 77, 0, 1],
                 port: 7005,
                 local_port: 0,
             });
             let e = within(&mut driver, 3000).await;
-            if !matches!(e, Some(NetEvent::TcpConnected { conn: 6, .. })) {
+            if !matches!(e, Some(NetEvent::TcpConnected { conn: ConnId(6), .. })) {
                 return Err(format!("connect 6: {e:?}"));
             }
             driver.reset();

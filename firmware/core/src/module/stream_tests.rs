@@ -132,7 +132,7 @@ impl Rig {
     }
 
     /// `tcps start` answered: returns the listener id.
-    fn tcps(&mut self) -> u32 {
+    fn tcps(&mut self) -> ConnId {
         assert_eq!(self.send("tcps start").last(), Some(&success()));
         match self.reqs().as_slice() {
             [NetRequest::TcpListen { listener, port: 3000 }] => *listener,
@@ -141,7 +141,7 @@ impl Rig {
     }
 
     /// `udps start` answered: returns (handle, conn).
-    fn udps(&mut self) -> (usize, u32) {
+    fn udps(&mut self) -> (usize, ConnId) {
         assert_eq!(self.send("udps start"), vec![]);
         let conn = match self.reqs().as_slice() {
             [NetRequest::UdpOpen { conn, local_port: 3000 }] => *conn,
@@ -154,7 +154,7 @@ impl Rig {
         }
     }
 
-    fn conn(&self, handle: usize) -> u32 {
+    fn conn(&self, handle: usize) -> ConnId {
         self.m.streams.get(handle).expect("open").conn
     }
 
@@ -174,9 +174,9 @@ fn tcp_client_connects_and_answers_the_handle() {
     assert_eq!(rig.send("tcp_client 10.0.0.1 80"), vec![log(S, "[Opening: 10.0.0.1:80]")]);
     assert_eq!(
         rig.reqs(),
-        vec![NetRequest::TcpConnect { conn: 1, to: PEER, port: 80, local_port: 5555 }]
+        vec![NetRequest::TcpConnect { conn: ConnId(1), to: PEER, port: 80, local_port: 5555 }]
     );
-    let out = rig.event(NetEvent::TcpConnected { conn: 1, local_port: 5555 });
+    let out = rig.event(NetEvent::TcpConnected { conn: ConnId(1), local_port: 5555 });
     assert_eq!(out, vec![log(S, "[Opened: 0]"), resp(0, "0")]);
     assert_eq!(rig.send("list"), vec![resp(0, "! # Type Info\r\n# 0 TCPC 10.0.0.1:80 (5555)")]);
 }
@@ -236,27 +236,27 @@ fn tcp_client_retries_every_retry_period_then_fails() {
     ]);
     rig.send("tcpc 10.0.0.1 80");
     let connect = |conn| NetRequest::TcpConnect { conn, to: PEER, port: 80, local_port: 0 };
-    assert_eq!(rig.reqs(), vec![connect(1)]);
+    assert_eq!(rig.reqs(), vec![connect(ConnId(1))]);
     // Attempt 1: refused.
-    let out = rig.event(NetEvent::ConnFailed { conn: 1, reason: ConnFailure::Refused });
+    let out = rig.event(NetEvent::ConnFailed { conn: ConnId(1), reason: ConnFailure::Refused });
     assert_eq!(out, vec![log(I, "Connect failed: refused"), log(I, "Retrying in 1000 ms")]);
     assert_eq!(rig.m.poll_at(), Some(rig.now + Duration::from_millis(1000)));
     assert_eq!(rig.fire(), vec![]);
-    assert_eq!(rig.reqs(), vec![connect(2)]);
+    assert_eq!(rig.reqs(), vec![connect(ConnId(2))]);
     // Attempt 2: no answer within connect_timeout.
     assert_eq!(rig.m.poll_at(), Some(rig.now + Duration::from_millis(2000)));
     let out = rig.fire();
     assert_eq!(out, vec![log(I, "Connect timed out"), log(I, "Retrying in 1000 ms")]);
-    assert_eq!(rig.reqs(), vec![NetRequest::Close { conn: 2 }]);
+    assert_eq!(rig.reqs(), vec![NetRequest::Close { conn: ConnId(2) }]);
     rig.fire();
-    assert_eq!(rig.reqs(), vec![connect(3)]);
+    assert_eq!(rig.reqs(), vec![connect(ConnId(3))]);
     // Attempt 3 (the second retry): refused, no more.
-    let out = rig.event(NetEvent::ConnFailed { conn: 3, reason: ConnFailure::Unreachable });
+    let out = rig.event(NetEvent::ConnFailed { conn: ConnId(3), reason: ConnFailure::Unreachable });
     assert_eq!(out, vec![log(I, "Connect failed: unreachable"), log(S, "[Open failed]"), failed()]);
     assert_eq!(rig.now, T0 + Duration::from_millis(4000));
     // A late answer to the timed-out attempt is closed, not a stream.
-    assert_eq!(rig.event(NetEvent::TcpConnected { conn: 2, local_port: 1 }), vec![]);
-    assert_eq!(rig.reqs(), vec![NetRequest::Close { conn: 2 }]);
+    assert_eq!(rig.event(NetEvent::TcpConnected { conn: ConnId(2), local_port: 1 }), vec![]);
+    assert_eq!(rig.reqs(), vec![NetRequest::Close { conn: ConnId(2) }]);
     assert_eq!(rig.send("list"), vec![resp(0, "! # Type Info")]);
 }
 
@@ -275,7 +275,7 @@ fn commands_typed_while_connecting_run_afterwards() {
     let mut rig = Rig::up(&[]);
     rig.send("tcpc 10.0.0.1 80");
     assert_eq!(rig.send("ver"), vec![], "stashed");
-    let out = rig.event(NetEvent::TcpConnected { conn: 1, local_port: 1 });
+    let out = rig.event(NetEvent::TcpConnected { conn: ConnId(1), local_port: 1 });
     assert_eq!(out.len(), 3);
     assert_eq!(out[1], resp(0, "0"));
 }
@@ -343,8 +343,8 @@ fn a_tcp_server_with_no_client_uses_no_stream() {
         assert_eq!(rig.tcpc(1000 + i as u16), i);
     }
     // A client arriving now finds no free handle: closed at once.
-    let conn = ACCEPTED_BASE;
-    let out = rig.event(NetEvent::TcpAccepted { listener: 1, conn, peer: (PEER, 5000) });
+    let conn = ConnId(ACCEPTED_BASE);
+    let out = rig.event(NetEvent::TcpAccepted { listener: ConnId(1), conn, peer: (PEER, 5000) });
     assert_eq!(out, vec![log(E, "No free stream handles")]);
     assert_eq!(rig.reqs(), vec![NetRequest::Close { conn }]);
 }
@@ -355,10 +355,11 @@ fn the_ninth_server_client_is_closed_while_eight_keep_working() {
     let listener = rig.tcps();
     for i in 0..NETWORK_MAX as u32 {
         let peer = (PEER, 5000 + i as u16);
-        let out = rig.event(NetEvent::TcpAccepted { listener, conn: ACCEPTED_BASE + i, peer });
+        let out =
+            rig.event(NetEvent::TcpAccepted { listener, conn: ConnId(ACCEPTED_BASE + i), peer });
         assert_eq!(out, vec![log(S, &format!("[Opened: {i}]"))]);
     }
-    let ninth = ACCEPTED_BASE + 8;
+    let ninth = ConnId(ACCEPTED_BASE + 8);
     let out = rig.event(NetEvent::TcpAccepted { listener, conn: ninth, peer: (PEER, 6000) });
     assert_eq!(out, vec![log(I, "TCP server: too many clients")]);
     assert_eq!(rig.reqs(), vec![NetRequest::Close { conn: ninth }]);
@@ -368,9 +369,12 @@ fn the_ninth_server_client_is_closed_while_eight_keep_working() {
     assert_eq!(rig.bytes(b"write 7 2\r\nok"), vec![]);
     assert_eq!(
         rig.reqs(),
-        vec![NetRequest::Send { conn: ACCEPTED_BASE + 7, data: b"ok".to_vec(), to: None }]
+        vec![NetRequest::Send { conn: ConnId(ACCEPTED_BASE + 7), data: b"ok".to_vec(), to: None }]
     );
-    assert_eq!(rig.event(NetEvent::Sent { conn: ACCEPTED_BASE + 7, len: 2 }), vec![success()]);
+    assert_eq!(
+        rig.event(NetEvent::Sent { conn: ConnId(ACCEPTED_BASE + 7), len: 2 }),
+        vec![success()]
+    );
 }
 
 #[test]
@@ -380,9 +384,9 @@ fn the_ninth_client_is_refused_by_the_limit_even_when_max_clients_allows() {
     rig.tcpc(80);
     for i in 0..7u32 {
         let peer = (PEER, 5000 + i as u16);
-        rig.event(NetEvent::TcpAccepted { listener, conn: ACCEPTED_BASE + i, peer });
+        rig.event(NetEvent::TcpAccepted { listener, conn: ConnId(ACCEPTED_BASE + i), peer });
     }
-    let conn = ACCEPTED_BASE + 7;
+    let conn = ConnId(ACCEPTED_BASE + 7);
     let out = rig.event(NetEvent::TcpAccepted { listener, conn, peer: (PEER, 1) });
     assert_eq!(out, vec![log(E, "No free stream handles")]);
     assert_eq!(rig.reqs(), vec![NetRequest::Close { conn }]);
@@ -393,9 +397,13 @@ fn max_clients_closes_extra_clients() {
     let mut rig = Rig::up(&["set tcp.server.max_clients 2"]);
     let listener = rig.tcps();
     for i in 0..3u32 {
-        rig.event(NetEvent::TcpAccepted { listener, conn: ACCEPTED_BASE + i, peer: (PEER, 1) });
+        rig.event(NetEvent::TcpAccepted {
+            listener,
+            conn: ConnId(ACCEPTED_BASE + i),
+            peer: (PEER, 1),
+        });
     }
-    assert_eq!(rig.reqs(), vec![NetRequest::Close { conn: ACCEPTED_BASE + 2 }]);
+    assert_eq!(rig.reqs(), vec![NetRequest::Close { conn: ConnId(ACCEPTED_BASE + 2) }]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -406,10 +414,10 @@ fn max_clients_closes_extra_clients() {
 fn stream_list() {
     let mut rig = Rig::up(&[]);
     let listener = rig.tcps();
-    rig.event(NetEvent::TcpAccepted { listener, conn: ACCEPTED_BASE, peer: (PEER, 63835) });
+    rig.event(NetEvent::TcpAccepted { listener, conn: ConnId(ACCEPTED_BASE), peer: (PEER, 63835) });
     rig.send("udpc 10.0.0.1 50007");
     rig.reqs();
-    let conn = 2;
+    let conn = ConnId(2);
     rig.event(NetEvent::UdpOpened { conn, local_port: 15672 });
     rig.tcpc_from(50007, 13171);
     let (_, udps) = rig.udps();
@@ -534,7 +542,7 @@ fn tcp_receive_is_flow_controlled_never_dropped() {
 // stream_write
 // ---------------------------------------------------------------------------------------------
 
-fn send_req(conn: u32, data: &[u8]) -> NetRequest {
+fn send_req(conn: ConnId, data: &[u8]) -> NetRequest {
     NetRequest::Send { conn, data: data.to_vec(), to: None }
 }
 
@@ -546,8 +554,8 @@ fn write_takes_exactly_size_raw_bytes_and_answers_after_sent() {
     assert_eq!(rig.bytes(b"ab\r\n"), vec![], "CR LF are data");
     assert_eq!(rig.reqs(), vec![]);
     assert_eq!(rig.bytes(b"\x00z"), vec![]);
-    assert_eq!(rig.reqs(), vec![send_req(1, b"ab\r\n\x00z")]);
-    assert_eq!(rig.event(NetEvent::Sent { conn: 1, len: 6 }), vec![success()]);
+    assert_eq!(rig.reqs(), vec![send_req(ConnId(1), b"ab\r\n\x00z")]);
+    assert_eq!(rig.event(NetEvent::Sent { conn: ConnId(1), len: 6 }), vec![success()]);
     assert_eq!(rig.m.streams.get(0).map(|s| s.tx_bytes), Some(6));
 }
 
@@ -556,8 +564,8 @@ fn write_the_platform_took_only_part_of_fails() {
     let mut rig = Rig::up(&[]);
     rig.tcpc(1);
     rig.bytes(b"write 0 6\r\nabcdef");
-    assert_eq!(rig.reqs(), vec![send_req(1, b"abcdef")]);
-    let out = rig.event(NetEvent::Sent { conn: 1, len: 0 });
+    assert_eq!(rig.reqs(), vec![send_req(ConnId(1), b"abcdef")]);
+    let out = rig.event(NetEvent::Sent { conn: ConnId(1), len: 0 });
     assert_eq!(out, vec![log(E, "Write failed: 0 of 6 bytes sent"), resp(1, "Command failed")]);
 }
 
@@ -566,12 +574,12 @@ fn write_after_a_lone_cr_keeps_a_leading_lf_out_of_the_data() {
     let mut rig = Rig::up(&[]);
     rig.tcpc(1);
     rig.bytes(b"stream_write 0 2\r\nhi");
-    assert_eq!(rig.reqs(), vec![send_req(1, b"hi")]);
-    rig.event(NetEvent::Sent { conn: 1, len: 2 });
+    assert_eq!(rig.reqs(), vec![send_req(ConnId(1), b"hi")]);
+    rig.event(NetEvent::Sent { conn: ConnId(1), len: 2 });
     rig.bytes(b"write 0 2\r");
     rig.bytes(b"\nX");
     rig.bytes(b"\n");
-    assert_eq!(rig.reqs(), vec![send_req(1, b"X\n")]);
+    assert_eq!(rig.reqs(), vec![send_req(ConnId(1), b"X\n")]);
 }
 
 #[test]
@@ -579,8 +587,8 @@ fn write_longer_than_declared_runs_the_rest_as_a_command() {
     let mut rig = Rig::up(&[]);
     rig.tcpc(1);
     assert_eq!(rig.bytes(b"write 0 3\r\nabcdef\r\n"), vec![]);
-    assert_eq!(rig.reqs(), vec![send_req(1, b"abc")]);
-    let out = rig.event(NetEvent::Sent { conn: 1, len: 3 });
+    assert_eq!(rig.reqs(), vec![send_req(ConnId(1), b"abc")]);
+    let out = rig.event(NetEvent::Sent { conn: ConnId(1), len: 3 });
     assert_eq!(out, vec![success(), resp(3, "Unknown command")]);
 }
 
@@ -643,7 +651,7 @@ fn write_fails_when_the_connection_drops_before_sent() {
     let mut rig = Rig::up(&[]);
     rig.tcpc(1);
     rig.bytes(b"write 0 1\r\nz");
-    let out = rig.event(NetEvent::ConnFailed { conn: 1, reason: ConnFailure::Refused });
+    let out = rig.event(NetEvent::ConnFailed { conn: ConnId(1), reason: ConnFailure::Refused });
     assert_eq!(out, vec![failed(), log(S, "[Closed: 0]")]);
 }
 
@@ -659,11 +667,11 @@ fn close_one_and_all() {
     }
     let out = rig.send("stream_close 1");
     assert_eq!(out, vec![log(I, "Closing: 1"), log(S, "[Closed: 1]"), success()]);
-    assert_eq!(rig.reqs(), vec![NetRequest::Close { conn: 2 }]);
+    assert_eq!(rig.reqs(), vec![NetRequest::Close { conn: ConnId(2) }]);
     assert_eq!(rig.send("close 1"), vec![bad_args()]);
     assert_eq!(rig.send("read 1 1"), vec![bad_args()]);
     // The late `Closed` of a closed stream changes nothing.
-    assert_eq!(rig.event(NetEvent::Closed { conn: 2 }), vec![]);
+    assert_eq!(rig.event(NetEvent::Closed { conn: ConnId(2) }), vec![]);
     let out = rig.send("close all");
     assert_eq!(
         out,
@@ -675,7 +683,10 @@ fn close_one_and_all() {
             success()
         ]
     );
-    assert_eq!(rig.reqs(), vec![NetRequest::Close { conn: 1 }, NetRequest::Close { conn: 3 }]);
+    assert_eq!(
+        rig.reqs(),
+        vec![NetRequest::Close { conn: ConnId(1) }, NetRequest::Close { conn: ConnId(3) }]
+    );
     assert_eq!(rig.send("close all"), vec![success()]);
     assert_eq!(rig.send("close x"), vec![bad_args()]);
     assert_eq!(rig.send("close"), vec![resp(4, "Too few args")]);
@@ -690,10 +701,14 @@ fn tcp_server_start_stop() {
     let mut rig = Rig::up(&[]);
     let out = rig.send("tcp_server start 4000");
     assert_eq!(out, vec![log(I, "TCP server listening on port 4000"), success()]);
-    assert_eq!(rig.reqs(), vec![NetRequest::TcpListen { listener: 1, port: 4000 }]);
+    assert_eq!(rig.reqs(), vec![NetRequest::TcpListen { listener: ConnId(1), port: 4000 }]);
     let out = rig.send("tcps start");
     assert_eq!(out, vec![log(E, "TCP server already running"), failed()]);
-    rig.event(NetEvent::TcpAccepted { listener: 1, conn: ACCEPTED_BASE, peer: (PEER, 9) });
+    rig.event(NetEvent::TcpAccepted {
+        listener: ConnId(1),
+        conn: ConnId(ACCEPTED_BASE),
+        peer: (PEER, 9),
+    });
     assert_eq!(
         rig.send("list"),
         vec![resp(0, "! # Type Info\r\n# 0 TCPS 10.0.0.5:4000 10.0.0.1:9")]
@@ -705,11 +720,18 @@ fn tcp_server_start_stop() {
     );
     assert_eq!(
         rig.reqs(),
-        vec![NetRequest::TcpUnlisten { listener: 1 }, NetRequest::Close { conn: ACCEPTED_BASE }]
+        vec![
+            NetRequest::TcpUnlisten { listener: ConnId(1) },
+            NetRequest::Close { conn: ConnId(ACCEPTED_BASE) }
+        ]
     );
     // A client the platform accepted after the stop is closed.
-    rig.event(NetEvent::TcpAccepted { listener: 1, conn: ACCEPTED_BASE + 1, peer: (PEER, 9) });
-    assert_eq!(rig.reqs(), vec![NetRequest::Close { conn: ACCEPTED_BASE + 1 }]);
+    rig.event(NetEvent::TcpAccepted {
+        listener: ConnId(1),
+        conn: ConnId(ACCEPTED_BASE + 1),
+        peer: (PEER, 9),
+    });
+    assert_eq!(rig.reqs(), vec![NetRequest::Close { conn: ConnId(ACCEPTED_BASE + 1) }]);
     assert_eq!(rig.send("tcps stop"), vec![success()]);
     assert_eq!(rig.send("tcps stop now"), vec![resp(5, "Too many args")]);
 }
@@ -720,7 +742,7 @@ fn tcp_server_listen_failure_stops_it() {
     let listener = rig.tcps();
     let out = rig.event(NetEvent::ConnFailed { conn: listener, reason: ConnFailure::PortInUse });
     assert_eq!(out, vec![log(E, "TCP server: listen failed: port in use")]);
-    assert_eq!(rig.tcps(), 2, "can start again");
+    assert_eq!(rig.tcps(), ConnId(2), "can start again");
 }
 
 #[test]
@@ -728,7 +750,11 @@ fn tcp_server_closes_idle_clients() {
     let mut rig = Rig::up(&["set tcp.server.idle_timeout 10"]);
     let listener = rig.tcps();
     for i in 0..2u32 {
-        rig.event(NetEvent::TcpAccepted { listener, conn: ACCEPTED_BASE + i, peer: (PEER, 1) });
+        rig.event(NetEvent::TcpAccepted {
+            listener,
+            conn: ConnId(ACCEPTED_BASE + i),
+            peer: (PEER, 1),
+        });
     }
     rig.advance(6000);
     rig.recv(1, b"alive");
@@ -738,7 +764,7 @@ fn tcp_server_closes_idle_clients() {
         out,
         vec![log(I, "TCP server: client 0 idle"), log(I, "Closing: 0"), log(S, "[Closed: 0]")]
     );
-    assert_eq!(rig.reqs(), vec![NetRequest::Close { conn: ACCEPTED_BASE }]);
+    assert_eq!(rig.reqs(), vec![NetRequest::Close { conn: ConnId(ACCEPTED_BASE) }]);
     assert_eq!(rig.m.poll_at(), Some(T0 + Duration::from_secs(16)));
 }
 
@@ -757,14 +783,15 @@ fn tcp_server_start_brings_the_network_up() {
 fn udp_client_sends_to_its_remote() {
     let mut rig = Rig::up(&[]);
     assert_eq!(rig.send("udp_client 10.0.0.1 50007"), vec![log(S, "[Opening: 10.0.0.1:50007]")]);
-    assert_eq!(rig.reqs(), vec![NetRequest::UdpOpen { conn: 1, local_port: 0 }]);
-    let out = rig.event(NetEvent::UdpOpened { conn: 1, local_port: 15672 });
+    assert_eq!(rig.reqs(), vec![NetRequest::UdpOpen { conn: ConnId(1), local_port: 0 }]);
+    let out = rig.event(NetEvent::UdpOpened { conn: ConnId(1), local_port: 15672 });
     assert_eq!(out, vec![log(S, "[Opened: 0]"), resp(0, "0")]);
     rig.bytes(b"write 0 4\r\nping");
-    let want = NetRequest::Send { conn: 1, data: b"ping".to_vec(), to: Some((PEER, 50007)) };
+    let want =
+        NetRequest::Send { conn: ConnId(1), data: b"ping".to_vec(), to: Some((PEER, 50007)) };
     assert_eq!(rig.reqs(), vec![want]);
-    rig.event(NetEvent::Sent { conn: 1, len: 4 });
-    rig.event(NetEvent::Received { conn: 1, data: b"pong".to_vec(), from: (PEER, 50007) });
+    rig.event(NetEvent::Sent { conn: ConnId(1), len: 4 });
+    rig.event(NetEvent::Received { conn: ConnId(1), data: b"pong".to_vec(), from: (PEER, 50007) });
     assert_eq!(rig.send("read 0 2"), vec![resp(0, "po")], "one datagram");
     assert_eq!(rig.send("read 0 9"), vec![resp(0, "ng")]);
 }
@@ -773,7 +800,7 @@ fn udp_client_sends_to_its_remote() {
 fn udp_client_open_failure_and_timeout() {
     let mut rig = Rig::up(&[]);
     rig.send("udpc 10.0.0.1 9");
-    let out = rig.event(NetEvent::ConnFailed { conn: 1, reason: ConnFailure::NoSocket });
+    let out = rig.event(NetEvent::ConnFailed { conn: ConnId(1), reason: ConnFailure::NoSocket });
     assert_eq!(
         out,
         vec![log(E, "UDP open failed: no free socket"), log(S, "[Open failed]"), failed()]
@@ -783,7 +810,7 @@ fn udp_client_open_failure_and_timeout() {
     rig.reqs();
     let out = rig.fire();
     assert_eq!(out, vec![log(S, "[Open failed]"), log(E, "UDP open timed out"), failed()]);
-    assert_eq!(rig.reqs(), vec![NetRequest::Close { conn: 2 }]);
+    assert_eq!(rig.reqs(), vec![NetRequest::Close { conn: ConnId(2) }]);
 }
 
 #[test]
@@ -884,14 +911,17 @@ fn auto_tcp_client_opens_in_the_background_when_the_network_comes_up() {
     let mut rig = Rig::new(&AUTO_TCPC);
     let (out, reqs) = rig.join();
     assert_eq!(out[out.len() - 2..], [log(S, "[Opening: 10.0.0.1:80]"), success()]);
-    assert_eq!(reqs[2..], [NetRequest::TcpConnect { conn: 1, to: PEER, port: 80, local_port: 0 }]);
+    assert_eq!(
+        reqs[2..],
+        [NetRequest::TcpConnect { conn: ConnId(1), to: PEER, port: 80, local_port: 0 }]
+    );
     // The console is free meanwhile.
     assert_eq!(rig.send("poll"), vec![resp(0, "")]);
-    let out = rig.event(NetEvent::TcpConnected { conn: 1, local_port: 777 });
+    let out = rig.event(NetEvent::TcpConnected { conn: ConnId(1), local_port: 777 });
     assert_eq!(out, vec![log(S, "[Opened: 0]")], "no response: no command asked");
     assert_eq!(rig.send("list"), vec![resp(0, "! # Type Info\r\n# 0 TCPC 10.0.0.1:80 (777)")]);
     // auto_retries 0: no reconnect once it drops.
-    assert_eq!(rig.event(NetEvent::Closed { conn: 1 }), vec![log(S, "[Closed: 0]")]);
+    assert_eq!(rig.event(NetEvent::Closed { conn: ConnId(1) }), vec![log(S, "[Closed: 0]")]);
     assert_eq!(rig.m.poll_at(), None);
 }
 
@@ -901,18 +931,18 @@ fn auto_tcp_client_reconnects_up_to_auto_retries() {
     setup.extend(["set tcp.client.auto_retries 1", "set tcp.client.retries 0"]);
     let mut rig = Rig::new(&setup);
     rig.join();
-    rig.event(NetEvent::TcpConnected { conn: 1, local_port: 777 });
+    rig.event(NetEvent::TcpConnected { conn: ConnId(1), local_port: 777 });
     assert_eq!(
-        rig.event(NetEvent::ConnFailed { conn: 1, reason: ConnFailure::Refused }),
+        rig.event(NetEvent::ConnFailed { conn: ConnId(1), reason: ConnFailure::Refused }),
         vec![log(S, "[Closed: 0]")]
     );
     assert_eq!(rig.m.poll_at(), Some(rig.now + Duration::from_millis(1000)), "retry_period");
     assert_eq!(rig.fire(), vec![log(S, "[Opening: 10.0.0.1:80]")]);
     assert_eq!(
         rig.reqs(),
-        vec![NetRequest::TcpConnect { conn: 2, to: PEER, port: 80, local_port: 0 }]
+        vec![NetRequest::TcpConnect { conn: ConnId(2), to: PEER, port: 80, local_port: 0 }]
     );
-    let out = rig.event(NetEvent::ConnFailed { conn: 2, reason: ConnFailure::Refused });
+    let out = rig.event(NetEvent::ConnFailed { conn: ConnId(2), reason: ConnFailure::Refused });
     assert_eq!(out, vec![log(I, "Connect failed: refused"), log(S, "[Open failed]")]);
     assert_eq!(rig.m.poll_at(), None, "rounds used up");
 }
@@ -923,10 +953,10 @@ fn auto_tcp_client_closed_by_command_does_not_reconnect() {
     setup.push("set tcp.client.auto_retries 255");
     let mut rig = Rig::new(&setup);
     rig.join();
-    rig.event(NetEvent::TcpConnected { conn: 1, local_port: 777 });
+    rig.event(NetEvent::TcpConnected { conn: ConnId(1), local_port: 777 });
     rig.send("close 0");
-    assert_eq!(rig.reqs(), vec![NetRequest::Close { conn: 1 }]);
-    assert_eq!(rig.event(NetEvent::Closed { conn: 1 }), vec![]);
+    assert_eq!(rig.reqs(), vec![NetRequest::Close { conn: ConnId(1) }]);
+    assert_eq!(rig.event(NetEvent::Closed { conn: ConnId(1) }), vec![]);
     assert_eq!(rig.m.poll_at(), None);
 }
 
@@ -943,7 +973,8 @@ fn auto_tcp_client_resolves_a_host_name() {
         other => panic!("unexpected {other:?}"),
     };
     rig.event(NetEvent::Resolved { id, address: Some([10, 0, 0, 9]) });
-    let want = NetRequest::TcpConnect { conn: 1, to: [10, 0, 0, 9], port: 7, local_port: 0 };
+    let want =
+        NetRequest::TcpConnect { conn: ConnId(1), to: [10, 0, 0, 9], port: 7, local_port: 0 };
     assert_eq!(rig.reqs(), vec![want]);
 }
 
@@ -955,12 +986,12 @@ fn auto_servers_start_with_the_network() {
     assert_eq!(
         reqs[2..],
         [
-            NetRequest::TcpListen { listener: 1, port: 3000 },
-            NetRequest::UdpOpen { conn: 2, local_port: 3000 }
+            NetRequest::TcpListen { listener: ConnId(1), port: 3000 },
+            NetRequest::UdpOpen { conn: ConnId(2), local_port: 3000 }
         ]
     );
     assert_eq!(
-        rig.event(NetEvent::UdpOpened { conn: 2, local_port: 3000 }),
+        rig.event(NetEvent::UdpOpened { conn: ConnId(2), local_port: 3000 }),
         vec![log(S, "[Opened: 0]")]
     );
     assert_eq!(rig.send("tcps start"), vec![log(E, "TCP server already running"), failed()]);
@@ -1101,13 +1132,13 @@ fn network_down_closes_every_stream_and_the_server() {
     let mut rig = Rig::up(&[]);
     let listener = rig.tcps();
     rig.tcpc(80);
-    rig.event(NetEvent::TcpAccepted { listener, conn: ACCEPTED_BASE, peer: (PEER, 1) });
+    rig.event(NetEvent::TcpAccepted { listener, conn: ConnId(ACCEPTED_BASE), peer: (PEER, 1) });
     let out = rig.send("network_down");
     assert_eq!(out[out.len() - 3..], [log(S, "[Closed: 0]"), log(S, "[Closed: 1]"), success()]);
     let reqs = rig.reqs();
     assert!(reqs.contains(&NetRequest::TcpUnlisten { listener }), "{reqs:?}");
-    assert!(reqs.contains(&NetRequest::Close { conn: 2 }), "{reqs:?}");
-    assert!(reqs.contains(&NetRequest::Close { conn: ACCEPTED_BASE }), "{reqs:?}");
+    assert!(reqs.contains(&NetRequest::Close { conn: ConnId(2) }), "{reqs:?}");
+    assert!(reqs.contains(&NetRequest::Close { conn: ConnId(ACCEPTED_BASE) }), "{reqs:?}");
     assert_eq!(rig.send("list"), vec![resp(0, "! # Type Info")]);
 }
 
@@ -1117,7 +1148,7 @@ fn network_down_closes_every_stream_and_the_server() {
 
 /// Boots from NVM in STREAM mode (machine framing, static IP, auto-join, an auto TCP client to
 /// 10.0.0.1:80) and runs the join; returns the rig with the client's connection open.
-fn streaming(extra: &[(&str, &str)]) -> (Rig, u32) {
+fn streaming(extra: &[(&str, &str)]) -> (Rig, ConnId) {
     let mut entries: Vec<(&str, &[u8])> = vec![
         ("system.cmd.echo", b"0"),
         ("system.cmd.header_enabled", b"1"),
@@ -1235,9 +1266,9 @@ fn stream_mode_server_takes_one_client() {
     let mut rig = Rig::up(&[]);
     rig.m.bus.configured = true;
     let listener = rig.tcps();
-    rig.event(NetEvent::TcpAccepted { listener, conn: ACCEPTED_BASE, peer: (PEER, 1) });
-    rig.event(NetEvent::TcpAccepted { listener, conn: ACCEPTED_BASE + 1, peer: (PEER, 2) });
-    assert_eq!(rig.reqs(), vec![NetRequest::Close { conn: ACCEPTED_BASE + 1 }]);
+    rig.event(NetEvent::TcpAccepted { listener, conn: ConnId(ACCEPTED_BASE), peer: (PEER, 1) });
+    rig.event(NetEvent::TcpAccepted { listener, conn: ConnId(ACCEPTED_BASE + 1), peer: (PEER, 2) });
+    assert_eq!(rig.reqs(), vec![NetRequest::Close { conn: ConnId(ACCEPTED_BASE + 1) }]);
 }
 
 #[test]
