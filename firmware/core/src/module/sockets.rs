@@ -1,0 +1,732 @@
+//! Streams and sockets: the `stream_*`, `tcp_*` and `udp_*` commands and the connection
+//! events. Decisions (assumed where no source gives them; see also [`crate::streams`]):
+//!
+//! * Logs: `[Opening: <host>:<port>]`, `[Opened: <handle>]`, `[Open failed]` and
+//!   `[Closed: <handle>]` at level 1 (status); `Closing: <handle>` at level 3; reasons
+//!   (`No free stream handles`, `Host not found: …`, `Connect failed: …`) at 2 or 3.
+//! * `tcp_client` retry sequence: one attempt, then up to `tcp.client.retries` more, each
+//!   `tcp.client.retry_period` ms after the previous one failed (refused, or no
+//!   [`NetEvent::TcpConnected`] within `tcp.client.connect_timeout` ms, after which the
+//!   attempt's connection is closed). The host is resolved once.
+//! * `stream_write <handle> <size>`: `size` must be 1 to `bus.command.rx_bufsize` (0 or not a
+//!   number: code 7; too big: code 9), checked before the data phase, which then always
+//!   takes `size` bytes; the handle is checked after it (bad or closed: code 7), so the data
+//!   never runs as commands. Bytes beyond `size` are command input again. No byte for
+//!   [`DATA_TIMEOUT`]: code 1, the partial data is dropped. The answer waits for
+//!   [`NetEvent::Sent`] up to `bus.command.write_timeout` ms: then `Success`, or code 9 when
+//!   `bus.command.write_check_enabled` (else `Success`: the platform has the data).
+//! * `stream_read <handle> <size>`: up to `size` bytes (UDP: of one datagram), raw in the
+//!   body; empty body (success) when nothing came within `bus.command.read_timeout` ms.
+//! * `stream_close` frees the handle at once (it sends [`NetRequest::Close`] and does not wait
+//!   for [`NetEvent::Closed`]).
+//! * `tcp_server start [port]` answers `Success` after [`NetRequest::TcpListen`] (the contract
+//!   has no success event; a later failure logs and stops the server); `start` while running
+//!   is code 1. `stop` (also when not running) answers `Success` and closes every TCPS client.
+//!   More than `tcp.server.max_clients` clients, or no free handle: the new client is closed
+//!   at once. `tcp.server.idle_timeout` (s, 0 never) closes a client with no data either way.
+//! * `udp_server start [port]` answers the UDPS stream's handle, like `udp_client`. `udp_server
+//!   read <size>` answers `<ip> <port>` of the datagram's sender, CR LF, then the data (empty
+//!   body when nothing came). Replies (`stream_write` on the UDPS handle) go to the first
+//!   sender with `udp.server.lock_client`, else to the latest; before any client sent, to
+//!   `udp.server.remote_host`:`udp.server.remote_port` if both are set (an address), else the
+//!   write fails (code 1). `udp_client` keeps datagrams from any sender.
+
+use super::*;
+
+/// Where the bytes of a data phase go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum WriteTarget {
+    /// `stream_write <handle>`.
+    Stream(usize),
+    /// `udp_server write <ip> <port>`.
+    UdpClient(Endpoint),
+    /// `file_create` without `-o`: the data is the file.
+    File(NewFile),
+}
+
+/// The module's TCP server while it listens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct TcpServer {
+    pub(super) listener: ConnId,
+    pub(super) port: u16,
+    /// Started by `tcp.server.auto_start`: its first client may stream to the bus.
+    pub(super) auto: bool,
+}
+
+/// How long the data phase of a write waits for the next byte before it aborts (assumed).
+pub const DATA_TIMEOUT: Duration = Duration::from_millis(5_000);
+
+/// How long `udp_client` and `udp_server start` wait for the platform's UDP socket (assumed).
+pub const UDP_OPEN_TIMEOUT: Duration = Duration::from_millis(5_000);
+
+pub(super) fn conn_failure_text(reason: crate::net::ConnFailure) -> &'static str {
+    use crate::net::ConnFailure;
+    match reason {
+        ConnFailure::Refused => "refused",
+        ConnFailure::NoSocket => "no free socket",
+        ConnFailure::Unreachable => "unreachable",
+        ConnFailure::PortInUse => "port in use",
+    }
+}
+
+/// A stream handle: a decimal number.
+pub(super) fn parse_handle(arg: &str) -> Option<usize> {
+    if arg.is_empty() || !arg.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    arg.parse().ok()
+}
+
+/// A read or write size: a decimal number from 1.
+pub(super) fn parse_size(arg: &str) -> Option<usize> {
+    parse_handle(arg).filter(|n| *n > 0)
+}
+
+/// A port: 1 to 65535.
+pub(super) fn parse_port(arg: &str) -> Option<u16> {
+    parse_handle(arg).and_then(|n| u16::try_from(n).ok()).filter(|p| *p > 0)
+}
+
+impl Module {
+    pub(super) fn local_ip(&self) -> Ipv4 {
+        self.wlan.ip().map_or([0; 4], |c| c.address)
+    }
+
+    pub(super) fn stream_command(
+        &mut self,
+        id: CommandId,
+        args: &[String],
+        now: Instant,
+    ) -> Option<(ResultCode, Option<String>)> {
+        let bad = Some((ResultCode::BAD_ARGS, None));
+        match id {
+            CommandId::StreamList => {
+                self.buffer_as("stream_list");
+                Some((ResultCode::SUCCESS, Some(self.streams.list_body())))
+            }
+            CommandId::StreamPoll => match args.first().map(String::as_str) {
+                None | Some("all") => Some((ResultCode::SUCCESS, Some(self.streams.poll_all()))),
+                Some(h) => match parse_handle(h).and_then(|h| self.streams.get(h)) {
+                    Some(s) => Some((ResultCode::SUCCESS, Some(s.poll().to_string()))),
+                    None => bad,
+                },
+            },
+            CommandId::StreamClose => {
+                if args[0] == "all" {
+                    let handles: Vec<usize> = self.streams.iter().map(|(h, _)| h).collect();
+                    for h in handles {
+                        self.close_stream(h, now);
+                    }
+                } else {
+                    match parse_handle(&args[0]).filter(|h| self.streams.get(*h).is_some()) {
+                        Some(h) => self.close_stream(h, now),
+                        None => return bad,
+                    }
+                }
+                Some((ResultCode::SUCCESS, Some("Success".to_string())))
+            }
+            CommandId::StreamRead => {
+                let (Some(h), Some(size)) = (parse_handle(&args[0]), parse_size(&args[1])) else {
+                    return bad;
+                };
+                if self.streams.get(h).is_none() {
+                    return bad;
+                }
+                if self.is_bus_stream(h) {
+                    return Some(self.bus_stream_refused(h));
+                }
+                self.read(h, size, false, now)
+            }
+            CommandId::StreamWrite => {
+                let Some(h) = parse_handle(&args[0]) else { return bad };
+                self.write(WriteTarget::Stream(h), &args[1], now)
+            }
+            CommandId::TcpClient | CommandId::UdpClient => {
+                let Some(port) = parse_port(&args[1]) else { return bad };
+                let host = vars::unescape_plain(&args[0]);
+                if self.streams.network_full() {
+                    self.log(console::level::ERROR, "No free stream handles");
+                    return Some((ResultCode::FAILED, None));
+                }
+                self.log(console::level::STATUS, &format!("[Opening: {host}:{port}]"));
+                let udp = id == CommandId::UdpClient;
+                self.with_network(AfterUp::Open { udp, host, port }, now);
+                None
+            }
+            CommandId::TcpServer => match (args[0].as_str(), args.get(1)) {
+                ("start", port) => {
+                    let port = match port.map(|p| parse_port(p)) {
+                        Some(Some(p)) => p,
+                        Some(None) => return bad,
+                        None => self.cfg.tcp_server.port,
+                    };
+                    if self.tcp_server.is_some() {
+                        self.log(console::level::ERROR, "TCP server already running");
+                        return Some((ResultCode::FAILED, None));
+                    }
+                    self.with_network(AfterUp::TcpServer(port), now);
+                    None
+                }
+                ("stop", None) => {
+                    if let Some(server) = self.tcp_server.take() {
+                        let listener = server.listener;
+                        self.actions.push_back(Action::Net(NetRequest::TcpUnlisten { listener }));
+                        for h in self.streams.handles_of(StreamType::Tcps) {
+                            self.close_stream(h, now);
+                        }
+                        self.log(console::level::INFO, "TCP server stopped");
+                    }
+                    Some((ResultCode::SUCCESS, Some("Success".to_string())))
+                }
+                ("stop", Some(_)) => Some((ResultCode::TOO_MANY_ARGS, None)),
+                _ => bad,
+            },
+            CommandId::UdpServer => self.udp_server(args, now),
+            _ => Some((ResultCode::UNKNOWN_COMMAND, None)),
+        }
+    }
+
+    pub(super) fn udp_server(
+        &mut self,
+        args: &[String],
+        now: Instant,
+    ) -> Option<(ResultCode, Option<String>)> {
+        let bad = Some((ResultCode::BAD_ARGS, None));
+        let server = self.streams.handles_of(StreamType::Udps).first().copied();
+        let (want, sub) = match args[0].as_str() {
+            "start" => (1..=2, 0),
+            "stop" => (1..=1, 1),
+            "read" => (2..=2, 2),
+            "write" => (4..=4, 3),
+            _ => return bad,
+        };
+        if args.len() < *want.start() {
+            return Some((ResultCode::TOO_FEW_ARGS, None));
+        }
+        if args.len() > *want.end() {
+            return Some((ResultCode::TOO_MANY_ARGS, None));
+        }
+        match sub {
+            0 => {
+                let port = match args.get(1).map(|p| parse_port(p)) {
+                    Some(Some(p)) => p,
+                    Some(None) => return bad,
+                    None => self.cfg.udp_server.port,
+                };
+                if server.is_some() {
+                    self.log(console::level::ERROR, "UDP server already running");
+                    return Some((ResultCode::FAILED, None));
+                }
+                if self.streams.network_full() {
+                    self.log(console::level::ERROR, "No free stream handles");
+                    return Some((ResultCode::FAILED, None));
+                }
+                self.with_network(AfterUp::UdpServer(port), now);
+                None
+            }
+            1 => {
+                if let Some(h) = server {
+                    self.close_stream(h, now);
+                }
+                Some((ResultCode::SUCCESS, Some("Success".to_string())))
+            }
+            2 => {
+                let Some(size) = parse_size(&args[1]) else { return bad };
+                let Some(h) = server else {
+                    self.log(console::level::ERROR, "UDP server not running");
+                    return Some((ResultCode::FAILED, None));
+                };
+                self.read(h, size, true, now)
+            }
+            _ => {
+                let (Some(ip), Some(port)) = (vars::parse_ipv4(&args[1]), parse_port(&args[2]))
+                else {
+                    return bad;
+                };
+                self.write(WriteTarget::UdpClient((ip, port)), &args[3], now)
+            }
+        }
+    }
+
+    /// Opens a client stream to `to` once the network is up and the host resolved.
+    pub(super) fn open_to(&mut self, udp: bool, host: String, to: Endpoint, now: Instant) {
+        if udp {
+            let conn = self.streams.next_conn();
+            self.actions.push_back(Action::Net(NetRequest::UdpOpen { conn, local_port: 0 }));
+            let deadline = now + UDP_OPEN_TIMEOUT;
+            self.pending =
+                Some(Pending::UdpOpen { conn, deadline, kind: StreamType::Udpc, remote: Some(to) });
+        } else {
+            self.tcp_attempt(host, to, 0, now);
+        }
+    }
+
+    pub(super) fn tcp_attempt(&mut self, host: String, to: Endpoint, tries: u32, now: Instant) {
+        let conn = self.streams.next_conn();
+        let local_port = self.cfg.tcp_client.local_port;
+        self.actions.push_back(Action::Net(NetRequest::TcpConnect {
+            conn,
+            to: to.0,
+            port: to.1,
+            local_port,
+        }));
+        let deadline = now + self.cfg.tcp_client.connect_timeout;
+        self.pending =
+            Some(Pending::Connect { conn, deadline, host, to, tries: tries + 1, waiting: false });
+    }
+
+    /// A connect attempt failed: wait and retry, or give up.
+    pub(super) fn tcp_retry(&mut self, host: String, to: Endpoint, tries: u32, now: Instant) {
+        if tries > self.cfg.tcp_client.retries {
+            self.log(console::level::STATUS, "[Open failed]");
+            return self.finish(ResultCode::FAILED, None, now);
+        }
+        let period = self.cfg.tcp_client.retry_period;
+        self.log(console::level::INFO, &format!("Retrying in {} ms", period.as_millis()));
+        let deadline = now + period;
+        self.pending =
+            Some(Pending::Connect { conn: ConnId::NONE, deadline, host, to, tries, waiting: true });
+    }
+
+    /// Adds a stream for a connection the platform opened; `None` (and the connection closed)
+    /// when no handle is free.
+    pub(super) fn add_stream(&mut self, stream: Stream, now: Instant) -> Option<usize> {
+        let conn = stream.conn;
+        let mut stream = stream;
+        stream.last_activity = now;
+        match self.streams.open(stream) {
+            Some(h) => {
+                self.log(console::level::STATUS, &format!("[Opened: {h}]"));
+                Some(h)
+            }
+            None => {
+                self.actions.push_back(Action::Net(NetRequest::Close { conn }));
+                self.log(console::level::ERROR, "No free stream handles");
+                None
+            }
+        }
+    }
+
+    pub(super) fn read(
+        &mut self,
+        handle: usize,
+        size: usize,
+        with_sender: bool,
+        now: Instant,
+    ) -> Option<(ResultCode, Option<String>)> {
+        let Some(stream) = self.streams.get(handle) else {
+            return Some((ResultCode::BAD_ARGS, None));
+        };
+        if stream.source.is_some() {
+            return self.local_read(handle, size);
+        }
+        if stream.buffered() > 0 {
+            self.answer_read(handle, size, with_sender, now);
+            return None;
+        }
+        let timeout = self.cfg.bus.read_timeout;
+        if timeout.as_millis() == 0 {
+            return Some((ResultCode::SUCCESS, None));
+        }
+        let deadline = now + timeout;
+        self.pending = Some(Pending::Read { handle, size, deadline, with_sender });
+        None
+    }
+
+    /// Answers a read with what is buffered (maybe nothing); frees a peer-closed stream once
+    /// it is empty.
+    pub(super) fn answer_read(
+        &mut self,
+        handle: usize,
+        size: usize,
+        with_sender: bool,
+        now: Instant,
+    ) {
+        let Some(stream) = self.streams.get_mut(handle) else {
+            return self.finish(ResultCode::SUCCESS, None, now);
+        };
+        let chunk = stream.read(size);
+        let cap = self.cfg.bus.rx_bufsize;
+        if stream.paused && stream.buffered() < cap / 4 {
+            stream.paused = false;
+            let conn = stream.conn;
+            self.actions.push_back(Action::Net(NetRequest::Flow { conn, accept: true }));
+        }
+        let Some(stream) = self.streams.get_mut(handle) else {
+            return self.finish(ResultCode::SUCCESS, None, now);
+        };
+        if stream.closed && stream.buffered() == 0 {
+            self.streams.remove(handle);
+        }
+        let mut body = Vec::new();
+        if let Some(chunk) = chunk {
+            if with_sender {
+                let (ip, port) = chunk.from;
+                body.extend_from_slice(format!("{} {port}\r\n", wlan::ip_text(ip)).as_bytes());
+            }
+            body.extend_from_slice(&chunk.data);
+        }
+        self.finish_bytes(&body, now);
+    }
+
+    pub(super) fn write(
+        &mut self,
+        target: WriteTarget,
+        size: &str,
+        now: Instant,
+    ) -> Option<(ResultCode, Option<String>)> {
+        let Some(size) = parse_size(size) else { return Some((ResultCode::BAD_ARGS, None)) };
+        if size > self.cfg.bus.rx_bufsize {
+            return Some((ResultCode::BOUNDS_ERROR, None));
+        }
+        self.start_data(size, target, now);
+        None
+    }
+
+    /// Starts a data phase: the command waits for `size` bytes from its origin.
+    pub(super) fn start_data(&mut self, size: usize, target: WriteTarget, now: Instant) {
+        let skip_lf = self.ctx == Some(Origin::Serial) && self.serial.take_after_cr();
+        let phase = DataPhase::new(size, skip_lf);
+        self.pending = Some(Pending::Data { phase, deadline: now + DATA_TIMEOUT, target });
+        self.emit(Reply::Data { want: size });
+    }
+
+    /// The data phase has all its bytes: send them.
+    pub(super) fn data_complete(&mut self, now: Instant) {
+        let Some(Pending::Data { phase, target, .. }) = self.pending.take() else { return };
+        let data = phase.into_data();
+        if let WriteTarget::File(new) = target {
+            return self.create_file(new, &data, now);
+        }
+        if let WriteTarget::Stream(h) = target
+            && self.streams.get(h).is_some_and(|s| s.source.is_some())
+        {
+            return self.local_write(h, &data, now);
+        }
+        if let WriteTarget::Stream(h) = target
+            && self.is_bus_stream(h)
+        {
+            let (code, _) = self.bus_stream_refused(h);
+            return self.finish(code, None, now);
+        }
+        let (handle, to) = match target {
+            WriteTarget::Stream(h) => match self.streams.get(h) {
+                Some(s) if !s.closed => {
+                    let to = match s.kind {
+                        StreamType::Udpc => s.remote,
+                        StreamType::Udps => s.remote.or_else(|| self.udp_server_default()),
+                        _ => None,
+                    };
+                    if s.kind == StreamType::Udps && to.is_none() {
+                        self.log(console::level::ERROR, "UDP server: no client to send to");
+                        return self.finish(ResultCode::FAILED, None, now);
+                    }
+                    (h, to)
+                }
+                _ => return self.finish(ResultCode::BAD_ARGS, None, now),
+            },
+            WriteTarget::UdpClient(to) => match self.streams.handles_of(StreamType::Udps).first() {
+                Some(&h) => (h, Some(to)),
+                None => {
+                    self.log(console::level::ERROR, "UDP server not running");
+                    return self.finish(ResultCode::FAILED, None, now);
+                }
+            },
+            WriteTarget::File(_) => return,
+        };
+        let Some(stream) = self.streams.get_mut(handle) else { return };
+        stream.tx_bytes += data.len() as u64;
+        stream.last_activity = now;
+        let conn = stream.conn;
+        let len = data.len();
+        self.actions.push_back(Action::Net(NetRequest::Send { conn, data, to }));
+        let deadline = now + self.cfg.bus.write_timeout;
+        self.pending = Some(Pending::Write { conn, handle, deadline, len });
+    }
+
+    /// `udp.server.remote_host`:`udp.server.remote_port`, when both are set.
+    pub(super) fn udp_server_default(&self) -> Option<Endpoint> {
+        self.cfg.udp_server.remote
+    }
+
+    /// Closes a stream on the command's behalf and frees its handle.
+    pub(super) fn close_stream(&mut self, handle: usize, now: Instant) {
+        let Some(stream) = self.streams.remove(handle) else { return };
+        if let Some(Local::FileWrite { name, size, written, .. }) = &stream.source
+            && written < size
+        {
+            self.fs.abort(name);
+            let note = format!("File {name}: closed after {written} of {size} bytes, discarded");
+            self.log(console::level::ERROR, &note);
+        }
+        // Closed on purpose: an auto-started client does not reconnect.
+        self.autos.retain(|a| {
+            stream.source.is_some() || a.phase != AutoPhase::Open { conn: stream.conn }
+        });
+        if !stream.closed && stream.source.is_none() {
+            self.actions.push_back(Action::Net(NetRequest::Close { conn: stream.conn }));
+        }
+        self.log(console::level::INFO, &format!("Closing: {handle}"));
+        self.log(console::level::STATUS, &format!("[Closed: {handle}]"));
+        // Only a timer closes a stream while a read waits (idle client): the read ends empty.
+        let reading = |p: &Pending| matches!(p, Pending::Read { handle: h, .. } if *h == handle);
+        if let Some(origin) = self.owner(reading) {
+            self.in_origin(Some(origin), |m| m.finish(ResultCode::SUCCESS, None, now));
+        }
+    }
+
+    /// A command timer ran out.
+    pub(super) fn timed_out(&mut self, pending: Pending, now: Instant) {
+        let (level, note) = match pending {
+            Pending::Scan { .. } => (console::level::ERROR, "Scan timed out".to_string()),
+            Pending::Lookup { host, then, .. } => {
+                self.log(console::level::ERROR, &format!("DNS lookup timed out: {host}"));
+                if matches!(then, Then::Open { .. }) {
+                    self.log(console::level::STATUS, "[Open failed]");
+                }
+                return self.finish(ResultCode::FAILED, None, now);
+            }
+            Pending::Ping { to, .. } => {
+                (console::level::ERROR, format!("Ping timed out: {}", wlan::ip_text(to)))
+            }
+            Pending::Connect { host, to, tries, waiting: true, .. } => {
+                return self.tcp_attempt(host, to, tries, now);
+            }
+            Pending::Connect { conn, host, to, tries, waiting: false, .. } => {
+                self.actions.push_back(Action::Net(NetRequest::Close { conn }));
+                self.log(console::level::INFO, "Connect timed out");
+                return self.tcp_retry(host, to, tries, now);
+            }
+            Pending::UdpOpen { conn, kind, .. } => {
+                self.actions.push_back(Action::Net(NetRequest::Close { conn }));
+                if kind == StreamType::Udpc {
+                    self.log(console::level::STATUS, "[Open failed]");
+                }
+                (console::level::ERROR, "UDP open timed out".to_string())
+            }
+            Pending::Read { .. } => return self.finish(ResultCode::SUCCESS, None, now),
+            Pending::Data { phase, .. } => {
+                let note = format!("Write aborted: {} bytes missing", phase.missing());
+                (console::level::ERROR, note)
+            }
+            Pending::Write { .. } => {
+                if self.cfg.bus.write_check {
+                    self.log(console::level::ERROR, "Write not taken in time");
+                    return self.finish(ResultCode::BOUNDS_ERROR, None, now);
+                }
+                return self.finish(ResultCode::SUCCESS, Some("Success"), now);
+            }
+            Pending::Save | Pending::NetUp(_) | Pending::StoreFiles { .. } => {
+                (console::level::ERROR, String::new())
+            }
+        };
+        self.log(level, &note);
+        self.finish(ResultCode::FAILED, None, now);
+    }
+
+    /// Connection events; `true` when the event was about a connection.
+    pub(super) fn stream_event(&mut self, event: &NetEvent, now: Instant) -> bool {
+        if self.auto_event(event, now) {
+            return true;
+        }
+        match event {
+            NetEvent::TcpConnected { conn, local_port } => {
+                match self.pending.clone() {
+                    Some(Pending::Connect { conn: want, to, waiting: false, .. })
+                        if want == *conn =>
+                    {
+                        let local = (self.local_ip(), *local_port);
+                        let stream = Stream::new(StreamType::Tcpc, *conn, local, Some(to));
+                        match self.add_stream(stream, now) {
+                            Some(h) => self.finish(ResultCode::SUCCESS, Some(&h.to_string()), now),
+                            None => {
+                                self.log(console::level::STATUS, "[Open failed]");
+                                self.finish(ResultCode::FAILED, None, now);
+                            }
+                        }
+                    }
+                    // Late (the attempt was given up): not wanted.
+                    _ => self.actions.push_back(Action::Net(NetRequest::Close { conn: *conn })),
+                }
+            }
+            NetEvent::UdpOpened { conn, local_port } => match self.pending.clone() {
+                Some(Pending::UdpOpen { conn: want, kind, remote, .. }) if want == *conn => {
+                    let local = (self.local_ip(), *local_port);
+                    match self.add_stream(Stream::new(kind, *conn, local, remote), now) {
+                        Some(h) => self.finish(ResultCode::SUCCESS, Some(&h.to_string()), now),
+                        None => {
+                            if kind == StreamType::Udpc {
+                                self.log(console::level::STATUS, "[Open failed]");
+                            }
+                            self.finish(ResultCode::FAILED, None, now);
+                        }
+                    }
+                }
+                _ => self.actions.push_back(Action::Net(NetRequest::Close { conn: *conn })),
+            },
+            NetEvent::TcpAccepted { listener, conn, peer } => {
+                let close = Action::Net(NetRequest::Close { conn: *conn });
+                let Some(server) = self.tcp_server.filter(|s| s.listener == *listener) else {
+                    self.actions.push_back(close);
+                    return true;
+                };
+                let clients = self.streams.handles_of(StreamType::Tcps).len();
+                // In STREAM mode a server takes one client (chapter, "Stream Limitations").
+                let max = if self.bus.configured { 1 } else { self.cfg.tcp_server.max_clients };
+                if clients >= max {
+                    self.actions.push_back(close);
+                    self.log(console::level::INFO, "TCP server: too many clients");
+                    return true;
+                }
+                let local = (self.local_ip(), server.port);
+                let stream = Stream::new(StreamType::Tcps, *conn, local, Some(*peer));
+                if self.add_stream(stream, now).is_some() && server.auto {
+                    self.claim_bus(*conn);
+                }
+            }
+            NetEvent::Received { conn, data, from } => {
+                let Some(h) = self.streams.by_conn(*conn) else { return true };
+                if self.bus.streaming && self.bus.conn == Some(*conn) {
+                    // Straight to the bus; a UDP server still learns whom to answer.
+                    let lock = self.cfg.udp_server.lock_client;
+                    self.streams.received(h, *from, &[], 0, lock, now);
+                    if let Some(s) = self.streams.get_mut(h) {
+                        s.rx_bytes += data.len() as u64;
+                    }
+                    self.serial.raw(data);
+                    return true;
+                }
+                let cap = self.cfg.bus.rx_bufsize;
+                let lock = self.cfg.udp_server.lock_client;
+                let dropped = self.streams.received(h, *from, data, cap, lock, now);
+                if dropped > 0 {
+                    let note = format!("Stream {h}: receive buffer full, {dropped} bytes dropped");
+                    self.log(console::level::INFO, &note);
+                }
+                if let Some(s) = self.streams.get_mut(h)
+                    && !s.kind.is_udp()
+                    && !s.paused
+                    && s.buffered() >= cap / 2
+                {
+                    s.paused = true;
+                    self.actions
+                        .push_back(Action::Net(NetRequest::Flow { conn: *conn, accept: false }));
+                }
+                if let Some(Pending::Read { handle, size, with_sender, .. }) = self.pending.clone()
+                    && handle == h
+                    && self.streams.get(h).is_some_and(|s| s.buffered() > 0)
+                {
+                    self.answer_read(h, size, with_sender, now);
+                }
+            }
+            NetEvent::Sent { conn, len } => {
+                if let Some(Pending::Write { conn: want, len: asked, .. }) = &self.pending
+                    && want == conn
+                {
+                    if len < asked {
+                        let line = format!("Write failed: {len} of {asked} bytes sent");
+                        self.log(console::level::ERROR, &line);
+                        self.finish(ResultCode::FAILED, None, now);
+                    } else {
+                        self.finish(ResultCode::SUCCESS, Some("Success"), now);
+                    }
+                }
+            }
+            NetEvent::Closed { conn } | NetEvent::ConnFailed { conn, .. } => {
+                self.conn_ended(event, *conn, now);
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// A connection failed or closed: a connect attempt, a listener, a UDP open or a stream.
+    pub(super) fn conn_ended(&mut self, event: &NetEvent, conn: ConnId, now: Instant) {
+        // A command waiting on this connection is answered in its origin.
+        let owner = self.event_owner(event);
+        if owner.is_some() && owner != self.ctx {
+            return self.in_origin(owner, |m| m.conn_ended(event, conn, now));
+        }
+        let reason = match event {
+            NetEvent::ConnFailed { reason, .. } => Some(*reason),
+            _ => None,
+        };
+        match self.pending.clone() {
+            Some(Pending::Connect { conn: want, host, to, tries, waiting: false, .. })
+                if want == conn =>
+            {
+                let why = reason.map_or("closed", conn_failure_text);
+                self.log(console::level::INFO, &format!("Connect failed: {why}"));
+                return self.tcp_retry(host, to, tries, now);
+            }
+            Some(Pending::UdpOpen { conn: want, kind, .. }) if want == conn => {
+                let why = reason.map_or("closed", conn_failure_text);
+                self.log(console::level::ERROR, &format!("UDP open failed: {why}"));
+                if kind == StreamType::Udpc {
+                    self.log(console::level::STATUS, "[Open failed]");
+                }
+                return self.finish(ResultCode::FAILED, None, now);
+            }
+            Some(Pending::Write { conn: want, .. }) if want == conn => {
+                self.finish(ResultCode::FAILED, None, now);
+            }
+            _ => {}
+        }
+        if let Some(server) = self.tcp_server
+            && server.listener == conn
+        {
+            let why = reason.map_or("closed", conn_failure_text);
+            self.log(console::level::ERROR, &format!("TCP server: listen failed: {why}"));
+            self.tcp_server = None;
+            return;
+        }
+        let Some(h) = self.streams.by_conn(conn) else { return };
+        let Some(stream) = self.streams.get_mut(h) else { return };
+        if stream.closed {
+            return;
+        }
+        stream.closed = true;
+        let empty = stream.buffered() == 0;
+        if empty {
+            self.streams.remove(h);
+        }
+        self.log(console::level::STATUS, &format!("[Closed: {h}]"));
+        if let Some(Pending::Read { handle, size, with_sender, .. }) = self.pending.clone()
+            && handle == h
+        {
+            self.answer_read(h, size, with_sender, now);
+        }
+    }
+
+    /// When the next TCP server client becomes idle (`tcp.server.idle_timeout`, s; 0 never).
+    pub(super) fn idle_deadline(&self) -> Option<Instant> {
+        let idle = self.cfg.tcp_server.idle_timeout;
+        if idle.as_millis() == 0 {
+            return None;
+        }
+        self.streams
+            .iter()
+            .filter(|(_, s)| s.kind == StreamType::Tcps && !s.closed)
+            .map(|(_, s)| s.last_activity + idle)
+            .min()
+    }
+
+    pub(super) fn close_idle_clients(&mut self, now: Instant) {
+        let idle = self.cfg.tcp_server.idle_timeout;
+        if idle.as_millis() == 0 {
+            return;
+        }
+        let idle: Vec<usize> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| {
+                s.kind == StreamType::Tcps && !s.closed && s.last_activity + idle <= now
+            })
+            .map(|(h, _)| h)
+            .collect();
+        for h in idle {
+            self.log(console::level::INFO, &format!("TCP server: client {h} idle"));
+            self.close_stream(h, now);
+        }
+    }
+}
