@@ -192,6 +192,8 @@ pub struct Module {
     wlan: Wlan,
     streams: Streams,
     tcp_server: Option<TcpServer>,
+    /// Every connection and the service that owns it.
+    conns: conns::ConnTable,
     /// Streams the `*.auto_start` variables open in the background.
     autos: Vec<Auto>,
     /// Whether the network was up at the last [`Module::apply`] (to see it come and go).
@@ -294,6 +296,7 @@ impl Module {
             wlan: Wlan::new(),
             streams: Streams::new(),
             tcp_server: None,
+            conns: conns::ConnTable::default(),
             autos: Vec::new(),
             net_was_up: false,
             bus: Bus::default(),
@@ -525,8 +528,15 @@ impl Module {
             }
             _ => {}
         }
-        if self.stream_event(&event, now) {
-            return;
+        // Each event goes to the service that owns it: lookups of auto start to it, connection
+        // events to the connection's owner (see `conns`), the rest to the WLAN.
+        if let NetEvent::Resolved { id, address } = &event
+            && self.auto_resolving(*id)
+        {
+            return self.auto_resolved(*id, *address, now);
+        }
+        if let Some(conn) = conns::event_conn(&event) {
+            return self.conn_event(conn, &event, now);
         }
         let mut out = wlan::Out::default();
         self.wlan.event(&event, &self.cfg.wlan, now, &mut out);
@@ -703,6 +713,7 @@ impl Module {
 
 mod auto;
 mod bus;
+mod conns;
 mod files;
 mod network;
 mod origins;

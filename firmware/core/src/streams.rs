@@ -40,7 +40,7 @@
 //!   the end (nothing more will come, as for a closed network stream); a FILE stream being
 //!   written answers `0`. They stay open at the end until `stream_close`.
 
-use crate::net::{ACCEPTED_BASE, ConnId, Ipv4};
+use crate::net::{ConnId, Ipv4};
 use crate::time::Instant;
 use crate::wlan::ip_text;
 use alloc::collections::VecDeque;
@@ -305,23 +305,16 @@ impl Stream {
     }
 }
 
-/// The stream table and the ids of the connections the core opens.
+/// The stream table (the ids of the connections are handed out by the module's connection
+/// table).
 #[derive(Debug, Default)]
 pub struct Streams {
     slots: Vec<Option<Stream>>,
-    next_conn: ConnId,
 }
 
 impl Streams {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// A fresh id for a connection or listener the core opens (below [`ACCEPTED_BASE`]).
-    pub fn next_conn(&mut self) -> ConnId {
-        let next = (self.next_conn.0 + 1) % ACCEPTED_BASE;
-        self.next_conn = ConnId(next.max(1));
-        self.next_conn
     }
 
     /// Network streams open now.

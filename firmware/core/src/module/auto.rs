@@ -25,6 +25,7 @@
 //!   background openers are dropped.
 
 use super::*;
+use conns::{Open, Owner};
 
 /// A stream an `*.auto_start` variable opens when the network comes up, in the background
 /// (the console stays free): `tcp.client.*` (`TCPC`, with the connect retry sequence and
@@ -136,9 +137,9 @@ impl Module {
 
     pub(super) fn network_went_down(&mut self, now: Instant) {
         self.autos.clear();
+        self.conns.forget(Owner::AutoStart);
         if let Some(server) = self.tcp_server.take() {
-            let listener = server.listener;
-            self.actions.push_back(Action::Net(NetRequest::TcpUnlisten { listener }));
+            self.close_conn(server.listener);
         }
         let open: Vec<ConnId> = self
             .streams
@@ -147,14 +148,13 @@ impl Module {
             .map(|(_, s)| s.conn)
             .collect();
         for conn in open {
-            self.actions.push_back(Action::Net(NetRequest::Close { conn }));
-            self.conn_ended(&NetEvent::Closed { conn }, conn, now);
+            self.close_conn(conn);
+            self.stream_closed(conn, now);
         }
     }
 
     pub(super) fn start_tcp_server(&mut self, port: u16, auto: bool) {
-        let listener = self.streams.next_conn();
-        self.actions.push_back(Action::Net(NetRequest::TcpListen { listener, port }));
+        let listener = self.open_conn(Open::Listen { port }, Owner::TcpServer);
         self.tcp_server = Some(TcpServer { listener, port, auto });
         self.log(console::level::INFO, &format!("TCP server listening on port {port}"));
     }
@@ -203,23 +203,21 @@ impl Module {
 
     /// One connect attempt (TCP) or the socket open (UDP).
     pub(super) fn auto_connect(&mut self, i: usize, now: Instant) {
-        let conn = self.streams.next_conn();
-        let auto = &mut self.autos[i];
+        let auto = &self.autos[i];
         match (auto.kind, auto.to) {
             (StreamType::Tcpc, Some(to)) => {
-                auto.tries += 1;
                 let local_port = self.cfg.tcp_client.local_port;
-                let timeout = self.cfg.tcp_client.connect_timeout;
-                let request = NetRequest::TcpConnect { conn, to: to.0, port: to.1, local_port };
-                self.actions.push_back(Action::Net(request));
-                let deadline = now + timeout;
-                self.autos[i].phase = AutoPhase::Connect { conn, deadline };
+                let conn = self.open_conn(Open::Tcp { to, local_port }, Owner::AutoStart);
+                let deadline = now + self.cfg.tcp_client.connect_timeout;
+                let auto = &mut self.autos[i];
+                auto.tries += 1;
+                auto.phase = AutoPhase::Connect { conn, deadline };
             }
             (kind, _) => {
                 let local_port = if kind == StreamType::Udps { auto.port } else { 0 };
-                self.actions.push_back(Action::Net(NetRequest::UdpOpen { conn, local_port }));
+                let conn = self.open_conn(Open::Udp { local_port }, Owner::AutoStart);
                 let deadline = now + UDP_OPEN_TIMEOUT;
-                auto.phase = AutoPhase::UdpOpen { conn, deadline };
+                self.autos[i].phase = AutoPhase::UdpOpen { conn, deadline };
             }
         }
     }
@@ -275,37 +273,38 @@ impl Module {
         }
     }
 
-    /// Events for the background openers; `true` when one took it.
-    pub(super) fn auto_event(&mut self, event: &NetEvent, now: Instant) -> bool {
-        let find =
-            |autos: &[Auto], f: &dyn Fn(&AutoPhase) -> bool| autos.iter().position(|a| f(&a.phase));
-        match event {
-            NetEvent::Resolved { id, address } => {
-                let Some(i) = find(
-                    &self.autos,
-                    &|p| matches!(p, AutoPhase::Resolve { id: w, .. } if w == id),
-                ) else {
-                    return false;
-                };
-                match address {
-                    Some(ip) => {
-                        self.autos[i].to = Some((*ip, self.autos[i].port));
-                        self.auto_connect(i, now);
-                    }
-                    None => {
-                        let host = self.autos[i].host.clone();
-                        if !self.auto_quiet(i) {
-                            self.log(console::level::ERROR, &format!("Host not found: {host}"));
-                        }
-                        self.auto_failed(i, now);
-                    }
-                }
+    /// Whether a background opener waits for the lookup `id`.
+    pub(super) fn auto_resolving(&self, id: u32) -> bool {
+        self.autos.iter().any(|a| matches!(a.phase, AutoPhase::Resolve { id: w, .. } if w == id))
+    }
+
+    /// A background opener's lookup answered.
+    pub(super) fn auto_resolved(&mut self, id: u32, address: Option<Ipv4>, now: Instant) {
+        let wants = |a: &Auto| matches!(a.phase, AutoPhase::Resolve { id: w, .. } if w == id);
+        let Some(i) = self.autos.iter().position(wants) else { return };
+        match address {
+            Some(ip) => {
+                self.autos[i].to = Some((ip, self.autos[i].port));
+                self.auto_connect(i, now);
             }
+            None => {
+                let host = self.autos[i].host.clone();
+                if !self.auto_quiet(i) {
+                    self.log(console::level::ERROR, &format!("Host not found: {host}"));
+                }
+                self.auto_failed(i, now);
+            }
+        }
+    }
+
+    /// An event for a connection a background opener is opening.
+    pub(super) fn auto_conn_event(&mut self, event: &NetEvent, now: Instant) {
+        match event {
             NetEvent::TcpConnected { conn, local_port }
             | NetEvent::UdpOpened { conn, local_port } => {
                 let c = *conn;
                 let Some(i) = self.autos.iter().position(|a| a.phase.attempt() == Some(c)) else {
-                    return false;
+                    return self.close_conn(c);
                 };
                 let auto = self.autos[i].clone();
                 let local = (self.local_ip(), *local_port);
@@ -330,18 +329,17 @@ impl Module {
                         self.log(console::level::INFO, &format!("Connect failed: {why}"));
                     }
                     self.auto_failed(i, now);
-                    return true;
                 }
-                // The auto client's stream dropped: the stream table handles it, then maybe
-                // a new round.
-                if let Some(i) = find(&self.autos, &|p| *p == AutoPhase::Open { conn: c }) {
-                    self.auto_round_over(i, now);
-                }
-                return false;
             }
-            _ => return false,
+            _ => {}
         }
-        true
+    }
+
+    /// A stream auto start opened dropped: maybe a new round.
+    pub(super) fn auto_stream_dropped(&mut self, conn: ConnId, now: Instant) {
+        if let Some(i) = self.autos.iter().position(|a| a.phase == AutoPhase::Open { conn }) {
+            self.auto_round_over(i, now);
+        }
     }
 
     pub(super) fn auto_tick(&mut self, now: Instant) {
@@ -355,7 +353,7 @@ impl Module {
                     self.auto_failed(i, now);
                 }
                 AutoPhase::Connect { conn, .. } | AutoPhase::UdpOpen { conn, .. } => {
-                    self.actions.push_back(Action::Net(NetRequest::Close { conn }));
+                    self.close_conn(conn);
                     self.log(console::level::INFO, "Connect timed out");
                     self.auto_failed(i, now);
                 }

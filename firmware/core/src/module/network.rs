@@ -3,6 +3,7 @@
 //! Sequence ([`crate::wlan`]) do when it settles.
 
 use super::*;
+use conns::Open;
 
 /// What a name lookup is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,8 +94,7 @@ impl Module {
                 self.finish(ResultCode::SUCCESS, Some("Success"), now);
             }
             (Settled::Up, AfterUp::UdpServer(port)) => {
-                let conn = self.streams.next_conn();
-                self.actions.push_back(Action::Net(NetRequest::UdpOpen { conn, local_port: port }));
+                let conn = self.open_conn(Open::Udp { local_port: port }, self.command_owner());
                 let deadline = now + UDP_OPEN_TIMEOUT;
                 self.pending =
                     Some(Pending::UdpOpen { conn, deadline, kind: StreamType::Udps, remote: None });

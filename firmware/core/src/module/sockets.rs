@@ -32,6 +32,7 @@
 //!   write fails (code 1). `udp_client` keeps datagrams from any sender.
 
 use super::*;
+use conns::{Open, Owner};
 
 /// Where the bytes of a data phase go.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -169,8 +170,7 @@ impl Module {
                 }
                 ("stop", None) => {
                     if let Some(server) = self.tcp_server.take() {
-                        let listener = server.listener;
-                        self.actions.push_back(Action::Net(NetRequest::TcpUnlisten { listener }));
+                        self.close_conn(server.listener);
                         for h in self.streams.handles_of(StreamType::Tcps) {
                             self.close_stream(h, now);
                         }
@@ -251,8 +251,7 @@ impl Module {
     /// Opens a client stream to `to` once the network is up and the host resolved.
     pub(super) fn open_to(&mut self, udp: bool, host: String, to: Endpoint, now: Instant) {
         if udp {
-            let conn = self.streams.next_conn();
-            self.actions.push_back(Action::Net(NetRequest::UdpOpen { conn, local_port: 0 }));
+            let conn = self.open_conn(Open::Udp { local_port: 0 }, self.command_owner());
             let deadline = now + UDP_OPEN_TIMEOUT;
             self.pending =
                 Some(Pending::UdpOpen { conn, deadline, kind: StreamType::Udpc, remote: Some(to) });
@@ -262,14 +261,8 @@ impl Module {
     }
 
     pub(super) fn tcp_attempt(&mut self, host: String, to: Endpoint, tries: u32, now: Instant) {
-        let conn = self.streams.next_conn();
         let local_port = self.cfg.tcp_client.local_port;
-        self.actions.push_back(Action::Net(NetRequest::TcpConnect {
-            conn,
-            to: to.0,
-            port: to.1,
-            local_port,
-        }));
+        let conn = self.open_conn(Open::Tcp { to, local_port }, self.command_owner());
         let deadline = now + self.cfg.tcp_client.connect_timeout;
         self.pending =
             Some(Pending::Connect { conn, deadline, host, to, tries: tries + 1, waiting: false });
@@ -296,11 +289,12 @@ impl Module {
         stream.last_activity = now;
         match self.streams.open(stream) {
             Some(h) => {
+                self.conns.set(conn, Owner::Stream);
                 self.log(console::level::STATUS, &format!("[Opened: {h}]"));
                 Some(h)
             }
             None => {
-                self.actions.push_back(Action::Net(NetRequest::Close { conn }));
+                self.close_conn(conn);
                 self.log(console::level::ERROR, "No free stream handles");
                 None
             }
@@ -464,7 +458,7 @@ impl Module {
             stream.source.is_some() || a.phase != AutoPhase::Open { conn: stream.conn }
         });
         if !stream.closed && stream.source.is_none() {
-            self.actions.push_back(Action::Net(NetRequest::Close { conn: stream.conn }));
+            self.close_conn(stream.conn);
         }
         self.log(console::level::INFO, &format!("Closing: {handle}"));
         self.log(console::level::STATUS, &format!("[Closed: {handle}]"));
@@ -493,12 +487,12 @@ impl Module {
                 return self.tcp_attempt(host, to, tries, now);
             }
             Pending::Connect { conn, host, to, tries, waiting: false, .. } => {
-                self.actions.push_back(Action::Net(NetRequest::Close { conn }));
+                self.close_conn(conn);
                 self.log(console::level::INFO, "Connect timed out");
                 return self.tcp_retry(host, to, tries, now);
             }
             Pending::UdpOpen { conn, kind, .. } => {
-                self.actions.push_back(Action::Net(NetRequest::Close { conn }));
+                self.close_conn(conn);
                 if kind == StreamType::Udpc {
                     self.log(console::level::STATUS, "[Open failed]");
                 }
@@ -524,51 +518,78 @@ impl Module {
         self.finish(ResultCode::FAILED, None, now);
     }
 
-    /// Connection events; `true` when the event was about a connection.
-    pub(super) fn stream_event(&mut self, event: &NetEvent, now: Instant) -> bool {
-        if self.auto_event(event, now) {
-            return true;
-        }
-        match event {
-            NetEvent::TcpConnected { conn, local_port } => {
-                match self.pending.clone() {
-                    Some(Pending::Connect { conn: want, to, waiting: false, .. })
-                        if want == *conn =>
-                    {
-                        let local = (self.local_ip(), *local_port);
-                        let stream = Stream::new(StreamType::Tcpc, *conn, local, Some(to));
-                        match self.add_stream(stream, now) {
-                            Some(h) => self.finish(ResultCode::SUCCESS, Some(&h.to_string()), now),
-                            None => {
-                                self.log(console::level::STATUS, "[Open failed]");
-                                self.finish(ResultCode::FAILED, None, now);
-                            }
-                        }
+    /// An event for a connection a command is opening: the stream it answers, or a failed
+    /// attempt.
+    pub(super) fn command_conn_event(&mut self, event: &NetEvent, now: Instant) {
+        let reason = match event {
+            NetEvent::ConnFailed { reason, .. } => Some(*reason),
+            _ => None,
+        };
+        match (event, self.pending.clone()) {
+            (
+                NetEvent::TcpConnected { conn, local_port },
+                Some(Pending::Connect { conn: want, to, waiting: false, .. }),
+            ) if want == *conn => {
+                let local = (self.local_ip(), *local_port);
+                let stream = Stream::new(StreamType::Tcpc, *conn, local, Some(to));
+                match self.add_stream(stream, now) {
+                    Some(h) => self.finish(ResultCode::SUCCESS, Some(&h.to_string()), now),
+                    None => {
+                        self.log(console::level::STATUS, "[Open failed]");
+                        self.finish(ResultCode::FAILED, None, now);
                     }
-                    // Late (the attempt was given up): not wanted.
-                    _ => self.actions.push_back(Action::Net(NetRequest::Close { conn: *conn })),
                 }
             }
-            NetEvent::UdpOpened { conn, local_port } => match self.pending.clone() {
-                Some(Pending::UdpOpen { conn: want, kind, remote, .. }) if want == *conn => {
-                    let local = (self.local_ip(), *local_port);
-                    match self.add_stream(Stream::new(kind, *conn, local, remote), now) {
-                        Some(h) => self.finish(ResultCode::SUCCESS, Some(&h.to_string()), now),
-                        None => {
-                            if kind == StreamType::Udpc {
-                                self.log(console::level::STATUS, "[Open failed]");
-                            }
-                            self.finish(ResultCode::FAILED, None, now);
+            (
+                NetEvent::UdpOpened { conn, local_port },
+                Some(Pending::UdpOpen { conn: want, kind, remote, .. }),
+            ) if want == *conn => {
+                let local = (self.local_ip(), *local_port);
+                match self.add_stream(Stream::new(kind, *conn, local, remote), now) {
+                    Some(h) => self.finish(ResultCode::SUCCESS, Some(&h.to_string()), now),
+                    None => {
+                        if kind == StreamType::Udpc {
+                            self.log(console::level::STATUS, "[Open failed]");
                         }
+                        self.finish(ResultCode::FAILED, None, now);
                     }
                 }
-                _ => self.actions.push_back(Action::Net(NetRequest::Close { conn: *conn })),
-            },
+            }
+            (
+                NetEvent::Closed { conn } | NetEvent::ConnFailed { conn, .. },
+                Some(Pending::Connect { conn: want, host, to, tries, waiting: false, .. }),
+            ) if want == *conn => {
+                let why = reason.map_or("closed", conn_failure_text);
+                self.log(console::level::INFO, &format!("Connect failed: {why}"));
+                self.tcp_retry(host, to, tries, now);
+            }
+            (
+                NetEvent::Closed { conn } | NetEvent::ConnFailed { conn, .. },
+                Some(Pending::UdpOpen { conn: want, kind, .. }),
+            ) if want == *conn => {
+                let why = reason.map_or("closed", conn_failure_text);
+                self.log(console::level::ERROR, &format!("UDP open failed: {why}"));
+                if kind == StreamType::Udpc {
+                    self.log(console::level::STATUS, "[Open failed]");
+                }
+                self.finish(ResultCode::FAILED, None, now);
+            }
+            // Not what the command waits for any more: not wanted.
+            (NetEvent::TcpConnected { conn, .. } | NetEvent::UdpOpened { conn, .. }, _) => {
+                self.close_conn(*conn);
+            }
+            _ => {}
+        }
+    }
+
+    /// An event for the TCP server's listener: a client, or the listener failed.
+    pub(super) fn listener_event(&mut self, event: &NetEvent, now: Instant) {
+        match event {
             NetEvent::TcpAccepted { listener, conn, peer } => {
                 let close = Action::Net(NetRequest::Close { conn: *conn });
                 let Some(server) = self.tcp_server.filter(|s| s.listener == *listener) else {
                     self.actions.push_back(close);
-                    return true;
+                    return;
                 };
                 let clients = self.streams.handles_of(StreamType::Tcps).len();
                 // In STREAM mode a server takes one client (chapter, "Stream Limitations").
@@ -576,7 +597,7 @@ impl Module {
                 if clients >= max {
                     self.actions.push_back(close);
                     self.log(console::level::INFO, "TCP server: too many clients");
-                    return true;
+                    return;
                 }
                 let local = (self.local_ip(), server.port);
                 let stream = Stream::new(StreamType::Tcps, *conn, local, Some(*peer));
@@ -584,8 +605,25 @@ impl Module {
                     self.claim_bus(*conn);
                 }
             }
+            NetEvent::ConnFailed { conn, .. } | NetEvent::Closed { conn }
+                if self.tcp_server.is_some_and(|s| s.listener == *conn) =>
+            {
+                let why = match event {
+                    NetEvent::ConnFailed { reason, .. } => conn_failure_text(*reason),
+                    _ => "closed",
+                };
+                self.log(console::level::ERROR, &format!("TCP server: listen failed: {why}"));
+                self.tcp_server = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// An event for an open stream's connection: data, a write taken, or the end.
+    pub(super) fn stream_conn_event(&mut self, event: &NetEvent, now: Instant) {
+        match event {
             NetEvent::Received { conn, data, from } => {
-                let Some(h) = self.streams.by_conn(*conn) else { return true };
+                let Some(h) = self.streams.by_conn(*conn) else { return };
                 if self.bus.streaming && self.bus.conn == Some(*conn) {
                     // Straight to the bus; a UDP server still learns whom to answer.
                     let lock = self.cfg.udp_server.lock_client;
@@ -594,7 +632,7 @@ impl Module {
                         s.rx_bytes += data.len() as u64;
                     }
                     self.serial.raw(data);
-                    return true;
+                    return;
                 }
                 let cap = self.cfg.bus.rx_bufsize;
                 let lock = self.cfg.udp_server.lock_client;
@@ -633,53 +671,27 @@ impl Module {
                 }
             }
             NetEvent::Closed { conn } | NetEvent::ConnFailed { conn, .. } => {
-                self.conn_ended(event, *conn, now);
-            }
-            _ => return false,
-        }
-        true
-    }
-
-    /// A connection failed or closed: a connect attempt, a listener, a UDP open or a stream.
-    pub(super) fn conn_ended(&mut self, event: &NetEvent, conn: ConnId, now: Instant) {
-        // A command waiting on this connection is answered in its origin.
-        let owner = self.event_owner(event);
-        if owner.is_some() && owner != self.ctx {
-            return self.in_origin(owner, |m| m.conn_ended(event, conn, now));
-        }
-        let reason = match event {
-            NetEvent::ConnFailed { reason, .. } => Some(*reason),
-            _ => None,
-        };
-        match self.pending.clone() {
-            Some(Pending::Connect { conn: want, host, to, tries, waiting: false, .. })
-                if want == conn =>
-            {
-                let why = reason.map_or("closed", conn_failure_text);
-                self.log(console::level::INFO, &format!("Connect failed: {why}"));
-                return self.tcp_retry(host, to, tries, now);
-            }
-            Some(Pending::UdpOpen { conn: want, kind, .. }) if want == conn => {
-                let why = reason.map_or("closed", conn_failure_text);
-                self.log(console::level::ERROR, &format!("UDP open failed: {why}"));
-                if kind == StreamType::Udpc {
-                    self.log(console::level::STATUS, "[Open failed]");
-                }
-                return self.finish(ResultCode::FAILED, None, now);
-            }
-            Some(Pending::Write { conn: want, .. }) if want == conn => {
-                self.finish(ResultCode::FAILED, None, now);
+                self.stream_closed(*conn, now);
             }
             _ => {}
         }
-        if let Some(server) = self.tcp_server
-            && server.listener == conn
-        {
-            let why = reason.map_or("closed", conn_failure_text);
-            self.log(console::level::ERROR, &format!("TCP server: listen failed: {why}"));
-            self.tcp_server = None;
-            return;
+    }
+
+    /// A stream's connection ended (the peer closed it, it failed, or the network went
+    /// down): a write waiting on it fails, the stream is marked closed (kept while it holds
+    /// data), a read waiting on it is answered, and auto start may reconnect.
+    pub(super) fn stream_closed(&mut self, conn: ConnId, now: Instant) {
+        // A command waiting on this connection is answered in its origin.
+        let owner = self.event_owner(&NetEvent::Closed { conn });
+        if owner.is_some() && owner != self.ctx {
+            return self.in_origin(owner, |m| m.stream_closed(conn, now));
         }
+        if let Some(Pending::Write { conn: want, .. }) = &self.pending
+            && *want == conn
+        {
+            self.finish(ResultCode::FAILED, None, now);
+        }
+        self.auto_stream_dropped(conn, now);
         let Some(h) = self.streams.by_conn(conn) else { return };
         let Some(stream) = self.streams.get_mut(h) else { return };
         if stream.closed {
