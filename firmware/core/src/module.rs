@@ -68,95 +68,28 @@ pub enum Action {
     Net(crate::net::NetRequest),
 }
 
-/// A command that answers later; input meanwhile is stashed.
+/// A command that answers later; input meanwhile is stashed. Each service keeps what its
+/// commands wait for: [`network::NetWait`], [`sockets::StreamWait`], [`files::FilesWait`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Pending {
+    /// `save`: waiting for [`Module::nvm_stored`].
     Save,
-    /// [`Action::StoreFiles`] is out; `body` answers once it is stored.
-    StoreFiles {
-        body: String,
-    },
-    /// Waiting for the Network Up Sequence to settle, then doing the rest of the command.
-    NetUp(AfterUp),
-    /// `wlan_scan`.
-    Scan {
-        id: u32,
-        deadline: Instant,
-        verbose: bool,
-    },
-    /// `network_lookup`, or the name lookup of `ping <host>`, `tcp_client`, `udp_client`.
-    Lookup {
-        id: u32,
-        deadline: Instant,
-        host: String,
-        then: Then,
-    },
-    /// `ping`.
-    Ping {
-        id: u32,
-        deadline: Instant,
-        to: Ipv4,
-    },
-    /// `tcp_client`: a connect attempt (`waiting: false`, deadline `tcp.client.connect_timeout`)
-    /// or the wait before the next (`waiting: true`, deadline `tcp.client.retry_period`).
-    Connect {
-        conn: ConnId,
-        deadline: Instant,
-        host: String,
-        to: Endpoint,
-        /// Attempts made so far.
-        tries: u32,
-        waiting: bool,
-    },
-    /// `udp_client`, `udp_server start`: waiting for [`NetEvent::UdpOpened`].
-    UdpOpen {
-        conn: ConnId,
-        deadline: Instant,
-        kind: StreamType,
-        remote: Option<Endpoint>,
-    },
-    /// `stream_read`, `udp_server read`: nothing buffered yet; waits `bus.command.read_timeout`.
-    Read {
-        handle: usize,
-        size: usize,
-        deadline: Instant,
-        with_sender: bool,
-    },
-    /// The data phase of `stream_write`, `udp_server write`: [`DATA_TIMEOUT`] after the last
-    /// byte it aborts.
-    Data {
-        phase: DataPhase,
-        deadline: Instant,
-        target: WriteTarget,
-    },
-    /// The write was handed to the platform; waiting for [`NetEvent::Sent`]
-    /// (`bus.command.write_timeout`).
-    Write {
-        conn: ConnId,
-        handle: usize,
-        deadline: Instant,
-        /// Bytes handed to the platform; a `Sent` for fewer is a failed write.
-        len: usize,
-    },
+    Net(NetWait),
+    Stream(StreamWait),
+    Files(FilesWait),
 }
 
 impl Pending {
     fn deadline(&self) -> Option<Instant> {
         match self {
-            Pending::Scan { deadline, .. }
-            | Pending::Lookup { deadline, .. }
-            | Pending::Ping { deadline, .. }
-            | Pending::Connect { deadline, .. }
-            | Pending::UdpOpen { deadline, .. }
-            | Pending::Read { deadline, .. }
-            | Pending::Data { deadline, .. }
-            | Pending::Write { deadline, .. } => Some(*deadline),
-            Pending::Save | Pending::NetUp(_) | Pending::StoreFiles { .. } => None,
+            Pending::Save => None,
+            Pending::Net(wait) => wait.deadline(),
+            Pending::Stream(wait) => Some(wait.deadline()),
+            Pending::Files(_) => None,
         }
     }
 }
 
-/// The module's command core.
 #[derive(Debug)]
 pub struct Module {
     board: BoardInfo,
@@ -358,7 +291,10 @@ impl Module {
             return 0;
         }
         self.in_origin(Some(origin), |m| {
-            let Some(Pending::Data { phase, deadline, .. }) = &mut m.pending else { return 0 };
+            let Some(Pending::Stream(StreamWait::Data { phase, deadline, .. })) = &mut m.pending
+            else {
+                return 0;
+            };
             let used = phase.feed(bytes);
             *deadline = now + DATA_TIMEOUT;
             if phase.is_complete() {
@@ -386,7 +322,9 @@ impl Module {
             if self.bus.streaming {
                 return self.bus_bytes(&bytes[i..], now);
             }
-            if let Some(Pending::Data { phase, deadline, .. }) = &mut self.pending {
+            if let Some(Pending::Stream(StreamWait::Data { phase, deadline, .. })) =
+                &mut self.pending
+            {
                 i += phase.feed(&bytes[i..]);
                 *deadline = now + DATA_TIMEOUT;
                 if phase.is_complete() {
@@ -448,12 +386,14 @@ impl Module {
     /// discarded and its stream closed), so the files in the core are always those stored.
     pub fn files_stored(&mut self, result: Result<(), &str>, now: Instant) {
         self.clock = self.clock.max(now);
-        let owner = self.owner(|p| matches!(p, Pending::StoreFiles { .. }));
+        let owner = self.owner(|p| matches!(p, Pending::Files(FilesWait::StoreFiles { .. })));
         self.in_origin(owner, |m| m.files_stored_here(result, now));
     }
 
     fn files_stored_here(&mut self, result: Result<(), &str>, now: Instant) {
-        let Some(Pending::StoreFiles { body }) = self.pending.clone() else { return };
+        let Some(Pending::Files(FilesWait::StoreFiles { body })) = self.pending.clone() else {
+            return;
+        };
         let before = self.files_before.take();
         match result {
             Ok(()) => self.finish(ResultCode::SUCCESS, Some(&body), now),
@@ -493,15 +433,16 @@ impl Module {
 
     fn net_event_here(&mut self, event: NetEvent, now: Instant) {
         match (&event, self.pending.clone()) {
-            (NetEvent::ScanDone { id, results }, Some(Pending::Scan { id: want, verbose, .. }))
-                if *id == want =>
-            {
+            (
+                NetEvent::ScanDone { id, results },
+                Some(Pending::Net(NetWait::Scan { id: want, verbose, .. })),
+            ) if *id == want => {
                 let body = wlan::scan_body(results, verbose);
                 return self.finish(ResultCode::SUCCESS, Some(&body), now);
             }
             (
                 NetEvent::Resolved { id, address },
-                Some(Pending::Lookup { id: want, host, then, .. }),
+                Some(Pending::Net(NetWait::Lookup { id: want, host, then, .. })),
             ) if *id == want => {
                 return match (address, then) {
                     (Some(address), Then::Ping) => self.ping(*address, now),
@@ -520,9 +461,10 @@ impl Module {
                     }
                 };
             }
-            (NetEvent::PingReply { id, rtt_ms }, Some(Pending::Ping { id: want, to, .. }))
-                if *id == want =>
-            {
+            (
+                NetEvent::PingReply { id, rtt_ms },
+                Some(Pending::Net(NetWait::Ping { id: want, to, .. })),
+            ) if *id == want => {
                 let body = format!("Ping reply from {}: {rtt_ms} ms", wlan::ip_text(to));
                 return self.finish(ResultCode::SUCCESS, Some(&body), now);
             }
@@ -573,10 +515,16 @@ impl Module {
             .collect();
         for origin in due {
             self.in_origin(Some(origin), |m| {
-                if let Some(pending) = m.pending.clone()
-                    && pending.deadline().is_some_and(|at| at <= now)
-                {
-                    m.timed_out(pending, now);
+                match m.pending.clone() {
+                    Some(pending) if pending.deadline().is_some_and(|at| at <= now) => {
+                        match pending {
+                            Pending::Net(wait) => m.net_timed_out(wait, now),
+                            Pending::Stream(wait) => m.stream_timed_out(wait, now),
+                            // Waits for the platform, which always answers.
+                            Pending::Save | Pending::Files(_) => {}
+                        }
+                    }
+                    _ => {}
                 }
             });
         }
@@ -723,9 +671,10 @@ mod system;
 pub use auto::AUTO_RETRY;
 use auto::{Auto, AutoPhase};
 use bus::Bus;
-use network::{AfterUp, Then};
+use files::FilesWait;
+use network::{AfterUp, NetWait, Then};
 pub use sockets::{DATA_TIMEOUT, UDP_OPEN_TIMEOUT};
-use sockets::{TcpServer, WriteTarget, conn_failure_text, parse_size};
+use sockets::{StreamWait, TcpServer, WriteTarget, conn_failure_text, parse_size};
 
 #[cfg(test)]
 mod file_tests;

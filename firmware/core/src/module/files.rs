@@ -44,6 +44,13 @@
 
 use super::*;
 
+/// What a file command waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum FilesWait {
+    /// [`Action::StoreFiles`] is out; `body` answers once it is stored.
+    StoreFiles { body: String },
+}
+
 impl Module {
     /// Marks the command being run as answering through a CMD stream, when buffering is on.
     pub(super) fn buffer_as(&mut self, command: &'static str) {
@@ -96,7 +103,7 @@ impl Module {
     ) {
         self.actions.push_back(Action::StoreFiles(self.fs.encode()));
         self.files_before = Some((before, stream));
-        self.pending = Some(Pending::StoreFiles { body: body.to_string() });
+        self.pending = Some(Pending::Files(FilesWait::StoreFiles { body: body.to_string() }));
     }
 
     /// Refuses a file change while the stored files could not be loaded; `true` if refused.

@@ -5,6 +5,30 @@
 use super::*;
 use conns::Open;
 
+/// What a network command waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum NetWait {
+    /// Waiting for the Network Up Sequence to settle, then doing the rest of the command.
+    NetUp(AfterUp),
+    /// `wlan_scan`.
+    Scan { id: u32, deadline: Instant, verbose: bool },
+    /// `network_lookup`, or the name lookup of `ping <host>`, `tcp_client`, `udp_client`.
+    Lookup { id: u32, deadline: Instant, host: String, then: Then },
+    /// `ping`.
+    Ping { id: u32, deadline: Instant, to: Ipv4 },
+}
+
+impl NetWait {
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        match self {
+            NetWait::NetUp(_) => None,
+            NetWait::Scan { deadline, .. }
+            | NetWait::Lookup { deadline, .. }
+            | NetWait::Ping { deadline, .. } => Some(*deadline),
+        }
+    }
+}
+
 /// What a name lookup is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Then {
@@ -59,7 +83,7 @@ impl Module {
         }
         if let Some(settled) = out.settled {
             // Every origin whose command waits for the network goes on, the current one first.
-            let waiting = |p: &Option<Pending>| matches!(p, Some(Pending::NetUp(_)));
+            let waiting = |p: &Option<Pending>| matches!(p, Some(Pending::Net(NetWait::NetUp(_))));
             let others: Vec<Origin> =
                 self.jobs.iter().filter(|j| waiting(&j.pending)).map(|j| j.origin).collect();
             if waiting(&self.pending) {
@@ -73,7 +97,7 @@ impl Module {
 
     /// The Network Up Sequence settled: go on with the command that waited for it.
     pub(super) fn settled(&mut self, settled: Settled, now: Instant) {
-        let Some(Pending::NetUp(after)) = self.pending.clone() else { return };
+        let Some(Pending::Net(NetWait::NetUp(after))) = self.pending.clone() else { return };
         match (settled, after) {
             (Settled::Failed, AfterUp::Open { .. }) => {
                 self.log(console::level::STATUS, "[Open failed]");
@@ -96,8 +120,12 @@ impl Module {
             (Settled::Up, AfterUp::UdpServer(port)) => {
                 let conn = self.open_conn(Open::Udp { local_port: port }, self.command_owner());
                 let deadline = now + UDP_OPEN_TIMEOUT;
-                self.pending =
-                    Some(Pending::UdpOpen { conn, deadline, kind: StreamType::Udps, remote: None });
+                self.pending = Some(Pending::Stream(StreamWait::UdpOpen {
+                    conn,
+                    deadline,
+                    kind: StreamType::Udps,
+                    remote: None,
+                }));
             }
             (Settled::Up, AfterUp::Respond) => {
                 self.finish(ResultCode::SUCCESS, Some("Success"), now)
@@ -121,7 +149,7 @@ impl Module {
 
     /// Brings the network up (if it is not) and then does `after`.
     pub(super) fn with_network(&mut self, after: AfterUp, now: Instant) {
-        self.pending = Some(Pending::NetUp(after));
+        self.pending = Some(Pending::Net(NetWait::NetUp(after)));
         let mut out = wlan::Out::default();
         self.wlan.up(&self.cfg.wlan, now, &mut out);
         self.apply(out, now);
@@ -133,13 +161,14 @@ impl Module {
         // `network.dns.timeout` is in milliseconds (assumed; its range is 100 to 60000).
         let timeout = self.cfg.dns.timeout.as_millis();
         let deadline = now + Duration::from_millis(timeout);
-        self.pending = Some(Pending::Lookup { id, deadline, host, then });
+        self.pending = Some(Pending::Net(NetWait::Lookup { id, deadline, host, then }));
     }
 
     pub(super) fn ping(&mut self, to: Ipv4, now: Instant) {
         let id = self.wlan.next_id();
         self.actions.push_back(Action::Net(NetRequest::Ping { id, to }));
-        self.pending = Some(Pending::Ping { id, deadline: now + wlan::PING_TIMEOUT, to });
+        self.pending =
+            Some(Pending::Net(NetWait::Ping { id, deadline: now + wlan::PING_TIMEOUT, to }));
     }
 
     /// The read-only status variables from the WLAN state.
@@ -243,7 +272,7 @@ impl Module {
                     params,
                 }));
                 let deadline = now + wlan::scan_timeout(&params);
-                self.pending = Some(Pending::Scan { id, deadline, verbose });
+                self.pending = Some(Pending::Net(NetWait::Scan { id, deadline, verbose }));
                 None
             }
             CommandId::NetworkLookup => {
@@ -274,5 +303,24 @@ impl Module {
             }
             _ => Some((ResultCode::UNKNOWN_COMMAND, None)),
         }
+    }
+
+    /// A network command's timer ran out.
+    pub(super) fn net_timed_out(&mut self, wait: NetWait, now: Instant) {
+        let note = match wait {
+            NetWait::Scan { .. } => "Scan timed out".to_string(),
+            NetWait::Lookup { host, then, .. } => {
+                self.log(console::level::ERROR, &format!("DNS lookup timed out: {host}"));
+                if matches!(then, Then::Open { .. }) {
+                    self.log(console::level::STATUS, "[Open failed]");
+                }
+                return self.finish(ResultCode::FAILED, None, now);
+            }
+            NetWait::Ping { to, .. } => format!("Ping timed out: {}", wlan::ip_text(to)),
+            // The Network Up Sequence keeps its own timers and always settles.
+            NetWait::NetUp(_) => return,
+        };
+        self.log(console::level::ERROR, &note);
+        self.finish(ResultCode::FAILED, None, now);
     }
 }

@@ -111,24 +111,27 @@ impl Module {
     pub(super) fn event_owner(&self, event: &NetEvent) -> Option<Origin> {
         let handle_of = |conn: ConnId| self.streams.by_conn(conn);
         self.owner(|p| match (p, event) {
-            (Pending::Scan { id, .. }, NetEvent::ScanDone { id: got, .. })
-            | (Pending::Lookup { id, .. }, NetEvent::Resolved { id: got, .. })
-            | (Pending::Ping { id, .. }, NetEvent::PingReply { id: got, .. }) => id == got,
+            (Pending::Net(NetWait::Scan { id, .. }), NetEvent::ScanDone { id: got, .. })
+            | (Pending::Net(NetWait::Lookup { id, .. }), NetEvent::Resolved { id: got, .. })
+            | (Pending::Net(NetWait::Ping { id, .. }), NetEvent::PingReply { id: got, .. }) => {
+                id == got
+            }
             (
-                Pending::Connect { conn, .. } | Pending::UdpOpen { conn, .. },
+                Pending::Stream(StreamWait::Connect { conn, .. })
+                | Pending::Stream(StreamWait::UdpOpen { conn, .. }),
                 NetEvent::TcpConnected { conn: got, .. }
                 | NetEvent::UdpOpened { conn: got, .. }
                 | NetEvent::Closed { conn: got }
                 | NetEvent::ConnFailed { conn: got, .. },
             ) => conn == got,
             (
-                Pending::Write { conn, .. },
+                Pending::Stream(StreamWait::Write { conn, .. }),
                 NetEvent::Sent { conn: got, .. }
                 | NetEvent::Closed { conn: got }
                 | NetEvent::ConnFailed { conn: got, .. },
             ) => conn == got,
             (
-                Pending::Read { handle, .. },
+                Pending::Stream(StreamWait::Read { handle, .. }),
                 NetEvent::Received { conn, .. }
                 | NetEvent::Closed { conn }
                 | NetEvent::ConnFailed { conn, .. },

@@ -34,6 +34,50 @@
 use super::*;
 use conns::{Open, Owner};
 
+/// What a stream or socket command waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum StreamWait {
+    /// `tcp_client`: a connect attempt (`waiting: false`, deadline `tcp.client.connect_timeout`)
+    /// or the wait before the next (`waiting: true`, deadline `tcp.client.retry_period`).
+    Connect {
+        conn: ConnId,
+        deadline: Instant,
+        host: String,
+        to: Endpoint,
+        /// Attempts made so far.
+        tries: u32,
+        waiting: bool,
+    },
+    /// `udp_client`, `udp_server start`: waiting for [`NetEvent::UdpOpened`].
+    UdpOpen { conn: ConnId, deadline: Instant, kind: StreamType, remote: Option<Endpoint> },
+    /// `stream_read`, `udp_server read`: nothing buffered yet; waits `bus.command.read_timeout`.
+    Read { handle: usize, size: usize, deadline: Instant, with_sender: bool },
+    /// The data phase of `stream_write`, `udp_server write`: [`DATA_TIMEOUT`] after the last
+    /// byte it aborts.
+    Data { phase: DataPhase, deadline: Instant, target: WriteTarget },
+    /// The write was handed to the platform; waiting for [`NetEvent::Sent`]
+    /// (`bus.command.write_timeout`).
+    Write {
+        conn: ConnId,
+        handle: usize,
+        deadline: Instant,
+        /// Bytes handed to the platform; a `Sent` for fewer is a failed write.
+        len: usize,
+    },
+}
+
+impl StreamWait {
+    pub(super) fn deadline(&self) -> Instant {
+        match self {
+            StreamWait::Connect { deadline, .. }
+            | StreamWait::UdpOpen { deadline, .. }
+            | StreamWait::Read { deadline, .. }
+            | StreamWait::Data { deadline, .. }
+            | StreamWait::Write { deadline, .. } => *deadline,
+        }
+    }
+}
+
 /// Where the bytes of a data phase go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum WriteTarget {
@@ -253,8 +297,12 @@ impl Module {
         if udp {
             let conn = self.open_conn(Open::Udp { local_port: 0 }, self.command_owner());
             let deadline = now + UDP_OPEN_TIMEOUT;
-            self.pending =
-                Some(Pending::UdpOpen { conn, deadline, kind: StreamType::Udpc, remote: Some(to) });
+            self.pending = Some(Pending::Stream(StreamWait::UdpOpen {
+                conn,
+                deadline,
+                kind: StreamType::Udpc,
+                remote: Some(to),
+            }));
         } else {
             self.tcp_attempt(host, to, 0, now);
         }
@@ -264,8 +312,14 @@ impl Module {
         let local_port = self.cfg.tcp_client.local_port;
         let conn = self.open_conn(Open::Tcp { to, local_port }, self.command_owner());
         let deadline = now + self.cfg.tcp_client.connect_timeout;
-        self.pending =
-            Some(Pending::Connect { conn, deadline, host, to, tries: tries + 1, waiting: false });
+        self.pending = Some(Pending::Stream(StreamWait::Connect {
+            conn,
+            deadline,
+            host,
+            to,
+            tries: tries + 1,
+            waiting: false,
+        }));
     }
 
     /// A connect attempt failed: wait and retry, or give up.
@@ -277,8 +331,14 @@ impl Module {
         let period = self.cfg.tcp_client.retry_period;
         self.log(console::level::INFO, &format!("Retrying in {} ms", period.as_millis()));
         let deadline = now + period;
-        self.pending =
-            Some(Pending::Connect { conn: ConnId::NONE, deadline, host, to, tries, waiting: true });
+        self.pending = Some(Pending::Stream(StreamWait::Connect {
+            conn: ConnId::NONE,
+            deadline,
+            host,
+            to,
+            tries,
+            waiting: true,
+        }));
     }
 
     /// Adds a stream for a connection the platform opened; `None` (and the connection closed)
@@ -323,7 +383,8 @@ impl Module {
             return Some((ResultCode::SUCCESS, None));
         }
         let deadline = now + timeout;
-        self.pending = Some(Pending::Read { handle, size, deadline, with_sender });
+        self.pending =
+            Some(Pending::Stream(StreamWait::Read { handle, size, deadline, with_sender }));
         None
     }
 
@@ -381,13 +442,17 @@ impl Module {
     pub(super) fn start_data(&mut self, size: usize, target: WriteTarget, now: Instant) {
         let skip_lf = self.ctx == Some(Origin::Serial) && self.serial.take_after_cr();
         let phase = DataPhase::new(size, skip_lf);
-        self.pending = Some(Pending::Data { phase, deadline: now + DATA_TIMEOUT, target });
+        self.pending =
+            Some(Pending::Stream(StreamWait::Data { phase, deadline: now + DATA_TIMEOUT, target }));
         self.emit(Reply::Data { want: size });
     }
 
     /// The data phase has all its bytes: send them.
     pub(super) fn data_complete(&mut self, now: Instant) {
-        let Some(Pending::Data { phase, target, .. }) = self.pending.take() else { return };
+        let Some(Pending::Stream(StreamWait::Data { phase, target, .. })) = self.pending.take()
+        else {
+            return;
+        };
         let data = phase.into_data();
         if let WriteTarget::File(new) = target {
             return self.create_file(new, &data, now);
@@ -435,7 +500,7 @@ impl Module {
         let len = data.len();
         self.actions.push_back(Action::Net(NetRequest::Send { conn, data, to }));
         let deadline = now + self.cfg.bus.write_timeout;
-        self.pending = Some(Pending::Write { conn, handle, deadline, len });
+        self.pending = Some(Pending::Stream(StreamWait::Write { conn, handle, deadline, len }));
     }
 
     /// `udp.server.remote_host`:`udp.server.remote_port`, when both are set.
@@ -463,58 +528,43 @@ impl Module {
         self.log(console::level::INFO, &format!("Closing: {handle}"));
         self.log(console::level::STATUS, &format!("[Closed: {handle}]"));
         // Only a timer closes a stream while a read waits (idle client): the read ends empty.
-        let reading = |p: &Pending| matches!(p, Pending::Read { handle: h, .. } if *h == handle);
+        let reading = |p: &Pending| matches!(p, Pending::Stream(StreamWait::Read { handle: h, .. }) if *h == handle);
         if let Some(origin) = self.owner(reading) {
             self.in_origin(Some(origin), |m| m.finish(ResultCode::SUCCESS, None, now));
         }
     }
 
-    /// A command timer ran out.
-    pub(super) fn timed_out(&mut self, pending: Pending, now: Instant) {
-        let (level, note) = match pending {
-            Pending::Scan { .. } => (console::level::ERROR, "Scan timed out".to_string()),
-            Pending::Lookup { host, then, .. } => {
-                self.log(console::level::ERROR, &format!("DNS lookup timed out: {host}"));
-                if matches!(then, Then::Open { .. }) {
-                    self.log(console::level::STATUS, "[Open failed]");
-                }
-                return self.finish(ResultCode::FAILED, None, now);
-            }
-            Pending::Ping { to, .. } => {
-                (console::level::ERROR, format!("Ping timed out: {}", wlan::ip_text(to)))
-            }
-            Pending::Connect { host, to, tries, waiting: true, .. } => {
+    /// A stream command's timer ran out.
+    pub(super) fn stream_timed_out(&mut self, wait: StreamWait, now: Instant) {
+        let note = match wait {
+            StreamWait::Connect { host, to, tries, waiting: true, .. } => {
                 return self.tcp_attempt(host, to, tries, now);
             }
-            Pending::Connect { conn, host, to, tries, waiting: false, .. } => {
+            StreamWait::Connect { conn, host, to, tries, waiting: false, .. } => {
                 self.close_conn(conn);
                 self.log(console::level::INFO, "Connect timed out");
                 return self.tcp_retry(host, to, tries, now);
             }
-            Pending::UdpOpen { conn, kind, .. } => {
+            StreamWait::UdpOpen { conn, kind, .. } => {
                 self.close_conn(conn);
                 if kind == StreamType::Udpc {
                     self.log(console::level::STATUS, "[Open failed]");
                 }
-                (console::level::ERROR, "UDP open timed out".to_string())
+                "UDP open timed out".to_string()
             }
-            Pending::Read { .. } => return self.finish(ResultCode::SUCCESS, None, now),
-            Pending::Data { phase, .. } => {
-                let note = format!("Write aborted: {} bytes missing", phase.missing());
-                (console::level::ERROR, note)
+            StreamWait::Read { .. } => return self.finish(ResultCode::SUCCESS, None, now),
+            StreamWait::Data { phase, .. } => {
+                format!("Write aborted: {} bytes missing", phase.missing())
             }
-            Pending::Write { .. } => {
+            StreamWait::Write { .. } => {
                 if self.cfg.bus.write_check {
                     self.log(console::level::ERROR, "Write not taken in time");
                     return self.finish(ResultCode::BOUNDS_ERROR, None, now);
                 }
                 return self.finish(ResultCode::SUCCESS, Some("Success"), now);
             }
-            Pending::Save | Pending::NetUp(_) | Pending::StoreFiles { .. } => {
-                (console::level::ERROR, String::new())
-            }
         };
-        self.log(level, &note);
+        self.log(console::level::ERROR, &note);
         self.finish(ResultCode::FAILED, None, now);
     }
 
@@ -528,7 +578,9 @@ impl Module {
         match (event, self.pending.clone()) {
             (
                 NetEvent::TcpConnected { conn, local_port },
-                Some(Pending::Connect { conn: want, to, waiting: false, .. }),
+                Some(Pending::Stream(StreamWait::Connect {
+                    conn: want, to, waiting: false, ..
+                })),
             ) if want == *conn => {
                 let local = (self.local_ip(), *local_port);
                 let stream = Stream::new(StreamType::Tcpc, *conn, local, Some(to));
@@ -542,7 +594,7 @@ impl Module {
             }
             (
                 NetEvent::UdpOpened { conn, local_port },
-                Some(Pending::UdpOpen { conn: want, kind, remote, .. }),
+                Some(Pending::Stream(StreamWait::UdpOpen { conn: want, kind, remote, .. })),
             ) if want == *conn => {
                 let local = (self.local_ip(), *local_port);
                 match self.add_stream(Stream::new(kind, *conn, local, remote), now) {
@@ -557,7 +609,14 @@ impl Module {
             }
             (
                 NetEvent::Closed { conn } | NetEvent::ConnFailed { conn, .. },
-                Some(Pending::Connect { conn: want, host, to, tries, waiting: false, .. }),
+                Some(Pending::Stream(StreamWait::Connect {
+                    conn: want,
+                    host,
+                    to,
+                    tries,
+                    waiting: false,
+                    ..
+                })),
             ) if want == *conn => {
                 let why = reason.map_or("closed", conn_failure_text);
                 self.log(console::level::INFO, &format!("Connect failed: {why}"));
@@ -565,7 +624,7 @@ impl Module {
             }
             (
                 NetEvent::Closed { conn } | NetEvent::ConnFailed { conn, .. },
-                Some(Pending::UdpOpen { conn: want, kind, .. }),
+                Some(Pending::Stream(StreamWait::UdpOpen { conn: want, kind, .. })),
             ) if want == *conn => {
                 let why = reason.map_or("closed", conn_failure_text);
                 self.log(console::level::ERROR, &format!("UDP open failed: {why}"));
@@ -650,7 +709,8 @@ impl Module {
                     self.actions
                         .push_back(Action::Net(NetRequest::Flow { conn: *conn, accept: false }));
                 }
-                if let Some(Pending::Read { handle, size, with_sender, .. }) = self.pending.clone()
+                if let Some(Pending::Stream(StreamWait::Read { handle, size, with_sender, .. })) =
+                    self.pending.clone()
                     && handle == h
                     && self.streams.get(h).is_some_and(|s| s.buffered() > 0)
                 {
@@ -658,7 +718,8 @@ impl Module {
                 }
             }
             NetEvent::Sent { conn, len } => {
-                if let Some(Pending::Write { conn: want, len: asked, .. }) = &self.pending
+                if let Some(Pending::Stream(StreamWait::Write { conn: want, len: asked, .. })) =
+                    &self.pending
                     && want == conn
                 {
                     if len < asked {
@@ -686,7 +747,7 @@ impl Module {
         if owner.is_some() && owner != self.ctx {
             return self.in_origin(owner, |m| m.stream_closed(conn, now));
         }
-        if let Some(Pending::Write { conn: want, .. }) = &self.pending
+        if let Some(Pending::Stream(StreamWait::Write { conn: want, .. })) = &self.pending
             && *want == conn
         {
             self.finish(ResultCode::FAILED, None, now);
@@ -703,7 +764,8 @@ impl Module {
             self.streams.remove(h);
         }
         self.log(console::level::STATUS, &format!("[Closed: {h}]"));
-        if let Some(Pending::Read { handle, size, with_sender, .. }) = self.pending.clone()
+        if let Some(Pending::Stream(StreamWait::Read { handle, size, with_sender, .. })) =
+            self.pending.clone()
             && handle == h
         {
             self.answer_read(h, size, with_sender, now);
