@@ -1,9 +1,25 @@
-//! The module: the sans-IO state machine behind the serial console.
+//! The module: the sans-IO core's composition root.
 //!
-//! The platform feeds it bytes from the bus ([`Module::feed`]) with the current time, drains
-//! the bytes to send back ([`Module::take_output`]) and carries out the [`Action`]s it asks
-//! for ([`Module::next_action`]), reporting completion where an action asks for it. A reboot
-//! is the platform dropping this value and booting a new one from NVM.
+//! [`Module`] holds the system state (variables, settings, time), the origins commands come
+//! from ([`crate::origin`]) and the services, and routes to them: command lines to the
+//! service of the command, platform events to the service that owns them (connection
+//! events through the one connection table, `conns`), timers through `TIMERS`. Each service
+//! lives in a file under `module/`: `network` (WLAN, network up, DNS, ping), `sockets`
+//! (streams, TCP and UDP clients and servers), `auto` (auto start), `files`, `bus` (STREAM
+//! mode), `system` (variables, help, clock); `origins` answers origins, `conns` owns the
+//! connections.
+//!
+//! The API a platform (the simulated module, a board's runner) uses:
+//!
+//! * [`Module::boot`] / [`Module::boot_from`]: a fresh module from what storage holds.
+//! * [`Module::feed`] / [`Module::take_output`]: the serial console's bytes in and out.
+//! * [`Module::execute`], [`Module::data`], [`Module::take_replies`]: a command for another
+//!   origin (remote terminal, HTTP, cmdstream, auto start), its data phase, its replies.
+//! * [`Module::next_action`] and the completions [`Module::nvm_stored`],
+//!   [`Module::files_stored`], [`Module::net_event`]: work for the platform and its answers.
+//! * [`Module::poll_at`] / [`Module::tick`]: the core's timers; time is always passed in.
+//!
+//! A reboot is the platform dropping this value and booting a new one from NVM.
 
 use crate::clock;
 use crate::command::{self, CommandDef, CommandId};
@@ -92,21 +108,33 @@ impl Pending {
 
 #[derive(Debug)]
 pub struct Module {
+    // --- The system: board, variables and their typed settings, time, actions. ---
     board: BoardInfo,
     vars: Vars,
     /// The services' typed settings, read from `vars` whenever a variable changes.
     cfg: Settings,
     /// Values as of the last boot or successful `save`: what `load` returns to.
     saved: Vars,
+    actions: VecDeque<Action>,
+    /// Set once a reboot is asked for: further input is dropped.
+    halted: bool,
+    booted_at: Instant,
+    /// The latest time the platform passed in (log timestamps are taken from it).
+    clock: Instant,
+    /// `time.rtc`: its value in epoch seconds when it was set, and when.
+    rtc: (i64, Instant),
+
+    // --- Origins (module/origins.rs): who a command runs for, and where its replies go. ---
     /// The serial console front end (line editor, framing): renders what the serial origin
     /// and the broadcast sink get.
     serial: SerialConsole,
-    actions: VecDeque<Action>,
     /// The origin whose command is being run or advanced (`None`: nobody's, e.g. a timer or
     /// an event no command waits for; its log lines are broadcast). `pending` and `buffer`
     /// belong to it; the other origins' are parked in `jobs`.
     ctx: Option<Origin>,
     pending: Option<Pending>,
+    /// The command being run answers through a CMD stream (`system.cmd.buffered`).
+    buffer: Option<&'static str>,
     /// The commands of the origins not being served right now that wait for something.
     jobs: Vec<Job>,
     /// Serial input that arrived while a serial command waited for the platform.
@@ -115,33 +143,31 @@ pub struct Module {
     queued: VecDeque<(Origin, Vec<u8>)>,
     /// Replies for origins other than the serial console, until they take them.
     outbox: Vec<(Origin, Reply)>,
-    /// Set once a reboot is asked for: further input is dropped.
-    halted: bool,
-    booted_at: Instant,
-    /// The latest time the platform passed in (log timestamps are taken from it).
-    clock: Instant,
-    /// `time.rtc`: its value in epoch seconds when it was set, and when.
-    rtc: (i64, Instant),
+
+    // --- Services, one file each under module/. The HTTP server, TLS, the application
+    // clients and the soft AP's services join here: their state as fields, their commands
+    // in `run_line`, their connections under an `conns::Owner`, their timers in `TIMERS`. ---
+    /// WLAN and the Network Up Sequence, DHCP, DNS and ping (network.rs).
     wlan: Wlan,
-    streams: Streams,
-    tcp_server: Option<TcpServer>,
-    /// Every connection and the service that owns it.
-    conns: conns::ConnTable,
-    /// Streams the `*.auto_start` variables open in the background.
-    autos: Vec<Auto>,
     /// Whether the network was up at the last [`Module::apply`] (to see it come and go).
     net_was_up: bool,
-    /// Serial STREAM mode.
+    /// Every connection and the service that owns it (conns.rs).
+    conns: conns::ConnTable,
+    /// The stream table: TCP and UDP clients and servers, FILE and CMD streams (sockets.rs).
+    streams: Streams,
+    /// The TCP server while it listens (sockets.rs).
+    tcp_server: Option<TcpServer>,
+    /// Streams the `*.auto_start` variables open in the background (auto.rs).
+    autos: Vec<Auto>,
+    /// Serial STREAM mode (bus.rs).
     bus: Bus,
-    /// The file system (FILE streams read and write it).
+    /// The file system (files.rs; FILE streams read and write it).
     fs: FileSystem,
     /// Why the stored files could not be loaded; file changes are refused meanwhile.
     files_locked: Option<String>,
     /// The file system before the change being stored, put back if the store fails, and
     /// the `-o` stream (handle, bytes written before) whose write completed the file.
     files_before: Option<(FileSystem, Option<(usize, usize)>)>,
-    /// The command being run answers through a CMD stream (`system.cmd.buffered`).
-    buffer: Option<&'static str>,
 }
 
 /// A command of an origin that waits for something, while another origin is served.
@@ -487,18 +513,7 @@ impl Module {
 
     /// When [`Module::tick`] must next be called, if a timer is running.
     pub fn poll_at(&self) -> Option<Instant> {
-        let command = self
-            .jobs
-            .iter()
-            .filter_map(|j| j.pending.as_ref())
-            .chain(self.pending.as_ref())
-            .filter_map(Pending::deadline)
-            .min();
-        let auto = self.autos.iter().filter_map(Auto::deadline).min();
-        [command, self.wlan.poll_at(), self.idle_deadline(), auto, self.bus.flush_at]
-            .into_iter()
-            .flatten()
-            .min()
+        TIMERS.iter().filter_map(|(poll_at, _)| poll_at(self)).min()
     }
 
     /// Runs the timers that are due at `now`.
@@ -507,35 +522,35 @@ impl Module {
         if self.halted {
             return;
         }
-        let due: Vec<Origin> = self
-            .jobs
-            .iter()
-            .filter(|j| j.pending.as_ref().and_then(Pending::deadline).is_some_and(|at| at <= now))
-            .map(|j| j.origin)
-            .collect();
-        for origin in due {
+        for (_, tick) in TIMERS {
+            tick(self, now);
+        }
+    }
+
+    /// The earliest deadline of a command waiting in any origin.
+    fn commands_poll_at(&self) -> Option<Instant> {
+        let waiting = self.jobs.iter().filter_map(|j| j.pending.as_ref());
+        waiting.chain(self.pending.as_ref()).filter_map(Pending::deadline).min()
+    }
+
+    /// Ends the waiting commands whose deadline passed, each in its origin.
+    fn commands_tick(&mut self, now: Instant) {
+        let due = |p: &Option<Pending>| {
+            p.as_ref().and_then(Pending::deadline).is_some_and(|at| at <= now)
+        };
+        let origins: Vec<Origin> =
+            self.jobs.iter().filter(|j| due(&j.pending)).map(|j| j.origin).collect();
+        for origin in origins {
             self.in_origin(Some(origin), |m| {
-                match m.pending.clone() {
-                    Some(pending) if pending.deadline().is_some_and(|at| at <= now) => {
-                        match pending {
-                            Pending::Net(wait) => m.net_timed_out(wait, now),
-                            Pending::Stream(wait) => m.stream_timed_out(wait, now),
-                            // Waits for the platform, which always answers.
-                            Pending::Save | Pending::Files(_) => {}
-                        }
-                    }
-                    _ => {}
+                let Some(pending) = m.pending.clone().filter(|_| due(&m.pending)) else { return };
+                match pending {
+                    Pending::Net(wait) => m.net_timed_out(wait, now),
+                    Pending::Stream(wait) => m.stream_timed_out(wait, now),
+                    // Waits for the platform, which always answers.
+                    Pending::Save | Pending::Files(_) => {}
                 }
             });
         }
-        self.close_idle_clients(now);
-        self.auto_tick(now);
-        if self.bus.flush_at.is_some_and(|at| at <= now) {
-            self.bus_flush();
-        }
-        let mut out = wlan::Out::default();
-        self.wlan.tick(&self.cfg.wlan, now, &mut out);
-        self.apply(out, now);
     }
 
     /// The join counters (join attempt count of the current pass, join retry count, auto
@@ -577,6 +592,10 @@ impl Module {
         if def.max_args.is_some_and(|max| args.len() > max) {
             return self.respond(ResultCode::TOO_MANY_ARGS, None);
         }
+        // Each command goes to its service: the system commands here and in system.rs, the
+        // network commands to network.rs, streams and sockets to sockets.rs, files to
+        // files.rs, `exit` to bus.rs. Commands of services to come (the HTTP server, the soft
+        // AP, application clients) get an arm here.
         let (code, body) = match def.id {
             CommandId::Version => (ResultCode::SUCCESS, Some(self.board.version_line())),
             CommandId::Help => {
@@ -658,6 +677,24 @@ impl Module {
         self.respond(code, body.as_deref());
     }
 }
+
+/// The services' timers, in the order [`Module::tick`] runs them: when each is next due, and
+/// what runs it (each does nothing when nothing of it is due). The HTTP server (client idle
+/// timeouts), TLS (handshake timeouts), the application clients and the soft AP's services
+/// add theirs here.
+type Timer = (fn(&Module) -> Option<Instant>, fn(&mut Module, Instant));
+const TIMERS: &[Timer] = &[
+    // Commands waiting in any origin (lookups, connects, reads, data phases, writes).
+    (Module::commands_poll_at, Module::commands_tick),
+    // The TCP server: idle clients.
+    (Module::idle_deadline, Module::close_idle_clients),
+    // Auto start's background openers.
+    (Module::auto_poll_at, Module::auto_tick),
+    // STREAM mode: the bus's flush timer.
+    (Module::bus_poll_at, Module::bus_tick),
+    // The WLAN: the Network Up Sequence's timers.
+    (Module::wlan_poll_at, Module::wlan_tick),
+];
 
 mod auto;
 mod bus;

@@ -342,6 +342,11 @@ impl Module {
         }
     }
 
+    /// When the next background opener's timer is due.
+    pub(super) fn auto_poll_at(&self) -> Option<Instant> {
+        self.autos.iter().filter_map(Auto::deadline).min()
+    }
+
     pub(super) fn auto_tick(&mut self, now: Instant) {
         while let Some(i) = self.autos.iter().position(|a| a.deadline().is_some_and(|d| d <= now)) {
             match self.autos[i].phase.clone() {

@@ -106,6 +106,17 @@ impl Module {
     }
 
     /// Sends the waiting bus bytes on the streaming stream (dropped when there is none).
+    /// When the bytes waiting for the stream must go.
+    pub(super) fn bus_poll_at(&self) -> Option<Instant> {
+        self.bus.flush_at
+    }
+
+    pub(super) fn bus_tick(&mut self, now: Instant) {
+        if self.bus.flush_at.is_some_and(|at| at <= now) {
+            self.bus_flush();
+        }
+    }
+
     pub(super) fn bus_flush(&mut self) {
         self.bus.flush_at = None;
         let data = core::mem::take(&mut self.bus.tx);

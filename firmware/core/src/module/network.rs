@@ -323,4 +323,14 @@ impl Module {
         self.log(console::level::ERROR, &note);
         self.finish(ResultCode::FAILED, None, now);
     }
+
+    pub(super) fn wlan_poll_at(&self) -> Option<Instant> {
+        self.wlan.poll_at()
+    }
+
+    pub(super) fn wlan_tick(&mut self, now: Instant) {
+        let mut out = wlan::Out::default();
+        self.wlan.tick(&self.cfg.wlan, now, &mut out);
+        self.apply(out, now);
+    }
 }
