@@ -389,24 +389,6 @@ impl Module {
         self.in_origin(owner, |m| m.nvm_stored_here(result, now));
     }
 
-    fn nvm_stored_here(&mut self, result: Result<(), &str>, now: Instant) {
-        if self.pending != Some(Pending::Save) {
-            return;
-        }
-        self.pending = None;
-        match result {
-            Ok(()) => {
-                self.saved = self.vars.clone();
-                self.respond(ResultCode::SUCCESS, Some("Success"));
-            }
-            Err(reason) => {
-                self.log(console::level::ERROR, &format!("NVM write failed: {reason}"));
-                self.respond(ResultCode::FAILED, None);
-            }
-        }
-        self.resume(now);
-    }
-
     /// Reports how [`Action::StoreFiles`] went; `Err` carries a reason for the log. A
     /// change that could not be stored is undone (a file written through a `-o` stream is
     /// discarded and its stream closed), so the files in the core are always those stored.
@@ -414,32 +396,6 @@ impl Module {
         self.clock = self.clock.max(now);
         let owner = self.owner(|p| matches!(p, Pending::Files(FilesWait::StoreFiles { .. })));
         self.in_origin(owner, |m| m.files_stored_here(result, now));
-    }
-
-    fn files_stored_here(&mut self, result: Result<(), &str>, now: Instant) {
-        let Some(Pending::Files(FilesWait::StoreFiles { body })) = self.pending.clone() else {
-            return;
-        };
-        let before = self.files_before.take();
-        match result {
-            Ok(()) => self.finish(ResultCode::SUCCESS, Some(&body), now),
-            Err(reason) => {
-                self.log(console::level::ERROR, &format!("File store failed: {reason}"));
-                if let Some((fs, stream)) = before {
-                    self.fs = fs;
-                    if let Some((handle, written_before)) = stream {
-                        if let Some(Stream {
-                            source: Some(Local::FileWrite { written, .. }), ..
-                        }) = self.streams.get_mut(handle)
-                        {
-                            *written = written_before;
-                        }
-                        self.close_stream(handle, now);
-                    }
-                }
-                self.finish(ResultCode::FAILED, None, now);
-            }
-        }
     }
 
     /// The file system as it is now (for tests and diagnostics).
@@ -458,46 +414,12 @@ impl Module {
     }
 
     fn net_event_here(&mut self, event: NetEvent, now: Instant) {
-        match (&event, self.pending.clone()) {
-            (
-                NetEvent::ScanDone { id, results },
-                Some(Pending::Net(NetWait::Scan { id: want, verbose, .. })),
-            ) if *id == want => {
-                let body = wlan::scan_body(results, verbose);
-                return self.finish(ResultCode::SUCCESS, Some(&body), now);
-            }
-            (
-                NetEvent::Resolved { id, address },
-                Some(Pending::Net(NetWait::Lookup { id: want, host, then, .. })),
-            ) if *id == want => {
-                return match (address, then) {
-                    (Some(address), Then::Ping) => self.ping(*address, now),
-                    (Some(address), Then::Answer) => {
-                        self.finish(ResultCode::SUCCESS, Some(&wlan::ip_text(*address)), now)
-                    }
-                    (Some(address), Then::Open { udp, port }) => {
-                        self.open_to(udp, host, (*address, port), now)
-                    }
-                    (None, then) => {
-                        self.log(console::level::ERROR, &format!("Host not found: {host}"));
-                        if matches!(then, Then::Open { .. }) {
-                            self.log(console::level::STATUS, "[Open failed]");
-                        }
-                        self.finish(ResultCode::FAILED, None, now)
-                    }
-                };
-            }
-            (
-                NetEvent::PingReply { id, rtt_ms },
-                Some(Pending::Net(NetWait::Ping { id: want, to, .. })),
-            ) if *id == want => {
-                let body = format!("Ping reply from {}: {rtt_ms} ms", wlan::ip_text(to));
-                return self.finish(ResultCode::SUCCESS, Some(&body), now);
-            }
-            _ => {}
+        // Each event goes to the service that owns it: the answer to a network command's own
+        // request (scan, lookup, ping) to that command, lookups of auto start to it,
+        // connection events to the connection's owner (see `conns`), the rest to the WLAN.
+        if self.answers_net_command(&event) {
+            return self.net_command_event(event, now);
         }
-        // Each event goes to the service that owns it: lookups of auto start to it, connection
-        // events to the connection's owner (see `conns`), the rest to the WLAN.
         if let NetEvent::Resolved { id, address } = &event
             && self.auto_resolving(*id)
         {
@@ -709,7 +631,7 @@ pub use auto::AUTO_RETRY;
 use auto::{Auto, AutoPhase};
 use bus::Bus;
 use files::FilesWait;
-use network::{AfterUp, NetWait, Then};
+use network::{AfterUp, NetWait};
 pub use sockets::{DATA_TIMEOUT, UDP_OPEN_TIMEOUT};
 use sockets::{StreamWait, TcpServer, WriteTarget, conn_failure_text, parse_size};
 

@@ -371,4 +371,31 @@ impl Module {
         self.respond_bytes(ResultCode::SUCCESS, &body);
         None
     }
+
+    /// How [`Action::StoreFiles`] went: answer, or undo the change.
+    pub(super) fn files_stored_here(&mut self, result: Result<(), &str>, now: Instant) {
+        let Some(Pending::Files(FilesWait::StoreFiles { body })) = self.pending.clone() else {
+            return;
+        };
+        let before = self.files_before.take();
+        match result {
+            Ok(()) => self.finish(ResultCode::SUCCESS, Some(&body), now),
+            Err(reason) => {
+                self.log(console::level::ERROR, &format!("File store failed: {reason}"));
+                if let Some((fs, stream)) = before {
+                    self.fs = fs;
+                    if let Some((handle, written_before)) = stream {
+                        if let Some(Stream {
+                            source: Some(Local::FileWrite { written, .. }), ..
+                        }) = self.streams.get_mut(handle)
+                        {
+                            *written = written_before;
+                        }
+                        self.close_stream(handle, now);
+                    }
+                }
+                self.finish(ResultCode::FAILED, None, now);
+            }
+        }
+    }
 }

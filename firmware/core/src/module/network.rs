@@ -333,4 +333,63 @@ impl Module {
         self.wlan.tick(&self.cfg.wlan, now, &mut out);
         self.apply(out, now);
     }
+
+    /// Whether an event answers the request of the network command being served (a scan's
+    /// results, a lookup, a ping reply); the WLAN's own probe scans go to the WLAN.
+    pub(super) fn answers_net_command(&self, event: &NetEvent) -> bool {
+        match (event, &self.pending) {
+            (NetEvent::ScanDone { id, .. }, Some(Pending::Net(NetWait::Scan { id: want, .. })))
+            | (
+                NetEvent::Resolved { id, .. },
+                Some(Pending::Net(NetWait::Lookup { id: want, .. })),
+            )
+            | (
+                NetEvent::PingReply { id, .. },
+                Some(Pending::Net(NetWait::Ping { id: want, .. })),
+            ) => id == want,
+            _ => false,
+        }
+    }
+
+    /// The answer to the network command's request.
+    pub(super) fn net_command_event(&mut self, event: NetEvent, now: Instant) {
+        match (&event, self.pending.clone()) {
+            (
+                NetEvent::ScanDone { id, results },
+                Some(Pending::Net(NetWait::Scan { id: want, verbose, .. })),
+            ) if *id == want => {
+                let body = wlan::scan_body(results, verbose);
+                self.finish(ResultCode::SUCCESS, Some(&body), now);
+            }
+            (
+                NetEvent::Resolved { id, address },
+                Some(Pending::Net(NetWait::Lookup { id: want, host, then, .. })),
+            ) if *id == want => {
+                match (address, then) {
+                    (Some(address), Then::Ping) => self.ping(*address, now),
+                    (Some(address), Then::Answer) => {
+                        self.finish(ResultCode::SUCCESS, Some(&wlan::ip_text(*address)), now)
+                    }
+                    (Some(address), Then::Open { udp, port }) => {
+                        self.open_to(udp, host, (*address, port), now)
+                    }
+                    (None, then) => {
+                        self.log(console::level::ERROR, &format!("Host not found: {host}"));
+                        if matches!(then, Then::Open { .. }) {
+                            self.log(console::level::STATUS, "[Open failed]");
+                        }
+                        self.finish(ResultCode::FAILED, None, now)
+                    }
+                };
+            }
+            (
+                NetEvent::PingReply { id, rtt_ms },
+                Some(Pending::Net(NetWait::Ping { id: want, to, .. })),
+            ) if *id == want => {
+                let body = format!("Ping reply from {}: {rtt_ms} ms", wlan::ip_text(to));
+                self.finish(ResultCode::SUCCESS, Some(&body), now);
+            }
+            _ => {}
+        }
+    }
 }

@@ -155,4 +155,23 @@ impl Module {
         }
         (ResultCode::SUCCESS, Some(body))
     }
+
+    /// How `save`'s [`Action::StoreNvm`] went.
+    pub(super) fn nvm_stored_here(&mut self, result: Result<(), &str>, now: Instant) {
+        if self.pending != Some(Pending::Save) {
+            return;
+        }
+        self.pending = None;
+        match result {
+            Ok(()) => {
+                self.saved = self.vars.clone();
+                self.respond(ResultCode::SUCCESS, Some("Success"));
+            }
+            Err(reason) => {
+                self.log(console::level::ERROR, &format!("NVM write failed: {reason}"));
+                self.respond(ResultCode::FAILED, None);
+            }
+        }
+        self.resume(now);
+    }
 }
