@@ -161,13 +161,8 @@ pub struct Module {
     autos: Vec<Auto>,
     /// Serial STREAM mode (bus.rs).
     bus: Bus,
-    /// The file system (files.rs; FILE streams read and write it).
-    fs: FileSystem,
-    /// Why the stored files could not be loaded; file changes are refused meanwhile.
-    files_locked: Option<String>,
-    /// The file system before the change being stored, put back if the store fails, and
-    /// the `-o` stream (handle, bytes written before) whose write completed the file.
-    files_before: Option<(FileSystem, Option<(usize, usize)>)>,
+    /// The file system and its store (files.rs; FILE streams read and write it).
+    files: Files,
 }
 
 /// A command of an origin that waits for something, while another origin is served.
@@ -259,9 +254,7 @@ impl Module {
             autos: Vec::new(),
             net_was_up: false,
             bus: Bus::default(),
-            fs,
-            files_locked,
-            files_before: None,
+            files: Files { fs, locked: files_locked, before: None },
             buffer: None,
         };
         let banner = module.board.version_line();
@@ -400,7 +393,7 @@ impl Module {
 
     /// The file system as it is now (for tests and diagnostics).
     pub fn files(&self) -> &FileSystem {
-        &self.fs
+        &self.files.fs
     }
 
     /// Reports what the radio or IP stack did (see [`crate::net`]).
@@ -630,7 +623,7 @@ mod system;
 pub use auto::AUTO_RETRY;
 use auto::{Auto, AutoPhase};
 use bus::Bus;
-use files::FilesWait;
+use files::{Files, FilesWait};
 use network::{AfterUp, NetWait};
 pub use sockets::{DATA_TIMEOUT, UDP_OPEN_TIMEOUT};
 use sockets::{StreamWait, TcpServer, WriteTarget, conn_failure_text, parse_size};

@@ -44,6 +44,18 @@
 
 use super::*;
 
+/// The files service's state.
+#[derive(Debug)]
+pub(super) struct Files {
+    /// The file system (FILE streams read and write it).
+    pub(super) fs: FileSystem,
+    /// Why the stored files could not be loaded; file changes are refused meanwhile.
+    pub(super) locked: Option<String>,
+    /// The file system before the change being stored, put back if the store fails, and
+    /// the `-o` stream (handle, bytes written before) whose write completed the file.
+    pub(super) before: Option<(FileSystem, Option<(usize, usize)>)>,
+}
+
 /// What a file command waits for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum FilesWait {
@@ -101,14 +113,14 @@ impl Module {
         before: FileSystem,
         stream: Option<(usize, usize)>,
     ) {
-        self.actions.push_back(Action::StoreFiles(self.fs.encode()));
-        self.files_before = Some((before, stream));
+        self.actions.push_back(Action::StoreFiles(self.files.fs.encode()));
+        self.files.before = Some((before, stream));
         self.pending = Some(Pending::Files(FilesWait::StoreFiles { body: body.to_string() }));
     }
 
     /// Refuses a file change while the stored files could not be loaded; `true` if refused.
     pub(super) fn files_refused(&mut self) -> bool {
-        let Some(why) = self.files_locked.clone() else { return false };
+        let Some(why) = self.files.locked.clone() else { return false };
         self.log(console::level::ERROR, &format!("Files: {why}; factory_reset erases them"));
         true
     }
@@ -159,7 +171,7 @@ impl Module {
                     Some(_) => return Some((ResultCode::UNKNOWN_OPTION, None)),
                 };
                 self.buffer_as("ls");
-                Some((ResultCode::SUCCESS, Some(self.fs.list(verbose))))
+                Some((ResultCode::SUCCESS, Some(self.files.fs.list(verbose))))
             }
             CommandId::FileOpen => {
                 let name = vars::unescape_plain(&args[0]);
@@ -169,7 +181,7 @@ impl Module {
                 if self.file_stream_refused() {
                     return failed;
                 }
-                let Some(file) = self.fs.get(&name) else {
+                let Some(file) = self.files.fs.get(&name) else {
                     let code = self.file_failed(&name, FsError::NotFound);
                     return Some((code, None));
                 };
@@ -191,8 +203,8 @@ impl Module {
                     self.log(console::level::ERROR, &format!("File {name}: file is open"));
                     return failed;
                 }
-                let before = self.fs.clone();
-                if let Err(e) = self.fs.delete(&name) {
+                let before = self.files.fs.clone();
+                if let Err(e) = self.files.fs.delete(&name) {
                     let code = self.file_failed(&name, e);
                     return Some((code, None));
                 }
@@ -247,8 +259,8 @@ impl Module {
         };
         let name = vars::unescape_plain(name);
         if size > fs::CAPACITY {
-            let code =
-                self.file_failed(&name, FsError::NoSpace { need: size, free: self.fs.free() });
+            let code = self
+                .file_failed(&name, FsError::NoSpace { need: size, free: self.files.fs.free() });
             return Some((code, None));
         }
         let new = NewFile { name, size, version, kind, flags, crc };
@@ -261,7 +273,7 @@ impl Module {
         }
         let name = new.name.clone();
         let version = new.version;
-        if let Err(e) = self.fs.begin(new) {
+        if let Err(e) = self.files.fs.begin(new) {
             let code = self.file_failed(&name, e);
             return Some((code, None));
         }
@@ -269,7 +281,7 @@ impl Module {
         match self.open_local(Local::FileWrite { name: name.clone(), label, size, written: 0 }) {
             Some(h) => Some((ResultCode::SUCCESS, Some(h.to_string()))),
             None => {
-                self.fs.abort(&name);
+                self.files.fs.abort(&name);
                 Some((ResultCode::FAILED, None))
             }
         }
@@ -281,8 +293,8 @@ impl Module {
         if self.files_refused() {
             return self.finish(ResultCode::FAILED, None, now);
         }
-        let before = self.fs.clone();
-        match self.fs.create(new, data) {
+        let before = self.files.fs.clone();
+        match self.files.fs.create(new, data) {
             Ok(()) => self.store_files("Success", before, None),
             Err(e) => {
                 let code = self.file_failed(&name, e);
@@ -306,8 +318,8 @@ impl Module {
         let name = name.clone();
         let written_before = *written;
         // Only the write that completes the file changes what is stored.
-        let before = (written_before + data.len() == *size).then(|| self.fs.clone());
-        match self.fs.append(&name, data) {
+        let before = (written_before + data.len() == *size).then(|| self.files.fs.clone());
+        match self.files.fs.append(&name, data) {
             Ok(complete) => {
                 *written += data.len();
                 stream.tx_bytes += data.len() as u64;
@@ -347,7 +359,7 @@ impl Module {
         };
         let body = match &mut stream.source {
             Some(Local::FileRead { name, pos, .. }) => {
-                let data = self.fs.get(name).map_or(&[][..], |f| f.data());
+                let data = self.files.fs.get(name).map_or(&[][..], |f| f.data());
                 let from = (*pos).min(data.len());
                 let to = from + size.min(data.len() - from);
                 *pos = to;
@@ -377,13 +389,13 @@ impl Module {
         let Some(Pending::Files(FilesWait::StoreFiles { body })) = self.pending.clone() else {
             return;
         };
-        let before = self.files_before.take();
+        let before = self.files.before.take();
         match result {
             Ok(()) => self.finish(ResultCode::SUCCESS, Some(&body), now),
             Err(reason) => {
                 self.log(console::level::ERROR, &format!("File store failed: {reason}"));
                 if let Some((fs, stream)) = before {
-                    self.fs = fs;
+                    self.files.fs = fs;
                     if let Some((handle, written_before)) = stream {
                         if let Some(Stream {
                             source: Some(Local::FileWrite { written, .. }), ..

@@ -514,7 +514,7 @@ impl Module {
         if let Some(Local::FileWrite { name, size, written, .. }) = &stream.source
             && written < size
         {
-            self.fs.abort(name);
+            self.files.fs.abort(name);
             let note = format!("File {name}: closed after {written} of {size} bytes, discarded");
             self.log(console::level::ERROR, &note);
         }
