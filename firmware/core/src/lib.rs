@@ -1,20 +1,25 @@
 //! The Gecko OS module firmware core: `no_std` with `alloc`, and sans-IO.
 //!
-//! Bytes from the serial bus and completions of platform work go in; bytes for the bus and
-//! [`module::Action`]s come out. Time is a parameter ([`time::Instant`]); the core never reads
-//! a clock and never does I/O.
+//! Bytes from the serial bus, commands from other origins and completions of platform work
+//! go in; bytes for the bus, replies for the origins and [`module::Action`]s come out. Time
+//! is a parameter ([`time::Instant`]); the core never reads a clock and never does I/O, and
+//! it depends on no crate.
 //!
-//! * [`module`]: the [`Module`] state machine the platform drives (`boot`, `feed`,
-//!   `take_output`, `next_action`, `net_event`, `poll_at`/`tick`).
-//! * [`console`], [`command`], [`vars`]: the serial console, the command table, the variables.
+//! * [`module`]: the [`Module`] the platform drives (`boot`, `feed`/`take_output`,
+//!   `execute`/`data`/`take_replies`, `next_action`, `net_event`, `poll_at`/`tick`), the
+//!   composition root of the services (one file each under `module/`).
+//! * [`origin`]: where a command came from ([`Origin`]) and what it hands back ([`Reply`]).
+//! * [`console`]: the serial console front end (line editor, R/L framing, prompt).
+//! * [`command`], [`vars`], [`config`]: the command table, the variables (typed ids from the
+//!   one table), the services' typed settings.
 //! * [`wlan`], [`streams`], [`fs`]: the network up sequence, the stream table, the file system.
-//! * [`net`]: the contract with the platform's network (requests out, events in).
+//! * [`net`]: the contract with the platform's network (requests out, events in, [`net::ConnId`]).
 //! * [`platform`]: the traits a platform implements (NVM, network driver); the async loop that
 //!   drives the core over them is the `gecko-runner` crate.
 //!
-//! The simulated module (`gecko-sim`) and a board (`firmware/boards/`) wrap this same core,
-//! so what the harness checks against the simulated module is the code that would run on
-//! hardware.
+//! The simulated module (`gecko-sim`) and a board (`firmware/boards/`) wrap this same core
+//! through that runner, so what the harness checks against the simulated module is the code
+//! that would run on hardware.
 #![no_std]
 #![forbid(unsafe_code)]
 

@@ -1,9 +1,10 @@
-//! The async loop that runs the Gecko OS core on a platform: UART bytes in, output and actions out
-//! (NVM and file-store writes, network requests, reboots).
-//! A board's `main` and the simulated module both call [`run`].
+//! The async loop that runs the Gecko OS core (`gecko-core`) on a platform: UART bytes in,
+//! output and actions out (NVM and file-store writes, network requests, reboots). A board's
+//! `main` and the simulated module both call [`run`].
 //!
 //! The loop waits for whichever comes first: bytes on the UART, an event from the network
-//! driver, or the core's next timer ([`Module::poll_at`], run by [`Module::tick`]).
+//! driver, or the core's next timer ([`Module::poll_at`], run by [`Module::tick`]). This crate,
+//! not the core, reads the clock (the platform's `embassy-time` driver) and hands the time in.
 
 #![no_std]
 #![forbid(unsafe_code)]
