@@ -5,9 +5,9 @@
 //! service of the command, platform events to the service that owns them (connection
 //! events through the one connection table, `conns`), timers through `TIMERS`. Each service
 //! lives in a file under `module/`: `network` (WLAN, network up, DNS, ping), `sockets`
-//! (streams, TCP and UDP clients and servers), `auto` (auto start), `files`, `bus` (STREAM
-//! mode), `system` (variables, help, clock); `origins` answers origins, `conns` owns the
-//! connections.
+//! (the stream commands: read, write, close, list, poll), `tcp_client` (also `udp_client`),
+//! `tcp_server`, `udp_server`, `auto` (auto start), `files`, `bus` (STREAM mode), `system`
+//! (variables, help, clock); `origins` answers origins, `conns` owns the connections.
 //!
 //! The API a platform (the simulated module, a board's runner) uses:
 //!
@@ -155,7 +155,7 @@ pub struct Module {
     conns: conns::ConnTable,
     /// The stream table: TCP and UDP clients and servers, FILE and CMD streams (sockets.rs).
     streams: Streams,
-    /// The TCP server while it listens (sockets.rs).
+    /// The TCP server while it listens (tcp_server.rs).
     tcp_server: Option<TcpServer>,
     /// Streams the `*.auto_start` variables open in the background (auto.rs).
     autos: Vec<Auto>,
@@ -508,8 +508,9 @@ impl Module {
             return self.respond(ResultCode::TOO_MANY_ARGS, None);
         }
         // Each command goes to its service: the system commands here and in system.rs, the
-        // network commands to network.rs, streams and sockets to sockets.rs, files to
-        // files.rs, `exit` to bus.rs. Commands of services to come (the HTTP server, the soft
+        // network commands to network.rs, the stream commands to sockets.rs (which hands
+        // `tcp_server` to tcp_server.rs, `udp_server` to udp_server.rs and opens clients
+        // through tcp_client.rs), files to files.rs, `exit` to bus.rs. Commands of services to come (the HTTP server, the soft
         // AP, application clients) get an arm here.
         let (code, body) = match def.id {
             CommandId::Version => (ResultCode::SUCCESS, Some(self.board.version_line())),
@@ -619,6 +620,9 @@ mod network;
 mod origins;
 mod sockets;
 mod system;
+mod tcp_client;
+mod tcp_server;
+mod udp_server;
 
 pub use auto::AUTO_RETRY;
 use auto::{Auto, AutoPhase};
@@ -626,7 +630,8 @@ use bus::Bus;
 use files::{Files, FilesWait};
 use network::{AfterUp, NetWait};
 pub use sockets::{DATA_TIMEOUT, UDP_OPEN_TIMEOUT};
-use sockets::{StreamWait, TcpServer, WriteTarget, conn_failure_text, parse_size};
+use sockets::{StreamWait, WriteTarget, conn_failure_text, parse_size};
+use tcp_server::TcpServer;
 
 #[cfg(test)]
 mod file_tests;

@@ -153,12 +153,6 @@ impl Module {
         }
     }
 
-    pub(super) fn start_tcp_server(&mut self, port: u16, auto: bool) {
-        let listener = self.open_conn(Open::Listen { port }, Owner::TcpServer);
-        self.tcp_server = Some(TcpServer { listener, port, auto });
-        self.log(console::level::INFO, &format!("TCP server listening on port {port}"));
-    }
-
     /// Starts (or restarts, for a new round) a background opener.
     pub(super) fn auto_begin(&mut self, kind: StreamType, host: String, port: u16, now: Instant) {
         let auto = Auto {

@@ -32,7 +32,7 @@
 //!   write fails (code 1). `udp_client` keeps datagrams from any sender.
 
 use super::*;
-use conns::{Open, Owner};
+use conns::Owner;
 
 /// What a stream or socket command waits for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,15 +87,6 @@ pub(super) enum WriteTarget {
     UdpClient(Endpoint),
     /// `file_create` without `-o`: the data is the file.
     File(NewFile),
-}
-
-/// The module's TCP server while it listens.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct TcpServer {
-    pub(super) listener: ConnId,
-    pub(super) port: u16,
-    /// Started by `tcp.server.auto_start`: its first client may stream to the bus.
-    pub(super) auto: bool,
 }
 
 /// How long the data phase of a write waits for the next byte before it aborts (assumed).
@@ -198,147 +189,10 @@ impl Module {
                 self.with_network(AfterUp::Open { udp, host, port }, now);
                 None
             }
-            CommandId::TcpServer => match (args[0].as_str(), args.get(1)) {
-                ("start", port) => {
-                    let port = match port.map(|p| parse_port(p)) {
-                        Some(Some(p)) => p,
-                        Some(None) => return bad,
-                        None => self.cfg.tcp_server.port,
-                    };
-                    if self.tcp_server.is_some() {
-                        self.log(console::level::ERROR, "TCP server already running");
-                        return Some((ResultCode::FAILED, None));
-                    }
-                    self.with_network(AfterUp::TcpServer(port), now);
-                    None
-                }
-                ("stop", None) => {
-                    if let Some(server) = self.tcp_server.take() {
-                        self.close_conn(server.listener);
-                        for h in self.streams.handles_of(StreamType::Tcps) {
-                            self.close_stream(h, now);
-                        }
-                        self.log(console::level::INFO, "TCP server stopped");
-                    }
-                    Some((ResultCode::SUCCESS, Some("Success".to_string())))
-                }
-                ("stop", Some(_)) => Some((ResultCode::TOO_MANY_ARGS, None)),
-                _ => bad,
-            },
+            CommandId::TcpServer => self.tcp_server_command(args, now),
             CommandId::UdpServer => self.udp_server(args, now),
             _ => Some((ResultCode::UNKNOWN_COMMAND, None)),
         }
-    }
-
-    pub(super) fn udp_server(
-        &mut self,
-        args: &[String],
-        now: Instant,
-    ) -> Option<(ResultCode, Option<String>)> {
-        let bad = Some((ResultCode::BAD_ARGS, None));
-        let server = self.streams.handles_of(StreamType::Udps).first().copied();
-        let (want, sub) = match args[0].as_str() {
-            "start" => (1..=2, 0),
-            "stop" => (1..=1, 1),
-            "read" => (2..=2, 2),
-            "write" => (4..=4, 3),
-            _ => return bad,
-        };
-        if args.len() < *want.start() {
-            return Some((ResultCode::TOO_FEW_ARGS, None));
-        }
-        if args.len() > *want.end() {
-            return Some((ResultCode::TOO_MANY_ARGS, None));
-        }
-        match sub {
-            0 => {
-                let port = match args.get(1).map(|p| parse_port(p)) {
-                    Some(Some(p)) => p,
-                    Some(None) => return bad,
-                    None => self.cfg.udp_server.port,
-                };
-                if server.is_some() {
-                    self.log(console::level::ERROR, "UDP server already running");
-                    return Some((ResultCode::FAILED, None));
-                }
-                if self.streams.network_full() {
-                    self.log(console::level::ERROR, "No free stream handles");
-                    return Some((ResultCode::FAILED, None));
-                }
-                self.with_network(AfterUp::UdpServer(port), now);
-                None
-            }
-            1 => {
-                if let Some(h) = server {
-                    self.close_stream(h, now);
-                }
-                Some((ResultCode::SUCCESS, Some("Success".to_string())))
-            }
-            2 => {
-                let Some(size) = parse_size(&args[1]) else { return bad };
-                let Some(h) = server else {
-                    self.log(console::level::ERROR, "UDP server not running");
-                    return Some((ResultCode::FAILED, None));
-                };
-                self.read(h, size, true, now)
-            }
-            _ => {
-                let (Some(ip), Some(port)) = (vars::parse_ipv4(&args[1]), parse_port(&args[2]))
-                else {
-                    return bad;
-                };
-                self.write(WriteTarget::UdpClient((ip, port)), &args[3], now)
-            }
-        }
-    }
-
-    /// Opens a client stream to `to` once the network is up and the host resolved.
-    pub(super) fn open_to(&mut self, udp: bool, host: String, to: Endpoint, now: Instant) {
-        if udp {
-            let conn = self.open_conn(Open::Udp { local_port: 0 }, self.command_owner());
-            let deadline = now + UDP_OPEN_TIMEOUT;
-            self.pending = Some(Pending::Stream(StreamWait::UdpOpen {
-                conn,
-                deadline,
-                kind: StreamType::Udpc,
-                remote: Some(to),
-            }));
-        } else {
-            self.tcp_attempt(host, to, 0, now);
-        }
-    }
-
-    pub(super) fn tcp_attempt(&mut self, host: String, to: Endpoint, tries: u32, now: Instant) {
-        let local_port = self.cfg.tcp_client.local_port;
-        let conn = self.open_conn(Open::Tcp { to, local_port }, self.command_owner());
-        let deadline = now + self.cfg.tcp_client.connect_timeout;
-        self.pending = Some(Pending::Stream(StreamWait::Connect {
-            conn,
-            deadline,
-            host,
-            to,
-            tries: tries + 1,
-            waiting: false,
-        }));
-    }
-
-    /// A connect attempt failed: wait and retry, or give up.
-    pub(super) fn tcp_retry(&mut self, host: String, to: Endpoint, tries: u32, now: Instant) {
-        if tries > self.cfg.tcp_client.retries {
-            self.log(console::level::STATUS, "[Open failed]");
-            return self.finish(ResultCode::FAILED, None, now);
-        }
-        let period = self.cfg.tcp_client.retry_period;
-        self.log(console::level::INFO, &format!("Retrying in {} ms", period.as_millis()));
-        let deadline = now + period;
-        self.pending = Some(Pending::Stream(StreamWait::Connect {
-            conn: ConnId::NONE,
-            deadline,
-            host,
-            to,
-            tries,
-            waiting: true,
-        }));
     }
 
     /// Adds a stream for a connection the platform opened; `None` (and the connection closed)
@@ -503,11 +357,6 @@ impl Module {
         self.pending = Some(Pending::Stream(StreamWait::Write { conn, handle, deadline, len }));
     }
 
-    /// `udp.server.remote_host`:`udp.server.remote_port`, when both are set.
-    pub(super) fn udp_server_default(&self) -> Option<Endpoint> {
-        self.cfg.udp_server.remote
-    }
-
     /// Closes a stream on the command's behalf and frees its handle.
     pub(super) fn close_stream(&mut self, handle: usize, now: Instant) {
         let Some(stream) = self.streams.remove(handle) else { return };
@@ -566,116 +415,6 @@ impl Module {
         };
         self.log(console::level::ERROR, &note);
         self.finish(ResultCode::FAILED, None, now);
-    }
-
-    /// An event for a connection a command is opening: the stream it answers, or a failed
-    /// attempt.
-    pub(super) fn command_conn_event(&mut self, event: &NetEvent, now: Instant) {
-        let reason = match event {
-            NetEvent::ConnFailed { reason, .. } => Some(*reason),
-            _ => None,
-        };
-        match (event, self.pending.clone()) {
-            (
-                NetEvent::TcpConnected { conn, local_port },
-                Some(Pending::Stream(StreamWait::Connect {
-                    conn: want, to, waiting: false, ..
-                })),
-            ) if want == *conn => {
-                let local = (self.local_ip(), *local_port);
-                let stream = Stream::new(StreamType::Tcpc, *conn, local, Some(to));
-                match self.add_stream(stream, now) {
-                    Some(h) => self.finish(ResultCode::SUCCESS, Some(&h.to_string()), now),
-                    None => {
-                        self.log(console::level::STATUS, "[Open failed]");
-                        self.finish(ResultCode::FAILED, None, now);
-                    }
-                }
-            }
-            (
-                NetEvent::UdpOpened { conn, local_port },
-                Some(Pending::Stream(StreamWait::UdpOpen { conn: want, kind, remote, .. })),
-            ) if want == *conn => {
-                let local = (self.local_ip(), *local_port);
-                match self.add_stream(Stream::new(kind, *conn, local, remote), now) {
-                    Some(h) => self.finish(ResultCode::SUCCESS, Some(&h.to_string()), now),
-                    None => {
-                        if kind == StreamType::Udpc {
-                            self.log(console::level::STATUS, "[Open failed]");
-                        }
-                        self.finish(ResultCode::FAILED, None, now);
-                    }
-                }
-            }
-            (
-                NetEvent::Closed { conn } | NetEvent::ConnFailed { conn, .. },
-                Some(Pending::Stream(StreamWait::Connect {
-                    conn: want,
-                    host,
-                    to,
-                    tries,
-                    waiting: false,
-                    ..
-                })),
-            ) if want == *conn => {
-                let why = reason.map_or("closed", conn_failure_text);
-                self.log(console::level::INFO, &format!("Connect failed: {why}"));
-                self.tcp_retry(host, to, tries, now);
-            }
-            (
-                NetEvent::Closed { conn } | NetEvent::ConnFailed { conn, .. },
-                Some(Pending::Stream(StreamWait::UdpOpen { conn: want, kind, .. })),
-            ) if want == *conn => {
-                let why = reason.map_or("closed", conn_failure_text);
-                self.log(console::level::ERROR, &format!("UDP open failed: {why}"));
-                if kind == StreamType::Udpc {
-                    self.log(console::level::STATUS, "[Open failed]");
-                }
-                self.finish(ResultCode::FAILED, None, now);
-            }
-            // Not what the command waits for any more: not wanted.
-            (NetEvent::TcpConnected { conn, .. } | NetEvent::UdpOpened { conn, .. }, _) => {
-                self.close_conn(*conn);
-            }
-            _ => {}
-        }
-    }
-
-    /// An event for the TCP server's listener: a client, or the listener failed.
-    pub(super) fn listener_event(&mut self, event: &NetEvent, now: Instant) {
-        match event {
-            NetEvent::TcpAccepted { listener, conn, peer } => {
-                let close = Action::Net(NetRequest::Close { conn: *conn });
-                let Some(server) = self.tcp_server.filter(|s| s.listener == *listener) else {
-                    self.actions.push_back(close);
-                    return;
-                };
-                let clients = self.streams.handles_of(StreamType::Tcps).len();
-                // In STREAM mode a server takes one client (chapter, "Stream Limitations").
-                let max = if self.bus.configured { 1 } else { self.cfg.tcp_server.max_clients };
-                if clients >= max {
-                    self.actions.push_back(close);
-                    self.log(console::level::INFO, "TCP server: too many clients");
-                    return;
-                }
-                let local = (self.local_ip(), server.port);
-                let stream = Stream::new(StreamType::Tcps, *conn, local, Some(*peer));
-                if self.add_stream(stream, now).is_some() && server.auto {
-                    self.claim_bus(*conn);
-                }
-            }
-            NetEvent::ConnFailed { conn, .. } | NetEvent::Closed { conn }
-                if self.tcp_server.is_some_and(|s| s.listener == *conn) =>
-            {
-                let why = match event {
-                    NetEvent::ConnFailed { reason, .. } => conn_failure_text(*reason),
-                    _ => "closed",
-                };
-                self.log(console::level::ERROR, &format!("TCP server: listen failed: {why}"));
-                self.tcp_server = None;
-            }
-            _ => {}
-        }
     }
 
     /// An event for an open stream's connection: data, a write taken, or the end.
@@ -769,38 +508,6 @@ impl Module {
             && handle == h
         {
             self.answer_read(h, size, with_sender, now);
-        }
-    }
-
-    /// When the next TCP server client becomes idle (`tcp.server.idle_timeout`, s; 0 never).
-    pub(super) fn idle_deadline(&self) -> Option<Instant> {
-        let idle = self.cfg.tcp_server.idle_timeout;
-        if idle.as_millis() == 0 {
-            return None;
-        }
-        self.streams
-            .iter()
-            .filter(|(_, s)| s.kind == StreamType::Tcps && !s.closed)
-            .map(|(_, s)| s.last_activity + idle)
-            .min()
-    }
-
-    pub(super) fn close_idle_clients(&mut self, now: Instant) {
-        let idle = self.cfg.tcp_server.idle_timeout;
-        if idle.as_millis() == 0 {
-            return;
-        }
-        let idle: Vec<usize> = self
-            .streams
-            .iter()
-            .filter(|(_, s)| {
-                s.kind == StreamType::Tcps && !s.closed && s.last_activity + idle <= now
-            })
-            .map(|(h, _)| h)
-            .collect();
-        for h in idle {
-            self.log(console::level::INFO, &format!("TCP server: client {h} idle"));
-            self.close_stream(h, now);
         }
     }
 }
