@@ -186,10 +186,7 @@ impl Module {
                 self.auto_connect(i, now);
             }
             None => {
-                let id = self.wlan.next_id();
-                self.actions.push_back(Action::Net(NetRequest::Resolve { id, name: host }));
-                let timeout = self.cfg.dns.timeout.as_millis();
-                let deadline = now + Duration::from_millis(timeout);
+                let (id, deadline) = self.resolve(&host, now);
                 self.autos[i].phase = AutoPhase::Resolve { id, deadline };
             }
         }

@@ -155,13 +155,20 @@ impl Module {
         self.apply(out, now);
     }
 
+    /// A command's name lookup: the command waits for the answer.
     pub(super) fn lookup(&mut self, host: String, then: Then, now: Instant) {
-        let id = self.wlan.next_id();
-        self.actions.push_back(Action::Net(NetRequest::Resolve { id, name: host.clone() }));
-        // `network.dns.timeout` is in milliseconds (assumed; its range is 100 to 60000).
-        let timeout = self.cfg.dns.timeout.as_millis();
-        let deadline = now + Duration::from_millis(timeout);
+        let (id, deadline) = self.resolve(&host, now);
         self.pending = Some(Pending::Net(NetWait::Lookup { id, deadline, host, then }));
+    }
+
+    /// The DNS client, for commands and auto start alike: asks the platform to resolve
+    /// `host`; the answer ([`NetEvent::Resolved`]) carries the id, and the asker gives up at
+    /// the deadline (`network.dns.timeout`, in milliseconds: assumed; its range is 100 to
+    /// 60000).
+    pub(super) fn resolve(&mut self, host: &str, now: Instant) -> (u32, Instant) {
+        let id = self.wlan.next_id();
+        self.actions.push_back(Action::Net(NetRequest::Resolve { id, name: host.to_string() }));
+        (id, now + self.cfg.dns.timeout)
     }
 
     pub(super) fn ping(&mut self, to: Ipv4, now: Instant) {
