@@ -198,36 +198,9 @@ impl Module {
     /// system locked: file changes are refused until `factory_reset` erases the store, so a
     /// store that failed once to read is never overwritten with an empty file system.
     pub fn boot_from(board: BoardInfo, stored: Stored<'_>, now: Instant) -> Self {
-        let mut vars = Vars::defaults();
         let mut notes = Vec::new();
-        if let Some(fault) = stored.nvm_fault {
-            notes.push(format!("NVM read failed: {fault}; using defaults"));
-        }
-        if let Some(image) = stored.nvm {
-            match nvm::decode(image) {
-                Ok(entries) => {
-                    for (name, value) in entries {
-                        let restored =
-                            vars::by_name(&name).is_some_and(|id| vars.restore(id, &value));
-                        if !restored {
-                            notes.push(format!("NVM: ignored saved value of {name}"));
-                        }
-                    }
-                }
-                Err(e) => notes.push(format!("NVM: {e}; using defaults")),
-            }
-        }
-        let (fs, files_locked) = match (stored.files_fault, stored.files.map(FileSystem::decode)) {
-            (Some(fault), _) => {
-                (FileSystem::new(), Some(format!("file store read failed: {fault}")))
-            }
-            (None, None) => (FileSystem::new(), None),
-            (None, Some(Ok(fs))) => (fs, None),
-            (None, Some(Err(e))) => (FileSystem::new(), Some(format!("{e}"))),
-        };
-        if let Some(why) = &files_locked {
-            notes.push(format!("Files: {why}; file changes refused until factory_reset"));
-        }
+        let mut vars = restore_settings(&stored, &mut notes);
+        let (fs, files_locked) = files::restore_files(&stored, &mut notes);
         vars.set_internal(Var::WlanMac, vars::format_mac(&board.mac).as_bytes());
         vars.set_internal(Var::SystemVersion, board.version_line().as_bytes());
         let mut module = Self {
@@ -332,39 +305,6 @@ impl Module {
         mine.into_iter().map(|(_, reply)| reply).collect()
     }
 
-    fn feed_serial(&mut self, bytes: &[u8], now: Instant) {
-        let mut i = 0;
-        while i < bytes.len() {
-            if self.halted {
-                return;
-            }
-            if self.bus.streaming {
-                return self.bus_bytes(&bytes[i..], now);
-            }
-            if let Some(Pending::Stream(StreamWait::Data { phase, deadline, .. })) =
-                &mut self.pending
-            {
-                i += phase.feed(&bytes[i..]);
-                *deadline = now + DATA_TIMEOUT;
-                if phase.is_complete() {
-                    self.data_complete(now);
-                }
-                continue;
-            }
-            if self.pending.is_some() {
-                self.stash.extend_from_slice(&bytes[i..]);
-                return;
-            }
-            let b = bytes[i];
-            i += 1;
-            match self.serial.edit(b, self.format()) {
-                Edit::Pending => {}
-                Edit::Overflow => self.respond(ResultCode::BUFFER_OVERFLOW, None),
-                Edit::Line(line) => self.run_line(&line, now),
-            }
-        }
-    }
-
     /// Bytes to send on the serial bus, oldest first.
     pub fn take_output(&mut self) -> Vec<u8> {
         self.serial.take_output()
@@ -439,32 +379,6 @@ impl Module {
         }
         for (_, tick) in TIMERS {
             tick(self, now);
-        }
-    }
-
-    /// The earliest deadline of a command waiting in any origin.
-    fn commands_poll_at(&self) -> Option<Instant> {
-        let waiting = self.jobs.iter().filter_map(|j| j.pending.as_ref());
-        waiting.chain(self.pending.as_ref()).filter_map(Pending::deadline).min()
-    }
-
-    /// Ends the waiting commands whose deadline passed, each in its origin.
-    fn commands_tick(&mut self, now: Instant) {
-        let due = |p: &Option<Pending>| {
-            p.as_ref().and_then(Pending::deadline).is_some_and(|at| at <= now)
-        };
-        let origins: Vec<Origin> =
-            self.jobs.iter().filter(|j| due(&j.pending)).map(|j| j.origin).collect();
-        for origin in origins {
-            self.in_origin(Some(origin), |m| {
-                let Some(pending) = m.pending.clone().filter(|_| due(&m.pending)) else { return };
-                match pending {
-                    Pending::Net(wait) => m.net_timed_out(wait, now),
-                    Pending::Stream(wait) => m.stream_timed_out(wait, now),
-                    // Waits for the platform, which always answers.
-                    Pending::Save | Pending::Files(_) => {}
-                }
-            });
         }
     }
 
@@ -631,6 +545,7 @@ use files::{Files, FilesWait};
 use network::{AfterUp, NetWait};
 pub use sockets::{DATA_TIMEOUT, UDP_OPEN_TIMEOUT};
 use sockets::{StreamWait, WriteTarget, conn_failure_text, parse_size};
+use system::restore_settings;
 use tcp_server::TcpServer;
 
 #[cfg(test)]

@@ -411,3 +411,21 @@ impl Module {
         }
     }
 }
+
+/// The stored file system; `Some(why)` when it could not be read (file changes are then
+/// refused until `factory_reset`), noted for the boot log.
+pub(super) fn restore_files(
+    stored: &Stored<'_>,
+    notes: &mut Vec<String>,
+) -> (FileSystem, Option<String>) {
+    let (fs, files_locked) = match (stored.files_fault, stored.files.map(FileSystem::decode)) {
+        (Some(fault), _) => (FileSystem::new(), Some(format!("file store read failed: {fault}"))),
+        (None, None) => (FileSystem::new(), None),
+        (None, Some(Ok(fs))) => (fs, None),
+        (None, Some(Err(e))) => (FileSystem::new(), Some(format!("{e}"))),
+    };
+    if let Some(why) = &files_locked {
+        notes.push(format!("Files: {why}; file changes refused until factory_reset"));
+    }
+    (fs, files_locked)
+}

@@ -174,4 +174,65 @@ impl Module {
         self.respond_bytes(ResultCode::SUCCESS, body);
         self.resume(now);
     }
+
+    /// The serial console's input: a data phase, stream data in STREAM mode, input held
+    /// while a serial command waits, or line editing and commands.
+    pub(super) fn feed_serial(&mut self, bytes: &[u8], now: Instant) {
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.halted {
+                return;
+            }
+            if self.bus.streaming {
+                return self.bus_bytes(&bytes[i..], now);
+            }
+            if let Some(Pending::Stream(StreamWait::Data { phase, deadline, .. })) =
+                &mut self.pending
+            {
+                i += phase.feed(&bytes[i..]);
+                *deadline = now + DATA_TIMEOUT;
+                if phase.is_complete() {
+                    self.data_complete(now);
+                }
+                continue;
+            }
+            if self.pending.is_some() {
+                self.stash.extend_from_slice(&bytes[i..]);
+                return;
+            }
+            let b = bytes[i];
+            i += 1;
+            match self.serial.edit(b, self.format()) {
+                Edit::Pending => {}
+                Edit::Overflow => self.respond(ResultCode::BUFFER_OVERFLOW, None),
+                Edit::Line(line) => self.run_line(&line, now),
+            }
+        }
+    }
+
+    /// The earliest deadline of a command waiting in any origin.
+    pub(super) fn commands_poll_at(&self) -> Option<Instant> {
+        let waiting = self.jobs.iter().filter_map(|j| j.pending.as_ref());
+        waiting.chain(self.pending.as_ref()).filter_map(Pending::deadline).min()
+    }
+
+    /// Ends the waiting commands whose deadline passed, each in its origin.
+    pub(super) fn commands_tick(&mut self, now: Instant) {
+        let due = |p: &Option<Pending>| {
+            p.as_ref().and_then(Pending::deadline).is_some_and(|at| at <= now)
+        };
+        let origins: Vec<Origin> =
+            self.jobs.iter().filter(|j| due(&j.pending)).map(|j| j.origin).collect();
+        for origin in origins {
+            self.in_origin(Some(origin), |m| {
+                let Some(pending) = m.pending.clone().filter(|_| due(&m.pending)) else { return };
+                match pending {
+                    Pending::Net(wait) => m.net_timed_out(wait, now),
+                    Pending::Stream(wait) => m.stream_timed_out(wait, now),
+                    // Waits for the platform, which always answers.
+                    Pending::Save | Pending::Files(_) => {}
+                }
+            });
+        }
+    }
 }

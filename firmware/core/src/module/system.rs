@@ -175,3 +175,26 @@ impl Module {
         self.resume(now);
     }
 }
+
+/// The saved settings from NVM over the defaults; what cannot be read or restored is noted
+/// for the boot log.
+pub(super) fn restore_settings(stored: &Stored<'_>, notes: &mut Vec<String>) -> Vars {
+    let mut vars = Vars::defaults();
+    if let Some(fault) = stored.nvm_fault {
+        notes.push(format!("NVM read failed: {fault}; using defaults"));
+    }
+    if let Some(image) = stored.nvm {
+        match nvm::decode(image) {
+            Ok(entries) => {
+                for (name, value) in entries {
+                    let restored = vars::by_name(&name).is_some_and(|id| vars.restore(id, &value));
+                    if !restored {
+                        notes.push(format!("NVM: ignored saved value of {name}"));
+                    }
+                }
+            }
+            Err(e) => notes.push(format!("NVM: {e}; using defaults")),
+        }
+    }
+    vars
+}
