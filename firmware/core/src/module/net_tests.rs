@@ -1257,3 +1257,19 @@ fn a_data_phase_takes_the_bytes_of_its_own_origin() {
     assert_eq!(rig.m.take_replies(HTTP), vec![response(0, "Success")]);
     assert_eq!(frames(&rig.m.take_output()), vec![]);
 }
+
+#[test]
+fn a_second_command_of_an_origin_waits_behind_its_first() {
+    let mut rig = Rig::lab(&[]);
+    rig.join();
+    rig.m.execute(HTTP, b"nlo first.lab", rig.now);
+    rig.m.execute(HTTP, b"get wlan.ssid", rig.now);
+    assert_eq!(rig.m.take_replies(HTTP), vec![], "the second waits for the first");
+    assert_eq!(rig.reqs(), vec![NetRequest::Resolve { id: 2, name: "first.lab".into() }]);
+    rig.event(NetEvent::Resolved { id: 2, address: Some([10, 0, 0, 8]) });
+    assert_eq!(rig.m.take_replies(HTTP), vec![response(0, "10.0.0.8"), response(0, "lab")]);
+    // Another origin's empty line gets no answer (the prompt is the serial console's).
+    rig.m.execute(Origin::Terminal(1), b"", rig.now);
+    assert_eq!(rig.m.take_replies(Origin::Terminal(1)), vec![]);
+    assert_eq!(frames(&rig.m.take_output()), vec![]);
+}
