@@ -15,10 +15,10 @@
 //! * what `save` writes, a module booted from it restores exactly.
 #![no_main]
 
-use gecko_firmware::fs::FileSystem;
-use gecko_firmware::time::Instant;
-use gecko_firmware::vars::{VARIABLES, VarId};
-use gecko_firmware::{Action, Module, ResultCode, Stored, nvm};
+use gecko_core::fs::FileSystem;
+use gecko_core::time::Instant;
+use gecko_core::vars::{VARIABLES, Var, VarId};
+use gecko_core::{Action, Module, ResultCode, Stored, nvm};
 use gecko_fuzz::board;
 use libfuzzer_sys::fuzz_target;
 
@@ -46,9 +46,9 @@ fn start_image(mode: u8) -> Option<Vec<u8>> {
 
 fn is_machine(m: &Module) -> bool {
     let v = m.vars();
-    !v.flag("system.cmd.echo")
-        && v.flag("system.cmd.header_enabled")
-        && !v.flag("system.cmd.prompt_enabled")
+    !v.flag(Var::SystemCmdEcho)
+        && v.flag(Var::SystemCmdHeaderEnabled)
+        && !v.flag(Var::SystemCmdPromptEnabled)
 }
 
 /// Checks that `out` is nothing but complete `R`/`L` frames.

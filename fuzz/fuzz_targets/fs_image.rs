@@ -12,9 +12,9 @@
 //! `-dict=fs_image.dict` for the magic).
 #![no_main]
 
-use gecko_firmware::fs::{CAPACITY, FileSystem, MAX_FILES};
-use gecko_firmware::time::Instant;
-use gecko_firmware::{Module, Stored, nvm};
+use gecko_core::fs::{CAPACITY, FileSystem, MAX_FILES};
+use gecko_core::time::Instant;
+use gecko_core::{Module, Stored, nvm};
 use gecko_fuzz::board;
 use libfuzzer_sys::fuzz_target;
 

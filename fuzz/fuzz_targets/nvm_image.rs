@@ -8,8 +8,8 @@
 //!   exactly the variables of an empty NVM.
 #![no_main]
 
-use gecko_firmware::time::Instant;
-use gecko_firmware::{Module, nvm};
+use gecko_core::time::Instant;
+use gecko_core::{Module, nvm};
 use gecko_fuzz::board;
 use libfuzzer_sys::fuzz_target;
 

@@ -10,7 +10,7 @@
 //! * a refused length really is outside 8 to 63.
 #![no_main]
 
-use gecko_firmware::passkey::{self, MAX_LEN, MIN_LEN, PSK_HEX_LEN, Passkey, PasskeyError};
+use gecko_core::passkey::{self, MAX_LEN, MIN_LEN, PSK_HEX_LEN, Passkey, PasskeyError};
 use libfuzzer_sys::fuzz_target;
 
 fn printable(text: &str) -> bool {

@@ -1,6 +1,6 @@
 //! What the fuzz targets share: the board they boot the firmware core on.
 
-use gecko_firmware::BoardInfo;
+use gecko_core::BoardInfo;
 
 /// The board's MAC address (what `factory_reset` must name).
 pub const MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01];

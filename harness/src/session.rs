@@ -74,7 +74,7 @@ impl SimProcess {
         let fail =
             |message: String| SessionError::Sim { binary: binary.display().to_string(), message };
         if !binary.exists() {
-            return Err(fail("not found (build it with `cargo build -p gecko-firmware`, or set `[dut] binary` in the rig)".into()));
+            return Err(fail("not found (build it with `cargo build -p gecko-sim`, or set `[dut] binary` in the rig)".into()));
         }
         std::fs::create_dir_all(workdir)
             .map_err(|e| fail(format!("cannot create {}: {e}", workdir.display())))?;

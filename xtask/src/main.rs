@@ -6,7 +6,8 @@
 //!   attach; with `--lab`, inside a lab network (namespace, bridge, TAP, DHCP/DNS; needs root).
 //! * `lab exec -- CMD…`: run a program inside the lab of the running `sim --lab`.
 //! * `build`: build the simulated module and the harness (what `conformance` and `sim` run).
-//! * `ci`: what CI runs: fmt, clippy, tests, the bare-metal build, spec validation,
+//! * `ci`: what CI runs: fmt, clippy, tests, the core's bare-metal builds (Cortex-M4F and
+//!   RISC-V, the planned boards' targets), a type check of the fuzz targets, spec validation,
 //!   conformance.
 //! * `bench serial`: command round trip through the harness vs. a raw floor (release build).
 //!
@@ -103,10 +104,11 @@ enum Bench {
     },
 }
 
-const BARE_METAL_TARGET: &str = "thumbv7em-none-eabihf";
+/// The targets of the planned boards: Cortex-M4F (QEMU mps2-an386) and RISC-V (ESP32-C6).
+const BARE_METAL_TARGETS: [&str; 2] = ["thumbv7em-none-eabihf", "riscv32imac-unknown-none-elf"];
 
-/// The package of the firmware (its core library and the simulated module).
-const FIRMWARE_PACKAGE: &str = "gecko-firmware";
+/// The package of the simulated module (the `gecko-sim` binary around the firmware core).
+const FIRMWARE_PACKAGE: &str = "gecko-sim";
 /// The package of the harness (`hil`).
 const HARNESS_PACKAGE: &str = "gecko-hil";
 /// The simulated module's binary, `target/<profile>/gecko-sim`.
@@ -425,34 +427,45 @@ fn lab_exec(lab_dir: &Path, command: &[String]) -> Result<ExitCode> {
     )
 }
 
+/// Builds the firmware core and the runner for each bare-metal target a board is planned on
+/// (`no_std`: nothing in them may need the standard library). A target that cannot be
+/// installed is reported loudly and skipped.
 fn bare_metal() -> Result<()> {
-    let installed = Command::new("rustup")
-        .args(["target", "add", BARE_METAL_TARGET])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !installed {
-        eprintln!();
-        eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
-        eprintln!("!! WARNING: `rustup target add {BARE_METAL_TARGET}` failed.");
-        eprintln!("!! The bare-metal build check of the firmware core is SKIPPED.");
-        eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
-        eprintln!();
-        return Ok(());
+    for target in BARE_METAL_TARGETS {
+        let installed = Command::new("rustup")
+            .args(["target", "add", target])
+            .stdout(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !installed {
+            eprintln!();
+            eprintln!(
+                "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+            );
+            eprintln!("!! WARNING: `rustup target add {target}` failed.");
+            eprintln!("!! The bare-metal build check of the firmware core for it is SKIPPED.");
+            eprintln!(
+                "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+            );
+            eprintln!();
+            continue;
+        }
+        run(
+            &format!("firmware core and runner build for {target} (no_std)"),
+            cargo().args([
+                "build",
+                "-p",
+                "gecko-core",
+                "-p",
+                "gecko-runner",
+                "--lib",
+                "--target",
+                target,
+            ]),
+        )?;
     }
-    run(
-        &format!("firmware core builds for {BARE_METAL_TARGET} (no_std)"),
-        cargo().args([
-            "build",
-            "-p",
-            FIRMWARE_PACKAGE,
-            "--lib",
-            "--no-default-features",
-            "--target",
-            BARE_METAL_TARGET,
-        ]),
-    )
+    Ok(())
 }
 
 fn ci() -> Result<ExitCode> {

@@ -1,0 +1,276 @@
+//! The module's settings as typed values: each service's configuration, read from the
+//! variables once when one of them changes (`set`, `load`, boot, `factory_reset`), never
+//! parsed again on use. Every value was checked against its variable's bounds when it was set,
+//! so reading cannot fail; a fallback only covers the impossible.
+
+use crate::console::Format;
+use crate::net::Ipv4;
+use crate::time::Duration;
+use crate::vars::{self, Var, Vars};
+use crate::wlan;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// Every service's configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub console: ConsoleConfig,
+    pub bus: BusConfig,
+    pub wlan: wlan::Config,
+    pub dns: DnsConfig,
+    /// `network.default_interface`: what `default` means in a service's `*_interface`.
+    pub default_interface: Interface,
+    pub tcp_client: TcpClientConfig,
+    pub tcp_server: TcpServerConfig,
+    pub udp_client: UdpClientConfig,
+    pub udp_server: UdpServerConfig,
+}
+
+impl Settings {
+    pub fn from_vars(vars: &Vars) -> Self {
+        Self {
+            console: ConsoleConfig::from_vars(vars),
+            bus: BusConfig::from_vars(vars),
+            wlan: wlan::Config::from_vars(vars),
+            dns: DnsConfig { timeout: Duration::from_millis(vars.num(Var::NetworkDnsTimeout)) },
+            default_interface: Interface::parse(vars.text(Var::NetworkDefaultInterface)),
+            tcp_client: TcpClientConfig::from_vars(vars),
+            tcp_server: TcpServerConfig::from_vars(vars),
+            udp_client: UdpClientConfig {
+                auto_retry: vars.flag(Var::UdpClientAutoRetry),
+                auto: AutoStart::client(
+                    vars,
+                    Var::UdpClientAutoStart,
+                    Var::UdpClientAutoInterface,
+                    Var::UdpClientRemoteHost,
+                    Var::UdpClientRemotePort,
+                ),
+            },
+            udp_server: UdpServerConfig::from_vars(vars),
+        }
+    }
+}
+
+/// A network interface a service names (`*_interface`, `network.default_interface`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interface {
+    Default,
+    Wlan,
+    Softap,
+}
+
+impl Interface {
+    fn parse(text: &str) -> Self {
+        match text {
+            "wlan" => Self::Wlan,
+            "softap" => Self::Softap,
+            _ => Self::Default,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Wlan => "wlan",
+            Self::Softap => "softap",
+        }
+    }
+
+    /// The interface this one means, `default` resolved through `network.default_interface`.
+    pub fn resolve(self, default: Interface) -> Interface {
+        if self == Self::Default { default } else { self }
+    }
+}
+
+/// `system.cmd.*`, `system.print_level`, `time.zone`: how the serial console frames output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsoleConfig {
+    pub format: Format,
+    pub buffered: bool,
+    pub timestamp: Timestamp,
+    /// `time.zone` as an offset in seconds.
+    pub zone_offset: i64,
+}
+
+/// `system.cmd.timestamp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timestamp {
+    None,
+    Utc,
+    Local,
+}
+
+impl ConsoleConfig {
+    fn from_vars(vars: &Vars) -> Self {
+        let print_level = match vars.text(Var::SystemPrintLevel) {
+            "all" => 255,
+            n => n.parse().unwrap_or(255),
+        };
+        Self {
+            format: Format {
+                echo: vars.flag(Var::SystemCmdEcho),
+                header: vars.flag(Var::SystemCmdHeaderEnabled),
+                prompt: vars.flag(Var::SystemCmdPromptEnabled),
+                print_level,
+            },
+            buffered: vars.flag(Var::SystemCmdBuffered),
+            timestamp: match vars.text(Var::SystemCmdTimestamp) {
+                "utc" => Timestamp::Utc,
+                "local" => Timestamp::Local,
+                _ => Timestamp::None,
+            },
+            zone_offset: crate::clock::zone_offset(vars.text(Var::TimeZone)).unwrap_or(0),
+        }
+    }
+}
+
+/// `bus.*`: the serial bus's command buffers and STREAM mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BusConfig {
+    /// `bus.mode` is `stream`: the next boot enters STREAM mode.
+    pub stream_mode: bool,
+    pub read_timeout: Duration,
+    pub rx_bufsize: usize,
+    pub write_timeout: Duration,
+    pub write_check: bool,
+    pub cmd_seq: Vec<u8>,
+    pub flush_count: usize,
+    pub flush_time: Duration,
+    pub flush_time_reset: bool,
+}
+
+impl BusConfig {
+    fn from_vars(vars: &Vars) -> Self {
+        Self {
+            stream_mode: vars.text(Var::BusMode) == "stream",
+            read_timeout: Duration::from_millis(vars.num(Var::BusCommandReadTimeout)),
+            rx_bufsize: usize::try_from(vars.num(Var::BusCommandRxBufsize)).unwrap_or(4096),
+            write_timeout: Duration::from_millis(vars.num(Var::BusCommandWriteTimeout)),
+            write_check: vars.flag(Var::BusCommandWriteCheckEnabled),
+            cmd_seq: vars.text(Var::BusStreamCmdSeq).as_bytes().to_vec(),
+            flush_count: usize::try_from(vars.num(Var::BusStreamFlushCount)).unwrap_or(1460),
+            flush_time: Duration::from_millis(vars.num(Var::BusStreamFlushTime)),
+            flush_time_reset: vars.flag(Var::BusStreamFlushTimeReset),
+        }
+    }
+}
+
+/// `network.dns.*`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DnsConfig {
+    pub timeout: Duration,
+}
+
+/// A service's auto start: `*.auto_start`, `*.auto_interface`, and for clients the peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AutoStart {
+    pub enabled: bool,
+    pub interface: Interface,
+    /// The peer (clients): `*.remote_host` decoded, `*.remote_port`.
+    pub host: String,
+    pub port: u16,
+}
+
+impl AutoStart {
+    fn client(vars: &Vars, start: Var, iface: Var, host: Var, port: Var) -> Self {
+        Self {
+            enabled: vars.flag(start),
+            interface: Interface::parse(vars.text(iface)),
+            host: vars::unescape_plain(vars.text(host)),
+            port: port_of(vars, port),
+        }
+    }
+
+    fn server(vars: &Vars, start: Var, iface: Var) -> Self {
+        Self {
+            enabled: vars.flag(start),
+            interface: Interface::parse(vars.text(iface)),
+            host: String::new(),
+            port: 0,
+        }
+    }
+}
+
+fn port_of(vars: &Vars, var: Var) -> u16 {
+    u16::try_from(vars.num(var)).unwrap_or(0)
+}
+
+/// `tcp.client.*`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpClientConfig {
+    pub local_port: u16,
+    pub connect_timeout: Duration,
+    pub retries: u32,
+    pub retry_period: Duration,
+    pub auto_retries: u32,
+    pub auto: AutoStart,
+}
+
+impl TcpClientConfig {
+    fn from_vars(vars: &Vars) -> Self {
+        Self {
+            local_port: port_of(vars, Var::TcpClientLocalPort),
+            connect_timeout: Duration::from_millis(vars.num(Var::TcpClientConnectTimeout)),
+            retries: u32::try_from(vars.num(Var::TcpClientRetries)).unwrap_or(3),
+            retry_period: Duration::from_millis(vars.num(Var::TcpClientRetryPeriod)),
+            auto_retries: u32::try_from(vars.num(Var::TcpClientAutoRetries)).unwrap_or(0),
+            auto: AutoStart::client(
+                vars,
+                Var::TcpClientAutoStart,
+                Var::TcpClientAutoInterface,
+                Var::TcpClientRemoteHost,
+                Var::TcpClientRemotePort,
+            ),
+        }
+    }
+}
+
+/// `tcp.server.*`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpServerConfig {
+    pub port: u16,
+    pub max_clients: usize,
+    pub idle_timeout: Duration,
+    pub auto: AutoStart,
+}
+
+impl TcpServerConfig {
+    fn from_vars(vars: &Vars) -> Self {
+        Self {
+            port: port_of(vars, Var::TcpServerPort),
+            max_clients: usize::try_from(vars.num(Var::TcpServerMaxClients)).unwrap_or(4),
+            idle_timeout: Duration::from_secs(vars.num(Var::TcpServerIdleTimeout)),
+            auto: AutoStart::server(vars, Var::TcpServerAutoStart, Var::TcpServerAutoInterface),
+        }
+    }
+}
+
+/// `udp.client.*`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UdpClientConfig {
+    pub auto_retry: bool,
+    pub auto: AutoStart,
+}
+
+/// `udp.server.*`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UdpServerConfig {
+    pub port: u16,
+    pub lock_client: bool,
+    /// `udp.server.remote_host`/`remote_port`: where `write` sends without a client.
+    pub remote: Option<(Ipv4, u16)>,
+    pub auto: AutoStart,
+}
+
+impl UdpServerConfig {
+    fn from_vars(vars: &Vars) -> Self {
+        Self {
+            port: port_of(vars, Var::UdpServerPort),
+            lock_client: vars.flag(Var::UdpServerLockClient),
+            remote: vars::parse_ipv4(vars.text(Var::UdpServerRemoteHost))
+                .map(|ip| (ip, port_of(vars, Var::UdpServerRemotePort)))
+                .filter(|&(_, port)| port != 0),
+            auto: AutoStart::server(vars, Var::UdpServerAutoStart, Var::UdpServerAutoInterface),
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! The Gecko OS module firmware core: `no_std` with `alloc`, and sans-IO.
+//!
+//! Bytes from the serial bus, commands from other origins and completions of platform work
+//! go in; bytes for the bus, replies for the origins and [`module::Action`]s come out. Time
+//! is a parameter ([`time::Instant`]); the core never reads a clock and never does I/O, and
+//! it depends on no crate.
+//!
+//! * [`module`]: the [`Module`] the platform drives (`boot`, `feed`/`take_output`,
+//!   `execute`/`data`/`take_replies`, `next_action`, `net_event`, `poll_at`/`tick`), the
+//!   composition root of the services (one file each under `module/`).
+//! * [`origin`]: where a command came from ([`Origin`]) and what it hands back ([`Reply`]).
+//! * [`console`]: the serial console front end (line editor, R/L framing, prompt).
+//! * [`command`], [`vars`], [`config`]: the command table, the variables (typed ids from the
+//!   one table), the services' typed settings.
+//! * [`wlan`], [`streams`], [`fs`]: the network up sequence, the stream table, the file system.
+//! * [`net`]: the contract with the platform's network (requests out, events in, [`net::ConnId`]).
+//! * [`platform`]: the traits a platform implements (NVM, network driver); the async loop that
+//!   drives the core over them is the `gecko-runner` crate.
+//!
+//! The simulated module (`gecko-sim`) and a board (`firmware/boards/`) wrap this same core
+//! through that runner, so what the harness checks against the simulated module is the code
+//! that would run on hardware.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod clock;
+pub mod command;
+pub mod config;
+pub mod console;
+pub mod fs;
+pub mod module;
+pub mod net;
+pub mod nvm;
+pub mod origin;
+pub mod passkey;
+pub mod platform;
+pub mod result;
+pub mod streams;
+pub mod time;
+pub mod vars;
+pub mod wlan;
+
+pub use module::{Action, BoardInfo, Module, Stored};
+pub use origin::{Origin, Reply};
+pub use result::ResultCode;
