@@ -221,7 +221,7 @@ pub struct OutcomeChange {
 }
 
 /// The cases whose verdict changed between repetitions, in the order of their first
-/// appearance. A case interrupted in one repetition (skipped with `interrupted`) still counts.
+/// appearance. A case missing from a repetition's results counts as changed.
 pub fn outcome_changes(runs: &[RunResult]) -> Vec<OutcomeChange> {
     let mut ids: Vec<&str> = Vec::new();
     for run in runs {
@@ -628,7 +628,7 @@ struct Watch {
     logs: Vec<String>,
 }
 
-/// A reply as the failure messages of waits show it: `! 0 <body>` style, one line.
+/// A reply as the failure messages of waits show it: `[<code>] <body>` on one line.
 fn reply_text(code: u8, text: &str) -> String {
     format!("[{code}] {}", text.replace('\n', "\\n"))
 }
