@@ -619,6 +619,39 @@ fn judge_window(
     Ok(())
 }
 
+/// A reply's code and body against a step's expectation (`send` steps, reply conditions).
+fn check_reply(
+    got: crate::code::ResultCode,
+    text: &str,
+    code: u8,
+    body: Option<&BodyExpect>,
+) -> Result<(), String> {
+    if got.0 != code {
+        return Err(format!("expected code {code}, got {got} with body `{text}`"));
+    }
+    match body {
+        Some(BodyExpect::Exact(want)) if text != want => {
+            Err(format!("expected body `{want}`, got `{text}`"))
+        }
+        Some(BodyExpect::Regex(re)) if !re.is_match(text) => {
+            Err(format!("body `{text}` does not match /{re}/"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Each expected log line must appear in `seen`, after the one before it.
+fn check_logs(logs: &[regex::Regex], seen: &[&str]) -> Result<(), String> {
+    let mut from = 0;
+    for re in logs {
+        match seen[from..].iter().position(|l| re.is_match(l)) {
+            Some(i) => from += i + 1,
+            None => return Err(format!("no log line matches /{re}/ (in order; logs: {seen:?})")),
+        }
+    }
+    Ok(())
+}
+
 /// What the polls of one `wait` or `hold` step saw.
 #[derive(Debug, Default)]
 struct Watch {
@@ -792,40 +825,10 @@ impl Ctx<'_, '_> {
         match step {
             Step::Send { line, data, code, body, logs, took, timeout } => {
                 let reply = self.exec_with(line, data.as_deref(), *timeout)?;
-                let text = reply.text();
-                if reply.code.0 != *code {
-                    return Err(Trouble::Product(format!(
-                        "expected code {code}, got {} with body `{text}`",
-                        reply.code
-                    )));
-                }
-                match body {
-                    Some(BodyExpect::Exact(want)) if text != *want => {
-                        return Err(Trouble::Product(format!(
-                            "expected body `{want}`, got `{text}`"
-                        )));
-                    }
-                    Some(BodyExpect::Regex(re)) if !re.is_match(&text) => {
-                        return Err(Trouble::Product(format!(
-                            "body `{text}` does not match /{re}/"
-                        )));
-                    }
-                    _ => {}
-                }
-                // Each expected log line must appear, after the one before it.
-                let mut from = 0;
-                for re in logs {
-                    match reply.logs[from..].iter().position(|l| re.is_match(&l.text)) {
-                        Some(i) => from += i + 1,
-                        None => {
-                            let seen: Vec<&str> =
-                                reply.logs.iter().map(|l| l.text.as_str()).collect();
-                            return Err(Trouble::Product(format!(
-                                "no log line matches /{re}/ (in order; logs: {seen:?})"
-                            )));
-                        }
-                    }
-                }
+                let seen: Vec<&str> = reply.logs.iter().map(|l| l.text.as_str()).collect();
+                check_reply(reply.code, &reply.text(), *code, body.as_ref())
+                    .and_then(|()| check_logs(logs, &seen))
+                    .map_err(Trouble::Product)?;
                 if let Some((min, max)) = took {
                     let t = reply.timing.total;
                     if t < *min || t > *max {
@@ -1059,26 +1062,13 @@ impl Ctx<'_, '_> {
                 let text = reply.text();
                 watch.logs.extend(reply.logs.iter().map(|l| l.text.clone()));
                 watch.seen = format!("`{}`", reply_text(reply.code.0, &text));
-                let mut holds = reply.code.0 == *code
-                    && match body {
-                        Some(BodyExpect::Exact(want)) => text == *want,
-                        Some(BodyExpect::Regex(re)) => re.is_match(&text),
-                        None => true,
-                    };
+                let seen: Vec<&str> = watch.logs.iter().map(String::as_str).collect();
+                let holds = check_reply(reply.code, &text, *code, body.as_ref())
+                    .and_then(|()| check_logs(logs, &seen));
                 if !logs.is_empty() {
-                    let mut from = 0;
-                    for re in logs {
-                        match watch.logs[from..].iter().position(|l| re.is_match(l)) {
-                            Some(i) => from += i + 1,
-                            None => {
-                                holds = false;
-                                break;
-                            }
-                        }
-                    }
                     watch.seen = format!("{}; logs so far: {:?}", watch.seen, watch.logs);
                 }
-                Ok(holds)
+                Ok(holds.is_ok())
             }
             Condition::Stream(s) => {
                 let reply = match self.exec("stream_list", None) {
