@@ -1,6 +1,10 @@
 //! Spec tables and the clause inventory: loaded from TOML, validated, turned into typed
 //! values once. Every error names the file, the line and (where there is one) the key.
 //! The format is described in `specs/README.md`.
+//!
+//! Time in a case is waited for, never slept: `wait` polls a condition ([`wait::Condition`])
+//! up to a deadline, `hold` checks one stays true for a time a clause prescribes, `idle_ms`
+//! keeps the line silent for a prescribed guard time; `sleep_ms` is refused.
 
 use crate::channel::ConsoleFormat;
 use crate::model::Basis;
