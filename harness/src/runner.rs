@@ -600,7 +600,7 @@ fn judge_window(
     let ms = |d: Duration| d.as_millis();
     if true_by < min {
         return Err(format!(
-            "came true within {} ms, expected after {}..={} ms",
+            "came true within {} ms of the previous step, expected after {}..={} ms",
             ms(true_by),
             ms(min),
             ms(max)
@@ -610,7 +610,7 @@ fn judge_window(
         && f > max
     {
         return Err(format!(
-            "still false at {} ms, expected true by {} ms (true by {} ms)",
+            "still false {} ms after the previous step, expected true by {} ms (true by {} ms)",
             ms(f),
             ms(max),
             ms(true_by)
@@ -986,9 +986,8 @@ impl Ctx<'_, '_> {
                 ));
                 if let Some(window) = after {
                     let since = |t: Instant| t.saturating_duration_since(clock);
-                    judge_window(last_false.map(since), since(answered), window).map_err(|m| {
-                        Trouble::Product(format!("{condition}: {m}; last seen: {}", watch.seen))
-                    })?;
+                    judge_window(last_false.map(since), since(answered), window)
+                        .map_err(|m| Trouble::Product(format!("{m}; last seen: {}", watch.seen)))?;
                 }
                 return Ok(());
             }
@@ -1261,7 +1260,7 @@ mod tests {
         assert!(judge_window(None, ms(100), window).is_err());
         // Still false at 1600: too late, even though it was true by 1700.
         let e = judge_window(Some(ms(1600)), ms(1700), window).unwrap_err();
-        assert!(e.contains("still false at 1600 ms"), "{e}");
+        assert!(e.contains("still false 1600 ms after"), "{e}");
         // False at 1450, true by 1550: it may have come by 1500.
         assert_eq!(judge_window(Some(ms(1450)), ms(1550), window), Ok(()));
     }
