@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 
 use crate::model::{ClauseResult, Coverage, RunResult, Verdict};
+use crate::spec::wait::Condition;
 use crate::spec::{Case, ClauseKind, Origin, Specs, Step};
 
 /// Classifies one clause from its citing cases (see [`Coverage::of`]).
@@ -264,7 +265,22 @@ fn step_role(step: &Step) -> StepRole {
                 StepRole::Other
             }
         }
-        Step::Reboot | Step::FactoryReset | Step::PowerCycle | Step::Sleep(_) => StepRole::Neutral,
+        // Polling a variable until it reads a value is still a variable read; anything else a
+        // wait or hold watches (streams, peers, the capture, other replies) is behaviour.
+        Step::Wait { condition, .. } | Step::Hold { condition, .. } => match condition {
+            Condition::Reply { line, logs, .. } if logs.is_empty() => {
+                let word = line.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+                if VARIABLE_COMMANDS.contains(&word.as_str()) {
+                    StepRole::Variable
+                } else {
+                    StepRole::Other
+                }
+            }
+            _ => StepRole::Other,
+        },
+        Step::Reboot | Step::FactoryReset | Step::PowerCycle | Step::Idle { .. } => {
+            StepRole::Neutral
+        }
         Step::Raw { .. }
         | Step::AddAp(_)
         | Step::RemoveAp(_)

@@ -5,7 +5,9 @@
 //!   sans-IO frame parser.
 //! * [`transport`]: the transports as a typed value ([`transport::Transport`]) with their
 //!   capabilities (raw bytes, response format, how logs arrive).
-//! * [`spec`]: spec tables and the clause inventory, validated at load (file:line:key errors).
+//! * [`spec`]: spec tables and the clause inventory, validated at load (file:line:key errors);
+//!   [`spec::wait`]: the conditions `wait` and `hold` steps poll (time in specs is waited for,
+//!   never slept).
 //! * [`coverage`]: which clauses a case checked (a passing case cites them), which are only
 //!   named, which are uncovered; the rule that a feature or behaviour clause needs more than
 //!   variable get/set cases.
@@ -22,7 +24,8 @@
 //!   control channel (the serial console: setup, recovery) and channel under test (the case's
 //!   steps).
 //! * [`plan`]: which case runs over which transport and rig, and why not.
-//! * [`runner`]: running cases, verdicts (product failure vs. infrastructure error), retries.
+//! * [`runner`]: running cases, verdicts (product failure vs. infrastructure error), retries;
+//!   the outcome changes between repetitions of `hil run --repeat`.
 //! * [`peers`]: lab peers (TCP/UDP echo, sink, source, refuse) and clients towards the module.
 //! * [`capture`]: packet capture on the lab network (pcap), a decoder for the lab's protocols,
 //!   packet expectations of spec tables, timeline events.

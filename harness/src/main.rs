@@ -126,6 +126,10 @@ struct RunArgs {
     /// With --flash: this image instead of the rig's `probe.firmware`.
     #[arg(long, requires = "flash")]
     firmware: Option<PathBuf>,
+    /// Run the selection this many times (each on fresh rig instances) and report every case
+    /// whose outcome changed between repetitions; exits non-zero if any did.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    repeat: u32,
 }
 
 #[derive(Debug, Args)]
@@ -310,6 +314,9 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         jobs: args.jobs,
         transports: Some(transports),
     };
+    if args.repeat > 1 {
+        return repeat(&specs, &rig, &options, args.repeat);
+    }
     let (run, dir) = runner::run(&specs, &rig, &options)?;
     let t = run.totals;
     sayln!(
@@ -334,6 +341,103 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `hil run --repeat N`: the selection N times; a summary of outcomes that changed.
+fn repeat(specs: &Specs, rig: &rig::Rig, options: &RunOptions, times: u32) -> Result<ExitCode> {
+    let mut runs = Vec::new();
+    let mut last_dir = None;
+    for i in 1..=times {
+        let (run, dir) = runner::run(specs, rig, options)?;
+        let t = run.totals;
+        sayln!(
+            "repetition {i}/{times}: {} passed, {} failed, {} errors, {} skipped in {:.1} s ({})",
+            t.pass,
+            t.fail,
+            t.error,
+            t.skipped,
+            run.duration_ms as f64 / 1000.0,
+            dir.display()
+        );
+        let interrupted = run.interrupted;
+        runs.push(run);
+        last_dir = Some(dir);
+        if interrupted {
+            break;
+        }
+    }
+    let summary = repeat_summary(&runs);
+    say!("{summary}");
+    if let Some(dir) = last_dir {
+        let file = dir.join("repeat.md");
+        std::fs::write(&file, &summary).with_context(|| format!("writing {}", file.display()))?;
+        sayln!("summary: {}", file.display());
+    }
+    let changed = !runner::outcome_changes(&runs).is_empty();
+    let red = runs.iter().any(|r| !r.totals.is_green());
+    Ok(if runs.iter().any(|r| r.interrupted) {
+        ExitCode::from(130)
+    } else if changed || red {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The text of a repeat summary (stdout and `repeat.md` of the last repetition).
+fn repeat_summary(runs: &[gecko_hil::model::RunResult]) -> String {
+    let mut out = String::new();
+    let changes = runner::outcome_changes(runs);
+    let cases = runs.first().map_or(0, |r| r.cases.len());
+    let secs: Vec<f64> = runs.iter().map(|r| r.duration_ms as f64 / 1000.0).collect();
+    let mean = secs.iter().sum::<f64>() / secs.len().max(1) as f64;
+    let (min, max) = secs.iter().fold((f64::MAX, 0f64), |(a, b), s| (a.min(*s), b.max(*s)));
+    let _ = writeln!(
+        out,
+        "# Repeated run\n\n{} repetitions of {cases} cases: {} changed outcome(s); \
+         time per repetition {mean:.1} s (min {min:.1}, max {max:.1})\n",
+        runs.len(),
+        changes.len()
+    );
+    for run in runs {
+        let t = run.totals;
+        let _ = writeln!(
+            out,
+            "- {}: {} passed, {} failed, {} errors, {} skipped, {:.1} s",
+            run.run_id,
+            t.pass,
+            t.fail,
+            t.error,
+            t.skipped,
+            run.duration_ms as f64 / 1000.0
+        );
+    }
+    if !changes.is_empty() {
+        let _ = writeln!(out, "\nChanged outcomes:\n");
+        for c in &changes {
+            let verdicts: Vec<&str> =
+                c.verdicts.iter().map(|v| v.map_or("absent", Verdict::as_str)).collect();
+            let _ = writeln!(out, "- {}: {}", c.id, verdicts.join(", "));
+            if let Some(reason) = &c.first_reason {
+                let _ = writeln!(out, "  - {reason}");
+            }
+        }
+    }
+    let always: Vec<&str> = runs
+        .first()
+        .map(|r| {
+            r.cases
+                .iter()
+                .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error))
+                .filter(|c| !changes.iter().any(|x| x.id == c.id))
+                .map(|c| c.id.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !always.is_empty() {
+        let _ = writeln!(out, "\nFailing in every repetition: {}", always.join(", "));
+    }
+    out
 }
 
 fn list(args: ListArgs) -> Result<ExitCode> {
@@ -576,4 +680,69 @@ fn bench_streams(rig_path: &Path, bytes: usize, runs: u32) -> Result<ExitCode> {
     sayln!("{}", line("pty to TCP peer:", |b| b.stream_mode_in, true));
     sayln!("{}", line("TCP peer to pty:", |b| b.stream_mode_out, true));
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may panic
+mod tests {
+    use super::*;
+
+    fn run_args(argv: &[&str]) -> Result<RunArgs, clap::Error> {
+        let cli = Cli::try_parse_from(argv)?;
+        match cli.command {
+            Cmd::Run(args) => Ok(args),
+            other => panic!("not a run: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn repeat_parses_with_selections() {
+        let args =
+            run_args(&["hil", "run", "--repeat", "5", "--jobs", "4", "udp/", "dns/"]).unwrap();
+        assert_eq!(args.repeat, 5);
+        assert_eq!(args.jobs, 4);
+        assert_eq!(args.select.filters, vec!["udp/".to_string(), "dns/".to_string()]);
+        assert_eq!(run_args(&["hil", "run"]).unwrap().repeat, 1);
+    }
+
+    #[test]
+    fn repeat_refuses_zero_and_words() {
+        assert!(run_args(&["hil", "run", "--repeat", "0"]).is_err());
+        assert!(run_args(&["hil", "run", "--repeat", "often"]).is_err());
+    }
+
+    #[test]
+    fn repeat_summary_names_changed_cases() {
+        let mut a = gecko_hil_sample();
+        let mut b = a.clone();
+        a.run_id = "one".into();
+        b.run_id = "two".into();
+        let id = b.cases[0].id.clone();
+        b.cases[0].verdict =
+            if a.cases[0].verdict == Verdict::Pass { Verdict::Fail } else { Verdict::Pass };
+        b.cases[0].reason = Some("expected `x`, got nothing".into());
+        let text = repeat_summary(&[a, b]);
+        assert!(text.contains("2 repetitions of"), "{text}");
+        assert!(text.contains("changed outcome(s)"), "{text}");
+        assert!(text.contains(&format!("- {id}: ")), "{text}");
+        assert!(text.contains("- one: ") && text.contains("- two: "), "{text}");
+    }
+
+    /// A minimal run result: one passing case.
+    fn gecko_hil_sample() -> gecko_hil::model::RunResult {
+        serde_json::from_str(SAMPLE).unwrap()
+    }
+
+    const SAMPLE: &str = r#"{
+      "schema": "gecko-hil/results/v1", "run_id": "r", "started_at": "2026-01-01T00:00:00Z",
+      "finished_at": "2026-01-01T00:00:01Z", "duration_ms": 1000, "interrupted": false,
+      "rig": { "name": "sim", "path": "rigs/sim.toml", "kind": "sim", "port": "/dev/pts/1" },
+      "module_version": null, "selection": "all",
+      "totals": { "pass": 1, "fail": 0, "error": 0, "skipped": 0, "known_deviation": 0, "stale_deviations": 0 },
+      "clauses": [],
+      "cases": [{ "id": "x/a", "section": "x", "title": "a", "clauses": ["c"], "basis": "documented",
+        "note": null, "tags": [], "transport": "serial", "verdict": "pass", "reason": null,
+        "deviation": null, "stale_deviation": false, "attempts": 1, "start_ms": 0, "duration_ms": 5,
+        "steps": [], "transcript": [], "timeline": [], "capture": null }]
+    }"#;
 }

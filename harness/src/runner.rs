@@ -16,6 +16,7 @@ use crate::model::{
 use crate::plan::Planned;
 use crate::rig::Rig;
 use crate::session::Session;
+use crate::spec::wait::Condition;
 use crate::spec::{BodyExpect, Case, RawExpect, Selection, Specs, Step};
 use crate::transport::{Transport, TransportError};
 use std::collections::VecDeque;
@@ -267,6 +268,47 @@ pub fn run(
     Ok((run, dir))
 }
 
+/// A case whose outcome was not the same in every repetition of a run (`hil run --repeat`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutcomeChange {
+    pub id: String,
+    /// Its verdict in each repetition, in order (`None`: not in that repetition's results).
+    pub verdicts: Vec<Option<Verdict>>,
+    /// The reason of its first repetition that did not pass, for the summary.
+    pub first_reason: Option<String>,
+}
+
+/// The cases whose verdict changed between repetitions, in the order of their first
+/// appearance. A case missing from a repetition's results counts as changed.
+pub fn outcome_changes(runs: &[RunResult]) -> Vec<OutcomeChange> {
+    let mut ids: Vec<&str> = Vec::new();
+    for run in runs {
+        for c in &run.cases {
+            if !ids.contains(&c.id.as_str()) {
+                ids.push(&c.id);
+            }
+        }
+    }
+    ids.into_iter()
+        .filter_map(|id| {
+            let results: Vec<Option<&CaseResult>> =
+                runs.iter().map(|r| r.cases.iter().find(|c| c.id == id)).collect();
+            let verdicts: Vec<Option<Verdict>> =
+                results.iter().map(|c| c.map(|c| c.verdict)).collect();
+            let first = verdicts.first().copied().flatten();
+            if verdicts.iter().all(|v| *v == first) {
+                return None;
+            }
+            let first_reason = results
+                .iter()
+                .flatten()
+                .find(|c| c.verdict != Verdict::Pass)
+                .and_then(|c| c.reason.clone());
+            Some(OutcomeChange { id: id.to_string(), verdicts, first_reason })
+        })
+        .collect()
+}
+
 /// Rolls case verdicts up to every clause of the inventory.
 pub fn clause_results(specs: &Specs, results: &[CaseResult]) -> Vec<ClauseResult> {
     specs
@@ -420,12 +462,15 @@ fn run_case(session: &mut Session, case: &Case, start_ms: u64) -> CaseResult {
         radio_seq,
         radio_events: Vec::new(),
         wall_start,
+        capture: capture.take(),
+        step_ended: Instant::now(),
     };
     let mut steps = Vec::new();
 
     let t = Instant::now();
     let setup = if trouble.is_some() { Ok(()) } else { ctx.setup() };
     let setup_failed = setup.is_err();
+    ctx.step_ended = Instant::now();
     steps.push(step_result(0, "setup".to_string(), &setup, t));
     if let Err(e) = setup {
         // Whatever went wrong while preparing, the case could not be judged.
@@ -452,6 +497,7 @@ fn run_case(session: &mut Session, case: &Case, start_ms: u64) -> CaseResult {
             ctx.step(step)
         };
         steps.push(step_result(i + 1, step.describe(), &outcome, t));
+        ctx.step_ended = Instant::now();
         if let Err(e) = outcome {
             let prefix = format!("step {} ({})", i + 1, step.describe());
             trouble = Some(match e {
@@ -466,7 +512,7 @@ fn run_case(session: &mut Session, case: &Case, start_ms: u64) -> CaseResult {
     {
         trouble = Some(e);
     }
-    let packets = match capture.take().map(crate::capture::Capture::stop) {
+    let packets = match ctx.capture.take().map(crate::capture::Capture::stop) {
         None => Vec::new(),
         Some(Ok(p)) => p,
         Some(Err(e)) => {
@@ -617,6 +663,85 @@ fn step_result(
     }
 }
 
+/// Judges when a polled condition came true against an `after_ms` window, all times counted
+/// from the end of the previous step: `last_false` is when the last poll that saw it false
+/// began (none: the first poll saw it true), `true_by` when the poll that saw it true
+/// answered. It came true somewhere in between; only a certain miss fails: seen true before
+/// `min`, or still false after `max`.
+fn judge_window(
+    last_false: Option<Duration>,
+    true_by: Duration,
+    (min, max): (Duration, Duration),
+) -> Result<(), String> {
+    let ms = |d: Duration| d.as_millis();
+    if true_by < min {
+        return Err(format!(
+            "came true within {} ms of the previous step, expected after {}..={} ms",
+            ms(true_by),
+            ms(min),
+            ms(max)
+        ));
+    }
+    if let Some(f) = last_false
+        && f > max
+    {
+        return Err(format!(
+            "still false {} ms after the previous step, expected true by {} ms (true by {} ms)",
+            ms(f),
+            ms(max),
+            ms(true_by)
+        ));
+    }
+    Ok(())
+}
+
+/// A reply's code and body against a step's expectation (`send` steps, reply conditions).
+fn check_reply(
+    got: crate::code::ResultCode,
+    text: &str,
+    code: u8,
+    body: Option<&BodyExpect>,
+) -> Result<(), String> {
+    if got.0 != code {
+        return Err(format!("expected code {code}, got {got} with body `{text}`"));
+    }
+    match body {
+        Some(BodyExpect::Exact(want)) if text != want => {
+            Err(format!("expected body `{want}`, got `{text}`"))
+        }
+        Some(BodyExpect::Regex(re)) if !re.is_match(text) => {
+            Err(format!("body `{text}` does not match /{re}/"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Each expected log line must appear in `seen`, after the one before it.
+fn check_logs(logs: &[regex::Regex], seen: &[&str]) -> Result<(), String> {
+    let mut from = 0;
+    for re in logs {
+        match seen[from..].iter().position(|l| re.is_match(l)) {
+            Some(i) => from += i + 1,
+            None => return Err(format!("no log line matches /{re}/ (in order; logs: {seen:?})")),
+        }
+    }
+    Ok(())
+}
+
+/// What the polls of one `wait` or `hold` step saw.
+#[derive(Debug, Default)]
+struct Watch {
+    /// The last value seen, for the failure message.
+    seen: String,
+    /// Log lines from every reply of the step, in order.
+    logs: Vec<String>,
+}
+
+/// A reply as the failure messages of waits show it: `[<code>] <body>` on one line.
+fn reply_text(code: u8, text: &str) -> String {
+    format!("[{code}] {}", text.replace('\n', "\\n"))
+}
+
 /// Quotes a setup value for a command line when it holds spaces or is empty.
 fn quote(value: &str) -> String {
     if value.is_empty() || value.contains([' ', '\t']) {
@@ -656,6 +781,10 @@ struct Ctx<'a, 'l> {
     /// Radio events of simulated modules a power cycle ended.
     radio_events: Vec<crate::model::TimelineEvent>,
     wall_start: SystemTime,
+    /// The case's packet capture (lab cases), live for `packets` conditions.
+    capture: Option<crate::capture::Capture>,
+    /// When the previous step ended: `after_ms` windows count from here.
+    step_ended: Instant,
 }
 
 impl Ctx<'_, '_> {
@@ -713,6 +842,11 @@ impl Ctx<'_, '_> {
     /// before its next command.
     fn module_restarted(&mut self) {
         (self.resync_test, self.resync_control) = (true, true);
+    }
+
+    /// Sends a command over the channel under test, waiting the rig's command timeout.
+    fn exec(&mut self, line: &str, data: Option<&[u8]>) -> Result<crate::channel::Reply, Trouble> {
+        self.exec_with(line, data, None)
     }
 
     /// Sends a command over the channel under test, waiting up to `timeout` (default: the
@@ -830,40 +964,10 @@ impl Ctx<'_, '_> {
         match step {
             Step::Send { line, data, code, body, logs, took, timeout } => {
                 let reply = self.exec_with(line, data.as_deref(), *timeout)?;
-                let text = reply.text();
-                if reply.code.0 != *code {
-                    return Err(Trouble::Product(format!(
-                        "expected code {code}, got {} with body `{text}`",
-                        reply.code
-                    )));
-                }
-                match body {
-                    Some(BodyExpect::Exact(want)) if text != *want => {
-                        return Err(Trouble::Product(format!(
-                            "expected body `{want}`, got `{text}`"
-                        )));
-                    }
-                    Some(BodyExpect::Regex(re)) if !re.is_match(&text) => {
-                        return Err(Trouble::Product(format!(
-                            "body `{text}` does not match /{re}/"
-                        )));
-                    }
-                    _ => {}
-                }
-                // Each expected log line must appear, after the one before it.
-                let mut from = 0;
-                for re in logs {
-                    match reply.logs[from..].iter().position(|l| re.is_match(&l.text)) {
-                        Some(i) => from += i + 1,
-                        None => {
-                            let seen: Vec<&str> =
-                                reply.logs.iter().map(|l| l.text.as_str()).collect();
-                            return Err(Trouble::Product(format!(
-                                "no log line matches /{re}/ (in order; logs: {seen:?})"
-                            )));
-                        }
-                    }
-                }
+                let seen: Vec<&str> = reply.logs.iter().map(|l| l.text.as_str()).collect();
+                check_reply(reply.code, &reply.text(), *code, body.as_ref())
+                    .and_then(|()| check_logs(logs, &seen))
+                    .map_err(Trouble::Product)?;
                 if let Some((min, max)) = took {
                     let t = reply.timing.total;
                     if t < *min || t > *max {
@@ -905,15 +1009,18 @@ impl Ctx<'_, '_> {
                 self.module_restarted();
                 self.sync()
             }
-            Step::Sleep(d) => {
-                let until = Instant::now() + *d;
-                while Instant::now() < until {
-                    if interrupt::requested() {
-                        return Err(Trouble::Interrupted);
-                    }
-                    std::thread::sleep(Duration::from_millis(10).min(until - Instant::now()));
-                }
-                Ok(())
+            Step::Wait { condition, timeout, poll, after } => {
+                self.wait(condition, *timeout, *poll, *after)
+            }
+            Step::Hold { condition, duration, poll, prescribed_by } => {
+                self.hold(condition, *duration, *poll, prescribed_by)
+            }
+            Step::Idle { duration, prescribed_by } => {
+                self.session.note(format!(
+                    "idle {} ms: a guard time ({prescribed_by})",
+                    duration.as_millis()
+                ));
+                self.pause_until(Instant::now() + *duration)
             }
             Step::Raw { bytes, expect, within } => self.raw(bytes, expect, *within),
             Step::AddAp(ap) => {
@@ -928,34 +1035,10 @@ impl Ctx<'_, '_> {
                 let bssid = crate::rig::format_bssid(bssid);
                 self.lab()?.aps.move_ap(&bssid, *channel).map_err(infra)
             }
-            Step::Client(action) => {
-                if self.clients.is_none() {
-                    let lab = self
-                        .lab
-                        .ok_or_else(|| Trouble::Infra("this rig has no lab network".into()))?;
-                    let state = self.lab()?.aps.state().map_err(infra)?;
-                    let ip = state
-                        .ip
-                        .and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok())
-                        .ok_or_else(|| {
-                            Trouble::Product(
-                                "the module has no IPv4 address for lab clients to reach".into(),
-                            )
-                        })?;
-                    self.clients = Some(crate::peers::Clients::new(lab, ip));
-                }
-                let Some(clients) = self.clients.as_mut() else {
-                    return Err(Trouble::Infra("no lab clients".into()));
-                };
-                match clients.run(action) {
-                    Ok(line) => {
-                        self.session.note(format!("lab client: {line}"));
-                        Ok(())
-                    }
-                    Err(crate::peers::ClientError::Fail(m)) => Err(Trouble::Product(m)),
-                    Err(crate::peers::ClientError::Infra(e)) => Err(Trouble::Infra(e.to_string())),
-                }
-            }
+            Step::Client(action) => match self.client(action)? {
+                Ok(()) => Ok(()),
+                Err(m) => Err(Trouble::Product(m)),
+            },
             Step::CheckPeer { index, check } => match &self.peers {
                 Some(peers) => peers.check(*index, check).map_err(|e| {
                     if e.is_mismatch() {
@@ -974,6 +1057,234 @@ impl Ctx<'_, '_> {
         }
     }
 
+    /// Runs a lab client action: `Ok(Err(_))` when the module did not do its part.
+    fn client(
+        &mut self,
+        action: &crate::peers::ClientAction,
+    ) -> Result<Result<(), String>, Trouble> {
+        if self.clients.is_none() {
+            let lab =
+                self.lab.ok_or_else(|| Trouble::Infra("this rig has no lab network".into()))?;
+            let state = self.lab()?.aps.state().map_err(infra)?;
+            let ip = state.ip.and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok());
+            let Some(ip) = ip else {
+                return Ok(Err("the module has no IPv4 address for lab clients to reach".into()));
+            };
+            self.clients = Some(crate::peers::Clients::new(lab, ip));
+        }
+        let Some(clients) = self.clients.as_mut() else {
+            return Err(Trouble::Infra("no lab clients".into()));
+        };
+        match clients.run(action) {
+            Ok(line) => {
+                self.session.note(format!("lab client: {line}"));
+                Ok(Ok(()))
+            }
+            Err(crate::peers::ClientError::Fail(m)) => Ok(Err(m)),
+            Err(crate::peers::ClientError::Infra(e)) => Err(Trouble::Infra(e.to_string())),
+        }
+    }
+
+    /// Sleeps in short slices until `until`, noticing Ctrl-C.
+    fn pause_until(&self, until: Instant) -> StepResultT {
+        loop {
+            if interrupt::requested() {
+                return Err(Trouble::Interrupted);
+            }
+            let now = Instant::now();
+            if now >= until {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(10).min(until - now));
+        }
+    }
+
+    /// Polls `condition` until it holds, at most `timeout` (and never past the case's
+    /// deadline). With `after`, it must come true within that window after the previous step
+    /// ended: too early when a poll saw it true before `min`, too late when a poll that began
+    /// after `max` still saw it false.
+    fn wait(
+        &mut self,
+        condition: &Condition,
+        timeout: Duration,
+        poll: Duration,
+        after: Option<(Duration, Duration)>,
+    ) -> StepResultT {
+        let clock = self.step_ended;
+        let started = Instant::now();
+        let deadline = (started + timeout).min(self.deadline);
+        let mut watch = Watch::default();
+        // When the last poll that saw the condition false began.
+        let mut last_false: Option<Instant> = None;
+        let mut polls = 0u32;
+        loop {
+            let asked = Instant::now();
+            let holds = self.observe(condition, &mut watch)?;
+            let answered = Instant::now();
+            polls += 1;
+            if holds {
+                let ms = |t: Instant| t.saturating_duration_since(clock).as_millis();
+                let earliest = last_false.map_or(0, ms);
+                self.session.note(format!(
+                    "waited for {condition}: true after {polls} poll(s), between {earliest} and {} ms after the previous step",
+                    ms(answered)
+                ));
+                if let Some(window) = after {
+                    let since = |t: Instant| t.saturating_duration_since(clock);
+                    judge_window(last_false.map(since), since(answered), window)
+                        .map_err(|m| Trouble::Product(format!("{m}; last seen: {}", watch.seen)))?;
+                }
+                return Ok(());
+            }
+            last_false = Some(asked);
+            if answered >= deadline {
+                let waited = answered.saturating_duration_since(started);
+                return Err(Trouble::Product(format!(
+                    "waited {:.1} s for {condition} ({polls} polls); last seen: {}",
+                    waited.as_secs_f64(),
+                    watch.seen
+                )));
+            }
+            self.pause_until((asked + poll).min(deadline))?;
+        }
+    }
+
+    /// Polls `condition` for `duration`; it must hold on every poll.
+    fn hold(
+        &mut self,
+        condition: &Condition,
+        duration: Duration,
+        poll: Duration,
+        prescribed_by: &str,
+    ) -> StepResultT {
+        let started = Instant::now();
+        let end = started + duration;
+        if end > self.deadline {
+            return Err(Trouble::Product(format!(
+                "holding {condition} for {} ms would pass the case's timeout",
+                duration.as_millis()
+            )));
+        }
+        self.session
+            .note(format!("hold {condition} for {} ms ({prescribed_by})", duration.as_millis()));
+        let mut watch = Watch::default();
+        let mut polls = 0u32;
+        loop {
+            let asked = Instant::now();
+            let holds = self.observe(condition, &mut watch)?;
+            polls += 1;
+            if !holds {
+                return Err(Trouble::Product(format!(
+                    "{condition} stopped holding after {} ms of {} ms (poll {polls}); seen: {}",
+                    asked.saturating_duration_since(started).as_millis(),
+                    duration.as_millis(),
+                    watch.seen
+                )));
+            }
+            if asked >= end {
+                return Ok(());
+            }
+            self.pause_until((asked + poll).min(end))?;
+        }
+    }
+
+    /// Looks once at what `condition` watches; records what it saw in `watch.seen`.
+    /// A reply that does not come in time is a value seen, not a failure: the next poll
+    /// may get one.
+    fn observe(&mut self, condition: &Condition, watch: &mut Watch) -> Result<bool, Trouble> {
+        match condition {
+            Condition::Reply { line, code, body, logs } => {
+                let reply = match self.exec(line, None) {
+                    Ok(r) => r,
+                    Err(Trouble::Product(m)) => {
+                        watch.seen = m;
+                        return Ok(false);
+                    }
+                    Err(e) => return Err(e),
+                };
+                let text = reply.text();
+                watch.logs.extend(reply.logs.iter().map(|l| l.text.clone()));
+                watch.seen = format!("`{}`", reply_text(reply.code.0, &text));
+                let seen: Vec<&str> = watch.logs.iter().map(String::as_str).collect();
+                let holds = check_reply(reply.code, &text, *code, body.as_ref())
+                    .and_then(|()| check_logs(logs, &seen));
+                if !logs.is_empty() {
+                    watch.seen = format!("{}; logs so far: {:?}", watch.seen, watch.logs);
+                }
+                Ok(holds.is_ok())
+            }
+            Condition::Stream(s) => {
+                let reply = match self.exec("stream_list", None) {
+                    Ok(r) => r,
+                    Err(Trouble::Product(m)) => {
+                        watch.seen = m;
+                        return Ok(false);
+                    }
+                    Err(e) => return Err(e),
+                };
+                let text = reply.text();
+                watch.seen = format!("`stream_list`: `{}`", reply_text(reply.code.0, &text));
+                if reply.code.0 != 0 {
+                    return Ok(false);
+                }
+                let found = text.lines().find_map(|row| s.matches_row(row));
+                match (found, s.gone, s.poll) {
+                    (Some(_), true, _) => Ok(false),
+                    (None, true, _) => Ok(true),
+                    (None, false, _) => Ok(false),
+                    (Some(_), false, None) => Ok(true),
+                    (Some(h), false, Some(state)) => {
+                        let reply = match self.exec(&format!("stream_poll {h}"), None) {
+                            Ok(r) => r,
+                            Err(Trouble::Product(m)) => {
+                                watch.seen = m;
+                                return Ok(false);
+                            }
+                            Err(e) => return Err(e),
+                        };
+                        let polled = reply.text();
+                        watch.seen = format!(
+                            "{}; `stream_poll {h}`: `{}`",
+                            watch.seen,
+                            reply_text(reply.code.0, &polled)
+                        );
+                        Ok(reply.code.0 == 0 && polled == state.body())
+                    }
+                }
+            }
+            Condition::Peer { index, check } => match &self.peers {
+                Some(peers) => match peers.check(*index, check) {
+                    Ok(()) => Ok(true),
+                    Err(e) if e.is_mismatch() => {
+                        watch.seen = e.to_string();
+                        Ok(false)
+                    }
+                    Err(e) => Err(Trouble::Infra(e.to_string())),
+                },
+                None => Err(Trouble::Infra("the case's lab peers are not running".into())),
+            },
+            Condition::Client(action) => match self.client(action)? {
+                Ok(()) => Ok(true),
+                Err(m) => {
+                    watch.seen = m;
+                    Ok(false)
+                }
+            },
+            Condition::Packets(expect) => {
+                let Some(capture) = &self.capture else {
+                    return Err(Trouble::Infra("this case has no packet capture".into()));
+                };
+                match capture.with_packets(|p| expect.check(p)) {
+                    Ok(()) => Ok(true),
+                    Err(m) => {
+                        watch.seen = m;
+                        Ok(false)
+                    }
+                }
+            }
+        }
+    }
+
     fn raw(&mut self, bytes: &[u8], expect: &RawExpect, within: Duration) -> StepResultT {
         self.module_restarted();
         let transport = self.session.transport();
@@ -983,7 +1294,11 @@ impl Ctx<'_, '_> {
                 "the {transport} transport has no raw byte access"
             )));
         };
-        link.write_raw(bytes)?;
+        // Writing drops whatever waits unread; with nothing to write, the step reads what is
+        // there (data a lab client sent to the bus a moment ago must not be thrown away).
+        if !bytes.is_empty() {
+            link.write_raw(bytes)?;
+        }
         match expect {
             RawExpect::Exact(want) => {
                 let n = want.len();
@@ -1017,39 +1332,85 @@ impl Ctx<'_, '_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may panic
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_clause_lists_a_case_once_and_rolls_up_every_transport() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let inventory = "[[clause]]\nid = \"a.one\"\nsection = \"A\"\nsource = \"chapter\"\nlines = [1, 2]\nkind = \"behaviour\"\ntext = \"one\"\n";
-        std::fs::write(dir.path().join("clauses.toml"), inventory).expect("write");
-        let case = "section = \"x\"\ntitle = \"X\"\n[[case]]\nid = \"x/one\"\ntitle = \"one\"\nclauses = [\"a.one\"]\nbasis = \"documented\"\n[[case.step]]\nsend = \"version\"\n";
-        std::fs::write(dir.path().join("x.toml"), case).expect("write");
-        let specs = crate::spec::load_dir(dir.path()).expect("valid");
-        let case = &specs.cases[0];
-        let over = |transport, verdict| CaseResult { verdict, ..base_result(case, transport, 0) };
-        let results =
-            [over(Transport::Serial, Verdict::Pass), over(Transport::Terminal, Verdict::Fail)];
-        let clauses = clause_results(&specs, &results);
-        assert_eq!(clauses[0].cases, ["x/one"]);
-        assert_eq!(clauses[0].status, ClauseStatus::Fail);
+    fn with_verdicts(verdicts: &[(&str, Verdict)]) -> RunResult {
+        let mut run = crate::testdata::sample_run();
+        let template = run.cases[0].clone();
+        run.cases = verdicts
+            .iter()
+            .map(|(id, v)| CaseResult {
+                id: (*id).to_string(),
+                verdict: *v,
+                reason: (*v != Verdict::Pass).then(|| format!("{id} went wrong")),
+                ..template.clone()
+            })
+            .collect();
+        run
     }
 
     #[test]
-    fn a_run_uses_the_rig_transports_unless_told_otherwise() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("rig.toml");
-        std::fs::write(&path, "name = \"r\"\n[dut]\nkind = \"sim\"\n").expect("write");
-        let rig = crate::rig::load(&path).expect("valid");
-        assert_eq!(run_transports(&rig, None).expect("rig's"), [Transport::Serial]);
-        let asked = [Transport::Serial, Transport::Serial];
-        assert_eq!(run_transports(&rig, Some(&asked)).expect("once"), [Transport::Serial]);
-        let e = run_transports(&rig, Some(&[Transport::Terminal])).expect_err("not yet");
+    fn same_outcomes_every_time_are_no_change() {
+        let a = with_verdicts(&[("x/a", Verdict::Pass), ("x/b", Verdict::Fail)]);
+        assert_eq!(outcome_changes(&[a.clone(), a.clone(), a]), vec![]);
+        assert_eq!(outcome_changes(&[]), vec![]);
+    }
+
+    #[test]
+    fn a_verdict_that_differs_once_is_a_change() {
+        let pass = with_verdicts(&[("x/a", Verdict::Pass), ("x/b", Verdict::Pass)]);
+        let flaky = with_verdicts(&[("x/a", Verdict::Pass), ("x/b", Verdict::Fail)]);
+        let changes = outcome_changes(&[pass.clone(), flaky, pass]);
         assert_eq!(
-            e.to_string(),
-            "the terminal transport is not implemented yet (available: serial)"
+            changes,
+            vec![OutcomeChange {
+                id: "x/b".into(),
+                verdicts: vec![Some(Verdict::Pass), Some(Verdict::Fail), Some(Verdict::Pass)],
+                first_reason: Some("x/b went wrong".into()),
+            }]
         );
+    }
+
+    #[test]
+    fn a_case_missing_from_a_repetition_is_a_change() {
+        let both = with_verdicts(&[("x/a", Verdict::Pass), ("x/b", Verdict::Pass)]);
+        let one = with_verdicts(&[("x/a", Verdict::Pass)]);
+        let changes = outcome_changes(&[both, one]);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].id, "x/b");
+        assert_eq!(changes[0].verdicts, vec![Some(Verdict::Pass), None]);
+        assert_eq!(changes[0].first_reason, None);
+    }
+
+    #[test]
+    fn error_then_fail_is_a_change() {
+        let e = with_verdicts(&[("x/a", Verdict::Error)]);
+        let f = with_verdicts(&[("x/a", Verdict::Fail)]);
+        assert_eq!(outcome_changes(&[e, f]).len(), 1);
+    }
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    #[test]
+    fn windows_fail_only_on_a_certain_miss() {
+        let window = (ms(900), ms(1500));
+        // Seen false at 800, true by 1000: inside.
+        assert_eq!(judge_window(Some(ms(800)), ms(1000), window), Ok(()));
+        // True by 950 though the last false poll began at 850: may have come at 900.
+        assert_eq!(judge_window(Some(ms(850)), ms(950), window), Ok(()));
+        // Seen true already at 500: too early.
+        let e = judge_window(Some(ms(400)), ms(500), window).unwrap_err();
+        assert!(e.contains("within 500 ms"), "{e}");
+        // True on the first poll, at 100 ms: too early.
+        assert!(judge_window(None, ms(100), window).is_err());
+        // Still false at 1600: too late, even though it was true by 1700.
+        let e = judge_window(Some(ms(1600)), ms(1700), window).unwrap_err();
+        assert!(e.contains("still false 1600 ms after"), "{e}");
+        // False at 1450, true by 1550: it may have come by 1500.
+        assert_eq!(judge_window(Some(ms(1450)), ms(1550), window), Ok(()));
     }
 }

@@ -81,7 +81,7 @@ impl Source {
 }
 
 /// Picks the key name out of serde's "unknown field `x`" messages.
-fn unknown_key(message: &str) -> Option<String> {
+pub(crate) fn unknown_key(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
     rest.split('`').next().map(str::to_string)
 }

@@ -1,6 +1,10 @@
 //! Spec tables and the clause inventory: loaded from TOML, validated, turned into typed
 //! values once. Every error names the file, the line and (where there is one) the key.
 //! The format is described in `specs/README.md`.
+//!
+//! Time in a case is waited for, never slept: `wait` polls a condition ([`wait::Condition`])
+//! up to a deadline, `hold` checks one stays true for a time a clause prescribes, `idle_ms`
+//! keeps the line silent for a prescribed guard time; `sleep_ms` is refused.
 
 use crate::channel::ConsoleFormat;
 use crate::model::Basis;
@@ -219,7 +223,16 @@ struct RawStep {
     reboot: Option<bool>,
     factory_reset: Option<bool>,
     power_cycle: Option<bool>,
+    /// Refused with a pointer to `wait`, `hold` and `idle_ms` (a fixed sleep waits for
+    /// nothing in particular, and flakes when the machine is slow).
     sleep_ms: Option<u64>,
+    wait: Option<Spanned<toml::Table>>,
+    hold: Option<Spanned<toml::Table>>,
+    idle_ms: Option<u64>,
+    hold_ms: Option<u64>,
+    poll_ms: Option<Spanned<u64>>,
+    after_ms: Option<Spanned<[u64; 2]>>,
+    prescribed_by: Option<Spanned<String>>,
     raw: Option<String>,
     expect_raw: Option<String>,
     expect_raw_regex: Option<Spanned<String>>,
@@ -321,7 +334,28 @@ pub enum Step {
     FactoryReset,
     /// Cut the module's power and restore it (see `Session::power_cycle`).
     PowerCycle,
-    Sleep(Duration),
+    /// Poll until the condition holds; fail at the deadline with the last value seen.
+    Wait {
+        condition: wait::Condition,
+        timeout: Duration,
+        poll: Duration,
+        /// The condition must come true this long after the previous step ended: (min, max).
+        after: Option<(Duration, Duration)>,
+    },
+    /// The condition must hold on every poll for the whole duration, which a clause of the
+    /// chapter prescribes (`prescribed_by`), e.g. no retry within a retry delay.
+    Hold {
+        condition: wait::Condition,
+        duration: Duration,
+        poll: Duration,
+        prescribed_by: String,
+    },
+    /// Nothing is sent to the module for this long: a guard time the chapter prescribes
+    /// (`prescribed_by`), such as the silence before STREAM mode's break-in sequence.
+    Idle {
+        duration: Duration,
+        prescribed_by: String,
+    },
     Raw {
         bytes: Vec<u8>,
         expect: RawExpect,
@@ -348,6 +382,14 @@ pub enum Step {
 }
 
 impl Step {
+    /// The condition of a `wait` or `hold` step.
+    pub fn condition(&self) -> Option<&wait::Condition> {
+        match self {
+            Step::Wait { condition, .. } | Step::Hold { condition, .. } => Some(condition),
+            _ => None,
+        }
+    }
+
     /// A short description for reports.
     pub fn describe(&self) -> String {
         match self {
@@ -360,7 +402,15 @@ impl Step {
             Step::Reboot => "reboot".to_string(),
             Step::FactoryReset => "factory reset".to_string(),
             Step::PowerCycle => "power cycle".to_string(),
-            Step::Sleep(d) => format!("sleep {} ms", d.as_millis()),
+            Step::Wait { condition, timeout, .. } => {
+                format!("wait up to {} ms for {condition}", timeout.as_millis())
+            }
+            Step::Hold { condition, duration, .. } => {
+                format!("hold {} ms: {condition}", duration.as_millis())
+            }
+            Step::Idle { duration, prescribed_by } => {
+                format!("idle {} ms ({prescribed_by})", duration.as_millis())
+            }
             Step::Raw { bytes, .. } => format!("raw `{}`", crate::channel::escape_bytes(bytes)),
             Step::AddAp(ap) => format!("add AP `{}`", ap.ssid),
             Step::RemoveAp(b) => format!("remove AP {}", crate::rig::format_bssid(b)),
@@ -408,16 +458,27 @@ fn regex(source: &Source, key: &str, re: Spanned<String>) -> Result<Regex, SpecE
     Regex::new(re.get_ref()).map_err(|e| source.error(at, Some(key), format!("invalid regex: {e}")))
 }
 
-fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
+fn step(source: &Source, inventory: &Inventory, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
     let at = raw.span().start;
     let s = raw.into_inner();
+    if s.sleep_ms.is_some() {
+        return Err(source.error(
+            at,
+            Some("sleep_ms"),
+            "a fixed sleep waits for nothing in particular: `wait` for what it waited for, \
+             `hold` a condition for a prescribed time, or keep the line `idle_ms` for a \
+             prescribed guard time (see specs/README.md)",
+        ));
+    }
     let actions: Vec<&str> = [
         ("send", s.send.is_some()),
         ("get", s.get.is_some()),
         ("reboot", s.reboot.is_some()),
         ("factory_reset", s.factory_reset.is_some()),
         ("power_cycle", s.power_cycle.is_some()),
-        ("sleep_ms", s.sleep_ms.is_some()),
+        ("wait", s.wait.is_some()),
+        ("hold", s.hold.is_some()),
+        ("idle_ms", s.idle_ms.is_some()),
         ("raw", s.raw.is_some()),
         ("add_ap", s.add_ap.is_some()),
         ("remove_ap", s.remove_ap.is_some()),
@@ -435,7 +496,7 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
             [] => return Err(source.error(
                 at,
                 None,
-                "step has no action: give one of send, get, reboot, factory_reset, power_cycle, sleep_ms, raw, or a lab step",
+                "step has no action: give one of send, get, reboot, factory_reset, power_cycle, wait, hold, idle_ms, raw, or a lab step",
             )),
             many => {
                 return Err(source.error(
@@ -454,6 +515,9 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
             &["data", "code", "body", "body_regex", "log_regex", "logs", "took_ms", "timeout_ms"]
         }
         "raw" => &["expect_raw", "expect_raw_regex", "within_ms"],
+        "wait" => &["timeout_ms", "poll_ms", "after_ms"],
+        "hold" => &["hold_ms", "poll_ms", "prescribed_by"],
+        "idle_ms" => &["prescribed_by"],
         "fault" => &["expect_fired"],
         "check_peer" => &["check"],
         _ => &[],
@@ -472,6 +536,10 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
         ("within_ms", s.within_ms.is_some()),
         ("expect_fired", s.expect_fired.is_some()),
         ("check", s.check.is_some()),
+        ("hold_ms", s.hold_ms.is_some()),
+        ("poll_ms", s.poll_ms.is_some()),
+        ("after_ms", s.after_ms.is_some()),
+        ("prescribed_by", s.prescribed_by.is_some()),
     ];
     if let Some((key, _)) = extras.iter().find(|(k, present)| *present && !allowed.contains(k)) {
         return Err(source.error(
@@ -554,7 +622,65 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
                 _ => Step::PowerCycle,
             }
         }
-        "sleep_ms" => Step::Sleep(Duration::from_millis(s.sleep_ms.unwrap_or(0))),
+        "wait" => {
+            let Some(table) = s.wait else { return unreachable_step(source, at) };
+            let condition = condition(source, "wait", table)?;
+            let Some(timeout) = s.timeout_ms else {
+                return Err(source.error(
+                    at,
+                    Some("timeout_ms"),
+                    "a `wait` step needs its deadline: `timeout_ms = <ms>`",
+                ));
+            };
+            let after = match s.after_ms {
+                None => None,
+                Some(a) => {
+                    let [min, max] = *a.get_ref();
+                    if min > max {
+                        return Err(source.error(
+                            a.span().start,
+                            Some("after_ms"),
+                            format!("[{min}, {max}] is not a range (min <= max)"),
+                        ));
+                    }
+                    if max > timeout {
+                        return Err(source.error(
+                            a.span().start,
+                            Some("after_ms"),
+                            format!("the window ends after the deadline (timeout_ms = {timeout})"),
+                        ));
+                    }
+                    Some((Duration::from_millis(min), Duration::from_millis(max)))
+                }
+            };
+            Step::Wait {
+                condition,
+                timeout: Duration::from_millis(timeout),
+                poll: poll_interval(source, s.poll_ms)?,
+                after,
+            }
+        }
+        "hold" => {
+            let Some(table) = s.hold else { return unreachable_step(source, at) };
+            let condition = condition(source, "hold", table)?;
+            let Some(ms) = s.hold_ms else {
+                return Err(source.error(
+                    at,
+                    Some("hold_ms"),
+                    "a `hold` step needs how long the condition must hold: `hold_ms = <ms>`",
+                ));
+            };
+            Step::Hold {
+                condition,
+                duration: Duration::from_millis(ms),
+                poll: poll_interval(source, s.poll_ms)?,
+                prescribed_by: prescribed_by(source, inventory, at, "hold", s.prescribed_by)?,
+            }
+        }
+        "idle_ms" => Step::Idle {
+            duration: Duration::from_millis(s.idle_ms.unwrap_or(0)),
+            prescribed_by: prescribed_by(source, inventory, at, "idle_ms", s.prescribed_by)?,
+        },
         "add_ap" => match s.add_ap {
             Some(ap) => Step::AddAp(crate::rig::ap_spec(source, ap, "add_ap")?),
             None => unreachable_step(source, at)?,
@@ -634,6 +760,64 @@ fn step(source: &Source, raw: Spanned<RawStep>) -> Result<Step, SpecError> {
     })
 }
 
+/// Default time between two polls of a `wait` or `hold`.
+pub const DEFAULT_POLL: Duration = Duration::from_millis(100);
+
+fn poll_interval(source: &Source, poll: Option<Spanned<u64>>) -> Result<Duration, SpecError> {
+    match poll {
+        None => Ok(DEFAULT_POLL),
+        Some(p) if (10..=1000).contains(p.get_ref()) => Ok(Duration::from_millis(*p.get_ref())),
+        Some(p) => Err(source.error(
+            p.span().start,
+            Some("poll_ms"),
+            format!("{} ms is not a poll interval (10 to 1000 ms)", p.get_ref()),
+        )),
+    }
+}
+
+/// The clause that prescribes a fixed duration: required, and in the inventory.
+fn prescribed_by(
+    source: &Source,
+    inventory: &Inventory,
+    at: usize,
+    action: &str,
+    clause: Option<Spanned<String>>,
+) -> Result<String, SpecError> {
+    let Some(clause) = clause else {
+        return Err(source.error(
+            at,
+            Some("prescribed_by"),
+            format!(
+                "an `{action}` step spends a fixed time: name the clause that prescribes it \
+                 (`prescribed_by = \"<clause id>\"`), or `wait` for an effect instead"
+            ),
+        ));
+    };
+    let cat = clause.span().start;
+    let clause = clause.into_inner();
+    if inventory.get(&clause).is_none() {
+        return Err(source.error(
+            cat,
+            Some("prescribed_by"),
+            format!("clause `{clause}` is not in the inventory (specs/clauses*.toml)"),
+        ));
+    }
+    Ok(clause)
+}
+
+/// A `wait` or `hold` table as a typed condition; errors point at its line and key.
+fn condition(
+    source: &Source,
+    action: &str,
+    table: Spanned<toml::Table>,
+) -> Result<wait::Condition, SpecError> {
+    let at = table.span().start;
+    wait::parse(table.into_inner()).map_err(|e| {
+        let key = e.key.map_or_else(|| action.to_string(), |k| format!("{action}.{k}"));
+        source.error(at, Some(&key), e.message)
+    })
+}
+
 /// A step whose action key was seen but whose value is absent cannot happen; reported as an
 /// error rather than a panic all the same.
 fn unreachable_step(source: &Source, at: usize) -> Result<Step, SpecError> {
@@ -700,7 +884,8 @@ fn case(
     if c.step.is_empty() {
         return Err(source.error(at, Some("step"), "a case needs at least one step"));
     }
-    let steps = c.step.into_iter().map(|s| step(source, s)).collect::<Result<Vec<_>, _>>()?;
+    let steps =
+        c.step.into_iter().map(|s| step(source, inventory, s)).collect::<Result<Vec<_>, _>>()?;
     let mut requires = Vec::new();
     for r in c.requires.unwrap_or_default() {
         let rat = r.span().start;
@@ -724,11 +909,18 @@ fn case(
                 | Step::Fault { .. }
                 | Step::Client(_)
                 | Step::CheckPeer { .. }
-        )
+        ) || s.condition().is_some_and(wait::Condition::needs_lab)
     });
     for s in &steps {
-        if let Step::CheckPeer { index, .. } = s
-            && *index >= c.peers.len()
+        let peer = match s {
+            Step::CheckPeer { index, .. } => Some(*index),
+            s => match s.condition() {
+                Some(wait::Condition::Peer { index, .. }) => Some(*index),
+                _ => None,
+            },
+        };
+        if let Some(index) = peer
+            && index >= c.peers.len()
         {
             let n = c.peers.len();
             return Err(source.error(
@@ -882,3 +1074,4 @@ impl Selection {
 
 #[cfg(test)]
 mod tests;
+pub mod wait;

@@ -396,15 +396,15 @@ fn sim_lab_whose_parent_dies_removes_its_lab() {
     assert_nothing_left(dir, std::slice::from_ref(&lab), "after the parent died");
 }
 
-/// A spec folder with three cases: one that passes, one that waits (a lab case: it starts a
-/// capture, whose file shows it has begun), one after it.
+/// A spec folder with three cases: one that passes, one that waits for a log line that never
+/// comes (a lab case: it starts a capture, whose file shows it has begun), one after it.
 fn long_specs(dir: &Path) -> PathBuf {
     let specs = dir.join("specs");
     std::fs::create_dir_all(&specs).unwrap();
     std::fs::write(
         specs.join("clauses.toml"),
         "[[clause]]\nid = \"t.one\"\nsection = \"T\"\nsource = \"protocol-facts\"\n\
-         lines = [1, 1]\ntext = \"one\"\n",
+         lines = [1, 1]\nkind = \"behaviour\"\ntext = \"one\"\n",
     )
     .unwrap();
     let case = |id: &str, body: &str| {
@@ -418,7 +418,8 @@ fn long_specs(dir: &Path) -> PathBuf {
         case("first", "[[case.step]]\nsend = \"version\"\n"),
         case(
             "long",
-            "requires = [\"lab\"]\ntimeout_ms = 300000\n[[case.step]]\nsleep_ms = 290000\n"
+            "requires = [\"lab\"]\ntimeout_ms = 300000\n[[case.step]]\n\
+             wait = { log = '^never printed$' }\ntimeout_ms = 290000\n"
         ),
         case("last", "[[case.step]]\nsend = \"version\"\n"),
     );

@@ -314,14 +314,30 @@ fn handle(radio: &mut Radio, ip: Option<[u8; 4]>, request: Request) -> Result<Va
 }
 
 /// Binds the lab socket; a stale socket file at `path` is replaced.
+///
+/// The socket is bound under a temporary name and renamed to `path` once it listens: the
+/// file appears at `bind(2)`, before `listen(2)`, and a harness that connects as soon as the
+/// file is there would otherwise be refused now and then (a busy machine can hold the
+/// process between the two calls).
 pub fn bind(path: &Path) -> io::Result<Async<UnixListener>> {
     use std::os::unix::fs::FileTypeExt;
-    if let Ok(meta) = std::fs::symlink_metadata(path)
-        && meta.file_type().is_socket()
-    {
-        std::fs::remove_file(path)?;
+    let remove_stale = |p: &Path| -> io::Result<()> {
+        match std::fs::symlink_metadata(p) {
+            Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(p),
+            _ => Ok(()),
+        }
+    };
+    remove_stale(path)?;
+    // Next to `path` (a rename stays on one file system), and no longer than its name, so a
+    // path short enough for a socket address makes a short enough temporary one.
+    let tmp = path.with_file_name(format!(".s{}", std::process::id() % 100_000));
+    remove_stale(&tmp)?;
+    let listener = UnixListener::bind(&tmp)?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    Async::new(UnixListener::bind(path)?)
+    Async::new(listener)
 }
 
 /// Where the access points are kept between runs of the module: `<socket>.aps`. Access
@@ -437,6 +453,26 @@ mod tests {
     }
 
     const AP: &str = r#"{"op":"add_ap","ap":{"ssid":"lab","bssid":"02:00:00:00:01:01","channel":6,"security":"wpa2-aes","passkey":"labpass123","rssi":-40,"hidden":false}}"#;
+
+    #[test]
+    fn the_socket_appears_listening_and_replaces_a_stale_one() {
+        let dir = std::env::temp_dir().join(format!("gecko-lab-bind-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("lab.sock");
+        // A socket file left by a killed process: nobody listens on it.
+        drop(UnixListener::bind(&path).unwrap());
+        assert!(std::os::unix::net::UnixStream::connect(&path).is_err());
+        let listener = bind(&path).unwrap();
+        std::os::unix::net::UnixStream::connect(&path).unwrap();
+        assert!(listener.get_ref().accept().is_ok());
+        // Only the socket is left in the folder: no temporary name.
+        let names: Vec<_> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, [std::ffi::OsString::from("lab.sock")]);
+        drop(listener);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn malformed_lines_get_an_error_answer() {

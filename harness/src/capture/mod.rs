@@ -18,9 +18,9 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -152,6 +152,8 @@ pub struct Capture {
     interface: String,
     file: PathBuf,
     stop: Arc<AtomicBool>,
+    /// The packets so far, shared with the capture thread (for waits on the live capture).
+    packets: Arc<Mutex<Vec<CapturedPacket>>>,
     thread: Option<JoinHandle<Result<Vec<CapturedPacket>, CaptureError>>>,
 }
 
@@ -168,12 +170,14 @@ impl Capture {
         file: &Path,
     ) -> Result<Capture, CaptureError> {
         let stop = Arc::new(AtomicBool::new(false));
+        let packets = Arc::new(Mutex::new(Vec::new()));
         let (opened_tx, opened_rx) = mpsc::sync_channel::<Result<(), CaptureError>>(1);
         let params = ThreadParams {
             netns: netns_path.map(Path::to_path_buf),
             interface: interface.to_string(),
             file: file.to_path_buf(),
             stop: Arc::clone(&stop),
+            packets: Arc::clone(&packets),
         };
         let thread = thread::Builder::new()
             .name(format!("capture-{interface}"))
@@ -186,6 +190,7 @@ impl Capture {
             interface: interface.to_string(),
             file: file.to_path_buf(),
             stop,
+            packets,
             thread: Some(thread),
         };
         match opened_rx.recv_timeout(OPEN_TIMEOUT) {
@@ -216,6 +221,11 @@ impl Capture {
     /// The interface captured on.
     pub fn interface(&self) -> &str {
         &self.interface
+    }
+
+    /// Runs `f` on the packets captured so far (oldest first), while the capture goes on.
+    pub fn with_packets<R>(&self, f: impl FnOnce(&[CapturedPacket]) -> R) -> R {
+        f(&self.packets.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The savefile written.
@@ -273,6 +283,7 @@ struct ThreadParams {
     interface: String,
     file: PathBuf,
     stop: Arc<AtomicBool>,
+    packets: Arc<Mutex<Vec<CapturedPacket>>>,
 }
 
 type Opened = mpsc::SyncSender<Result<(), CaptureError>>;
@@ -293,7 +304,6 @@ fn capture_thread(p: ThreadParams, opened: Opened) -> Result<Vec<CapturedPacket>
     let _ = opened.send(Ok(()));
     drop(opened);
 
-    let mut packets = Vec::new();
     let mut failure = None;
     // Non-blocking reads, and poll(2) with a short timeout between bursts: libpcap's own read
     // timeout does not fire on an idle interface (Linux, immediate mode), a stop must not wait
@@ -306,6 +316,7 @@ fn capture_thread(p: ThreadParams, opened: Opened) -> Result<Vec<CapturedPacket>
             match cap.next_packet() {
                 Ok(packet) => {
                     save.write(&packet);
+                    let mut packets = p.packets.lock().unwrap_or_else(PoisonError::into_inner);
                     if packets.len() < MAX_PACKETS_IN_MEMORY {
                         let ts = timestamp(packet.header.ts.tv_sec, packet.header.ts.tv_usec);
                         packets.push(CapturedPacket {
@@ -346,7 +357,7 @@ fn capture_thread(p: ThreadParams, opened: Opened) -> Result<Vec<CapturedPacket>
         return Err(e);
     }
     flushed.map_err(|e| CaptureError::File { path: p.file.clone(), message: e.to_string() })?;
-    Ok(packets)
+    Ok(std::mem::take(&mut *p.packets.lock().unwrap_or_else(PoisonError::into_inner)))
 }
 
 fn open(p: &ThreadParams) -> Result<(pcap::Capture<pcap::Active>, pcap::Savefile), CaptureError> {

@@ -98,7 +98,13 @@ const STEP_GET: &str = "[[case.step]]\nget = { \"email.smtp.host\" = \"h\" }";
 #[case::bounds_refused("", "[[case.step]]\nsend = \"set email.smtp.port 70000\"\ncode = 5", true)]
 #[case::save_reboot_get("", &format!("{STEP_SET}\n[[case.step]]\nsend = \"save\"\nbody = \"Success\"\n[[case.step]]\nreboot = true\n{STEP_GET}"), true)]
 #[case::load_and_factory_reset("", &format!("[[case.step]]\nsend = \"load\"\n[[case.step]]\nfactory_reset = true\n{STEP_GET}"), true)]
-#[case::power_cycle_and_pause("", &format!("[[case.step]]\npower_cycle = true\n[[case.step]]\nsleep_ms = 10\n{STEP_GET}"), true)]
+#[case::power_cycle_and_pause("", &format!("[[case.step]]\npower_cycle = true\n[[case.step]]\nidle_ms = 10\nprescribed_by = \"cmd.set\"\n{STEP_GET}"), true)]
+#[case::wait_for_a_variable(
+    "",
+    "[[case.step]]\nwait = { send = \"get email.smtp.host\", body = \"h\" }\ntimeout_ms = 100",
+    true
+)]
+#[case::wait_for_a_stream("", &format!("{STEP_SET}\n[[case.step]]\nwait = {{ stream = {{ type = \"TCPC\" }} }}\ntimeout_ms = 100"), false)]
 #[case::shortcut_case_insensitive("", "[[case.step]]\nsend = \"GET em s h\"", true)]
 #[case::only_reboots("", "[[case.step]]\nreboot = true", false)]
 #[case::other_command("", &format!("{STEP_SET}\n[[case.step]]\nsend = \"smtp_send a@b c\""), false)]

@@ -224,3 +224,151 @@ fn refuses_bad_lab_steps(#[case] text: String, #[case] key: Option<&str>, #[case
     assert!(err.message.contains(fragment), "{err}");
     assert!(err.line > 0, "{err}");
 }
+
+const WAITS: &str = r#"section = "x"
+title = "X"
+
+[[case]]
+id = "x/waits"
+title = "waits"
+clauses = ["a.one"]
+basis = "documented"
+requires = ["lab"]
+peers = [{ kind = "tcp_echo", port = 7000 }]
+
+[[case.step]]
+wait = { send = "get wlan.network.status", body = "2", logs = ['^\[Associated\]$'] }
+timeout_ms = 5000
+
+[[case.step]]
+wait = { stream = { type = "TCPC", info = '^10\.77\.0\.5:7000 ', poll = "data" } }
+timeout_ms = 3000
+poll_ms = 50
+after_ms = [100, 2000]
+
+[[case.step]]
+wait = { peer = 0, connections = 1 }
+timeout_ms = 3000
+
+[[case.step]]
+wait = { client = { connect = 3000 } }
+timeout_ms = 3000
+
+[[case.step]]
+wait = { packets = { count = { of = { dns_query = "x.lab" }, min = 3 } } }
+timeout_ms = 3000
+
+[[case.step]]
+wait = { log = '^\[Ready\]$' }
+timeout_ms = 3000
+
+[[case.step]]
+hold = { send = "get wlan.network.status", body = "0" }
+hold_ms = 1500
+prescribed_by = "a.one"
+
+[[case.step]]
+idle_ms = 3200
+prescribed_by = "a.one"
+"#;
+
+#[test]
+fn loads_waits_holds_and_idles() {
+    use wait::{Condition, PollState};
+    let specs = load(WAITS).expect("loads");
+    let steps = &specs.cases[0].steps;
+    assert!(matches!(
+        &steps[0],
+        Step::Wait { condition: Condition::Reply { line, code: 0, body: Some(BodyExpect::Exact(b)), logs }, timeout, poll, after: None }
+            if line == "get wlan.network.status" && b == "2" && logs.len() == 1
+                && *timeout == Duration::from_secs(5) && *poll == DEFAULT_POLL
+    ));
+    match &steps[1] {
+        Step::Wait { condition: Condition::Stream(s), poll, after, .. } => {
+            assert_eq!(s.kind.as_deref(), Some("TCPC"));
+            assert_eq!(s.poll, Some(PollState::Data));
+            assert!(!s.gone);
+            assert_eq!(*poll, Duration::from_millis(50));
+            assert_eq!(*after, Some((Duration::from_millis(100), Duration::from_millis(2000))));
+            assert_eq!(s.matches_row("# 3 TCPC 10.77.0.5:7000 (40123)"), Some(3));
+            assert_eq!(s.matches_row("# 3 UDPC 10.77.0.5:7000 (40123)"), None);
+            assert_eq!(s.matches_row("# 3 TCPC 10.77.0.6:7000 (40123)"), None);
+            assert_eq!(s.matches_row("! # Type Info"), None);
+        }
+        other => panic!("not a stream wait: {other:?}"),
+    }
+    assert!(matches!(
+        &steps[2],
+        Step::Wait { condition: Condition::Peer { index: 0, check }, .. } if check.connections == Some(1)
+    ));
+    assert!(matches!(
+        &steps[3],
+        Step::Wait { condition: Condition::Client(crate::peers::ClientAction::Connect(3000)), .. }
+    ));
+    assert!(matches!(&steps[4], Step::Wait { condition: Condition::Packets(_), .. }));
+    assert!(matches!(
+        &steps[5],
+        Step::Wait { condition: Condition::Reply { line, body: None, logs, .. }, .. }
+            if line == wait::LOG_POLL_COMMAND && logs.len() == 1
+    ));
+    assert!(matches!(
+        &steps[6],
+        Step::Hold { duration, prescribed_by, .. }
+            if *duration == Duration::from_millis(1500) && prescribed_by == "a.one"
+    ));
+    assert!(matches!(
+        &steps[7],
+        Step::Idle { duration, prescribed_by }
+            if *duration == Duration::from_millis(3200) && prescribed_by == "a.one"
+    ));
+    assert_eq!(
+        steps[1].describe(),
+        "wait up to 3000 ms for a TCPC info /^10\\.77\\.0\\.5:7000 / stream with `stream_poll` Data"
+    );
+    assert_eq!(steps[7].describe(), "idle 3200 ms (a.one)");
+}
+
+#[rstest]
+#[case::sleep_refused(GOOD.replace("get = { \"wlan.ssid\" = \"lab\" }", "sleep_ms = 100"), 21, Some("sleep_ms"), "`wait` for what it waited for")]
+#[case::wait_needs_deadline(WAITS.replace("timeout_ms = 5000\n", ""), 12, Some("timeout_ms"), "needs its deadline")]
+#[case::wait_bad_regex(WAITS.replace("body = \"2\", logs", "body_regex = \"(\", logs"), 13, Some("wait.body_regex"), "invalid regex")]
+#[case::wait_unknown_key(WAITS.replace("body = \"0\"", "bdy = \"0\""), 39, Some("hold.bdy"), "unknown field")]
+#[case::wait_two_subjects(WAITS.replace("wait = { peer = 0,", "wait = { send = \"x\", peer = 0,"), 23, Some("wait.peer"), "more than one thing")]
+#[case::wait_nothing(WAITS.replace("wait = { log = '^\\[Ready\\]$' }", "wait = {}"), 35, Some("wait"), "nothing to wait for")]
+#[case::wait_foreign_key(WAITS.replace("wait = { peer = 0, connections = 1 }", "wait = { peer = 0, body = \"x\" }"), 23, Some("wait.body"), "does not go with a `peer`")]
+#[case::wait_bad_peer_check(WAITS.replace("connections = 1 }", "connection = 1 }"), 23, Some("wait.peer"), "a peer check needs")]
+#[case::wait_missing_peer(WAITS.replace("wait = { peer = 0,", "wait = { peer = 4,"), 4, Some("check_peer"), "peer 4 does not exist")]
+#[case::wait_client_receive(WAITS.replace("client = { connect = 3000 }", "client = { receive = \"x\" }"), 27, Some("wait.client"), "only `connect`")]
+#[case::wait_bad_stream_type(WAITS.replace("type = \"TCPC\"", "type = \"tcp\""), 17, Some("wait.stream.type"), "not a stream type")]
+#[case::wait_gone_with_poll(WAITS.replace("poll = \"data\"", "poll = \"data\", gone = true"), 17, Some("wait.stream.poll"), "no poll state")]
+#[case::wait_window_past_deadline(WAITS.replace("after_ms = [100, 2000]", "after_ms = [100, 4000]"), 20, Some("after_ms"), "after the deadline")]
+#[case::wait_window_backwards(WAITS.replace("after_ms = [100, 2000]", "after_ms = [2000, 100]"), 20, Some("after_ms"), "not a range")]
+#[case::wait_bad_poll(WAITS.replace("poll_ms = 50", "poll_ms = 5"), 19, Some("poll_ms"), "not a poll interval")]
+#[case::hold_needs_clause(WAITS.replace("hold_ms = 1500\nprescribed_by = \"a.one\"\n", "hold_ms = 1500\n"), 38, Some("prescribed_by"), "name the clause")]
+#[case::hold_needs_duration(WAITS.replace("hold_ms = 1500\n", ""), 38, Some("hold_ms"), "how long")]
+#[case::idle_unknown_clause(WAITS.replace("idle_ms = 3200\nprescribed_by = \"a.one\"", "idle_ms = 3200\nprescribed_by = \"a.two\""), 45, Some("prescribed_by"), "not in the inventory")]
+#[case::idle_needs_clause(WAITS.replace("idle_ms = 3200\nprescribed_by = \"a.one\"", "idle_ms = 3200"), 43, Some("prescribed_by"), "name the clause")]
+#[case::idle_foreign_key(WAITS.replace("idle_ms = 3200\n", "idle_ms = 3200\ntimeout_ms = 4\n"), 43, Some("timeout_ms"), "does not go with a `idle_ms`")]
+fn refuses_bad_waits(
+    #[case] text: String,
+    #[case] line: usize,
+    #[case] key: Option<&str>,
+    #[case] fragment: &str,
+) {
+    let err = load(&text).expect_err("must be refused");
+    assert_eq!((err.line, err.key.as_deref()), (line, key), "{err}");
+    assert!(err.message.contains(fragment), "{err}");
+}
+
+#[test]
+fn a_lab_wait_needs_the_lab() {
+    let text = WAITS
+        .replace("requires = [\"lab\"]\n", "")
+        .replace("peers = [{ kind = \"tcp_echo\", port = 7000 }]\n", "");
+    let text = text.replace(
+        "wait = { peer = 0, connections = 1 }\ntimeout_ms = 3000",
+        "idle_ms = 1\nprescribed_by = \"a.one\"",
+    );
+    let err = load(&text).expect_err("lab waits without the lab");
+    assert_eq!(err.key.as_deref(), Some("requires"), "{err}");
+}
