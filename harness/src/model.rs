@@ -62,7 +62,8 @@ pub struct RunResult {
     pub started_at: String,
     pub finished_at: String,
     pub duration_ms: u64,
-    /// The run was stopped (Ctrl-C) before every selected case ran; the rest are skipped.
+    /// The run was stopped (a signal, its parent gone) before every selected case ran; the
+    /// rest are skipped.
     pub interrupted: bool,
     pub rig: RigInfo,
     /// What the module said about itself (`version`), if it answered.
@@ -77,6 +78,23 @@ pub struct RunResult {
     pub cases: Vec<CaseResult>,
     /// Every clause of the inventory with the verdicts of the cases that cite it.
     pub clauses: Vec<ClauseResult>,
+}
+
+impl RunResult {
+    /// Green: nothing failed or errored, no stale deviation, and the run reached its end (an
+    /// interrupted run proves nothing about the cases it did not reach).
+    pub fn is_green(&self) -> bool {
+        self.totals.is_green() && !self.interrupted
+    }
+
+    /// Why the run is not green, for the reports' banners.
+    pub fn red_reasons(&self) -> Vec<String> {
+        let mut why = self.totals.red_reasons();
+        if self.interrupted {
+            why.insert(0, "interrupted".into());
+        }
+        why
+    }
 }
 
 /// The rig a run used.

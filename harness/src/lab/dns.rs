@@ -12,6 +12,21 @@ pub const RCODE_SERVFAIL: u8 = 2;
 pub const RCODE_NXDOMAIN: u8 = 3;
 pub const RCODE_REFUSED: u8 = 5;
 
+/// Why a query could not be built or a response not be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DnsError {
+    #[error("`{0}` is not a valid DNS name")]
+    InvalidName(String),
+    #[error("short DNS message ({0} bytes)")]
+    Short(usize),
+    #[error("DNS response to another query")]
+    OtherQuery,
+    #[error("DNS message is not a response")]
+    NotResponse,
+    #[error("truncated DNS response")]
+    Truncated,
+}
+
 /// What the server said about a name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DnsAnswer {
@@ -30,14 +45,14 @@ impl DnsAnswer {
 }
 
 /// Builds a query for the A record of `name`, recursion desired.
-pub fn build_query(id: u16, name: &str) -> Result<Vec<u8>, String> {
+pub fn build_query(id: u16, name: &str) -> Result<Vec<u8>, DnsError> {
     let mut q = Vec::with_capacity(18 + name.len());
     q.extend_from_slice(&id.to_be_bytes());
     q.extend_from_slice(&[0x01, 0x00]); // RD
     q.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]); // one question
     for label in name.trim_end_matches('.').split('.') {
         if label.is_empty() || label.len() > 63 {
-            return Err(format!("`{name}` is not a valid DNS name"));
+            return Err(DnsError::InvalidName(name.to_string()));
         }
         q.push(label.len() as u8);
         q.extend_from_slice(label.as_bytes());
@@ -64,21 +79,21 @@ fn be16(msg: &[u8], at: usize) -> Option<u16> {
 }
 
 /// Parses a response to the query with this `id`.
-pub fn parse_response(id: u16, msg: &[u8]) -> Result<DnsAnswer, String> {
+pub fn parse_response(id: u16, msg: &[u8]) -> Result<DnsAnswer, DnsError> {
     if msg.len() < 12 {
-        return Err(format!("short DNS message ({} bytes)", msg.len()));
+        return Err(DnsError::Short(msg.len()));
     }
     if be16(msg, 0) != Some(id) {
-        return Err("DNS response to another query".into());
+        return Err(DnsError::OtherQuery);
     }
     if msg[2] & 0x80 == 0 {
-        return Err("DNS message is not a response".into());
+        return Err(DnsError::NotResponse);
     }
     let authoritative = msg[2] & 0x04 != 0;
     let rcode = msg[3] & 0x0F;
     let qdcount = be16(msg, 4).unwrap_or(0);
     let ancount = be16(msg, 6).unwrap_or(0);
-    let bad = || "truncated DNS response".to_string();
+    let bad = || DnsError::Truncated;
     let mut at = 12;
     for _ in 0..qdcount {
         at = skip_name(msg, at).ok_or_else(bad)? + 4;
@@ -113,7 +128,7 @@ pub fn query_a(server: SocketAddr, name: &str, timeout: Duration) -> io::Result<
         match parse_response(id, &buf[..n]) {
             Ok(answer) => return Ok(answer),
             // A stray datagram (another id): keep waiting until the timeout.
-            Err(e) if e.contains("another query") => continue,
+            Err(DnsError::OtherQuery) => continue,
             Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
         }
     }
@@ -129,7 +144,7 @@ mod tests {
         assert_eq!(&q[..4], &[0x12, 0x34, 0x01, 0x00]);
         assert_eq!(&q[12..21], b"\x08lab-host");
         assert_eq!(&q[q.len() - 4..], &[0, 1, 0, 1]);
-        assert!(build_query(1, "a..b").is_err());
+        assert_eq!(build_query(1, "a..b"), Err(DnsError::InvalidName("a..b".into())));
     }
 
     #[test]
@@ -143,9 +158,13 @@ mod tests {
         assert_eq!(a.rcode, RCODE_NOERROR);
         assert!(a.authoritative);
         assert_eq!(a.addrs, vec![Ipv4Addr::new(10, 77, 0, 5)]);
-        assert!(parse_response(8, &r).is_err());
+        assert_eq!(parse_response(8, &r), Err(DnsError::OtherQuery));
+        assert_eq!(parse_response(7, &r[..11]), Err(DnsError::Short(11)));
+        let mut query = r.clone();
+        query[2] = 0x01;
+        assert_eq!(parse_response(7, &query), Err(DnsError::NotResponse));
         r[3] = 0x83;
         r.truncate(r.len() - 3);
-        assert!(parse_response(7, &r).is_err());
+        assert_eq!(parse_response(7, &r), Err(DnsError::Truncated));
     }
 }

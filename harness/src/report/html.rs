@@ -111,8 +111,7 @@ pub fn render_html(run: &RunResult) -> String {
 }
 
 fn write_page(o: &mut String, run: &RunResult) -> std::fmt::Result {
-    let t = &run.totals;
-    let verdict_word = if t.is_green() { "GREEN" } else { "NOT GREEN" };
+    let verdict_word = if run.is_green() { "GREEN" } else { "NOT GREEN" };
     writeln!(o, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">")?;
     writeln!(o, "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")?;
     writeln!(o, "<title>{verdict_word}: conformance run {}</title>", h(&run.run_id))?;
@@ -127,16 +126,14 @@ fn write_page(o: &mut String, run: &RunResult) -> std::fmt::Result {
 }
 
 fn write_header(o: &mut String, run: &RunResult) -> std::fmt::Result {
-    let t = &run.totals;
     writeln!(o, "<header>\n<h1>Conformance run <code>{}</code></h1>", h(&run.run_id))?;
-    if t.is_green() {
+    if run.is_green() {
         writeln!(
             o,
             "<p class=\"banner green\">GREEN: nothing failed, nothing errored, no stale deviation.</p>"
         )?;
     } else {
-        let why = t.red_reasons();
-        writeln!(o, "<p class=\"banner red\">NOT GREEN: {}.</p>", why.join(", "))?;
+        writeln!(o, "<p class=\"banner red\">NOT GREEN: {}.</p>", run.red_reasons().join(", "))?;
     }
     if run.interrupted {
         writeln!(

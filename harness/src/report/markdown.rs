@@ -32,11 +32,10 @@ fn write_summary(o: &mut String, run: &RunResult) -> std::fmt::Result {
     writeln!(o, "# Conformance run {}\n", code(&run.run_id))?;
 
     let t = &run.totals;
-    if t.is_green() {
+    if run.is_green() {
         writeln!(o, "**GREEN**: nothing failed, nothing errored, no stale deviation.\n")?;
     } else {
-        let why = t.red_reasons();
-        writeln!(o, "**NOT GREEN**: {}.\n", why.join(", "))?;
+        writeln!(o, "**NOT GREEN**: {}.\n", run.red_reasons().join(", "))?;
     }
     if run.interrupted {
         writeln!(
@@ -417,6 +416,17 @@ mod tests {
         assert!(md.contains("**GREEN**"), "{md}");
         assert!(!md.contains("Interrupted"));
         assert!(md.contains("## Failures and errors (0)\n\nNone."));
+    }
+
+    #[test]
+    fn an_interrupted_run_is_not_green_even_with_nothing_failed() {
+        let mut run = sample_run();
+        run.cases.retain(|c| c.verdict == Verdict::Pass && !c.stale_deviation);
+        run.totals = Totals::count(&run.cases);
+        run.interrupted = true;
+        let md = render_summary(&run);
+        assert!(md.contains("**NOT GREEN**: interrupted."), "{md}");
+        assert!(md.contains("> **Interrupted:**"), "{md}");
     }
 
     #[test]
