@@ -168,7 +168,7 @@ pub fn run(
     }
     // Each worker has its own rig instance (its own simulated module); cases are handed out
     // from one queue, results come back tagged with their index so the report keeps file order.
-    let queue = Mutex::new(planned.into_iter().enumerate().collect::<VecDeque<_>>());
+    let queue = WorkQueue::new(planned.into_iter().enumerate().collect(), jobs);
     let first_contact: Mutex<Option<(Option<String>, String)>> = Mutex::new(None);
     let (tx, rx) = mpsc::channel::<(usize, CaseResult)>();
     let mut indexed = Vec::with_capacity(cases.len());
@@ -182,24 +182,42 @@ pub fn run(
                 } else {
                     run_dir.join(format!("module-{worker}"))
                 };
-                let mut session = Session::open(rig, &dir);
-                if let Ok(s) = &mut session {
-                    let mut first = first_contact.lock().unwrap_or_else(|e| e.into_inner());
-                    if first.is_none() {
-                        *first = Some((s.module_version(), s.control.endpoint()));
+                let open = || {
+                    let mut session = Session::open(rig, &dir);
+                    if let Ok(s) = &mut session {
+                        let mut first = first_contact.lock().unwrap_or_else(|e| e.into_inner());
+                        if first.is_none() {
+                            *first = Some((s.module_version(), s.control.endpoint()));
+                        }
                     }
-                }
-                loop {
-                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
-                    let Some((index, Planned { case, transport, skip })) = next else { break };
+                    session
+                };
+                let mut session = open();
+                // Whether this worker has given up on its module (it still errors the cases
+                // no other worker is left to run).
+                let mut gave_up = false;
+                while let Some((index, planned)) = queue.next() {
+                    let Planned { case, transport, skip } = planned;
                     let start_ms = clock.elapsed().as_millis() as u64;
                     let result = if interrupt::requested() {
                         skipped(case, transport, start_ms, "run interrupted before this case")
                     } else if let Some(why) = skip {
                         skipped(case, transport, start_ms, &why.to_string())
                     } else {
+                        if session.is_err() && !gave_up {
+                            // A module that did not start (a loaded machine, a port that was
+                            // busy) gets a second chance before its cases are given away.
+                            session = open();
+                        }
                         match &mut session {
                             Err(e) => {
+                                if !gave_up {
+                                    gave_up = true;
+                                    let planned = Planned { case, transport, skip: None };
+                                    if queue.give_back(index, planned) {
+                                        break;
+                                    }
+                                }
                                 errored(case, transport, start_ms, &format!("no session: {e}"))
                             }
                             Ok(s) => match s.use_transport(transport) {
@@ -266,6 +284,45 @@ pub fn run(
     };
     let dir = crate::report::write_run(&run, &options.reports_root)?;
     Ok((run, dir))
+}
+
+/// The run's cases, handed out to the workers in order.
+///
+/// A worker whose module cannot be started gives its case back and stops, as long as another
+/// worker is still taking cases; the last worker left runs (or errors) everything. Whether a
+/// worker is still taking cases is decided under the same lock as the hand-back, so a case
+/// given back is never left behind by a worker that just saw the queue empty.
+#[derive(Debug)]
+struct WorkQueue<T> {
+    inner: Mutex<(VecDeque<(usize, T)>, usize)>,
+}
+
+impl<T> WorkQueue<T> {
+    fn new(items: VecDeque<(usize, T)>, workers: usize) -> Self {
+        Self { inner: Mutex::new((items, workers)) }
+    }
+
+    /// The next case; `None` once there is none left (the worker then stops taking cases).
+    fn next(&self) -> Option<(usize, T)> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let next = inner.0.pop_front();
+        if next.is_none() {
+            inner.1 = inner.1.saturating_sub(1);
+        }
+        next
+    }
+
+    /// Gives a case back for another worker and stops this one, if another is still taking
+    /// cases (`true`); otherwise keeps it with the caller (`false`).
+    fn give_back(&self, index: usize, item: T) -> bool {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.1 <= 1 {
+            return false;
+        }
+        inner.1 -= 1;
+        inner.0.push_front((index, item));
+        true
+    }
 }
 
 /// A case whose outcome was not the same in every repetition of a run (`hil run --repeat`).
@@ -1335,6 +1392,40 @@ impl Ctx<'_, '_> {
 #[allow(clippy::unwrap_used)] // tests may panic
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_queue_hands_cases_out_in_order() {
+        let q = WorkQueue::new((0..3).map(|i| (i, i * 10)).collect(), 1);
+        assert_eq!(
+            (q.next(), q.next(), q.next(), q.next()),
+            (Some((0, 0)), Some((1, 10)), Some((2, 20)), None)
+        );
+    }
+
+    #[test]
+    fn a_worker_without_a_module_gives_its_case_to_one_that_is_still_working() {
+        let q = WorkQueue::new((0..2).map(|i| (i, i)).collect(), 2);
+        let (first, _) = (q.next(), q.next());
+        assert_eq!(first, Some((0, 0)));
+        // The worker that took case 0 has no module: it hands it back and stops.
+        assert!(q.give_back(0, 0));
+        // The other worker gets it after its own.
+        assert_eq!(q.next(), Some((0, 0)));
+        assert_eq!(q.next(), None);
+    }
+
+    #[test]
+    fn the_last_worker_keeps_its_case_even_without_a_module() {
+        let q = WorkQueue::new((0..2).map(|i| (i, i)).collect(), 2);
+        let taken = q.next();
+        assert_eq!(taken, Some((0, 0)));
+        // The other worker took the last case and then saw the queue empty: it is gone.
+        assert_eq!(q.next(), Some((1, 1)));
+        assert_eq!(q.next(), None);
+        // Nobody would run a case given back now, so the caller keeps it (and errors it).
+        assert!(!q.give_back(0, 0));
+        assert_eq!(q.next(), None);
+    }
 
     fn with_verdicts(verdicts: &[(&str, Verdict)]) -> RunResult {
         let mut run = crate::testdata::sample_run();
