@@ -282,7 +282,21 @@ fn stale_namespaces_of_dead_processes_are_swept() {
         .args(["netns", "exec", &stale, "sleep", "600"])
         .spawn()
         .expect("sleep in the stale namespace");
-    std::thread::sleep(Duration::from_millis(50));
+    // It is inside once `ip netns exec` has become `sleep`.
+    let cmdline = format!("/proc/{}/cmdline", orphan.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = std::fs::read(&cmdline).unwrap_or_default();
+        if seen.starts_with(b"sleep\0") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the orphan never entered {stale}; last cmdline: {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     // A live process's namespace is not touched (ours, made by a lab below).
     let dir = tempfile::tempdir().expect("tempdir");
     let lab = Lab::create(dir.path(), "sweeper").expect("create (sweeps)");
