@@ -9,6 +9,7 @@
 
 use crate::channel::ConsoleFormat;
 use crate::rig::{Dut, Rig};
+use crate::spec::wait::Condition;
 use crate::spec::{Case, Step};
 use crate::transport::{LogDelivery, ResponseFormat, Transport};
 
@@ -48,8 +49,13 @@ pub fn applies(case: &Case, transport: Transport) -> Result<(), NotApplicable> {
     if can.responses != ResponseFormat::Console && case.format == ConsoleFormat::Human {
         return Err(NotApplicable::HumanFormat { transport });
     }
-    let expects_logs =
-        case.steps.iter().any(|s| matches!(s, Step::Send { logs, .. } if !logs.is_empty()));
+    let expects_logs = case.steps.iter().any(|s| match s {
+        Step::Send { logs, .. } => !logs.is_empty(),
+        Step::Wait { condition, .. } | Step::Hold { condition, .. } => {
+            matches!(condition, Condition::Reply { logs, .. } if !logs.is_empty())
+        }
+        _ => false,
+    });
     if can.logs == LogDelivery::None && expects_logs {
         return Err(NotApplicable::Logs { transport });
     }
@@ -114,6 +120,7 @@ mod tests {
     const SEND: &str = "[[case.step]]\nsend = \"version\"\n";
     const RAW: &str = "[[case.step]]\nraw = \"x\\r\\n\"\nexpect_raw = \"x\"\n";
     const LOGS: &str = "[[case.step]]\nsend = \"nup\"\nlogs = [\"Joined\"]\n";
+    const WAIT_LOG: &str = "[[case.step]]\nwait = { log = \"Joined\" }\ntimeout_ms = 100\n";
     const HUMAN: &str = "format = \"human\"\n[[case.step]]\nsend = \"version\"\n";
     const ONLY_REST: &str = "transports = [\"rest\"]\n[[case.step]]\nsend = \"version\"\n";
 
@@ -127,6 +134,8 @@ mod tests {
     #[case::raw_over_the_stream(RAW, &[CmdStream], "raw bytes need a transport with raw access (websocket has none)")]
     #[case::logs_inline_or_polled(LOGS, &[Serial, Terminal, Rest], "")]
     #[case::logs_over_the_stream(LOGS, &[CmdStream], "expected log lines need a transport that delivers logs (websocket delivers none)")]
+    #[case::awaited_logs_over_the_stream(WAIT_LOG, &[CmdStream], "expected log lines need a transport that delivers logs (websocket delivers none)")]
+    #[case::awaited_logs_on_consoles(WAIT_LOG, &[Serial, Terminal, Rest], "")]
     #[case::human_on_consoles(HUMAN, &[Serial, Terminal], "")]
     #[case::human_over_rest(HUMAN, &[Rest], "the human console format needs a console transport (rest answers in structured replies)")]
     #[case::listed_transport(ONLY_REST, &[Rest], "")]

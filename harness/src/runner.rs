@@ -1073,11 +1073,18 @@ impl Ctx<'_, '_> {
                 self.hold(condition, *duration, *poll, prescribed_by)
             }
             Step::Idle { duration, prescribed_by } => {
+                let until = Instant::now() + *duration;
+                if until > self.deadline {
+                    return Err(Trouble::Infra(format!(
+                        "idling {} ms would pass the case's timeout (raise its timeout_ms)",
+                        duration.as_millis()
+                    )));
+                }
                 self.session.note(format!(
                     "idle {} ms: a guard time ({prescribed_by})",
                     duration.as_millis()
                 ));
-                self.pause_until(Instant::now() + *duration)
+                self.pause_until(until)
             }
             Step::Raw { bytes, expect, within } => self.raw(bytes, expect, *within),
             Step::AddAp(ap) => {
@@ -1217,8 +1224,9 @@ impl Ctx<'_, '_> {
         let started = Instant::now();
         let end = started + duration;
         if end > self.deadline {
-            return Err(Trouble::Product(format!(
-                "holding {condition} for {} ms would pass the case's timeout",
+            // The spec's durations do not fit its timeout: the case cannot tell anything.
+            return Err(Trouble::Infra(format!(
+                "holding {condition} for {} ms would pass the case's timeout (raise its timeout_ms)",
                 duration.as_millis()
             )));
         }

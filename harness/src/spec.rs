@@ -886,6 +886,26 @@ fn case(
     }
     let steps =
         c.step.into_iter().map(|s| step(source, inventory, s)).collect::<Result<Vec<_>, _>>()?;
+    // Fixed durations alone must fit the case's timeout, or the case could never pass.
+    let timeout_ms = c.timeout_ms.unwrap_or(DEFAULT_CASE_TIMEOUT_MS);
+    let fixed_ms: u64 = steps
+        .iter()
+        .map(|s| match s {
+            Step::Hold { duration, .. } | Step::Idle { duration, .. } => duration.as_millis(),
+            _ => 0,
+        })
+        .map(|ms| u64::try_from(ms).unwrap_or(u64::MAX))
+        .fold(0, u64::saturating_add);
+    if fixed_ms >= timeout_ms {
+        return Err(source.error(
+            at,
+            Some("timeout_ms"),
+            format!(
+                "the case's `hold_ms` and `idle_ms` steps take {fixed_ms} ms, more than its \
+                 timeout ({timeout_ms} ms): raise `timeout_ms`"
+            ),
+        ));
+    }
     let mut requires = Vec::new();
     for r in c.requires.unwrap_or_default() {
         let rat = r.span().start;
@@ -959,7 +979,7 @@ fn case(
         tags: c.tags,
         transports,
         format: c.format.unwrap_or_default(),
-        timeout: Duration::from_millis(c.timeout_ms.unwrap_or(10_000)),
+        timeout: Duration::from_millis(timeout_ms),
         setup,
         steps,
         requires,
@@ -968,6 +988,9 @@ fn case(
         origin: Origin { file: source.path.clone(), line: source.line_of(at) },
     })
 }
+
+/// A case's timeout when it names none.
+pub const DEFAULT_CASE_TIMEOUT_MS: u64 = 10_000;
 
 /// Everything under a specs directory.
 #[derive(Clone, Debug, Default)]

@@ -348,6 +348,7 @@ fn loads_waits_holds_and_idles() {
 #[case::hold_needs_duration(WAITS.replace("hold_ms = 1500\n", ""), 38, Some("hold_ms"), "how long")]
 #[case::idle_unknown_clause(WAITS.replace("idle_ms = 3200\nprescribed_by = \"a.one\"", "idle_ms = 3200\nprescribed_by = \"a.two\""), 45, Some("prescribed_by"), "not in the inventory")]
 #[case::idle_needs_clause(WAITS.replace("idle_ms = 3200\nprescribed_by = \"a.one\"", "idle_ms = 3200"), 43, Some("prescribed_by"), "name the clause")]
+#[case::fixed_durations_past_the_timeout(WAITS.replace("idle_ms = 3200\n", "idle_ms = 9000\n"), 4, Some("timeout_ms"), "take 10500 ms, more than its timeout (10000 ms)")]
 #[case::idle_foreign_key(WAITS.replace("idle_ms = 3200\n", "idle_ms = 3200\ntimeout_ms = 4\n"), 43, Some("timeout_ms"), "does not go with a `idle_ms`")]
 fn refuses_bad_waits(
     #[case] text: String,
