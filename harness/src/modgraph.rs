@@ -156,14 +156,23 @@ fn resolve(module: &ModPath, path: &[String], known: &BTreeSet<ModPath>) -> Opti
             base.pop()?;
             base
         }
-        // A path starting with a child module's name, in that module's parent.
-        child => {
-            let mut base = module.clone();
-            base.push(child.to_string());
-            if !known.contains(&base) {
-                return None;
+        // A path starting with a child module's name; failing that, a sibling's, as a
+        // `use super::*;` brings the siblings into scope (the files of a module's folder
+        // commonly start so).
+        name => {
+            let mut child = module.clone();
+            child.push(name.to_string());
+            if known.contains(&child) {
+                child
+            } else {
+                let mut sibling = module.clone();
+                sibling.pop()?;
+                sibling.push(name.to_string());
+                if !known.contains(&sibling) || sibling == *module {
+                    return None;
+                }
+                sibling
             }
-            base
         }
     };
     let mut rest = rest.iter().peekable();
@@ -466,6 +475,7 @@ mod tests {
     #[case::comments_and_strings_do_not_count(&[("lib.rs", ""), ("a.rs", "/// see [`crate::b`]\nconst S: &str = \"crate::b\"; // crate::b\nconst R: &str = r#\"crate::b\"#;"), ("b.rs", "use crate::a;")], "")]
     #[case::escaped_quote_chars(&[("lib.rs", ""), ("a.rs", "const Q: char = '\\''; const C: &str = \"x\"; fn f() -> crate::b::X { todo!() }"), ("b.rs", "use crate::a;")], "a,b")]
     #[case::lifetimes_are_not_chars(&[("lib.rs", ""), ("a.rs", "fn f<'x>(s: &'x str) -> crate::b::X { todo!() }"), ("b.rs", "use crate::a;")], "a,b")]
+    #[case::siblings_through_a_glob(&[("lib.rs", ""), ("r/mod.rs", ""), ("r/h.rs", "use super::*;\nuse t::T;"), ("r/t.rs", "use super::*;\nuse h::H;")], "r::h,r::t")]
     #[case::three(&[("lib.rs", ""), ("a.rs", "use crate::b;"), ("b.rs", "use crate::c;"), ("c.rs", "use crate::a;")], "a,b,c")]
     #[case::main_is_another_crate(&[("lib.rs", ""), ("main.rs", "use crate::a;"), ("a.rs", "use crate::b;"), ("b.rs", "")], "")]
     fn finds_cycles_among_siblings(#[case] files: &[(&str, &str)], #[case] want: &str) {
