@@ -91,15 +91,31 @@ pub fn total(sections: &[SectionTally], source: Option<&str>) -> Tally {
 /// Every clause of a run with its coverage, from the run's own verdicts (so an old
 /// results.json, written before coverage was recorded, renders the same).
 pub fn of_run(run: &RunResult) -> Vec<(&ClauseResult, Coverage)> {
-    let verdicts: HashMap<&str, Verdict> =
-        run.cases.iter().map(|c| (c.id.as_str(), c.verdict)).collect();
+    let verdicts = verdicts_by_id(run);
     run.clauses
         .iter()
-        .map(|c| {
-            let coverage = classify(c.cases.iter().map(|id| verdicts.get(id.as_str()).copied()));
-            (c, coverage)
-        })
+        .map(|c| (c, classify_cases(c.cases.iter().map(String::as_str), &verdicts)))
         .collect()
+}
+
+/// Every verdict of each case id: a case runs once per transport of the run.
+fn verdicts_by_id(run: &RunResult) -> HashMap<&str, Vec<Verdict>> {
+    let mut verdicts: HashMap<&str, Vec<Verdict>> = HashMap::new();
+    for c in &run.cases {
+        verdicts.entry(c.id.as_str()).or_default().push(c.verdict);
+    }
+    verdicts
+}
+
+/// A clause from its citing cases, each with all of its verdicts (none: not run).
+fn classify_cases<'a>(
+    cases: impl Iterator<Item = &'a str>,
+    verdicts: &HashMap<&str, Vec<Verdict>>,
+) -> Coverage {
+    classify(cases.flat_map(|id| match verdicts.get(id) {
+        Some(all) => all.iter().map(|v| Some(*v)).collect::<Vec<_>>(),
+        None => vec![None],
+    }))
 }
 
 /// The sections of a run's clauses.
@@ -116,9 +132,7 @@ pub fn of_specs<'a>(
     specs: &'a Specs,
     run: Option<&RunResult>,
 ) -> Vec<(&'a crate::spec::Clause, Coverage)> {
-    let verdicts: HashMap<&str, Verdict> = run
-        .map(|r| r.cases.iter().map(|c| (c.id.as_str(), c.verdict)).collect())
-        .unwrap_or_default();
+    let verdicts = run.map(verdicts_by_id).unwrap_or_default();
     let mut citing: HashMap<&str, Vec<&str>> = HashMap::new();
     for case in &specs.cases {
         for clause in &case.clauses {
@@ -131,7 +145,7 @@ pub fn of_specs<'a>(
         .iter()
         .map(|c| {
             let cases = citing.get(c.id.as_str()).map(Vec::as_slice).unwrap_or_default();
-            (c, classify(cases.iter().map(|id| verdicts.get(id).copied())))
+            (c, classify_cases(cases.iter().copied(), &verdicts))
         })
         .collect()
 }

@@ -417,7 +417,7 @@ fn repeat_summary(runs: &[gecko_hil::model::RunResult]) -> String {
         for c in &changes {
             let verdicts: Vec<&str> =
                 c.verdicts.iter().map(|v| v.map_or("absent", Verdict::as_str)).collect();
-            let _ = writeln!(out, "- {}: {}", c.id, verdicts.join(", "));
+            let _ = writeln!(out, "- {} over {}: {}", c.id, c.transport, verdicts.join(", "));
             if let Some(reason) = &c.first_reason {
                 let _ = writeln!(out, "  - {reason}");
             }
@@ -429,7 +429,7 @@ fn repeat_summary(runs: &[gecko_hil::model::RunResult]) -> String {
             r.cases
                 .iter()
                 .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error))
-                .filter(|c| !changes.iter().any(|x| x.id == c.id))
+                .filter(|c| !changes.iter().any(|x| x.id == c.id && x.transport == c.transport))
                 .map(|c| c.id.as_str())
                 .collect()
         })

@@ -329,27 +329,32 @@ impl<T> WorkQueue<T> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutcomeChange {
     pub id: String,
+    /// The transport it ran over (a case runs once per transport of the run).
+    pub transport: Transport,
     /// Its verdict in each repetition, in order (`None`: not in that repetition's results).
     pub verdicts: Vec<Option<Verdict>>,
     /// The reason of its first repetition that did not pass, for the summary.
     pub first_reason: Option<String>,
 }
 
-/// The cases whose verdict changed between repetitions, in the order of their first
-/// appearance. A case missing from a repetition's results counts as changed.
+/// The cases (each over each of its transports) whose verdict changed between repetitions,
+/// in the order of their first appearance. A case missing from a repetition's results counts
+/// as changed.
 pub fn outcome_changes(runs: &[RunResult]) -> Vec<OutcomeChange> {
-    let mut ids: Vec<&str> = Vec::new();
+    let mut keys: Vec<(&str, Transport)> = Vec::new();
     for run in runs {
         for c in &run.cases {
-            if !ids.contains(&c.id.as_str()) {
-                ids.push(&c.id);
+            if !keys.contains(&(c.id.as_str(), c.transport)) {
+                keys.push((&c.id, c.transport));
             }
         }
     }
-    ids.into_iter()
-        .filter_map(|id| {
-            let results: Vec<Option<&CaseResult>> =
-                runs.iter().map(|r| r.cases.iter().find(|c| c.id == id)).collect();
+    keys.into_iter()
+        .filter_map(|(id, transport)| {
+            let results: Vec<Option<&CaseResult>> = runs
+                .iter()
+                .map(|r| r.cases.iter().find(|c| c.id == id && c.transport == transport))
+                .collect();
             let verdicts: Vec<Option<Verdict>> =
                 results.iter().map(|c| c.map(|c| c.verdict)).collect();
             let first = verdicts.first().copied().flatten();
@@ -361,7 +366,7 @@ pub fn outcome_changes(runs: &[RunResult]) -> Vec<OutcomeChange> {
                 .flatten()
                 .find(|c| c.verdict != Verdict::Pass)
                 .and_then(|c| c.reason.clone());
-            Some(OutcomeChange { id: id.to_string(), verdicts, first_reason })
+            Some(OutcomeChange { id: id.to_string(), transport, verdicts, first_reason })
         })
         .collect()
 }
@@ -1466,6 +1471,7 @@ mod tests {
             changes,
             vec![OutcomeChange {
                 id: "x/b".into(),
+                transport: Transport::Serial,
                 verdicts: vec![Some(Verdict::Pass), Some(Verdict::Fail), Some(Verdict::Pass)],
                 first_reason: Some("x/b went wrong".into()),
             }]
@@ -1481,6 +1487,19 @@ mod tests {
         assert_eq!(changes[0].id, "x/b");
         assert_eq!(changes[0].verdicts, vec![Some(Verdict::Pass), None]);
         assert_eq!(changes[0].first_reason, None);
+    }
+
+    #[test]
+    fn each_transport_of_a_case_is_compared_with_itself() {
+        let over = |rest: Verdict| {
+            let mut run = with_verdicts(&[("x/a", Verdict::Pass), ("x/a", rest)]);
+            run.cases[1].transport = Transport::Rest;
+            run
+        };
+        let changes = outcome_changes(&[over(Verdict::Pass), over(Verdict::Fail)]);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!((changes[0].id.as_str(), changes[0].transport), ("x/a", Transport::Rest));
+        assert_eq!(outcome_changes(&[over(Verdict::Skipped), over(Verdict::Skipped)]), vec![]);
     }
 
     #[test]

@@ -221,3 +221,12 @@ fn report_coverage_comes_from_the_verdicts() {
     assert_eq!(all.total(), run.clauses.len());
     assert!(all.checked > 0 && all.named > 0 && all.uncovered > 0, "{all:?}");
 }
+
+#[test]
+fn a_case_counts_with_every_transport_it_ran_over() {
+    // Skipped over one transport, passed over another: the clause is checked.
+    let verdicts = std::collections::HashMap::from([("x/a", vec![Skipped, Pass])]);
+    assert_eq!(classify_cases(["x/a"].into_iter(), &verdicts), Checked);
+    assert_eq!(classify_cases(["x/b"].into_iter(), &verdicts), Named);
+    assert_eq!(classify_cases(std::iter::empty(), &verdicts), Uncovered);
+}
