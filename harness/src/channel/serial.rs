@@ -36,6 +36,9 @@ pub struct SerialChannel {
     path: String,
     framer: Framer,
     format: ConsoleFormat,
+    /// Log lines read during a command that then timed out: they left the port, so they go
+    /// with the next reply instead of being lost (a wait polling for them would never match).
+    carried_logs: Vec<LogLine>,
 }
 
 fn link_error(path: &str, source: std::io::Error) -> ChannelError {
@@ -58,7 +61,13 @@ impl SerialChannel {
             .open_native()
             .map_err(|e| link_error(&path, std::io::Error::other(e.to_string())))?;
         let _ = port.clear(ClearBuffer::All);
-        Ok(Self { port: Some(port), path, framer: Framer::new(), format: ConsoleFormat::Machine })
+        Ok(Self {
+            port: Some(port),
+            path,
+            framer: Framer::new(),
+            format: ConsoleFormat::Machine,
+            carried_logs: Vec::new(),
+        })
     }
 
     /// Closes the port (others may open it now); every later use is a link error.
@@ -126,7 +135,7 @@ impl SerialChannel {
         // to the record; a stale response does not answer this command.
         let stale = self.drain()?;
         self.framer.push(&stale);
-        let mut logs = Vec::new();
+        let mut logs = std::mem::take(&mut self.carried_logs);
         while let Some(frame) = self.framer.next_frame() {
             if let Frame::Log { level, body } = frame {
                 logs.push(LogLine {
@@ -158,6 +167,7 @@ impl SerialChannel {
                 }
             }
             if sent.elapsed() >= request.timeout {
+                self.carried_logs = logs;
                 return Err(ChannelError::Timeout {
                     command: request.line.to_string(),
                     waited: request.timeout,
