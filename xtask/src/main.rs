@@ -1,11 +1,14 @@
 //! `cargo xtask`: the one entry point for automation. Needs nothing but cargo.
 //!
 //! * `conformance [hil run args]`: build the simulated module and the harness, run every
-//!   case against `rigs/sim.toml`, exit non-zero on failures or errors.
+//!   case against `rigs/sim.toml` (or the rig given with `--rig`; a QEMU rig's board image is
+//!   built first), exit non-zero on failures or errors.
 //! * `sim [--console PATH] [--nvm FILE] [--lab]`: start a simulated module and say how to
 //!   attach; with `--lab`, inside a lab network (namespace, bridge, TAP, DHCP/DNS; needs root).
 //! * `lab exec -- CMD…`: run a program inside the lab of the running `sim --lab`.
 //! * `build`: build the simulated module and the harness (what `conformance` and `sim` run).
+//! * `build-board BOARD`: build a board's firmware image (release, the board's target) and
+//!   print its size (text, data, bss) and static RAM use. Boards: `qemu-an386`.
 //! * `ci`: what CI runs: fmt, clippy, tests, the core's bare-metal builds (Cortex-M4F and
 //!   RISC-V, the planned boards' targets), a type check of the fuzz targets, spec validation,
 //!   conformance.
@@ -66,6 +69,11 @@ enum Task {
     },
     /// Build the simulated module and the harness, as `conformance` and `sim` do.
     Build,
+    /// Build a board's firmware image (release) and print its size and static RAM use.
+    BuildBoard {
+        /// The board (`firmware/boards/<board>`): qemu-an386.
+        board: String,
+    },
     /// Everything CI checks.
     Ci,
     /// Benchmarks (release builds).
@@ -161,10 +169,116 @@ fn build_tools(release: bool) -> Result<PathBuf> {
 
 fn conformance(args: &[String]) -> Result<ExitCode> {
     let bin = build_tools(false)?;
-    eprintln!("==> conformance against rigs/sim.toml");
+    let rig = rig_arg(args);
+    if let Some(board) = rig.and_then(board_of_rig) {
+        build_board(board)?;
+    }
+    eprintln!("==> conformance against {}", rig.unwrap_or("rigs/sim.toml"));
     let mut cmd = Command::new(bin.join("hil"));
-    cmd.current_dir(root()).args(["run", "--rig", "rigs/sim.toml"]).args(args);
-    pass_through(&mut cmd, "hil")
+    cmd.current_dir(root()).arg("run");
+    if rig.is_none() {
+        cmd.args(["--rig", "rigs/sim.toml"]);
+    }
+    pass_through(cmd.args(args), "hil")
+}
+
+/// The rig named by `--rig PATH` or `--rig=PATH` among `hil run` arguments.
+fn rig_arg(args: &[String]) -> Option<&str> {
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if arg == "--rig" {
+            return iter.next().map(String::as_str);
+        }
+        if let Some(path) = arg.strip_prefix("--rig=") {
+            return Some(path);
+        }
+    }
+    None
+}
+
+/// The board whose image a rig boots (rigs named after the board: `rigs/qemu-an386.toml`).
+fn board_of_rig(rig: &str) -> Option<&'static str> {
+    let stem = Path::new(rig).file_stem()?.to_str()?;
+    BOARDS.iter().find(|b| b.name == stem).map(|b| b.name)
+}
+
+/// A board crate under `firmware/boards/`.
+#[derive(Debug)]
+struct Board {
+    /// What `build-board` takes.
+    name: &'static str,
+    package: &'static str,
+    target: &'static str,
+}
+
+const BOARDS: [Board; 1] = [Board {
+    name: "qemu-an386",
+    package: "gecko-board-qemu-an386",
+    target: "thumbv7em-none-eabihf",
+}];
+
+/// Builds a board's image (release) and prints its size; returns the image's path.
+fn build_board(name: &str) -> Result<PathBuf> {
+    let Some(board) = BOARDS.iter().find(|b| b.name == name) else {
+        let known: Vec<_> = BOARDS.iter().map(|b| b.name).collect();
+        bail!("unknown board `{name}` (boards: {})", known.join(", "));
+    };
+    run(
+        &format!("build {} for {}", board.package, board.target),
+        cargo().args(["build", "--release", "-p", board.package, "--target", board.target]),
+    )?;
+    let image = root().join("target").join(board.target).join("release").join(board.package);
+    let size = image_size(&image)?;
+    println!("{}: {}", board.name, image.display());
+    println!(
+        "  text {} B, data {} B, bss {} B; flash {} B (text + data), static RAM {} B (data + bss)",
+        size.text,
+        size.data,
+        size.bss,
+        size.text + size.data,
+        size.data + size.bss
+    );
+    Ok(image)
+}
+
+/// An image's loaded sections by kind, as `size` (Berkeley format) counts them.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ImageSize {
+    /// Code and read-only data.
+    text: u64,
+    /// Initialised data (in flash, copied to RAM at boot).
+    data: u64,
+    /// Zeroed data (RAM only; includes the heap and the stack when they are statics).
+    bss: u64,
+}
+
+fn image_size(path: &Path) -> Result<ImageSize> {
+    use object::elf;
+    use object::read::elf::{ElfFile32, FileHeader, SectionHeader};
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file = ElfFile32::<object::Endianness>::parse(&*bytes)
+        .with_context(|| format!("{} is not a 32-bit ELF image", path.display()))?;
+    let endian = file.endian();
+    let sections = file
+        .elf_header()
+        .sections(endian, &*bytes)
+        .with_context(|| format!("{}: cannot read the section headers", path.display()))?;
+    let mut size = ImageSize::default();
+    for section in sections.iter() {
+        let flags = section.sh_flags(endian);
+        if flags & elf::SHF_ALLOC == 0 {
+            continue;
+        }
+        let len = u64::from(section.sh_size(endian));
+        if section.sh_type(endian) == elf::SHT_NOBITS {
+            size.bss += len;
+        } else if flags & elf::SHF_WRITE != 0 {
+            size.data += len;
+        } else {
+            size.text += len;
+        }
+    }
+    Ok(size)
 }
 
 /// Where `sim` and `sim --lab` take the simulated module from.
@@ -540,6 +654,7 @@ fn main() -> ExitCode {
         }
         Task::Lab { which: LabTask::Exec { lab_dir, command } } => lab_exec(&lab_dir, &command),
         Task::Build => build_tools(false).map(|_| ExitCode::SUCCESS),
+        Task::BuildBoard { board } => build_board(&board).map(|_| ExitCode::SUCCESS),
         Task::Ci => ci(),
         Task::Bench { which: Bench::Serial { iterations } } => bench_serial(iterations),
         Task::Bench { which: Bench::Suite { rig } } => bench_suite(&rig),
