@@ -79,22 +79,29 @@ impl Console {
     }
 }
 
+/// Moves received bytes from the UART into the ring while there is room; with the ring
+/// full, masks the receive interrupt (the byte stays in the UART, which then takes no more).
+/// Call inside a critical section.
+fn drain(ring: &mut Ring) {
+    while uart0::STATE.read() & STATE_RX_FULL != 0 {
+        if ring.is_full() {
+            uart0::CTRL.modify(CTRL_RX_INT, false);
+            return;
+        }
+        ring.push((uart0::DATA.read() & 0xff) as u8);
+    }
+    if uart0::STATE.read() & STATE_RX_OVERRUN != 0 {
+        uart0::STATE.write(STATE_RX_OVERRUN);
+    }
+}
+
 /// Receive interrupt: drain the holding register into the ring, wake the reader.
 pub fn on_rx_interrupt() {
     critical_section::with(|cs| {
-        let mut ring = RX.borrow_ref_mut(cs);
-        while uart0::STATE.read() & STATE_RX_FULL != 0 {
-            if ring.is_full() {
-                // Leave the byte where it is; the reader unmasks us once it made room.
-                uart0::CTRL.modify(CTRL_RX_INT, false);
-                break;
-            }
-            ring.push((uart0::DATA.read() & 0xff) as u8);
-        }
-        if uart0::STATE.read() & STATE_RX_OVERRUN != 0 {
-            uart0::STATE.write(STATE_RX_OVERRUN);
-        }
+        // Clear first, then drain: a byte that arrives after the drain raises the
+        // interrupt again instead of having its status cleared unseen.
         uart0::INTCLEAR.write(INT_RX);
+        drain(&mut RX.borrow_ref_mut(cs));
     });
     RX_WAKER.wake();
 }
@@ -117,6 +124,12 @@ async fn tx_ready() {
             }
             TX_WAKER.register(cx.waker());
             uart0::CTRL.modify(CTRL_TX_INT, true);
+            // The UART raises the interrupt only when the register empties while it is
+            // enabled: if it emptied before that, there will be none.
+            if uart0::STATE.read() & STATE_TX_FULL == 0 {
+                uart0::CTRL.modify(CTRL_TX_INT, false);
+                return Poll::Ready(());
+            }
             Poll::Pending
         })
     })
@@ -145,9 +158,10 @@ impl embedded_io_async::Read for Console {
             critical_section::with(|cs| {
                 let mut ring = RX.borrow_ref_mut(cs);
                 let n = ring.pop_into(buf);
-                // There is room again: take further bytes (a byte held back while the ring
-                // was full raises the interrupt again as soon as it is unmasked).
+                // There is room again: unmask, and take the byte held back while the ring was
+                // full ourselves (it came while the interrupt was masked, so it raises none).
                 uart0::CTRL.modify(CTRL_RX_INT, true);
+                drain(&mut ring);
                 if n > 0 {
                     Poll::Ready(Ok(n))
                 } else {
