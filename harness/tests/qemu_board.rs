@@ -1,0 +1,71 @@
+//! The firmware on the emulated board (QEMU mps2-an386) through the harness: the session
+//! starts QEMU with the board image, opens the pty QEMU names, and the module answers.
+//!
+//! Needs `qemu-system-arm` and the image (`cargo xtask build-board qemu-an386`; `cargo xtask
+//! ci` builds it before the tests). Without either, the test says so and skips.
+
+use gecko_hil::rig::{self, Dut};
+use gecko_hil::session::Session;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[test]
+fn the_board_boots_under_qemu_and_answers_version_with_its_board() {
+    let mut rig = rig::load(&root().join("rigs/qemu-an386.toml")).expect("the QEMU rig is valid");
+    let Dut::Qemu { qemu, image, .. } = &mut rig.dut else {
+        panic!("rigs/qemu-an386.toml is not a QEMU rig: {:?}", rig.dut);
+    };
+    *image = root().join(&*image);
+    let has_qemu = Command::new(&*qemu)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_qemu {
+        eprintln!("SKIPPED: {} is not installed (apt-get install qemu-system-arm)", qemu.display());
+        return;
+    }
+    if !image.exists() {
+        eprintln!(
+            "SKIPPED: no board image at {} (cargo xtask build-board qemu-an386)",
+            image.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let started = Instant::now();
+    let mut session = Session::open(&rig, dir.path()).expect("QEMU starts and the console answers");
+    let version = session.module_version().expect("`version` answers");
+    eprintln!("board up and answering in {:?}: {version}", started.elapsed());
+    assert!(version.contains("Board:MPS2-AN386"), "version line: {version}");
+    assert!(version.starts_with("Gecko OS-"), "version line: {version}");
+    // The session owns QEMU: ending it ends the emulator.
+    assert_eq!(qemu_children(), 1, "one QEMU runs for the session");
+    drop(session);
+    assert_eq!(qemu_children(), 0, "QEMU still runs after the session ended");
+}
+
+/// How many QEMU processes this test process has started and not reaped.
+fn qemu_children() -> usize {
+    let me = std::process::id().to_string();
+    let Ok(procs) = std::fs::read_dir("/proc") else { return 0 };
+    procs
+        .flatten()
+        .filter(|p| {
+            let stat = std::fs::read_to_string(p.path().join("stat")).unwrap_or_default();
+            // pid (comm) state ppid ...: the fields after the command's closing parenthesis.
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map(|(_, rest)| rest.split_whitespace().collect())
+                .unwrap_or_default();
+            let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+            fields.get(1) == Some(&me.as_str())
+                && String::from_utf8_lossy(&cmdline).contains("qemu-system-arm")
+        })
+        .count()
+}
