@@ -9,9 +9,11 @@
 //! * `build`: build the simulated module and the harness (what `conformance` and `sim` run).
 //! * `build-board BOARD`: build a board's firmware image (release, the board's target) and
 //!   print its size (text, data, bss) and static RAM use. Boards: `qemu-an386`.
-//! * `ci`: what CI runs: fmt, clippy, tests, the core's bare-metal builds (Cortex-M4F and
-//!   RISC-V, the planned boards' targets), a type check of the fuzz targets, spec validation,
-//!   conformance.
+//! * `ci`: what CI runs: fmt, clippy, the core's bare-metal builds (Cortex-M4F and RISC-V,
+//!   the boards' targets), the board images (clippy and build), tests, a type check of the
+//!   fuzz targets, spec validation, conformance against the simulated module, then the
+//!   serial, variables and passkeys sections on the emulated board (QEMU; skipped loudly
+//!   when `qemu-system-arm` is missing).
 //! * `bench serial`: command round trip through the harness vs. a raw floor (release build).
 //!
 //! SIGINT, SIGTERM and SIGHUP (or the parent process going) end every task the same way:
@@ -582,14 +584,35 @@ fn bare_metal() -> Result<()> {
     Ok(())
 }
 
+/// The sections the emulated board runs in CI (the ones its console alone can serve).
+const QEMU_CI_SECTIONS: [&str; 3] = ["serial/", "variables/", "passkeys/"];
+
 fn ci() -> Result<ExitCode> {
     run("rustfmt", cargo().args(["fmt", "--all", "--check"]))?;
     run(
         "clippy",
         cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
     )?;
-    run("tests", cargo().args(["test", "--workspace"]))?;
     bare_metal()?;
+    // The board image before the tests: the harness's QEMU test boots it.
+    for board in &BOARDS {
+        run(
+            &format!("clippy {} for {}", board.package, board.target),
+            cargo().args([
+                "clippy",
+                "--release",
+                "-p",
+                board.package,
+                "--target",
+                board.target,
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        )?;
+        build_board(board.name)?;
+    }
+    run("tests", cargo().args(["test", "--workspace"]))?;
     // The fuzz targets are outside the workspace (they need nightly to run); make sure they
     // still build against today's APIs.
     run(
@@ -602,7 +625,45 @@ fn ci() -> Result<ExitCode> {
     if code != ExitCode::SUCCESS {
         bail!("conformance against the simulated module failed");
     }
+    if !has_program("qemu-system-arm") {
+        warn_loudly(&[
+            "`qemu-system-arm` is not installed (apt-get install qemu-system-arm).",
+            "The conformance run on the emulated board (rigs/qemu-an386.toml) is SKIPPED.",
+        ]);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let args: Vec<String> = ["--rig", "rigs/qemu-an386.toml", "--no-progress"]
+        .into_iter()
+        .chain(QEMU_CI_SECTIONS)
+        .map(String::from)
+        .collect();
+    let code = conformance(&args)?;
+    if code != ExitCode::SUCCESS {
+        bail!("conformance against the emulated board (rigs/qemu-an386.toml) failed");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `program --version` runs.
+fn has_program(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A warning nobody scrolling past CI output can miss.
+fn warn_loudly(lines: &[&str]) {
+    let bar = "!".repeat(75);
+    eprintln!();
+    eprintln!("{bar}");
+    for line in lines {
+        eprintln!("!! WARNING: {line}");
+    }
+    eprintln!("{bar}");
+    eprintln!();
 }
 
 fn bench_serial(iterations: usize) -> Result<ExitCode> {
