@@ -4,6 +4,7 @@
 //! Needs `qemu-system-arm` and the image (`cargo xtask build-board qemu-an386`; `cargo xtask
 //! ci` builds it before the tests). Without either, the test says so and skips.
 
+use gecko_hil::channel::{Channel, ConsoleFormat};
 use gecko_hil::rig::{self, Dut};
 use gecko_hil::session::Session;
 use std::path::{Path, PathBuf};
@@ -14,8 +15,9 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-#[test]
-fn the_board_boots_under_qemu_and_answers_version_with_its_board() {
+/// The QEMU rig with its image path made absolute, and a folder for the session; `None`
+/// (after saying why) when QEMU or the image is missing.
+fn qemu_rig() -> Option<(rig::Rig, tempfile::TempDir)> {
     let mut rig = rig::load(&root().join("rigs/qemu-an386.toml")).expect("the QEMU rig is valid");
     let Dut::Qemu { qemu, image, .. } = &mut rig.dut else {
         panic!("rigs/qemu-an386.toml is not a QEMU rig: {:?}", rig.dut);
@@ -28,26 +30,49 @@ fn the_board_boots_under_qemu_and_answers_version_with_its_board() {
         .is_ok_and(|s| s.success());
     if !has_qemu {
         eprintln!("SKIPPED: {} is not installed (apt-get install qemu-system-arm)", qemu.display());
-        return;
+        return None;
     }
     if !image.exists() {
         eprintln!(
             "SKIPPED: no board image at {} (cargo xtask build-board qemu-an386)",
             image.display()
         );
-        return;
+        return None;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
+    Some((rig, tempfile::tempdir().expect("temp dir")))
+}
+
+#[test]
+fn the_board_boots_under_qemu_and_answers_version_with_its_board() {
+    let Some((rig, dir)) = qemu_rig() else { return };
     let started = Instant::now();
     let mut session = Session::open(&rig, dir.path()).expect("QEMU starts and the console answers");
     let version = session.module_version().expect("`version` answers");
     eprintln!("board up and answering in {:?}: {version}", started.elapsed());
     assert!(version.contains("Board:MPS2-AN386"), "version line: {version}");
     assert!(version.starts_with("Gecko OS-"), "version line: {version}");
+    // A power cycle is a new QEMU: the board answers again.
+    session.power_cycle().expect("QEMU restarts");
+    session
+        .control
+        .resync(ConsoleFormat::Machine, rig.reboot_timeout)
+        .expect("the board answers after the power cycle");
+    let again = session.module_version().expect("`version` answers after the power cycle");
+    assert_eq!(again, version);
     // The session owns QEMU: ending it ends the emulator.
     assert_eq!(qemu_children(), 1, "one QEMU runs for the session");
     drop(session);
     assert_eq!(qemu_children(), 0, "QEMU still runs after the session ended");
+}
+
+#[test]
+fn a_qemu_that_dies_is_seen_as_a_dead_module() {
+    let Some((rig, dir)) = qemu_rig() else { return };
+    let mut session = Session::open(&rig, dir.path()).expect("QEMU starts");
+    assert_eq!(session.sim_exit(), None, "QEMU runs");
+    session.sim.as_mut().expect("QEMU runs").kill();
+    let exit = session.sim_exit();
+    assert!(exit.is_some(), "a killed QEMU is reported as exited");
 }
 
 /// How many QEMU processes this test process has started and not reaped.
