@@ -731,3 +731,41 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn conformance_finds_the_rig_among_hil_args() {
+        assert_eq!(
+            rig_arg(&args(&["serial/", "--rig", "rigs/qemu-an386.toml"])),
+            Some("rigs/qemu-an386.toml")
+        );
+        assert_eq!(rig_arg(&args(&["--rig=rigs/sim.toml", "serial/"])), Some("rigs/sim.toml"));
+        assert_eq!(rig_arg(&args(&["--no-progress", "serial/"])), None);
+        assert_eq!(board_of_rig("rigs/qemu-an386.toml"), Some("qemu-an386"));
+        assert_eq!(board_of_rig("rigs/sim.toml"), None);
+    }
+
+    #[test]
+    fn image_size_counts_sections_like_size() {
+        // The running test binary is an ELF too, but 64-bit: the board images are 32-bit.
+        let exe = std::env::current_exe().expect("test binary");
+        let err = image_size(&exe).expect_err("not a 32-bit image");
+        assert!(format!("{err:#}").contains("not a 32-bit ELF image"), "{err:#}");
+        let image = root().join("target/thumbv7em-none-eabihf/release/gecko-board-qemu-an386");
+        if !image.exists() {
+            eprintln!("SKIPPED the board image part: no image at {}", image.display());
+            return;
+        }
+        let size = image_size(&image).expect("a board image");
+        assert!(size.text > 10_000, "{size:?}");
+        // The heap is a zeroed static.
+        assert!(size.bss >= 512 * 1024, "{size:?}");
+    }
+}
