@@ -1,6 +1,7 @@
 //! Rig definitions: which module, how to reach it, and its known deviations.
 //!
 //! A rig file names the device under test (`sim`: the harness starts a simulated module;
+//! `qemu`: the harness boots a board image under QEMU and talks to its console UART on a pty;
 //! `hardware`: a real module on a serial port given by path or USB serial number) and the
 //! settings of its console. See `rigs/README.md`.
 

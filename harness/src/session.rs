@@ -1,5 +1,5 @@
-//! Connecting to a rig's module: starting the simulated module when the rig asks for one,
-//! opening the serial port, bringing the console to a known format.
+//! Connecting to a rig's module: starting the simulated module (or QEMU with a board image)
+//! when the rig asks for one, opening the serial port, bringing the console to a known format.
 //!
 //! A [`Session`] holds two channels. The **control channel** is the rig's serial console:
 //! setup and teardown (factory reset, a case's `set`/`save`/`reboot`, recovery after an
