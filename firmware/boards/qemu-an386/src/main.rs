@@ -57,7 +57,10 @@ mod board {
         clock::start(p.SYST);
         let console = uart::Console::init();
         let executor = Box::leak(Box::new(embassy_executor::Executor::new()));
-        executor.run(|spawner| spawner.spawn(module(console).expect("one module task")))
+        executor.run(|spawner| match module(console) {
+            Ok(task) => spawner.spawn(task),
+            Err(e) => panic!("cannot start the module task: {e:?}"),
+        })
     }
 
     /// Runs the module until the console fails (it cannot: UART0 has no errors), then
