@@ -13,14 +13,16 @@
 //!   variable get/set cases.
 //! * [`source`] and [`text`]: leaf modules the parsers share (file:line errors; byte escapes,
 //!   BSSIDs).
-//! * [`rig`]: rig files (simulated module or real hardware) and per-rig known deviations.
+//! * [`rig`]: rig files (simulated module, a board image under QEMU, or real hardware) and
+//!   per-rig known deviations.
 //! * [`ap`]: the lab's access points and radio faults ([`ap::AccessPoints`]; over a simulated
 //!   module's lab socket: [`ap::SimAccessPoints`]).
 //! * [`lab`]: the simulated lab's network (namespace, bridge, TAP, dnsmasq), its ownership
 //!   records, and the sweeper of labs whose owner process is gone.
 //! * [`interrupt`]: how a run ends on SIGINT, SIGTERM, SIGHUP or its parent's death (in
 //!   order, with its report; signals passed on to child programs).
-//! * [`session`]: starting a simulated module, connecting, syncing the console; a session's
+//! * [`session`]: starting a simulated module (or QEMU with a board image), connecting,
+//!   syncing the console; a session's
 //!   control channel (the serial console: setup, recovery) and channel under test (the case's
 //!   steps).
 //! * [`plan`]: which case runs over which transport and rig, and why not.

@@ -1,6 +1,7 @@
 //! Rig definitions: which module, how to reach it, and its known deviations.
 //!
 //! A rig file names the device under test (`sim`: the harness starts a simulated module;
+//! `qemu`: the harness boots a board image under QEMU and talks to its console UART on a pty;
 //! `hardware`: a real module on a serial port given by path or USB serial number) and the
 //! settings of its console. See `rigs/README.md`.
 
@@ -189,6 +190,12 @@ struct RawDut {
     binary: Option<String>,
     /// Simulated module: the MAC it reports.
     mac: Option<String>,
+    /// QEMU: the machine (`-M`), e.g. `mps2-an386`.
+    machine: Option<Spanned<String>>,
+    /// QEMU: the firmware image (`-kernel`), relative to the working directory.
+    image: Option<Spanned<String>>,
+    /// QEMU: the emulator (default `qemu-system-arm`).
+    qemu: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -223,6 +230,9 @@ pub enum Dut {
     Sim { binary: Option<PathBuf>, mac: Option<String> },
     /// A real module on a serial port.
     Hardware { port: PortSpec },
+    /// The firmware on an emulated board: the harness starts QEMU with the image and talks
+    /// to the board's console UART on the pty QEMU opens.
+    Qemu { qemu: PathBuf, machine: String, image: PathBuf },
 }
 
 /// A validated rig.
@@ -263,6 +273,7 @@ impl Rig {
         match self.dut {
             Dut::Sim { .. } => "sim",
             Dut::Hardware { .. } => "hardware",
+            Dut::Qemu { .. } => "qemu",
         }
     }
 }
@@ -286,7 +297,20 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
     let source = Source::read(path)?;
     let raw: RawRig = source.parse()?;
     let kind_at = raw.dut.kind.span().start;
-    let dut = match raw.dut.kind.get_ref().as_str() {
+    let kind = raw.dut.kind.get_ref().as_str();
+    if kind != "qemu"
+        && let Some(key) =
+            [("machine", &raw.dut.machine), ("image", &raw.dut.image), ("qemu", &raw.dut.qemu)]
+                .into_iter()
+                .find_map(|(name, value)| value.as_ref().map(|v| (name, v.span().start)))
+    {
+        return Err(source.error(
+            key.1,
+            Some(&format!("dut.{}", key.0)),
+            format!("`{}` is only for `kind = \"qemu\"`", key.0),
+        ));
+    }
+    let dut = match kind {
         "sim" => {
             if let Some(p) = raw.serial.port.as_ref().or(raw.serial.usb_serial.as_ref()) {
                 return Err(source.error(
@@ -323,11 +347,12 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
             };
             Dut::Hardware { port }
         }
+        "qemu" => qemu_dut(&source, kind_at, raw.dut, &raw.serial)?,
         other => {
             return Err(source.error(
                 kind_at,
                 Some("dut.kind"),
-                format!("`{other}` is not `sim` or `hardware`"),
+                format!("`{other}` is not `sim`, `hardware` or `qemu`"),
             ));
         }
     };
@@ -363,7 +388,7 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
     };
     let lab = match raw.lab {
         None => None,
-        Some(_) if matches!(dut, Dut::Hardware { .. }) => {
+        Some(_) if !matches!(dut, Dut::Sim { .. }) => {
             return Err(source.error(
                 kind_at,
                 Some("lab"),
@@ -374,11 +399,11 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
     };
     let probe = match raw.probe {
         None => None,
-        Some(_) if matches!(dut, Dut::Sim { .. }) => {
+        Some(_) if !matches!(dut, Dut::Hardware { .. }) => {
             return Err(source.error(
                 kind_at,
                 Some("probe"),
-                "[probe] is for hardware rigs: a simulated module has no flash to write",
+                "[probe] is for hardware rigs: a simulated module or QEMU has no flash to write",
             ));
         }
         Some(raw) => {
@@ -403,11 +428,11 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
     let transports = transports(&source, raw.transports)?;
     let power = match raw.power {
         None => None,
-        Some(_) if matches!(dut, Dut::Sim { .. }) => {
+        Some(_) if !matches!(dut, Dut::Hardware { .. }) => {
             return Err(source.error(
                 kind_at,
                 Some("power"),
-                "[power] is for hardware rigs: a simulated module is power-cycled by restarting its process",
+                "[power] is for hardware rigs: a simulated module or QEMU is power-cycled by restarting its process",
             ));
         }
         Some(raw) => {
@@ -443,6 +468,64 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
         lab,
         transports,
     })
+}
+
+/// A `kind = "qemu"` dut: `machine` and `image` given, the console made by the harness.
+fn qemu_dut(
+    source: &Source,
+    kind_at: usize,
+    dut: RawDut,
+    serial: &RawSerial,
+) -> Result<Dut, SpecError> {
+    if let Some(p) = serial.port.as_ref().or(serial.usb_serial.as_ref()) {
+        return Err(source.error(
+            p.span().start,
+            Some("serial.port"),
+            "QEMU's console is a pty the harness opens; remove this key",
+        ));
+    }
+    if dut.binary.is_some() || dut.mac.is_some() {
+        return Err(source.error(
+            kind_at,
+            Some("dut"),
+            "`binary` and `mac` are only for `kind = \"sim\"`",
+        ));
+    }
+    let Some(machine) = dut.machine else {
+        return Err(source.error(
+            kind_at,
+            Some("dut.machine"),
+            "a QEMU rig needs `machine = \"...\"` (e.g. \"mps2-an386\")",
+        ));
+    };
+    let name = machine.get_ref();
+    if name.is_empty()
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    {
+        return Err(source.error(
+            machine.span().start,
+            Some("dut.machine"),
+            format!("`{name}` is not a QEMU machine name (letters, digits, `-`, `_`, `.`)"),
+        ));
+    }
+    let Some(image) = dut.image else {
+        return Err(source.error(
+            kind_at,
+            Some("dut.image"),
+            "a QEMU rig needs `image = \"path/to/firmware.elf\"`",
+        ));
+    };
+    if image.get_ref().trim().is_empty() {
+        return Err(source.error(image.span().start, Some("dut.image"), "empty image path"));
+    }
+    let qemu = match dut.qemu {
+        None => PathBuf::from("qemu-system-arm"),
+        Some(q) if q.get_ref().trim().is_empty() => {
+            return Err(source.error(q.span().start, Some("dut.qemu"), "empty emulator path"));
+        }
+        Some(q) => PathBuf::from(q.into_inner()),
+    };
+    Ok(Dut::Qemu { qemu, machine: machine.into_inner(), image: PathBuf::from(image.into_inner()) })
 }
 
 /// The rig's `transports`: known, implemented, each once; `serial` when not given.
@@ -658,6 +741,67 @@ mod tests {
         let e = rig("name = \"x\"\n[dut]\nkind = \"sim\"\nexpectations = \"nope.toml\"\n")
             .expect_err("missing file");
         assert_eq!((e.line, e.key.as_deref()), (4, Some("expectations")));
+    }
+
+    #[test]
+    fn qemu_rig() {
+        let r = rig(
+            "name = \"q\"\n[dut]\nkind = \"qemu\"\nmachine = \"mps2-an386\"\nimage = \"fw.elf\"\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            r.dut,
+            Dut::Qemu {
+                qemu: PathBuf::from("qemu-system-arm"),
+                machine: "mps2-an386".into(),
+                image: PathBuf::from("fw.elf")
+            }
+        );
+        assert_eq!(r.kind(), "qemu");
+    }
+
+    #[rstest::rstest]
+    #[case::no_machine("kind = \"qemu\"\nimage = \"fw.elf\"\n", 3, "dut.machine", "needs `machine")]
+    #[case::bad_machine(
+        "kind = \"qemu\"\nmachine = \"a b\"\nimage = \"x\"\n",
+        4,
+        "dut.machine",
+        "not a QEMU machine"
+    )]
+    #[case::no_image("kind = \"qemu\"\nmachine = \"mps2-an386\"\n", 3, "dut.image", "needs `image")]
+    #[case::empty_qemu(
+        "kind = \"qemu\"\nmachine = \"m\"\nimage = \"x\"\nqemu = \"\"\n",
+        6,
+        "dut.qemu",
+        "empty emulator"
+    )]
+    #[case::image_on_sim(
+        "kind = \"sim\"\nimage = \"fw.elf\"\n",
+        4,
+        "dut.image",
+        "only for `kind = \"qemu\"`"
+    )]
+    #[case::port_on_qemu(
+        "kind = \"qemu\"\nmachine = \"m\"\nimage = \"x\"\n[serial]\nport = \"/dev/ttyS0\"\n",
+        7,
+        "serial.port",
+        "pty the harness opens"
+    )]
+    #[case::lab_on_qemu(
+        "kind = \"qemu\"\nmachine = \"m\"\nimage = \"x\"\n[lab]\n",
+        3,
+        "lab",
+        "only for `kind = \"sim\"`"
+    )]
+    fn bad_qemu_rigs_name_their_line(
+        #[case] dut: &str,
+        #[case] line: usize,
+        #[case] key: &str,
+        #[case] message: &str,
+    ) {
+        let e = rig(&format!("name = \"q\"\n[dut]\n{dut}")).expect_err("invalid");
+        assert_eq!((e.line, e.key.as_deref()), (line, Some(key)), "{e}");
+        assert!(e.to_string().contains(message), "{e}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Connecting to a rig's module: starting the simulated module when the rig asks for one,
-//! opening the serial port, bringing the console to a known format.
+//! Connecting to a rig's module: starting the simulated module (or QEMU with a board image)
+//! when the rig asks for one, opening the serial port, bringing the console to a known format.
 //!
 //! A [`Session`] holds two channels. The **control channel** is the rig's serial console:
 //! setup and teardown (factory reset, a case's `set`/`save`/`reboot`, recovery after an
@@ -15,7 +15,7 @@ use crate::channel::{Channel, ChannelError, ConsoleFormat, Recorder, Request};
 use crate::model::TranscriptEntry;
 use crate::rig::{Dut, PortSpec, Rig, UsbSerialError, find_usb_serial};
 use crate::transport::{Transport, TransportError};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -26,6 +26,8 @@ use std::time::Duration;
 pub enum SessionError {
     #[error("simulated module {binary}: {message}")]
     Sim { binary: String, message: String },
+    #[error("QEMU ({qemu}, image {image}): {message}")]
+    Qemu { qemu: String, image: String, message: String },
     #[error("rig {rig}: {source}")]
     Port {
         rig: String,
@@ -54,7 +56,9 @@ pub enum SessionError {
     },
 }
 
-/// A running simulated module; killed when dropped.
+/// A running module process the harness started: the simulated module, or QEMU with the
+/// board's image. Killed when dropped (the end of a session, and the teardown after a
+/// signal, which drops the session).
 #[derive(Debug)]
 pub struct SimProcess {
     child: Child,
@@ -145,6 +149,86 @@ impl SimProcess {
         }
     }
 
+    /// Starts `qemu -M machine -kernel image` with the board's console UART on a pty and
+    /// waits until QEMU says which pty (QEMU's output goes to `qemu.log` in `workdir`).
+    pub fn spawn_qemu(
+        qemu: &Path,
+        machine: &str,
+        image: &Path,
+        workdir: &Path,
+    ) -> Result<Self, SessionError> {
+        let fail = |message: String| SessionError::Qemu {
+            qemu: qemu.display().to_string(),
+            image: image.display().to_string(),
+            message,
+        };
+        if !image.exists() {
+            return Err(fail(
+                "the image does not exist (build it with `cargo xtask build-board qemu-an386`)"
+                    .into(),
+            ));
+        }
+        std::fs::create_dir_all(workdir)
+            .map_err(|e| fail(format!("cannot create {}: {e}", workdir.display())))?;
+        let log_path = workdir.join("qemu.log");
+        let log_start = std::fs::metadata(&log_path).map_or(0, |m| m.len());
+        let open_log = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .map_err(|e| fail(format!("cannot create its log {}: {e}", log_path.display())))
+        };
+        let stderr = open_log()?;
+        let mut log = open_log()?;
+        let mut cmd = Command::new(qemu);
+        cmd.args(["-M", machine, "-nographic", "-monitor", "none", "-serial", "pty", "-kernel"])
+            .arg(image);
+        // Its own process group: a Ctrl-C at the terminal goes to the harness, which then
+        // stops QEMU itself.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child =
+            cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr).spawn().map_err(
+                |e| {
+                    let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                        " (install it: apt-get install qemu-system-arm)"
+                    } else {
+                        ""
+                    };
+                    fail(format!("cannot start: {e}{hint}"))
+                },
+            )?;
+        let Some(stdout) = child.stdout.take() else {
+            let _ = child.kill();
+            return Err(fail("no stdout".into()));
+        };
+        let (tx, rx) = mpsc::channel();
+        // Reads QEMU's output to its end (so QEMU never blocks on it), keeping it in the log.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = writeln!(log, "{line}");
+                if let Some(pty) = qemu_pty(&line) {
+                    let _ = tx.send(pty);
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(pty) => Ok(Self { child, console: pty.clone(), pty }),
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+                let log = std::fs::read(&log_path).unwrap_or_default();
+                let log =
+                    String::from_utf8_lossy(log.get(log_start as usize..).unwrap_or_default());
+                Err(fail(format!(
+                    "did not open the console pty within 10 s ({status}); its log: {}",
+                    log.trim()
+                )))
+            }
+        }
+    }
+
     /// Kills the process (tests of what the harness does when a module dies).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -162,6 +246,13 @@ impl Drop for SimProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The pty in QEMU's `char device redirected to /dev/pts/N (label serial0)`.
+fn qemu_pty(line: &str) -> Option<PathBuf> {
+    let rest = line.strip_prefix("char device redirected to ")?;
+    let (path, label) = rest.split_once(' ')?;
+    label.contains("serial0").then(|| PathBuf::from(path))
 }
 
 /// Where to find the simulated module binary when the rig does not say: next to the
@@ -296,6 +387,9 @@ impl Session {
                     lab = Some(session);
                 }
                 Some(sim)
+            }
+            Dut::Qemu { qemu, machine, image } => {
+                Some(SimProcess::spawn_qemu(qemu, machine, image, workdir)?)
             }
             Dut::Hardware { .. } => None,
         };
@@ -443,6 +537,20 @@ impl Session {
                 }
                 self.sim = Some(sim);
             }
+            Dut::Qemu { qemu, machine, image } => {
+                // The board keeps its settings in RAM: a new QEMU starts without them.
+                if let Some(mut old) = self.sim.take() {
+                    if let Some(status) = old.exited() {
+                        return Err(SessionError::Qemu {
+                            qemu: qemu.display().to_string(),
+                            image: image.display().to_string(),
+                            message: format!("had already exited ({status}) before the power cut"),
+                        });
+                    }
+                    old.kill();
+                }
+                self.sim = Some(SimProcess::spawn_qemu(&qemu, &machine, &image, &self.workdir)?);
+            }
             Dut::Hardware { .. } => {
                 let power = self
                     .rig
@@ -507,7 +615,7 @@ impl Session {
 /// Why the module's console port could not be found or opened.
 #[derive(Debug, thiserror::Error)]
 pub enum PortError {
-    #[error("the simulated module is not running")]
+    #[error("the simulated module (or QEMU) is not running")]
     SimNotRunning,
     #[error(transparent)]
     UsbSerial(#[from] UsbSerialError),
@@ -526,7 +634,9 @@ pub enum PortError {
 /// name).
 fn port_path(rig: &Rig, sim: Option<&SimProcess>) -> Result<PathBuf, PortError> {
     match &rig.dut {
-        Dut::Sim { .. } => sim.map(|s| s.console.clone()).ok_or(PortError::SimNotRunning),
+        Dut::Sim { .. } | Dut::Qemu { .. } => {
+            sim.map(|s| s.console.clone()).ok_or(PortError::SimNotRunning)
+        }
         Dut::Hardware { port: PortSpec::Path(p) } => Ok(p.clone()),
         Dut::Hardware { port: PortSpec::UsbSerial(s) } => Ok(find_usb_serial(s)?),
     }
@@ -619,6 +729,14 @@ fn run_power_program(argv: &[String], log: &Path) -> Result<(), PowerError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn qemu_names_its_console_pty() {
+        let line = "char device redirected to /dev/pts/7 (label serial0)";
+        assert_eq!(super::qemu_pty(line), Some(std::path::PathBuf::from("/dev/pts/7")));
+        assert_eq!(super::qemu_pty("char device redirected to /dev/pts/8 (label mon)"), None);
+        assert_eq!(super::qemu_pty("qemu-system-arm: warning"), None);
+    }
+
     use super::*;
 
     #[test]

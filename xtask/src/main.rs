@@ -1,14 +1,19 @@
 //! `cargo xtask`: the one entry point for automation. Needs nothing but cargo.
 //!
 //! * `conformance [hil run args]`: build the simulated module and the harness, run every
-//!   case against `rigs/sim.toml`, exit non-zero on failures or errors.
+//!   case against `rigs/sim.toml` (or the rig given with `--rig`; a QEMU rig's board image is
+//!   built first), exit non-zero on failures or errors.
 //! * `sim [--console PATH] [--nvm FILE] [--lab]`: start a simulated module and say how to
 //!   attach; with `--lab`, inside a lab network (namespace, bridge, TAP, DHCP/DNS; needs root).
 //! * `lab exec -- CMD…`: run a program inside the lab of the running `sim --lab`.
 //! * `build`: build the simulated module and the harness (what `conformance` and `sim` run).
-//! * `ci`: what CI runs: fmt, clippy, tests, the core's bare-metal builds (Cortex-M4F and
-//!   RISC-V, the planned boards' targets), a type check of the fuzz targets, spec validation,
-//!   conformance.
+//! * `build-board BOARD`: build a board's firmware image (release, the board's target) and
+//!   print its size (text, data, bss) and static RAM use. Boards: `qemu-an386`.
+//! * `ci`: what CI runs: fmt, clippy, the core's bare-metal builds (Cortex-M4F and RISC-V,
+//!   the boards' targets), the board images (clippy and build), tests, a type check of the
+//!   fuzz targets, spec validation, conformance against the simulated module, then the
+//!   serial, variables and passkeys sections on the emulated board (QEMU; skipped loudly
+//!   when `qemu-system-arm` is missing).
 //! * `bench serial`: command round trip through the harness vs. a raw floor (release build).
 //!
 //! SIGINT, SIGTERM and SIGHUP (or the parent process going) end every task the same way:
@@ -66,6 +71,11 @@ enum Task {
     },
     /// Build the simulated module and the harness, as `conformance` and `sim` do.
     Build,
+    /// Build a board's firmware image (release) and print its size and static RAM use.
+    BuildBoard {
+        /// The board (`firmware/boards/<board>`): qemu-an386.
+        board: String,
+    },
     /// Everything CI checks.
     Ci,
     /// Benchmarks (release builds).
@@ -161,10 +171,116 @@ fn build_tools(release: bool) -> Result<PathBuf> {
 
 fn conformance(args: &[String]) -> Result<ExitCode> {
     let bin = build_tools(false)?;
-    eprintln!("==> conformance against rigs/sim.toml");
+    let rig = rig_arg(args);
+    if let Some(board) = rig.and_then(board_of_rig) {
+        build_board(board)?;
+    }
+    eprintln!("==> conformance against {}", rig.unwrap_or("rigs/sim.toml"));
     let mut cmd = Command::new(bin.join("hil"));
-    cmd.current_dir(root()).args(["run", "--rig", "rigs/sim.toml"]).args(args);
-    pass_through(&mut cmd, "hil")
+    cmd.current_dir(root()).arg("run");
+    if rig.is_none() {
+        cmd.args(["--rig", "rigs/sim.toml"]);
+    }
+    pass_through(cmd.args(args), "hil")
+}
+
+/// The rig named by `--rig PATH` or `--rig=PATH` among `hil run` arguments.
+fn rig_arg(args: &[String]) -> Option<&str> {
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if arg == "--rig" {
+            return iter.next().map(String::as_str);
+        }
+        if let Some(path) = arg.strip_prefix("--rig=") {
+            return Some(path);
+        }
+    }
+    None
+}
+
+/// The board whose image a rig boots (rigs named after the board: `rigs/qemu-an386.toml`).
+fn board_of_rig(rig: &str) -> Option<&'static str> {
+    let stem = Path::new(rig).file_stem()?.to_str()?;
+    BOARDS.iter().find(|b| b.name == stem).map(|b| b.name)
+}
+
+/// A board crate under `firmware/boards/`.
+#[derive(Debug)]
+struct Board {
+    /// What `build-board` takes.
+    name: &'static str,
+    package: &'static str,
+    target: &'static str,
+}
+
+const BOARDS: [Board; 1] = [Board {
+    name: "qemu-an386",
+    package: "gecko-board-qemu-an386",
+    target: "thumbv7em-none-eabihf",
+}];
+
+/// Builds a board's image (release) and prints its size; returns the image's path.
+fn build_board(name: &str) -> Result<PathBuf> {
+    let Some(board) = BOARDS.iter().find(|b| b.name == name) else {
+        let known: Vec<_> = BOARDS.iter().map(|b| b.name).collect();
+        bail!("unknown board `{name}` (boards: {})", known.join(", "));
+    };
+    run(
+        &format!("build {} for {}", board.package, board.target),
+        cargo().args(["build", "--release", "-p", board.package, "--target", board.target]),
+    )?;
+    let image = root().join("target").join(board.target).join("release").join(board.package);
+    let size = image_size(&image)?;
+    println!("{}: {}", board.name, image.display());
+    println!(
+        "  text {} B, data {} B, bss {} B; flash {} B (text + data), static RAM {} B (data + bss)",
+        size.text,
+        size.data,
+        size.bss,
+        size.text + size.data,
+        size.data + size.bss
+    );
+    Ok(image)
+}
+
+/// An image's loaded sections by kind, as `size` (Berkeley format) counts them.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ImageSize {
+    /// Code and read-only data.
+    text: u64,
+    /// Initialised data (in flash, copied to RAM at boot).
+    data: u64,
+    /// Zeroed data (RAM only; includes the heap and the stack when they are statics).
+    bss: u64,
+}
+
+fn image_size(path: &Path) -> Result<ImageSize> {
+    use object::elf;
+    use object::read::elf::{ElfFile32, FileHeader, SectionHeader};
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file = ElfFile32::<object::Endianness>::parse(&*bytes)
+        .with_context(|| format!("{} is not a 32-bit ELF image", path.display()))?;
+    let endian = file.endian();
+    let sections = file
+        .elf_header()
+        .sections(endian, &*bytes)
+        .with_context(|| format!("{}: cannot read the section headers", path.display()))?;
+    let mut size = ImageSize::default();
+    for section in sections.iter() {
+        let flags = section.sh_flags(endian);
+        if flags & elf::SHF_ALLOC == 0 {
+            continue;
+        }
+        let len = u64::from(section.sh_size(endian));
+        if section.sh_type(endian) == elf::SHT_NOBITS {
+            size.bss += len;
+        } else if flags & elf::SHF_WRITE != 0 {
+            size.data += len;
+        } else {
+            size.text += len;
+        }
+    }
+    Ok(size)
 }
 
 /// Where `sim` and `sim --lab` take the simulated module from.
@@ -468,14 +584,35 @@ fn bare_metal() -> Result<()> {
     Ok(())
 }
 
+/// The sections the emulated board runs in CI (the ones its console alone can serve).
+const QEMU_CI_SECTIONS: [&str; 3] = ["serial/", "variables/", "passkeys/"];
+
 fn ci() -> Result<ExitCode> {
     run("rustfmt", cargo().args(["fmt", "--all", "--check"]))?;
     run(
         "clippy",
         cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
     )?;
-    run("tests", cargo().args(["test", "--workspace"]))?;
     bare_metal()?;
+    // The board image before the tests: the harness's QEMU test boots it.
+    for board in &BOARDS {
+        run(
+            &format!("clippy {} for {}", board.package, board.target),
+            cargo().args([
+                "clippy",
+                "--release",
+                "-p",
+                board.package,
+                "--target",
+                board.target,
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        )?;
+        build_board(board.name)?;
+    }
+    run("tests", cargo().args(["test", "--workspace"]))?;
     // The fuzz targets are outside the workspace (they need nightly to run); make sure they
     // still build against today's APIs.
     run(
@@ -488,7 +625,45 @@ fn ci() -> Result<ExitCode> {
     if code != ExitCode::SUCCESS {
         bail!("conformance against the simulated module failed");
     }
+    if !has_program("qemu-system-arm") {
+        warn_loudly(&[
+            "`qemu-system-arm` is not installed (apt-get install qemu-system-arm).",
+            "The conformance run on the emulated board (rigs/qemu-an386.toml) is SKIPPED.",
+        ]);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let args: Vec<String> = ["--rig", "rigs/qemu-an386.toml", "--no-progress"]
+        .into_iter()
+        .chain(QEMU_CI_SECTIONS)
+        .map(String::from)
+        .collect();
+    let code = conformance(&args)?;
+    if code != ExitCode::SUCCESS {
+        bail!("conformance against the emulated board (rigs/qemu-an386.toml) failed");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `program --version` runs.
+fn has_program(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A warning nobody scrolling past CI output can miss.
+fn warn_loudly(lines: &[&str]) {
+    let bar = "!".repeat(75);
+    eprintln!();
+    eprintln!("{bar}");
+    for line in lines {
+        eprintln!("!! WARNING: {line}");
+    }
+    eprintln!("{bar}");
+    eprintln!();
 }
 
 fn bench_serial(iterations: usize) -> Result<ExitCode> {
@@ -540,6 +715,7 @@ fn main() -> ExitCode {
         }
         Task::Lab { which: LabTask::Exec { lab_dir, command } } => lab_exec(&lab_dir, &command),
         Task::Build => build_tools(false).map(|_| ExitCode::SUCCESS),
+        Task::BuildBoard { board } => build_board(&board).map(|_| ExitCode::SUCCESS),
         Task::Ci => ci(),
         Task::Bench { which: Bench::Serial { iterations } } => bench_serial(iterations),
         Task::Bench { which: Bench::Suite { rig } } => bench_suite(&rig),
@@ -553,5 +729,43 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(stopped.unwrap_or(1))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn conformance_finds_the_rig_among_hil_args() {
+        assert_eq!(
+            rig_arg(&args(&["serial/", "--rig", "rigs/qemu-an386.toml"])),
+            Some("rigs/qemu-an386.toml")
+        );
+        assert_eq!(rig_arg(&args(&["--rig=rigs/sim.toml", "serial/"])), Some("rigs/sim.toml"));
+        assert_eq!(rig_arg(&args(&["--no-progress", "serial/"])), None);
+        assert_eq!(board_of_rig("rigs/qemu-an386.toml"), Some("qemu-an386"));
+        assert_eq!(board_of_rig("rigs/sim.toml"), None);
+    }
+
+    #[test]
+    fn image_size_counts_sections_like_size() {
+        // The running test binary is an ELF too, but 64-bit: the board images are 32-bit.
+        let exe = std::env::current_exe().expect("test binary");
+        let err = image_size(&exe).expect_err("not a 32-bit image");
+        assert!(format!("{err:#}").contains("not a 32-bit ELF image"), "{err:#}");
+        let image = root().join("target/thumbv7em-none-eabihf/release/gecko-board-qemu-an386");
+        if !image.exists() {
+            eprintln!("SKIPPED the board image part: no image at {}", image.display());
+            return;
+        }
+        let size = image_size(&image).expect("a board image");
+        assert!(size.text > 10_000, "{size:?}");
+        // The heap is a zeroed static.
+        assert!(size.bss >= 512 * 1024, "{size:?}");
     }
 }

@@ -1,0 +1,107 @@
+//! The only module of the board that needs `unsafe`: the peripherals' registers (CMSDK APB
+//! UART0), unmasking interrupt lines in the NVIC, and handing the heap its memory. Everything
+//! else goes through the safe functions here.
+//!
+//! Addresses and interrupt lines are those of QEMU's `mps2-an386` machine (the AN386 FPGA
+//! image of the MPS2 board): UART0 at `0x4000_4000`, its receive interrupt on line 0 and its
+//! transmit interrupt on line 1.
+
+#![allow(unsafe_code)]
+
+use core::mem::MaybeUninit;
+use cortex_m::interrupt::InterruptNumber;
+use cortex_m::peripheral::NVIC;
+
+/// The interrupt lines the board uses (external interrupts, numbered from 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u16)]
+pub enum Irq {
+    /// UART0 received a byte.
+    Uart0Rx = 0,
+    /// UART0's transmit holding register emptied.
+    Uart0Tx = 1,
+}
+
+// SAFETY: the discriminants are the machine's external interrupt numbers, all below the 32
+// lines QEMU's mps2 NVIC has; `number` returns exactly them.
+unsafe impl InterruptNumber for Irq {
+    fn number(self) -> u16 {
+        self as u16
+    }
+}
+
+/// Lets an interrupt line through the NVIC.
+pub fn unmask(irq: Irq) {
+    // SAFETY: unmasking can break a critical section based on masking; this board's critical
+    // sections disable interrupts globally (cortex-m's single-core implementation), and the
+    // handlers for these lines only take such critical sections.
+    unsafe { NVIC::unmask(irq) }
+}
+
+/// Every external interrupt lands here (no device crate provides a vector table, so
+/// `cortex-m-rt` fills it with this handler); dispatch on the interrupt's number.
+#[cortex_m_rt::exception]
+// SAFETY: `cortex-m-rt` requires the handler to be declared `unsafe` because it can be
+// entered for any interrupt; it only calls the safe handlers of the lines it knows.
+unsafe fn DefaultHandler(irqn: i16) {
+    match irqn {
+        n if n == Irq::Uart0Rx as i16 => crate::uart::on_rx_interrupt(),
+        n if n == Irq::Uart0Tx as i16 => crate::uart::on_tx_interrupt(),
+        _ => {}
+    }
+}
+
+/// One 32-bit register of the CMSDK APB UART0.
+#[derive(Clone, Copy, Debug)]
+pub struct Reg(usize);
+
+/// UART0's registers (offsets from the CMSDK APB UART's programmer's model).
+pub mod uart0 {
+    use super::Reg;
+    const BASE: usize = 0x4000_4000;
+    /// Received byte (read) / byte to send (write).
+    pub const DATA: Reg = Reg(BASE);
+    /// Bit 0: TX full, bit 1: RX full, bits 2 and 3: TX/RX overrun (write 1 to clear).
+    pub const STATE: Reg = Reg(BASE + 0x04);
+    /// Bit 0: TX enable, 1: RX enable, 2: TX interrupt, 3: RX interrupt enable.
+    pub const CTRL: Reg = Reg(BASE + 0x08);
+    /// Interrupt status (read) / clear (write 1): bit 0 TX, bit 1 RX.
+    pub const INTCLEAR: Reg = Reg(BASE + 0x0c);
+    /// Baud rate divider (the peripheral clock over the baud rate; at least 16).
+    pub const BAUDDIV: Reg = Reg(BASE + 0x10);
+}
+
+impl Reg {
+    pub fn read(self) -> u32 {
+        // SAFETY: every `Reg` is one of the aligned UART0 registers above, which QEMU's
+        // mps2-an386 maps at these addresses; reading them has no effect besides popping the
+        // receive register, which only the UART driver does.
+        unsafe { core::ptr::read_volatile(self.0 as *const u32) }
+    }
+
+    pub fn write(self, value: u32) {
+        // SAFETY: as for `read`: a mapped, aligned device register; the UART driver is the
+        // only writer and takes a critical section around read-modify-write sequences.
+        unsafe { core::ptr::write_volatile(self.0 as *mut u32, value) }
+    }
+
+    /// Sets (`on`) or clears the bits of `mask`. Call inside a critical section.
+    pub fn modify(self, mask: u32, on: bool) {
+        let v = self.read();
+        self.write(if on { v | mask } else { v & !mask });
+    }
+}
+
+/// The heap's size: the core keeps its settings, files and buffers in it.
+pub const HEAP_SIZE: usize = 512 * 1024;
+
+#[global_allocator]
+static HEAP: embedded_alloc::LlffHeap = embedded_alloc::LlffHeap::empty();
+
+/// Gives the allocator its memory. Called once, first thing in `main`.
+pub fn init_heap() {
+    static mut MEMORY: [MaybeUninit<u8>; HEAP_SIZE] = [MaybeUninit::uninit(); HEAP_SIZE];
+    // SAFETY: called once, from `main` before anything allocates; nothing else names
+    // `MEMORY`, so the allocator owns it from here on.
+    unsafe { HEAP.init(core::ptr::addr_of_mut!(MEMORY) as usize, HEAP_SIZE) }
+}

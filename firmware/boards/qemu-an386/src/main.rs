@@ -1,0 +1,109 @@
+//! The Gecko OS module firmware on QEMU's `mps2-an386` machine (Cortex-M4F,
+//! `thumbv7em-none-eabihf`): the same core and runner as the simulated module, on a board.
+//!
+//! - Console: the CMSDK UART0, interrupt-driven ([`uart`]); QEMU connects it to a pty
+//!   (`-serial pty`).
+//! - Clock: SysTick at 1 kHz drives `embassy-time` ([`clock`]).
+//! - Settings and files: [`RamNvm`]s. They survive a `reboot` (the runner boots the core again
+//!   without resetting the CPU) but not a restart of QEMU: the board has no flash driver yet.
+//! - Network: none ([`NoNet`]); requests go unanswered and the core's timers end them, as on
+//!   a module without a link.
+//!
+//! Build it with `cargo xtask build-board qemu-an386`. On any other target than the board's
+//! this binary is a stub that says so (the workspace builds and tests on the host).
+
+#![cfg_attr(target_os = "none", no_std, no_main)]
+#![deny(unsafe_code)]
+
+#[cfg(target_os = "none")]
+extern crate alloc;
+
+#[cfg(target_os = "none")]
+mod clock;
+#[cfg(target_os = "none")]
+mod hw;
+#[cfg(target_os = "none")]
+mod uart;
+
+#[cfg(target_os = "none")]
+mod board {
+    use crate::{clock, hw, uart};
+    use alloc::boxed::Box;
+    use alloc::string::ToString;
+    use core::fmt::Write as _;
+    use cortex_m_rt::{entry, exception};
+    use gecko_core::module::BoardInfo;
+    use gecko_core::platform::{NoNet, RamNvm};
+
+    /// What `version` and the boot banner name.
+    fn board_info() -> BoardInfo {
+        BoardInfo {
+            product: "Gecko OS".to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            build: "qemu".to_string(),
+            platform: "MPS2-AN386".to_string(),
+            board: "MPS2-AN386".to_string(),
+            // Locally administered, distinct from the simulated module's default.
+            mac: [0x02, 0x00, 0x5e, 0x10, 0x03, 0x86],
+        }
+    }
+
+    #[entry]
+    fn main() -> ! {
+        hw::init_heap();
+        let Some(p) = cortex_m::Peripherals::take() else {
+            panic!("the core peripherals were taken before main");
+        };
+        clock::start(p.SYST);
+        let console = uart::Console::init();
+        let executor = Box::leak(Box::new(embassy_executor::Executor::new()));
+        executor.run(|spawner| match module(console) {
+            Ok(task) => spawner.spawn(task),
+            Err(e) => panic!("cannot start the module task: {e:?}"),
+        })
+    }
+
+    /// Runs the module until the console fails (it cannot: UART0 has no errors), then
+    /// halts.
+    #[embassy_executor::task]
+    async fn module(mut console: uart::Console) {
+        let mut nvm = RamNvm::default();
+        let mut files = RamNvm::default();
+        let mut net = NoNet;
+        let stop =
+            gecko_runner::run(&mut console, &mut nvm, &mut files, &mut net, &board_info()).await;
+        panic!("the runner stopped: {stop:?}");
+    }
+
+    #[exception]
+    fn SysTick() {
+        clock::on_tick();
+    }
+
+    /// Prints the panic on the console, then halts (the harness sees the message and a
+    /// console that no longer answers).
+    #[panic_handler]
+    fn panic(info: &core::panic::PanicInfo) -> ! {
+        cortex_m::interrupt::disable();
+        struct Out;
+        impl core::fmt::Write for Out {
+            fn write_str(&mut self, s: &str) -> core::fmt::Result {
+                uart::write_blocking(s.as_bytes());
+                Ok(())
+            }
+        }
+        let _ = write!(Out, "\r\npanic: {info}\r\n");
+        loop {
+            cortex_m::asm::wfi();
+        }
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!(
+        "gecko-board-qemu-an386 runs only on its board: build it with \
+         `cargo xtask build-board qemu-an386` (target thumbv7em-none-eabihf)"
+    );
+    std::process::exit(2);
+}

@@ -1,0 +1,96 @@
+//! The firmware on the emulated board (QEMU mps2-an386) through the harness: the session
+//! starts QEMU with the board image, opens the pty QEMU names, and the module answers.
+//!
+//! Needs `qemu-system-arm` and the image (`cargo xtask build-board qemu-an386`; `cargo xtask
+//! ci` builds it before the tests). Without either, the test says so and skips.
+
+use gecko_hil::channel::{Channel, ConsoleFormat};
+use gecko_hil::rig::{self, Dut};
+use gecko_hil::session::Session;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The QEMU rig with its image path made absolute, and a folder for the session; `None`
+/// (after saying why) when QEMU or the image is missing.
+fn qemu_rig() -> Option<(rig::Rig, tempfile::TempDir)> {
+    let mut rig = rig::load(&root().join("rigs/qemu-an386.toml")).expect("the QEMU rig is valid");
+    let Dut::Qemu { qemu, image, .. } = &mut rig.dut else {
+        panic!("rigs/qemu-an386.toml is not a QEMU rig: {:?}", rig.dut);
+    };
+    *image = root().join(&*image);
+    let has_qemu = Command::new(&*qemu)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_qemu {
+        eprintln!("SKIPPED: {} is not installed (apt-get install qemu-system-arm)", qemu.display());
+        return None;
+    }
+    if !image.exists() {
+        eprintln!(
+            "SKIPPED: no board image at {} (cargo xtask build-board qemu-an386)",
+            image.display()
+        );
+        return None;
+    }
+    Some((rig, tempfile::tempdir().expect("temp dir")))
+}
+
+#[test]
+fn the_board_boots_under_qemu_and_answers_version_with_its_board() {
+    let Some((rig, dir)) = qemu_rig() else { return };
+    let started = Instant::now();
+    let mut session = Session::open(&rig, dir.path()).expect("QEMU starts and the console answers");
+    let version = session.module_version().expect("`version` answers");
+    eprintln!("board up and answering in {:?}: {version}", started.elapsed());
+    assert!(version.contains("Board:MPS2-AN386"), "version line: {version}");
+    assert!(version.starts_with("Gecko OS-"), "version line: {version}");
+    // A power cycle is a new QEMU: the board answers again.
+    session.power_cycle().expect("QEMU restarts");
+    session
+        .control
+        .resync(ConsoleFormat::Machine, rig.reboot_timeout)
+        .expect("the board answers after the power cycle");
+    let again = session.module_version().expect("`version` answers after the power cycle");
+    assert_eq!(again, version);
+    // The session owns QEMU: ending it ends the emulator.
+    assert_eq!(qemu_children(), 1, "one QEMU runs for the session");
+    drop(session);
+    assert_eq!(qemu_children(), 0, "QEMU still runs after the session ended");
+}
+
+#[test]
+fn a_qemu_that_dies_is_seen_as_a_dead_module() {
+    let Some((rig, dir)) = qemu_rig() else { return };
+    let mut session = Session::open(&rig, dir.path()).expect("QEMU starts");
+    assert_eq!(session.sim_exit(), None, "QEMU runs");
+    session.sim.as_mut().expect("QEMU runs").kill();
+    let exit = session.sim_exit();
+    assert!(exit.is_some(), "a killed QEMU is reported as exited");
+}
+
+/// How many QEMU processes this test process has started and not reaped.
+fn qemu_children() -> usize {
+    let me = std::process::id().to_string();
+    let Ok(procs) = std::fs::read_dir("/proc") else { return 0 };
+    procs
+        .flatten()
+        .filter(|p| {
+            let stat = std::fs::read_to_string(p.path().join("stat")).unwrap_or_default();
+            // pid (comm) state ppid ...: the fields after the command's closing parenthesis.
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map(|(_, rest)| rest.split_whitespace().collect())
+                .unwrap_or_default();
+            let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+            fields.get(1) == Some(&me.as_str())
+                && String::from_utf8_lossy(&cmdline).contains("qemu-system-arm")
+        })
+        .count()
+}
