@@ -30,6 +30,12 @@ pub enum NotApplicable {
     NoLab,
     #[error("power-cycles the module; this rig has no [power]")]
     NoPower,
+    /// The emulated board keeps its settings and files in RAM for now: a power cycle would
+    /// lose what a module keeps, so the case could only fail.
+    #[error(
+        "power-cycles the module; this board keeps its settings in RAM, so they cannot survive it"
+    )]
+    VolatileStore,
 }
 
 fn list(transports: &[Transport]) -> String {
@@ -67,9 +73,13 @@ pub fn rig_allows(case: &Case, rig: &Rig) -> Result<(), NotApplicable> {
     if case.requires.iter().any(|r| r == "lab") && rig.lab.is_none() {
         return Err(NotApplicable::NoLab);
     }
-    let can_power_cycle = matches!(rig.dut, Dut::Sim { .. }) || rig.power.is_some();
-    if !can_power_cycle && case.steps.iter().any(|s| matches!(s, Step::PowerCycle)) {
-        return Err(NotApplicable::NoPower);
+    if case.steps.iter().any(|s| matches!(s, Step::PowerCycle)) {
+        match rig.dut {
+            Dut::Sim { .. } => {}
+            Dut::Qemu { .. } => return Err(NotApplicable::VolatileStore),
+            Dut::Hardware { .. } if rig.power.is_some() => {}
+            Dut::Hardware { .. } => return Err(NotApplicable::NoPower),
+        }
     }
     Ok(())
 }

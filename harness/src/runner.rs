@@ -593,7 +593,7 @@ fn run_case(session: &mut Session, case: &Case, start_ms: u64) -> CaseResult {
     let exit = ctx.session.sim_exit();
     let (verdict, reason) = match (trouble, exit) {
         (_, Some(status)) => {
-            (Verdict::Error, Some(format!("the simulated module exited ({status})")))
+            (Verdict::Error, Some(format!("the module's process exited ({status})")))
         }
         (None, None) => (Verdict::Pass, None),
         (Some(Trouble::Product(m)), None) => (Verdict::Fail, Some(m)),

@@ -181,7 +181,17 @@ impl SimProcess {
         };
         let stderr = open_log()?;
         let mut log = open_log()?;
-        let mut cmd = Command::new(qemu);
+        // QEMU dies with this process even when it is killed outright (SIGKILL leaves no
+        // chance to stop it), through `setpriv --pdeathsig` where util-linux has it, as the
+        // lab's dnsmasq does.
+        let mut cmd = match crate::lab::netns::find_tool("setpriv") {
+            Some(setpriv) => {
+                let mut cmd = Command::new(setpriv);
+                cmd.args(["--pdeathsig", "KILL"]).arg(qemu);
+                cmd
+            }
+            None => Command::new(qemu),
+        };
         cmd.args(["-M", machine, "-nographic", "-monitor", "none", "-serial", "pty", "-kernel"])
             .arg(image);
         // Its own process group: a Ctrl-C at the terminal goes to the harness, which then
