@@ -21,7 +21,6 @@ pub struct Settings {
     /// `network.default_interface`: what `default` means in a service's `*_interface`.
     pub default_interface: Interface,
     pub tcp_client: TcpClientConfig,
-    pub tcp_server: TcpServerConfig,
     pub udp_client: UdpClientConfig,
     pub udp_server: UdpServerConfig,
 }
@@ -35,7 +34,6 @@ impl Settings {
             dns: DnsConfig { timeout: Duration::from_millis(vars.num(Var::NetworkDnsTimeout)) },
             default_interface: Interface::parse(vars.text(Var::NetworkDefaultInterface)),
             tcp_client: TcpClientConfig::from_vars(vars),
-            tcp_server: TcpServerConfig::from_vars(vars),
             udp_client: UdpClientConfig {
                 auto_retry: vars.flag(Var::UdpClientAutoRetry),
                 auto: AutoStart::client(
@@ -235,7 +233,7 @@ pub struct TcpServerConfig {
 }
 
 impl TcpServerConfig {
-    fn from_vars(vars: &Vars) -> Self {
+    pub fn from_vars(vars: &Vars) -> Self {
         Self {
             port: port_of(vars, Var::TcpServerPort),
             max_clients: usize::try_from(vars.num(Var::TcpServerMaxClients)).unwrap_or(4),

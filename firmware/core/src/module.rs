@@ -9,6 +9,16 @@
 //! `tcp_server`, `udp_server`, `auto` (auto start), `files`, `bus` (STREAM mode), `system`
 //! (variables, help, clock); `origins` answers origins, `conns` owns the connections.
 //!
+//! How a service plugs in, as a part of its own (the TCP server is one): a struct in
+//! `Services` that owns its state and its typed settings (read again by
+//! `Services::configure` when a variable changes), handles its commands, the events of the
+//! connections it owns (its `conns::Owner`) and its timers (its own `poll_at` and tick,
+//! listed in `TIMERS`), and reaches what services share (the connection table, the stream
+//! table, the platform's actions, the log of the origin being served) only through the
+//! `ctx::Ctx` the module lends it (`Module::with_ctx`). What it needs of another service
+//! it gets as an argument or asks for in its return value; the module routes it. The other
+//! services are still `impl Module` blocks over fields of [`Module`].
+//!
 //! The API a platform (the simulated module, a board's runner) uses:
 //!
 //! * [`Module::boot`] / [`Module::boot_from`]: a fresh module from what storage holds.
@@ -144,6 +154,9 @@ pub struct Module {
     /// Replies for origins other than the serial console, until they take them.
     outbox: Vec<(Origin, Reply)>,
 
+    /// The services that are parts of their own: each owns its state and settings and
+    /// works through a [`ctx::Ctx`].
+    svc: Services,
     // --- Services, one file each under module/. The HTTP server, TLS, the application
     // clients and the soft AP's services join here: their state as fields, their commands
     // in `run_line`, their connections under an `conns::Owner`, their timers in `TIMERS`. ---
@@ -155,14 +168,32 @@ pub struct Module {
     conns: conns::ConnTable,
     /// The stream table: TCP and UDP clients and servers, FILE and CMD streams (sockets.rs).
     streams: Streams,
-    /// The TCP server while it listens (tcp_server.rs).
-    tcp_server: Option<TcpServer>,
     /// Streams the `*.auto_start` variables open in the background (auto.rs).
     autos: Vec<Auto>,
     /// Serial STREAM mode (bus.rs).
     bus: Bus,
     /// The file system and its store (files.rs; FILE streams read and write it).
     files: Files,
+}
+
+/// The services that are parts of their own (each in its file under `module/`): each owns
+/// its state and its settings, handles its commands, its connections' events and its timers,
+/// and reaches what it shares only through the [`ctx::Ctx`] it is lent.
+#[derive(Debug)]
+pub(super) struct Services {
+    /// The TCP server (tcp_server.rs).
+    tcp_server: TcpServer,
+}
+
+impl Services {
+    fn new(vars: &Vars) -> Self {
+        Self { tcp_server: TcpServer::new(vars) }
+    }
+
+    /// A variable changed: the services read their settings again.
+    fn configure(&mut self, vars: &Vars) {
+        self.tcp_server.configure(vars);
+    }
 }
 
 /// A command of an origin that waits for something, while another origin is served.
@@ -203,6 +234,7 @@ impl Module {
         let (fs, files_locked) = files::restore_files(&stored, &mut notes);
         vars.set_internal(Var::WlanMac, vars::format_mac(&board.mac).as_bytes());
         vars.set_internal(Var::SystemVersion, board.version_line().as_bytes());
+        let svc = Services::new(&vars);
         let mut module = Self {
             saved: vars.clone(),
             cfg: Settings::from_vars(&vars),
@@ -222,7 +254,7 @@ impl Module {
             rtc: (0, now),
             wlan: Wlan::new(),
             streams: Streams::new(),
-            tcp_server: None,
+            svc,
             conns: conns::ConnTable::default(),
             autos: Vec::new(),
             net_was_up: false,
@@ -517,7 +549,7 @@ const TIMERS: &[Timer] = &[
     // Commands waiting in any origin (lookups, connects, reads, data phases, writes).
     (Module::commands_poll_at, Module::commands_tick),
     // The TCP server: idle clients.
-    (Module::idle_deadline, Module::close_idle_clients),
+    (Module::tcp_server_poll_at, Module::tcp_server_tick),
     // Auto start's background openers.
     (Module::auto_poll_at, Module::auto_tick),
     // STREAM mode: the bus's flush timer.
@@ -529,6 +561,7 @@ const TIMERS: &[Timer] = &[
 mod auto;
 mod bus;
 mod conns;
+mod ctx;
 mod files;
 mod network;
 mod origins;

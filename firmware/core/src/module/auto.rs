@@ -111,9 +111,12 @@ impl Module {
     }
 
     pub(super) fn network_came_up(&mut self, now: Instant) {
-        let tcps = self.cfg.tcp_server.auto.clone();
-        if tcps.enabled && self.tcp_server.is_none() && self.auto_on_wlan("tcp.server", &tcps) {
-            self.start_tcp_server(self.cfg.tcp_server.port, true);
+        let tcps = self.svc.tcp_server.cfg().auto.clone();
+        if tcps.enabled
+            && !self.svc.tcp_server.is_running()
+            && self.auto_on_wlan("tcp.server", &tcps)
+        {
+            self.start_tcp_server(self.svc.tcp_server.cfg().port, true);
         }
         let has_udps = !self.streams.handles_of(StreamType::Udps).is_empty();
         let udps = self.cfg.udp_server.auto.clone();
@@ -138,9 +141,7 @@ impl Module {
     pub(super) fn network_went_down(&mut self, now: Instant) {
         self.autos.clear();
         self.conns.forget(Owner::AutoStart);
-        if let Some(server) = self.tcp_server.take() {
-            self.close_conn(server.listener);
-        }
+        self.with_ctx(|s, ctx| s.tcp_server.network_down(ctx));
         let open: Vec<ConnId> = self
             .streams
             .iter()

@@ -109,7 +109,7 @@ impl Module {
                 None => self.lookup(host, Then::Open { udp, port }, now),
             },
             (Settled::Up, AfterUp::TcpServer(port)) => {
-                if self.tcp_server.is_some() {
+                if self.svc.tcp_server.is_running() {
                     // Auto-started while the command waited for the network.
                     self.log(console::level::ERROR, "TCP server already running");
                     return self.finish(ResultCode::FAILED, None, now);

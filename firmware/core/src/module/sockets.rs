@@ -32,7 +32,6 @@
 //!   write fails (code 1). `udp_client` keeps datagrams from any sender.
 
 use super::*;
-use conns::Owner;
 
 /// What a stream or socket command waits for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,24 +194,9 @@ impl Module {
         }
     }
 
-    /// Adds a stream for a connection the platform opened; `None` (and the connection closed)
-    /// when no handle is free.
+    /// Adds a stream for a connection the platform opened (see [`ctx::Ctx::add_stream`]).
     pub(super) fn add_stream(&mut self, stream: Stream, now: Instant) -> Option<usize> {
-        let conn = stream.conn;
-        let mut stream = stream;
-        stream.last_activity = now;
-        match self.streams.open(stream) {
-            Some(h) => {
-                self.conns.set(conn, Owner::Stream);
-                self.log(console::level::STATUS, &format!("[Opened: {h}]"));
-                Some(h)
-            }
-            None => {
-                self.close_conn(conn);
-                self.log(console::level::ERROR, "No free stream handles");
-                None
-            }
-        }
+        self.with_ctx(|_, ctx| ctx.add_stream(stream, now))
     }
 
     pub(super) fn read(

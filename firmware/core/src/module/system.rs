@@ -86,6 +86,7 @@ impl Module {
     /// A variable changed: every service reads its settings again.
     pub(super) fn settings_changed(&mut self) {
         self.cfg = Settings::from_vars(&self.vars);
+        self.svc.configure(&self.vars);
     }
 
     /// `time.rtc` now, in epoch seconds (see [`crate::clock`]).
