@@ -22,7 +22,6 @@ pub struct Settings {
     pub default_interface: Interface,
     pub tcp_client: TcpClientConfig,
     pub udp_client: UdpClientConfig,
-    pub udp_server: UdpServerConfig,
 }
 
 impl Settings {
@@ -44,7 +43,6 @@ impl Settings {
                     Var::UdpClientRemotePort,
                 ),
             },
-            udp_server: UdpServerConfig::from_vars(vars),
         }
     }
 }
@@ -261,7 +259,7 @@ pub struct UdpServerConfig {
 }
 
 impl UdpServerConfig {
-    fn from_vars(vars: &Vars) -> Self {
+    pub fn from_vars(vars: &Vars) -> Self {
         Self {
             port: port_of(vars, Var::UdpServerPort),
             lock_client: vars.flag(Var::UdpServerLockClient),

@@ -9,7 +9,7 @@
 //! `tcp_server`, `udp_server`, `auto` (auto start), `files`, `bus` (STREAM mode), `system`
 //! (variables, help, clock); `origins` answers origins, `conns` owns the connections.
 //!
-//! How a service plugs in, as a part of its own (the TCP server is one): a struct in
+//! How a service plugs in, as a part of its own (the TCP and UDP servers are): a struct in
 //! `Services` that owns its state and its typed settings (read again by
 //! `Services::configure` when a variable changes), handles its commands, the events of the
 //! connections it owns (its `conns::Owner`) and its timers (its own `poll_at` and tick,
@@ -183,16 +183,19 @@ pub struct Module {
 pub(super) struct Services {
     /// The TCP server (tcp_server.rs).
     tcp_server: TcpServer,
+    /// The UDP server (udp_server.rs).
+    udp_server: UdpServer,
 }
 
 impl Services {
     fn new(vars: &Vars) -> Self {
-        Self { tcp_server: TcpServer::new(vars) }
+        Self { tcp_server: TcpServer::new(vars), udp_server: UdpServer::new(vars) }
     }
 
     /// A variable changed: the services read their settings again.
     fn configure(&mut self, vars: &Vars) {
         self.tcp_server.configure(vars);
+        self.udp_server.configure(vars);
     }
 }
 
@@ -580,6 +583,7 @@ pub use sockets::{DATA_TIMEOUT, UDP_OPEN_TIMEOUT};
 use sockets::{StreamWait, WriteTarget, conn_failure_text, parse_size};
 use system::restore_settings;
 use tcp_server::TcpServer;
+use udp_server::UdpServer;
 
 #[cfg(test)]
 mod file_tests;

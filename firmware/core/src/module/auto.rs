@@ -119,9 +119,9 @@ impl Module {
             self.start_tcp_server(self.svc.tcp_server.cfg().port, true);
         }
         let has_udps = !self.streams.handles_of(StreamType::Udps).is_empty();
-        let udps = self.cfg.udp_server.auto.clone();
+        let udps = self.svc.udp_server.cfg().auto.clone();
         if udps.enabled && !has_udps && self.auto_on_wlan("udp.server", &udps) {
-            self.auto_begin(StreamType::Udps, String::new(), self.cfg.udp_server.port, now);
+            self.auto_begin(StreamType::Udps, String::new(), self.svc.udp_server.cfg().port, now);
         }
         let clients = [
             ("udp.client", StreamType::Udpc, self.cfg.udp_client.auto.clone()),

@@ -408,7 +408,7 @@ impl Module {
                 let Some(h) = self.streams.by_conn(*conn) else { return };
                 if self.bus.streaming && self.bus.conn == Some(*conn) {
                     // Straight to the bus; a UDP server still learns whom to answer.
-                    let lock = self.cfg.udp_server.lock_client;
+                    let lock = self.svc.udp_server.lock_client();
                     self.streams.received(h, *from, &[], 0, lock, now);
                     if let Some(s) = self.streams.get_mut(h) {
                         s.rx_bytes += data.len() as u64;
@@ -417,7 +417,7 @@ impl Module {
                     return;
                 }
                 let cap = self.cfg.bus.rx_bufsize;
-                let lock = self.cfg.udp_server.lock_client;
+                let lock = self.svc.udp_server.lock_client();
                 let dropped = self.streams.received(h, *from, data, cap, lock, now);
                 if dropped > 0 {
                     let note = format!("Stream {h}: receive buffer full, {dropped} bytes dropped");
