@@ -120,29 +120,41 @@ impl ConsoleConfig {
     }
 }
 
-/// `bus.*`: the serial bus's command buffers and STREAM mode.
+/// `bus.command.*`: the command buffers and timeouts of stream commands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BusConfig {
-    /// `bus.mode` is `stream`: the next boot enters STREAM mode.
-    pub stream_mode: bool,
     pub read_timeout: Duration,
     pub rx_bufsize: usize,
     pub write_timeout: Duration,
     pub write_check: bool,
+}
+
+impl BusConfig {
+    fn from_vars(vars: &Vars) -> Self {
+        Self {
+            read_timeout: Duration::from_millis(vars.num(Var::BusCommandReadTimeout)),
+            rx_bufsize: usize::try_from(vars.num(Var::BusCommandRxBufsize)).unwrap_or(4096),
+            write_timeout: Duration::from_millis(vars.num(Var::BusCommandWriteTimeout)),
+            write_check: vars.flag(Var::BusCommandWriteCheckEnabled),
+        }
+    }
+}
+
+/// `bus.mode`, `bus.stream.*`: serial STREAM mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamModeConfig {
+    /// `bus.mode` is `stream`: the next boot enters STREAM mode.
+    pub stream_mode: bool,
     pub cmd_seq: Vec<u8>,
     pub flush_count: usize,
     pub flush_time: Duration,
     pub flush_time_reset: bool,
 }
 
-impl BusConfig {
-    fn from_vars(vars: &Vars) -> Self {
+impl StreamModeConfig {
+    pub fn from_vars(vars: &Vars) -> Self {
         Self {
             stream_mode: vars.text(Var::BusMode) == "stream",
-            read_timeout: Duration::from_millis(vars.num(Var::BusCommandReadTimeout)),
-            rx_bufsize: usize::try_from(vars.num(Var::BusCommandRxBufsize)).unwrap_or(4096),
-            write_timeout: Duration::from_millis(vars.num(Var::BusCommandWriteTimeout)),
-            write_check: vars.flag(Var::BusCommandWriteCheckEnabled),
             cmd_seq: vars.text(Var::BusStreamCmdSeq).as_bytes().to_vec(),
             flush_count: usize::try_from(vars.num(Var::BusStreamFlushCount)).unwrap_or(1460),
             flush_time: Duration::from_millis(vars.num(Var::BusStreamFlushTime)),

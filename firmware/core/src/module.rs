@@ -9,7 +9,8 @@
 //! `tcp_server`, `udp_server`, `auto` (auto start), `files`, `bus` (STREAM mode), `system`
 //! (variables, help, clock); `origins` answers origins, `conns` owns the connections.
 //!
-//! How a service plugs in, as a part of its own (the TCP and UDP servers are): a struct in
+//! How a service plugs in, as a part of its own (the TCP and UDP servers and STREAM mode
+//! are): a struct in
 //! `Services` that owns its state and its typed settings (read again by
 //! `Services::configure` when a variable changes), handles its commands, the events of the
 //! connections it owns (its `conns::Owner`) and its timers (its own `poll_at` and tick,
@@ -170,8 +171,6 @@ pub struct Module {
     streams: Streams,
     /// Streams the `*.auto_start` variables open in the background (auto.rs).
     autos: Vec<Auto>,
-    /// Serial STREAM mode (bus.rs).
-    bus: Bus,
     /// The file system and its store (files.rs; FILE streams read and write it).
     files: Files,
 }
@@ -185,17 +184,24 @@ pub(super) struct Services {
     tcp_server: TcpServer,
     /// The UDP server (udp_server.rs).
     udp_server: UdpServer,
+    /// Serial STREAM mode (bus.rs).
+    bus: Bus,
 }
 
 impl Services {
-    fn new(vars: &Vars) -> Self {
-        Self { tcp_server: TcpServer::new(vars), udp_server: UdpServer::new(vars) }
+    fn new(vars: &Vars, now: Instant) -> Self {
+        Self {
+            tcp_server: TcpServer::new(vars),
+            udp_server: UdpServer::new(vars),
+            bus: Bus::new(vars, now),
+        }
     }
 
     /// A variable changed: the services read their settings again.
     fn configure(&mut self, vars: &Vars) {
         self.tcp_server.configure(vars);
         self.udp_server.configure(vars);
+        self.bus.configure(vars);
     }
 }
 
@@ -237,7 +243,7 @@ impl Module {
         let (fs, files_locked) = files::restore_files(&stored, &mut notes);
         vars.set_internal(Var::WlanMac, vars::format_mac(&board.mac).as_bytes());
         vars.set_internal(Var::SystemVersion, board.version_line().as_bytes());
-        let svc = Services::new(&vars);
+        let svc = Services::new(&vars, now);
         let mut module = Self {
             saved: vars.clone(),
             cfg: Settings::from_vars(&vars),
@@ -261,7 +267,6 @@ impl Module {
             conns: conns::ConnTable::default(),
             autos: Vec::new(),
             net_was_up: false,
-            bus: Bus::default(),
             files: Files { fs, locked: files_locked, before: None },
             buffer: None,
         };
@@ -271,16 +276,14 @@ impl Module {
             module.log(console::level::ERROR, &note);
         }
         module.log(console::level::STATUS, "[Ready]");
-        if module.cfg.bus.stream_mode {
-            module.bus = Bus { configured: true, streaming: true, last_rx: now, ..Bus::default() };
-        }
+        module.svc.bus.boot(now);
         module.sync_net_vars();
         if module.cfg.wlan.auto_join {
             let mut out = wlan::Out::default();
             module.wlan.up(&module.cfg.wlan, now, &mut out);
             module.apply(out, now);
         }
-        if !module.bus.streaming {
+        if !module.svc.bus.is_streaming() {
             module.serial.prompt(module.format());
         }
         module
@@ -511,7 +514,7 @@ impl Module {
                 None => return,
             },
             CommandId::Exit => {
-                if !self.bus.configured {
+                if !self.svc.bus.configured {
                     self.log(console::level::ERROR, "Not in stream mode");
                     (ResultCode::FAILED, None)
                 } else {

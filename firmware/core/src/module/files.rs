@@ -99,10 +99,10 @@ impl Module {
 
     /// STREAM mode does not support FILE streams.
     pub(super) fn file_stream_refused(&mut self) -> bool {
-        if self.bus.configured {
+        if self.svc.bus.configured {
             self.log(console::level::ERROR, "FILE streams are not supported in STREAM mode");
         }
-        self.bus.configured
+        self.svc.bus.configured
     }
 
     /// Hands the files to the platform; the command answers `body` once they are stored,

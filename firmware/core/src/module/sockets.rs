@@ -406,7 +406,7 @@ impl Module {
         match event {
             NetEvent::Received { conn, data, from } => {
                 let Some(h) = self.streams.by_conn(*conn) else { return };
-                if self.bus.streaming && self.bus.conn == Some(*conn) {
+                if self.svc.bus.streams_conn(*conn) {
                     // Straight to the bus; a UDP server still learns whom to answer.
                     let lock = self.svc.udp_server.lock_client();
                     self.streams.received(h, *from, &[], 0, lock, now);

@@ -197,7 +197,7 @@ impl Module {
     }
 
     pub(super) fn listener_event(&mut self, event: &NetEvent, now: Instant) {
-        let one_client = self.bus.configured;
+        let one_client = self.svc.bus.configured;
         let claim =
             self.with_ctx(|s, ctx| s.tcp_server.listener_event(event, one_client, now, ctx));
         if let Some(conn) = claim {
