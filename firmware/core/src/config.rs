@@ -21,7 +21,6 @@ pub struct Settings {
     /// `network.default_interface`: what `default` means in a service's `*_interface`.
     pub default_interface: Interface,
     pub tcp_client: TcpClientConfig,
-    pub udp_client: UdpClientConfig,
 }
 
 impl Settings {
@@ -33,16 +32,6 @@ impl Settings {
             dns: DnsConfig { timeout: Duration::from_millis(vars.num(Var::NetworkDnsTimeout)) },
             default_interface: Interface::parse(vars.text(Var::NetworkDefaultInterface)),
             tcp_client: TcpClientConfig::from_vars(vars),
-            udp_client: UdpClientConfig {
-                auto_retry: vars.flag(Var::UdpClientAutoRetry),
-                auto: AutoStart::client(
-                    vars,
-                    Var::UdpClientAutoStart,
-                    Var::UdpClientAutoInterface,
-                    Var::UdpClientRemoteHost,
-                    Var::UdpClientRemotePort,
-                ),
-            },
         }
     }
 }
@@ -215,7 +204,7 @@ pub struct TcpClientConfig {
 }
 
 impl TcpClientConfig {
-    fn from_vars(vars: &Vars) -> Self {
+    pub fn from_vars(vars: &Vars) -> Self {
         Self {
             local_port: port_of(vars, Var::TcpClientLocalPort),
             connect_timeout: Duration::from_millis(vars.num(Var::TcpClientConnectTimeout)),
@@ -258,6 +247,39 @@ impl TcpServerConfig {
 pub struct UdpClientConfig {
     pub auto_retry: bool,
     pub auto: AutoStart,
+}
+
+impl UdpClientConfig {
+    pub fn from_vars(vars: &Vars) -> Self {
+        Self {
+            auto_retry: vars.flag(Var::UdpClientAutoRetry),
+            auto: AutoStart::client(
+                vars,
+                Var::UdpClientAutoStart,
+                Var::UdpClientAutoInterface,
+                Var::UdpClientRemoteHost,
+                Var::UdpClientRemotePort,
+            ),
+        }
+    }
+}
+
+/// What auto start reads: the clients' settings and `network.default_interface`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AutoConfig {
+    pub tcp_client: TcpClientConfig,
+    pub udp_client: UdpClientConfig,
+    pub default_interface: Interface,
+}
+
+impl AutoConfig {
+    pub fn from_vars(vars: &Vars) -> Self {
+        Self {
+            tcp_client: TcpClientConfig::from_vars(vars),
+            udp_client: UdpClientConfig::from_vars(vars),
+            default_interface: Interface::parse(vars.text(Var::NetworkDefaultInterface)),
+        }
+    }
 }
 
 /// `udp.server.*`.

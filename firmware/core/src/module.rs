@@ -9,8 +9,8 @@
 //! `tcp_server`, `udp_server`, `auto` (auto start), `files`, `bus` (STREAM mode), `system`
 //! (variables, help, clock); `origins` answers origins, `conns` owns the connections.
 //!
-//! How a service plugs in, as a part of its own (the TCP and UDP servers and STREAM mode
-//! are): a struct in
+//! How a service plugs in, as a part of its own (the TCP and UDP servers, STREAM mode and
+//! auto start are): a struct in
 //! `Services` that owns its state and its typed settings (read again by
 //! `Services::configure` when a variable changes), handles its commands, the events of the
 //! connections it owns (its `conns::Owner`) and its timers (its own `poll_at` and tick,
@@ -169,8 +169,6 @@ pub struct Module {
     conns: conns::ConnTable,
     /// The stream table: TCP and UDP clients and servers, FILE and CMD streams (sockets.rs).
     streams: Streams,
-    /// Streams the `*.auto_start` variables open in the background (auto.rs).
-    autos: Vec<Auto>,
     /// The file system and its store (files.rs; FILE streams read and write it).
     files: Files,
 }
@@ -186,6 +184,8 @@ pub(super) struct Services {
     udp_server: UdpServer,
     /// Serial STREAM mode (bus.rs).
     bus: Bus,
+    /// Streams the `*.auto_start` variables open in the background (auto.rs).
+    autos: Autos,
 }
 
 impl Services {
@@ -194,6 +194,7 @@ impl Services {
             tcp_server: TcpServer::new(vars),
             udp_server: UdpServer::new(vars),
             bus: Bus::new(vars, now),
+            autos: Autos::new(vars),
         }
     }
 
@@ -202,6 +203,7 @@ impl Services {
         self.tcp_server.configure(vars);
         self.udp_server.configure(vars);
         self.bus.configure(vars);
+        self.autos.configure(vars);
     }
 }
 
@@ -265,7 +267,6 @@ impl Module {
             streams: Streams::new(),
             svc,
             conns: conns::ConnTable::default(),
-            autos: Vec::new(),
             net_was_up: false,
             files: Files { fs, locked: files_locked, before: None },
             buffer: None,
@@ -392,7 +393,7 @@ impl Module {
             return self.net_command_event(event, now);
         }
         if let NetEvent::Resolved { id, address } = &event
-            && self.auto_resolving(*id)
+            && self.svc.autos.resolving(*id)
         {
             return self.auto_resolved(*id, *address, now);
         }
@@ -578,7 +579,7 @@ mod tcp_server;
 mod udp_server;
 
 pub use auto::AUTO_RETRY;
-use auto::{Auto, AutoPhase};
+use auto::Autos;
 use bus::Bus;
 use files::{Files, FilesWait};
 use network::{AfterUp, NetWait};

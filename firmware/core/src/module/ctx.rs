@@ -1,5 +1,6 @@
 //! What the services share, lent to one service for one call: the connection table (the one
-//! open and close path), the stream table, the platform's action queue and a log sink. A service reaches nothing else of the module; what it needs
+//! open and close path), the stream table, the platform's action queue, the DNS client and a
+//! log sink. A service reaches nothing else of the module; what it needs
 //! from another service comes in as an argument or goes out in its return value, and the
 //! module's routing carries it over.
 
@@ -11,6 +12,8 @@ pub(super) struct Ctx<'a> {
     pub(super) conns: &'a mut ConnTable,
     pub(super) streams: &'a mut Streams,
     actions: &'a mut VecDeque<Action>,
+    /// Request ids (shared with the WLAN's probes) and `network.dns.timeout`: the DNS client.
+    dns: (&'a mut Wlan, Duration),
     /// The network's own address now (`0.0.0.0` while it is down).
     pub(super) local_ip: Ipv4,
     /// Log lines of the call, in order: the module hands them to the origin being served
@@ -53,6 +56,17 @@ impl Ctx<'_> {
         self.act(Action::Net(request));
     }
 
+    /// The DNS client, for commands and auto start alike: asks the platform to resolve
+    /// `host`; the answer ([`NetEvent::Resolved`]) carries the id, and the asker gives up at
+    /// the deadline (`network.dns.timeout`, in milliseconds: assumed; its range is 100 to
+    /// 60000).
+    pub(super) fn resolve(&mut self, host: &str, now: Instant) -> (u32, Instant) {
+        let (ids, timeout) = (&mut self.dns.0, self.dns.1);
+        let id = ids.next_id();
+        self.act(Action::Net(NetRequest::Resolve { id, name: host.to_string() }));
+        (id, now + timeout)
+    }
+
     /// Adds a stream for a connection the platform opened; `None` (and the connection closed)
     /// when no handle is free.
     pub(super) fn add_stream(&mut self, stream: Stream, now: Instant) -> Option<usize> {
@@ -83,6 +97,7 @@ impl Module {
             streams: &mut self.streams,
             actions: &mut self.actions,
             local_ip: self.wlan.ip().map_or([0; 4], |c| c.address),
+            dns: (&mut self.wlan, self.cfg.dns.timeout),
             logs: Vec::new(),
         };
         let result = f(&mut self.svc, &mut ctx);

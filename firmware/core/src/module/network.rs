@@ -161,14 +161,9 @@ impl Module {
         self.pending = Some(Pending::Net(NetWait::Lookup { id, deadline, host, then }));
     }
 
-    /// The DNS client, for commands and auto start alike: asks the platform to resolve
-    /// `host`; the answer ([`NetEvent::Resolved`]) carries the id, and the asker gives up at
-    /// the deadline (`network.dns.timeout`, in milliseconds: assumed; its range is 100 to
-    /// 60000).
+    /// A name lookup (see [`ctx::Ctx::resolve`]).
     pub(super) fn resolve(&mut self, host: &str, now: Instant) -> (u32, Instant) {
-        let id = self.wlan.next_id();
-        self.actions.push_back(Action::Net(NetRequest::Resolve { id, name: host.to_string() }));
-        (id, now + self.cfg.dns.timeout)
+        self.with_ctx(|_, ctx| ctx.resolve(host, now))
     }
 
     pub(super) fn ping(&mut self, to: Ipv4, now: Instant) {

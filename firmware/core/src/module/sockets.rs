@@ -352,9 +352,9 @@ impl Module {
             self.log(console::level::ERROR, &note);
         }
         // Closed on purpose: an auto-started client does not reconnect.
-        self.autos.retain(|a| {
-            stream.source.is_some() || a.phase != AutoPhase::Open { conn: stream.conn }
-        });
+        if stream.source.is_none() {
+            self.svc.autos.stream_closed_on_purpose(stream.conn);
+        }
         if !stream.closed && stream.source.is_none() {
             self.close_conn(stream.conn);
         }
@@ -475,7 +475,7 @@ impl Module {
         {
             self.finish(ResultCode::FAILED, None, now);
         }
-        self.auto_stream_dropped(conn, now);
+        self.svc.autos.stream_dropped(conn, now);
         let Some(h) = self.streams.by_conn(conn) else { return };
         let Some(stream) = self.streams.get_mut(h) else { return };
         if stream.closed {
