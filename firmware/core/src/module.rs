@@ -9,8 +9,8 @@
 //! `tcp_server`, `udp_server`, `auto` (auto start), `files`, `bus` (STREAM mode), `system`
 //! (variables, help, clock); `origins` answers origins, `conns` owns the connections.
 //!
-//! How a service plugs in, as a part of its own (the TCP and UDP servers, STREAM mode and
-//! auto start are): a struct in
+//! How a service plugs in, as a part of its own (the TCP and UDP servers, STREAM mode, auto
+//! start and files are): a struct in
 //! `Services` that owns its state and its typed settings (read again by
 //! `Services::configure` when a variable changes), handles its commands, the events of the
 //! connections it owns (its `conns::Owner`) and its timers (its own `poll_at` and tick,
@@ -169,8 +169,6 @@ pub struct Module {
     conns: conns::ConnTable,
     /// The stream table: TCP and UDP clients and servers, FILE and CMD streams (sockets.rs).
     streams: Streams,
-    /// The file system and its store (files.rs; FILE streams read and write it).
-    files: Files,
 }
 
 /// The services that are parts of their own (each in its file under `module/`): each owns
@@ -186,15 +184,18 @@ pub(super) struct Services {
     bus: Bus,
     /// Streams the `*.auto_start` variables open in the background (auto.rs).
     autos: Autos,
+    /// The file system and its store (files.rs; FILE streams read and write it).
+    files: Files,
 }
 
 impl Services {
-    fn new(vars: &Vars, now: Instant) -> Self {
+    fn new(vars: &Vars, files: Files, now: Instant) -> Self {
         Self {
             tcp_server: TcpServer::new(vars),
             udp_server: UdpServer::new(vars),
             bus: Bus::new(vars, now),
             autos: Autos::new(vars),
+            files,
         }
     }
 
@@ -245,7 +246,7 @@ impl Module {
         let (fs, files_locked) = files::restore_files(&stored, &mut notes);
         vars.set_internal(Var::WlanMac, vars::format_mac(&board.mac).as_bytes());
         vars.set_internal(Var::SystemVersion, board.version_line().as_bytes());
-        let svc = Services::new(&vars, now);
+        let svc = Services::new(&vars, Files::new(fs, files_locked), now);
         let mut module = Self {
             saved: vars.clone(),
             cfg: Settings::from_vars(&vars),
@@ -268,7 +269,6 @@ impl Module {
             svc,
             conns: conns::ConnTable::default(),
             net_was_up: false,
-            files: Files { fs, locked: files_locked, before: None },
             buffer: None,
         };
         let banner = module.board.version_line();
@@ -372,7 +372,7 @@ impl Module {
 
     /// The file system as it is now (for tests and diagnostics).
     pub fn files(&self) -> &FileSystem {
-        &self.files.fs
+        &self.svc.files.fs
     }
 
     /// Reports what the radio or IP stack did (see [`crate::net`]).

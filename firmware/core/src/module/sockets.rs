@@ -210,7 +210,7 @@ impl Module {
             return Some((ResultCode::BAD_ARGS, None));
         };
         if stream.source.is_some() {
-            return self.local_read(handle, size);
+            return self.local_read(handle, size, now);
         }
         if stream.buffered() > 0 {
             self.answer_read(handle, size, with_sender, now);
@@ -347,7 +347,7 @@ impl Module {
         if let Some(Local::FileWrite { name, size, written, .. }) = &stream.source
             && written < size
         {
-            self.files.fs.abort(name);
+            self.svc.files.fs.abort(name);
             let note = format!("File {name}: closed after {written} of {size} bytes, discarded");
             self.log(console::level::ERROR, &note);
         }
