@@ -16,10 +16,6 @@ use alloc::vec::Vec;
 pub struct Settings {
     pub console: ConsoleConfig,
     pub bus: BusConfig,
-    pub wlan: wlan::Config,
-    pub dns: DnsConfig,
-    /// `network.default_interface`: what `default` means in a service's `*_interface`.
-    pub default_interface: Interface,
     pub tcp_client: TcpClientConfig,
 }
 
@@ -28,9 +24,6 @@ impl Settings {
         Self {
             console: ConsoleConfig::from_vars(vars),
             bus: BusConfig::from_vars(vars),
-            wlan: wlan::Config::from_vars(vars),
-            dns: DnsConfig { timeout: Duration::from_millis(vars.num(Var::NetworkDnsTimeout)) },
-            default_interface: Interface::parse(vars.text(Var::NetworkDefaultInterface)),
             tcp_client: TcpClientConfig::from_vars(vars),
         }
     }
@@ -148,6 +141,26 @@ impl StreamModeConfig {
             flush_count: usize::try_from(vars.num(Var::BusStreamFlushCount)).unwrap_or(1460),
             flush_time: Duration::from_millis(vars.num(Var::BusStreamFlushTime)),
             flush_time_reset: vars.flag(Var::BusStreamFlushTimeReset),
+        }
+    }
+}
+
+/// What the network service reads: `wlan.*`, `network.dns.timeout`,
+/// `network.default_interface`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkConfig {
+    pub wlan: wlan::Config,
+    pub dns: DnsConfig,
+    /// `network.default_interface`: what `default` means in a service's `*_interface`.
+    pub default_interface: Interface,
+}
+
+impl NetworkConfig {
+    pub fn from_vars(vars: &Vars) -> Self {
+        Self {
+            wlan: wlan::Config::from_vars(vars),
+            dns: DnsConfig { timeout: Duration::from_millis(vars.num(Var::NetworkDnsTimeout)) },
+            default_interface: Interface::parse(vars.text(Var::NetworkDefaultInterface)),
         }
     }
 }

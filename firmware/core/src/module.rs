@@ -9,8 +9,8 @@
 //! `tcp_server`, `udp_server`, `auto` (auto start), `files`, `bus` (STREAM mode), `system`
 //! (variables, help, clock); `origins` answers origins, `conns` owns the connections.
 //!
-//! How a service plugs in, as a part of its own (the TCP and UDP servers, STREAM mode, auto
-//! start and files are): a struct in
+//! How a service plugs in, as a part of its own (the network, the TCP and UDP servers,
+//! STREAM mode, auto start and files are): a struct in
 //! `Services` that owns its state and its typed settings (read again by
 //! `Services::configure` when a variable changes), handles its commands, the events of the
 //! connections it owns (its `conns::Owner`) and its timers (its own `poll_at` and tick,
@@ -37,7 +37,7 @@ use crate::command::{self, CommandDef, CommandId};
 use crate::config::{AutoStart, Interface, Settings, Timestamp};
 use crate::console::{self, DataPhase, Edit, Format, SerialConsole};
 use crate::fs::{self, FileSystem, FsError, NewFile, Version};
-use crate::net::{ConnId, Ipv4, NetEvent, NetRequest};
+use crate::net::{ConnId, Ipv4, NetEvent, NetRequest, RequestIds};
 use crate::nvm;
 use crate::origin::{Origin, Reply};
 use crate::result::ResultCode;
@@ -161,10 +161,8 @@ pub struct Module {
     // --- Services, one file each under module/. The HTTP server, TLS, the application
     // clients and the soft AP's services join here: their state as fields, their commands
     // in `run_line`, their connections under an `conns::Owner`, their timers in `TIMERS`. ---
-    /// WLAN and the Network Up Sequence, DHCP, DNS and ping (network.rs).
-    wlan: Wlan,
-    /// Whether the network was up at the last [`Module::apply`] (to see it come and go).
-    net_was_up: bool,
+    /// Ids for requests the platform answers by id (shared by the WLAN, DNS and ping).
+    ids: RequestIds,
     /// Every connection and the service that owns it (conns.rs).
     conns: conns::ConnTable,
     /// The stream table: TCP and UDP clients and servers, FILE and CMD streams (sockets.rs).
@@ -176,6 +174,8 @@ pub struct Module {
 /// and reaches what it shares only through the [`ctx::Ctx`] it is lent.
 #[derive(Debug)]
 pub(super) struct Services {
+    /// WLAN and the Network Up Sequence, DHCP, DNS and ping (network.rs).
+    network: Network,
     /// The TCP server (tcp_server.rs).
     tcp_server: TcpServer,
     /// The UDP server (udp_server.rs).
@@ -191,6 +191,7 @@ pub(super) struct Services {
 impl Services {
     fn new(vars: &Vars, files: Files, now: Instant) -> Self {
         Self {
+            network: Network::new(vars),
             tcp_server: TcpServer::new(vars),
             udp_server: UdpServer::new(vars),
             bus: Bus::new(vars, now),
@@ -201,6 +202,7 @@ impl Services {
 
     /// A variable changed: the services read their settings again.
     fn configure(&mut self, vars: &Vars) {
+        self.network.configure(vars);
         self.tcp_server.configure(vars);
         self.udp_server.configure(vars);
         self.bus.configure(vars);
@@ -264,11 +266,10 @@ impl Module {
             booted_at: now,
             clock: now,
             rtc: (0, now),
-            wlan: Wlan::new(),
+            ids: RequestIds::default(),
             streams: Streams::new(),
             svc,
             conns: conns::ConnTable::default(),
-            net_was_up: false,
             buffer: None,
         };
         let banner = module.board.version_line();
@@ -279,10 +280,8 @@ impl Module {
         module.log(console::level::STATUS, "[Ready]");
         module.svc.bus.boot(now);
         module.sync_net_vars();
-        if module.cfg.wlan.auto_join {
-            let mut out = wlan::Out::default();
-            module.wlan.up(&module.cfg.wlan, now, &mut out);
-            module.apply(out, now);
+        if let Some(change) = module.with_ctx(|s, ctx| s.network.boot(now, ctx)) {
+            module.net_changed(change, now);
         }
         if !module.svc.bus.is_streaming() {
             module.serial.prompt(module.format());
@@ -400,9 +399,7 @@ impl Module {
         if let Some(conn) = conns::event_conn(&event) {
             return self.conn_event(conn, &event, now);
         }
-        let mut out = wlan::Out::default();
-        self.wlan.event(&event, &self.cfg.wlan, now, &mut out);
-        self.apply(out, now);
+        self.wlan_event(&event, now);
     }
 
     /// When [`Module::tick`] must next be called, if a timer is running.
@@ -424,7 +421,7 @@ impl Module {
     /// The join counters (join attempt count of the current pass, join retry count, auto
     /// join retry count; see [`crate::wlan`]), for tests and diagnostics.
     pub fn join_counters(&self) -> (u32, u32, u32) {
-        self.wlan.counters()
+        self.svc.network.wlan().counters()
     }
 
     /// The variables as they are now (for tests and the platform's diagnostics).
@@ -582,7 +579,7 @@ pub use auto::AUTO_RETRY;
 use auto::Autos;
 use bus::Bus;
 use files::{Files, FilesWait};
-use network::{AfterUp, NetWait};
+use network::{AfterUp, NetWait, Network};
 pub use sockets::{DATA_TIMEOUT, UDP_OPEN_TIMEOUT};
 use sockets::{StreamWait, WriteTarget, conn_failure_text, parse_size};
 use system::restore_settings;

@@ -12,8 +12,10 @@ pub(super) struct Ctx<'a> {
     pub(super) conns: &'a mut ConnTable,
     pub(super) streams: &'a mut Streams,
     actions: &'a mut VecDeque<Action>,
-    /// Request ids (shared with the WLAN's probes) and `network.dns.timeout`: the DNS client.
-    dns: (&'a mut Wlan, Duration),
+    /// Ids for requests answered by id (scans, lookups, pings; the WLAN's probes too).
+    pub(super) ids: &'a mut RequestIds,
+    /// `network.dns.timeout`, for the DNS client.
+    dns_timeout: Duration,
     /// The network's own address now (`0.0.0.0` while it is down).
     pub(super) local_ip: Ipv4,
     /// Log lines of the call, in order: the module hands them to the origin being served
@@ -61,10 +63,9 @@ impl Ctx<'_> {
     /// the deadline (`network.dns.timeout`, in milliseconds: assumed; its range is 100 to
     /// 60000).
     pub(super) fn resolve(&mut self, host: &str, now: Instant) -> (u32, Instant) {
-        let (ids, timeout) = (&mut self.dns.0, self.dns.1);
-        let id = ids.next_id();
+        let id = self.ids.fresh();
         self.act(Action::Net(NetRequest::Resolve { id, name: host.to_string() }));
-        (id, now + timeout)
+        (id, now + self.dns_timeout)
     }
 
     /// Adds a stream for a connection the platform opened; `None` (and the connection closed)
@@ -92,12 +93,15 @@ impl Module {
     /// Lends the services and the shared parts to `f`; the log lines it left go to the
     /// origin being served, in order, when it returns.
     pub(super) fn with_ctx<R>(&mut self, f: impl FnOnce(&mut Services, &mut Ctx<'_>) -> R) -> R {
+        let local_ip = self.svc.network.local_ip();
+        let dns_timeout = self.svc.network.cfg().dns.timeout;
         let mut ctx = Ctx {
             conns: &mut self.conns,
             streams: &mut self.streams,
             actions: &mut self.actions,
-            local_ip: self.wlan.ip().map_or([0; 4], |c| c.address),
-            dns: (&mut self.wlan, self.cfg.dns.timeout),
+            ids: &mut self.ids,
+            local_ip,
+            dns_timeout,
             logs: Vec::new(),
         };
         let result = f(&mut self.svc, &mut ctx);

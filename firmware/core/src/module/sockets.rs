@@ -124,7 +124,7 @@ pub(super) fn parse_port(arg: &str) -> Option<u16> {
 
 impl Module {
     pub(super) fn local_ip(&self) -> Ipv4 {
-        self.wlan.ip().map_or([0; 4], |c| c.address)
+        self.svc.network.local_ip()
     }
 
     pub(super) fn stream_command(
