@@ -1,6 +1,7 @@
 //! The module's settings as typed values: each service's configuration, read from the
-//! variables once when one of them changes (`set`, `load`, boot, `factory_reset`), never
-//! parsed again on use. Every value was checked against its variable's bounds when it was set,
+//! variables at boot and again when one of the variables it reads changes (`set`, `load`;
+//! `factory_reset` reboots), never parsed again on use. Each service part owns its own
+//! (`NetworkConfig`, `TcpServerConfig`, ...); [`Settings`] is what is still the module's. Every value was checked against its variable's bounds when it was set,
 //! so reading cannot fail; a fallback only covers the impossible.
 
 use crate::console::Format;
@@ -11,7 +12,8 @@ use crate::wlan;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-/// Every service's configuration.
+/// The settings that are still the module's own (each service part holds its own): the
+/// console's framing, the stream commands' buffers and timeouts, the TCP client command.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     pub console: ConsoleConfig,

@@ -11,8 +11,10 @@
 //!
 //! How a service plugs in, as a part of its own (the network, the TCP and UDP servers,
 //! STREAM mode, auto start and files are): a struct in
-//! `Services` that owns its state and its typed settings (read again by
-//! `Services::configure` when a variable changes), handles its commands, the events of the
+//! `Services` that owns its state and its typed settings (read again when one of the
+//! variables it reads changes: `system::readers` maps each variable to the parts reading
+//! it, and a test checks the map against what the settings read), handles its commands, the
+//! events of the
 //! connections it owns (its `conns::Owner`) and its timers (its own `poll_at` and tick,
 //! listed in `TIMERS`), and reaches what services share (the connection table, the stream
 //! table, the platform's actions, the log of the origin being served) only through the
@@ -198,15 +200,6 @@ impl Services {
             autos: Autos::new(vars),
             files,
         }
-    }
-
-    /// A variable changed: the services read their settings again.
-    fn configure(&mut self, vars: &Vars) {
-        self.network.configure(vars);
-        self.tcp_server.configure(vars);
-        self.udp_server.configure(vars);
-        self.bus.configure(vars);
-        self.autos.configure(vars);
     }
 }
 
@@ -484,7 +477,7 @@ impl Module {
                         self.vars.set_internal(var, self.saved.raw(var.id()));
                     }
                 }
-                self.settings_changed();
+                self.settings_changed(Var::ALL);
                 (ResultCode::SUCCESS, Some("Success".to_string()))
             }
             CommandId::Reboot => {
