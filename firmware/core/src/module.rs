@@ -9,18 +9,25 @@
 //! `tcp_server`, `udp_server`, `auto` (auto start), `files`, `bus` (STREAM mode), `system`
 //! (variables, help, clock); `origins` answers origins, `conns` owns the connections.
 //!
-//! How a service plugs in, as a part of its own (the network, the TCP and UDP servers,
-//! STREAM mode, auto start and files are): a struct in
-//! `Services` that owns its state and its typed settings (read again when one of the
-//! variables it reads changes: `system::readers` maps each variable to the parts reading
-//! it, and a test checks the map against what the settings read), handles its commands, the
-//! events of the
-//! connections it owns (its `conns::Owner`) and its timers (its own `poll_at` and tick,
-//! listed in `TIMERS`), and reaches what services share (the connection table, the stream
-//! table, the platform's actions, the log of the origin being served) only through the
-//! `ctx::Ctx` the module lends it (`Module::with_ctx`). What it needs of another service
-//! it gets as an argument or asks for in its return value; the module routes it. The other
-//! services are still `impl Module` blocks over fields of [`Module`].
+//! How a service plugs in (the network, the TCP and UDP servers, STREAM mode, auto start
+//! and files do): it is a part, a struct in `Services` that
+//!
+//! * owns its state and its typed settings (from [`crate::config`]), read at boot and again
+//!   when one of the variables it reads changes (`system::readers` maps each variable to
+//!   the parts that read it; a test checks the map against what each part's settings read);
+//! * decides its commands (`run_line` hands them over) and says what the module must still
+//!   do for the origin (answer, wait for the network, take a data phase, close a stream);
+//! * gets the events of the connections it owns (its `conns::Owner`);
+//! * runs its own timers (its `poll_at` and tick, listed in `TIMERS`);
+//! * reaches what the services share (the connection table and its one open/close path,
+//!   the stream table, request ids and the DNS client, the platform's actions, the log of
+//!   the origin being served) only through the `ctx::Ctx` the module lends it for one call
+//!   (`Module::with_ctx`). What it needs of another part comes in as an argument; what
+//!   another part must do goes out in its return value, and the module routes it.
+//!
+//! What a command waits for (`Pending`) is its origin's and stays with the origins. The
+//! stream commands (`sockets`, `tcp_client`) and the system commands are still `impl
+//! Module` blocks over the origins' state and the shared tables.
 //!
 //! The API a platform (the simulated module, a board's runner) uses:
 //!
@@ -124,7 +131,8 @@ pub struct Module {
     // --- The system: board, variables and their typed settings, time, actions. ---
     board: BoardInfo,
     vars: Vars,
-    /// The services' typed settings, read from `vars` whenever a variable changes.
+    /// The settings still the module's own (console, stream commands, TCP client command),
+    /// read from `vars` again when one of theirs changes.
     cfg: Settings,
     /// Values as of the last boot or successful `save`: what `load` returns to.
     saved: Vars,
@@ -157,12 +165,12 @@ pub struct Module {
     /// Replies for origins other than the serial console, until they take them.
     outbox: Vec<(Origin, Reply)>,
 
-    /// The services that are parts of their own: each owns its state and settings and
-    /// works through a [`ctx::Ctx`].
+    // --- Services (module/*.rs) and the parts they share through a `ctx::Ctx`. ---
+    /// The services that are parts of their own. The HTTP server, TLS, the application
+    /// clients and the soft AP's services join here: their state and settings in a part,
+    /// their commands in `run_line`, their connections under a `conns::Owner`, their timers
+    /// in `TIMERS`, their settings' variables in `system::readers`.
     svc: Services,
-    // --- Services, one file each under module/. The HTTP server, TLS, the application
-    // clients and the soft AP's services join here: their state as fields, their commands
-    // in `run_line`, their connections under an `conns::Owner`, their timers in `TIMERS`. ---
     /// Ids for requests the platform answers by id (shared by the WLAN, DNS and ping).
     ids: RequestIds,
     /// Every connection and the service that owns it (conns.rs).

@@ -1,13 +1,13 @@
 //! Connections: one table from each connection to the service that owns it, one path that
-//! opens a connection (for a command and for auto start alike), and the routing of
-//! connection events to their owner.
+//! opens and closes a connection (`ctx::Ctx::open_conn` and `close_conn`, for every service
+//! alike), and the routing of connection events to their owner.
 //!
 //! A connection is in the table from the request that opens it (or the event that announces
 //! an accepted one) until it is closed, by the peer ([`NetEvent::Closed`],
 //! [`NetEvent::ConnFailed`]) or by the core ([`NetRequest::Close`], which only
-//! [`Module::close_conn`] sends). An event for a connection not in the table is late: the
-//! attempt it answers was given up, so a connection it brings is closed and anything else is
-//! dropped.
+//! `ctx::Ctx::close_conn` sends for a connection in the table). An event for a connection
+//! not in the table is late: the attempt it answers was given up, so a connection it brings
+//! is closed and anything else is dropped.
 
 use super::*;
 use alloc::collections::{BTreeMap, btree_map};
