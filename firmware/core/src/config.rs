@@ -13,21 +13,28 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 /// The settings that are still the module's own (each service part holds its own): the
-/// console's framing, the stream commands' buffers and timeouts, the TCP client command.
+/// console's framing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     pub console: ConsoleConfig,
-    pub bus: BusConfig,
-    pub tcp_client: TcpClientConfig,
 }
 
 impl Settings {
     pub fn from_vars(vars: &Vars) -> Self {
-        Self {
-            console: ConsoleConfig::from_vars(vars),
-            bus: BusConfig::from_vars(vars),
-            tcp_client: TcpClientConfig::from_vars(vars),
-        }
+        Self { console: ConsoleConfig::from_vars(vars) }
+    }
+}
+
+/// What the stream commands read: `bus.command.*` and the TCP client's `tcp.client.*`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketsConfig {
+    pub bus: BusConfig,
+    pub tcp_client: TcpClientConfig,
+}
+
+impl SocketsConfig {
+    pub fn from_vars(vars: &Vars) -> Self {
+        Self { bus: BusConfig::from_vars(vars), tcp_client: TcpClientConfig::from_vars(vars) }
     }
 }
 

@@ -10,7 +10,7 @@
 //! (variables, help, clock); `origins` answers origins, `conns` owns the connections.
 //!
 //! How a service plugs in (the network, the TCP and UDP servers, STREAM mode, auto start
-//! and files do): it is a part, a struct in `Services` that
+//! and files do; the stream commands in part): it is a part, a struct in `Services` that
 //!
 //! * owns its state and its typed settings (from [`crate::config`]), read at boot and again
 //!   when one of the variables it reads changes (`system::readers` maps each variable to
@@ -26,8 +26,9 @@
 //!   another part must do goes out in its return value, and the module routes it.
 //!
 //! What a command waits for (`Pending`) is its origin's and stays with the origins. The
-//! stream commands (`sockets`, `tcp_client`) and the system commands are still `impl
-//! Module` blocks over the origins' state and the shared tables.
+//! stream commands (`sockets`, `tcp_client`) are a part for their settings and the receive
+//! path only: their commands, like the system commands, are still `impl Module` blocks over
+//! the origins' state and the shared tables.
 //!
 //! The API a platform (the simulated module, a board's runner) uses:
 //!
@@ -131,8 +132,8 @@ pub struct Module {
     // --- The system: board, variables and their typed settings, time, actions. ---
     board: BoardInfo,
     vars: Vars,
-    /// The settings still the module's own (console, stream commands, TCP client command),
-    /// read from `vars` again when one of theirs changes.
+    /// The settings still the module's own (the console's framing), read from `vars` again
+    /// when one of theirs changes.
     cfg: Settings,
     /// Values as of the last boot or successful `save`: what `load` returns to.
     saved: Vars,
@@ -196,6 +197,8 @@ pub(super) struct Services {
     autos: Autos,
     /// The file system and its store (files.rs; FILE streams read and write it).
     files: Files,
+    /// The stream commands' settings and the network streams' receive path (sockets.rs).
+    sockets: Sockets,
 }
 
 impl Services {
@@ -207,6 +210,7 @@ impl Services {
             bus: Bus::new(vars, now),
             autos: Autos::new(vars),
             files,
+            sockets: Sockets::new(vars),
         }
     }
 }
@@ -582,7 +586,7 @@ use bus::Bus;
 use files::{Files, FilesWait};
 use network::{AfterUp, NetWait, Network};
 pub use sockets::{DATA_TIMEOUT, UDP_OPEN_TIMEOUT};
-use sockets::{StreamWait, WriteTarget, conn_failure_text, parse_size};
+use sockets::{Sockets, StreamWait, WriteTarget, conn_failure_text, parse_size};
 use system::restore_settings;
 use tcp_server::TcpServer;
 use udp_server::UdpServer;

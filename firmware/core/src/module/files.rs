@@ -509,7 +509,7 @@ impl Module {
         size: usize,
         now: Instant,
     ) -> Option<(ResultCode, Option<String>)> {
-        let cap = self.cfg.bus.rx_bufsize;
+        let cap = self.svc.sockets.cfg().bus.rx_bufsize;
         let step = self.with_ctx(|s, ctx| s.files.read(handle, size, cap, ctx));
         self.file_step(step, now)
     }

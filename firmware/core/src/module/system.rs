@@ -105,6 +105,7 @@ impl Module {
                 Part::UdpServer => self.svc.udp_server.configure(vars),
                 Part::Bus => self.svc.bus.configure(vars),
                 Part::Autos => self.svc.autos.configure(vars),
+                Part::Sockets => self.svc.sockets.configure(vars),
             }
         }
     }
@@ -209,14 +210,14 @@ const FORMAT_VARS: [Var; 4] = [
 /// The parts that read their settings from the variables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Part {
-    /// What is still the module's own ([`Settings`]): the console's framing, the stream
-    /// commands' buffers and timeouts, the TCP client command.
+    /// What is still the module's own ([`Settings`]): the console's framing.
     Module,
     Network,
     TcpServer,
     UdpServer,
     Bus,
     Autos,
+    Sockets,
 }
 
 /// The parts whose settings read `var`: a change of it makes them, and only them, read
@@ -235,14 +236,12 @@ pub(super) fn readers(var: Var) -> &'static [Part] {
     } else if name == "bus.mode" || under("bus.stream.") {
         &[Part::Bus]
     } else if under("tcp.client.") {
-        &[Part::Autos, Part::Module]
+        &[Part::Autos, Part::Sockets]
     } else if under("udp.client.") {
         &[Part::Autos]
-    } else if under("bus.command.")
-        || under("system.cmd.")
-        || name == "system.print_level"
-        || name == "time.zone"
-    {
+    } else if under("bus.command.") {
+        &[Part::Sockets]
+    } else if under("system.cmd.") || name == "system.print_level" || name == "time.zone" {
         &[Part::Module]
     } else {
         &[]

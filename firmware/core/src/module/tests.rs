@@ -850,7 +850,8 @@ fn uptime_grows_with_now() {
 /// Each part's settings as read from `vars`, for comparing.
 fn settings_of(part: Part, vars: &Vars) -> String {
     use crate::config::{
-        AutoConfig, NetworkConfig, StreamModeConfig, TcpServerConfig, UdpServerConfig,
+        AutoConfig, NetworkConfig, SocketsConfig, StreamModeConfig, TcpServerConfig,
+        UdpServerConfig,
     };
     match part {
         Part::Module => format!("{:?}", Settings::from_vars(vars)),
@@ -859,6 +860,7 @@ fn settings_of(part: Part, vars: &Vars) -> String {
         Part::UdpServer => format!("{:?}", UdpServerConfig::from_vars(vars)),
         Part::Bus => format!("{:?}", StreamModeConfig::from_vars(vars)),
         Part::Autos => format!("{:?}", AutoConfig::from_vars(vars)),
+        Part::Sockets => format!("{:?}", SocketsConfig::from_vars(vars)),
     }
 }
 
@@ -867,8 +869,15 @@ fn settings_of(part: Part, vars: &Vars) -> String {
 /// come out different must be among the variable's readers.
 #[test]
 fn every_variable_a_part_reads_maps_to_it() {
-    const PARTS: [Part; 6] =
-        [Part::Module, Part::Network, Part::TcpServer, Part::UdpServer, Part::Bus, Part::Autos];
+    const PARTS: [Part; 7] = [
+        Part::Module,
+        Part::Network,
+        Part::TcpServer,
+        Part::UdpServer,
+        Part::Bus,
+        Part::Autos,
+        Part::Sockets,
+    ];
     const VALUES: &[&str] = &[
         "0",
         "1",
