@@ -1,8 +1,8 @@
 //! What the services share, lent to one service for one call: the connection table (the one
-//! open and close path), the stream table, the platform's action queue, the DNS client and a
-//! log sink. A service reaches nothing else of the module; what it needs
-//! from another service comes in as an argument or goes out in its return value, and the
-//! module's routing carries it over.
+//! open and close path), the stream table, the request ids and the DNS client, the
+//! platform's action queue and a log sink for the origin being served. A service reaches
+//! nothing else of the module: what it needs from another service comes in as an argument or
+//! goes out in its return value, and the module's routing carries it over.
 
 use super::*;
 use conns::{ConnTable, Open, Owner};
