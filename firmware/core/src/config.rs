@@ -1,6 +1,7 @@
 //! The module's settings as typed values: each service's configuration, read from the
-//! variables once when one of them changes (`set`, `load`, boot, `factory_reset`), never
-//! parsed again on use. Every value was checked against its variable's bounds when it was set,
+//! variables at boot and again when one of the variables it reads changes (`set`, `load`;
+//! `factory_reset` reboots), never parsed again on use. Each service part owns its own
+//! (`NetworkConfig`, `TcpServerConfig`, ...); [`Settings`] is what is still the module's. Every value was checked against its variable's bounds when it was set,
 //! so reading cannot fail; a fallback only covers the impossible.
 
 use crate::console::Format;
@@ -11,43 +12,29 @@ use crate::wlan;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-/// Every service's configuration.
+/// The settings that are still the module's own (each service part holds its own): the
+/// console's framing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     pub console: ConsoleConfig,
-    pub bus: BusConfig,
-    pub wlan: wlan::Config,
-    pub dns: DnsConfig,
-    /// `network.default_interface`: what `default` means in a service's `*_interface`.
-    pub default_interface: Interface,
-    pub tcp_client: TcpClientConfig,
-    pub tcp_server: TcpServerConfig,
-    pub udp_client: UdpClientConfig,
-    pub udp_server: UdpServerConfig,
 }
 
 impl Settings {
     pub fn from_vars(vars: &Vars) -> Self {
-        Self {
-            console: ConsoleConfig::from_vars(vars),
-            bus: BusConfig::from_vars(vars),
-            wlan: wlan::Config::from_vars(vars),
-            dns: DnsConfig { timeout: Duration::from_millis(vars.num(Var::NetworkDnsTimeout)) },
-            default_interface: Interface::parse(vars.text(Var::NetworkDefaultInterface)),
-            tcp_client: TcpClientConfig::from_vars(vars),
-            tcp_server: TcpServerConfig::from_vars(vars),
-            udp_client: UdpClientConfig {
-                auto_retry: vars.flag(Var::UdpClientAutoRetry),
-                auto: AutoStart::client(
-                    vars,
-                    Var::UdpClientAutoStart,
-                    Var::UdpClientAutoInterface,
-                    Var::UdpClientRemoteHost,
-                    Var::UdpClientRemotePort,
-                ),
-            },
-            udp_server: UdpServerConfig::from_vars(vars),
-        }
+        Self { console: ConsoleConfig::from_vars(vars) }
+    }
+}
+
+/// What the stream commands read: `bus.command.*` and the TCP client's `tcp.client.*`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketsConfig {
+    pub bus: BusConfig,
+    pub tcp_client: TcpClientConfig,
+}
+
+impl SocketsConfig {
+    pub fn from_vars(vars: &Vars) -> Self {
+        Self { bus: BusConfig::from_vars(vars), tcp_client: TcpClientConfig::from_vars(vars) }
     }
 }
 
@@ -124,33 +111,65 @@ impl ConsoleConfig {
     }
 }
 
-/// `bus.*`: the serial bus's command buffers and STREAM mode.
+/// `bus.command.*`: the command buffers and timeouts of stream commands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BusConfig {
-    /// `bus.mode` is `stream`: the next boot enters STREAM mode.
-    pub stream_mode: bool,
     pub read_timeout: Duration,
     pub rx_bufsize: usize,
     pub write_timeout: Duration,
     pub write_check: bool,
+}
+
+impl BusConfig {
+    fn from_vars(vars: &Vars) -> Self {
+        Self {
+            read_timeout: Duration::from_millis(vars.num(Var::BusCommandReadTimeout)),
+            rx_bufsize: usize::try_from(vars.num(Var::BusCommandRxBufsize)).unwrap_or(4096),
+            write_timeout: Duration::from_millis(vars.num(Var::BusCommandWriteTimeout)),
+            write_check: vars.flag(Var::BusCommandWriteCheckEnabled),
+        }
+    }
+}
+
+/// `bus.mode`, `bus.stream.*`: serial STREAM mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamModeConfig {
+    /// `bus.mode` is `stream`: the next boot enters STREAM mode.
+    pub stream_mode: bool,
     pub cmd_seq: Vec<u8>,
     pub flush_count: usize,
     pub flush_time: Duration,
     pub flush_time_reset: bool,
 }
 
-impl BusConfig {
-    fn from_vars(vars: &Vars) -> Self {
+impl StreamModeConfig {
+    pub fn from_vars(vars: &Vars) -> Self {
         Self {
             stream_mode: vars.text(Var::BusMode) == "stream",
-            read_timeout: Duration::from_millis(vars.num(Var::BusCommandReadTimeout)),
-            rx_bufsize: usize::try_from(vars.num(Var::BusCommandRxBufsize)).unwrap_or(4096),
-            write_timeout: Duration::from_millis(vars.num(Var::BusCommandWriteTimeout)),
-            write_check: vars.flag(Var::BusCommandWriteCheckEnabled),
             cmd_seq: vars.text(Var::BusStreamCmdSeq).as_bytes().to_vec(),
             flush_count: usize::try_from(vars.num(Var::BusStreamFlushCount)).unwrap_or(1460),
             flush_time: Duration::from_millis(vars.num(Var::BusStreamFlushTime)),
             flush_time_reset: vars.flag(Var::BusStreamFlushTimeReset),
+        }
+    }
+}
+
+/// What the network service reads: `wlan.*`, `network.dns.timeout`,
+/// `network.default_interface`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkConfig {
+    pub wlan: wlan::Config,
+    pub dns: DnsConfig,
+    /// `network.default_interface`: what `default` means in a service's `*_interface`.
+    pub default_interface: Interface,
+}
+
+impl NetworkConfig {
+    pub fn from_vars(vars: &Vars) -> Self {
+        Self {
+            wlan: wlan::Config::from_vars(vars),
+            dns: DnsConfig { timeout: Duration::from_millis(vars.num(Var::NetworkDnsTimeout)) },
+            default_interface: Interface::parse(vars.text(Var::NetworkDefaultInterface)),
         }
     }
 }
@@ -207,7 +226,7 @@ pub struct TcpClientConfig {
 }
 
 impl TcpClientConfig {
-    fn from_vars(vars: &Vars) -> Self {
+    pub fn from_vars(vars: &Vars) -> Self {
         Self {
             local_port: port_of(vars, Var::TcpClientLocalPort),
             connect_timeout: Duration::from_millis(vars.num(Var::TcpClientConnectTimeout)),
@@ -235,7 +254,7 @@ pub struct TcpServerConfig {
 }
 
 impl TcpServerConfig {
-    fn from_vars(vars: &Vars) -> Self {
+    pub fn from_vars(vars: &Vars) -> Self {
         Self {
             port: port_of(vars, Var::TcpServerPort),
             max_clients: usize::try_from(vars.num(Var::TcpServerMaxClients)).unwrap_or(4),
@@ -252,6 +271,39 @@ pub struct UdpClientConfig {
     pub auto: AutoStart,
 }
 
+impl UdpClientConfig {
+    pub fn from_vars(vars: &Vars) -> Self {
+        Self {
+            auto_retry: vars.flag(Var::UdpClientAutoRetry),
+            auto: AutoStart::client(
+                vars,
+                Var::UdpClientAutoStart,
+                Var::UdpClientAutoInterface,
+                Var::UdpClientRemoteHost,
+                Var::UdpClientRemotePort,
+            ),
+        }
+    }
+}
+
+/// What auto start reads: the clients' settings and `network.default_interface`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AutoConfig {
+    pub tcp_client: TcpClientConfig,
+    pub udp_client: UdpClientConfig,
+    pub default_interface: Interface,
+}
+
+impl AutoConfig {
+    pub fn from_vars(vars: &Vars) -> Self {
+        Self {
+            tcp_client: TcpClientConfig::from_vars(vars),
+            udp_client: UdpClientConfig::from_vars(vars),
+            default_interface: Interface::parse(vars.text(Var::NetworkDefaultInterface)),
+        }
+    }
+}
+
 /// `udp.server.*`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UdpServerConfig {
@@ -263,7 +315,7 @@ pub struct UdpServerConfig {
 }
 
 impl UdpServerConfig {
-    fn from_vars(vars: &Vars) -> Self {
+    pub fn from_vars(vars: &Vars) -> Self {
         Self {
             port: port_of(vars, Var::UdpServerPort),
             lock_client: vars.flag(Var::UdpServerLockClient),

@@ -7,7 +7,10 @@
 //!
 //! * [`module`]: the [`Module`] the platform drives (`boot`, `feed`/`take_output`,
 //!   `execute`/`data`/`take_replies`, `next_action`, `net_event`, `poll_at`/`tick`), the
-//!   composition root of the services (one file each under `module/`).
+//!   composition root of the services (one file each under `module/`). A service is a part
+//!   that owns its state and settings and reaches the shared tables (connections, streams,
+//!   actions, logs) only through a context the module lends it; the module routes commands,
+//!   connection events and timers to it.
 //! * [`origin`]: where a command came from ([`Origin`]) and what it hands back ([`Reply`]).
 //! * [`console`]: the serial console front end (line editor, R/L framing, prompt).
 //! * [`command`], [`vars`], [`config`]: the command table, the variables (typed ids from the

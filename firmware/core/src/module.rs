@@ -9,6 +9,27 @@
 //! `tcp_server`, `udp_server`, `auto` (auto start), `files`, `bus` (STREAM mode), `system`
 //! (variables, help, clock); `origins` answers origins, `conns` owns the connections.
 //!
+//! How a service plugs in (the network, the TCP and UDP servers, STREAM mode, auto start
+//! and files do; the stream commands in part): it is a part, a struct in `Services` that
+//!
+//! * owns its state and its typed settings (from [`crate::config`]), read at boot and again
+//!   when one of the variables it reads changes (`system::readers` maps each variable to
+//!   the parts that read it; a test checks the map against what each part's settings read);
+//! * decides its commands (`run_line` hands them over) and says what the module must still
+//!   do for the origin (answer, wait for the network, take a data phase, close a stream);
+//! * gets the events of the connections it owns (its `conns::Owner`);
+//! * runs its own timers (its `poll_at` and tick, listed in `TIMERS`);
+//! * reaches what the services share (the connection table and its one open/close path,
+//!   the stream table, request ids and the DNS client, the platform's actions, the log of
+//!   the origin being served) only through the `ctx::Ctx` the module lends it for one call
+//!   (`Module::with_ctx`). What it needs of another part comes in as an argument; what
+//!   another part must do goes out in its return value, and the module routes it.
+//!
+//! What a command waits for (`Pending`) is its origin's and stays with the origins. The
+//! stream commands (`sockets`, `tcp_client`) are a part for their settings and the receive
+//! path only: their commands, like the system commands, are still `impl Module` blocks over
+//! the origins' state and the shared tables.
+//!
 //! The API a platform (the simulated module, a board's runner) uses:
 //!
 //! * [`Module::boot`] / [`Module::boot_from`]: a fresh module from what storage holds.
@@ -26,7 +47,7 @@ use crate::command::{self, CommandDef, CommandId};
 use crate::config::{AutoStart, Interface, Settings, Timestamp};
 use crate::console::{self, DataPhase, Edit, Format, SerialConsole};
 use crate::fs::{self, FileSystem, FsError, NewFile, Version};
-use crate::net::{ConnId, Ipv4, NetEvent, NetRequest};
+use crate::net::{ConnId, Ipv4, NetEvent, NetRequest, RequestIds};
 use crate::nvm;
 use crate::origin::{Origin, Reply};
 use crate::result::ResultCode;
@@ -111,7 +132,8 @@ pub struct Module {
     // --- The system: board, variables and their typed settings, time, actions. ---
     board: BoardInfo,
     vars: Vars,
-    /// The services' typed settings, read from `vars` whenever a variable changes.
+    /// The settings still the module's own (the console's framing), read from `vars` again
+    /// when one of theirs changes.
     cfg: Settings,
     /// Values as of the last boot or successful `save`: what `load` returns to.
     saved: Vars,
@@ -144,25 +166,53 @@ pub struct Module {
     /// Replies for origins other than the serial console, until they take them.
     outbox: Vec<(Origin, Reply)>,
 
-    // --- Services, one file each under module/. The HTTP server, TLS, the application
-    // clients and the soft AP's services join here: their state as fields, their commands
-    // in `run_line`, their connections under an `conns::Owner`, their timers in `TIMERS`. ---
-    /// WLAN and the Network Up Sequence, DHCP, DNS and ping (network.rs).
-    wlan: Wlan,
-    /// Whether the network was up at the last [`Module::apply`] (to see it come and go).
-    net_was_up: bool,
+    // --- Services (module/*.rs) and the parts they share through a `ctx::Ctx`. ---
+    /// The services that are parts of their own. The HTTP server, TLS, the application
+    /// clients and the soft AP's services join here: their state and settings in a part,
+    /// their commands in `run_line`, their connections under a `conns::Owner`, their timers
+    /// in `TIMERS`, their settings' variables in `system::readers`.
+    svc: Services,
+    /// Ids for requests the platform answers by id (shared by the WLAN, DNS and ping).
+    ids: RequestIds,
     /// Every connection and the service that owns it (conns.rs).
     conns: conns::ConnTable,
     /// The stream table: TCP and UDP clients and servers, FILE and CMD streams (sockets.rs).
     streams: Streams,
-    /// The TCP server while it listens (tcp_server.rs).
-    tcp_server: Option<TcpServer>,
-    /// Streams the `*.auto_start` variables open in the background (auto.rs).
-    autos: Vec<Auto>,
+}
+
+/// The services that are parts of their own (each in its file under `module/`): each owns
+/// its state and its settings, handles its commands, its connections' events and its timers,
+/// and reaches what it shares only through the [`ctx::Ctx`] it is lent.
+#[derive(Debug)]
+pub(super) struct Services {
+    /// WLAN and the Network Up Sequence, DHCP, DNS and ping (network.rs).
+    network: Network,
+    /// The TCP server (tcp_server.rs).
+    tcp_server: TcpServer,
+    /// The UDP server (udp_server.rs).
+    udp_server: UdpServer,
     /// Serial STREAM mode (bus.rs).
     bus: Bus,
+    /// Streams the `*.auto_start` variables open in the background (auto.rs).
+    autos: Autos,
     /// The file system and its store (files.rs; FILE streams read and write it).
     files: Files,
+    /// The stream commands' settings and the network streams' receive path (sockets.rs).
+    sockets: Sockets,
+}
+
+impl Services {
+    fn new(vars: &Vars, files: Files, now: Instant) -> Self {
+        Self {
+            network: Network::new(vars),
+            tcp_server: TcpServer::new(vars),
+            udp_server: UdpServer::new(vars),
+            bus: Bus::new(vars, now),
+            autos: Autos::new(vars),
+            files,
+            sockets: Sockets::new(vars),
+        }
+    }
 }
 
 /// A command of an origin that waits for something, while another origin is served.
@@ -203,6 +253,7 @@ impl Module {
         let (fs, files_locked) = files::restore_files(&stored, &mut notes);
         vars.set_internal(Var::WlanMac, vars::format_mac(&board.mac).as_bytes());
         vars.set_internal(Var::SystemVersion, board.version_line().as_bytes());
+        let svc = Services::new(&vars, Files::new(fs, files_locked), now);
         let mut module = Self {
             saved: vars.clone(),
             cfg: Settings::from_vars(&vars),
@@ -220,14 +271,10 @@ impl Module {
             booted_at: now,
             clock: now,
             rtc: (0, now),
-            wlan: Wlan::new(),
+            ids: RequestIds::default(),
             streams: Streams::new(),
-            tcp_server: None,
+            svc,
             conns: conns::ConnTable::default(),
-            autos: Vec::new(),
-            net_was_up: false,
-            bus: Bus::default(),
-            files: Files { fs, locked: files_locked, before: None },
             buffer: None,
         };
         let banner = module.board.version_line();
@@ -236,16 +283,12 @@ impl Module {
             module.log(console::level::ERROR, &note);
         }
         module.log(console::level::STATUS, "[Ready]");
-        if module.cfg.bus.stream_mode {
-            module.bus = Bus { configured: true, streaming: true, last_rx: now, ..Bus::default() };
-        }
+        module.svc.bus.boot(now);
         module.sync_net_vars();
-        if module.cfg.wlan.auto_join {
-            let mut out = wlan::Out::default();
-            module.wlan.up(&module.cfg.wlan, now, &mut out);
-            module.apply(out, now);
+        if let Some(change) = module.with_ctx(|s, ctx| s.network.boot(now, ctx)) {
+            module.net_changed(change, now);
         }
-        if !module.bus.streaming {
+        if !module.svc.bus.is_streaming() {
             module.serial.prompt(module.format());
         }
         module
@@ -333,7 +376,7 @@ impl Module {
 
     /// The file system as it is now (for tests and diagnostics).
     pub fn files(&self) -> &FileSystem {
-        &self.files.fs
+        &self.svc.files.fs
     }
 
     /// Reports what the radio or IP stack did (see [`crate::net`]).
@@ -354,16 +397,14 @@ impl Module {
             return self.net_command_event(event, now);
         }
         if let NetEvent::Resolved { id, address } = &event
-            && self.auto_resolving(*id)
+            && self.svc.autos.resolving(*id)
         {
             return self.auto_resolved(*id, *address, now);
         }
         if let Some(conn) = conns::event_conn(&event) {
             return self.conn_event(conn, &event, now);
         }
-        let mut out = wlan::Out::default();
-        self.wlan.event(&event, &self.cfg.wlan, now, &mut out);
-        self.apply(out, now);
+        self.wlan_event(&event, now);
     }
 
     /// When [`Module::tick`] must next be called, if a timer is running.
@@ -385,7 +426,7 @@ impl Module {
     /// The join counters (join attempt count of the current pass, join retry count, auto
     /// join retry count; see [`crate::wlan`]), for tests and diagnostics.
     pub fn join_counters(&self) -> (u32, u32, u32) {
-        self.wlan.counters()
+        self.svc.network.wlan().counters()
     }
 
     /// The variables as they are now (for tests and the platform's diagnostics).
@@ -448,7 +489,7 @@ impl Module {
                         self.vars.set_internal(var, self.saved.raw(var.id()));
                     }
                 }
-                self.settings_changed();
+                self.settings_changed(Var::ALL);
                 (ResultCode::SUCCESS, Some("Success".to_string()))
             }
             CommandId::Reboot => {
@@ -476,7 +517,7 @@ impl Module {
                 None => return,
             },
             CommandId::Exit => {
-                if !self.bus.configured {
+                if !self.svc.bus.configured {
                     self.log(console::level::ERROR, "Not in stream mode");
                     (ResultCode::FAILED, None)
                 } else {
@@ -517,7 +558,7 @@ const TIMERS: &[Timer] = &[
     // Commands waiting in any origin (lookups, connects, reads, data phases, writes).
     (Module::commands_poll_at, Module::commands_tick),
     // The TCP server: idle clients.
-    (Module::idle_deadline, Module::close_idle_clients),
+    (Module::tcp_server_poll_at, Module::tcp_server_tick),
     // Auto start's background openers.
     (Module::auto_poll_at, Module::auto_tick),
     // STREAM mode: the bus's flush timer.
@@ -529,6 +570,7 @@ const TIMERS: &[Timer] = &[
 mod auto;
 mod bus;
 mod conns;
+mod ctx;
 mod files;
 mod network;
 mod origins;
@@ -539,14 +581,15 @@ mod tcp_server;
 mod udp_server;
 
 pub use auto::AUTO_RETRY;
-use auto::{Auto, AutoPhase};
+use auto::Autos;
 use bus::Bus;
 use files::{Files, FilesWait};
-use network::{AfterUp, NetWait};
+use network::{AfterUp, NetWait, Network};
 pub use sockets::{DATA_TIMEOUT, UDP_OPEN_TIMEOUT};
-use sockets::{StreamWait, WriteTarget, conn_failure_text, parse_size};
+use sockets::{Sockets, StreamWait, WriteTarget, conn_failure_text, parse_size};
 use system::restore_settings;
 use tcp_server::TcpServer;
+use udp_server::UdpServer;
 
 #[cfg(test)]
 mod file_tests;

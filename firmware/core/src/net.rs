@@ -309,3 +309,17 @@ pub enum NetEvent {
         conn: ConnId,
     },
 }
+
+/// Ids for the requests an answer names by id (scans, lookups, pings): one counter for the
+/// WLAN's probes and the commands' and auto start's requests alike, so no two are in flight
+/// with the same id.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestIds(u32);
+
+impl RequestIds {
+    /// A fresh id.
+    pub fn fresh(&mut self) -> u32 {
+        self.0 = self.0.wrapping_add(1);
+        self.0
+    }
+}

@@ -75,7 +75,8 @@
 
 use crate::console::level;
 use crate::net::{
-    AssocFailure, Bss, Ipv4, Ipv4Config, Mac, NetEvent, NetRequest, ScanParams, ScanType, Security,
+    AssocFailure, Bss, Ipv4, Ipv4Config, Mac, NetEvent, NetRequest, RequestIds, ScanParams,
+    ScanType, Security,
 };
 use crate::time::{Duration, Instant};
 use crate::vars::{self, Var, Vars};
@@ -309,8 +310,6 @@ pub struct Wlan {
     forced_down: bool,
     ip: Option<Ipv4Config>,
     result: JoinResult,
-    /// Ids for scans, lookups and pings.
-    next_id: u32,
 }
 
 impl Default for Wlan {
@@ -332,14 +331,7 @@ impl Wlan {
             forced_down: false,
             ip: None,
             result: JoinResult::Unknown,
-            next_id: 0,
         }
-    }
-
-    /// A fresh id for a scan, lookup or ping request.
-    pub fn next_id(&mut self) -> u32 {
-        self.next_id = self.next_id.wrapping_add(1);
-        self.next_id
     }
 
     pub fn is_up(&self) -> bool {
@@ -388,10 +380,10 @@ impl Wlan {
     /// Starts the Network Up Sequence if the interface is down and no sequence runs; a
     /// command then waits for [`Out::settled`]. Already up: settles `Up` at once. A sequence
     /// running: nothing (the caller waits for it).
-    pub fn up(&mut self, cfg: &Config, now: Instant, out: &mut Out) {
+    pub fn up(&mut self, cfg: &Config, now: Instant, ids: &mut RequestIds, out: &mut Out) {
         match self.phase {
             Phase::Up => out.settled = Some(Settled::Up),
-            Phase::Idle => self.start_sequence(cfg, now, out),
+            Phase::Idle => self.start_sequence(cfg, now, ids, out),
             _ => {}
         }
     }
@@ -424,13 +416,20 @@ impl Wlan {
 
     /// Feeds an event from the platform. Events the state machine does not wait for (late
     /// answers, other ids) are ignored.
-    pub fn event(&mut self, event: &NetEvent, cfg: &Config, now: Instant, out: &mut Out) {
+    pub fn event(
+        &mut self,
+        event: &NetEvent,
+        cfg: &Config,
+        now: Instant,
+        ids: &mut RequestIds,
+        out: &mut Out,
+    ) {
         match (event, &self.phase) {
             (NetEvent::ScanDone { id, results }, Phase::Probe { id: want, repeats, .. })
                 if id == want =>
             {
                 let repeats = *repeats;
-                self.probed(results, repeats, cfg, now, out);
+                self.probed(results, repeats, cfg, now, ids, out);
             }
             (NetEvent::Associated { attempt }, Phase::Associate { attempt: want, .. })
                 if attempt == want =>
@@ -442,7 +441,7 @@ impl Wlan {
                 Phase::Associate { attempt: want, .. },
             ) if attempt == want => {
                 out.log(level::INFO, format!("Association failed: {}", reason_text(*reason)));
-                self.step1(cfg, now, out);
+                self.step1(cfg, now, ids, out);
             }
             (NetEvent::DhcpBound { attempt, config }, Phase::Dhcp { attempt: want, .. })
                 if attempt == want =>
@@ -460,7 +459,7 @@ impl Wlan {
                 self.ip = None;
                 self.phase = Phase::Idle;
                 if cfg.auto_join && !self.forced_down {
-                    self.start_sequence(cfg, now, out);
+                    self.start_sequence(cfg, now, ids, out);
                 }
             }
             _ => {}
@@ -468,19 +467,19 @@ impl Wlan {
     }
 
     /// Runs the timer that is due at `now`, if any.
-    pub fn tick(&mut self, cfg: &Config, now: Instant, out: &mut Out) {
+    pub fn tick(&mut self, cfg: &Config, now: Instant, ids: &mut RequestIds, out: &mut Out) {
         if self.poll_at().is_none_or(|at| at > now) {
             return;
         }
         match self.phase {
             Phase::Probe { repeats, .. } => {
                 out.log(level::INFO, "Probe timed out");
-                self.probe_failed(repeats, cfg, now, out);
+                self.probe_failed(repeats, cfg, now, ids, out);
             }
             Phase::Associate { .. } => {
                 out.requests.push(NetRequest::Disassociate);
                 out.log(level::INFO, "Association timed out");
-                self.step1(cfg, now, out);
+                self.step1(cfg, now, ids, out);
             }
             Phase::Dhcp { .. } => {
                 out.requests.push(NetRequest::IpDown);
@@ -488,13 +487,13 @@ impl Wlan {
                 out.log(level::INFO, "DHCP timed out");
                 self.pass_failed(JoinResult::Failed, cfg, now, out);
             }
-            Phase::RetryWait { .. } => self.start_pass(cfg, now, out),
+            Phase::RetryWait { .. } => self.start_pass(cfg, now, ids, out),
             Phase::Idle | Phase::Up => {}
         }
     }
 
     /// The start of the whole sequence: the auto join retry count is set to zero.
-    fn start_sequence(&mut self, cfg: &Config, now: Instant, out: &mut Out) {
+    fn start_sequence(&mut self, cfg: &Config, now: Instant, ids: &mut RequestIds, out: &mut Out) {
         self.forced_down = false;
         self.auto_retries = 0;
         self.result = JoinResult::Joining;
@@ -503,11 +502,11 @@ impl Wlan {
             self.finish(JoinResult::SsidNotSet, out);
             return;
         }
-        self.start_pass(cfg, now, out);
+        self.start_pass(cfg, now, ids, out);
     }
 
     /// One run of steps 1–6.
-    fn start_pass(&mut self, cfg: &Config, now: Instant, out: &mut Out) {
+    fn start_pass(&mut self, cfg: &Config, now: Instant, ids: &mut RequestIds, out: &mut Out) {
         self.result = JoinResult::Joining;
         self.pass_attempts = 0;
         self.details = None;
@@ -525,11 +524,11 @@ impl Wlan {
             self.details = Some(bss.clone());
             self.from_store = true;
         }
-        self.step1(cfg, now, out);
+        self.step1(cfg, now, ids, out);
     }
 
     /// Step 1: check the join attempt count; then step 3 (probe) or step 4 (associate).
-    fn step1(&mut self, cfg: &Config, now: Instant, out: &mut Out) {
+    fn step1(&mut self, cfg: &Config, now: Instant, ids: &mut RequestIds, out: &mut Out) {
         if self.pass_attempts >= cfg.join_retries {
             return self.pass_failed(JoinResult::Failed, cfg, now, out);
         }
@@ -538,14 +537,21 @@ impl Wlan {
             None => {
                 // Step 3: probe (only before the pass's first attempt: later attempts of a
                 // pass always have details).
-                self.probe(0, cfg, now, out);
+                self.probe(0, cfg, now, ids, out);
             }
         }
     }
 
     /// Sends a probe; `repeats` probes of this step failed before it.
-    fn probe(&mut self, repeats: u32, cfg: &Config, now: Instant, out: &mut Out) {
-        let id = self.next_id();
+    fn probe(
+        &mut self,
+        repeats: u32,
+        cfg: &Config,
+        now: Instant,
+        ids: &mut RequestIds,
+        out: &mut Out,
+    ) {
+        let id = ids.fresh();
         let (ssid, bssid) = match cfg.bssid {
             Some(bssid) => (None, Some(bssid)),
             None => (Some(cfg.ssid.clone()), None),
@@ -556,18 +562,33 @@ impl Wlan {
 
     /// A probe found nothing or got no answer: repeat it while `wlan.scan.retries` allows,
     /// else step 3 fails.
-    fn probe_failed(&mut self, repeats: u32, cfg: &Config, now: Instant, out: &mut Out) {
+    fn probe_failed(
+        &mut self,
+        repeats: u32,
+        cfg: &Config,
+        now: Instant,
+        ids: &mut RequestIds,
+        out: &mut Out,
+    ) {
         if repeats < cfg.scan_retries {
             out.log(
                 level::INFO,
                 format!("Probing again ({} of {})", repeats + 1, cfg.scan_retries),
             );
-            return self.probe(repeats + 1, cfg, now, out);
+            return self.probe(repeats + 1, cfg, now, ids, out);
         }
         self.pass_failed(JoinResult::NotFound, cfg, now, out);
     }
 
-    fn probed(&mut self, results: &[Bss], repeats: u32, cfg: &Config, now: Instant, out: &mut Out) {
+    fn probed(
+        &mut self,
+        results: &[Bss],
+        repeats: u32,
+        cfg: &Config,
+        now: Instant,
+        ids: &mut RequestIds,
+        out: &mut Out,
+    ) {
         let matching = || results.iter().filter(|b| cfg.matches(b));
         let best = matching().filter(|b| b.security.is_supported()).max_by_key(|b| b.rssi);
         let Some(bss) = best.cloned() else {
@@ -578,7 +599,7 @@ impl Wlan {
                 return self.finish(JoinResult::SecurityNotSupported, out);
             }
             out.log(level::INFO, "Network not found");
-            return self.probe_failed(repeats, cfg, now, out);
+            return self.probe_failed(repeats, cfg, now, ids, out);
         };
         out.log(level::INFO, format!("Security type from probe: {}", bss.security.name()));
         if bss.security != Security::Open && cfg.passkey.is_empty() {

@@ -23,9 +23,17 @@
 //! * When the network goes down every network stream is closed (`[Closed: N]`, a
 //!   [`NetRequest::Close`] to the platform), the TCP server stops listening and the
 //!   background openers are dropped.
+//!
+//! A part of its own: [`Autos`] owns the background openers and the settings they read
+//! (`tcp.client.*`, `udp.client.*`, `network.default_interface`), gets its connections'
+//! events (owner [`Owner::AutoStart`]) and its lookups' answers, runs its own timers, and
+//! opens, resolves and adds streams through a [`Ctx`]. The module starts it when the network
+//! comes up (the servers' auto start is theirs) and tells it of streams that closed.
 
 use super::*;
+use crate::config::AutoConfig;
 use conns::{Open, Owner};
+use ctx::Ctx;
 
 /// A stream an `*.auto_start` variable opens when the network comes up, in the background
 /// (the console stays free): `tcp.client.*` (`TCPC`, with the connect retry sequence and
@@ -93,32 +101,53 @@ impl Auto {
     }
 }
 
+/// The auto start service: its settings and the openers running in the background.
+#[derive(Debug)]
+pub(super) struct Autos {
+    cfg: AutoConfig,
+    openers: Vec<Auto>,
+}
+
 /// How often an auto-started UDP client tries again with `udp.client.auto_retry`
 /// (protocol-facts: every 1.0 s).
 pub const AUTO_RETRY: Duration = Duration::from_millis(1_000);
 
-impl Module {
+impl Autos {
+    pub(super) fn new(vars: &Vars) -> Self {
+        Self { cfg: AutoConfig::from_vars(vars), openers: Vec::new() }
+    }
+
+    /// `tcp.client.*`, `udp.client.*` or `network.default_interface` changed.
+    pub(super) fn configure(&mut self, vars: &Vars) {
+        self.cfg = AutoConfig::from_vars(vars);
+    }
+
     /// Whether a service's auto start runs on the WLAN interface (`prefix` names the service
     /// in the log line when it waits for another interface).
-    pub(super) fn auto_on_wlan(&mut self, prefix: &str, auto: &AutoStart) -> bool {
+    pub(super) fn on_wlan(&self, prefix: &str, auto: &AutoStart, ctx: &mut Ctx<'_>) -> bool {
         let iface = auto.interface.resolve(self.cfg.default_interface);
         let wlan = iface == Interface::Wlan;
         if !wlan && auto.enabled {
             let name = iface.name();
-            self.log(console::level::INFO, &format!("{prefix}: auto start waits for {name}"));
+            ctx.log(console::level::INFO, format!("{prefix}: auto start waits for {name}"));
         }
         wlan
     }
 
-    pub(super) fn network_came_up(&mut self, now: Instant) {
-        let tcps = self.cfg.tcp_server.auto.clone();
-        if tcps.enabled && self.tcp_server.is_none() && self.auto_on_wlan("tcp.server", &tcps) {
-            self.start_tcp_server(self.cfg.tcp_server.port, true);
-        }
-        let has_udps = !self.streams.handles_of(StreamType::Udps).is_empty();
-        let udps = self.cfg.udp_server.auto.clone();
-        if udps.enabled && !has_udps && self.auto_on_wlan("udp.server", &udps) {
-            self.auto_begin(StreamType::Udps, String::new(), self.cfg.udp_server.port, now);
+    /// The network came up: the clients' auto start (after the servers', which the module
+    /// starts first). `udp_server`: the UDP server's auto start and port, when it has none
+    /// open yet.
+    pub(super) fn network_up(
+        &mut self,
+        udp_server: Option<(AutoStart, u16)>,
+        now: Instant,
+        ctx: &mut Ctx<'_>,
+    ) {
+        if let Some((udps, port)) = udp_server
+            && udps.enabled
+            && self.on_wlan("udp.server", &udps, ctx)
+        {
+            self.begin(StreamType::Udps, String::new(), port, now, ctx);
         }
         let clients = [
             ("udp.client", StreamType::Udpc, self.cfg.udp_client.auto.clone()),
@@ -128,19 +157,280 @@ impl Module {
             if auto.enabled
                 && !auto.host.is_empty()
                 && auto.port != 0
-                && self.auto_on_wlan(prefix, &auto)
+                && self.on_wlan(prefix, &auto, ctx)
             {
-                self.auto_begin(kind, auto.host, auto.port, now);
+                self.begin(kind, auto.host, auto.port, now, ctx);
             }
         }
     }
 
-    pub(super) fn network_went_down(&mut self, now: Instant) {
-        self.autos.clear();
-        self.conns.forget(Owner::AutoStart);
-        if let Some(server) = self.tcp_server.take() {
-            self.close_conn(server.listener);
+    /// The network went down: the openers go (the platform drops their connections).
+    pub(super) fn network_down(&mut self, ctx: &mut Ctx<'_>) {
+        self.openers.clear();
+        ctx.conns.forget(Owner::AutoStart);
+    }
+
+    /// Starts (or restarts, for a new round) a background opener.
+    fn begin(
+        &mut self,
+        kind: StreamType,
+        host: String,
+        port: u16,
+        now: Instant,
+        ctx: &mut Ctx<'_>,
+    ) {
+        let auto = Auto {
+            kind,
+            host,
+            port,
+            to: None,
+            tries: 0,
+            rounds: 0,
+            phase: AutoPhase::Wait { until: now, next_round: false },
+        };
+        self.openers.push(auto);
+        let i = self.openers.len() - 1;
+        self.start_round(i, now, ctx);
+    }
+
+    /// Resolves (clients with a name) or goes straight to connecting / opening.
+    fn start_round(&mut self, i: usize, now: Instant, ctx: &mut Ctx<'_>) {
+        let auto = &mut self.openers[i];
+        auto.tries = 0;
+        if auto.kind == StreamType::Udps {
+            return self.connect(i, now, ctx);
         }
+        let (host, port) = (auto.host.clone(), auto.port);
+        if !self.quiet(i) {
+            ctx.log(console::level::STATUS, format!("[Opening: {host}:{port}]"));
+        }
+        match vars::parse_ipv4(&host) {
+            Some(ip) => {
+                self.openers[i].to = Some((ip, port));
+                self.connect(i, now, ctx);
+            }
+            None => {
+                let (id, deadline) = ctx.resolve(&host, now);
+                self.openers[i].phase = AutoPhase::Resolve { id, deadline };
+            }
+        }
+    }
+
+    /// One connect attempt (TCP) or the socket open (UDP).
+    fn connect(&mut self, i: usize, now: Instant, ctx: &mut Ctx<'_>) {
+        let auto = &self.openers[i];
+        match (auto.kind, auto.to) {
+            (StreamType::Tcpc, Some(to)) => {
+                let local_port = self.cfg.tcp_client.local_port;
+                let conn = ctx.open_conn(Open::Tcp { to, local_port }, Owner::AutoStart);
+                let deadline = now + self.cfg.tcp_client.connect_timeout;
+                let auto = &mut self.openers[i];
+                auto.tries += 1;
+                auto.phase = AutoPhase::Connect { conn, deadline };
+            }
+            (kind, _) => {
+                let local_port = if kind == StreamType::Udps { auto.port } else { 0 };
+                let conn = ctx.open_conn(Open::Udp { local_port }, Owner::AutoStart);
+                let deadline = now + UDP_OPEN_TIMEOUT;
+                self.openers[i].phase = AutoPhase::UdpOpen { conn, deadline };
+            }
+        }
+    }
+
+    /// An attempt failed: the next attempt of the retry sequence, a new round, or the end.
+    fn failed(&mut self, i: usize, now: Instant, ctx: &mut Ctx<'_>) {
+        let auto = &self.openers[i];
+        let period = self.cfg.tcp_client.retry_period;
+        if auto.kind == StreamType::Tcpc
+            && matches!(auto.phase, AutoPhase::Connect { .. })
+            && auto.tries <= self.cfg.tcp_client.retries
+        {
+            self.openers[i].phase = AutoPhase::Wait { until: now + period, next_round: false };
+            return;
+        }
+        let kind = auto.kind;
+        let dns_failed = matches!(auto.phase, AutoPhase::Resolve { .. });
+        let quiet = self.quiet(i);
+        if kind != StreamType::Udps && !quiet {
+            ctx.log(console::level::STATUS, "[Open failed]");
+        }
+        if kind == StreamType::Udpc && dns_failed && self.cfg.udp_client.auto_retry {
+            if !quiet {
+                ctx.log(console::level::INFO, "Retrying every 1000 ms");
+            }
+            let auto = &mut self.openers[i];
+            auto.rounds = auto.rounds.saturating_add(1);
+            auto.phase = AutoPhase::Wait { until: now + AUTO_RETRY, next_round: true };
+            return;
+        }
+        self.round_over(i, now);
+    }
+
+    /// A UDP client retrying its lookup (`udp.client.auto_retry`) after the first failure
+    /// says nothing until it opens: the first failure was logged in full, and four lines a
+    /// second for as long as the name does not resolve would bury everything else.
+    fn quiet(&self, i: usize) -> bool {
+        let auto = &self.openers[i];
+        auto.kind == StreamType::Udpc && auto.rounds > 0
+    }
+
+    /// The retry sequence failed or the stream dropped: another round, or the end.
+    fn round_over(&mut self, i: usize, now: Instant) {
+        let auto = &self.openers[i];
+        let limit = self.cfg.tcp_client.auto_retries;
+        if auto.kind == StreamType::Tcpc && (limit == 255 || auto.rounds < limit) {
+            let period = self.cfg.tcp_client.retry_period;
+            let auto = &mut self.openers[i];
+            auto.rounds += 1;
+            auto.phase = AutoPhase::Wait { until: now + period, next_round: true };
+        } else {
+            self.openers.remove(i);
+        }
+    }
+
+    /// Whether a background opener waits for the lookup `id`.
+    pub(super) fn resolving(&self, id: u32) -> bool {
+        self.openers.iter().any(|a| matches!(a.phase, AutoPhase::Resolve { id: w, .. } if w == id))
+    }
+
+    /// A background opener's lookup answered.
+    pub(super) fn resolved(
+        &mut self,
+        id: u32,
+        address: Option<Ipv4>,
+        now: Instant,
+        ctx: &mut Ctx<'_>,
+    ) {
+        let wants = |a: &Auto| matches!(a.phase, AutoPhase::Resolve { id: w, .. } if w == id);
+        let Some(i) = self.openers.iter().position(wants) else { return };
+        match address {
+            Some(ip) => {
+                self.openers[i].to = Some((ip, self.openers[i].port));
+                self.connect(i, now, ctx);
+            }
+            None => {
+                let host = self.openers[i].host.clone();
+                if !self.quiet(i) {
+                    ctx.log(console::level::ERROR, format!("Host not found: {host}"));
+                }
+                self.failed(i, now, ctx);
+            }
+        }
+    }
+
+    /// An event for a connection a background opener is opening. Returns the connection of
+    /// a stream it opened, which may stream to the bus.
+    pub(super) fn conn_event(
+        &mut self,
+        event: &NetEvent,
+        now: Instant,
+        ctx: &mut Ctx<'_>,
+    ) -> Option<ConnId> {
+        match event {
+            NetEvent::TcpConnected { conn, local_port }
+            | NetEvent::UdpOpened { conn, local_port } => {
+                let c = *conn;
+                let Some(i) = self.openers.iter().position(|a| a.phase.attempt() == Some(c)) else {
+                    ctx.close_conn(c);
+                    return None;
+                };
+                let auto = self.openers[i].clone();
+                let local = (ctx.local_ip, *local_port);
+                let remote = if auto.kind == StreamType::Udps { None } else { auto.to };
+                match ctx.add_stream(Stream::new(auto.kind, c, local, remote), now) {
+                    Some(_) if auto.kind == StreamType::Tcpc => {
+                        self.openers[i].phase = AutoPhase::Open { conn: c };
+                        Some(c)
+                    }
+                    Some(_) => {
+                        self.openers.remove(i);
+                        Some(c)
+                    }
+                    None => {
+                        self.failed(i, now, ctx);
+                        None
+                    }
+                }
+            }
+            NetEvent::ConnFailed { conn, .. } | NetEvent::Closed { conn } => {
+                let c = *conn;
+                if let Some(i) = self.openers.iter().position(|a| a.phase.attempt() == Some(c)) {
+                    if let NetEvent::ConnFailed { reason, .. } = event {
+                        let why = conn_failure_text(*reason);
+                        ctx.log(console::level::INFO, format!("Connect failed: {why}"));
+                    }
+                    self.failed(i, now, ctx);
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// A stream auto start opened dropped: maybe a new round.
+    pub(super) fn stream_dropped(&mut self, conn: ConnId, now: Instant) {
+        if let Some(i) = self.openers.iter().position(|a| a.phase == AutoPhase::Open { conn }) {
+            self.round_over(i, now);
+        }
+    }
+
+    /// A stream on `conn` was closed on purpose (`stream_close`): an auto-started client
+    /// does not reconnect.
+    pub(super) fn stream_closed_on_purpose(&mut self, conn: ConnId) {
+        self.openers.retain(|a| a.phase != AutoPhase::Open { conn });
+    }
+
+    /// When the next background opener's timer is due.
+    pub(super) fn poll_at(&self) -> Option<Instant> {
+        self.openers.iter().filter_map(Auto::deadline).min()
+    }
+
+    pub(super) fn tick(&mut self, now: Instant, ctx: &mut Ctx<'_>) {
+        while let Some(i) = self.openers.iter().position(|a| a.deadline().is_some_and(|d| d <= now))
+        {
+            match self.openers[i].phase.clone() {
+                AutoPhase::Resolve { .. } => {
+                    let host = self.openers[i].host.clone();
+                    if !self.quiet(i) {
+                        ctx.log(console::level::ERROR, format!("DNS lookup timed out: {host}"));
+                    }
+                    self.failed(i, now, ctx);
+                }
+                AutoPhase::Connect { conn, .. } | AutoPhase::UdpOpen { conn, .. } => {
+                    ctx.close_conn(conn);
+                    ctx.log(console::level::INFO, "Connect timed out");
+                    self.failed(i, now, ctx);
+                }
+                AutoPhase::Wait { next_round: true, .. } => self.start_round(i, now, ctx),
+                AutoPhase::Wait { next_round: false, .. } => self.connect(i, now, ctx),
+                AutoPhase::Open { .. } => {}
+            }
+        }
+    }
+}
+
+impl Module {
+    /// The network came up: each service's auto start, the TCP server first.
+    pub(super) fn network_came_up(&mut self, now: Instant) {
+        let tcps = self.svc.tcp_server.cfg().auto.clone();
+        if tcps.enabled
+            && !self.svc.tcp_server.is_running()
+            && self.with_ctx(|s, ctx| s.autos.on_wlan("tcp.server", &tcps, ctx))
+        {
+            self.start_tcp_server(self.svc.tcp_server.cfg().port, true);
+        }
+        let has_udps = !self.streams.handles_of(StreamType::Udps).is_empty();
+        let udps = self.svc.udp_server.cfg();
+        let udp_server = (!has_udps).then(|| (udps.auto.clone(), udps.port));
+        self.with_ctx(|s, ctx| s.autos.network_up(udp_server, now, ctx));
+    }
+
+    /// The network went down: the openers and the listener go, every network stream closes.
+    pub(super) fn network_went_down(&mut self, now: Instant) {
+        self.with_ctx(|s, ctx| {
+            s.autos.network_down(ctx);
+            s.tcp_server.network_down(ctx);
+        });
         let open: Vec<ConnId> = self
             .streams
             .iter()
@@ -153,210 +443,21 @@ impl Module {
         }
     }
 
-    /// Starts (or restarts, for a new round) a background opener.
-    pub(super) fn auto_begin(&mut self, kind: StreamType, host: String, port: u16, now: Instant) {
-        let auto = Auto {
-            kind,
-            host,
-            port,
-            to: None,
-            tries: 0,
-            rounds: 0,
-            phase: AutoPhase::Wait { until: now, next_round: false },
-        };
-        self.autos.push(auto);
-        let i = self.autos.len() - 1;
-        self.auto_start_round(i, now);
-    }
-
-    /// Resolves (clients with a name) or goes straight to connecting / opening.
-    pub(super) fn auto_start_round(&mut self, i: usize, now: Instant) {
-        let auto = &mut self.autos[i];
-        auto.tries = 0;
-        if auto.kind == StreamType::Udps {
-            return self.auto_connect(i, now);
-        }
-        let (host, port) = (auto.host.clone(), auto.port);
-        if !self.auto_quiet(i) {
-            self.log(console::level::STATUS, &format!("[Opening: {host}:{port}]"));
-        }
-        match vars::parse_ipv4(&host) {
-            Some(ip) => {
-                self.autos[i].to = Some((ip, port));
-                self.auto_connect(i, now);
-            }
-            None => {
-                let (id, deadline) = self.resolve(&host, now);
-                self.autos[i].phase = AutoPhase::Resolve { id, deadline };
-            }
-        }
-    }
-
-    /// One connect attempt (TCP) or the socket open (UDP).
-    pub(super) fn auto_connect(&mut self, i: usize, now: Instant) {
-        let auto = &self.autos[i];
-        match (auto.kind, auto.to) {
-            (StreamType::Tcpc, Some(to)) => {
-                let local_port = self.cfg.tcp_client.local_port;
-                let conn = self.open_conn(Open::Tcp { to, local_port }, Owner::AutoStart);
-                let deadline = now + self.cfg.tcp_client.connect_timeout;
-                let auto = &mut self.autos[i];
-                auto.tries += 1;
-                auto.phase = AutoPhase::Connect { conn, deadline };
-            }
-            (kind, _) => {
-                let local_port = if kind == StreamType::Udps { auto.port } else { 0 };
-                let conn = self.open_conn(Open::Udp { local_port }, Owner::AutoStart);
-                let deadline = now + UDP_OPEN_TIMEOUT;
-                self.autos[i].phase = AutoPhase::UdpOpen { conn, deadline };
-            }
-        }
-    }
-
-    /// An attempt failed: the next attempt of the retry sequence, a new round, or the end.
-    pub(super) fn auto_failed(&mut self, i: usize, now: Instant) {
-        let auto = &self.autos[i];
-        let period = self.cfg.tcp_client.retry_period;
-        if auto.kind == StreamType::Tcpc
-            && matches!(auto.phase, AutoPhase::Connect { .. })
-            && auto.tries <= self.cfg.tcp_client.retries
-        {
-            self.autos[i].phase = AutoPhase::Wait { until: now + period, next_round: false };
-            return;
-        }
-        let kind = auto.kind;
-        let dns_failed = matches!(auto.phase, AutoPhase::Resolve { .. });
-        let quiet = self.auto_quiet(i);
-        if kind != StreamType::Udps && !quiet {
-            self.log(console::level::STATUS, "[Open failed]");
-        }
-        if kind == StreamType::Udpc && dns_failed && self.cfg.udp_client.auto_retry {
-            if !quiet {
-                self.log(console::level::INFO, "Retrying every 1000 ms");
-            }
-            let auto = &mut self.autos[i];
-            auto.rounds = auto.rounds.saturating_add(1);
-            auto.phase = AutoPhase::Wait { until: now + AUTO_RETRY, next_round: true };
-            return;
-        }
-        self.auto_round_over(i, now);
-    }
-
-    /// A UDP client retrying its lookup (`udp.client.auto_retry`) after the first failure
-    /// says nothing until it opens: the first failure was logged in full, and four lines a
-    /// second for as long as the name does not resolve would bury everything else.
-    pub(super) fn auto_quiet(&self, i: usize) -> bool {
-        let auto = &self.autos[i];
-        auto.kind == StreamType::Udpc && auto.rounds > 0
-    }
-
-    /// The retry sequence failed or the stream dropped: another round, or the end.
-    pub(super) fn auto_round_over(&mut self, i: usize, now: Instant) {
-        let auto = &self.autos[i];
-        let limit = self.cfg.tcp_client.auto_retries;
-        if auto.kind == StreamType::Tcpc && (limit == 255 || auto.rounds < limit) {
-            let period = self.cfg.tcp_client.retry_period;
-            let auto = &mut self.autos[i];
-            auto.rounds += 1;
-            auto.phase = AutoPhase::Wait { until: now + period, next_round: true };
-        } else {
-            self.autos.remove(i);
-        }
-    }
-
-    /// Whether a background opener waits for the lookup `id`.
-    pub(super) fn auto_resolving(&self, id: u32) -> bool {
-        self.autos.iter().any(|a| matches!(a.phase, AutoPhase::Resolve { id: w, .. } if w == id))
-    }
-
-    /// A background opener's lookup answered.
-    pub(super) fn auto_resolved(&mut self, id: u32, address: Option<Ipv4>, now: Instant) {
-        let wants = |a: &Auto| matches!(a.phase, AutoPhase::Resolve { id: w, .. } if w == id);
-        let Some(i) = self.autos.iter().position(wants) else { return };
-        match address {
-            Some(ip) => {
-                self.autos[i].to = Some((ip, self.autos[i].port));
-                self.auto_connect(i, now);
-            }
-            None => {
-                let host = self.autos[i].host.clone();
-                if !self.auto_quiet(i) {
-                    self.log(console::level::ERROR, &format!("Host not found: {host}"));
-                }
-                self.auto_failed(i, now);
-            }
-        }
-    }
-
-    /// An event for a connection a background opener is opening.
     pub(super) fn auto_conn_event(&mut self, event: &NetEvent, now: Instant) {
-        match event {
-            NetEvent::TcpConnected { conn, local_port }
-            | NetEvent::UdpOpened { conn, local_port } => {
-                let c = *conn;
-                let Some(i) = self.autos.iter().position(|a| a.phase.attempt() == Some(c)) else {
-                    return self.close_conn(c);
-                };
-                let auto = self.autos[i].clone();
-                let local = (self.local_ip(), *local_port);
-                let remote = if auto.kind == StreamType::Udps { None } else { auto.to };
-                match self.add_stream(Stream::new(auto.kind, c, local, remote), now) {
-                    Some(_) if auto.kind == StreamType::Tcpc => {
-                        self.autos[i].phase = AutoPhase::Open { conn: c };
-                        self.claim_bus(c);
-                    }
-                    Some(_) => {
-                        self.autos.remove(i);
-                        self.claim_bus(c);
-                    }
-                    None => self.auto_failed(i, now),
-                }
-            }
-            NetEvent::ConnFailed { conn, .. } | NetEvent::Closed { conn } => {
-                let c = *conn;
-                if let Some(i) = self.autos.iter().position(|a| a.phase.attempt() == Some(c)) {
-                    if let NetEvent::ConnFailed { reason, .. } = event {
-                        let why = conn_failure_text(*reason);
-                        self.log(console::level::INFO, &format!("Connect failed: {why}"));
-                    }
-                    self.auto_failed(i, now);
-                }
-            }
-            _ => {}
+        if let Some(conn) = self.with_ctx(|s, ctx| s.autos.conn_event(event, now, ctx)) {
+            self.claim_bus(conn);
         }
     }
 
-    /// A stream auto start opened dropped: maybe a new round.
-    pub(super) fn auto_stream_dropped(&mut self, conn: ConnId, now: Instant) {
-        if let Some(i) = self.autos.iter().position(|a| a.phase == AutoPhase::Open { conn }) {
-            self.auto_round_over(i, now);
-        }
+    pub(super) fn auto_resolved(&mut self, id: u32, address: Option<Ipv4>, now: Instant) {
+        self.with_ctx(|s, ctx| s.autos.resolved(id, address, now, ctx));
     }
 
-    /// When the next background opener's timer is due.
     pub(super) fn auto_poll_at(&self) -> Option<Instant> {
-        self.autos.iter().filter_map(Auto::deadline).min()
+        self.svc.autos.poll_at()
     }
 
     pub(super) fn auto_tick(&mut self, now: Instant) {
-        while let Some(i) = self.autos.iter().position(|a| a.deadline().is_some_and(|d| d <= now)) {
-            match self.autos[i].phase.clone() {
-                AutoPhase::Resolve { .. } => {
-                    let host = self.autos[i].host.clone();
-                    if !self.auto_quiet(i) {
-                        self.log(console::level::ERROR, &format!("DNS lookup timed out: {host}"));
-                    }
-                    self.auto_failed(i, now);
-                }
-                AutoPhase::Connect { conn, .. } | AutoPhase::UdpOpen { conn, .. } => {
-                    self.close_conn(conn);
-                    self.log(console::level::INFO, "Connect timed out");
-                    self.auto_failed(i, now);
-                }
-                AutoPhase::Wait { next_round: true, .. } => self.auto_start_round(i, now),
-                AutoPhase::Wait { next_round: false, .. } => self.auto_connect(i, now),
-                AutoPhase::Open { .. } => {}
-            }
-        }
+        self.with_ctx(|s, ctx| s.autos.tick(now, ctx));
     }
 }

@@ -1,13 +1,13 @@
 //! Connections: one table from each connection to the service that owns it, one path that
-//! opens a connection (for a command and for auto start alike), and the routing of
-//! connection events to their owner.
+//! opens and closes a connection (`ctx::Ctx::open_conn` and `close_conn`, for every service
+//! alike), and the routing of connection events to their owner.
 //!
 //! A connection is in the table from the request that opens it (or the event that announces
 //! an accepted one) until it is closed, by the peer ([`NetEvent::Closed`],
 //! [`NetEvent::ConnFailed`]) or by the core ([`NetRequest::Close`], which only
-//! [`Module::close_conn`] sends). An event for a connection not in the table is late: the
-//! attempt it answers was given up, so a connection it brings is closed and anything else is
-//! dropped.
+//! `ctx::Ctx::close_conn` sends for a connection in the table). An event for a connection
+//! not in the table is late: the attempt it answers was given up, so a connection it brings
+//! is closed and anything else is dropped.
 
 use super::*;
 use alloc::collections::{BTreeMap, btree_map};
@@ -42,7 +42,7 @@ pub(super) struct ConnTable {
 
 impl ConnTable {
     /// A fresh id (below [`crate::net::ACCEPTED_BASE`], never [`ConnId::NONE`]) for `owner`.
-    fn open(&mut self, owner: Owner) -> ConnId {
+    pub(super) fn open(&mut self, owner: Owner) -> ConnId {
         loop {
             self.last = (self.last + 1) % crate::net::ACCEPTED_BASE;
             let conn = ConnId(self.last.max(1));
@@ -100,29 +100,14 @@ pub(super) fn event_conn(event: &NetEvent) -> Option<ConnId> {
 }
 
 impl Module {
-    /// The one way the core opens a connection: a fresh id in the table under `owner`, and
-    /// the request to the platform.
+    /// Opens a connection (see [`ctx::Ctx::open_conn`]).
     pub(super) fn open_conn(&mut self, open: Open, owner: Owner) -> ConnId {
-        let conn = self.conns.open(owner);
-        let request = match open {
-            Open::Tcp { to, local_port } => {
-                NetRequest::TcpConnect { conn, to: to.0, port: to.1, local_port }
-            }
-            Open::Udp { local_port } => NetRequest::UdpOpen { conn, local_port },
-            Open::Listen { port } => NetRequest::TcpListen { listener: conn, port },
-        };
-        self.actions.push_back(Action::Net(request));
-        conn
+        self.with_ctx(|_, ctx| ctx.open_conn(open, owner))
     }
 
-    /// The one way the core closes a connection (a listener: stops listening).
+    /// Closes a connection (see [`ctx::Ctx::close_conn`]).
     pub(super) fn close_conn(&mut self, conn: ConnId) {
-        let request = match self.conns.owner(conn) {
-            Some(Owner::TcpServer) => NetRequest::TcpUnlisten { listener: conn },
-            _ => NetRequest::Close { conn },
-        };
-        self.conns.remove(conn);
-        self.actions.push_back(Action::Net(request));
+        self.with_ctx(|_, ctx| ctx.close_conn(conn))
     }
 
     /// The owner of the command being run, for the connections it opens (a command always

@@ -1,9 +1,147 @@
 //! The network commands (`network_up`, `network_down`, `network_restart`, `network_lookup`,
 //! `ping`, `wlan_scan`), the DNS and ping clients, and what commands waiting for the Network Up
 //! Sequence ([`crate::wlan`]) do when it settles.
+//!
+//! A part of its own: [`Network`] owns the WLAN state machine, whether the network was up,
+//! and its settings (`wlan.*`, `network.dns.timeout`, `network.default_interface`); it feeds
+//! the WLAN its events and timers through a [`Ctx`] (requests out, logs, request ids) and
+//! reports each change ([`NetChange`]). The module routes the change: the status variables,
+//! the other services' reaction to the network coming and going, and the commands of every
+//! origin waiting for it to settle. What a network command waits for ([`NetWait`]) is the
+//! origin's, like every waiting command.
 
 use super::*;
+use crate::config::NetworkConfig;
 use conns::Open;
+use ctx::Ctx;
+
+/// The network service: the WLAN and its Network Up Sequence.
+#[derive(Debug)]
+pub(super) struct Network {
+    cfg: NetworkConfig,
+    wlan: Wlan,
+    /// Whether the network was up at the last change (to see it come and go).
+    was_up: bool,
+}
+
+/// What a step of the WLAN changed, for the module to route.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct NetChange {
+    /// The Network Up Sequence settled: the commands waiting for it go on.
+    pub(super) settled: Option<Settled>,
+    /// The network came up (`Some(true)`) or went down (`Some(false)`).
+    pub(super) up: Option<bool>,
+}
+
+impl Network {
+    pub(super) fn new(vars: &Vars) -> Self {
+        Self { cfg: NetworkConfig::from_vars(vars), wlan: Wlan::new(), was_up: false }
+    }
+
+    /// `wlan.*`, `network.*` changed.
+    pub(super) fn configure(&mut self, vars: &Vars) {
+        self.cfg = NetworkConfig::from_vars(vars);
+    }
+
+    pub(super) fn cfg(&self) -> &NetworkConfig {
+        &self.cfg
+    }
+
+    /// The WLAN's state (status, join result, address, counters).
+    pub(super) fn wlan(&self) -> &Wlan {
+        &self.wlan
+    }
+
+    /// The network's own address now (`0.0.0.0` while it is down).
+    pub(super) fn local_ip(&self) -> Ipv4 {
+        self.wlan.ip().map_or([0; 4], |c| c.address)
+    }
+
+    /// Carries out what the WLAN state machine asked for and says what changed.
+    fn apply(&mut self, out: wlan::Out, ctx: &mut Ctx<'_>) -> NetChange {
+        for request in out.requests {
+            ctx.act(Action::Net(request));
+        }
+        for (level, text) in out.logs {
+            ctx.log(level, text);
+        }
+        let up = self.wlan.is_up();
+        let changed = up != core::mem::replace(&mut self.was_up, up);
+        NetChange { settled: out.settled, up: changed.then_some(up) }
+    }
+
+    /// At boot: joins when `wlan.auto_join.enabled`.
+    pub(super) fn boot(&mut self, now: Instant, ctx: &mut Ctx<'_>) -> Option<NetChange> {
+        self.cfg.wlan.auto_join.then(|| self.up(now, ctx))
+    }
+
+    /// Brings the network up (if it is not); a command waits for [`NetChange::settled`].
+    pub(super) fn up(&mut self, now: Instant, ctx: &mut Ctx<'_>) -> NetChange {
+        let mut out = wlan::Out::default();
+        self.wlan.up(&self.cfg.wlan, now, ctx.ids, &mut out);
+        self.apply(out, ctx)
+    }
+
+    /// `network_down`: leaves the network (nobody waits for this to settle).
+    pub(super) fn down(&mut self, ctx: &mut Ctx<'_>) -> NetChange {
+        let mut out = wlan::Out::default();
+        self.wlan.down(&mut out);
+        out.settled = None;
+        self.apply(out, ctx)
+    }
+
+    /// An event for the WLAN.
+    pub(super) fn event(&mut self, event: &NetEvent, now: Instant, ctx: &mut Ctx<'_>) -> NetChange {
+        let mut out = wlan::Out::default();
+        self.wlan.event(event, &self.cfg.wlan, now, ctx.ids, &mut out);
+        self.apply(out, ctx)
+    }
+
+    /// When the Network Up Sequence's next timer is due.
+    pub(super) fn poll_at(&self) -> Option<Instant> {
+        self.wlan.poll_at()
+    }
+
+    pub(super) fn tick(&mut self, now: Instant, ctx: &mut Ctx<'_>) -> NetChange {
+        let mut out = wlan::Out::default();
+        self.wlan.tick(&self.cfg.wlan, now, ctx.ids, &mut out);
+        self.apply(out, ctx)
+    }
+
+    /// Checks the interface argument of the `network_*` commands: `wlan` (or
+    /// `network.default_interface` when none is given) goes on; `softap` is code 1 (not
+    /// supported yet), anything else code 7.
+    pub(super) fn interface(
+        &self,
+        arg: Option<&String>,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ResultCode> {
+        let iface = arg.map_or(self.cfg.default_interface.name(), String::as_str);
+        match iface {
+            "wlan" => Ok(()),
+            "softap" => {
+                ctx.log(console::level::ERROR, "The softap interface is not supported");
+                Err(ResultCode::FAILED)
+            }
+            _ => Err(ResultCode::BAD_ARGS),
+        }
+    }
+
+    /// `wlan_scan`: asks for a scan with the `wlan.scan.*` settings; its id and deadline.
+    pub(super) fn scan(&self, now: Instant, ctx: &mut Ctx<'_>) -> (u32, Instant) {
+        let id = ctx.ids.fresh();
+        let params = self.cfg.wlan.scan;
+        ctx.act(Action::Net(NetRequest::Scan { id, ssid: None, bssid: None, params }));
+        (id, now + wlan::scan_timeout(&params))
+    }
+
+    /// The ping client: one echo request to `to`; its id and deadline.
+    pub(super) fn ping(&self, to: Ipv4, now: Instant, ctx: &mut Ctx<'_>) -> (u32, Instant) {
+        let id = ctx.ids.fresh();
+        ctx.act(Action::Net(NetRequest::Ping { id, to }));
+        (id, now + wlan::PING_TIMEOUT)
+    }
+}
 
 /// What a network command waits for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,20 +206,16 @@ pub(super) enum PingTarget {
 }
 
 impl Module {
-    /// Carries out what the WLAN state machine asked for and answers a command waiting on it.
-    pub(super) fn apply(&mut self, out: wlan::Out, now: Instant) {
-        for request in out.requests {
-            self.actions.push_back(Action::Net(request));
-        }
-        for (level, text) in &out.logs {
-            self.log(*level, text);
-        }
+    /// Routes a change of the network: the status variables, the services' reaction to it
+    /// coming or going, and the commands waiting for it to settle.
+    pub(super) fn net_changed(&mut self, change: NetChange, now: Instant) {
         self.sync_net_vars();
-        let up = self.wlan.is_up();
-        if up != core::mem::replace(&mut self.net_was_up, up) {
-            if up { self.network_came_up(now) } else { self.network_went_down(now) }
+        match change.up {
+            Some(true) => self.network_came_up(now),
+            Some(false) => self.network_went_down(now),
+            None => {}
         }
-        if let Some(settled) = out.settled {
+        if let Some(settled) = change.settled {
             // Every origin whose command waits for the network goes on, the current one first.
             let waiting = |p: &Option<Pending>| matches!(p, Some(Pending::Net(NetWait::NetUp(_))));
             let others: Vec<Origin> =
@@ -109,7 +243,7 @@ impl Module {
                 None => self.lookup(host, Then::Open { udp, port }, now),
             },
             (Settled::Up, AfterUp::TcpServer(port)) => {
-                if self.tcp_server.is_some() {
+                if self.svc.tcp_server.is_running() {
                     // Auto-started while the command waited for the network.
                     self.log(console::level::ERROR, "TCP server already running");
                     return self.finish(ResultCode::FAILED, None, now);
@@ -136,7 +270,8 @@ impl Module {
                 self.lookup(host, Then::Ping, now)
             }
             (Settled::Up, AfterUp::Ping(PingTarget::Gateway)) => {
-                match self.wlan.ip().map(|ip| ip.gateway).filter(|gw| *gw != [0; 4]) {
+                let gateway = self.svc.network.wlan().ip().map(|ip| ip.gateway);
+                match gateway.filter(|gw| *gw != [0; 4]) {
                     Some(gateway) => self.ping(gateway, now),
                     None => {
                         self.log(console::level::ERROR, "No gateway");
@@ -150,9 +285,8 @@ impl Module {
     /// Brings the network up (if it is not) and then does `after`.
     pub(super) fn with_network(&mut self, after: AfterUp, now: Instant) {
         self.pending = Some(Pending::Net(NetWait::NetUp(after)));
-        let mut out = wlan::Out::default();
-        self.wlan.up(&self.cfg.wlan, now, &mut out);
-        self.apply(out, now);
+        let change = self.with_ctx(|s, ctx| s.network.up(now, ctx));
+        self.net_changed(change, now);
     }
 
     /// A command's name lookup: the command waits for the answer.
@@ -161,29 +295,23 @@ impl Module {
         self.pending = Some(Pending::Net(NetWait::Lookup { id, deadline, host, then }));
     }
 
-    /// The DNS client, for commands and auto start alike: asks the platform to resolve
-    /// `host`; the answer ([`NetEvent::Resolved`]) carries the id, and the asker gives up at
-    /// the deadline (`network.dns.timeout`, in milliseconds: assumed; its range is 100 to
-    /// 60000).
+    /// A name lookup (see [`ctx::Ctx::resolve`]).
     pub(super) fn resolve(&mut self, host: &str, now: Instant) -> (u32, Instant) {
-        let id = self.wlan.next_id();
-        self.actions.push_back(Action::Net(NetRequest::Resolve { id, name: host.to_string() }));
-        (id, now + self.cfg.dns.timeout)
+        self.with_ctx(|_, ctx| ctx.resolve(host, now))
     }
 
     pub(super) fn ping(&mut self, to: Ipv4, now: Instant) {
-        let id = self.wlan.next_id();
-        self.actions.push_back(Action::Net(NetRequest::Ping { id, to }));
-        self.pending =
-            Some(Pending::Net(NetWait::Ping { id, deadline: now + wlan::PING_TIMEOUT, to }));
+        let (id, deadline) = self.with_ctx(|s, ctx| s.network.ping(to, now, ctx));
+        self.pending = Some(Pending::Net(NetWait::Ping { id, deadline, to }));
     }
 
     /// The read-only status variables from the WLAN state.
     pub(super) fn sync_net_vars(&mut self) {
-        let status = (self.wlan.status() as u8).to_string();
+        let wlan = self.svc.network.wlan();
+        let status = (wlan.status() as u8).to_string();
         self.vars.set_internal(Var::WlanNetworkStatus, status.as_bytes());
-        self.vars.set_internal(Var::WlanJoinResult, self.wlan.result().name().as_bytes());
-        let (ip, netmask, gateway, dns) = match self.wlan.ip() {
+        self.vars.set_internal(Var::WlanJoinResult, wlan.result().name().as_bytes());
+        let (ip, netmask, gateway, dns) = match wlan.ip() {
             Some(c) => (
                 wlan::ip_text(c.address),
                 wlan::ip_text(c.netmask),
@@ -201,19 +329,9 @@ impl Module {
         self.vars.set_internal(Var::WlanNetworkDns, dns.as_bytes());
     }
 
-    /// Checks the interface argument of the `network_*` commands: `wlan` (or
-    /// `network.default_interface` when none is given) goes on; `softap` is code 1 (not
-    /// supported yet), anything else code 7.
+    /// Checks the interface argument of the `network_*` commands ([`Network::interface`]).
     pub(super) fn wlan_interface(&mut self, arg: Option<&String>) -> Result<(), ResultCode> {
-        let iface = arg.map_or(self.cfg.default_interface.name(), String::as_str);
-        match iface {
-            "wlan" => Ok(()),
-            "softap" => {
-                self.log(console::level::ERROR, "The softap interface is not supported");
-                Err(ResultCode::FAILED)
-            }
-            _ => Err(ResultCode::BAD_ARGS),
-        }
+        self.with_ctx(|s, ctx| s.network.interface(arg, ctx))
     }
 
     pub(super) fn network_command(
@@ -253,10 +371,8 @@ impl Module {
                 if let Err(code) = self.wlan_interface(args.first()) {
                     return Some((code, None));
                 }
-                let mut out = wlan::Out::default();
-                self.wlan.down(&mut out);
-                out.settled = None;
-                self.apply(out, now);
+                let change = self.with_ctx(|s, ctx| s.network.down(ctx));
+                self.net_changed(change, now);
                 if id == CommandId::NetworkDown {
                     return Some((ResultCode::SUCCESS, Some("Success".to_string())));
                 }
@@ -270,15 +386,7 @@ impl Module {
                     Some(_) => return Some((ResultCode::UNKNOWN_OPTION, None)),
                 };
                 self.buffer_as("wlan_scan");
-                let id = self.wlan.next_id();
-                let params = self.cfg.wlan.scan;
-                self.actions.push_back(Action::Net(NetRequest::Scan {
-                    id,
-                    ssid: None,
-                    bssid: None,
-                    params,
-                }));
-                let deadline = now + wlan::scan_timeout(&params);
+                let (id, deadline) = self.with_ctx(|s, ctx| s.network.scan(now, ctx));
                 self.pending = Some(Pending::Net(NetWait::Scan { id, deadline, verbose }));
                 None
             }
@@ -332,13 +440,18 @@ impl Module {
     }
 
     pub(super) fn wlan_poll_at(&self) -> Option<Instant> {
-        self.wlan.poll_at()
+        self.svc.network.poll_at()
     }
 
     pub(super) fn wlan_tick(&mut self, now: Instant) {
-        let mut out = wlan::Out::default();
-        self.wlan.tick(&self.cfg.wlan, now, &mut out);
-        self.apply(out, now);
+        let change = self.with_ctx(|s, ctx| s.network.tick(now, ctx));
+        self.net_changed(change, now);
+    }
+
+    /// An event for the WLAN (not a connection's, not a command's answer).
+    pub(super) fn wlan_event(&mut self, event: &NetEvent, now: Instant) {
+        let change = self.with_ctx(|s, ctx| s.network.event(event, now, ctx));
+        self.net_changed(change, now);
     }
 
     /// Whether an event answers the request of the network command being served (a scan's

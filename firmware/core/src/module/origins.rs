@@ -36,7 +36,7 @@ impl Module {
         let format = self.format();
         match reply {
             // The bus carries only stream data while it streams.
-            Reply::Log { .. } if self.bus.streaming => {}
+            Reply::Log { .. } if self.svc.bus.is_streaming() => {}
             Reply::Log { level, text } => self.serial.log(format, level, &text),
             Reply::Response { code, body } => self.serial.response(format, code, &body),
             // The serial console's bytes go to the data phase as they arrive.
@@ -183,7 +183,7 @@ impl Module {
             if self.halted {
                 return;
             }
-            if self.bus.streaming {
+            if self.svc.bus.is_streaming() {
                 return self.bus_bytes(&bytes[i..], now);
             }
             if let Some(Pending::Stream(StreamWait::Data { phase, deadline, .. })) =

@@ -32,7 +32,8 @@
 //!   write fails (code 1). `udp_client` keeps datagrams from any sender.
 
 use super::*;
-use conns::Owner;
+use crate::config::SocketsConfig;
+use ctx::Ctx;
 
 /// What a stream or socket command waits for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,9 +124,79 @@ pub(super) fn parse_port(arg: &str) -> Option<u16> {
     parse_handle(arg).and_then(|n| u16::try_from(n).ok()).filter(|p| *p > 0)
 }
 
+/// The stream commands' part: their settings (`bus.command.*`, `tcp.client.*`) and the
+/// receive path of network streams. The commands themselves wait in their origin
+/// (`StreamWait`) and are `impl Module` below.
+#[derive(Debug)]
+pub(super) struct Sockets {
+    cfg: SocketsConfig,
+}
+
+/// Where received data goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Delivery {
+    /// The stream streams to the bus (STREAM mode): straight out, not buffered.
+    pub(super) bus: bool,
+    /// `udp.server.lock_client`: a UDP server answers its first client only.
+    pub(super) lock_client: bool,
+}
+
+impl Sockets {
+    pub(super) fn new(vars: &Vars) -> Self {
+        Self { cfg: SocketsConfig::from_vars(vars) }
+    }
+
+    /// `bus.command.*` or `tcp.client.*` changed.
+    pub(super) fn configure(&mut self, vars: &Vars) {
+        self.cfg = SocketsConfig::from_vars(vars);
+    }
+
+    pub(super) fn cfg(&self) -> &SocketsConfig {
+        &self.cfg
+    }
+
+    /// Data for stream `h`: buffered up to `bus.command.rx_bufsize` (the rest dropped,
+    /// logged), the peer paused at half full; data for the bus is only counted (a UDP server
+    /// still learns whom to answer).
+    pub(super) fn received(
+        &self,
+        h: usize,
+        from: Endpoint,
+        data: &[u8],
+        to: Delivery,
+        now: Instant,
+        ctx: &mut Ctx<'_>,
+    ) {
+        if to.bus {
+            ctx.streams.received(h, from, &[], 0, to.lock_client, now);
+            if let Some(s) = ctx.streams.get_mut(h) {
+                s.rx_bytes += data.len() as u64;
+            }
+            return;
+        }
+        let cap = self.cfg.bus.rx_bufsize;
+        let dropped = ctx.streams.received(h, from, data, cap, to.lock_client, now);
+        if dropped > 0 {
+            ctx.log(
+                console::level::INFO,
+                format!("Stream {h}: receive buffer full, {dropped} bytes dropped"),
+            );
+        }
+        if let Some(s) = ctx.streams.get_mut(h)
+            && !s.kind.is_udp()
+            && !s.paused
+            && s.buffered() >= cap / 2
+        {
+            s.paused = true;
+            let conn = s.conn;
+            ctx.act(Action::Net(NetRequest::Flow { conn, accept: false }));
+        }
+    }
+}
+
 impl Module {
     pub(super) fn local_ip(&self) -> Ipv4 {
-        self.wlan.ip().map_or([0; 4], |c| c.address)
+        self.svc.network.local_ip()
     }
 
     pub(super) fn stream_command(
@@ -195,24 +266,9 @@ impl Module {
         }
     }
 
-    /// Adds a stream for a connection the platform opened; `None` (and the connection closed)
-    /// when no handle is free.
+    /// Adds a stream for a connection the platform opened (see [`ctx::Ctx::add_stream`]).
     pub(super) fn add_stream(&mut self, stream: Stream, now: Instant) -> Option<usize> {
-        let conn = stream.conn;
-        let mut stream = stream;
-        stream.last_activity = now;
-        match self.streams.open(stream) {
-            Some(h) => {
-                self.conns.set(conn, Owner::Stream);
-                self.log(console::level::STATUS, &format!("[Opened: {h}]"));
-                Some(h)
-            }
-            None => {
-                self.close_conn(conn);
-                self.log(console::level::ERROR, "No free stream handles");
-                None
-            }
-        }
+        self.with_ctx(|_, ctx| ctx.add_stream(stream, now))
     }
 
     pub(super) fn read(
@@ -226,13 +282,13 @@ impl Module {
             return Some((ResultCode::BAD_ARGS, None));
         };
         if stream.source.is_some() {
-            return self.local_read(handle, size);
+            return self.local_read(handle, size, now);
         }
         if stream.buffered() > 0 {
             self.answer_read(handle, size, with_sender, now);
             return None;
         }
-        let timeout = self.cfg.bus.read_timeout;
+        let timeout = self.svc.sockets.cfg().bus.read_timeout;
         if timeout.as_millis() == 0 {
             return Some((ResultCode::SUCCESS, None));
         }
@@ -255,7 +311,7 @@ impl Module {
             return self.finish(ResultCode::SUCCESS, None, now);
         };
         let chunk = stream.read(size);
-        let cap = self.cfg.bus.rx_bufsize;
+        let cap = self.svc.sockets.cfg().bus.rx_bufsize;
         if stream.paused && stream.buffered() < cap / 4 {
             stream.paused = false;
             let conn = stream.conn;
@@ -285,7 +341,7 @@ impl Module {
         now: Instant,
     ) -> Option<(ResultCode, Option<String>)> {
         let Some(size) = parse_size(size) else { return Some((ResultCode::BAD_ARGS, None)) };
-        if size > self.cfg.bus.rx_bufsize {
+        if size > self.svc.sockets.cfg().bus.rx_bufsize {
             return Some((ResultCode::BOUNDS_ERROR, None));
         }
         self.start_data(size, target, now);
@@ -353,7 +409,7 @@ impl Module {
         let conn = stream.conn;
         let len = data.len();
         self.actions.push_back(Action::Net(NetRequest::Send { conn, data, to }));
-        let deadline = now + self.cfg.bus.write_timeout;
+        let deadline = now + self.svc.sockets.cfg().bus.write_timeout;
         self.pending = Some(Pending::Stream(StreamWait::Write { conn, handle, deadline, len }));
     }
 
@@ -363,14 +419,14 @@ impl Module {
         if let Some(Local::FileWrite { name, size, written, .. }) = &stream.source
             && written < size
         {
-            self.files.fs.abort(name);
+            self.svc.files.fs.abort(name);
             let note = format!("File {name}: closed after {written} of {size} bytes, discarded");
             self.log(console::level::ERROR, &note);
         }
         // Closed on purpose: an auto-started client does not reconnect.
-        self.autos.retain(|a| {
-            stream.source.is_some() || a.phase != AutoPhase::Open { conn: stream.conn }
-        });
+        if stream.source.is_none() {
+            self.svc.autos.stream_closed_on_purpose(stream.conn);
+        }
         if !stream.closed && stream.source.is_none() {
             self.close_conn(stream.conn);
         }
@@ -406,7 +462,7 @@ impl Module {
                 format!("Write aborted: {} bytes missing", phase.missing())
             }
             StreamWait::Write { .. } => {
-                if self.cfg.bus.write_check {
+                if self.svc.sockets.cfg().bus.write_check {
                     self.log(console::level::ERROR, "Write not taken in time");
                     return self.finish(ResultCode::BOUNDS_ERROR, None, now);
                 }
@@ -422,31 +478,14 @@ impl Module {
         match event {
             NetEvent::Received { conn, data, from } => {
                 let Some(h) = self.streams.by_conn(*conn) else { return };
-                if self.bus.streaming && self.bus.conn == Some(*conn) {
-                    // Straight to the bus; a UDP server still learns whom to answer.
-                    let lock = self.cfg.udp_server.lock_client;
-                    self.streams.received(h, *from, &[], 0, lock, now);
-                    if let Some(s) = self.streams.get_mut(h) {
-                        s.rx_bytes += data.len() as u64;
-                    }
+                let to = Delivery {
+                    bus: self.svc.bus.streams_conn(*conn),
+                    lock_client: self.svc.udp_server.lock_client(),
+                };
+                self.with_ctx(|s, ctx| s.sockets.received(h, *from, data, to, now, ctx));
+                if to.bus {
                     self.serial.raw(data);
                     return;
-                }
-                let cap = self.cfg.bus.rx_bufsize;
-                let lock = self.cfg.udp_server.lock_client;
-                let dropped = self.streams.received(h, *from, data, cap, lock, now);
-                if dropped > 0 {
-                    let note = format!("Stream {h}: receive buffer full, {dropped} bytes dropped");
-                    self.log(console::level::INFO, &note);
-                }
-                if let Some(s) = self.streams.get_mut(h)
-                    && !s.kind.is_udp()
-                    && !s.paused
-                    && s.buffered() >= cap / 2
-                {
-                    s.paused = true;
-                    self.actions
-                        .push_back(Action::Net(NetRequest::Flow { conn: *conn, accept: false }));
                 }
                 if let Some(Pending::Stream(StreamWait::Read { handle, size, with_sender, .. })) =
                     self.pending.clone()
@@ -491,7 +530,7 @@ impl Module {
         {
             self.finish(ResultCode::FAILED, None, now);
         }
-        self.auto_stream_dropped(conn, now);
+        self.svc.autos.stream_dropped(conn, now);
         let Some(h) = self.streams.by_conn(conn) else { return };
         let Some(stream) = self.streams.get_mut(h) else { return };
         if stream.closed {

@@ -1264,7 +1264,7 @@ fn a_broken_sequence_is_data() {
 #[test]
 fn stream_mode_server_takes_one_client() {
     let mut rig = Rig::up(&[]);
-    rig.m.bus.configured = true;
+    rig.m.svc.bus.configured = true;
     let listener = rig.tcps();
     rig.event(NetEvent::TcpAccepted { listener, conn: ConnId(ACCEPTED_BASE), peer: (PEER, 1) });
     rig.event(NetEvent::TcpAccepted { listener, conn: ConnId(ACCEPTED_BASE + 1), peer: (PEER, 2) });

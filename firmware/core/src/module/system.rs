@@ -65,8 +65,12 @@ impl Module {
         }
         match self.vars.set(id, &args[used]) {
             Ok(()) => {
-                match id.var() {
-                    Var::SystemCmdFormat => self.apply_format(),
+                let var = id.var();
+                match var {
+                    Var::SystemCmdFormat => {
+                        self.apply_format();
+                        self.settings_changed(&FORMAT_VARS);
+                    }
                     Var::TimeRtc => {
                         let value = self.vars.int(Var::TimeRtc);
                         self.rtc = (value, self.clock);
@@ -74,7 +78,7 @@ impl Module {
                     }
                     _ => {}
                 }
-                self.settings_changed();
+                self.settings_changed(&[var]);
                 (ResultCode::SUCCESS, Some("Set OK".to_string()))
             }
             Err(SetError::Invalid) => (ResultCode::BAD_ARGS, None),
@@ -83,9 +87,27 @@ impl Module {
         }
     }
 
-    /// A variable changed: every service reads its settings again.
-    pub(super) fn settings_changed(&mut self) {
-        self.cfg = Settings::from_vars(&self.vars);
+    /// Variables changed: each part whose settings read one of them reads its settings
+    /// again, once (see [`readers`]).
+    pub(super) fn settings_changed(&mut self, changed: &[Var]) {
+        let mut parts: Vec<Part> = Vec::new();
+        for part in changed.iter().flat_map(|var| readers(*var)) {
+            if !parts.contains(part) {
+                parts.push(*part);
+            }
+        }
+        let vars = &self.vars;
+        for part in parts {
+            match part {
+                Part::Module => self.cfg = Settings::from_vars(vars),
+                Part::Network => self.svc.network.configure(vars),
+                Part::TcpServer => self.svc.tcp_server.configure(vars),
+                Part::UdpServer => self.svc.udp_server.configure(vars),
+                Part::Bus => self.svc.bus.configure(vars),
+                Part::Autos => self.svc.autos.configure(vars),
+                Part::Sockets => self.svc.sockets.configure(vars),
+            }
+        }
     }
 
     /// `time.rtc` now, in epoch seconds (see [`crate::clock`]).
@@ -107,7 +129,8 @@ impl Module {
         }
     }
 
-    /// `system.cmd.format` sets the four framing variables (protocol-facts §1.2).
+    /// `system.cmd.format` sets the four framing variables (protocol-facts §1.2): those in
+    /// [`FORMAT_VARS`].
     pub(super) fn apply_format(&mut self) {
         let machine = self.vars.text(Var::SystemCmdFormat) == "machine";
         let (on, off) = (b"1".as_slice(), b"0".as_slice());
@@ -173,6 +196,55 @@ impl Module {
             }
         }
         self.resume(now);
+    }
+}
+
+/// The variables `system.cmd.format` sets.
+const FORMAT_VARS: [Var; 4] = [
+    Var::SystemCmdEcho,
+    Var::SystemCmdHeaderEnabled,
+    Var::SystemCmdPromptEnabled,
+    Var::SystemPrintLevel,
+];
+
+/// The parts that read their settings from the variables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Part {
+    /// What is still the module's own ([`Settings`]): the console's framing.
+    Module,
+    Network,
+    TcpServer,
+    UdpServer,
+    Bus,
+    Autos,
+    Sockets,
+}
+
+/// The parts whose settings read `var`: a change of it makes them, and only them, read
+/// their settings again (`set`, `load`; boot and `factory_reset` start from a fresh module).
+pub(super) fn readers(var: Var) -> &'static [Part] {
+    let name = var.def().name;
+    let under = |prefix: &str| name.starts_with(prefix);
+    if under("wlan.") || under("network.dns.") {
+        &[Part::Network]
+    } else if name == "network.default_interface" {
+        &[Part::Network, Part::Autos]
+    } else if under("tcp.server.") {
+        &[Part::TcpServer]
+    } else if under("udp.server.") {
+        &[Part::UdpServer]
+    } else if name == "bus.mode" || under("bus.stream.") {
+        &[Part::Bus]
+    } else if under("tcp.client.") {
+        &[Part::Autos, Part::Sockets]
+    } else if under("udp.client.") {
+        &[Part::Autos]
+    } else if under("bus.command.") {
+        &[Part::Sockets]
+    } else if under("system.cmd.") || name == "system.print_level" || name == "time.zone" {
+        &[Part::Module]
+    } else {
+        &[]
     }
 }
 

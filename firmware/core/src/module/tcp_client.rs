@@ -22,9 +22,9 @@ impl Module {
         }
     }
     pub(super) fn tcp_attempt(&mut self, host: String, to: Endpoint, tries: u32, now: Instant) {
-        let local_port = self.cfg.tcp_client.local_port;
+        let local_port = self.svc.sockets.cfg().tcp_client.local_port;
         let conn = self.open_conn(Open::Tcp { to, local_port }, self.command_owner());
-        let deadline = now + self.cfg.tcp_client.connect_timeout;
+        let deadline = now + self.svc.sockets.cfg().tcp_client.connect_timeout;
         self.pending = Some(Pending::Stream(StreamWait::Connect {
             conn,
             deadline,
@@ -36,11 +36,11 @@ impl Module {
     }
     /// A connect attempt failed: wait and retry, or give up.
     pub(super) fn tcp_retry(&mut self, host: String, to: Endpoint, tries: u32, now: Instant) {
-        if tries > self.cfg.tcp_client.retries {
+        if tries > self.svc.sockets.cfg().tcp_client.retries {
             self.log(console::level::STATUS, "[Open failed]");
             return self.finish(ResultCode::FAILED, None, now);
         }
-        let period = self.cfg.tcp_client.retry_period;
+        let period = self.svc.sockets.cfg().tcp_client.retry_period;
         self.log(console::level::INFO, &format!("Retrying in {} ms", period.as_millis()));
         let deadline = now + period;
         self.pending = Some(Pending::Stream(StreamWait::Connect {

@@ -1,125 +1,222 @@
 //! The TCP server: `tcp_server start|stop`, its listener (owned in the connection table),
 //! its clients (TCPS streams, at most `tcp.server.max_clients`, one in STREAM mode) and their
 //! idle timer (`tcp.server.idle_timeout`).
+//!
+//! A part of its own: [`TcpServer`] owns its listener and its settings and works through a
+//! [`Ctx`]; the module starts it once the network is up and closes the client streams it
+//! hands back (the stream close path is the stream table's).
 
 use super::*;
+use crate::config::TcpServerConfig;
 use conns::{Open, Owner};
+use ctx::Ctx;
 use sockets::parse_port;
 
-/// The module's TCP server while it listens.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The TCP server service.
+#[derive(Debug)]
 pub(super) struct TcpServer {
-    pub(super) listener: ConnId,
-    pub(super) port: u16,
-    /// Started by `tcp.server.auto_start`: its first client may stream to the bus.
-    pub(super) auto: bool,
+    cfg: TcpServerConfig,
+    listening: Option<Listening>,
 }
 
-impl Module {
+/// The listener while the server runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Listening {
+    listener: ConnId,
+    port: u16,
+    /// Started by `tcp.server.auto_start`: its first client may stream to the bus.
+    auto: bool,
+}
+
+/// What `tcp_server` asks of the module.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum ServerStep {
+    /// Answer the command now.
+    Answer(ResultCode, Option<String>),
+    /// Bring the network up, then [`TcpServer::start`] on this port.
+    Start(u16),
+    /// Stopped: close these client streams, then log that it stopped.
+    Stopped(Vec<usize>),
+}
+
+impl TcpServer {
+    pub(super) fn new(vars: &Vars) -> Self {
+        Self { cfg: TcpServerConfig::from_vars(vars), listening: None }
+    }
+
+    /// `tcp.server.*` changed.
+    pub(super) fn configure(&mut self, vars: &Vars) {
+        self.cfg = TcpServerConfig::from_vars(vars);
+    }
+
+    pub(super) fn cfg(&self) -> &TcpServerConfig {
+        &self.cfg
+    }
+
+    pub(super) fn is_running(&self) -> bool {
+        self.listening.is_some()
+    }
+
     /// `tcp_server start [port]`, `tcp_server stop`.
-    pub(super) fn tcp_server_command(
-        &mut self,
-        args: &[String],
-        now: Instant,
-    ) -> Option<(ResultCode, Option<String>)> {
-        let bad = Some((ResultCode::BAD_ARGS, None));
+    pub(super) fn command(&mut self, args: &[String], ctx: &mut Ctx<'_>) -> ServerStep {
+        let bad = ServerStep::Answer(ResultCode::BAD_ARGS, None);
         match (args[0].as_str(), args.get(1)) {
             ("start", port) => {
                 let port = match port.map(|p| parse_port(p)) {
                     Some(Some(p)) => p,
                     Some(None) => return bad,
-                    None => self.cfg.tcp_server.port,
+                    None => self.cfg.port,
                 };
-                if self.tcp_server.is_some() {
-                    self.log(console::level::ERROR, "TCP server already running");
-                    return Some((ResultCode::FAILED, None));
+                if self.is_running() {
+                    ctx.log(console::level::ERROR, "TCP server already running");
+                    return ServerStep::Answer(ResultCode::FAILED, None);
                 }
-                self.with_network(AfterUp::TcpServer(port), now);
-                None
+                ServerStep::Start(port)
             }
-            ("stop", None) => {
-                if let Some(server) = self.tcp_server.take() {
-                    self.close_conn(server.listener);
-                    for h in self.streams.handles_of(StreamType::Tcps) {
-                        self.close_stream(h, now);
-                    }
-                    self.log(console::level::INFO, "TCP server stopped");
+            ("stop", None) => match self.listening.take() {
+                Some(server) => {
+                    ctx.close_conn(server.listener);
+                    ServerStep::Stopped(ctx.streams.handles_of(StreamType::Tcps))
                 }
-                Some((ResultCode::SUCCESS, Some("Success".to_string())))
-            }
-            ("stop", Some(_)) => Some((ResultCode::TOO_MANY_ARGS, None)),
+                None => ServerStep::Answer(ResultCode::SUCCESS, Some("Success".to_string())),
+            },
+            ("stop", Some(_)) => ServerStep::Answer(ResultCode::TOO_MANY_ARGS, None),
             _ => bad,
         }
     }
-    /// An event for the TCP server's listener: a client, or the listener failed.
-    pub(super) fn listener_event(&mut self, event: &NetEvent, now: Instant) {
+
+    /// Listens on `port` (`auto`: for auto start).
+    pub(super) fn start(&mut self, port: u16, auto: bool, ctx: &mut Ctx<'_>) {
+        let listener = ctx.open_conn(Open::Listen { port }, Owner::TcpServer);
+        self.listening = Some(Listening { listener, port, auto });
+        ctx.log(console::level::INFO, format!("TCP server listening on port {port}"));
+    }
+
+    /// The network went down: the listener goes with it, without a word (its clients
+    /// close with their streams).
+    pub(super) fn network_down(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(server) = self.listening.take() {
+            ctx.close_conn(server.listener);
+        }
+    }
+
+    /// An event for the listener: a client, or the listener failed. `one_client`: STREAM
+    /// mode, where a server takes one client (chapter, "Stream Limitations"). Returns the
+    /// connection of a client of the auto-started server, which may stream to the bus.
+    pub(super) fn listener_event(
+        &mut self,
+        event: &NetEvent,
+        one_client: bool,
+        now: Instant,
+        ctx: &mut Ctx<'_>,
+    ) -> Option<ConnId> {
         match event {
             NetEvent::TcpAccepted { listener, conn, peer } => {
                 let close = Action::Net(NetRequest::Close { conn: *conn });
-                let Some(server) = self.tcp_server.filter(|s| s.listener == *listener) else {
-                    self.actions.push_back(close);
-                    return;
+                let Some(server) = self.listening.filter(|s| s.listener == *listener) else {
+                    ctx.act(close);
+                    return None;
                 };
-                let clients = self.streams.handles_of(StreamType::Tcps).len();
-                // In STREAM mode a server takes one client (chapter, "Stream Limitations").
-                let max = if self.bus.configured { 1 } else { self.cfg.tcp_server.max_clients };
+                let clients = ctx.streams.handles_of(StreamType::Tcps).len();
+                let max = if one_client { 1 } else { self.cfg.max_clients };
                 if clients >= max {
-                    self.actions.push_back(close);
-                    self.log(console::level::INFO, "TCP server: too many clients");
-                    return;
+                    ctx.act(close);
+                    ctx.log(console::level::INFO, "TCP server: too many clients");
+                    return None;
                 }
-                let local = (self.local_ip(), server.port);
+                let local = (ctx.local_ip, server.port);
                 let stream = Stream::new(StreamType::Tcps, *conn, local, Some(*peer));
-                if self.add_stream(stream, now).is_some() && server.auto {
-                    self.claim_bus(*conn);
-                }
+                (ctx.add_stream(stream, now).is_some() && server.auto).then_some(*conn)
             }
             NetEvent::ConnFailed { conn, .. } | NetEvent::Closed { conn }
-                if self.tcp_server.is_some_and(|s| s.listener == *conn) =>
+                if self.listening.is_some_and(|s| s.listener == *conn) =>
             {
                 let why = match event {
                     NetEvent::ConnFailed { reason, .. } => conn_failure_text(*reason),
                     _ => "closed",
                 };
-                self.log(console::level::ERROR, &format!("TCP server: listen failed: {why}"));
-                self.tcp_server = None;
+                ctx.log(console::level::ERROR, format!("TCP server: listen failed: {why}"));
+                self.listening = None;
+                None
             }
-            _ => {}
+            _ => None,
         }
     }
-    /// When the next TCP server client becomes idle (`tcp.server.idle_timeout`, s; 0 never).
-    pub(super) fn idle_deadline(&self) -> Option<Instant> {
-        let idle = self.cfg.tcp_server.idle_timeout;
+
+    /// When the next client becomes idle (`tcp.server.idle_timeout`, s; 0 never).
+    pub(super) fn poll_at(&self, streams: &Streams) -> Option<Instant> {
+        let idle = self.cfg.idle_timeout;
         if idle.as_millis() == 0 {
             return None;
         }
-        self.streams
+        streams
             .iter()
             .filter(|(_, s)| s.kind == StreamType::Tcps && !s.closed)
             .map(|(_, s)| s.last_activity + idle)
             .min()
     }
-    pub(super) fn close_idle_clients(&mut self, now: Instant) {
-        let idle = self.cfg.tcp_server.idle_timeout;
+
+    /// The clients idle at `now`, for the module to close.
+    pub(super) fn idle_clients(&self, streams: &Streams, now: Instant) -> Vec<usize> {
+        let idle = self.cfg.idle_timeout;
         if idle.as_millis() == 0 {
-            return;
+            return Vec::new();
         }
-        let idle: Vec<usize> = self
-            .streams
+        streams
             .iter()
             .filter(|(_, s)| {
                 s.kind == StreamType::Tcps && !s.closed && s.last_activity + idle <= now
             })
             .map(|(h, _)| h)
-            .collect();
-        for h in idle {
+            .collect()
+    }
+}
+
+impl Module {
+    /// `tcp_server`: the service decides; starting waits for the network, stopping closes
+    /// the clients' streams.
+    pub(super) fn tcp_server_command(
+        &mut self,
+        args: &[String],
+        now: Instant,
+    ) -> Option<(ResultCode, Option<String>)> {
+        match self.with_ctx(|s, ctx| s.tcp_server.command(args, ctx)) {
+            ServerStep::Answer(code, body) => Some((code, body)),
+            ServerStep::Start(port) => {
+                self.with_network(AfterUp::TcpServer(port), now);
+                None
+            }
+            ServerStep::Stopped(clients) => {
+                for h in clients {
+                    self.close_stream(h, now);
+                }
+                self.log(console::level::INFO, "TCP server stopped");
+                Some((ResultCode::SUCCESS, Some("Success".to_string())))
+            }
+        }
+    }
+
+    pub(super) fn listener_event(&mut self, event: &NetEvent, now: Instant) {
+        let one_client = self.svc.bus.configured;
+        let claim =
+            self.with_ctx(|s, ctx| s.tcp_server.listener_event(event, one_client, now, ctx));
+        if let Some(conn) = claim {
+            self.claim_bus(conn);
+        }
+    }
+
+    pub(super) fn tcp_server_poll_at(&self) -> Option<Instant> {
+        self.svc.tcp_server.poll_at(&self.streams)
+    }
+
+    pub(super) fn tcp_server_tick(&mut self, now: Instant) {
+        for h in self.svc.tcp_server.idle_clients(&self.streams, now) {
             self.log(console::level::INFO, &format!("TCP server: client {h} idle"));
             self.close_stream(h, now);
         }
     }
+
     pub(super) fn start_tcp_server(&mut self, port: u16, auto: bool) {
-        let listener = self.open_conn(Open::Listen { port }, Owner::TcpServer);
-        self.tcp_server = Some(TcpServer { listener, port, auto });
-        self.log(console::level::INFO, &format!("TCP server listening on port {port}"));
+        self.with_ctx(|s, ctx| s.tcp_server.start(port, auto, ctx));
     }
 }

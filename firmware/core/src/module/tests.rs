@@ -1,6 +1,7 @@
 use super::*;
 use alloc::vec;
 use rstest::rstest;
+use system::{Part, readers};
 
 // ---------------------------------------------------------------------------------------------
 // Harness
@@ -840,4 +841,104 @@ fn uptime_grows_with_now() {
     assert_eq!(uptime(&mut m, 8_999), 1);
     assert_eq!(uptime(&mut m, 67_000), 60);
     assert_eq!(uptime(&mut m, 7_000 + 86_400_000), 86_400);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Which part reads which variable
+// ---------------------------------------------------------------------------------------------
+
+/// Each part's settings as read from `vars`, for comparing.
+fn settings_of(part: Part, vars: &Vars) -> String {
+    use crate::config::{
+        AutoConfig, NetworkConfig, SocketsConfig, StreamModeConfig, TcpServerConfig,
+        UdpServerConfig,
+    };
+    match part {
+        Part::Module => format!("{:?}", Settings::from_vars(vars)),
+        Part::Network => format!("{:?}", NetworkConfig::from_vars(vars)),
+        Part::TcpServer => format!("{:?}", TcpServerConfig::from_vars(vars)),
+        Part::UdpServer => format!("{:?}", UdpServerConfig::from_vars(vars)),
+        Part::Bus => format!("{:?}", StreamModeConfig::from_vars(vars)),
+        Part::Autos => format!("{:?}", AutoConfig::from_vars(vars)),
+        Part::Sockets => format!("{:?}", SocketsConfig::from_vars(vars)),
+    }
+}
+
+/// Every variable a part's settings read maps to that part, so changing it makes the part
+/// read its settings again: for each variable and a spread of values, a part whose settings
+/// come out different must be among the variable's readers.
+#[test]
+fn every_variable_a_part_reads_maps_to_it() {
+    const PARTS: [Part; 7] = [
+        Part::Module,
+        Part::Network,
+        Part::TcpServer,
+        Part::UdpServer,
+        Part::Bus,
+        Part::Autos,
+        Part::Sockets,
+    ];
+    const VALUES: &[&str] = &[
+        "0",
+        "1",
+        "2",
+        "7",
+        "100",
+        "255",
+        "3000",
+        "65535",
+        "off",
+        "on",
+        "stream",
+        "machine",
+        "human",
+        "softap",
+        "wlan",
+        "utc",
+        "local",
+        "wpa2",
+        "open",
+        "passive",
+        "10.0.0.9",
+        "00:11:22:33:44:55",
+        "lab",
+        "$$$",
+        "all",
+        "UTC+2",
+    ];
+    let defaults = Vars::defaults();
+    let mut checked = 0;
+    for &var in Var::ALL {
+        for value in VALUES {
+            let mut vars = Vars::defaults();
+            vars.set_internal(var, value.as_bytes());
+            for part in PARTS {
+                if settings_of(part, &vars) != settings_of(part, &defaults) {
+                    checked += 1;
+                    assert!(
+                        readers(var).contains(&part),
+                        "{part:?} reads {} (value {value:?}) but is not among its readers {:?}",
+                        var.def().name,
+                        readers(var)
+                    );
+                }
+            }
+        }
+    }
+    // The check saw the parts read variables (a spread that changed nothing proves nothing).
+    assert!(checked > 50, "only {checked} changes seen");
+}
+
+/// A `set` refreshes only the parts reading the variable: a TCP server setting leaves the
+/// others' settings as they were, even if the variables changed under them.
+#[test]
+fn set_refreshes_only_the_readers() {
+    let mut m = boot();
+    // Changed behind the module's back: only a refresh of the UDP server would see it.
+    m.vars.set_internal(Var::UdpServerPort, b"4321");
+    m.execute(Origin::Terminal(1), b"set tcp.server.port 8080", T0);
+    assert_eq!(m.svc.tcp_server.cfg().port, 8080);
+    assert_ne!(m.svc.udp_server.cfg().port, 4321);
+    m.execute(Origin::Terminal(1), b"set udp.server.remote_port 9", T0);
+    assert_eq!(m.svc.udp_server.cfg().port, 4321);
 }
