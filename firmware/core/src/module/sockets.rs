@@ -541,7 +541,9 @@ impl Module {
         if empty {
             self.streams.remove(h);
         }
-        self.log(console::level::STATUS, &format!("[Closed: {h}]"));
+        // The close is the peer's doing, not the waiting command's: every origin that
+        // follows asynchronous logs sees it, the command gets only its answer.
+        self.in_origin(None, |m| m.log(console::level::STATUS, &format!("[Closed: {h}]")));
         if let Some(Pending::Stream(StreamWait::Read { handle, size, with_sender, .. })) =
             self.pending.clone()
             && handle == h

@@ -506,6 +506,23 @@ fn read_waiting_is_ended_by_the_peer_closing() {
     assert_eq!(rig.send("read 0 3"), vec![bad_args()]);
 }
 
+#[test]
+fn a_peer_closing_under_another_origins_read_is_broadcast_and_answers_that_read() {
+    let mut rig = Rig::up(&[]);
+    rig.tcpc(1);
+    let http = Origin::Http(3);
+    rig.m.execute(http, b"read 0 3", rig.now);
+    assert_eq!(rig.m.take_replies(http), vec![], "the read waits");
+    let conn = rig.conn(0);
+    // The serial console, which follows asynchronous logs, sees the close...
+    assert_eq!(rig.event(NetEvent::Closed { conn }), vec![log(S, "[Closed: 0]")]);
+    // ...and the waiting read gets its answer alone.
+    assert_eq!(
+        rig.m.take_replies(http),
+        vec![Reply::Response { code: ResultCode(0), body: Vec::new() }]
+    );
+}
+
 #[rstest]
 #[case::no_stream("read 0 10")]
 #[case::handle_word("read a 10")]
