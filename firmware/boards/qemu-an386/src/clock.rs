@@ -1,6 +1,6 @@
 //! The `embassy-time` driver: SysTick interrupts at 1 kHz (the runner and the core count in
 //! milliseconds) advance the clock, and the handler wakes the timers that are due. Between
-//! ticks the core sleeps (`wfe` in the executor).
+//! ticks the core sleeps (`WFI` in [`crate::hw::run`]).
 
 use core::cell::{Cell, RefCell};
 use core::task::Waker;

@@ -1,6 +1,7 @@
 //! The only module of the board that needs `unsafe`: the peripherals' registers (CMSDK APB
-//! UART0), unmasking interrupt lines in the NVIC, and handing the heap its memory. Everything
-//! else goes through the safe functions here.
+//! UART0), unmasking interrupt lines in the NVIC, handing the heap its memory, and the
+//! executor's pender and polling loop ([`run`]). Everything else goes through the safe
+//! functions here.
 //!
 //! Addresses and interrupt lines are those of QEMU's `mps2-an386` machine (the AN386 FPGA
 //! image of the MPS2 board): UART0 at `0x4000_4000`, its receive interrupt on line 0 and its
@@ -9,8 +10,10 @@
 #![allow(unsafe_code)]
 
 use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicBool, Ordering};
 use cortex_m::interrupt::InterruptNumber;
 use cortex_m::peripheral::NVIC;
+use embassy_executor::raw::Executor;
 
 /// The interrupt lines the board uses (external interrupts, numbered from 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,4 +107,41 @@ pub fn init_heap() {
     // SAFETY: called once, from `main` before anything allocates; nothing else names
     // `MEMORY`, so the allocator owns it from here on.
     unsafe { HEAP.init(core::ptr::addr_of_mut!(MEMORY) as usize, HEAP_SIZE) }
+}
+
+/// Set by the executor's pender when a task becomes ready (from a waker, in thread mode or in
+/// an interrupt handler); cleared by [`run`] before each poll.
+static WORK: AtomicBool = AtomicBool::new(false);
+
+/// The pender `embassy-executor` calls when its run queue stops being empty. It only raises
+/// [`WORK`]: [`run`] polls, never the pender (polling must not be reentrant).
+// SAFETY: the symbol `__pender` is what `embassy-executor`'s raw executor links against (no
+// `platform-*` feature of it is enabled, so nothing else defines it), with this signature;
+// the function ignores `context` and only stores to an atomic, so any context may call it.
+#[unsafe(export_name = "__pender")]
+fn pender(_context: *mut ()) {
+    WORK.store(true, Ordering::Release);
+}
+
+/// Drives `executor` forever: polls it while it has work and otherwise sleeps with `WFI`.
+///
+/// Not the platform's thread executor: that one sleeps with `WFE`, which QEMU's TCG treats as
+/// a mere yield on M-profile, so an idle board spun a host core; `WFI` halts the emulated CPU
+/// until an interrupt. No wake-up is lost: the pender's flag is cleared before a poll (a task
+/// woken during it raises the flag again), and it is checked with interrupts masked, where an
+/// interrupt that arrives after the check stays pending and still ends the `WFI` (the
+/// architecture wakes `WFI` on a pending interrupt whatever PRIMASK says); its handler runs
+/// once the mask is lifted, before the next poll.
+pub fn run(executor: &'static Executor) -> ! {
+    loop {
+        WORK.store(false, Ordering::Relaxed);
+        // SAFETY: this loop is the executor's only caller of `poll`, on the one thread the
+        // board has, and the pender never polls, so `poll` is not entered reentrantly.
+        unsafe { executor.poll() };
+        cortex_m::interrupt::free(|_| {
+            if !WORK.load(Ordering::Acquire) {
+                cortex_m::asm::wfi();
+            }
+        });
+    }
 }

@@ -4,6 +4,8 @@
 //! - Console: the CMSDK UART0, interrupt-driven ([`uart`]); QEMU connects it to a pty
 //!   (`-serial pty`).
 //! - Clock: SysTick at 1 kHz drives `embassy-time` ([`clock`]).
+//! - Executor: embassy's raw executor, polled by the board's own loop, which sleeps with `WFI`
+//!   between events ([`hw::run`]; QEMU would spin on the thread executor's `WFE`).
 //! - Settings and files: [`RamNvm`]s. They survive a `reboot` (the runner boots the core again
 //!   without resetting the CPU) but not a restart of QEMU: the board has no flash driver yet.
 //! - Network: none ([`NoNet`]); requests go unanswered and the core's timers end them, as on
@@ -56,11 +58,14 @@ mod board {
         };
         clock::start(p.SYST);
         let console = uart::Console::init();
-        let executor = Box::leak(Box::new(embassy_executor::Executor::new()));
-        executor.run(|spawner| match module(console) {
-            Ok(task) => spawner.spawn(task),
+        // The context is unused: the board has one executor and one pender (`hw::run`).
+        let executor =
+            Box::leak(Box::new(embassy_executor::raw::Executor::new(core::ptr::null_mut())));
+        match module(console) {
+            Ok(task) => executor.spawner().spawn(task),
             Err(e) => panic!("cannot start the module task: {e:?}"),
-        })
+        }
+        hw::run(executor)
     }
 
     /// Runs the module until the console fails (it cannot: UART0 has no errors), then
