@@ -724,7 +724,7 @@ mod tests {
         let text = repeat_summary(&[a, b]);
         assert!(text.contains("2 repetitions of"), "{text}");
         assert!(text.contains("changed outcome(s)"), "{text}");
-        assert!(text.contains(&format!("- {id}: ")), "{text}");
+        assert!(text.contains(&format!("- {id} over serial: ")), "{text}");
         assert!(text.contains("- one: ") && text.contains("- two: "), "{text}");
     }
 
