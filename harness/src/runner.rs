@@ -1259,19 +1259,29 @@ impl Ctx<'_, '_> {
     }
 
     /// Looks once at what `condition` watches; records what it saw in `watch.seen`.
+    /// Sends a poll's command: a reply, or `None` when the module's answer was wrong or
+    /// late (what was seen goes to `watch`; the next poll may do better).
+    fn poll_exec(
+        &mut self,
+        line: &str,
+        watch: &mut Watch,
+    ) -> Result<Option<crate::channel::Reply>, Trouble> {
+        match self.exec(line, None) {
+            Ok(reply) => Ok(Some(reply)),
+            Err(Trouble::Product(m)) => {
+                watch.seen = m;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// A reply that does not come in time is a value seen, not a failure: the next poll
     /// may get one.
     fn observe(&mut self, condition: &Condition, watch: &mut Watch) -> Result<bool, Trouble> {
         match condition {
             Condition::Reply { line, code, body, logs } => {
-                let reply = match self.exec(line, None) {
-                    Ok(r) => r,
-                    Err(Trouble::Product(m)) => {
-                        watch.seen = m;
-                        return Ok(false);
-                    }
-                    Err(e) => return Err(e),
-                };
+                let Some(reply) = self.poll_exec(line, watch)? else { return Ok(false) };
                 let text = reply.text();
                 watch.logs.extend(reply.logs.iter().map(|l| l.text.clone()));
                 watch.seen = format!("`{}`", reply_text(reply.code.0, &text));
@@ -1284,14 +1294,7 @@ impl Ctx<'_, '_> {
                 Ok(holds.is_ok())
             }
             Condition::Stream(s) => {
-                let reply = match self.exec("stream_list", None) {
-                    Ok(r) => r,
-                    Err(Trouble::Product(m)) => {
-                        watch.seen = m;
-                        return Ok(false);
-                    }
-                    Err(e) => return Err(e),
-                };
+                let Some(reply) = self.poll_exec("stream_list", watch)? else { return Ok(false) };
                 let text = reply.text();
                 watch.seen = format!("`stream_list`: `{}`", reply_text(reply.code.0, &text));
                 if reply.code.0 != 0 {
@@ -1304,13 +1307,9 @@ impl Ctx<'_, '_> {
                     (None, false, _) => Ok(false),
                     (Some(_), false, None) => Ok(true),
                     (Some(h), false, Some(state)) => {
-                        let reply = match self.exec(&format!("stream_poll {h}"), None) {
-                            Ok(r) => r,
-                            Err(Trouble::Product(m)) => {
-                                watch.seen = m;
-                                return Ok(false);
-                            }
-                            Err(e) => return Err(e),
+                        let line = format!("stream_poll {h}");
+                        let Some(reply) = self.poll_exec(&line, watch)? else {
+                            return Ok(false);
                         };
                         let polled = reply.text();
                         watch.seen = format!(

@@ -113,40 +113,16 @@ impl SimProcess {
         // without cleaning up, the module sees end of input and exits.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         cmd.arg("--exit-on-stdin-eof");
-        let mut child = cmd
+        let child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
             .map_err(|e| fail(format!("cannot start: {e}")))?;
-        let Some(stdout) = child.stdout.take() else {
-            let _ = child.kill();
-            return Err(fail("no stdout".into()));
-        };
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(pty) = line.strip_prefix("console: ") {
-                    let _ = tx.send(PathBuf::from(pty));
-                }
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(pty) => Ok(Self { child, console, pty }),
-            Err(_) => {
-                let _ = child.kill();
-                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-                let log = std::fs::read(workdir.join("sim.log")).unwrap_or_default();
-                // This start's lines only.
-                let log =
-                    String::from_utf8_lossy(log.get(log_start as usize..).unwrap_or_default());
-                Err(fail(format!(
-                    "did not open its console within 10 s ({status}); its log: {}",
-                    log.trim()
-                )))
-            }
-        }
+        let found = |line: &str| line.strip_prefix("console: ").map(PathBuf::from);
+        let log = workdir.join("sim.log");
+        let (child, pty) = await_console(child, found, None, &log, log_start).map_err(fail)?;
+        Ok(Self { child, console, pty })
     }
 
     /// Starts `qemu -M machine -kernel image` with the board's console UART on a pty and
@@ -180,7 +156,7 @@ impl SimProcess {
                 .map_err(|e| fail(format!("cannot create its log {}: {e}", log_path.display())))
         };
         let stderr = open_log()?;
-        let mut log = open_log()?;
+        let log = open_log()?;
         // QEMU dies with this process even when it is killed outright (SIGKILL leaves no
         // chance to stop it), through `setpriv --pdeathsig` where util-linux has it, as the
         // lab's dnsmasq does.
@@ -197,7 +173,7 @@ impl SimProcess {
         // Its own process group: a Ctrl-C at the terminal goes to the harness, which then
         // stops QEMU itself.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let mut child =
+        let child =
             cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr).spawn().map_err(
                 |e| {
                     let hint = if e.kind() == std::io::ErrorKind::NotFound {
@@ -208,35 +184,9 @@ impl SimProcess {
                     fail(format!("cannot start: {e}{hint}"))
                 },
             )?;
-        let Some(stdout) = child.stdout.take() else {
-            let _ = child.kill();
-            return Err(fail("no stdout".into()));
-        };
-        let (tx, rx) = mpsc::channel();
-        // Reads QEMU's output to its end (so QEMU never blocks on it), keeping it in the log.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = writeln!(log, "{line}");
-                if let Some(pty) = qemu_pty(&line) {
-                    let _ = tx.send(pty);
-                }
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(pty) => Ok(Self { child, console: pty.clone(), pty }),
-            Err(_) => {
-                let _ = child.kill();
-                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-                let log = std::fs::read(&log_path).unwrap_or_default();
-                let log =
-                    String::from_utf8_lossy(log.get(log_start as usize..).unwrap_or_default());
-                Err(fail(format!(
-                    "did not open the console pty within 10 s ({status}); its log: {}",
-                    log.trim()
-                )))
-            }
-        }
+        let (child, pty) =
+            await_console(child, qemu_pty, Some(log), &log_path, log_start).map_err(fail)?;
+        Ok(Self { child, console: pty.clone(), pty })
     }
 
     /// Kills the process (tests of what the harness does when a module dies).
@@ -255,6 +205,48 @@ impl Drop for SimProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Reads a module process's stdout to its end (so it never blocks on it; into `echo` when
+/// given) and waits up to 10 s for the line `found` recognises as naming its console. On
+/// failure the process is killed, and the message quotes this start's part of its log
+/// (`log`, from `log_start`).
+fn await_console(
+    mut child: Child,
+    found: fn(&str) -> Option<PathBuf>,
+    mut echo: Option<std::fs::File>,
+    log: &Path,
+    log_start: u64,
+) -> Result<(Child, PathBuf), String> {
+    let Some(stdout) = child.stdout.take() else {
+        let _ = child.kill();
+        return Err("no stdout".into());
+    };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(echo) = echo.as_mut() {
+                let _ = writeln!(echo, "{line}");
+            }
+            if let Some(pty) = found(&line) {
+                let _ = tx.send(pty);
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(pty) => Ok((child, pty)),
+        Err(_) => {
+            let _ = child.kill();
+            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+            let text = std::fs::read(log).unwrap_or_default();
+            let text = String::from_utf8_lossy(text.get(log_start as usize..).unwrap_or_default());
+            Err(format!(
+                "did not open its console within 10 s ({status}); its log: {}",
+                text.trim()
+            ))
+        }
     }
 }
 
