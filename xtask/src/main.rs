@@ -545,7 +545,7 @@ fn lab_exec(lab_dir: &Path, command: &[String]) -> Result<ExitCode> {
 
 /// Builds the firmware core and the runner for each bare-metal target a board is planned on
 /// (`no_std`: nothing in them may need the standard library). A target that cannot be
-/// installed is reported loudly and skipped.
+/// installed is reported loudly and skipped, except under CI, where it fails.
 fn bare_metal() -> Result<()> {
     for target in BARE_METAL_TARGETS {
         let installed = Command::new("rustup")
@@ -555,6 +555,9 @@ fn bare_metal() -> Result<()> {
             .map(|s| s.success())
             .unwrap_or(false);
         if !installed {
+            if in_ci() {
+                bail!("`rustup target add {target}` failed: the bare-metal build check cannot run");
+            }
             eprintln!();
             eprintln!(
                 "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
@@ -626,6 +629,9 @@ fn ci() -> Result<ExitCode> {
         bail!("conformance against the simulated module failed");
     }
     if !has_program("qemu-system-arm") {
+        if in_ci() {
+            bail!("`qemu-system-arm` is not installed: the emulated board cannot be tested");
+        }
         warn_loudly(&[
             "`qemu-system-arm` is not installed (apt-get install qemu-system-arm).",
             "The conformance run on the emulated board (rigs/qemu-an386.toml) is SKIPPED.",
@@ -645,6 +651,12 @@ fn ci() -> Result<ExitCode> {
 }
 
 /// Whether `program --version` runs.
+/// Under CI (`CI` set, as `.ci/run` does), a check that cannot run is a failure, not a
+/// skip: a green run must not hide a missing install step.
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
 fn has_program(program: &str) -> bool {
     Command::new(program)
         .arg("--version")
