@@ -7,7 +7,9 @@
 //! channels: the control channel (the serial console) for setup and recovery, and the
 //! channel under test for the case's steps (see [`crate::session::Session`]).
 
+pub mod cmdstream;
 pub mod framing;
+pub mod rest;
 pub mod serial;
 
 use crate::code::ResultCode;
