@@ -26,6 +26,20 @@ pub enum NotApplicable {
     HumanFormat { transport: Transport },
     #[error("expected log lines need a transport that delivers logs ({transport} delivers none)")]
     Logs { transport: Transport },
+    /// A network transport runs over the network and HTTP server its setup prepared over the
+    /// control channel; this part of the case would take them away or see them changed.
+    #[error(
+        "{at} (`{what}`) {effect}; the {transport} transport needs the network and HTTP server its setup prepares"
+    )]
+    Disturbs { transport: Transport, at: String, what: String, effect: Effect },
+    #[error(
+        "the {transport} transport needs the module on a network; this rig has no [lab] with an access point it can join"
+    )]
+    NoNetwork { transport: Transport },
+    #[error(
+        "the setup joins `{ssid}`, not a network of this rig's lab, so the {transport} transport could not reach the module"
+    )]
+    ForeignNetwork { transport: Transport, ssid: String },
     #[error("needs the lab network; this rig has no [lab]")]
     NoLab,
     #[error("power-cycles the module; this rig has no [power]")]
@@ -36,6 +50,166 @@ pub enum NotApplicable {
         "power-cycles the module; this board keeps its settings in RAM, so they cannot survive it"
     )]
     VolatileStore,
+}
+
+/// What a step or the setup does to a network transport's footing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Reboot, factory reset, power cycle: the network and the server go down.
+    Restart,
+    /// `network_down`, `network_restart`.
+    NetworkDown,
+    /// Removes, moves or faults access points: the module's link may drop.
+    Radio,
+    /// `load`: the saved settings come back, the transport's setup is undone.
+    Load,
+    /// Reads or sets `http.server.*`, which the transport's setup sets.
+    ServerSettings,
+    /// Reads or sets the network settings or state (`wlan.ssid`, `wlan.passkey`,
+    /// `wlan.network.*`) or brings the network up, when the transport's setup chose the
+    /// network: what the case sees is the setup's doing.
+    NetworkSettings,
+    /// `bus.mode stream`: the serial console, the control channel, stops taking commands.
+    StreamMode,
+}
+
+impl std::fmt::Display for Effect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Effect::Restart => "restarts the module",
+            Effect::NetworkDown => "takes the network down or restarts it",
+            Effect::Radio => "changes the access points the module's network runs on",
+            Effect::Load => "reloads the saved settings, undoing the transport's setup",
+            Effect::ServerSettings => "reads or changes http.server.*, which the transport's setup sets",
+            Effect::NetworkSettings => {
+                "reads or changes the network, which the transport's setup joins (the case chooses none)"
+            }
+            Effect::StreamMode => "puts the bus in STREAM mode, where the control channel cannot prepare the transport",
+        })
+    }
+}
+
+/// The transports that reach the module through its HTTP server (REST, the command stream),
+/// prepared over the control channel before the steps.
+fn uses_http_server(transport: Transport) -> bool {
+    matches!(transport, Transport::Rest | Transport::CmdStream)
+}
+
+/// Variables whose reading or setting matters to a network transport, by name (a trailing
+/// dot: the group) and shortcut.
+const WATCHED: &[(&str, &str, Effect)] = &[
+    ("http.server.", "ht s", Effect::ServerSettings),
+    ("wlan.ssid", "wl s", Effect::NetworkSettings),
+    ("wlan.passkey", "wl p", Effect::NetworkSettings),
+    ("wlan.network.", "wl n", Effect::NetworkSettings),
+    ("bus.mode", "bu m", Effect::StreamMode),
+];
+
+/// Shortcuts that begin like a watched one but name another variable (`wl s a` is
+/// `wlan.scan.active_dwell`, not `wlan.ssid`).
+const NOT_WATCHED: &[&str] = &["wl s a", "wl s c", "wl s n", "wl s p", "wl s r", "wl s t"];
+
+/// What `get`/`set` of the variable named by `args` (a name or shortcut and, for `set`, the
+/// value) does to a network transport. `bus.mode` only matters when set to `stream`.
+fn variable_effect(args: &[&str], set: bool) -> Option<Effect> {
+    let first = args.first()?.to_ascii_lowercase();
+    let words: Vec<String> = args.iter().map(|a| a.to_ascii_lowercase()).collect();
+    let hit = WATCHED.iter().find_map(|&(name, shortcut, effect)| {
+        let named = if first.contains('.') || !set && args.len() == 1 {
+            let group = |n: &str| n.starts_with(&format!("{first}."));
+            first == name.trim_end_matches('.')
+                || name.ends_with('.') && first.starts_with(name)
+                || !set && group(name)
+        } else {
+            false
+        };
+        let short: Vec<&str> = shortcut.split(' ').collect();
+        let by_shortcut = !first.contains('.')
+            && (words.iter().map(String::as_str).take(short.len()).eq(short.iter().copied())
+                && !NOT_WATCHED.iter().any(|n| {
+                    words.iter().map(String::as_str).take(3).eq(n.split(' '))
+                })
+                // A group get by shortcut (`get wl`).
+                || !set && words.len() < short.len() && short.starts_with(&words.iter().map(String::as_str).collect::<Vec<_>>()));
+        (named || by_shortcut).then_some(effect)
+    })?;
+    match hit {
+        Effect::StreamMode if !(set && words.iter().skip(1).any(|w| w == "stream")) => None,
+        effect => Some(effect),
+    }
+}
+
+/// What running `line` does to a network transport.
+fn line_effect(line: &str) -> Option<Effect> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let (command, args) = words.split_first()?;
+    match command.to_ascii_lowercase().as_str() {
+        "reboot" | "factory_reset" | "fac" => Some(Effect::Restart),
+        "network_down" | "ndo" | "network_restart" | "nre" => Some(Effect::NetworkDown),
+        "network_up" | "nup" => Some(Effect::NetworkSettings),
+        "load" => Some(Effect::Load),
+        "get" => variable_effect(args, false),
+        "set" => variable_effect(args, true),
+        _ => None,
+    }
+}
+
+/// Whether the case leaves a network transport the footing its setup prepares: nothing
+/// restarts the module, takes the network down, reloads settings, touches the HTTP server's
+/// settings or puts the bus in STREAM mode; and when the case does not choose a network in
+/// its setup (the transport's setup then joins the lab's), nothing reads or changes it.
+fn network_transport_allows(case: &Case, transport: Transport) -> Result<(), NotApplicable> {
+    let disturbs = |at: String, what: &str, effect| {
+        Err(NotApplicable::Disturbs { transport, at, what: what.to_string(), effect })
+    };
+    let chooses_network = case.setup.set.iter().any(|(name, _)| name == "wlan.ssid");
+    let allowed = |effect: Effect| effect == Effect::NetworkSettings && chooses_network;
+    for (name, value) in &case.setup.set {
+        if let Some(effect) = variable_effect(&[name, value], true)
+            && effect != Effect::NetworkSettings
+        {
+            return disturbs("the setup".into(), &format!("{name} = {value}"), effect);
+        }
+    }
+    for (i, step) in case.steps.iter().enumerate() {
+        let at = || format!("step {}", i + 1);
+        let lines: Vec<String> = match step {
+            Step::Send { line, .. } => vec![line.clone()],
+            Step::Get(pairs) => pairs.iter().map(|(name, _)| format!("get {name}")).collect(),
+            Step::Wait { condition: Condition::Reply { line, .. }, .. }
+            | Step::Hold { condition: Condition::Reply { line, .. }, .. } => vec![line.clone()],
+            Step::Reboot => return disturbs(at(), "reboot", Effect::Restart),
+            Step::FactoryReset => return disturbs(at(), "factory_reset", Effect::Restart),
+            Step::PowerCycle => return disturbs(at(), "power_cycle", Effect::Restart),
+            Step::RemoveAp(_) | Step::MoveAp { .. } | Step::Fault { .. } => {
+                return disturbs(at(), &step.describe(), Effect::Radio);
+            }
+            _ => Vec::new(),
+        };
+        for line in lines {
+            if let Some(effect) = line_effect(&line)
+                && !allowed(effect)
+            {
+                return disturbs(at(), &line, effect);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the rig can put the module on a network a network transport reaches: a lab whose
+/// access points include the one the case joins, if it chooses one.
+fn network_on_rig(case: &Case, transport: Transport, rig: &Rig) -> Result<(), NotApplicable> {
+    let Some(lab) = &rig.lab else { return Err(NotApplicable::NoNetwork { transport }) };
+    match case.setup.set.iter().find(|(name, _)| name == "wlan.ssid") {
+        Some((_, ssid)) if !lab.aps.iter().any(|ap| &ap.ssid == ssid) => {
+            Err(NotApplicable::ForeignNetwork { transport, ssid: ssid.clone() })
+        }
+        Some(_) => Ok(()),
+        // The transport's setup joins one of the lab's (WPA3 ones are for scans only).
+        None if lab.aps.iter().any(|ap| ap.security != "wpa3-sae") => Ok(()),
+        None => Err(NotApplicable::NoNetwork { transport }),
+    }
 }
 
 fn list(transports: &[Transport]) -> String {
@@ -64,6 +238,9 @@ pub fn applies(case: &Case, transport: Transport) -> Result<(), NotApplicable> {
     });
     if can.logs == LogDelivery::None && expects_logs {
         return Err(NotApplicable::Logs { transport });
+    }
+    if uses_http_server(transport) {
+        network_transport_allows(case, transport)?;
     }
     Ok(())
 }
@@ -102,7 +279,13 @@ pub fn plan<'a>(cases: &[&'a Case], transports: &[Transport], rig: &Rig) -> Vec<
             cases.iter().map(move |&case| Planned {
                 case,
                 transport,
-                skip: applies(case, transport).and_then(|()| rig_allows(case, rig)).err(),
+                skip: applies(case, transport)
+                    .and_then(|()| rig_allows(case, rig))
+                    .and_then(|()| match uses_http_server(transport) {
+                        true => network_on_rig(case, transport, rig),
+                        false => Ok(()),
+                    })
+                    .err(),
             })
         })
         .collect()
@@ -131,6 +314,22 @@ mod tests {
     const RAW: &str = "[[case.step]]\nraw = \"x\\r\\n\"\nexpect_raw = \"x\"\n";
     const LOGS: &str = "[[case.step]]\nsend = \"nup\"\nlogs = [\"Joined\"]\n";
     const WAIT_LOG: &str = "[[case.step]]\nwait = { log = \"Joined\" }\ntimeout_ms = 100\n";
+    const LOGS_OWN_NETWORK: &str = "[case.setup]\nset = { \"wlan.ssid\" = \"gecko-lab\" }\n[[case.step]]\nsend = \"nup\"\nlogs = [\"Joined\"]\n[[case.step]]\nsend = \"tcpc 10.77.0.5 7\"\nlogs = [\"Connected\"]\n";
+    const REBOOT: &str = "[[case.step]]\nsend = \"version\"\n[[case.step]]\nreboot = true\n";
+    const FAC: &str = "[[case.step]]\nsend = \"fac 02:00:00:00:00:01\"\n";
+    const POWER: &str = "[[case.step]]\npower_cycle = true\n";
+    const NDO: &str = "[[case.step]]\nsend = \"version\"\n[[case.step]]\nsend = \"network_down\"\n";
+    const LOAD: &str = "[[case.step]]\nsend = \"load\"\n";
+    const SERVER: &str = "[[case.step]]\nsend = \"set ht s o 8080\"\nbody = \"Set OK\"\n";
+    const SERVER_GROUP: &str = "[[case.step]]\nsend = \"get http\"\n";
+    const SERVER_SETUP: &str = "[case.setup]\nset = { \"http.server.enabled\" = \"0\" }\n[[case.step]]\nsend = \"version\"\n";
+    const SSID: &str = "[[case.step]]\nget = { \"wlan.ssid\" = \"\" }\n";
+    const SSID_SHORT: &str = "[[case.step]]\nsend = \"set wl s hello\"\n";
+    const SCAN_SHORT: &str = "[[case.step]]\nsend = \"set wl s a 100\"\n[[case.step]]\nsend = \"get wlan.scan.retries\"\n[[case.step]]\nsend = \"get wlan.mac\"\n";
+    const OWN_NETWORK_STATE: &str = "[case.setup]\nset = { \"wlan.ssid\" = \"gecko-lab\" }\n[[case.step]]\nsend = \"network_up\"\n[[case.step]]\nget = { \"wlan.network.status\" = \"2\" }\n";
+    const STREAM_MODE: &str = "[case.setup]\nset = { \"bus.mode\" = \"stream\" }\nsave = true\nreboot = true\n[[case.step]]\nsend = \"version\"\n";
+    const COMMAND_MODE: &str = "[[case.step]]\nsend = \"set bus.mode command\"\n";
+    const RADIO: &str = "requires = [\"lab\"]\n[[case.step]]\nsend = \"version\"\n[[case.step]]\nremove_ap = \"02:00:00:00:01:01\"\n";
     const HUMAN: &str = "format = \"human\"\n[[case.step]]\nsend = \"version\"\n";
     const ONLY_REST: &str = "transports = [\"rest\"]\n[[case.step]]\nsend = \"version\"\n";
 
@@ -142,10 +341,26 @@ mod tests {
     #[case::raw_on_terminal(RAW, &[Terminal], "")]
     #[case::raw_over_rest(RAW, &[Rest], "raw bytes need a transport with raw access (rest has none)")]
     #[case::raw_over_the_stream(RAW, &[CmdStream], "raw bytes need a transport with raw access (websocket has none)")]
-    #[case::logs_inline_or_polled(LOGS, &[Serial, Terminal, Rest], "")]
-    #[case::logs_over_the_stream(LOGS, &[CmdStream], "expected log lines need a transport that delivers logs (websocket delivers none)")]
-    #[case::awaited_logs_over_the_stream(WAIT_LOG, &[CmdStream], "expected log lines need a transport that delivers logs (websocket delivers none)")]
-    #[case::awaited_logs_on_consoles(WAIT_LOG, &[Serial, Terminal, Rest], "")]
+    #[case::logs_inline_or_polled(LOGS_OWN_NETWORK, &[Serial, Terminal, Rest, CmdStream], "")]
+    #[case::awaited_logs(WAIT_LOG, &[Serial, Terminal, Rest, CmdStream], "")]
+    #[case::network_up_without_choosing_one(LOGS, &[Rest], "step 1 (`nup`) reads or changes the network, which the transport's setup joins (the case chooses none); the rest transport needs the network and HTTP server its setup prepares")]
+    #[case::reboot_step(REBOOT, &[Rest, CmdStream], "step 2 (`reboot`) restarts the module; the serial transport needs the network and HTTP server its setup prepares")]
+    #[case::reboot_on_consoles(REBOOT, &[Serial], "")]
+    #[case::factory_reset_by_shortcut(FAC, &[Rest], "step 1 (`fac 02:00:00:00:00:01`) restarts the module; the rest transport needs the network and HTTP server its setup prepares")]
+    #[case::power_cycle(POWER, &[CmdStream], "step 1 (`power_cycle`) restarts the module; the websocket transport needs the network and HTTP server its setup prepares")]
+    #[case::network_down(NDO, &[Rest], "step 2 (`network_down`) takes the network down or restarts it; the rest transport needs the network and HTTP server its setup prepares")]
+    #[case::load(LOAD, &[Rest], "step 1 (`load`) reloads the saved settings, undoing the transport's setup; the rest transport needs the network and HTTP server its setup prepares")]
+    #[case::server_settings(SERVER, &[Rest], "step 1 (`set ht s o 8080`) reads or changes http.server.*, which the transport's setup sets; the rest transport needs the network and HTTP server its setup prepares")]
+    #[case::server_group_get(SERVER_GROUP, &[Rest], "step 1 (`get http`) reads or changes http.server.*, which the transport's setup sets; the rest transport needs the network and HTTP server its setup prepares")]
+    #[case::server_setup(SERVER_SETUP, &[Rest], "the setup (`http.server.enabled = 0`) reads or changes http.server.*, which the transport's setup sets; the rest transport needs the network and HTTP server its setup prepares")]
+    #[case::ssid_get(SSID, &[Rest], "step 1 (`get wlan.ssid`) reads or changes the network, which the transport's setup joins (the case chooses none); the rest transport needs the network and HTTP server its setup prepares")]
+    #[case::ssid_shortcut_set(SSID_SHORT, &[Rest], "step 1 (`set wl s hello`) reads or changes the network, which the transport's setup joins (the case chooses none); the rest transport needs the network and HTTP server its setup prepares")]
+    #[case::scan_shortcut_is_not_the_ssid(SCAN_SHORT, &[Rest, CmdStream], "")]
+    #[case::network_state_of_its_own_network(OWN_NETWORK_STATE, &[Rest], "")]
+    #[case::stream_mode(STREAM_MODE, &[Rest], "the setup (`bus.mode = stream`) puts the bus in STREAM mode, where the control channel cannot prepare the transport; the rest transport needs the network and HTTP server its setup prepares")]
+    #[case::command_mode_is_fine(COMMAND_MODE, &[Rest], "")]
+    #[case::radio(RADIO, &[Rest], "step 2 (`remove AP 02:00:00:00:01:01`) changes the access points the module's network runs on; the rest transport needs the network and HTTP server its setup prepares")]
+    #[case::network_rules_are_not_the_terminal_s(NDO, &[Serial, Terminal], "")]
     #[case::human_on_consoles(HUMAN, &[Serial, Terminal], "")]
     #[case::human_over_rest(HUMAN, &[Rest], "the human console format needs a console transport (rest answers in structured replies)")]
     #[case::listed_transport(ONLY_REST, &[Rest], "")]
@@ -197,10 +412,37 @@ mod tests {
         assert_eq!(e, NotApplicable::NoPower);
     }
 
+    const LAB_RIG: &str = "name = \"r\"\n[dut]\nkind = \"sim\"\n[lab]\n[[lab.ap]]\nssid = \"gecko-lab\"\nbssid = \"02:00:00:00:01:01\"\nchannel = 6\nsecurity = \"open\"\n";
+
+    #[rstest]
+    #[case::lab_network(LAB_RIG, SEND, "")]
+    #[case::the_case_s_lab_network(LAB_RIG, OWN_NETWORK_STATE, "")]
+    #[case::no_lab(
+        "name = \"r\"\n[dut]\nkind = \"sim\"\n",
+        SEND,
+        "the rest transport needs the module on a network; this rig has no [lab] with an access point it can join"
+    )]
+    #[case::a_foreign_network(
+        LAB_RIG,
+        "[case.setup]\nset = { \"wlan.ssid\" = \"hello\" }\n[[case.step]]\nsend = \"version\"\n",
+        "the setup joins `hello`, not a network of this rig's lab, so the rest transport could not reach the module"
+    )]
+    fn web_transports_need_a_lab_network(
+        #[case] rig_text: &str,
+        #[case] body: &str,
+        #[case] skip: &str,
+    ) {
+        let (rig, case) = (rig(rig_text), case(body));
+        let planned = plan(&[&case], &[Serial, Rest], &rig);
+        assert!(planned[0].skip.is_none(), "serial needs no network");
+        let got = planned[1].skip.as_ref().map(ToString::to_string).unwrap_or_default();
+        assert_eq!(got, skip);
+    }
+
     #[test]
     fn plans_transport_by_transport_with_reasons() {
         let (plain, raw) = (case(SEND), case(RAW));
-        let rig = rig("name = \"r\"\n[dut]\nkind = \"sim\"\n");
+        let rig = rig(LAB_RIG);
         let planned = plan(&[&plain, &raw], &[Serial, Rest], &rig);
         let got: Vec<(Transport, bool)> =
             planned.iter().map(|p| (p.transport, p.skip.is_none())).collect();

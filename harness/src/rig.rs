@@ -29,6 +29,21 @@ struct RawRig {
     power: Option<Spanned<RawPower>>,
     probe: Option<RawProbe>,
     transports: Option<Spanned<Vec<Spanned<String>>>>,
+    http: Option<Spanned<RawHttp>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    username: Option<String>,
+    password: Option<String>,
+}
+
+/// The module's HTTP server as the REST and command stream transports use it: the
+/// credentials the harness gives it (`http.server.username` / `password`) and sends.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct HttpSpec {
+    pub credentials: Option<crate::channel::rest::Credentials>,
 }
 
 #[derive(Deserialize)]
@@ -258,6 +273,8 @@ pub struct Rig {
     /// The transports cases run over (`hil run --transport` picks among them); default
     /// `serial`. Setup and recovery always go over the serial console, whatever these are.
     pub transports: Vec<Transport>,
+    /// The HTTP server's settings for the REST and command stream transports (`[http]`).
+    pub http: HttpSpec,
 }
 
 /// A known deviation of this rig's module.
@@ -426,6 +443,26 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
         }
     };
     let transports = transports(&source, raw.transports)?;
+    let http = match raw.http {
+        None => HttpSpec::default(),
+        Some(raw) => {
+            let at = raw.span().start;
+            match raw.into_inner() {
+                RawHttp { username: None, password: None } => HttpSpec::default(),
+                RawHttp { username: Some(username), password: Some(password) }
+                    if !username.is_empty() && !password.is_empty() =>
+                {
+                    let credentials = crate::channel::rest::Credentials { username, password };
+                    HttpSpec { credentials: Some(credentials) }
+                }
+                _ => {
+                    // The server asks for credentials only when both are set (chapter).
+                    let message = "give both `username` and `password` (not empty), or neither";
+                    return Err(source.error(at, Some("http"), message));
+                }
+            }
+        }
+    };
     let power = match raw.power {
         None => None,
         Some(_) if !matches!(dut, Dut::Hardware { .. }) => {
@@ -467,6 +504,7 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
         power,
         lab,
         transports,
+        http,
     })
 }
 
@@ -649,10 +687,11 @@ mod tests {
             "r.toml:1: key `transports`: unknown transport `http` (known: serial, rest, websocket, terminal)"
         )
     )]
+    #[case::web("transports = [\"rest\", \"websocket\"]\n", Ok(vec![Transport::Rest, Transport::CmdStream]))]
     #[case::not_yet(
-        "transports = [\"rest\"]\n",
+        "transports = [\"terminal\"]\n",
         Err(
-            "r.toml:1: key `transports`: the rest transport is not implemented yet (available: serial)"
+            "r.toml:1: key `transports`: the terminal transport is not implemented yet (available: serial, rest, websocket)"
         )
     )]
     #[case::twice(
@@ -815,6 +854,18 @@ mod tests {
         assert_eq!((e.line, e.key.as_deref()), (6, Some("lab.ap.bssid")));
         let e = rig("name = \"x\"\n[dut]\nkind = \"sim\"\n[[lab.ap]]\nssid = \"lab\"\nbssid = \"02:00:00:00:01:01\"\nchannel = 6\nsecurity = \"wpa3\"\n").expect_err("bad security");
         assert_eq!((e.line, e.key.as_deref()), (8, Some("lab.ap.security")));
+    }
+
+    #[test]
+    fn http_credentials_come_in_pairs() {
+        let sim = "name = \"x\"\n[dut]\nkind = \"sim\"\n";
+        let r =
+            rig(&format!("{sim}[http]\nusername = \"admin\"\npassword = \"pw\"\n")).expect("valid");
+        let c = r.http.credentials.expect("credentials");
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("admin", "pw"));
+        assert_eq!(rig(sim).expect("valid").http, HttpSpec::default());
+        let e = rig(&format!("{sim}[http]\nusername = \"admin\"\n")).expect_err("half");
+        assert_eq!((e.line, e.key.as_deref()), (4, Some("http")));
     }
 
     #[test]

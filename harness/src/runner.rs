@@ -973,6 +973,12 @@ impl Ctx<'_, '_> {
         if setup.reboot {
             self.reboot(control)?;
         }
+        // A network transport needs the module's network and HTTP server up again after
+        // what the setup did to it.
+        let case = self.case;
+        self.session
+            .prepare_under_test(&case.setup.set)
+            .map_err(|e| Trouble::Infra(e.to_string()))?;
         // The steps start on a channel in the case's format.
         self.sync()
     }

@@ -10,12 +10,15 @@
 //! [`UnderTest::SharesControl`]. Another transport gets its own channel, recorded in the
 //! same transcript with its name before each line.
 
+use crate::channel::cmdstream::CmdStreamChannel;
+use crate::channel::rest::{HttpTarget, RestChannel};
 use crate::channel::serial::{SerialChannel, SerialSettings};
 use crate::channel::{Channel, ChannelError, ConsoleFormat, Recorder, Request};
 use crate::model::TranscriptEntry;
 use crate::rig::{Dut, PortSpec, Rig, UsbSerialError, find_usb_serial};
 use crate::transport::{Transport, TransportError};
 use std::io::{BufRead, BufReader, Write as _};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -48,6 +51,8 @@ pub enum SessionError {
     Lab(#[from] crate::lab::LabError),
     #[error("lab control channel: {0}")]
     Radio(#[from] crate::ap::ApError),
+    #[error("preparing the {transport} transport: {message}")]
+    Prepare { transport: Transport, message: String },
     #[error("module on {port} does not answer: {source}")]
     NoAnswer {
         port: String,
@@ -427,21 +432,135 @@ impl Session {
     }
 
     /// Runs the case's steps over `transport` from now on. Serial shares the control
-    /// channel; a transport without a channel in the harness yet is an error naming it.
+    /// channel; a network transport is prepared over the control channel (see
+    /// [`Session::prepare_under_test`]) and gets its own channel.
     pub fn use_transport(&mut self, transport: Transport) -> Result<(), SessionError> {
         if self.transport() == transport {
             return Ok(());
         }
         match transport.ensure_implemented()? {
             Transport::Serial => self.under_test = UnderTest::SharesControl,
-            // A transport gets here once it is implemented; it opens its channel here:
-            // `UnderTest::Own(Recorder::labelled(Box::new(channel), transport.name()))`.
             other => {
-                let available = Transport::Serial.name().to_string();
-                return Err(TransportError::NotImplemented { transport: other, available }.into());
+                self.under_test = UnderTest::SharesControl;
+                let channel = self.open_network_channel(other, &[])?;
+                self.under_test = UnderTest::Own(Recorder::labelled(channel, other.name()));
             }
         }
         Ok(())
+    }
+
+    /// Makes the channel under test usable after a case's setup (which may have reset the
+    /// module): for a network transport, the control channel brings the module's network and
+    /// HTTP server up again and the channel is opened anew. `case_set` are the variables the
+    /// case's setup set: a network the case chose (`wlan.ssid`) is kept. Nothing for serial.
+    pub fn prepare_under_test(
+        &mut self,
+        case_set: &[(String, String)],
+    ) -> Result<(), SessionError> {
+        let transport = self.transport();
+        if !matches!(self.under_test, UnderTest::Own(_)) {
+            return Ok(());
+        }
+        let channel = self.open_network_channel(transport, case_set)?;
+        if let UnderTest::Own(recorder) = &mut self.under_test {
+            *recorder.inner_mut() = channel;
+        }
+        Ok(())
+    }
+
+    /// Prepares the module for a network transport over the control channel and opens the
+    /// transport's channel.
+    fn open_network_channel(
+        &mut self,
+        transport: Transport,
+        case_set: &[(String, String)],
+    ) -> Result<Box<dyn Channel + Send>, SessionError> {
+        let target = self.prepare_http_server(transport, case_set)?;
+        let fail = |source: ChannelError| SessionError::Prepare {
+            transport,
+            message: format!("cannot open the channel: {source}"),
+        };
+        Ok(match transport {
+            Transport::Rest => Box::new(RestChannel::connect(target).map_err(fail)?),
+            Transport::CmdStream => {
+                Box::new(CmdStreamChannel::connect(target, self.rig.command_timeout).map_err(fail)?)
+            }
+            other => {
+                let available =
+                    Transport::implemented().map(Transport::name).collect::<Vec<_>>().join(", ");
+                return Err(TransportError::NotImplemented { transport: other, available }.into());
+            }
+        })
+    }
+
+    /// Over the control channel: joins the lab network (unless the case's setup chose a
+    /// network), turns the HTTP server and its API on (with the rig's credentials), brings the
+    /// network up, and learns where the server is; waits until it accepts connections.
+    ///
+    /// Nothing is saved: a case's `load` would undo this, so the plan keeps such cases off
+    /// the network transports.
+    fn prepare_http_server(
+        &mut self,
+        transport: Transport,
+        case_set: &[(String, String)],
+    ) -> Result<HttpTarget, SessionError> {
+        let fail = |message: String| SessionError::Prepare { transport, message };
+        let netns = self.lab.as_ref().map(|l| l.lab.netns_path());
+        let chooses_network = case_set.iter().any(|(name, _)| name == "wlan.ssid");
+        let mut lines = Vec::new();
+        if !chooses_network {
+            let ap = self
+                .rig
+                .lab
+                .as_ref()
+                .and_then(|lab| lab.aps.iter().find(|ap| joinable(ap)))
+                .ok_or_else(|| {
+                    fail(format!(
+                        "rig {} has no lab access point to join (the {transport} transport needs the module on a network)",
+                        self.rig.name
+                    ))
+                })?;
+            lines.push(format!("set wlan.ssid {}", quote_value(&ap.ssid)));
+            if !ap.passkey.is_empty() {
+                lines.push(format!("set wlan.passkey {}", quote_value(&ap.passkey)));
+            }
+        }
+        lines.push("set http.server.enabled 1".into());
+        lines.push("set http.server.api_enabled 1".into());
+        if let Some(c) = &self.rig.http.credentials {
+            lines.push(format!("set http.server.username {}", quote_value(&c.username)));
+            lines.push(format!("set http.server.password {}", quote_value(&c.password)));
+        }
+        for line in &lines {
+            self.control_ok(line, self.rig.command_timeout).map_err(fail)?;
+        }
+        // Joining and DHCP take longer than a command.
+        self.control_ok("network_up", self.rig.reboot_timeout).map_err(fail)?;
+        let ip = self.control_ok("get wlan.network.ip", self.rig.command_timeout).map_err(fail)?;
+        let ip: Ipv4Addr =
+            ip.parse().map_err(|_| fail(format!("wlan.network.ip is `{ip}`, not an address")))?;
+        let port =
+            self.control_ok("get http.server.port", self.rig.command_timeout).map_err(fail)?;
+        let port: u16 =
+            port.parse().map_err(|_| fail(format!("http.server.port is `{port}`, not a port")))?;
+        let target = HttpTarget {
+            addr: SocketAddrV4::new(ip, port),
+            credentials: self.rig.http.credentials.clone(),
+            netns,
+        };
+        self.control.note(format!("{transport}: the module's HTTP server is at {}", target.addr));
+        wait_listening(&target, self.rig.command_timeout).map_err(fail)?;
+        Ok(target)
+    }
+
+    /// A command over the control channel that must answer code 0; its text.
+    fn control_ok(&mut self, line: &str, timeout: Duration) -> Result<String, String> {
+        let request = Request { line, data: None, timeout };
+        let reply = self.control.execute(&request).map_err(|e| format!("`{line}`: {e}"))?;
+        if reply.code.0 != 0 {
+            return Err(format!("`{line}` answered code {} `{}`", reply.code, reply.text()));
+        }
+        Ok(reply.text())
     }
 
     /// The channel the case's steps run over.
@@ -611,6 +730,50 @@ impl Session {
     /// If the simulated module died, how it exited.
     pub fn sim_exit(&mut self) -> Option<String> {
         self.sim.as_mut().and_then(SimProcess::exited)
+    }
+}
+
+/// Whether the module can join an access point of the lab (hidden ones too: it is told the
+/// SSID); WPA3 ones are on the air for scans only.
+fn joinable(ap: &crate::rig::ApSpec) -> bool {
+    ap.security != "wpa3-sae"
+}
+
+/// Quotes a value for a command line when it holds spaces or is empty.
+fn quote_value(value: &str) -> String {
+    if value.is_empty() || value.contains([' ', '\t']) {
+        format!("\"{value}\"")
+    } else {
+        value.to_string()
+    }
+}
+
+/// Waits until the HTTP server at `target` accepts a TCP connection (it starts listening
+/// when the network comes up), up to `timeout`; the last error seen otherwise.
+fn wait_listening(target: &HttpTarget, timeout: Duration) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + timeout;
+    let addr = std::net::SocketAddr::V4(target.addr);
+    let try_connect = || {
+        let attempt = || std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500));
+        match &target.netns {
+            Some(ns) => crate::lab::netns::run_in_netns(ns, attempt)
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string())),
+            None => attempt().map_err(|e| e.to_string()),
+        }
+    };
+    loop {
+        match try_connect() {
+            Ok(_) => return Ok(()),
+            Err(e) if std::time::Instant::now() >= deadline => {
+                return Err(format!(
+                    "the HTTP server at {} did not accept a connection within {} ms: {e}",
+                    target.addr,
+                    timeout.as_millis()
+                ));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
     }
 }
 

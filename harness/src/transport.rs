@@ -82,7 +82,8 @@ impl Transport {
         let (raw_bytes, responses, logs, needs_network) = match self {
             Transport::Serial => (true, R::Console, L::Inline, false),
             Transport::Rest => (false, R::Structured, L::Poll, true),
-            Transport::CmdStream => (false, R::Structured, L::None, true),
+            // The command stream carries no log lines; its channel polls `/log` too.
+            Transport::CmdStream => (false, R::Structured, L::Poll, true),
             Transport::Terminal => (true, R::Console, L::Inline, true),
         };
         Capabilities { raw_bytes, responses, logs, needs_network }
@@ -90,7 +91,7 @@ impl Transport {
 
     /// Whether the harness has a channel for it yet.
     pub fn is_implemented(self) -> bool {
-        matches!(self, Transport::Serial)
+        matches!(self, Transport::Serial | Transport::Rest | Transport::CmdStream)
     }
 
     /// The transports the harness has a channel for.
@@ -169,9 +170,14 @@ mod tests {
     }
 
     #[test]
-    fn only_serial_is_implemented_and_others_say_so() {
-        assert_eq!(Transport::Serial.ensure_implemented(), Ok(Transport::Serial));
-        let e = Transport::Rest.ensure_implemented().expect_err("not yet");
-        assert_eq!(e.to_string(), "the rest transport is not implemented yet (available: serial)");
+    fn a_transport_without_a_channel_says_which_have_one() {
+        for t in [Transport::Serial, Transport::Rest, Transport::CmdStream] {
+            assert_eq!(t.ensure_implemented(), Ok(t));
+        }
+        let e = Transport::Terminal.ensure_implemented().expect_err("not yet");
+        assert_eq!(
+            e.to_string(),
+            "the terminal transport is not implemented yet (available: serial, rest, websocket)"
+        );
     }
 }
