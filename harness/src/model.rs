@@ -215,6 +215,18 @@ pub struct CaseResult {
     pub capture: Option<String>,
 }
 
+impl CaseResult {
+    /// What names this result among a run's: the case id, and `@<transport>` for a transport
+    /// other than serial (`tcp/echo@rest`). A serial result keeps the bare id, as in runs
+    /// from before there were other transports, so JUnit histories and diffs carry on.
+    pub fn key(&self) -> String {
+        match self.transport {
+            Transport::Serial => self.id.clone(),
+            other => format!("{}@{}", self.id, other.name()),
+        }
+    }
+}
+
 /// One event of a case's timeline.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEvent {

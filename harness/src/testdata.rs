@@ -273,6 +273,46 @@ pub(crate) fn sample_run() -> RunResult {
     }
 }
 
+/// The sample run over serial and REST: after the serial results, one REST result per case,
+/// two of which differ from serial (a pass that fails, a pass that fails as a stale deviation's
+/// case), the raw-byte case skipped by plan.
+pub(crate) fn sample_multi_transport_run() -> RunResult {
+    let mut run = sample_run();
+    run.transports = vec![Transport::Serial, Transport::Rest];
+    let mut rest: Vec<CaseResult> = run.cases.clone();
+    for case in &mut rest {
+        case.transport = Transport::Rest;
+        case.start_ms += 2000;
+        case.transcript.clear();
+        case.timeline.clear();
+        case.capture = None;
+        match case.id.as_str() {
+            "passkeys/ascii/min-length" => {
+                case.verdict = Verdict::Fail;
+                case.reason = Some(
+                    "step 1 (send \"set wlan.passkey 12345678\"): malformed reply: HTTP status 500"
+                        .into(),
+                );
+            }
+            "passkeys/ascii/max-length" => {
+                case.verdict = Verdict::Fail;
+                case.stale_deviation = false;
+                case.reason = Some("step 1: expected body `Set OK`, got `Command failed`".into());
+            }
+            "serial/echo/default" => {
+                case.verdict = Verdict::Skipped;
+                case.attempts = 1;
+                case.reason =
+                    Some("raw bytes need a transport with raw access (rest has none)".into());
+            }
+            _ => {}
+        }
+    }
+    run.cases.extend(rest);
+    run.totals = Totals::count(&run.cases);
+    run
+}
+
 #[test]
 fn sample_has_every_verdict_and_status() {
     let run = sample_run();

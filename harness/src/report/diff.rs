@@ -1,6 +1,8 @@
 //! Comparing two runs (`before`, usually the baseline, and `after`).
 //!
-//! Cases are matched by id. "Failing" means fail or error.
+//! Results are matched by case id and transport ([`crate::model::CaseResult::key`]: `tcp/echo@rest`), so a
+//! case run over several transports is compared transport by transport. "Failing" means fail
+//! or error.
 //!
 //! * new failures: failing now and not failing before, including cases new in `after`;
 //! * fixed: failing before, passing now;
@@ -15,7 +17,7 @@ use std::fmt::Write as _;
 
 use super::markdown::{code, md};
 use super::text;
-use crate::model::{CaseResult, RunResult, Totals, Verdict};
+use crate::model::{RunResult, Totals, Verdict};
 
 /// What identifies a run in a diff.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,10 +43,12 @@ impl RunSummary {
     }
 }
 
-/// One case in a diff.
+/// One case over one transport in a diff.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiffEntry {
     pub id: String,
+    /// The case id with its transport, as [`crate::model::CaseResult::key`] gives it.
+    pub key: String,
     pub title: String,
     /// `None`: the case is not in the `before` run.
     pub before: Option<Verdict>,
@@ -77,8 +81,10 @@ impl RunDiff {
 
 /// Compares two runs.
 pub fn diff_runs(before: &RunResult, after: &RunResult) -> RunDiff {
-    let old: HashMap<&str, &CaseResult> = before.cases.iter().map(|c| (c.id.as_str(), c)).collect();
-    let new: HashMap<&str, &CaseResult> = after.cases.iter().map(|c| (c.id.as_str(), c)).collect();
+    let keyed = |run: &'_ RunResult| -> HashMap<(String, crate::model::Transport), Verdict> {
+        run.cases.iter().map(|c| ((c.id.clone(), c.transport), c.verdict)).collect()
+    };
+    let (old, new) = (keyed(before), keyed(after));
 
     let mut diff = RunDiff {
         before: RunSummary::of(before),
@@ -92,9 +98,10 @@ pub fn diff_runs(before: &RunResult, after: &RunResult) -> RunDiff {
     };
 
     for case in &after.cases {
-        let was = old.get(case.id.as_str()).map(|c| c.verdict);
+        let was = old.get(&(case.id.clone(), case.transport)).copied();
         let entry = DiffEntry {
             id: case.id.clone(),
+            key: case.key(),
             title: case.title.clone(),
             before: was,
             after: Some(case.verdict),
@@ -116,9 +123,10 @@ pub fn diff_runs(before: &RunResult, after: &RunResult) -> RunDiff {
         }
     }
     for case in &before.cases {
-        if !new.contains_key(case.id.as_str()) {
+        if !new.contains_key(&(case.id.clone(), case.transport)) {
             diff.removed_cases.push(DiffEntry {
                 id: case.id.clone(),
+                key: case.key(),
                 title: case.title.clone(),
                 before: Some(case.verdict),
                 after: None,
@@ -207,7 +215,7 @@ fn write_list(o: &mut String, heading: &str, entries: &[DiffEntry]) -> std::fmt:
         return writeln!(o, "None.\n");
     }
     for e in entries {
-        write!(o, "- {} {}: {}", code(&e.id), transition(e.before, e.after), md(&e.title))?;
+        write!(o, "- {} {}: {}", code(&e.key), transition(e.before, e.after), md(&e.title))?;
         if let Some(reason) = &e.reason {
             write!(o, " — {}", md(reason))?;
         }
@@ -306,6 +314,25 @@ mod tests {
         assert_eq!(d.new_failures.len(), 1);
         assert_eq!(d.new_failures[0].before, None);
         assert_eq!(d.new_cases.len(), 1);
+    }
+
+    #[test]
+    fn each_transport_of_a_case_is_compared_with_itself() {
+        let before = crate::testdata::sample_multi_transport_run();
+        let mut after = before.clone();
+        let rest = after
+            .cases
+            .iter_mut()
+            .find(|c| c.id == "serial/echo/default" && c.transport == crate::model::Transport::Rest)
+            .expect("a rest result");
+        rest.verdict = Verdict::Fail;
+        let d = diff_runs(&before, &after);
+        let keys: Vec<&str> = d.new_failures.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["serial/echo/default@rest"]);
+        assert!(d.new_cases.is_empty() && d.removed_cases.is_empty(), "{d:?}");
+        after.cases.retain(|c| c.transport != crate::model::Transport::Rest);
+        let removed = diff_runs(&before, &after).removed_cases;
+        assert!(removed.iter().all(|e| e.key.ends_with("@rest")) && !removed.is_empty());
     }
 
     #[test]

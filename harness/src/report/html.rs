@@ -70,6 +70,8 @@ td.cov-named { color: var(--fail); font-weight: 600; }
 td.cov-uncovered { color: var(--muted); }
 th.v, th.st { display: table-cell; border-radius: 0; }
 table.matrix { width: 100%; }
+table.transports tr.differs td { background: #fff3e0; }
+span.differs { color: var(--fail); font-weight: 600; font-size: .85em; }
 table.matrix td.text { width: 55%; }
 table.matrix td.cases a { display: inline-block; margin: 0 .3em .2em 0; }
 table.matrix tr:target, article.case:target { outline: 3px solid #0b57d0; }
@@ -120,6 +122,7 @@ fn write_page(o: &mut String, run: &RunResult) -> std::fmt::Result {
     write_header(o, run)?;
     writeln!(o, "<main>")?;
     write_totals(o, run)?;
+    write_transport_matrix(o, run)?;
     write_matrix(o, run)?;
     write_cases(o, run)?;
     writeln!(o, "</main>\n</body>\n</html>")
@@ -163,11 +166,97 @@ fn write_header(o: &mut String, run: &RunResult) -> std::fmt::Result {
     writeln!(o, "<dt>Duration</dt><dd>{}</dd>", text::duration(run.duration_ms))?;
     writeln!(o, "<dt>Schema</dt><dd><code>{}</code></dd>", h(&run.schema))?;
     writeln!(o, "</dl>")?;
+    let transports = if super::matrix::matrix(run).is_some() {
+        " · <a href=\"#transports\">By transport</a>"
+    } else {
+        ""
+    };
     writeln!(
         o,
-        "<nav><a href=\"#totals\">Totals</a> · <a href=\"#matrix\">Conformance matrix</a> · \
+        "<nav><a href=\"#totals\">Totals</a>{transports} · <a href=\"#matrix\">Conformance matrix</a> · \
          <a href=\"#cases\">Cases</a></nav>\n</header>"
     )
+}
+
+/// The anchor of each case entry: `case-<id>` for a case's first result, then
+/// `case-<id>@<transport>` for its others (as [`write_cases`] writes them).
+fn case_anchors(run: &RunResult) -> HashMap<(&str, crate::model::Transport), String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = HashMap::new();
+    for (_, cases) in text::group_by(&run.cases, |c| c.section.as_str()) {
+        for case in cases {
+            let id = if seen.insert(case.id.as_str()) {
+                anchor("case-", &case.id)
+            } else {
+                anchor("case-", &format!("{}@{}", case.id, case.transport))
+            };
+            out.insert((case.id.as_str(), case.transport), id);
+        }
+    }
+    out
+}
+
+/// With several transports: every case × transport, its verdict linking to its entry, the
+/// cases whose outcome differs by transport marked (`tr.differs`) and listed first.
+fn write_transport_matrix(o: &mut String, run: &RunResult) -> std::fmt::Result {
+    let Some(m) = super::matrix::matrix(run) else { return Ok(()) };
+    let anchors = case_anchors(run);
+    let differing = m.differing().count();
+    writeln!(o, "<section id=\"transports\">\n<h2>By transport</h2>")?;
+    writeln!(
+        o,
+        "<p>{} cases over {} transports; <strong>{differing}</strong> with an outcome that \
+         differs by transport (skipped by plan does not count).</p>",
+        m.rows.len(),
+        m.transports.len()
+    )?;
+    write!(o, "<table class=\"transports\">\n<thead><tr><th>Case</th>")?;
+    for t in &m.transports {
+        write!(o, "<th>{}</th>", h(t.name()))?;
+    }
+    writeln!(o, "</tr></thead>\n<tbody>")?;
+    let rows = m.rows.iter().filter(|r| r.differs).chain(m.rows.iter().filter(|r| !r.differs));
+    for r in rows {
+        let class = if r.differs { " class=\"differs\"" } else { "" };
+        write!(o, "<tr{class}><td><code>{}</code>", h(r.id))?;
+        if r.differs {
+            write!(o, " <span class=\"differs\">differs by transport</span>")?;
+        }
+        write!(o, "</td>")?;
+        for (cell, t) in r.cells.iter().zip(&m.transports) {
+            match cell {
+                None => write!(o, "<td>—</td>")?,
+                Some(c) => {
+                    let slug = text::verdict_slug(c.verdict);
+                    let href = anchors.get(&(r.id, *t)).cloned().unwrap_or_default();
+                    let title = c.reason.as_deref().unwrap_or(c.verdict.as_str());
+                    write!(
+                        o,
+                        "<td><a class=\"v v-{slug}\" href=\"#{href}\" title=\"{}\">{}</a></td>",
+                        h(title),
+                        c.verdict.as_str()
+                    )?;
+                }
+            }
+        }
+        writeln!(o, "</tr>")?;
+    }
+    writeln!(o, "</tbody>\n<tfoot>")?;
+    for (name, verdict) in [
+        ("pass", Verdict::Pass),
+        ("fail", Verdict::Fail),
+        ("error", Verdict::Error),
+        ("skipped", Verdict::Skipped),
+        ("known deviation", Verdict::KnownDeviation),
+    ] {
+        write!(o, "<tr class=\"all\"><td>{name}</td>")?;
+        for t in &m.transports {
+            let n = run.cases.iter().filter(|c| c.transport == *t && c.verdict == verdict).count();
+            write!(o, "<td class=\"n\">{n}</td>")?;
+        }
+        writeln!(o, "</tr>")?;
+    }
+    writeln!(o, "</tfoot>\n</table>\n</section>")
 }
 
 fn write_totals(o: &mut String, run: &RunResult) -> std::fmt::Result {
@@ -370,15 +459,11 @@ fn write_cases(o: &mut String, run: &RunResult) -> std::fmt::Result {
     writeln!(o, "<section id=\"cases\">\n<h2>Cases</h2>")?;
     // A case run over several transports has an entry for each: links go to its first,
     // the others are `case-<id>@<transport>`.
-    let mut seen = std::collections::HashSet::new();
+    let anchors = case_anchors(run);
     for (section, cases) in text::group_by(&run.cases, |c| c.section.as_str()) {
         writeln!(o, "<h3 id=\"{}\">{}</h3>", anchor("section-", section), h(section))?;
         for case in cases {
-            let id = if seen.insert(case.id.as_str()) {
-                anchor("case-", &case.id)
-            } else {
-                anchor("case-", &format!("{}@{}", case.id, case.transport))
-            };
+            let id = anchors.get(&(case.id.as_str(), case.transport)).cloned().unwrap_or_default();
             write_case(o, case, &id, &clause_ids)?;
         }
     }
@@ -645,6 +730,22 @@ mod tests {
         let second = anchor("case-", &format!("{id}@terminal"));
         assert_eq!(page.matches(&format!("id=\"{second}\"")).count(), 1);
         assert!(page.contains("<dt>Transports</dt><dd>serial, terminal</dd>"));
+    }
+
+    #[test]
+    fn html_has_the_case_by_transport_matrix() {
+        let run = crate::testdata::sample_multi_transport_run();
+        let page = render_html(&run);
+        let start = page.find("<section id=\"transports\">").expect("a transport matrix");
+        let end = start + page[start..].find("</section>").expect("closed") + "</section>".len();
+        insta::assert_snapshot!("report_html_transports", &page[start..end]);
+        assert_eq!(page.matches("<tr class=\"differs\">").count(), 2);
+        // Every link of the matrix goes to an entry on the page.
+        for href in page[start..end].split("href=\"#").skip(1) {
+            let target = &href[..href.find('"').expect("quoted")];
+            assert!(page.contains(&format!("id=\"{target}\"")), "no entry {target}");
+        }
+        assert!(!render_html(&sample_run()).contains("id=\"transports\""), "one transport");
     }
 
     #[test]

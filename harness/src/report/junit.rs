@@ -1,6 +1,8 @@
 //! `junit.xml`: one `<testsuite>` per section (in run order), one `<testcase>` per case.
 //!
-//! * `name` = case id, `classname` = section, `time` = the case's duration.
+//! * `name` = the case id, with `@<transport>` for a transport other than serial
+//!   (`tcp/echo@rest`: a case run over several transports has one testcase each),
+//!   `classname` = section, `time` = the case's duration.
 //! * fail → `<failure>`, error → `<error>` (message = the reason, text = the failing steps);
 //!   skipped → `<skipped>` with the reason; known deviation → `<skipped type="known_deviation">`
 //!   with the expectations file's text (and what actually happened as its text).
@@ -112,7 +114,7 @@ fn test_case(case: &CaseResult) -> TestCase {
         }
     };
 
-    let mut tc = TestCase::new(case.id.as_str(), status);
+    let mut tc = TestCase::new(case.key(), status);
     tc.set_classname(case.section.as_str());
     tc.set_time(Duration::from_millis(case.duration_ms));
     tc.add_property(Property::new(
@@ -123,6 +125,7 @@ fn test_case(case: &CaseResult) -> TestCase {
         },
     ));
     tc.add_property(Property::new("clauses", case.clauses.join(" ")));
+    tc.add_property(Property::new("transport", case.transport.name()));
     if case.attempts > 1 {
         tc.add_property(Property::new("attempts", case.attempts.to_string()));
     }
@@ -175,6 +178,15 @@ mod tests {
     fn junit_snapshot() {
         let xml = render_junit(&sample_run()).unwrap();
         insta::assert_snapshot!("junit_xml", xml);
+    }
+
+    #[test]
+    fn each_transport_of_a_case_is_its_own_testcase() {
+        let xml = render_junit(&crate::testdata::sample_multi_transport_run()).unwrap();
+        for name in ["passkeys/ascii/min-length", "passkeys/ascii/min-length@rest"] {
+            assert_eq!(xml.matches(&format!("<testcase name=\"{name}\"")).count(), 1, "{name}");
+        }
+        assert!(xml.contains(r#"<property name="transport" value="rest"/>"#), "{xml}");
     }
 
     #[test]

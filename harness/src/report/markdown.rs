@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 
+use super::matrix;
 use super::text::{self, visible};
 use crate::coverage;
 use crate::model::{
@@ -81,6 +82,7 @@ fn write_summary(o: &mut String, run: &RunResult) -> std::fmt::Result {
     )?;
 
     write_sections(o, run)?;
+    write_transports(o, run)?;
     write_failures(o, run)?;
     write_deviations(o, run)?;
     write_skipped(o, run)?;
@@ -115,6 +117,64 @@ fn write_sections(o: &mut String, run: &RunResult) -> std::fmt::Result {
     writeln!(o)
 }
 
+/// With several transports: totals per transport, the cases whose outcome differs by
+/// transport, and the whole case × transport matrix (folded).
+fn write_transports(o: &mut String, run: &RunResult) -> std::fmt::Result {
+    let Some(m) = matrix::matrix(run) else { return Ok(()) };
+    writeln!(o, "## By transport\n")?;
+    writeln!(o, "| Transport | Pass | Fail | Error | Skipped | Deviation | Total |")?;
+    writeln!(o, "|---|---:|---:|---:|---:|---:|---:|")?;
+    for &t in &m.transports {
+        let n = Totals::count(run.cases.iter().filter(|c| c.transport == t));
+        writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            t.name(),
+            n.pass,
+            n.fail,
+            n.error,
+            n.skipped,
+            n.known_deviation,
+            n.total()
+        )?;
+    }
+    writeln!(o)?;
+    let header = |o: &mut String| {
+        let names: Vec<&str> = m.transports.iter().map(|t| t.name()).collect();
+        writeln!(o, "| Case | {} |", names.join(" | "))?;
+        writeln!(o, "|---|{}", "---|".repeat(names.len()))
+    };
+    let row = |o: &mut String, r: &matrix::Row<'_>| {
+        let cells: Vec<String> = r
+            .cells
+            .iter()
+            .map(|c| match c {
+                None => "—".to_string(),
+                Some(c) if text::is_failing(c.verdict) => format!("**{}**", c.verdict.as_str()),
+                Some(c) => c.verdict.as_str().to_string(),
+            })
+            .collect();
+        writeln!(o, "| {} | {} |", cell_code(r.id), cells.join(" | "))
+    };
+    let differing: Vec<&matrix::Row<'_>> = m.differing().collect();
+    writeln!(o, "### Outcome differs by transport ({})\n", differing.len())?;
+    if differing.is_empty() {
+        writeln!(o, "None: every case that ran over several transports had one outcome.\n")?;
+    } else {
+        header(o)?;
+        for r in differing {
+            row(o, r)?;
+        }
+        writeln!(o)?;
+    }
+    writeln!(o, "<details><summary>Every case by transport ({})</summary>\n", m.rows.len())?;
+    header(o)?;
+    for r in &m.rows {
+        row(o, r)?;
+    }
+    writeln!(o, "\n</details>\n")
+}
+
 fn write_failures(o: &mut String, run: &RunResult) -> std::fmt::Result {
     let failing: Vec<&CaseResult> =
         run.cases.iter().filter(|c| text::is_failing(c.verdict)).collect();
@@ -127,7 +187,7 @@ fn write_failures(o: &mut String, run: &RunResult) -> std::fmt::Result {
             o,
             "### {} {}: {}\n",
             case.verdict.as_str().to_uppercase(),
-            code(&case.id),
+            code(&case.key()),
             md(&case.title)
         )?;
         let reason = case.reason.as_deref().unwrap_or("(no reason given)");
@@ -183,7 +243,7 @@ fn write_deviations(o: &mut String, run: &RunResult) -> std::fmt::Result {
         write!(
             o,
             "- {}: {}",
-            code(&case.id),
+            code(&case.key()),
             md(case.deviation.as_deref().unwrap_or("(no reason given)"))
         )?;
         if let Some(reason) = &case.reason {
@@ -203,7 +263,7 @@ fn write_deviations(o: &mut String, run: &RunResult) -> std::fmt::Result {
             o,
             "- {}: listed as a known deviation ({}), yet passed: remove the entry from the rig's \
              expectations file.",
-            code(&case.id),
+            code(&case.key()),
             md(case.deviation.as_deref().unwrap_or("no reason given")),
         )?;
     }
@@ -404,6 +464,20 @@ mod tests {
     #[test]
     fn summary_snapshot() {
         insta::assert_snapshot!("summary_md", render_summary(&sample_run()));
+    }
+
+    #[test]
+    fn summary_with_transports_snapshot() {
+        let md = render_summary(&crate::testdata::sample_multi_transport_run());
+        let start = md.find("## By transport").expect("a transport section");
+        let end = md.find("## Known deviations").expect("deviations");
+        insta::assert_snapshot!("summary_md_transports", &md[start..end]);
+        assert!(md.contains("### FAIL `passkeys/ascii/min-length@rest`"), "keyed by transport");
+    }
+
+    #[test]
+    fn one_transport_has_no_transport_section() {
+        assert!(!render_summary(&sample_run()).contains("## By transport"));
     }
 
     #[test]

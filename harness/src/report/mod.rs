@@ -24,6 +24,7 @@ pub mod diff;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod matrix;
 mod text;
 mod timeline;
 
