@@ -2,8 +2,8 @@
 //!
 //! Bytes from the serial bus, commands from other origins and completions of platform work
 //! go in; bytes for the bus, replies for the origins and [`module::Action`]s come out. Time
-//! is a parameter ([`time::Instant`]); the core never reads a clock and never does I/O, and
-//! it depends on no crate.
+//! is a parameter ([`time::Instant`]); the core never reads a clock and never does I/O. It
+//! depends on two `no_std` crates only: `sha1` (the WebSocket handshake) and `rmp` (msgpack).
 //!
 //! * [`module`]: the [`Module`] the platform drives (`boot`, `feed`/`take_output`,
 //!   `execute`/`data`/`take_replies`, `next_action`, `net_event`, `poll_at`/`tick`), the
@@ -16,6 +16,8 @@
 //! * [`command`], [`vars`], [`config`]: the command table, the variables (typed ids from the
 //!   one table), the services' typed settings.
 //! * [`wlan`], [`streams`], [`fs`]: the network up sequence, the stream table, the file system.
+//! * [`ws`]: WebSocket (RFC 6455) for the HTTP server: handshake, frames, a connection's
+//!   protocol state.
 //! * [`net`]: the contract with the platform's network (requests out, events in, [`net::ConnId`]).
 //! * [`platform`]: the traits a platform implements (NVM, network driver); the async loop that
 //!   drives the core over them is the `gecko-runner` crate.
@@ -46,6 +48,7 @@ pub mod streams;
 pub mod time;
 pub mod vars;
 pub mod wlan;
+pub mod ws;
 
 pub use module::{Action, BoardInfo, Module, Stored};
 pub use origin::{Origin, Reply};
