@@ -38,6 +38,7 @@ pub mod config;
 pub mod console;
 pub mod fs;
 pub mod module;
+pub mod msgpack;
 pub mod net;
 pub mod nvm;
 pub mod origin;
