@@ -163,8 +163,11 @@ pub struct Module {
     stash: Vec<u8>,
     /// Command lines of other origins that arrived while their previous command waited.
     queued: VecDeque<(Origin, Vec<u8>)>,
-    /// Replies for origins other than the serial console, until they take them.
+    /// Replies for origins other than the serial console, until they take them (or
+    /// `route_front_end_replies` hands them to the part that owns the origin).
     outbox: Vec<(Origin, Reply)>,
+    /// `route_front_end_replies` is running (it is not entered again).
+    routing: bool,
 
     // --- Services (module/*.rs) and the parts they share through a `ctx::Ctx`. ---
     /// The services that are parts of their own. The HTTP server, TLS, the application
@@ -199,6 +202,9 @@ pub(super) struct Services {
     files: Files,
     /// The stream commands' settings and the network streams' receive path (sockets.rs).
     sockets: Sockets,
+    /// The HTTP server's WebSockets: `/stream` (WEBS streams) and `/cmdstream`
+    /// (websocket.rs).
+    websockets: WebSockets,
 }
 
 impl Services {
@@ -211,6 +217,7 @@ impl Services {
             autos: Autos::new(vars),
             files,
             sockets: Sockets::new(vars),
+            websockets: WebSockets::default(),
         }
     }
 }
@@ -267,6 +274,7 @@ impl Module {
             stash: Vec::new(),
             queued: VecDeque::new(),
             outbox: Vec::new(),
+            routing: false,
             halted: false,
             booted_at: now,
             clock: now,
@@ -298,6 +306,7 @@ impl Module {
     pub fn feed(&mut self, bytes: &[u8], now: Instant) {
         self.clock = self.clock.max(now);
         self.in_origin(Some(Origin::Serial), |m| m.feed_serial(bytes, now));
+        self.route_front_end_replies(now);
     }
 
     /// Runs one command line for `origin` (no line editing, no echo). Its replies are taken
@@ -316,6 +325,7 @@ impl Module {
                 m.run_line(line, now);
             }
         });
+        self.route_front_end_replies(now);
     }
 
     /// Hands `origin`'s command the bytes of its data phase ([`Reply::Data`]); returns how
@@ -325,18 +335,23 @@ impl Module {
         if self.halted {
             return 0;
         }
-        self.in_origin(Some(origin), |m| {
-            let Some(Pending::Stream(StreamWait::Data { phase, deadline, .. })) = &mut m.pending
-            else {
-                return 0;
-            };
-            let used = phase.feed(bytes);
-            *deadline = now + DATA_TIMEOUT;
-            if phase.is_complete() {
-                m.data_complete(now);
-            }
-            used
-        })
+        let used = self.in_origin(Some(origin), |m| m.data_here(bytes, now));
+        self.route_front_end_replies(now);
+        used
+    }
+
+    /// [`Module::data`] for the origin being served.
+    fn data_here(&mut self, bytes: &[u8], now: Instant) -> usize {
+        let Some(Pending::Stream(StreamWait::Data { phase, deadline, .. })) = &mut self.pending
+        else {
+            return 0;
+        };
+        let used = phase.feed(bytes);
+        *deadline = now + DATA_TIMEOUT;
+        if phase.is_complete() {
+            self.data_complete(now);
+        }
+        used
     }
 
     /// The replies for `origin` so far, oldest first (the serial origin's go to
@@ -363,6 +378,7 @@ impl Module {
         self.clock = self.clock.max(now);
         let owner = self.owner(|p| *p == Pending::Save);
         self.in_origin(owner, |m| m.nvm_stored_here(result, now));
+        self.route_front_end_replies(now);
     }
 
     /// Reports how [`Action::StoreFiles`] went; `Err` carries a reason for the log. A
@@ -372,6 +388,7 @@ impl Module {
         self.clock = self.clock.max(now);
         let owner = self.owner(|p| matches!(p, Pending::Files(FilesWait::StoreFiles { .. })));
         self.in_origin(owner, |m| m.files_stored_here(result, now));
+        self.route_front_end_replies(now);
     }
 
     /// The file system as it is now (for tests and diagnostics).
@@ -387,6 +404,7 @@ impl Module {
         }
         let owner = self.event_owner(&event);
         self.in_origin(owner, |m| m.net_event_here(event, now));
+        self.route_front_end_replies(now);
     }
 
     fn net_event_here(&mut self, event: NetEvent, now: Instant) {
@@ -421,6 +439,7 @@ impl Module {
         for (_, tick) in TIMERS {
             tick(self, now);
         }
+        self.route_front_end_replies(now);
     }
 
     /// The join counters (join attempt count of the current pass, join retry count, auto
@@ -579,6 +598,7 @@ mod system;
 mod tcp_client;
 mod tcp_server;
 mod udp_server;
+mod websocket;
 
 pub use auto::AUTO_RETRY;
 use auto::Autos;
@@ -590,6 +610,8 @@ use sockets::{Sockets, StreamWait, WriteTarget, conn_failure_text, parse_size};
 use system::restore_settings;
 use tcp_server::TcpServer;
 use udp_server::UdpServer;
+use websocket::WebSockets;
+pub use websocket::{WsRefused, WsRoute};
 
 #[cfg(test)]
 mod file_tests;

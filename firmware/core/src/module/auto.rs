@@ -430,6 +430,7 @@ impl Module {
         self.with_ctx(|s, ctx| {
             s.autos.network_down(ctx);
             s.tcp_server.network_down(ctx);
+            s.websockets.network_down(ctx);
         });
         let open: Vec<ConnId> = self
             .streams

@@ -27,9 +27,11 @@ pub(super) enum Owner {
     AutoStart,
     /// The TCP server's listener.
     TcpServer,
-    /// An open stream of the stream table (TCPC, TCPS, UDPC, UDPS); its handle is found by
-    /// [`Streams::by_conn`].
+    /// An open stream of the stream table (TCPC, TCPS, UDPC, UDPS, WEBS); its handle is found
+    /// by [`Streams::by_conn`].
     Stream,
+    /// A WebSocket command stream (`/cmdstream`, websocket.rs).
+    CmdStream,
 }
 
 /// Every connection the core knows, by id, with its owner; also hands out the ids of the
@@ -128,6 +130,7 @@ impl Module {
             Some(Owner::AutoStart) => self.auto_conn_event(event, now),
             Some(Owner::TcpServer) => self.listener_event(event, now),
             Some(Owner::Stream) => self.stream_conn_event(event, now),
+            Some(Owner::CmdStream) => self.cmdstream_event(event, now),
             None => {
                 // Late: an attempt given up (or a listener stopped) meanwhile.
                 match event {

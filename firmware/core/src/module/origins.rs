@@ -99,6 +99,29 @@ impl Module {
         }
     }
 
+    /// Hands the replies for origins a front end owns to that front end, so they never wait
+    /// in `outbox`: one arm per origin kind. Called after every entry point that can produce
+    /// replies. `Origin::AutoStart` and origins no part owns stay in `outbox` for
+    /// [`Module::take_replies`].
+    pub(super) fn route_front_end_replies(&mut self, now: Instant) {
+        if core::mem::replace(&mut self.routing, true) {
+            return;
+        }
+        loop {
+            let owned = |m: &Self, origin: &Origin| match origin {
+                Origin::CmdStream(n) => m.svc.websockets.owns(*n),
+                _ => false,
+            };
+            let Some(i) = self.outbox.iter().position(|(o, _)| owned(self, o)) else { break };
+            let (origin, reply) = self.outbox.remove(i);
+            match origin {
+                Origin::CmdStream(n) => self.cmdstream_reply(n, reply, now),
+                _ => self.outbox.push((origin, reply)),
+            }
+        }
+        self.routing = false;
+    }
+
     /// The origin whose waiting command `wants` matches (the one served now first).
     pub(super) fn owner(&self, wants: impl Fn(&Pending) -> bool) -> Option<Origin> {
         if self.pending.as_ref().is_some_and(&wants) {
