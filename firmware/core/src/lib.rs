@@ -3,7 +3,8 @@
 //! Bytes from the serial bus, commands from other origins and completions of platform work
 //! go in; bytes for the bus, replies for the origins and [`module::Action`]s come out. Time
 //! is a parameter ([`time::Instant`]); the core never reads a clock and never does I/O. It
-//! depends on two `no_std` crates only: `sha1` (the WebSocket handshake) and `rmp` (msgpack).
+//! depends only on `no_std` crates for the HTTP server: `httparse` and `base64` (requests,
+//! Basic auth), `sha1` (the WebSocket handshake) and `rmp` (the command stream's msgpack).
 //!
 //! * [`module`]: the [`Module`] the platform drives (`boot`, `feed`/`take_output`,
 //!   `execute`/`data`/`take_replies`, `next_action`, `net_event`, `poll_at`/`tick`), the
@@ -16,6 +17,8 @@
 //! * [`command`], [`vars`], [`config`]: the command table, the variables (typed ids from the
 //!   one table), the services' typed settings.
 //! * [`wlan`], [`streams`], [`fs`]: the network up sequence, the stream table, the file system.
+//! * [`http`]: the HTTP server's codecs (request heads and bodies, responses, URL decoding,
+//!   content types, Basic auth, the REST API's JSON, the whitelist), no knowledge of `Module`.
 //! * [`ws`]: WebSocket (RFC 6455) for the HTTP server: handshake, frames, a connection's
 //!   protocol state.
 //! * [`net`]: the contract with the platform's network (requests out, events in, [`net::ConnId`]).
@@ -37,6 +40,7 @@ pub mod command;
 pub mod config;
 pub mod console;
 pub mod fs;
+pub mod http;
 pub mod module;
 pub mod msgpack;
 pub mod net;

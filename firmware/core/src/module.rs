@@ -166,8 +166,6 @@ pub struct Module {
     /// Replies for origins other than the serial console, until they take them (or
     /// `route_front_end_replies` hands them to the part that owns the origin).
     outbox: Vec<(Origin, Reply)>,
-    /// `route_front_end_replies` is running (it is not entered again).
-    routing: bool,
 
     // --- Services (module/*.rs) and the parts they share through a `ctx::Ctx`. ---
     /// The services that are parts of their own. The HTTP server, TLS, the application
@@ -202,6 +200,8 @@ pub(super) struct Services {
     files: Files,
     /// The stream commands' settings and the network streams' receive path (sockets.rs).
     sockets: Sockets,
+    /// The HTTP server, its REST API and its `/log` ring (http_server.rs).
+    http_server: HttpServer,
     /// The HTTP server's WebSockets: `/stream` (WEBS streams) and `/cmdstream`
     /// (websocket.rs).
     websockets: WebSockets,
@@ -217,6 +217,7 @@ impl Services {
             autos: Autos::new(vars),
             files,
             sockets: Sockets::new(vars),
+            http_server: HttpServer::new(vars),
             websockets: WebSockets::default(),
         }
     }
@@ -274,7 +275,6 @@ impl Module {
             stash: Vec::new(),
             queued: VecDeque::new(),
             outbox: Vec::new(),
-            routing: false,
             halted: false,
             booted_at: now,
             clock: now,
@@ -318,6 +318,12 @@ impl Module {
         if self.halted {
             return;
         }
+        self.execute_here(origin, line, now);
+        self.route_front_end_replies(now);
+    }
+
+    /// [`Module::execute`] without routing the replies (a front end's own path).
+    fn execute_here(&mut self, origin: Origin, line: &[u8], now: Instant) {
         self.in_origin(Some(origin), |m| {
             if m.pending.is_some() {
                 m.queued.push_back((origin, line.to_vec()));
@@ -325,7 +331,6 @@ impl Module {
                 m.run_line(line, now);
             }
         });
-        self.route_front_end_replies(now);
     }
 
     /// Hands `origin`'s command the bytes of its data phase ([`Reply::Data`]); returns how
@@ -335,23 +340,25 @@ impl Module {
         if self.halted {
             return 0;
         }
-        let used = self.in_origin(Some(origin), |m| m.data_here(bytes, now));
+        let used = self.data_here(origin, bytes, now);
         self.route_front_end_replies(now);
         used
     }
 
-    /// [`Module::data`] for the origin being served.
-    fn data_here(&mut self, bytes: &[u8], now: Instant) -> usize {
-        let Some(Pending::Stream(StreamWait::Data { phase, deadline, .. })) = &mut self.pending
-        else {
-            return 0;
-        };
-        let used = phase.feed(bytes);
-        *deadline = now + DATA_TIMEOUT;
-        if phase.is_complete() {
-            self.data_complete(now);
-        }
-        used
+    /// [`Module::data`] without routing the replies (a front end's own path).
+    fn data_here(&mut self, origin: Origin, bytes: &[u8], now: Instant) -> usize {
+        self.in_origin(Some(origin), |m| {
+            let Some(Pending::Stream(StreamWait::Data { phase, deadline, .. })) = &mut m.pending
+            else {
+                return 0;
+            };
+            let used = phase.feed(bytes);
+            *deadline = now + DATA_TIMEOUT;
+            if phase.is_complete() {
+                m.data_complete(now);
+            }
+            used
+        })
     }
 
     /// The replies for `origin` so far, oldest first (the serial origin's go to
@@ -578,6 +585,8 @@ const TIMERS: &[Timer] = &[
     (Module::commands_poll_at, Module::commands_tick),
     // The TCP server: idle clients.
     (Module::tcp_server_poll_at, Module::tcp_server_tick),
+    // The HTTP server: clients that have not sent a whole request in time.
+    (Module::http_server_poll_at, Module::http_server_tick),
     // Auto start's background openers.
     (Module::auto_poll_at, Module::auto_tick),
     // STREAM mode: the bus's flush timer.
@@ -591,6 +600,7 @@ mod bus;
 mod conns;
 mod ctx;
 mod files;
+mod http_server;
 mod network;
 mod origins;
 mod sockets;
@@ -604,6 +614,8 @@ pub use auto::AUTO_RETRY;
 use auto::Autos;
 use bus::Bus;
 use files::{Files, FilesWait};
+use http_server::HttpServer;
+pub use http_server::{HTTP_IDLE_TIMEOUT, LOG_LINE_MAX, LOG_LINES};
 use network::{AfterUp, NetWait, Network};
 pub use sockets::{DATA_TIMEOUT, UDP_OPEN_TIMEOUT};
 use sockets::{Sockets, StreamWait, WriteTarget, conn_failure_text, parse_size};
@@ -618,8 +630,12 @@ mod file_tests;
 #[cfg(test)]
 mod frames;
 #[cfg(test)]
+mod http_tests;
+#[cfg(test)]
 mod net_tests;
 #[cfg(test)]
 mod stream_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod ws_tests;

@@ -26,7 +26,7 @@
 //!   decoder's reason as the response. `data` beyond what the data phase wants is ignored; a
 //!   command given less waits for the rest like any data phase and fails (code 1) when it
 //!   does not come. Log lines a cmdstream command causes are not sent on the WebSocket (the
-//!   response map has no place for them).
+//!   response map has no place for them): they go to the `/log` ring, as a REST command's.
 //! * When the network goes down the cmdstream connections close with it (WEBS streams close
 //!   as every network stream does).
 
@@ -233,7 +233,7 @@ impl WebSockets {
 impl Module {
     /// The HTTP server accepted a WebSocket upgrade (a valid handshake, see
     /// [`crate::ws::handshake`]) on `conn` for `route`: sends the `101` answer and takes the
-    /// connection over. `rest` is what the client sent after the request's head. `/stream`
+    /// connection over. `/stream`
     /// needs a free stream handle: without one nothing is sent and the HTTP server answers
     /// 404 ("no available stream handles").
     pub(super) fn ws_open(
@@ -243,7 +243,6 @@ impl Module {
         upgrade: &ws::handshake::Upgrade,
         peer: Endpoint,
         port: u16,
-        rest: &[u8],
         now: Instant,
     ) -> Result<(), WsRefused> {
         if route == WsRoute::Stream && self.streams.network_full() {
@@ -267,10 +266,6 @@ impl Module {
                 self.add_stream(stream, now);
             }
             WsRoute::CmdStream => self.conns.set(conn, conns::Owner::CmdStream),
-        }
-        if !rest.is_empty() {
-            let event = NetEvent::Received { conn, data: rest.to_vec(), from: peer };
-            self.conn_event(conn, &event, now);
         }
         Ok(())
     }
@@ -324,14 +319,15 @@ impl Module {
     }
 
     /// Hands replies for a cmdstream origin to the part: the data phase gets the message's
-    /// data, the response goes back on the WebSocket, log lines stay off it.
+    /// data, the response goes back on the WebSocket, log lines go to the `/log` ring.
     pub(super) fn cmdstream_reply(&mut self, n: u32, reply: Reply, now: Instant) {
         match reply {
-            Reply::Log { .. } => {}
+            // As a REST command's: to the `/log` ring.
+            Reply::Log { text, .. } => self.svc.http_server.log_line(&text),
             Reply::Data { .. } => {
                 let data = self.svc.websockets.data_of(n);
                 let origin = Origin::CmdStream(n);
-                self.in_origin(Some(origin), |m| m.data_here(&data, now));
+                self.data_here(origin, &data, now);
             }
             Reply::Response { code, body } => {
                 self.with_ctx(|s, ctx| s.websockets.answered(n, code, &body, ctx));
