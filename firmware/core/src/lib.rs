@@ -2,8 +2,9 @@
 //!
 //! Bytes from the serial bus, commands from other origins and completions of platform work
 //! go in; bytes for the bus, replies for the origins and [`module::Action`]s come out. Time
-//! is a parameter ([`time::Instant`]); the core never reads a clock and never does I/O; it
-//! depends only on `httparse` and `base64` (both `no_std`), for the HTTP server.
+//! is a parameter ([`time::Instant`]); the core never reads a clock and never does I/O. It
+//! depends only on `no_std` crates for the HTTP server: `httparse` and `base64` (requests,
+//! Basic auth), `sha1` (the WebSocket handshake) and `rmp` (the command stream's msgpack).
 //!
 //! * [`module`]: the [`Module`] the platform drives (`boot`, `feed`/`take_output`,
 //!   `execute`/`data`/`take_replies`, `next_action`, `net_event`, `poll_at`/`tick`), the
@@ -18,6 +19,8 @@
 //! * [`wlan`], [`streams`], [`fs`]: the network up sequence, the stream table, the file system.
 //! * [`http`]: the HTTP server's codecs (request heads and bodies, responses, URL decoding,
 //!   content types, Basic auth, the REST API's JSON, the whitelist), no knowledge of `Module`.
+//! * [`ws`]: WebSocket (RFC 6455) for the HTTP server: handshake, frames, a connection's
+//!   protocol state.
 //! * [`net`]: the contract with the platform's network (requests out, events in, [`net::ConnId`]).
 //! * [`platform`]: the traits a platform implements (NVM, network driver); the async loop that
 //!   drives the core over them is the `gecko-runner` crate.
@@ -39,6 +42,7 @@ pub mod console;
 pub mod fs;
 pub mod http;
 pub mod module;
+pub mod msgpack;
 pub mod net;
 pub mod nvm;
 pub mod origin;
@@ -49,6 +53,7 @@ pub mod streams;
 pub mod time;
 pub mod vars;
 pub mod wlan;
+pub mod ws;
 
 pub use module::{Action, BoardInfo, Module, Stored};
 pub use origin::{Origin, Reply};

@@ -163,7 +163,8 @@ pub struct Module {
     stash: Vec<u8>,
     /// Command lines of other origins that arrived while their previous command waited.
     queued: VecDeque<(Origin, Vec<u8>)>,
-    /// Replies for origins other than the serial console, until they take them.
+    /// Replies for origins other than the serial console, until they take them (or
+    /// `route_front_end_replies` hands them to the part that owns the origin).
     outbox: Vec<(Origin, Reply)>,
 
     // --- Services (module/*.rs) and the parts they share through a `ctx::Ctx`. ---
@@ -201,6 +202,9 @@ pub(super) struct Services {
     sockets: Sockets,
     /// The HTTP server, its REST API and its `/log` ring (http_server.rs).
     http_server: HttpServer,
+    /// The HTTP server's WebSockets: `/stream` (WEBS streams) and `/cmdstream`
+    /// (websocket.rs).
+    websockets: WebSockets,
 }
 
 impl Services {
@@ -214,6 +218,7 @@ impl Services {
             files,
             sockets: Sockets::new(vars),
             http_server: HttpServer::new(vars),
+            websockets: WebSockets::default(),
         }
     }
 }
@@ -603,6 +608,7 @@ mod system;
 mod tcp_client;
 mod tcp_server;
 mod udp_server;
+mod websocket;
 
 pub use auto::AUTO_RETRY;
 use auto::Autos;
@@ -616,6 +622,8 @@ use sockets::{Sockets, StreamWait, WriteTarget, conn_failure_text, parse_size};
 use system::restore_settings;
 use tcp_server::TcpServer;
 use udp_server::UdpServer;
+use websocket::WebSockets;
+pub use websocket::{WsRefused, WsRoute};
 
 #[cfg(test)]
 mod file_tests;
@@ -629,3 +637,5 @@ mod net_tests;
 mod stream_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod ws_tests;

@@ -432,6 +432,7 @@ impl Module {
             s.autos.network_down(ctx);
             s.tcp_server.network_down(ctx);
             s.http_server.stop(ctx);
+            s.websockets.network_down(ctx);
         });
         let open: Vec<ConnId> = self
             .streams

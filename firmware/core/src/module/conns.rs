@@ -31,9 +31,11 @@ pub(super) enum Owner {
     HttpListener,
     /// A client of the HTTP server (not a stream: the HTTP server has none).
     HttpClient,
-    /// An open stream of the stream table (TCPC, TCPS, UDPC, UDPS); its handle is found by
-    /// [`Streams::by_conn`].
+    /// An open stream of the stream table (TCPC, TCPS, UDPC, UDPS, WEBS); its handle is found
+    /// by [`Streams::by_conn`].
     Stream,
+    /// A WebSocket command stream (`/cmdstream`, websocket.rs).
+    CmdStream,
 }
 
 /// Every connection the core knows, by id, with its owner; also hands out the ids of the
@@ -134,6 +136,7 @@ impl Module {
             Some(Owner::HttpListener) => self.http_listener_event(event, now),
             Some(Owner::HttpClient) => self.http_client_event(event, now),
             Some(Owner::Stream) => self.stream_conn_event(event, now),
+            Some(Owner::CmdStream) => self.cmdstream_event(event, now),
             None => {
                 // Late: an attempt given up (or a listener stopped) meanwhile.
                 match event {

@@ -24,7 +24,7 @@
 //!   it).
 //! * **Routes.** `GET /command/<url-encoded command line>` and `POST /command` (JSON,
 //!   `crate::http::json`); `GET /log`; `/stream` and `/cmdstream` (the WebSocket upgrades,
-//!   [`HttpServer::upgrade`]; `501 Not Implemented` until they exist); `OPTIONS` (CORS
+//!   [`HttpServer::upgrade`], then websocket.rs owns the connection); `OPTIONS` (CORS
 //!   preflight); `GET /<file>` from the file system (`GET /` is `http.server.root_filename`;
 //!   `x.js` is served from a stored `x.js.gz` with `Content-Encoding: gzip`; a missing file is
 //!   `http.server.notfound_filename` with status 404, or a plain 404 when that is missing
@@ -64,6 +64,7 @@ use crate::http::request::{Method, Request, RequestReader};
 use crate::http::response::Response;
 use crate::http::whitelist::{self, Whitelist};
 use crate::http::{content_type, url};
+use crate::ws::handshake::{self, Upgrade};
 use conns::{Open, Owner};
 use ctx::Ctx;
 
@@ -93,6 +94,8 @@ struct Client {
     /// are then dropped.
     conn: Option<ConnId>,
     reader: RequestReader,
+    /// Its address (a WebSocket stream lists it).
+    peer: Endpoint,
     /// When it connected or last sent a byte.
     since: Instant,
     running: Option<Running>,
@@ -115,6 +118,8 @@ pub(super) enum HttpStep {
     Run { id: u32, line: Vec<u8> },
     /// Hand these bytes to the data phase of `Origin::Http(id)`'s command.
     Data { id: u32, bytes: Vec<u8> },
+    /// A WebSocket upgrade: the connection is no longer the server's (websocket.rs).
+    Upgrade { conn: ConnId, route: WsRoute, upgrade: Upgrade, peer: Endpoint, port: u16 },
 }
 
 /// A request the server answers itself, or a command it hands over.
@@ -123,6 +128,8 @@ enum Outcome {
     /// Close without a response (CORS origin mismatch).
     Drop,
     Run(Running, Vec<u8>),
+    /// A valid WebSocket handshake on `/stream` or `/cmdstream`.
+    Upgrade(WsRoute, Upgrade),
 }
 
 impl HttpServer {
@@ -198,7 +205,7 @@ impl HttpServer {
     /// An event for the listener: a client, or the listener failed.
     pub(super) fn listener_event(&mut self, event: &NetEvent, now: Instant, ctx: &mut Ctx<'_>) {
         match event {
-            NetEvent::TcpAccepted { listener, conn, .. } => {
+            NetEvent::TcpAccepted { listener, conn, peer } => {
                 ctx.conns.set(*conn, Owner::HttpClient);
                 if self.listening.is_none_or(|(l, _)| l != *listener) {
                     return ctx.close_conn(*conn);
@@ -209,6 +216,7 @@ impl HttpServer {
                 self.clients.push(Client {
                     conn: Some(*conn),
                     reader: RequestReader::new(),
+                    peer: *peer,
                     since: now,
                     running: None,
                 });
@@ -261,6 +269,12 @@ impl HttpServer {
                             let id = running.id;
                             self.clients[i].running = Some(running);
                             Some(HttpStep::Run { id, line })
+                        }
+                        Outcome::Upgrade(route, upgrade) => {
+                            let client = self.clients.remove(i);
+                            let port = self.listening.map_or(self.cfg.port, |(_, p)| p);
+                            let peer = client.peer;
+                            Some(HttpStep::Upgrade { conn: *conn, route, upgrade, peer, port })
                         }
                     },
                     Err(e) => {
@@ -415,16 +429,46 @@ impl HttpServer {
                 if !self.api_allowed(request, path, files) {
                     return Outcome::Respond(self.denied(files));
                 }
-                Outcome::Respond(self.upgrade(request))
+                let route = if path == b"/stream" { WsRoute::Stream } else { WsRoute::CmdStream };
+                self.upgrade(request, route)
             }
             _ => self.command(request, files),
         }
     }
 
-    /// `/stream` and `/cmdstream`: the WebSocket upgrades, answered `501 Not Implemented`
-    /// until the WebSocket service exists.
-    fn upgrade(&self, _request: &Request) -> Response {
-        Response::plain(501)
+    /// `/stream` and `/cmdstream`: the WebSocket upgrades (RFC 6455 §4.2). A browser opens
+    /// a WebSocket with `GET`; the chapter's `POST /stream` is taken as the same upgrade
+    /// sent with `POST` (assumed), so both methods upgrade `/stream` (`/cmdstream`: `GET`
+    /// only, as the chapter's `ws://<host>/cmdstream`). A request with no `Upgrade:
+    /// websocket` is malformed (400); a bad handshake is 400, a version other than 13 is 426
+    /// with `Sec-WebSocket-Version: 13`; another method is 405.
+    fn upgrade(&self, request: &Request, route: WsRoute) -> Outcome {
+        let method_ok = match route {
+            WsRoute::Stream => matches!(request.method, Method::Get | Method::Post),
+            WsRoute::CmdStream => request.method == Method::Get,
+        };
+        if !method_ok {
+            return Outcome::Respond(Response::plain(405));
+        }
+        let headers = || request.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
+        if !handshake::wants_upgrade(headers()) {
+            return Outcome::Respond(Response::plain(400));
+        }
+        match handshake::check(headers()) {
+            Ok(upgrade) => Outcome::Upgrade(route, upgrade),
+            Err(e) => {
+                let mut response = Response::plain(e.status());
+                if e == handshake::HandshakeError::Version {
+                    response.header("Sec-WebSocket-Version", handshake::VERSION);
+                }
+                Outcome::Respond(response)
+            }
+        }
+    }
+
+    /// An upgrade that found no stream handle: 404 ("no available stream handles").
+    pub(super) fn no_handle(&self, conn: ConnId, ctx: &mut Ctx<'_>) {
+        self.answer(conn, self.decorate(Response::plain(404)), ctx);
     }
 
     /// `OPTIONS`: the CORS preflight.
@@ -572,6 +616,12 @@ impl Module {
             Some(HttpStep::Run { id, line }) => self.execute_here(Origin::Http(id), &line, now),
             Some(HttpStep::Data { id, bytes }) => {
                 self.data_here(Origin::Http(id), &bytes, now);
+            }
+            Some(HttpStep::Upgrade { conn, route, upgrade, peer, port }) => {
+                let opened = self.ws_open(conn, route, &upgrade, peer, port, now);
+                if opened.is_err() {
+                    self.with_ctx(|s, ctx| s.http_server.no_handle(conn, ctx));
+                }
             }
             None => {}
         }

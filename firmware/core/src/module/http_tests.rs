@@ -366,8 +366,8 @@ fn a_client_that_leaves_while_its_command_runs_gets_nothing_and_frees_its_slot()
 #[case::chunked(b"POST /command HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec(), 501)]
 #[case::put(b"PUT /command/ver HTTP/1.1\r\n\r\n".to_vec(), 405)]
 #[case::post_file(b"POST /index.html HTTP/1.1\r\n\r\n".to_vec(), 405)]
-#[case::stream(b"GET /stream HTTP/1.1\r\n\r\n".to_vec(), 501)]
-#[case::cmdstream(b"GET /cmdstream HTTP/1.1\r\n\r\n".to_vec(), 501)]
+#[case::stream(b"GET /stream HTTP/1.1\r\n\r\n".to_vec(), 400)]
+#[case::cmdstream(b"GET /cmdstream HTTP/1.1\r\n\r\n".to_vec(), 400)]
 fn refused_requests(#[case] raw: Vec<u8>, #[case] status: u16) {
     let mut rig = Rig::up(&[]);
     let wire = rig.request_bytes(&raw);

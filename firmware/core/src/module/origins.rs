@@ -42,10 +42,9 @@ impl Module {
         loop {
             let owned = |m: &Self, origin: &Origin| match origin {
                 Origin::Http(id) => m.svc.http_server.owns(*id),
+                Origin::CmdStream(n) => m.svc.websockets.owns(*n),
                 // No part owns these (yet): their replies wait for `take_replies`.
-                Origin::Serial | Origin::Terminal(_) | Origin::CmdStream(_) | Origin::AutoStart => {
-                    false
-                }
+                Origin::Serial | Origin::Terminal(_) | Origin::AutoStart => false,
             };
             let Some(first) = self.outbox.iter().position(|(o, _)| owned(self, o)) else {
                 return;
@@ -57,8 +56,12 @@ impl Module {
             let replies = mine.into_iter().map(|(_, reply)| reply).collect();
             match origin {
                 Origin::Http(id) => self.http_replies(id, replies, now),
-                Origin::Serial | Origin::Terminal(_) | Origin::CmdStream(_) | Origin::AutoStart => {
+                Origin::CmdStream(n) => {
+                    for reply in replies {
+                        self.cmdstream_reply(n, reply, now);
+                    }
                 }
+                Origin::Serial | Origin::Terminal(_) | Origin::AutoStart => {}
             }
         }
     }

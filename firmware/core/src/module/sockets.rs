@@ -407,6 +407,14 @@ impl Module {
         stream.tx_bytes += data.len() as u64;
         stream.last_activity = now;
         let conn = stream.conn;
+        // A WEBS stream's data goes in one data frame.
+        let data = match stream.kind {
+            StreamType::Webs => match self.svc.websockets.data_frame(conn, &data) {
+                Some(frame) => frame,
+                None => return self.finish(ResultCode::BAD_ARGS, None, now),
+            },
+            _ => data,
+        };
         let len = data.len();
         self.actions.push_back(Action::Net(NetRequest::Send { conn, data, to }));
         let deadline = now + self.svc.sockets.cfg().bus.write_timeout;
@@ -428,6 +436,9 @@ impl Module {
             self.svc.autos.stream_closed_on_purpose(stream.conn);
         }
         if !stream.closed && stream.source.is_none() {
+            if stream.kind == StreamType::Webs {
+                self.ws_closing(stream.conn);
+            }
             self.close_conn(stream.conn);
         }
         self.log(console::level::INFO, &format!("Closing: {handle}"));
@@ -477,24 +488,13 @@ impl Module {
     pub(super) fn stream_conn_event(&mut self, event: &NetEvent, now: Instant) {
         match event {
             NetEvent::Received { conn, data, from } => {
-                let Some(h) = self.streams.by_conn(*conn) else { return };
-                let to = Delivery {
-                    bus: self.svc.bus.streams_conn(*conn),
-                    lock_client: self.svc.udp_server.lock_client(),
-                };
-                self.with_ctx(|s, ctx| s.sockets.received(h, *from, data, to, now, ctx));
-                if to.bus {
-                    self.serial.raw(data);
-                    return;
+                if self.svc.websockets.is_ws(*conn) {
+                    return self.ws_stream_received(*conn, *from, data, now);
                 }
-                if let Some(Pending::Stream(StreamWait::Read { handle, size, with_sender, .. })) =
-                    self.pending.clone()
-                    && handle == h
-                    && self.streams.get(h).is_some_and(|s| s.buffered() > 0)
-                {
-                    self.answer_read(h, size, with_sender, now);
-                }
+                self.stream_data(*conn, *from, data, now);
             }
+            NetEvent::Sent { conn, .. }
+                if self.svc.websockets.is_ws(*conn) && self.svc.websockets.own_sent(*conn) => {}
             NetEvent::Sent { conn, len } => {
                 if let Some(Pending::Stream(StreamWait::Write { conn: want, len: asked, .. })) =
                     &self.pending
@@ -510,9 +510,32 @@ impl Module {
                 }
             }
             NetEvent::Closed { conn } | NetEvent::ConnFailed { conn, .. } => {
+                self.svc.websockets.forget(*conn);
                 self.stream_closed(*conn, now);
             }
             _ => {}
+        }
+    }
+
+    /// Data for the stream on `conn` (a WEBS stream's: the payload of its messages): to the
+    /// bus in STREAM mode, else buffered, and a read waiting for it answered.
+    pub(super) fn stream_data(&mut self, conn: ConnId, from: Endpoint, data: &[u8], now: Instant) {
+        let Some(h) = self.streams.by_conn(conn) else { return };
+        let to = Delivery {
+            bus: self.svc.bus.streams_conn(conn),
+            lock_client: self.svc.udp_server.lock_client(),
+        };
+        self.with_ctx(|s, ctx| s.sockets.received(h, from, data, to, now, ctx));
+        if to.bus {
+            self.serial.raw(data);
+            return;
+        }
+        if let Some(Pending::Stream(StreamWait::Read { handle, size, with_sender, .. })) =
+            self.pending.clone()
+            && handle == h
+            && self.streams.get(h).is_some_and(|s| s.buffered() > 0)
+        {
+            self.answer_read(h, size, with_sender, now);
         }
     }
 
