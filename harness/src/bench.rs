@@ -1,11 +1,17 @@
-//! `hil bench serial`: command round trip through the harness against a module, beside a
-//! raw floor on the same port (write the command bytes, read the framed reply, nothing else).
+//! Benchmarks. `hil bench serial`: command round trip through the harness against a module,
+//! beside a raw floor on the same port (write the command bytes, read the framed reply,
+//! nothing else). `hil bench transports`: the same for every transport, each beside its own
+//! floor on the same module, serial beside a pexpect loop too, and REST under as many
+//! clients at once as the module admits.
 
+use crate::channel::rest::HttpTarget;
 use crate::channel::{Channel, Request};
 use crate::rig::Rig;
 use crate::session::Session;
+use crate::transport::{Transport, TransportError};
 use std::io::{Read, Write};
-use std::path::Path;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Why a benchmark could not finish.
@@ -25,6 +31,8 @@ pub enum BenchError {
     Check(#[from] crate::peers::CheckError),
     #[error("rig `{rig}` has no lab network with an access point to join")]
     NoLab { rig: String },
+    #[error(transparent)]
+    Lab(#[from] crate::lab::LabError),
     /// The module, the suite or the arguments did not do what the benchmark needs.
     #[error("{0}")]
     Unexpected(String),
@@ -347,6 +355,838 @@ pub fn streams(rig: &Rig, workdir: &Path, bytes: usize) -> Result<StreamsBench, 
     })?;
     let stream_mode_out = rate(bytes, first.map_or(Duration::ZERO, |f| f.elapsed()));
     Ok(StreamsBench { bytes, serial_write, serial_read, raw, stream_mode_in, stream_mode_out })
+}
+
+/// The command every series of `bench transports` sends.
+pub const TRANSPORTS_COMMAND: &str = "get wlan.ssid";
+
+/// What `bench transports` runs.
+#[derive(Clone, Debug)]
+pub struct TransportsOptions {
+    /// Timed round trips per series (a tenth more go first as warm-up).
+    pub iterations: usize,
+    /// REST load: the clients at once, set as `http.server.max_clients` for the run.
+    pub rest_clients: usize,
+    /// REST load: how long each client sends.
+    pub rest_time: Duration,
+    /// The pexpect loop (`harness/bench/pexpect_roundtrip.py`).
+    pub pexpect_script: PathBuf,
+}
+
+/// A measurement, or why it was not made.
+#[derive(Clone, Debug)]
+pub enum Measured<T> {
+    Done(T),
+    Skipped(String),
+}
+
+/// One transport's round trips through its channel and its floor.
+#[derive(Clone, Debug)]
+pub struct TransportPair {
+    pub transport: Transport,
+    /// Through the harness's [`Channel`] for the transport.
+    pub channel: Stats,
+    /// The least the same exchange takes by hand, on the same module.
+    pub floor: Stats,
+}
+
+/// What the floor of each transport does (for the table's legend).
+pub fn floor_description(transport: Transport) -> &'static str {
+    match transport {
+        Transport::Serial => "write the line on the pty, read the R frame",
+        Transport::Rest => "hand-written HTTP/1.1 POST /command over a TcpStream, read to close",
+        Transport::CmdStream => "plain tungstenite: one msgpack message out, one reply in",
+        Transport::Terminal => "raw TCP: write the line, read the R frame",
+    }
+}
+
+/// What the harness's channel does per command beyond its floor (for the legend).
+pub fn channel_description(transport: Transport) -> &'static str {
+    match transport {
+        Transport::Serial => "framer, log lines, transcript",
+        Transport::Rest => "reqwest POST /command, then GET /log for the command's log lines",
+        Transport::CmdStream => "msgpack over the open WebSocket, then GET /log",
+        Transport::Terminal => "framer, log lines, transcript",
+    }
+}
+
+/// REST requests from several clients at once.
+#[derive(Clone, Debug)]
+pub struct RestLoad {
+    pub clients: usize,
+    /// `http.server.max_clients` before the run set it to `clients`.
+    pub max_clients_before: String,
+    pub elapsed: Duration,
+    /// Requests whose connection was opened (or tried).
+    pub sent: usize,
+    /// Complete 200 JSON answers with code 0 and the right response.
+    pub answered: usize,
+    /// Answered 503 (the client limit).
+    pub refused: usize,
+    /// Everything else: refused or reset connections, timeouts, other statuses, wrong bodies.
+    pub failed: usize,
+    /// The first few failures, for a look.
+    pub failures: Vec<String>,
+    /// Latency of the answered requests.
+    pub latency: Option<Stats>,
+    /// The REST ids (the module counts every command it runs for HTTP) of a request just
+    /// before and just after the load: the module ran `after - before - 1` in between.
+    pub ids_around: (u32, u32),
+    /// Whether the answered requests' ids are all different and between the two.
+    pub ids_consistent: bool,
+}
+
+impl RestLoad {
+    /// Requests that did not get their answer.
+    pub fn lost(&self) -> usize {
+        self.sent - self.answered
+    }
+
+    /// Commands the module ran while the load ran, by its own count.
+    pub fn module_ran(&self) -> u32 {
+        self.ids_around.1.saturating_sub(self.ids_around.0).saturating_sub(1)
+    }
+
+    /// The module's count agrees with the answers.
+    pub fn counts_agree(&self) -> bool {
+        self.ids_consistent && self.module_ran() as usize == self.answered
+    }
+
+    pub fn per_second(&self) -> f64 {
+        self.answered as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// What `bench transports` measured.
+#[derive(Clone, Debug)]
+pub struct TransportsBench {
+    /// The response every series got (the module's `wlan.ssid`).
+    pub expected: String,
+    pub iterations: usize,
+    pub warmup: usize,
+    pub pairs: Vec<(Transport, Measured<TransportPair>)>,
+    /// The pexpect loop on the serial console's pty.
+    pub pexpect: Measured<Stats>,
+    pub rest_load: RestLoad,
+}
+
+/// Runs `warmup + iterations` round trips (`once` times one and checks its reply); the
+/// timed ones' statistics.
+fn series(
+    iterations: usize,
+    warmup: usize,
+    mut once: impl FnMut(usize) -> Result<Duration, BenchError>,
+) -> Result<Stats, BenchError> {
+    let mut samples = Vec::with_capacity(iterations);
+    for i in 0..warmup + iterations {
+        let took = once(i)?;
+        if i >= warmup {
+            samples.push(took);
+        }
+    }
+    Ok(stats(samples))
+}
+
+/// Round trips of [`TRANSPORTS_COMMAND`] through the session's channel under test.
+fn channel_series(
+    session: &mut Session,
+    expected: &str,
+    iterations: usize,
+    warmup: usize,
+) -> Result<Stats, BenchError> {
+    let timeout = session.rig.command_timeout;
+    let request = Request { line: TRANSPORTS_COMMAND, data: None, timeout };
+    series(iterations, warmup, |i| {
+        if i % 1000 == 999 {
+            // The transcript would otherwise grow with every round trip.
+            session.restart_transcript();
+        }
+        let t = Instant::now();
+        let reply = session.under_test().execute(&request)?;
+        let took = t.elapsed();
+        check(reply.code.0 == 0 && reply.text() == expected, || {
+            format!("unexpected reply {reply:?}")
+        })?;
+        Ok(took)
+    })
+}
+
+/// Where the module's HTTP server is (its network and server are up).
+fn http_target(session: &mut Session) -> Result<HttpTarget, BenchError> {
+    let ip = exec(session, "get wlan.network.ip", None)?;
+    let port = exec(session, "get http.server.port", None)?;
+    let addr = format!("{}:{}", ip.trim(), port.trim());
+    let addr = addr
+        .parse()
+        .map_err(|_| BenchError::Unexpected(format!("`{addr}` is not the server's address")))?;
+    let netns = session.lab.as_ref().map(|l| l.lab.netns_path());
+    Ok(HttpTarget { addr, credentials: session.rig.http.credentials.clone(), netns })
+}
+
+/// Runs `f` inside the target's network namespace (here when it has none).
+fn in_netns<T: Send>(
+    netns: Option<&Path>,
+    f: impl FnOnce() -> Result<T, BenchError> + Send,
+) -> Result<T, BenchError> {
+    match netns {
+        Some(ns) => crate::lab::netns::run_in_netns(ns, f)?,
+        None => f(),
+    }
+}
+
+/// The `Authorization` header line for `credentials`, or nothing.
+fn basic_auth(credentials: Option<&crate::channel::rest::Credentials>) -> String {
+    use base64::Engine as _;
+    credentials.map_or_else(String::new, |c| {
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", c.username, c.password));
+        format!("Authorization: Basic {token}\r\n")
+    })
+}
+
+/// A whole `POST /command` request for `line`, written by hand.
+pub fn rest_request(target: &HttpTarget, line: &str) -> Vec<u8> {
+    let body = serde_json::json!({ "flags": 0, "command": line }).to_string();
+    format!(
+        "POST /command HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n{body}",
+        target.addr,
+        body.len(),
+        basic_auth(target.credentials.as_ref())
+    )
+    .into_bytes()
+}
+
+/// An HTTP/1.1 response read to its close: the status and the body (after the head; the
+/// module sends `Content-Length` and closes, so the rest of the bytes is the body).
+pub fn parse_http_response(bytes: &[u8]) -> Result<(u16, &[u8]), String> {
+    let end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| format!("no end of head in {} bytes", bytes.len()))?;
+    let head = std::str::from_utf8(&bytes[..end]).map_err(|_| "a head that is not UTF-8")?;
+    let status_line = head.lines().next().unwrap_or_default();
+    let mut parts = status_line.splitn(3, ' ');
+    let version = parts.next().unwrap_or_default();
+    check_http(version.starts_with("HTTP/1."), || format!("not HTTP/1.x: `{status_line}`"))?;
+    let status = parts
+        .next()
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| format!("no status in `{status_line}`"))?;
+    let body = &bytes[end + 4..];
+    let length = head.lines().skip(1).find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.trim().eq_ignore_ascii_case("content-length").then(|| value.trim().parse::<usize>())
+    });
+    match length {
+        Some(Ok(n)) if n == body.len() => Ok((status, body)),
+        Some(Ok(n)) => Err(format!("Content-Length {n}, but {} body bytes", body.len())),
+        Some(Err(_)) => Err("a Content-Length that is not a number".into()),
+        None => Ok((status, body)),
+    }
+}
+
+fn check_http(ok: bool, why: impl FnOnce() -> String) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(why()) }
+}
+
+/// Whether a structured response is `want` (which ends in CRLF), its line end optional:
+/// REST responses carry the machine format's CRLF, cmdstream ones do not.
+fn same(response: &str, want: &str) -> bool {
+    response == want || Some(response) == want.strip_suffix("\r\n")
+}
+
+/// A REST command reply's id, code and response.
+#[derive(Debug, PartialEq, Eq, serde::Deserialize)]
+pub struct RestAnswer {
+    pub id: u32,
+    pub code: u8,
+    pub response: String,
+}
+
+/// A complete `POST /command` answer: 200 and the JSON reply.
+pub fn parse_rest_answer(bytes: &[u8]) -> Result<RestAnswer, String> {
+    let (status, body) = parse_http_response(bytes)?;
+    check_http(status == 200, || format!("HTTP status {status}"))?;
+    serde_json::from_slice(body).map_err(|e| format!("not a command reply: {e}"))
+}
+
+/// One hand-written REST request on a new connection, read to close: the time and the bytes.
+fn rest_once(addr: SocketAddr, request: &[u8], timeout: Duration) -> std::io::Result<Vec<u8>> {
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.write_all(request)?;
+    let mut reply = Vec::with_capacity(256);
+    stream.read_to_end(&mut reply)?;
+    Ok(reply)
+}
+
+/// The REST floor: the same `POST /command` the channel sends, by hand, one connection each.
+fn rest_floor(
+    target: &HttpTarget,
+    expected: &str,
+    iterations: usize,
+    warmup: usize,
+    timeout: Duration,
+) -> Result<Stats, BenchError> {
+    let request = rest_request(target, TRANSPORTS_COMMAND);
+    let addr = SocketAddr::V4(target.addr);
+    let want = format!("{expected}\r\n");
+    in_netns(target.netns.as_deref(), || {
+        series(iterations, warmup, |_| {
+            let t = Instant::now();
+            let reply = rest_once(addr, &request, timeout)?;
+            let took = t.elapsed();
+            let answer = parse_rest_answer(&reply).map_err(BenchError::Unexpected)?;
+            check(answer.code == 0 && same(&answer.response, &want), || {
+                format!("unexpected REST answer {answer:?}")
+            })?;
+            Ok(took)
+        })
+    })
+}
+
+/// A command stream message `{command, id}` in MessagePack, built by hand.
+pub fn msgpack_command(line: &str, id: u32) -> Vec<u8> {
+    let mut m = vec![0x82, 0xa7];
+    m.extend_from_slice(b"command");
+    match line.len() {
+        n @ 0..32 => m.push(0xa0 | n as u8),
+        n @ 32..256 => m.extend_from_slice(&[0xd9, n as u8]),
+        n => {
+            m.push(0xda);
+            m.extend_from_slice(&(n.min(u16::MAX.into()) as u16).to_be_bytes());
+        }
+    }
+    m.extend_from_slice(line.as_bytes());
+    m.extend_from_slice(&[0xa2, b'i', b'd', 0xce]);
+    m.extend_from_slice(&id.to_be_bytes());
+    m
+}
+
+/// The cmdstream floor: plain tungstenite on a socket opened in the namespace.
+fn cmdstream_floor(
+    target: &HttpTarget,
+    expected: &str,
+    iterations: usize,
+    warmup: usize,
+    timeout: Duration,
+) -> Result<Stats, BenchError> {
+    use tungstenite::Message;
+    let addr = SocketAddr::V4(target.addr);
+    let want = format!("{expected}\r\n");
+    let url = format!("ws://{}/cmdstream", target.addr);
+    let auth = basic_auth(target.credentials.as_ref());
+    in_netns(target.netns.as_deref(), || {
+        let ws_error = |e: tungstenite::Error| BenchError::Unexpected(format!("{url}: {e}"));
+        let stream = TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(timeout))?;
+        let mut request =
+            tungstenite::client::IntoClientRequest::into_client_request(&url).map_err(ws_error)?;
+        if let Some(value) = auth.strip_prefix("Authorization: ") {
+            let value = value.trim_end().parse().map_err(|e| {
+                BenchError::Unexpected(format!("credentials as a header value: {e}"))
+            })?;
+            request.headers_mut().insert("authorization", value);
+        }
+        let (mut ws, _) = tungstenite::client(request, stream)
+            .map_err(|e| BenchError::Unexpected(format!("{url}: handshake: {e}")))?;
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            id: u32,
+            code: u8,
+            response: String,
+        }
+        let stats = series(iterations, warmup, |i| {
+            let id = i as u32 + 1;
+            let t = Instant::now();
+            ws.send(Message::binary(msgpack_command(TRANSPORTS_COMMAND, id))).map_err(ws_error)?;
+            let bytes = loop {
+                match ws.read().map_err(ws_error)? {
+                    Message::Binary(b) => break b,
+                    Message::Close(_) => {
+                        return Err(BenchError::Unexpected(format!("{url}: closed")));
+                    }
+                    _ => continue,
+                }
+            };
+            let took = t.elapsed();
+            let answer: Answer = rmp_serde::from_slice(&bytes)
+                .map_err(|e| BenchError::Unexpected(format!("not a command stream reply: {e}")))?;
+            check(answer.id == id && answer.code == 0 && same(&answer.response, &want), || {
+                format!(
+                    "unexpected reply id {} code {} {:?}",
+                    answer.id, answer.code, answer.response
+                )
+            })?;
+            Ok(took)
+        })?;
+        let _ = ws.close(None);
+        let _ = ws.flush();
+        Ok(stats)
+    })
+}
+
+/// Reads from `stream` until what was read ends with `frame`; all of it.
+fn read_until_ends_with(stream: &mut impl Read, frame: &[u8]) -> Result<Vec<u8>, BenchError> {
+    let mut got = Vec::with_capacity(frame.len());
+    let mut buf = [0u8; 512];
+    while !got.ends_with(frame) {
+        let n = stream.read(&mut buf)?;
+        check(n > 0, || format!("closed after {:?}", String::from_utf8_lossy(&got)))?;
+        got.extend_from_slice(&buf[..n]);
+    }
+    Ok(got)
+}
+
+/// The machine-format frame of a code-0 response `body` (`R0` + 5-digit length + CRLF).
+pub fn machine_frame(body: &str) -> Vec<u8> {
+    let body = format!("{body}\r\n");
+    format!("R0{:05}\r\n{body}", body.len()).into_bytes()
+}
+
+/// The terminal floor: a raw TCP connection to the remote terminal, lines in, frames out.
+fn terminal_floor(
+    addr: SocketAddr,
+    netns: Option<&Path>,
+    expected: &str,
+    iterations: usize,
+    warmup: usize,
+    timeout: Duration,
+) -> Result<Stats, BenchError> {
+    let frame = machine_frame(expected);
+    let line = format!("{TRANSPORTS_COMMAND}\r\n");
+    in_netns(netns, || {
+        let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(timeout))?;
+        series(iterations, warmup, |i| {
+            let t = Instant::now();
+            stream.write_all(line.as_bytes())?;
+            let got = read_until_ends_with(&mut stream, &frame)?;
+            let took = t.elapsed();
+            // The first reply may follow what the terminal greets a client with.
+            check(i == 0 || got == frame, || {
+                format!("unexpected terminal reply {:?}", String::from_utf8_lossy(&got))
+            })?;
+            Ok(took)
+        })
+    })
+}
+
+/// The serial floor: write the line on the pty, read the frame (the port must be free).
+fn serial_floor(
+    port: &Path,
+    expected: &str,
+    iterations: usize,
+    warmup: usize,
+) -> Result<Stats, BenchError> {
+    let frame = machine_frame(expected);
+    let line = format!("{TRANSPORTS_COMMAND}\r\n");
+    let mut file = std::fs::OpenOptions::new().read(true).write(true).open(port)?;
+    series(iterations, warmup, |_| {
+        let t = Instant::now();
+        file.write_all(line.as_bytes())?;
+        let got = read_until_ends_with(&mut file, &frame)?;
+        let took = t.elapsed();
+        check(got == frame, || {
+            format!("unexpected raw reply {:?}", String::from_utf8_lossy(&got))
+        })?;
+        Ok(took)
+    })
+}
+
+/// What `harness/bench/pexpect_roundtrip.py` prints.
+#[derive(Debug, serde::Deserialize)]
+struct PexpectOutput {
+    round_trips_ns: Vec<u64>,
+}
+
+/// The timed round trips in the pexpect script's JSON output; `iterations` of them.
+pub fn parse_pexpect_output(text: &str, iterations: usize) -> Result<Vec<Duration>, String> {
+    let out: PexpectOutput = serde_json::from_str(text.trim())
+        .map_err(|e| format!("not the pexpect script's output: {e}"))?;
+    check_http(out.round_trips_ns.len() == iterations, || {
+        format!("{} round trips, {iterations} expected", out.round_trips_ns.len())
+    })?;
+    Ok(out.round_trips_ns.into_iter().map(Duration::from_nanos).collect())
+}
+
+/// Why pexpect cannot run here, if it cannot (python3 missing, pexpect not importable).
+fn pexpect_missing() -> Option<String> {
+    let probe = std::process::Command::new("python3").args(["-c", "import pexpect"]).output();
+    match probe {
+        Err(e) => Some(format!(
+            "python3 cannot be started ({e}); install Python 3 and `pip install pexpect`"
+        )),
+        Ok(out) if !out.status.success() => {
+            let why = String::from_utf8_lossy(&out.stderr);
+            let why = why.lines().last().unwrap_or("import failed").trim().to_string();
+            Some(format!(
+                "python3 cannot import pexpect ({why}); install it with `pip install pexpect`"
+            ))
+        }
+        Ok(_) => None,
+    }
+}
+
+/// The pexpect loop on the module's pty (the port must be free).
+fn pexpect_series(
+    script: &Path,
+    port: &Path,
+    expected: &str,
+    iterations: usize,
+    warmup: usize,
+) -> Result<Measured<Stats>, BenchError> {
+    if let Some(why) = pexpect_missing() {
+        return Ok(Measured::Skipped(why));
+    }
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg("--port")
+        .arg(port)
+        .args(["--command", TRANSPORTS_COMMAND, "--expect", expected])
+        .args(["--iterations", &iterations.to_string(), "--warmup", &warmup.to_string()])
+        .output()
+        .map_err(|e| BenchError::Unexpected(format!("python3 {}: {e}", script.display())))?;
+    check(out.status.success(), || {
+        format!(
+            "python3 {} failed ({}): {}",
+            script.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+    })?;
+    let samples = parse_pexpect_output(&String::from_utf8_lossy(&out.stdout), iterations)
+        .map_err(BenchError::Unexpected)?;
+    Ok(Measured::Done(stats(samples)))
+}
+
+/// How one request of the load ended.
+enum LoadOutcome {
+    Answered { id: u32, took: Duration },
+    Refused,
+    Failed(String),
+}
+
+/// One load client: requests back to back until `until`.
+fn load_client(
+    addr: SocketAddr,
+    request: &[u8],
+    want: &str,
+    until: Instant,
+    timeout: Duration,
+) -> Vec<LoadOutcome> {
+    let mut outcomes = Vec::new();
+    while Instant::now() < until {
+        let t = Instant::now();
+        let outcome = match rest_once(addr, request, timeout) {
+            Err(e) => LoadOutcome::Failed(format!("connection: {e}")),
+            Ok(bytes) => {
+                let took = t.elapsed();
+                match parse_http_response(&bytes) {
+                    Ok((503, _)) => LoadOutcome::Refused,
+                    Ok(_) => match parse_rest_answer(&bytes) {
+                        Ok(a) if a.code == 0 && same(&a.response, want) => {
+                            LoadOutcome::Answered { id: a.id, took }
+                        }
+                        Ok(a) => LoadOutcome::Failed(format!("answer {a:?}")),
+                        Err(e) => LoadOutcome::Failed(e),
+                    },
+                    Err(e) => LoadOutcome::Failed(e),
+                }
+            }
+        };
+        outcomes.push(outcome);
+    }
+    outcomes
+}
+
+/// `clients` threads in the namespace, each sending REST requests back to back for `time`;
+/// the module's REST ids just before and after bracket what it ran.
+fn rest_load(
+    session: &mut Session,
+    target: &HttpTarget,
+    expected: &str,
+    clients: usize,
+    time: Duration,
+) -> Result<RestLoad, BenchError> {
+    check((1..=8).contains(&clients), || format!("{clients} clients: the module admits 1..=8"))?;
+    let max_clients_before = exec(session, "get http.server.max_clients", None)?.trim().to_string();
+    exec(session, &format!("set http.server.max_clients {clients}"), None)?;
+    let timeout = session.rig.command_timeout;
+    let request = rest_request(target, TRANSPORTS_COMMAND);
+    let addr = SocketAddr::V4(target.addr);
+    let want = format!("{expected}\r\n");
+    let netns = target.netns.as_deref();
+    let probe_id = || -> Result<u32, BenchError> {
+        let bytes = in_netns(netns, || Ok(rest_once(addr, &request, timeout)?))?;
+        Ok(parse_rest_answer(&bytes).map_err(BenchError::Unexpected)?.id)
+    };
+    let before = probe_id()?;
+    let start = Instant::now();
+    let until = start + time;
+    let per_client: Vec<Result<Vec<LoadOutcome>, BenchError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..clients)
+            .map(|_| {
+                let (request, want) = (&request, &want);
+                s.spawn(move || {
+                    in_netns(netns, || Ok(load_client(addr, request, want, until, timeout)))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(BenchError::Unexpected("a load client panicked".into()))
+                })
+            })
+            .collect()
+    });
+    let elapsed = start.elapsed();
+    let after = probe_id()?;
+    let mut load = RestLoad {
+        clients,
+        max_clients_before,
+        elapsed,
+        sent: 0,
+        answered: 0,
+        refused: 0,
+        failed: 0,
+        failures: Vec::new(),
+        latency: None,
+        ids_around: (before, after),
+        ids_consistent: true,
+    };
+    let mut latencies = Vec::new();
+    let mut ids = std::collections::BTreeSet::new();
+    for outcome in per_client.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten() {
+        load.sent += 1;
+        match outcome {
+            LoadOutcome::Answered { id, took } => {
+                load.answered += 1;
+                latencies.push(took);
+                load.ids_consistent &= id > before && id < after && ids.insert(id);
+            }
+            LoadOutcome::Refused => load.refused += 1,
+            LoadOutcome::Failed(why) => {
+                load.failed += 1;
+                if load.failures.len() < 5 {
+                    load.failures.push(why);
+                }
+            }
+        }
+    }
+    load.latency = (!latencies.is_empty()).then(|| stats(latencies));
+    Ok(load)
+}
+
+/// A transport whose channel the harness does not have yet is skipped; any other failure
+/// to open it is the bench's error.
+fn open_transport(
+    session: &mut Session,
+    transport: Transport,
+) -> Result<Option<String>, BenchError> {
+    match session.use_transport(transport) {
+        Ok(()) => Ok(None),
+        Err(crate::session::SessionError::Transport(e @ TransportError::NotImplemented { .. })) => {
+            Ok(Some(e.to_string()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Measures every transport's channel beside its floor on one simulated module in a lab,
+/// the serial console beside pexpect, and REST under load.
+pub fn transports(
+    rig: &Rig,
+    workdir: &Path,
+    options: &TransportsOptions,
+) -> Result<TransportsBench, BenchError> {
+    let (iterations, warmup) = (options.iterations, options.iterations / 10);
+    check(iterations >= 10, || "use at least 10 iterations".to_string())?;
+    check(rig.lab.is_some(), || {
+        format!("rig `{}` has no [lab]: the network transports need one", rig.name)
+    })?;
+    let mut session = Session::open(rig, workdir)?;
+    let timeout = rig.command_timeout;
+    // REST first: it puts the module on the lab network with its HTTP server up, which the
+    // other network transports keep.
+    session.use_transport(Transport::Rest)?;
+    let expected = exec(&mut session, TRANSPORTS_COMMAND, None)?.trim_end().to_string();
+    let target = http_target(&mut session)?;
+    let mut pairs = Vec::new();
+
+    let channel = channel_series(&mut session, &expected, iterations, warmup)?;
+    let floor = rest_floor(&target, &expected, iterations, warmup, timeout)?;
+    pairs.push((
+        Transport::Rest,
+        Measured::Done(TransportPair { transport: Transport::Rest, channel, floor }),
+    ));
+
+    session.use_transport(Transport::CmdStream)?;
+    let channel = channel_series(&mut session, &expected, iterations, warmup)?;
+    let floor = cmdstream_floor(&target, &expected, iterations, warmup, timeout)?;
+    pairs.push((
+        Transport::CmdStream,
+        Measured::Done(TransportPair { transport: Transport::CmdStream, channel, floor }),
+    ));
+
+    let terminal = match open_transport(&mut session, Transport::Terminal)? {
+        Some(why) => Measured::Skipped(why),
+        None => {
+            let channel = channel_series(&mut session, &expected, iterations, warmup)?;
+            // One client at a time, and the serial console is off while it is logged in.
+            session.use_transport(Transport::Serial)?;
+            let port = exec(&mut session, "get remote_terminal.port", None)?;
+            let port: u16 = port
+                .trim()
+                .parse()
+                .map_err(|_| BenchError::Unexpected(format!("remote_terminal.port is `{port}`")))?;
+            let addr = SocketAddr::V4(std::net::SocketAddrV4::new(*target.addr.ip(), port));
+            let floor = terminal_floor(
+                addr,
+                target.netns.as_deref(),
+                &expected,
+                iterations,
+                warmup,
+                timeout,
+            )?;
+            Measured::Done(TransportPair { transport: Transport::Terminal, channel, floor })
+        }
+    };
+
+    session.use_transport(Transport::Serial)?;
+    let rest_load =
+        rest_load(&mut session, &target, &expected, options.rest_clients, options.rest_time)?;
+
+    let channel = channel_series(&mut session, &expected, iterations, warmup)?;
+    let port = session.control.endpoint();
+    let Session { control, sim, lab, .. } = session;
+    drop(control);
+    let port = PathBuf::from(port);
+    let floor = serial_floor(&port, &expected, iterations, warmup)?;
+    pairs.insert(
+        0,
+        (
+            Transport::Serial,
+            Measured::Done(TransportPair { transport: Transport::Serial, channel, floor }),
+        ),
+    );
+    pairs.push((Transport::Terminal, terminal));
+    let pexpect = pexpect_series(&options.pexpect_script, &port, &expected, iterations, warmup)?;
+    drop(sim);
+    drop(lab);
+    Ok(TransportsBench { expected, iterations, warmup, pairs, pexpect, rest_load })
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// The lines `hil bench transports` prints: the per-transport table with each ratio, the
+/// pexpect comparison and the REST load.
+pub fn transports_report(b: &TransportsBench) -> Vec<String> {
+    let mut out = vec![
+        format!(
+            "command round trip `{TRANSPORTS_COMMAND}` (answer `{}`), {} timed round trips per series after {} warm-up, one module",
+            b.expected, b.iterations, b.warmup
+        ),
+        format!(
+            "  {:<10} {:>10} {:>10}   {:>10} {:>10}   {:>13} {:>7}",
+            "", "harness", "", "floor", "", "harness/floor", ""
+        ),
+        format!(
+            "  {:<10} {:>10} {:>10}   {:>10} {:>10}   {:>13} {:>7}",
+            "transport", "p50 µs", "p99 µs", "p50 µs", "p99 µs", "p50", "p99"
+        ),
+    ];
+    for (transport, measured) in &b.pairs {
+        out.push(match measured {
+            Measured::Done(p) => format!(
+                "  {:<10} {:>10.1} {:>10.1}   {:>10.1} {:>10.1}   {:>12.2}x {:>6.2}x",
+                transport.name(),
+                micros(p.channel.p50),
+                micros(p.channel.p99),
+                micros(p.floor.p50),
+                micros(p.floor.p99),
+                micros(p.channel.p50) / micros(p.floor.p50),
+                micros(p.channel.p99) / micros(p.floor.p99)
+            ),
+            Measured::Skipped(why) => format!("  {:<10} SKIPPED: {why}", transport.name()),
+        });
+    }
+    out.push("  harness = the transport's Channel as `hil run` uses it:".into());
+    for (transport, _) in &b.pairs {
+        out.push(format!("    {:<10} {}", transport.name(), channel_description(*transport)));
+    }
+    out.push("  floor = the same exchange by hand, on the same module:".into());
+    for (transport, _) in &b.pairs {
+        out.push(format!("    {:<10} {}", transport.name(), floor_description(*transport)));
+    }
+    let serial = b.pairs.iter().find_map(|(t, m)| match m {
+        Measured::Done(p) if *t == Transport::Serial => Some(p.channel),
+        _ => None,
+    });
+    match (&b.pexpect, serial) {
+        (Measured::Done(p), Some(h)) => {
+            out.push(
+                "serial through the harness vs. a pexpect loop (fdexpect on the same pty, expecting the R frame):"
+                    .into(),
+            );
+            out.push(format!(
+                "  pexpect p50 {:.1} µs   p99 {:.1} µs;   harness/pexpect p50 {:.2}x   p99 {:.2}x",
+                micros(p.p50),
+                micros(p.p99),
+                micros(h.p50) / micros(p.p50),
+                micros(h.p99) / micros(p.p99)
+            ));
+        }
+        (Measured::Skipped(why), _) => {
+            out.push(format!("!! harness vs. pexpect SKIPPED: {why}"));
+        }
+        (Measured::Done(_), None) => out.push("!! harness vs. pexpect: no serial series".into()),
+    }
+    let l = &b.rest_load;
+    out.push(format!(
+        "REST load: http.server.max_clients set to {} for this run (it was {}); {} clients sending back to back for {:.2} s",
+        l.clients,
+        l.max_clients_before,
+        l.clients,
+        l.elapsed.as_secs_f64()
+    ));
+    out.push(format!(
+        "  {} requests: {} answered 200 with code 0 and the response, {} refused (503), {} failed: {} lost",
+        l.sent,
+        l.answered,
+        l.refused,
+        l.failed,
+        l.lost()
+    ));
+    for why in &l.failures {
+        out.push(format!("    failed: {why}"));
+    }
+    let latency = l.latency.map_or_else(
+        || "no answers".to_string(),
+        |s| format!("latency p50 {:.1} µs   p99 {:.1} µs", micros(s.p50), micros(s.p99)),
+    );
+    out.push(format!("  {:.0} requests/s answered; {latency}", l.per_second()));
+    let (before, after) = l.ids_around;
+    out.push(format!(
+        "  the module ran {} commands in between (REST ids {before} and {after} around the load): {}",
+        l.module_ran(),
+        if l.counts_agree() {
+            "agrees with the answers".to_string()
+        } else if !l.ids_consistent {
+            "DISAGREES: answers carried repeated ids or ids outside the load".to_string()
+        } else {
+            format!("DISAGREES: {} answered", l.answered)
+        }
+    ));
+    out
 }
 
 #[cfg(test)]

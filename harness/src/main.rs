@@ -186,6 +186,25 @@ enum BenchCmd {
         #[arg(long, default_value_t = 2000)]
         iterations: usize,
     },
+    /// Command round trip per transport (serial, REST, cmdstream, terminal) through the
+    /// harness vs. each one's raw floor on the same module, serial vs. a pexpect loop, and
+    /// REST requests per second with several clients at once (lab rig, root).
+    Transports {
+        #[arg(long, default_value = "rigs/sim.toml")]
+        rig: PathBuf,
+        /// Timed round trips per series (a tenth more go first as warm-up).
+        #[arg(long, default_value_t = 2000)]
+        iterations: usize,
+        /// REST clients at once; set as http.server.max_clients (1..=8) for the run.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=8))]
+        rest_clients: u8,
+        /// How long the REST clients send, seconds.
+        #[arg(long, default_value_t = 3.0)]
+        rest_seconds: f64,
+        /// The pexpect loop (Python 3 with pexpect).
+        #[arg(long, default_value = "harness/bench/pexpect_roundtrip.py")]
+        pexpect_script: PathBuf,
+    },
     /// Bytes per second through a module TCP stream driven over serial, vs. a plain socket.
     Streams {
         #[arg(long, default_value = "rigs/sim.toml")]
@@ -261,6 +280,22 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             BenchCmd::Serial { rig, iterations } => bench_serial(&rig, iterations),
             BenchCmd::Suite { rig, specs, jobs } => bench_suite(&rig, &specs, &jobs),
             BenchCmd::Streams { rig, bytes, runs } => bench_streams(&rig, bytes, runs),
+            BenchCmd::Transports {
+                rig,
+                iterations,
+                rest_clients,
+                rest_seconds,
+                pexpect_script,
+            } => {
+                let options = bench::TransportsOptions {
+                    iterations,
+                    rest_clients: rest_clients.into(),
+                    rest_time: std::time::Duration::try_from_secs_f64(rest_seconds)
+                        .map_err(|e| anyhow::anyhow!("--rest-seconds {rest_seconds}: {e}"))?,
+                    pexpect_script,
+                };
+                bench_transports(&rig, &options)
+            }
         },
     }
 }
@@ -599,6 +634,27 @@ fn bench_serial(rig_path: &Path, iterations: usize) -> Result<ExitCode> {
         us(b.harness.p50) / us(b.raw.p50),
         us(b.harness.p99) / us(b.raw.p99)
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_transports(rig_path: &Path, options: &bench::TransportsOptions) -> Result<ExitCode> {
+    let rig = rig::load(rig_path)?;
+    let workdir = std::env::temp_dir().join(format!("hil-bench-transports-{}", std::process::id()));
+    let result = bench::transports(&rig, &workdir, options);
+    let b = match result {
+        Ok(b) => {
+            let _ = std::fs::remove_dir_all(&workdir);
+            b
+        }
+        // The module's log stays for a look.
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context(format!("bench transports failed; its files: {}", workdir.display())));
+        }
+    };
+    for line in bench::transports_report(&b) {
+        sayln!("{line}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -15,6 +15,8 @@
 //!   serial, variables and passkeys sections on the emulated board (QEMU; skipped loudly
 //!   when `qemu-system-arm` is missing).
 //! * `bench serial`: command round trip through the harness vs. a raw floor (release build).
+//! * `bench transports`: the same per transport (serial, REST, cmdstream, terminal) beside
+//!   each one's floor, serial vs. pexpect, REST requests/s with 8 clients (release build).
 //!
 //! SIGINT, SIGTERM and SIGHUP (or the parent process going) end every task the same way:
 //! the signal is passed on to the program it runs (`hil`, a build), labs and simulated
@@ -106,6 +108,12 @@ enum Bench {
     },
     /// Stream throughput over serial vs. a raw socket (lab rig, root).
     Streams,
+    /// Command round trip per transport vs. its raw floor, serial vs. pexpect, REST
+    /// requests/s with 8 clients (lab rig, root).
+    Transports {
+        #[arg(long, default_value_t = 2000)]
+        iterations: usize,
+    },
     /// Rig setup time, cases per second, suite time with --jobs 1 vs --jobs 4.
     Suite {
         /// The rig to measure.
@@ -706,6 +714,21 @@ fn bench_streams() -> Result<ExitCode> {
     )
 }
 
+fn bench_transports(iterations: usize) -> Result<ExitCode> {
+    let bin = build_tools(true)?;
+    pass_through(
+        Command::new(bin.join("hil")).current_dir(root()).args([
+            "bench",
+            "transports",
+            "--rig",
+            "rigs/sim.toml",
+            "--iterations",
+            &iterations.to_string(),
+        ]),
+        "hil",
+    )
+}
+
 fn bench_suite(rig: &str) -> Result<ExitCode> {
     let bin = build_tools(true)?;
     pass_through(
@@ -732,6 +755,7 @@ fn main() -> ExitCode {
         Task::Bench { which: Bench::Serial { iterations } } => bench_serial(iterations),
         Task::Bench { which: Bench::Suite { rig } } => bench_suite(&rig),
         Task::Bench { which: Bench::Streams } => bench_streams(),
+        Task::Bench { which: Bench::Transports { iterations } } => bench_transports(iterations),
     };
     // A task a signal stopped exits with 128 + its number, whatever else went wrong.
     let stopped = interrupt::exit_code();
