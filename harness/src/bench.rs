@@ -546,7 +546,9 @@ fn basic_auth(credentials: Option<&crate::channel::rest::Credentials>) -> String
 
 /// A whole `POST /command` request for `line`, written by hand.
 pub fn rest_request(target: &HttpTarget, line: &str) -> Vec<u8> {
-    let body = serde_json::json!({ "flags": 0, "command": line }).to_string();
+    // As the REST channel sends it: the chapter's field order.
+    let command = serde_json::Value::from(line);
+    let body = format!(r#"{{"flags":0,"command":{command}}}"#);
     format!(
         "POST /command HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n{body}",
         target.addr,
@@ -1098,7 +1100,9 @@ pub fn transports_report(b: &TransportsBench) -> Vec<String> {
         format!(
             "  {:<10} {:>10} {:>10}   {:>10} {:>10}   {:>13} {:>7}",
             "", "harness", "", "floor", "", "harness/floor", ""
-        ),
+        )
+        .trim_end()
+        .to_string(),
         format!(
             "  {:<10} {:>10} {:>10}   {:>10} {:>10}   {:>13} {:>7}",
             "transport", "p50 µs", "p99 µs", "p50 µs", "p99 µs", "p50", "p99"
@@ -1134,7 +1138,7 @@ pub fn transports_report(b: &TransportsBench) -> Vec<String> {
     match (&b.pexpect, serial) {
         (Measured::Done(p), Some(h)) => {
             out.push(
-                "serial through the harness vs. a pexpect loop (fdexpect on the same pty, expecting the R frame):"
+                "serial through the harness vs. a pexpect loop (pexpect.fdpexpect on the same pty, expecting the R frame):"
                     .into(),
             );
             out.push(format!(
@@ -1191,7 +1195,7 @@ pub fn transports_report(b: &TransportsBench) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::Spread;
+    use super::*;
 
     #[rstest::rstest]
     #[case::one(&[3.0], (3.0, 3.0, 3.0))]
@@ -1201,5 +1205,190 @@ mod tests {
     fn spreads(#[case] values: &[f64], #[case] want: (f64, f64, f64)) {
         let s = Spread::of(values.iter().copied());
         assert_eq!((s.median, s.min, s.max), want);
+    }
+
+    #[rstest::rstest]
+    #[case::two(r#"{"command":"get wlan.ssid","warmup":1,"round_trips_ns":[1500,2000000]}"#, 2, Ok(vec![1500, 2_000_000]))]
+    #[case::trailing_line("{\"round_trips_ns\":[7]}\n", 1, Ok(vec![7]))]
+    #[case::too_few(r#"{"round_trips_ns":[1]}"#, 2, Err("1 round trips, 2 expected"))]
+    #[case::negative(
+        r#"{"round_trips_ns":[-1]}"#,
+        1,
+        Err(
+            "not the pexpect script's output: invalid value: integer `-1`, expected u64 at line 1 column 21"
+        )
+    )]
+    #[case::not_json(
+        "Traceback (most recent call last):",
+        1,
+        Err("not the pexpect script's output: expected value at line 1 column 1")
+    )]
+    #[case::no_field(
+        r#"{"samples":[1]}"#,
+        1,
+        Err("not the pexpect script's output: missing field `round_trips_ns` at line 1 column 15")
+    )]
+    fn reads_pexpect_output(
+        #[case] text: &str,
+        #[case] iterations: usize,
+        #[case] want: Result<Vec<u64>, &str>,
+    ) {
+        let got = parse_pexpect_output(text, iterations);
+        let want =
+            want.map(|v| v.into_iter().map(Duration::from_nanos).collect()).map_err(str::to_string);
+        assert_eq!(got, want);
+    }
+
+    const OK_BODY: &str = r#"{"id":12,"code":0,"flags":0,"response":"gecko-lab\r\n"}"#;
+
+    fn response(status: &str, headers: &str, body: &str) -> Vec<u8> {
+        format!("HTTP/1.1 {status}\r\n{headers}\r\n{body}").into_bytes()
+    }
+
+    #[rstest::rstest]
+    #[case::ok(
+        response("200 OK", &format!("Content-Length: {}\r\nConnection: close\r\n", OK_BODY.len()), OK_BODY),
+        Ok(RestAnswer { id: 12, code: 0, response: "gecko-lab\r\n".into() })
+    )]
+    #[case::no_length(
+        response("200 OK", "", OK_BODY),
+        Ok(RestAnswer { id: 12, code: 0, response: "gecko-lab\r\n".into() })
+    )]
+    #[case::cut_short(
+        response("200 OK", "content-length: 90\r\n", OK_BODY),
+        Err(format!("Content-Length 90, but {} body bytes", OK_BODY.len()))
+    )]
+    #[case::busy(response("503 Service Unavailable", "Content-Length: 0\r\n", ""), Err("HTTP status 503".into()))]
+    #[case::no_head_end(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n".to_vec(), Err("no end of head in 36 bytes".into()))]
+    #[case::empty(Vec::new(), Err("no end of head in 0 bytes".into()))]
+    #[case::not_http(b"SSH-2.0\r\n\r\n".to_vec(), Err("not HTTP/1.x: `SSH-2.0`".into()))]
+    #[case::no_status(b"HTTP/1.1 OK\r\n\r\n".to_vec(), Err("no status in `HTTP/1.1 OK`".into()))]
+    #[case::bad_length(response("200 OK", "Content-Length: x\r\n", ""), Err("a Content-Length that is not a number".into()))]
+    #[case::not_a_reply(
+        response("200 OK", "", "{}"),
+        Err("not a command reply: missing field `id` at line 1 column 2".into())
+    )]
+    fn reads_rest_answers(#[case] bytes: Vec<u8>, #[case] want: Result<RestAnswer, String>) {
+        assert_eq!(parse_rest_answer(&bytes), want);
+    }
+
+    #[test]
+    fn hand_written_rest_requests_carry_their_body_and_credentials() {
+        let target = HttpTarget {
+            addr: "10.77.0.100:80".parse().expect("address"),
+            credentials: Some(crate::channel::rest::Credentials {
+                username: "admin".into(),
+                password: "secret".into(),
+            }),
+            netns: None,
+        };
+        let request = String::from_utf8(rest_request(&target, "get wlan.ssid")).expect("utf-8");
+        insta::assert_snapshot!(request.replace("\r\n", "\u{23ce}\n"), @r#"
+        POST /command HTTP/1.1⏎
+        Host: 10.77.0.100:80⏎
+        Content-Type: application/json⏎
+        Content-Length: 37⏎
+        Authorization: Basic YWRtaW46c2VjcmV0⏎
+        Connection: close⏎
+        ⏎
+        {"flags":0,"command":"get wlan.ssid"}
+        "#);
+        let body = request.split_once("\r\n\r\n").expect("head end").1;
+        let channel = crate::channel::rest::command_body("get wlan.ssid", None, false);
+        assert_eq!(body.as_bytes(), channel, "the floor sends what the REST channel sends");
+    }
+
+    #[rstest::rstest]
+    #[case::short("get wlan.ssid", 7)]
+    #[case::empty("", 0)]
+    #[case::str8(&"x".repeat(40), 40)]
+    #[case::str16(&"y".repeat(300), 300)]
+    fn hand_built_msgpack_commands_decode(#[case] line: &str, #[case] id: u32) {
+        #[derive(serde::Deserialize, PartialEq, Debug)]
+        struct Message {
+            command: String,
+            id: u32,
+        }
+        let got: Message = rmp_serde::from_slice(&msgpack_command(line, id)).expect("msgpack");
+        assert_eq!(got, Message { command: line.to_string(), id });
+    }
+
+    #[rstest::rstest]
+    #[case::text("bench", b"R000007\r\nbench\r\n")]
+    #[case::empty("", b"R000002\r\n\r\n")]
+    fn machine_frames(#[case] body: &str, #[case] want: &[u8]) {
+        assert_eq!(machine_frame(body), want);
+    }
+
+    #[rstest::rstest]
+    #[case::crlf("gecko-lab\r\n", true)]
+    #[case::bare("gecko-lab", true)]
+    #[case::other("gecko", false)]
+    #[case::lf_only("gecko-lab\n", false)]
+    fn structured_responses_compare_with_or_without_line_end(
+        #[case] response: &str,
+        #[case] want: bool,
+    ) {
+        assert_eq!(same(response, "gecko-lab\r\n"), want);
+    }
+
+    fn us(n: u64) -> Duration {
+        Duration::from_micros(n)
+    }
+
+    fn sample(pexpect: Measured<Stats>, refused: usize) -> TransportsBench {
+        let s = |p50, p99| Stats { p50: us(p50), p99: us(p99), samples: 100 };
+        let pair = |transport, channel, floor| {
+            (transport, Measured::Done(TransportPair { transport, channel, floor }))
+        };
+        TransportsBench {
+            expected: "gecko-lab".into(),
+            iterations: 100,
+            warmup: 10,
+            pairs: vec![
+                pair(Transport::Serial, s(80, 200), s(50, 100)),
+                pair(Transport::Rest, s(900, 3000), s(300, 1000)),
+                pair(Transport::CmdStream, s(700, 2000), s(100, 500)),
+                (Transport::Terminal, Measured::Skipped("not implemented yet".into())),
+            ],
+            pexpect,
+            rest_load: RestLoad {
+                clients: 8,
+                max_clients_before: "4".into(),
+                elapsed: Duration::from_secs(3),
+                sent: 3000 + refused,
+                answered: 3000,
+                refused,
+                failed: 0,
+                failures: Vec::new(),
+                latency: Some(s(2000, 9000)),
+                ids_around: (10, 3011),
+                ids_consistent: true,
+            },
+        }
+    }
+
+    #[test]
+    fn the_transports_report_has_each_ratio_pexpect_and_the_load() {
+        let pexpect = Measured::Done(Stats { p50: us(320), p99: us(400), samples: 100 });
+        insta::assert_snapshot!(transports_report(&sample(pexpect, 0)).join("\n"));
+    }
+
+    #[test]
+    fn the_transports_report_says_loudly_what_it_skipped_and_lost() {
+        let pexpect = Measured::Skipped("python3 cannot import pexpect (ModuleNotFoundError: No module named 'pexpect'); install it with `pip install pexpect`".into());
+        insta::assert_snapshot!(transports_report(&sample(pexpect, 2)).join("\n"));
+    }
+
+    #[test]
+    fn the_load_counts_agree_only_when_the_module_ran_what_was_answered() {
+        let mut load = sample(Measured::Skipped(String::new()), 0).rest_load;
+        assert_eq!((load.module_ran(), load.lost()), (3000, 0));
+        assert!(load.counts_agree());
+        load.ids_around.1 += 1;
+        assert!(!load.counts_agree(), "a command ran whose answer did not come");
+        load.ids_around.1 -= 1;
+        load.ids_consistent = false;
+        assert!(!load.counts_agree());
     }
 }
