@@ -215,14 +215,21 @@ struct CommandReply {
 }
 
 /// The code and response bytes of a `POST /command` reply (HTTP status and body), or why it
-/// cannot be one. Any status but 200 is the module's answer, and a wrong one for a request
-/// the harness made well-formed.
+/// cannot be one.
+///
+/// The chapter names 200 (executed), 400 (malformed request) and 500 (server error) but not
+/// which of them a command that ran and failed gets; a module may answer such a command 400
+/// or 500 with its JSON reply. So under those three statuses a command reply in the body is
+/// the answer and its `code` decides; without one, or under another status (401, 403, 404,
+/// 503), there is no answer to the command.
 pub fn parse_command_reply(status: u16, body: &[u8]) -> Result<(ResultCode, Vec<u8>), String> {
-    if status != 200 {
+    if !matches!(status, 200 | 400 | 500) {
         return Err(format!("HTTP status {status}"));
     }
-    let reply: CommandReply =
-        serde_json::from_slice(body).map_err(|e| format!("not a command reply: {e}"))?;
+    let reply: CommandReply = serde_json::from_slice(body).map_err(|e| match status {
+        200 => format!("not a command reply: {e}"),
+        _ => format!("HTTP status {status} without a command reply ({e})"),
+    })?;
     let code = u8::try_from(reply.code)
         .map_err(|_| format!("code {} is not a result code", reply.code))?;
     let response = if reply.flags & u64::from(REPLY_FLAG_BASE64) != 0 {
@@ -375,9 +382,12 @@ mod tests {
         Err("not a command reply: missing field `code` at line 1 column 22")
     )]
     #[case::not_json(200, "Set OK", Err("not a command reply: expected value at line 1 column 1"))]
-    #[case::bad_request(400, "", Err("HTTP status 400"))]
-    #[case::unauthorized(401, "", Err("HTTP status 401"))]
-    #[case::server_error(500, r#"{"id":1,"code":0,"response":""}"#, Err("HTTP status 500"))]
+    #[case::bad_request(400, "", Err("HTTP status 400 without a command reply (EOF while parsing a value at line 1 column 0)"))]
+    #[case::failed_command_as_400(400, r#"{"id":1,"code":7,"flags":0,"response":"Invalid argument\r\n"}"#, Ok((7, &b"Invalid argument\r\n"[..])))]
+    #[case::failed_command_as_500(500, r#"{"id":1,"code":1,"response":"Command failed\r\n"}"#, Ok((1, &b"Command failed\r\n"[..])))]
+    #[case::server_error(500, "oops", Err("HTTP status 500 without a command reply (expected value at line 1 column 1)"))]
+    #[case::unauthorized(401, r#"{"id":1,"code":0,"response":""}"#, Err("HTTP status 401"))]
+    #[case::forbidden(403, "", Err("HTTP status 403"))]
     fn reads_command_replies(
         #[case] status: u16,
         #[case] body: &str,
