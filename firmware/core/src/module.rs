@@ -6,7 +6,8 @@
 //! events through the one connection table, `conns`), timers through `TIMERS`. Each service
 //! lives in a file under `module/`: `network` (WLAN, network up, DNS, ping), `sockets`
 //! (the stream commands: read, write, close, list, poll), `tcp_client` (also `udp_client`),
-//! `tcp_server`, `udp_server`, `auto` (auto start), `files`, `bus` (STREAM mode), `system`
+//! `tcp_server`, `udp_server`, `auto` (auto start), `files`, `bus` (STREAM mode), `terminal`
+//! (the remote terminal, a front end with a console per connection), `system`
 //! (variables, help, clock); `origins` answers origins, `conns` owns the connections.
 //!
 //! How a service plugs in (the network, the TCP and UDP servers, STREAM mode, auto start
@@ -199,6 +200,8 @@ pub(super) struct Services {
     files: Files,
     /// The stream commands' settings and the network streams' receive path (sockets.rs).
     sockets: Sockets,
+    /// The remote terminal: its listener, its client and that client's console (terminal.rs).
+    terminal: Terminal,
 }
 
 impl Services {
@@ -211,6 +214,7 @@ impl Services {
             autos: Autos::new(vars),
             files,
             sockets: Sockets::new(vars),
+            terminal: Terminal::new(vars),
         }
     }
 }
@@ -297,7 +301,13 @@ impl Module {
     /// Feeds bytes received on the serial bus (the serial console's input).
     pub fn feed(&mut self, bytes: &[u8], now: Instant) {
         self.clock = self.clock.max(now);
+        // A logged-in remote terminal has the command interface: the serial command parser
+        // is off meanwhile (protocol-facts §1.6) and what is typed is dropped (terminal.rs).
+        if self.svc.terminal.active().is_some() && !self.svc.bus.is_streaming() {
+            return;
+        }
         self.in_origin(Some(Origin::Serial), |m| m.feed_serial(bytes, now));
+        self.route_front_end_replies(now);
     }
 
     /// Runs one command line for `origin` (no line editing, no echo). Its replies are taken
@@ -316,6 +326,7 @@ impl Module {
                 m.run_line(line, now);
             }
         });
+        self.route_front_end_replies(now);
     }
 
     /// Hands `origin`'s command the bytes of its data phase ([`Reply::Data`]); returns how
@@ -325,7 +336,7 @@ impl Module {
         if self.halted {
             return 0;
         }
-        self.in_origin(Some(origin), |m| {
+        let used = self.in_origin(Some(origin), |m| {
             let Some(Pending::Stream(StreamWait::Data { phase, deadline, .. })) = &mut m.pending
             else {
                 return 0;
@@ -336,7 +347,9 @@ impl Module {
                 m.data_complete(now);
             }
             used
-        })
+        });
+        self.route_front_end_replies(now);
+        used
     }
 
     /// The replies for `origin` so far, oldest first (the serial origin's go to
@@ -363,6 +376,7 @@ impl Module {
         self.clock = self.clock.max(now);
         let owner = self.owner(|p| *p == Pending::Save);
         self.in_origin(owner, |m| m.nvm_stored_here(result, now));
+        self.route_front_end_replies(now);
     }
 
     /// Reports how [`Action::StoreFiles`] went; `Err` carries a reason for the log. A
@@ -372,6 +386,7 @@ impl Module {
         self.clock = self.clock.max(now);
         let owner = self.owner(|p| matches!(p, Pending::Files(FilesWait::StoreFiles { .. })));
         self.in_origin(owner, |m| m.files_stored_here(result, now));
+        self.route_front_end_replies(now);
     }
 
     /// The file system as it is now (for tests and diagnostics).
@@ -387,6 +402,7 @@ impl Module {
         }
         let owner = self.event_owner(&event);
         self.in_origin(owner, |m| m.net_event_here(event, now));
+        self.route_front_end_replies(now);
     }
 
     fn net_event_here(&mut self, event: NetEvent, now: Instant) {
@@ -421,6 +437,7 @@ impl Module {
         for (_, tick) in TIMERS {
             tick(self, now);
         }
+        self.route_front_end_replies(now);
     }
 
     /// The join counters (join attempt count of the current pass, join retry count, auto
@@ -447,8 +464,12 @@ impl Module {
         let Some((word, args)) = args.split_first() else {
             // An empty line: human terminals get a fresh prompt, machines nothing; another
             // origin gets no answer.
-            if self.ctx == Some(Origin::Serial) {
-                self.serial.prompt(self.format());
+            match self.ctx {
+                Some(Origin::Serial) => self.serial.prompt(self.format()),
+                Some(origin @ Origin::Terminal(_)) => {
+                    self.svc.terminal.prompt(origin, self.format());
+                }
+                _ => {}
             }
             return;
         };
@@ -561,6 +582,8 @@ const TIMERS: &[Timer] = &[
     (Module::tcp_server_poll_at, Module::tcp_server_tick),
     // Auto start's background openers.
     (Module::auto_poll_at, Module::auto_tick),
+    // The remote terminal: its idle client.
+    (Module::terminal_poll_at, Module::terminal_tick),
     // STREAM mode: the bus's flush timer.
     (Module::bus_poll_at, Module::bus_tick),
     // The WLAN: the Network Up Sequence's timers.
@@ -578,6 +601,7 @@ mod sockets;
 mod system;
 mod tcp_client;
 mod tcp_server;
+mod terminal;
 mod udp_server;
 
 pub use auto::AUTO_RETRY;
@@ -589,6 +613,7 @@ pub use sockets::{DATA_TIMEOUT, UDP_OPEN_TIMEOUT};
 use sockets::{Sockets, StreamWait, WriteTarget, conn_failure_text, parse_size};
 use system::restore_settings;
 use tcp_server::TcpServer;
+use terminal::Terminal;
 use udp_server::UdpServer;
 
 #[cfg(test)]
@@ -599,5 +624,7 @@ mod frames;
 mod net_tests;
 #[cfg(test)]
 mod stream_tests;
+#[cfg(test)]
+mod terminal_tests;
 #[cfg(test)]
 mod tests;

@@ -24,11 +24,40 @@ impl Module {
         }
     }
 
-    /// Log lines no command caused reach every interested consumer: the serial console
-    /// today (an HTTP `/log` ring would be the second).
+    /// Log lines no command caused reach every interested consumer: the serial console and
+    /// a logged-in remote terminal (an HTTP `/log` ring would be another).
     pub(super) fn broadcast(&mut self, reply: Reply) {
-        if let Reply::Log { .. } = reply {
+        if let Reply::Log { level, text } = &reply {
+            self.svc.terminal.broadcast(*level, text, self.format());
             self.render_serial(reply);
+        }
+    }
+
+    /// Hands the replies waiting for front-end origins to the part that owns each (the
+    /// remote terminal renders its client's), then lets the parts send what they have.
+    /// Called at the end of every entry point that can produce replies. Origins no part
+    /// owns (auto start, and those whose front end is elsewhere) stay in `outbox` for
+    /// [`Module::take_replies`].
+    pub(super) fn route_front_end_replies(&mut self, now: Instant) {
+        let format = self.format();
+        let mut rest = Vec::new();
+        for (origin, reply) in core::mem::take(&mut self.outbox) {
+            match origin {
+                Origin::Terminal(_) => self.svc.terminal.reply(origin, reply, format, now),
+                _ => rest.push((origin, reply)),
+            }
+        }
+        self.outbox = rest;
+        self.terminal_flush();
+    }
+
+    /// Whether the current origin's command line ended with a lone CR (so the data phase
+    /// that starts now skips the LF that may follow).
+    pub(super) fn origin_after_cr(&mut self) -> bool {
+        match self.ctx {
+            Some(Origin::Serial) => self.serial.take_after_cr(),
+            Some(origin @ Origin::Terminal(_)) => self.svc.terminal.take_after_cr(origin),
+            _ => false,
         }
     }
 
@@ -155,6 +184,12 @@ impl Module {
                     if let Some((_, line)) = self.queued.remove(i) {
                         self.run_line(&line, now);
                     }
+                }
+                // A remote terminal client goes on with what it typed meanwhile.
+                if let Origin::Terminal(_) = origin
+                    && self.pending.is_none()
+                {
+                    self.terminal_resume(origin, now);
                 }
             }
             None => {}

@@ -96,6 +96,7 @@ impl Module {
                 parts.push(*part);
             }
         }
+        let terminal = parts.contains(&Part::Terminal);
         let vars = &self.vars;
         for part in parts {
             match part {
@@ -106,7 +107,11 @@ impl Module {
                 Part::Bus => self.svc.bus.configure(vars),
                 Part::Autos => self.svc.autos.configure(vars),
                 Part::Sockets => self.svc.sockets.configure(vars),
+                Part::Terminal => self.svc.terminal.configure(vars),
             }
+        }
+        if terminal {
+            self.terminal_sync();
         }
     }
 
@@ -218,6 +223,7 @@ pub(super) enum Part {
     Bus,
     Autos,
     Sockets,
+    Terminal,
 }
 
 /// The parts whose settings read `var`: a change of it makes them, and only them, read
@@ -228,7 +234,9 @@ pub(super) fn readers(var: Var) -> &'static [Part] {
     if under("wlan.") || under("network.dns.") {
         &[Part::Network]
     } else if name == "network.default_interface" {
-        &[Part::Network, Part::Autos]
+        &[Part::Network, Part::Autos, Part::Terminal]
+    } else if under("remote_terminal.") {
+        &[Part::Terminal]
     } else if under("tcp.server.") {
         &[Part::TcpServer]
     } else if under("udp.server.") {
