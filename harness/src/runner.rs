@@ -959,6 +959,7 @@ impl Ctx<'_, '_> {
     /// under test, it cannot cut off its own setup.
     fn setup(&mut self) -> StepResultT {
         let control = Via::Control;
+        self.session.release_under_test();
         self.sync_via(control)?;
         let setup = &self.case.setup;
         if setup.factory_reset {
@@ -972,6 +973,11 @@ impl Ctx<'_, '_> {
         }
         if setup.reboot {
             self.reboot(control)?;
+        }
+        // A channel under test of its own (the remote terminal) connects now, set up.
+        if !self.session.shares_control() {
+            self.session.prepare_under_test().map_err(|e| Trouble::Infra(e.to_string()))?;
+            self.resync_test = true;
         }
         // The steps start on a channel in the case's format.
         self.sync()

@@ -90,7 +90,7 @@ impl Transport {
 
     /// Whether the harness has a channel for it yet.
     pub fn is_implemented(self) -> bool {
-        matches!(self, Transport::Serial)
+        matches!(self, Transport::Serial | Transport::Terminal)
     }
 
     /// The transports the harness has a channel for.
@@ -169,9 +169,13 @@ mod tests {
     }
 
     #[test]
-    fn only_serial_is_implemented_and_others_say_so() {
+    fn serial_and_terminal_are_implemented_and_others_say_so() {
         assert_eq!(Transport::Serial.ensure_implemented(), Ok(Transport::Serial));
+        assert_eq!(Transport::Terminal.ensure_implemented(), Ok(Transport::Terminal));
         let e = Transport::Rest.ensure_implemented().expect_err("not yet");
-        assert_eq!(e.to_string(), "the rest transport is not implemented yet (available: serial)");
+        assert_eq!(
+            e.to_string(),
+            "the rest transport is not implemented yet (available: serial, terminal)"
+        );
     }
 }
