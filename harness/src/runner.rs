@@ -959,6 +959,7 @@ impl Ctx<'_, '_> {
     /// under test, it cannot cut off its own setup.
     fn setup(&mut self) -> StepResultT {
         let control = Via::Control;
+        self.session.release_under_test();
         self.sync_via(control)?;
         let setup = &self.case.setup;
         if setup.factory_reset {
@@ -973,12 +974,16 @@ impl Ctx<'_, '_> {
         if setup.reboot {
             self.reboot(control)?;
         }
-        // A network transport needs the module's network and HTTP server up again after
-        // what the setup did to it.
-        let case = self.case;
-        self.session
-            .prepare_under_test(&case.setup.set)
-            .map_err(|e| Trouble::Infra(e.to_string()))?;
+        // A channel under test of its own gets ready after what the setup did: a network
+        // transport's network and HTTP server come up again and it reopens; the remote
+        // terminal connects.
+        if !self.session.shares_control() {
+            let case = self.case;
+            self.session
+                .prepare_under_test(&case.setup.set)
+                .map_err(|e| Trouble::Infra(e.to_string()))?;
+            self.resync_test = true;
+        }
         // The steps start on a channel in the case's format.
         self.sync()
     }

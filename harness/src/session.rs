@@ -13,6 +13,7 @@
 use crate::channel::cmdstream::CmdStreamChannel;
 use crate::channel::rest::{HttpTarget, RestChannel};
 use crate::channel::serial::{SerialChannel, SerialSettings};
+use crate::channel::terminal::{TerminalChannel, Unconnected};
 use crate::channel::{Channel, ChannelError, ConsoleFormat, Recorder, Request};
 use crate::model::TranscriptEntry;
 use crate::rig::{Dut, PortSpec, Rig, UsbSerialError, find_usb_serial};
@@ -23,6 +24,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+/// How long `network_up` over the control channel may take when a transport needs the
+/// network (the lab's DHCP answers within a few seconds).
+const NETWORK_UP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Why a session could not be set up: always an infrastructure problem.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +58,14 @@ pub enum SessionError {
     Radio(#[from] crate::ap::ApError),
     #[error("preparing the {transport} transport: {message}")]
     Prepare { transport: Transport, message: String },
+    #[error("the {transport} transport needs the rig's lab network; this rig has no [lab]")]
+    NeedsLab { transport: Transport },
+    #[error("getting the {transport} transport ready: {source}")]
+    UnderTest {
+        transport: Transport,
+        #[source]
+        source: ChannelError,
+    },
     #[error("module on {port} does not answer: {source}")]
     NoAnswer {
         port: String,
@@ -433,13 +446,20 @@ impl Session {
 
     /// Runs the case's steps over `transport` from now on. Serial shares the control
     /// channel; a network transport is prepared over the control channel (see
-    /// [`Session::prepare_under_test`]) and gets its own channel.
+    /// [`Session::prepare_under_test`]) and gets its own channel; the remote terminal gets
+    /// its own, connected before each case's steps ([`Session::prepare_under_test`]).
     pub fn use_transport(&mut self, transport: Transport) -> Result<(), SessionError> {
         if self.transport() == transport {
             return Ok(());
         }
         match transport.ensure_implemented()? {
             Transport::Serial => self.under_test = UnderTest::SharesControl,
+            // Connected before each case's steps (`prepare_under_test`), once the control
+            // channel has set the module up.
+            Transport::Terminal => {
+                let channel: Box<dyn Channel + Send> = Box::new(Unconnected(transport));
+                self.under_test = UnderTest::Own(Recorder::labelled(channel, transport.name()));
+            }
             other => {
                 self.under_test = UnderTest::SharesControl;
                 let channel = self.open_network_channel(other, &[])?;
@@ -449,10 +469,27 @@ impl Session {
         Ok(())
     }
 
-    /// Makes the channel under test usable after a case's setup (which may have reset the
-    /// module): for a network transport, the control channel brings the module's network and
-    /// HTTP server up again and the channel is opened anew. `case_set` are the variables the
-    /// case's setup set: a network the case chose (`wlan.ssid`) is kept. Nothing for serial.
+    /// Before a case's setup: a channel under test that takes the module's command
+    /// interface from the serial console (a remote terminal turns the serial parser off)
+    /// lets go of it, so the setup can go over the control channel.
+    pub fn release_under_test(&mut self) {
+        if let UnderTest::Own(channel) = &mut self.under_test
+            && channel.transport() == Transport::Terminal
+            && !channel.endpoint().ends_with("(not connected)")
+        {
+            channel.note("disconnecting for the setup");
+            *channel.inner_mut() = Box::new(Unconnected(Transport::Terminal));
+        }
+    }
+
+    /// After a case's setup, before its steps: the channel under test gets ready, set up
+    /// over the control channel (the setup may have reset the module). `case_set` are the
+    /// variables the case's setup set. A network transport: the module's network and HTTP
+    /// server come up again (a network the case chose, `wlan.ssid`, is kept) and the channel
+    /// is opened anew. The remote terminal: `remote_terminal.enabled` on, the network up (on
+    /// the rig's first lab access point unless the setup chose a network), then a connection
+    /// from inside the lab to the module's address and `remote_terminal.port`, logging in
+    /// with `remote_terminal.password`. Nothing for serial.
     pub fn prepare_under_test(
         &mut self,
         case_set: &[(String, String)],
@@ -461,7 +498,20 @@ impl Session {
         if !matches!(self.under_test, UnderTest::Own(_)) {
             return Ok(());
         }
-        let channel = self.open_network_channel(transport, case_set)?;
+        let channel: Box<dyn Channel + Send> = if transport == Transport::Terminal {
+            let stream = self.terminal_stream()?;
+            let timeout = self.rig.command_timeout;
+            let password = self.control_get("remote_terminal.password")?;
+            let password = (!password.is_empty()).then_some(password.as_str());
+            let channel = TerminalChannel::connect(stream, password, timeout)
+                .map_err(|source| self.under_test_error(source))?;
+            if let UnderTest::Own(own) = &mut self.under_test {
+                own.note(format!("connected to {}", channel.endpoint()));
+            }
+            Box::new(channel)
+        } else {
+            self.open_network_channel(transport, case_set)?
+        };
         if let UnderTest::Own(recorder) = &mut self.under_test {
             *recorder.inner_mut() = channel;
         }
@@ -561,6 +611,77 @@ impl Session {
             return Err(format!("`{line}` answered code {} `{}`", reply.code, reply.text()));
         }
         Ok(reply.text())
+    }
+
+    /// Enables the remote terminal and brings the network up over the control channel,
+    /// then connects to it from inside the lab.
+    fn terminal_stream(&mut self) -> Result<std::net::TcpStream, SessionError> {
+        let lab = match &self.lab {
+            Some(lab) => std::sync::Arc::clone(&lab.lab),
+            None => return Err(SessionError::NeedsLab { transport: Transport::Terminal }),
+        };
+        self.control_checked("set remote_terminal.enabled 1", self.rig.command_timeout)?;
+        if self.control_get("wlan.network.status")? != "2" {
+            if self.control_get("wlan.ssid")?.is_empty()
+                && let Some(ap) = self.lab.as_ref().and_then(|l| l.rig_aps.first()).cloned()
+            {
+                self.control_checked(&format!("set wlan.ssid {}", ap.ssid), self.rig.command_timeout)?;
+                if !ap.passkey.is_empty() {
+                    let line = format!("set wlan.passkey {}", ap.passkey);
+                    self.control_checked(&line, self.rig.command_timeout)?;
+                }
+            }
+            self.control_checked("network_up", NETWORK_UP_TIMEOUT)?;
+        }
+        let ip: std::net::Ipv4Addr = self.control_get("wlan.network.ip")?.parse().map_err(|e| {
+            self.under_test_error(ChannelError::Malformed {
+                command: "get wlan.network.ip".into(),
+                reason: format!("not an address: {e}"),
+                bytes: String::new(),
+            })
+        })?;
+        let port: u16 = self.control_get("remote_terminal.port")?.parse().unwrap_or(2000);
+        let addr = std::net::SocketAddr::from((ip, port));
+        // The module listens once the network is up; a refusal right then is tried again.
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        loop {
+            let attempt =
+                lab.run_in(|| std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)))?;
+            match attempt {
+                Ok(stream) => return Ok(stream),
+                Err(e) if std::time::Instant::now() >= deadline => {
+                    let link = format!("terminal {addr}");
+                    return Err(self.under_test_error(ChannelError::Link { link, source: e }));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
+    /// A command over the control channel that must succeed; its reply's text (the error
+    /// as the terminal's).
+    fn control_checked(
+        &mut self,
+        line: &str,
+        timeout: Duration,
+    ) -> Result<String, SessionError> {
+        let request = Request { line, data: None, timeout };
+        let reply = self.control.execute(&request).map_err(|e| self.under_test_error(e))?;
+        if reply.code.0 != 0 {
+            let reason = format!("answered code {} `{}`", reply.code, reply.text());
+            let bytes = String::new();
+            let e = ChannelError::Malformed { command: line.to_string(), reason, bytes };
+            return Err(self.under_test_error(e));
+        }
+        Ok(reply.text())
+    }
+
+    fn control_get(&mut self, name: &str) -> Result<String, SessionError> {
+        self.control_checked(&format!("get {name}"), self.rig.command_timeout)
+    }
+
+    fn under_test_error(&self, source: ChannelError) -> SessionError {
+        SessionError::UnderTest { transport: self.transport(), source }
     }
 
     /// The channel the case's steps run over.

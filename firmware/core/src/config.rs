@@ -264,6 +264,32 @@ impl TcpServerConfig {
     }
 }
 
+/// `remote_terminal.*` (and `network.default_interface`, which `default` means).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TerminalConfig {
+    pub enabled: bool,
+    /// The interface it listens on, `default` resolved.
+    pub interface: Interface,
+    /// Empty: no password prompt.
+    pub password: String,
+    pub port: u16,
+    /// A connection with no traffic either way for this long is closed; zero: never.
+    pub timeout: Duration,
+}
+
+impl TerminalConfig {
+    pub fn from_vars(vars: &Vars) -> Self {
+        let default = Interface::parse(vars.text(Var::NetworkDefaultInterface));
+        Self {
+            enabled: vars.flag(Var::RemoteTerminalEnabled),
+            interface: Interface::parse(vars.text(Var::RemoteTerminalInterface)).resolve(default),
+            password: String::from(vars.text(Var::RemoteTerminalPassword)),
+            port: port_of(vars, Var::RemoteTerminalPort),
+            timeout: Duration::from_secs(vars.num(Var::RemoteTerminalTimeout)),
+        }
+    }
+}
+
 /// `udp.client.*`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UdpClientConfig {

@@ -1,4 +1,5 @@
-//! The serial console: line editing on the way in, response and log framing on the way out.
+//! The console: line editing on the way in, response and log framing on the way out, for the
+//! serial console and the remote terminal alike.
 //!
 //! Output framing (protocol-facts §1.3): with `system.cmd.header_enabled` a response starts
 //! with `R<code><5-digit length>\r\n` and a log message with `L<level><5-digit length>\r\n`;
@@ -7,10 +8,13 @@
 //! and is not counted.
 
 mod editor;
-mod serial;
+mod front;
 
 pub use editor::{Completer, Edit, HISTORY, LINE_MAX, LineEditor, Mode, NoCompletion};
-pub use serial::SerialConsole;
+pub use front::Console;
+
+/// The serial console is a [`Console`] on the UART.
+pub type SerialConsole = Console;
 
 use crate::command::{COMMANDS, CommandId, lookup};
 use crate::result::ResultCode;

@@ -13,7 +13,8 @@
 //!   actions, logs) only through a context the module lends it; the module routes commands,
 //!   connection events and timers to it.
 //! * [`origin`]: where a command came from ([`Origin`]) and what it hands back ([`Reply`]).
-//! * [`console`]: the serial console front end (line editor, R/L framing, prompt).
+//! * [`console`]: the console front end (line editor, R/L framing, prompt) the serial console
+//!   and each remote terminal connection use; [`telnet`]: the remote terminal's input filter.
 //! * [`command`], [`vars`], [`config`]: the command table, the variables (typed ids from the
 //!   one table), the services' typed settings.
 //! * [`wlan`], [`streams`], [`fs`]: the network up sequence, the stream table, the file system.
@@ -50,6 +51,7 @@ pub mod passkey;
 pub mod platform;
 pub mod result;
 pub mod streams;
+pub mod telnet;
 pub mod time;
 pub mod vars;
 pub mod wlan;

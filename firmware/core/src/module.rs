@@ -6,7 +6,8 @@
 //! events through the one connection table, `conns`), timers through `TIMERS`. Each service
 //! lives in a file under `module/`: `network` (WLAN, network up, DNS, ping), `sockets`
 //! (the stream commands: read, write, close, list, poll), `tcp_client` (also `udp_client`),
-//! `tcp_server`, `udp_server`, `auto` (auto start), `files`, `bus` (STREAM mode), `system`
+//! `tcp_server`, `udp_server`, `auto` (auto start), `files`, `bus` (STREAM mode), `terminal`
+//! (the remote terminal, a front end with a console per connection), `system`
 //! (variables, help, clock); `origins` answers origins, `conns` owns the connections.
 //!
 //! How a service plugs in (the network, the TCP and UDP servers, STREAM mode, auto start
@@ -205,6 +206,8 @@ pub(super) struct Services {
     /// The HTTP server's WebSockets: `/stream` (WEBS streams) and `/cmdstream`
     /// (websocket.rs).
     websockets: WebSockets,
+    /// The remote terminal: its listener, its client and that client's console (terminal.rs).
+    terminal: Terminal,
 }
 
 impl Services {
@@ -219,6 +222,7 @@ impl Services {
             sockets: Sockets::new(vars),
             http_server: HttpServer::new(vars),
             websockets: WebSockets::default(),
+            terminal: Terminal::new(vars),
         }
     }
 }
@@ -305,6 +309,11 @@ impl Module {
     /// Feeds bytes received on the serial bus (the serial console's input).
     pub fn feed(&mut self, bytes: &[u8], now: Instant) {
         self.clock = self.clock.max(now);
+        // A logged-in remote terminal has the command interface: the serial command parser
+        // is off meanwhile (protocol-facts §1.6) and what is typed is dropped (terminal.rs).
+        if self.svc.terminal.active().is_some() && !self.svc.bus.is_streaming() {
+            return;
+        }
         self.in_origin(Some(Origin::Serial), |m| m.feed_serial(bytes, now));
         self.route_front_end_replies(now);
     }
@@ -331,6 +340,7 @@ impl Module {
                 m.run_line(line, now);
             }
         });
+        self.route_front_end_replies(now);
     }
 
     /// Hands `origin`'s command the bytes of its data phase ([`Reply::Data`]); returns how
@@ -473,8 +483,12 @@ impl Module {
         let Some((word, args)) = args.split_first() else {
             // An empty line: human terminals get a fresh prompt, machines nothing; another
             // origin gets no answer.
-            if self.ctx == Some(Origin::Serial) {
-                self.serial.prompt(self.format());
+            match self.ctx {
+                Some(Origin::Serial) => self.serial.prompt(self.format()),
+                Some(origin @ Origin::Terminal(_)) => {
+                    self.svc.terminal.prompt(origin, self.format());
+                }
+                _ => {}
             }
             return;
         };
@@ -589,6 +603,8 @@ const TIMERS: &[Timer] = &[
     (Module::http_server_poll_at, Module::http_server_tick),
     // Auto start's background openers.
     (Module::auto_poll_at, Module::auto_tick),
+    // The remote terminal: its idle client.
+    (Module::terminal_poll_at, Module::terminal_tick),
     // STREAM mode: the bus's flush timer.
     (Module::bus_poll_at, Module::bus_tick),
     // The WLAN: the Network Up Sequence's timers.
@@ -607,6 +623,7 @@ mod sockets;
 mod system;
 mod tcp_client;
 mod tcp_server;
+mod terminal;
 mod udp_server;
 mod websocket;
 
@@ -621,6 +638,7 @@ pub use sockets::{DATA_TIMEOUT, UDP_OPEN_TIMEOUT};
 use sockets::{Sockets, StreamWait, WriteTarget, conn_failure_text, parse_size};
 use system::restore_settings;
 use tcp_server::TcpServer;
+use terminal::Terminal;
 use udp_server::UdpServer;
 use websocket::WebSockets;
 pub use websocket::{WsRefused, WsRoute};
@@ -635,6 +653,8 @@ mod http_tests;
 mod net_tests;
 #[cfg(test)]
 mod stream_tests;
+#[cfg(test)]
+mod terminal_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -1,16 +1,18 @@
 //! The one way the harness talks to a module: the [`Channel`] trait.
 //!
-//! Every transport (serial now; REST, the WebSocket command stream and the remote terminal
-//! later) implements it, so a case runs over any transport that has what its steps use
+//! Every transport (serial and the remote terminal, both a [`console::Console`] on a byte
+//! stream; REST and the WebSocket command stream later) implements it, so a case runs over any transport that has what its steps use
 //! ([`crate::transport::Capabilities`]). Transcripts and timing are middleware around the
 //! trait ([`Recorder`]), so they come for free with each transport. A session holds two
 //! channels: the control channel (the serial console) for setup and recovery, and the
 //! channel under test for the case's steps (see [`crate::session::Session`]).
 
 pub mod cmdstream;
+pub mod console;
 pub mod framing;
 pub mod rest;
 pub mod serial;
+pub mod terminal;
 
 use crate::code::ResultCode;
 use crate::model::{Direction, TranscriptEntry};

@@ -31,6 +31,10 @@ pub(super) enum Owner {
     HttpListener,
     /// A client of the HTTP server (not a stream: the HTTP server has none).
     HttpClient,
+    /// The remote terminal's listener.
+    TerminalListener,
+    /// The remote terminal's client (its bytes are commands, not a stream).
+    TerminalClient,
     /// An open stream of the stream table (TCPC, TCPS, UDPC, UDPS, WEBS); its handle is found
     /// by [`Streams::by_conn`].
     Stream,
@@ -135,6 +139,9 @@ impl Module {
             Some(Owner::TcpServer) => self.listener_event(event, now),
             Some(Owner::HttpListener) => self.http_listener_event(event, now),
             Some(Owner::HttpClient) => self.http_client_event(event, now),
+            Some(Owner::TerminalListener | Owner::TerminalClient) => {
+                self.terminal_conn_event(event, now);
+            }
             Some(Owner::Stream) => self.stream_conn_event(event, now),
             Some(Owner::CmdStream) => self.cmdstream_event(event, now),
             None => {

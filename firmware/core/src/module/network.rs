@@ -215,6 +215,9 @@ impl Module {
             Some(false) => self.network_went_down(now),
             None => {}
         }
+        if change.up.is_some() {
+            self.terminal_sync();
+        }
         if let Some(settled) = change.settled {
             // Every origin whose command waits for the network goes on, the current one first.
             let waiting = |p: &Option<Pending>| matches!(p, Some(Pending::Net(NetWait::NetUp(_))));

@@ -24,11 +24,12 @@ impl Module {
         }
     }
 
-    /// Log lines no command caused reach every interested consumer: the serial console and
-    /// the HTTP server's `/log` ring.
+    /// Log lines no command caused reach every interested consumer: the serial console, a
+    /// logged-in remote terminal and the HTTP server's `/log` ring.
     pub(super) fn broadcast(&mut self, reply: Reply) {
-        if let Reply::Log { text, .. } = &reply {
+        if let Reply::Log { level, text } = &reply {
             self.svc.http_server.log_line(text);
+            self.svc.terminal.broadcast(*level, text, self.format());
             self.render_serial(reply);
         }
     }
@@ -36,24 +37,27 @@ impl Module {
     /// Hands the replies waiting for front-end origins to the part that owns each origin:
     /// one arm per origin kind. Called after every entry point that can produce replies
     /// (feed, execute, data, net_event, tick, the store completions). A part may run more
-    /// (a data phase), so this goes on until no front end's reply waits. Origins no part owns
-    /// (auto start, an HTTP id the server did not give out) stay for `take_replies`.
+    /// (a data phase), so this goes on until no front end's reply waits; then the parts send
+    /// what they have. Origins no part owns (auto start, an HTTP id the server did not give
+    /// out) stay for `take_replies`. The remote terminal renders its client's replies (those
+    /// of an earlier client are dropped).
     pub(super) fn route_front_end_replies(&mut self, now: Instant) {
         loop {
             let owned = |m: &Self, origin: &Origin| match origin {
                 Origin::Http(id) => m.svc.http_server.owns(*id),
                 Origin::CmdStream(n) => m.svc.websockets.owns(*n),
-                // No part owns these (yet): their replies wait for `take_replies`.
-                Origin::Serial | Origin::Terminal(_) | Origin::AutoStart => false,
+                Origin::Terminal(_) => true,
+                // No part owns these: their replies wait for `take_replies`.
+                Origin::Serial | Origin::AutoStart => false,
             };
             let Some(first) = self.outbox.iter().position(|(o, _)| owned(self, o)) else {
-                return;
+                break;
             };
             let origin = self.outbox[first].0;
             let (mine, rest): (Vec<_>, Vec<_>) =
                 core::mem::take(&mut self.outbox).into_iter().partition(|(o, _)| *o == origin);
             self.outbox = rest;
-            let replies = mine.into_iter().map(|(_, reply)| reply).collect();
+            let replies = mine.into_iter().map(|(_, reply)| reply).collect::<Vec<_>>();
             match origin {
                 Origin::Http(id) => self.http_replies(id, replies, now),
                 Origin::CmdStream(n) => {
@@ -61,8 +65,25 @@ impl Module {
                         self.cmdstream_reply(n, reply, now);
                     }
                 }
-                Origin::Serial | Origin::Terminal(_) | Origin::AutoStart => {}
+                Origin::Terminal(_) => {
+                    let format = self.format();
+                    for reply in replies {
+                        self.svc.terminal.reply(origin, reply, format, now);
+                    }
+                }
+                Origin::Serial | Origin::AutoStart => {}
             }
+        }
+        self.terminal_flush();
+    }
+
+    /// Whether the current origin's command line ended with a lone CR (so the data phase
+    /// that starts now skips the LF that may follow).
+    pub(super) fn origin_after_cr(&mut self) -> bool {
+        match self.ctx {
+            Some(Origin::Serial) => self.serial.take_after_cr(),
+            Some(origin @ Origin::Terminal(_)) => self.svc.terminal.take_after_cr(origin),
+            _ => false,
         }
     }
 
@@ -189,6 +210,12 @@ impl Module {
                     if let Some((_, line)) = self.queued.remove(i) {
                         self.run_line(&line, now);
                     }
+                }
+                // A remote terminal client goes on with what it typed meanwhile.
+                if let Origin::Terminal(_) = origin
+                    && self.pending.is_none()
+                {
+                    self.terminal_resume(origin, now);
                 }
             }
             None => {}

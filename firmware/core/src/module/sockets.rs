@@ -350,7 +350,7 @@ impl Module {
 
     /// Starts a data phase: the command waits for `size` bytes from its origin.
     pub(super) fn start_data(&mut self, size: usize, target: WriteTarget, now: Instant) {
-        let skip_lf = self.ctx == Some(Origin::Serial) && self.serial.take_after_cr();
+        let skip_lf = self.origin_after_cr();
         let phase = DataPhase::new(size, skip_lf);
         self.pending =
             Some(Pending::Stream(StreamWait::Data { phase, deadline: now + DATA_TIMEOUT, target }));

@@ -96,6 +96,7 @@ impl Module {
                 parts.push(*part);
             }
         }
+        let terminal = parts.contains(&Part::Terminal);
         let vars = &self.vars;
         for part in parts.iter().copied() {
             match part {
@@ -107,11 +108,15 @@ impl Module {
                 Part::Autos => self.svc.autos.configure(vars),
                 Part::Sockets => self.svc.sockets.configure(vars),
                 Part::HttpServer => self.svc.http_server.configure(vars),
+                Part::Terminal => self.svc.terminal.configure(vars),
             }
         }
         if parts.contains(&Part::HttpServer) {
             // Enabled, disabled or moved while the network is up: it follows at once.
             self.http_server_sync();
+        }
+        if terminal {
+            self.terminal_sync();
         }
     }
 
@@ -224,6 +229,7 @@ pub(super) enum Part {
     Autos,
     Sockets,
     HttpServer,
+    Terminal,
 }
 
 /// The parts whose settings read `var`: a change of it makes them, and only them, read
@@ -234,7 +240,9 @@ pub(super) fn readers(var: Var) -> &'static [Part] {
     if under("wlan.") || under("network.dns.") {
         &[Part::Network]
     } else if name == "network.default_interface" {
-        &[Part::Network, Part::Autos]
+        &[Part::Network, Part::Autos, Part::Terminal]
+    } else if under("remote_terminal.") {
+        &[Part::Terminal]
     } else if under("tcp.server.") {
         &[Part::TcpServer]
     } else if under("http.server.") {

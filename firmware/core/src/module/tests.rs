@@ -851,7 +851,7 @@ fn uptime_grows_with_now() {
 fn settings_of(part: Part, vars: &Vars) -> String {
     use crate::config::{
         AutoConfig, HttpServerConfig, NetworkConfig, SocketsConfig, StreamModeConfig,
-        TcpServerConfig, UdpServerConfig,
+        TcpServerConfig, TerminalConfig, UdpServerConfig,
     };
     match part {
         Part::Module => format!("{:?}", Settings::from_vars(vars)),
@@ -862,6 +862,7 @@ fn settings_of(part: Part, vars: &Vars) -> String {
         Part::Autos => format!("{:?}", AutoConfig::from_vars(vars)),
         Part::Sockets => format!("{:?}", SocketsConfig::from_vars(vars)),
         Part::HttpServer => format!("{:?}", HttpServerConfig::from_vars(vars)),
+        Part::Terminal => format!("{:?}", TerminalConfig::from_vars(vars)),
     }
 }
 
@@ -870,7 +871,7 @@ fn settings_of(part: Part, vars: &Vars) -> String {
 /// come out different must be among the variable's readers.
 #[test]
 fn every_variable_a_part_reads_maps_to_it() {
-    const PARTS: [Part; 8] = [
+    const PARTS: [Part; 9] = [
         Part::Module,
         Part::Network,
         Part::TcpServer,
@@ -879,6 +880,7 @@ fn every_variable_a_part_reads_maps_to_it() {
         Part::Autos,
         Part::Sockets,
         Part::HttpServer,
+        Part::Terminal,
     ];
     const VALUES: &[&str] = &[
         "0",

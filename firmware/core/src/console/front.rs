@@ -1,19 +1,21 @@
-//! The serial console front end: the line editor on the way in, the R/L framing and the
-//! prompt on the way out. It renders what the core hands the serial origin and the broadcast
-//! sink ([`crate::origin`]) into the bytes for the UART.
+//! A console front end: the line editor on the way in, the R/L framing and the prompt on the
+//! way out. The serial console is one (it renders what the core hands the serial origin and
+//! the broadcast sink, [`crate::origin`], into the bytes for the UART); each remote terminal
+//! connection is another, rendering its origin's replies into the bytes for its TCP
+//! connection. One renderer, so both frame alike (`system.cmd.format`).
 
 use super::{Edit, Format, LineEditor, Mode, Names};
 use crate::result::ResultCode;
 use alloc::vec::Vec;
 
-/// The serial console: its line editor and the bytes waiting for the UART.
+/// A console: its line editor and the bytes waiting to be sent.
 #[derive(Debug, Default)]
-pub struct SerialConsole {
+pub struct Console {
     editor: LineEditor,
     out: Vec<u8>,
 }
 
-impl SerialConsole {
+impl Console {
     pub fn new() -> Self {
         Self::default()
     }
@@ -63,7 +65,7 @@ impl SerialConsole {
         self.out.extend_from_slice(bytes);
     }
 
-    /// Bytes for the UART, oldest first.
+    /// Bytes to send, oldest first.
     pub fn take_output(&mut self) -> Vec<u8> {
         core::mem::take(&mut self.out)
     }
