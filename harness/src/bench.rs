@@ -8,7 +8,7 @@ use crate::channel::rest::HttpTarget;
 use crate::channel::{Channel, Request};
 use crate::rig::Rig;
 use crate::session::Session;
-use crate::transport::{Transport, TransportError};
+use crate::transport::Transport;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -406,7 +406,7 @@ pub fn channel_description(transport: Transport) -> &'static str {
         Transport::Serial => "framer, log lines, transcript",
         Transport::Rest => "reqwest POST /command, then GET /log for the command's log lines",
         Transport::CmdStream => "msgpack over the open WebSocket, then GET /log",
-        Transport::Terminal => "framer, log lines, transcript",
+        Transport::Terminal => "the console reader shared with serial, log lines, transcript",
     }
 }
 
@@ -464,7 +464,8 @@ pub struct TransportsBench {
     pub expected: String,
     pub iterations: usize,
     pub warmup: usize,
-    pub pairs: Vec<(Transport, Measured<TransportPair>)>,
+    /// In the order of [`Transport::ALL`].
+    pub pairs: Vec<TransportPair>,
     /// The pexpect loop on the serial console's pty.
     pub pexpect: Measured<Stats>,
     pub rest_load: RestLoad,
@@ -753,6 +754,7 @@ pub fn machine_frame(body: &str) -> Vec<u8> {
 fn terminal_floor(
     addr: SocketAddr,
     netns: Option<&Path>,
+    password: Option<String>,
     expected: &str,
     iterations: usize,
     warmup: usize,
@@ -764,12 +766,16 @@ fn terminal_floor(
         let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(timeout))?;
+        if let Some(password) = &password {
+            stream.write_all(format!("{password}\r\n").as_bytes())?;
+        }
         series(iterations, warmup, |i| {
             let t = Instant::now();
             stream.write_all(line.as_bytes())?;
             let got = read_until_ends_with(&mut stream, &frame)?;
             let took = t.elapsed();
-            // The first reply may follow what the terminal greets a client with.
+            // The first reply may follow what the terminal greets a client with (a prompt,
+            // the answer to the password).
             check(i == 0 || got == frame, || {
                 format!("unexpected terminal reply {:?}", String::from_utf8_lossy(&got))
             })?;
@@ -916,6 +922,9 @@ fn rest_load(
     time: Duration,
 ) -> Result<RestLoad, BenchError> {
     check((1..=8).contains(&clients), || format!("{clients} clients: the module admits 1..=8"))?;
+    // The remote terminal's listener would keep sockets listening that the HTTP server's
+    // clients need (the simulated module shares 16 TCP sockets among its listeners).
+    exec(session, "set remote_terminal.enabled 0", None)?;
     let max_clients_before = exec(session, "get http.server.max_clients", None)?.trim().to_string();
     exec(session, &format!("set http.server.max_clients {clients}"), None)?;
     let timeout = session.rig.command_timeout;
@@ -986,21 +995,6 @@ fn rest_load(
     Ok(load)
 }
 
-/// A transport whose channel the harness does not have yet is skipped; any other failure
-/// to open it is the bench's error.
-fn open_transport(
-    session: &mut Session,
-    transport: Transport,
-) -> Result<Option<String>, BenchError> {
-    match session.use_transport(transport) {
-        Ok(()) => Ok(None),
-        Err(crate::session::SessionError::Transport(e @ TransportError::NotImplemented { .. })) => {
-            Ok(Some(e.to_string()))
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// Measures every transport's channel beside its floor on one simulated module in a lab,
 /// the serial console beside pexpect, and REST under load.
 pub fn transports(
@@ -1024,44 +1018,34 @@ pub fn transports(
 
     let channel = channel_series(&mut session, &expected, iterations, warmup)?;
     let floor = rest_floor(&target, &expected, iterations, warmup, timeout)?;
-    pairs.push((
-        Transport::Rest,
-        Measured::Done(TransportPair { transport: Transport::Rest, channel, floor }),
-    ));
+    pairs.push(TransportPair { transport: Transport::Rest, channel, floor });
 
     session.use_transport(Transport::CmdStream)?;
     let channel = channel_series(&mut session, &expected, iterations, warmup)?;
     let floor = cmdstream_floor(&target, &expected, iterations, warmup, timeout)?;
-    pairs.push((
-        Transport::CmdStream,
-        Measured::Done(TransportPair { transport: Transport::CmdStream, channel, floor }),
-    ));
+    pairs.push(TransportPair { transport: Transport::CmdStream, channel, floor });
 
-    let terminal = match open_transport(&mut session, Transport::Terminal)? {
-        Some(why) => Measured::Skipped(why),
-        None => {
-            let channel = channel_series(&mut session, &expected, iterations, warmup)?;
-            // One client at a time, and the serial console is off while it is logged in.
-            session.use_transport(Transport::Serial)?;
-            let port = exec(&mut session, "get remote_terminal.port", None)?;
-            let port: u16 = port
-                .trim()
-                .parse()
-                .map_err(|_| BenchError::Unexpected(format!("remote_terminal.port is `{port}`")))?;
-            let addr = SocketAddr::V4(std::net::SocketAddrV4::new(*target.addr.ip(), port));
-            let floor = terminal_floor(
-                addr,
-                target.netns.as_deref(),
-                &expected,
-                iterations,
-                warmup,
-                timeout,
-            )?;
-            Measured::Done(TransportPair { transport: Transport::Terminal, channel, floor })
-        }
-    };
-
+    // The terminal connects once the module is set up; the serial console is off while it is
+    // logged in, and it takes one client at a time: its floor comes after it has left.
+    session.use_transport(Transport::Terminal)?;
+    session.prepare_under_test(&[])?;
+    let channel = channel_series(&mut session, &expected, iterations, warmup)?;
     session.use_transport(Transport::Serial)?;
+    session.control.resync(crate::channel::ConsoleFormat::Machine, rig.reboot_timeout)?;
+    let port = exec(&mut session, "get remote_terminal.port", None)?;
+    let port: u16 = port
+        .trim()
+        .parse()
+        .map_err(|_| BenchError::Unexpected(format!("remote_terminal.port is `{port}`")))?;
+    let password = exec(&mut session, "get remote_terminal.password", None)?;
+    let login = Some(password.trim_end()).filter(|p| !p.is_empty()).map(str::to_string);
+    let addr = SocketAddr::V4(std::net::SocketAddrV4::new(*target.addr.ip(), port));
+    let netns = target.netns.as_deref();
+    let floor = terminal_floor(addr, netns, login, &expected, iterations, warmup, timeout)?;
+    let terminal = TransportPair { transport: Transport::Terminal, channel, floor };
+    // The serial console's parser is back once the module has seen the floor's client leave.
+    session.control.resync(crate::channel::ConsoleFormat::Machine, rig.reboot_timeout)?;
+
     let rest_load =
         rest_load(&mut session, &target, &expected, options.rest_clients, options.rest_time)?;
 
@@ -1071,14 +1055,8 @@ pub fn transports(
     drop(control);
     let port = PathBuf::from(port);
     let floor = serial_floor(&port, &expected, iterations, warmup)?;
-    pairs.insert(
-        0,
-        (
-            Transport::Serial,
-            Measured::Done(TransportPair { transport: Transport::Serial, channel, floor }),
-        ),
-    );
-    pairs.push((Transport::Terminal, terminal));
+    pairs.insert(0, TransportPair { transport: Transport::Serial, channel, floor });
+    pairs.push(terminal);
     let pexpect = pexpect_series(&options.pexpect_script, &port, &expected, iterations, warmup)?;
     drop(sim);
     drop(lab);
@@ -1108,33 +1086,27 @@ pub fn transports_report(b: &TransportsBench) -> Vec<String> {
             "transport", "p50 µs", "p99 µs", "p50 µs", "p99 µs", "p50", "p99"
         ),
     ];
-    for (transport, measured) in &b.pairs {
-        out.push(match measured {
-            Measured::Done(p) => format!(
-                "  {:<10} {:>10.1} {:>10.1}   {:>10.1} {:>10.1}   {:>12.2}x {:>6.2}x",
-                transport.name(),
-                micros(p.channel.p50),
-                micros(p.channel.p99),
-                micros(p.floor.p50),
-                micros(p.floor.p99),
-                micros(p.channel.p50) / micros(p.floor.p50),
-                micros(p.channel.p99) / micros(p.floor.p99)
-            ),
-            Measured::Skipped(why) => format!("  {:<10} SKIPPED: {why}", transport.name()),
-        });
+    for p in &b.pairs {
+        out.push(format!(
+            "  {:<10} {:>10.1} {:>10.1}   {:>10.1} {:>10.1}   {:>12.2}x {:>6.2}x",
+            p.transport.name(),
+            micros(p.channel.p50),
+            micros(p.channel.p99),
+            micros(p.floor.p50),
+            micros(p.floor.p99),
+            micros(p.channel.p50) / micros(p.floor.p50),
+            micros(p.channel.p99) / micros(p.floor.p99)
+        ));
     }
     out.push("  harness = the transport's Channel as `hil run` uses it:".into());
-    for (transport, _) in &b.pairs {
-        out.push(format!("    {:<10} {}", transport.name(), channel_description(*transport)));
+    for p in &b.pairs {
+        out.push(format!("    {:<10} {}", p.transport.name(), channel_description(p.transport)));
     }
     out.push("  floor = the same exchange by hand, on the same module:".into());
-    for (transport, _) in &b.pairs {
-        out.push(format!("    {:<10} {}", transport.name(), floor_description(*transport)));
+    for p in &b.pairs {
+        out.push(format!("    {:<10} {}", p.transport.name(), floor_description(p.transport)));
     }
-    let serial = b.pairs.iter().find_map(|(t, m)| match m {
-        Measured::Done(p) if *t == Transport::Serial => Some(p.channel),
-        _ => None,
-    });
+    let serial = b.pairs.iter().find(|p| p.transport == Transport::Serial).map(|p| p.channel);
     match (&b.pexpect, serial) {
         (Measured::Done(p), Some(h)) => {
             out.push(
@@ -1156,7 +1128,7 @@ pub fn transports_report(b: &TransportsBench) -> Vec<String> {
     }
     let l = &b.rest_load;
     out.push(format!(
-        "REST load: http.server.max_clients set to {} for this run (it was {}); {} clients sending back to back for {:.2} s",
+        "REST load: http.server.max_clients set to {} for this run (it was {}), the remote terminal off; {} clients sending back to back for {:.2} s",
         l.clients,
         l.max_clients_before,
         l.clients,
@@ -1338,9 +1310,7 @@ mod tests {
 
     fn sample(pexpect: Measured<Stats>, refused: usize) -> TransportsBench {
         let s = |p50, p99| Stats { p50: us(p50), p99: us(p99), samples: 100 };
-        let pair = |transport, channel, floor| {
-            (transport, Measured::Done(TransportPair { transport, channel, floor }))
-        };
+        let pair = |transport, channel, floor| TransportPair { transport, channel, floor };
         TransportsBench {
             expected: "gecko-lab".into(),
             iterations: 100,
@@ -1349,7 +1319,7 @@ mod tests {
                 pair(Transport::Serial, s(80, 200), s(50, 100)),
                 pair(Transport::Rest, s(900, 3000), s(300, 1000)),
                 pair(Transport::CmdStream, s(700, 2000), s(100, 500)),
-                (Transport::Terminal, Measured::Skipped("not implemented yet".into())),
+                pair(Transport::Terminal, s(120, 400), s(90, 300)),
             ],
             pexpect,
             rest_load: RestLoad {

@@ -688,11 +688,9 @@ mod tests {
         )
     )]
     #[case::web("transports = [\"rest\", \"websocket\"]\n", Ok(vec![Transport::Rest, Transport::CmdStream]))]
-    #[case::not_yet(
-        "transports = [\"terminal\"]\n",
-        Err(
-            "r.toml:1: key `transports`: the terminal transport is not implemented yet (available: serial, rest, websocket)"
-        )
+    #[case::all(
+        "transports = [\"serial\", \"rest\", \"websocket\", \"terminal\"]\n",
+        Ok(Transport::ALL.to_vec())
     )]
     #[case::twice(
         "transports = [\"serial\", \"serial\"]\n",

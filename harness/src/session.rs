@@ -499,10 +499,11 @@ impl Session {
             return Ok(());
         }
         let channel: Box<dyn Channel + Send> = if transport == Transport::Terminal {
-            let stream = self.terminal_stream()?;
-            let timeout = self.rig.command_timeout;
+            // Read before connecting: a logged-in client turns the serial console's parser off.
             let password = self.control_get("remote_terminal.password")?;
             let password = (!password.is_empty()).then_some(password.as_str());
+            let stream = self.terminal_stream()?;
+            let timeout = self.rig.command_timeout;
             let channel = TerminalChannel::connect(stream, password, timeout)
                 .map_err(|source| self.under_test_error(source))?;
             if let UnderTest::Own(own) = &mut self.under_test {
@@ -625,7 +626,10 @@ impl Session {
             if self.control_get("wlan.ssid")?.is_empty()
                 && let Some(ap) = self.lab.as_ref().and_then(|l| l.rig_aps.first()).cloned()
             {
-                self.control_checked(&format!("set wlan.ssid {}", ap.ssid), self.rig.command_timeout)?;
+                self.control_checked(
+                    &format!("set wlan.ssid {}", ap.ssid),
+                    self.rig.command_timeout,
+                )?;
                 if !ap.passkey.is_empty() {
                     let line = format!("set wlan.passkey {}", ap.passkey);
                     self.control_checked(&line, self.rig.command_timeout)?;
@@ -660,11 +664,7 @@ impl Session {
 
     /// A command over the control channel that must succeed; its reply's text (the error
     /// as the terminal's).
-    fn control_checked(
-        &mut self,
-        line: &str,
-        timeout: Duration,
-    ) -> Result<String, SessionError> {
+    fn control_checked(&mut self, line: &str, timeout: Duration) -> Result<String, SessionError> {
         let request = Request { line, data: None, timeout };
         let reply = self.control.execute(&request).map_err(|e| self.under_test_error(e))?;
         if reply.code.0 != 0 {

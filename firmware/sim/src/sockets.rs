@@ -247,7 +247,36 @@ impl Pool {
             return failed(ConnFailure::PortInUse);
         }
         self.listeners.push((listener, port));
+        self.share_listening_sockets(listener);
         None
+    }
+
+    /// A new listener gets its share of the sockets that are only listening: while another
+    /// listener has at least two more listening than it will, one of that listener's idle
+    /// listening sockets stops and, free again, listens for the one with the fewest (the new
+    /// one). Without this a listener added after every free socket went to an earlier one
+    /// would have none until a connection ended.
+    fn share_listening_sockets(&mut self, new: u32) {
+        let mut moving = 0;
+        loop {
+            let richest = self
+                .listeners
+                .iter()
+                .filter(|&&(l, _)| l != new)
+                .map(|&(l, _)| (self.listening_count(l), l))
+                .max_by_key(|&(n, _)| n);
+            let Some((most, listener)) = richest else { return };
+            if most < self.listening_count(new) + moving + 2 {
+                return;
+            }
+            let Some(slot) = self.tcp.iter_mut().find(|s| {
+                s.listening.is_some_and(|(l, _)| l == listener) && !s.unlisten && s.job.is_none()
+            }) else {
+                return;
+            };
+            slot.unlisten = true;
+            moving += 1;
+        }
     }
 
     pub fn tcp_unlisten(&mut self, listener: u32) {
@@ -984,6 +1013,34 @@ mod tests {
             p.tcp_connect(200, [1; 4], 1, 0),
             Some(NetEvent::ConnFailed { conn: ConnId(200), reason: ConnFailure::NoSocket })
         );
+    }
+
+    #[test]
+    fn a_later_listener_gets_its_share_of_the_listening_sockets() {
+        let mut p = pool();
+        assert_eq!(p.tcp_listen(1, 80), None);
+        for i in 0..TCP_SOCKETS {
+            assert_eq!(p.take_tcp_job(i), Some(TcpJob::Listen { listener: 1, port: 80 }));
+            p.tcp[i].busy = true;
+            p.tcp[i].listening = Some((1, 80));
+        }
+        assert_eq!(p.tcp_listen(2, 2000), None);
+        // Half of them stop listening for the first; free again, each listens for the second.
+        assert_eq!(p.listening_count(1), TCP_SOCKETS / 2);
+        for i in 0..TCP_SOCKETS {
+            if p.tcp[i].unlisten {
+                p.tcp[i] = TcpSlot::default();
+                assert_eq!(p.take_tcp_job(i), Some(TcpJob::Listen { listener: 2, port: 2000 }));
+                p.tcp[i].busy = true;
+                p.tcp[i].listening = Some((2, 2000));
+            }
+        }
+        assert_eq!((p.listening_count(1), p.listening_count(2)), (8, 8));
+        // A third gets a third, near enough.
+        assert_eq!(p.tcp_listen(3, 3000), None);
+        let moving = p.tcp.iter().filter(|s| s.unlisten).count();
+        assert_eq!(moving, 5);
+        assert_eq!(p.listening_count(1) + p.listening_count(2), TCP_SOCKETS - moving);
     }
 
     /// A link that never carries a frame: enough for a stack whose sockets are only set up.

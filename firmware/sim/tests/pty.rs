@@ -169,9 +169,12 @@ fn the_serial_transport_under_test_is_the_control_channel() {
     assert_eq!(s.transport(), Transport::Serial);
     assert!(s.shares_control());
 
-    // A transport without a channel yet says so and leaves the session as it was.
+    // A network transport on a rig without a lab says so and leaves the session as it was.
     let e = s.use_transport(Transport::Rest).unwrap_err();
-    assert_eq!(e.to_string(), "the rest transport is not implemented yet (available: serial)");
+    assert_eq!(
+        e.to_string(),
+        "preparing the rest transport: rig t has no lab access point to join (the rest transport needs the module on a network)"
+    );
     assert_eq!(s.transport(), Transport::Serial);
 
     // Setup over the control channel and steps over the channel under test reach the same
