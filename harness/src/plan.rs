@@ -102,6 +102,7 @@ const WATCHED: &[(&str, &str, Effect)] = &[
     ("wlan.ssid", "wl s", Effect::NetworkSettings),
     ("wlan.passkey", "wl p", Effect::NetworkSettings),
     ("wlan.network.", "wl n", Effect::NetworkSettings),
+    ("wlan.join.result", "wl j s", Effect::NetworkSettings),
     ("bus.mode", "bu m", Effect::StreamMode),
 ];
 
@@ -148,6 +149,10 @@ fn line_effect(line: &str) -> Option<Effect> {
         "network_down" | "ndo" | "network_restart" | "nre" => Some(Effect::NetworkDown),
         "network_up" | "nup" => Some(Effect::NetworkSettings),
         "load" => Some(Effect::Load),
+        // Every variable, `http.server.*` among them.
+        "get" if args.first().is_some_and(|a| a.eq_ignore_ascii_case("all")) => {
+            Some(Effect::ServerSettings)
+        }
         "get" => variable_effect(args, false),
         "set" => variable_effect(args, true),
         _ => None,
@@ -325,6 +330,8 @@ mod tests {
     const SERVER_SETUP: &str = "[case.setup]\nset = { \"http.server.enabled\" = \"0\" }\n[[case.step]]\nsend = \"version\"\n";
     const SSID: &str = "[[case.step]]\nget = { \"wlan.ssid\" = \"\" }\n";
     const SSID_SHORT: &str = "[[case.step]]\nsend = \"set wl s hello\"\n";
+    const GET_ALL: &str = "[[case.step]]\nsend = \"get all\"\n";
+    const JOIN_RESULT: &str = "[[case.step]]\nsend = \"get wl j s\"\n";
     const SCAN_SHORT: &str = "[[case.step]]\nsend = \"set wl s a 100\"\n[[case.step]]\nsend = \"get wlan.scan.retries\"\n[[case.step]]\nsend = \"get wlan.mac\"\n";
     const OWN_NETWORK_STATE: &str = "[case.setup]\nset = { \"wlan.ssid\" = \"gecko-lab\" }\n[[case.step]]\nsend = \"network_up\"\n[[case.step]]\nget = { \"wlan.network.status\" = \"2\" }\n";
     const STREAM_MODE: &str = "[case.setup]\nset = { \"bus.mode\" = \"stream\" }\nsave = true\nreboot = true\n[[case.step]]\nsend = \"version\"\n";
@@ -356,6 +363,8 @@ mod tests {
     #[case::ssid_get(SSID, &[Rest], "step 1 (`get wlan.ssid`) reads or changes the network, which the transport's setup joins (the case chooses none); the rest transport needs the network and HTTP server its setup prepares")]
     #[case::ssid_shortcut_set(SSID_SHORT, &[Rest], "step 1 (`set wl s hello`) reads or changes the network, which the transport's setup joins (the case chooses none); the rest transport needs the network and HTTP server its setup prepares")]
     #[case::scan_shortcut_is_not_the_ssid(SCAN_SHORT, &[Rest, CmdStream], "")]
+    #[case::get_all(GET_ALL, &[Rest], "step 1 (`get all`) reads or changes http.server.*, which the transport's setup sets; the rest transport needs the network and HTTP server its setup prepares")]
+    #[case::join_result(JOIN_RESULT, &[Rest], "step 1 (`get wl j s`) reads or changes the network, which the transport's setup joins (the case chooses none); the rest transport needs the network and HTTP server its setup prepares")]
     #[case::network_state_of_its_own_network(OWN_NETWORK_STATE, &[Rest], "")]
     #[case::stream_mode(STREAM_MODE, &[Rest], "the setup (`bus.mode = stream`) puts the bus in STREAM mode, where the control channel cannot prepare the transport; the rest transport needs the network and HTTP server its setup prepares")]
     #[case::command_mode_is_fine(COMMAND_MODE, &[Rest], "")]

@@ -549,7 +549,13 @@ impl Session {
             netns,
         };
         self.control.note(format!("{transport}: the module's HTTP server is at {}", target.addr));
-        wait_listening(&target, self.rig.command_timeout).map_err(fail)?;
+        let t = std::time::Instant::now();
+        let (attempts, first) = wait_listening(&target, self.rig.command_timeout).map_err(fail)?;
+        let first = first.map(|e| format!("; the first failed: {e}")).unwrap_or_default();
+        self.control.note(format!(
+            "{transport}: it accepts connections ({attempts} attempt(s), {} ms{first})",
+            t.elapsed().as_millis()
+        ));
         Ok(target)
     }
 
@@ -749,12 +755,15 @@ fn quote_value(value: &str) -> String {
 }
 
 /// Waits until the HTTP server at `target` accepts a TCP connection (it starts listening
-/// when the network comes up), up to `timeout`; the last error seen otherwise.
-fn wait_listening(target: &HttpTarget, timeout: Duration) -> Result<(), String> {
+/// when the network comes up), up to `timeout`: how many attempts it took and the first
+/// failure, or the last error seen.
+fn wait_listening(target: &HttpTarget, timeout: Duration) -> Result<(u32, Option<String>), String> {
     let deadline = std::time::Instant::now() + timeout;
     let addr = std::net::SocketAddr::V4(target.addr);
     let try_connect = || {
-        let attempt = || std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500));
+        // Short attempts: a module whose stack drops the first SYN-ACK while it resolves the
+        // sender's address would otherwise cost the kernel's 1 s SYN retransmission.
+        let attempt = || std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100));
         match &target.netns {
             Some(ns) => crate::lab::netns::run_in_netns(ns, attempt)
                 .map_err(|e| e.to_string())
@@ -762,9 +771,11 @@ fn wait_listening(target: &HttpTarget, timeout: Duration) -> Result<(), String> 
             None => attempt().map_err(|e| e.to_string()),
         }
     };
+    let (mut attempts, mut first) = (0, None);
     loop {
+        attempts += 1;
         match try_connect() {
-            Ok(_) => return Ok(()),
+            Ok(_) => return Ok((attempts, first)),
             Err(e) if std::time::Instant::now() >= deadline => {
                 return Err(format!(
                     "the HTTP server at {} did not accept a connection within {} ms: {e}",
@@ -772,7 +783,10 @@ fn wait_listening(target: &HttpTarget, timeout: Duration) -> Result<(), String> 
                     timeout.as_millis()
                 ));
             }
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => {
+                first.get_or_insert(e);
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 }

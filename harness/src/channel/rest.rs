@@ -382,10 +382,20 @@ mod tests {
         Err("not a command reply: missing field `code` at line 1 column 22")
     )]
     #[case::not_json(200, "Set OK", Err("not a command reply: expected value at line 1 column 1"))]
-    #[case::bad_request(400, "", Err("HTTP status 400 without a command reply (EOF while parsing a value at line 1 column 0)"))]
+    #[case::bad_request(
+        400,
+        "",
+        Err(
+            "HTTP status 400 without a command reply (EOF while parsing a value at line 1 column 0)"
+        )
+    )]
     #[case::failed_command_as_400(400, r#"{"id":1,"code":7,"flags":0,"response":"Invalid argument\r\n"}"#, Ok((7, &b"Invalid argument\r\n"[..])))]
     #[case::failed_command_as_500(500, r#"{"id":1,"code":1,"response":"Command failed\r\n"}"#, Ok((1, &b"Command failed\r\n"[..])))]
-    #[case::server_error(500, "oops", Err("HTTP status 500 without a command reply (expected value at line 1 column 1)"))]
+    #[case::server_error(
+        500,
+        "oops",
+        Err("HTTP status 500 without a command reply (expected value at line 1 column 1)")
+    )]
     #[case::unauthorized(401, r#"{"id":1,"code":0,"response":""}"#, Err("HTTP status 401"))]
     #[case::forbidden(403, "", Err("HTTP status 403"))]
     fn reads_command_replies(
