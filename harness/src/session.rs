@@ -507,19 +507,18 @@ impl Session {
         let fail = |message: String| SessionError::Prepare { transport, message };
         let netns = self.lab.as_ref().map(|l| l.lab.netns_path());
         let chooses_network = case_set.iter().any(|(name, _)| name == "wlan.ssid");
+        let sets_passkey = case_set.iter().any(|(name, _)| name == "wlan.passkey");
         let mut lines = Vec::new();
         if !chooses_network {
-            let ap = self
-                .rig
-                .lab
-                .as_ref()
-                .and_then(|lab| lab.aps.iter().find(|ap| joinable(ap)))
-                .ok_or_else(|| {
+            let ap = self.rig.lab.as_ref().and_then(|lab| lab.network_to_join(sets_passkey)).ok_or_else(
+                || {
                     fail(format!(
-                        "rig {} has no lab access point to join (the {transport} transport needs the module on a network)",
-                        self.rig.name
+                        "rig {} has no lab access point to join{} (the {transport} transport needs the module on a network)",
+                        self.rig.name,
+                        if sets_passkey { " without the passkey the case sets" } else { "" }
                     ))
-                })?;
+                },
+            )?;
             lines.push(format!("set wlan.ssid {}", quote_value(&ap.ssid)));
             if !ap.passkey.is_empty() {
                 lines.push(format!("set wlan.passkey {}", quote_value(&ap.passkey)));
@@ -737,12 +736,6 @@ impl Session {
     pub fn sim_exit(&mut self) -> Option<String> {
         self.sim.as_mut().and_then(SimProcess::exited)
     }
-}
-
-/// Whether the module can join an access point of the lab (hidden ones too: it is told the
-/// SSID); WPA3 ones are on the air for scans only.
-fn joinable(ap: &crate::rig::ApSpec) -> bool {
-    ap.security != "wpa3-sae"
 }
 
 /// Quotes a value for a command line when it holds spaces or is empty.
