@@ -71,6 +71,12 @@ pub enum Effect {
     NetworkSettings,
     /// `bus.mode stream`: the serial console, the control channel, stops taking commands.
     StreamMode,
+    /// `network_up` expected to fail, or checked for what joining prints: the network is up
+    /// already, so it answers at once.
+    JoinObserved,
+    /// Packet checks: the transport's own traffic (its setup's join and DHCP, HTTP to the
+    /// module) would be on the lab network with the case's.
+    Packets,
 }
 
 impl std::fmt::Display for Effect {
@@ -85,6 +91,12 @@ impl std::fmt::Display for Effect {
                 "reads or changes the network, which the transport's setup joins (the case chooses none)"
             }
             Effect::StreamMode => "puts the bus in STREAM mode, where the control channel cannot prepare the transport",
+            Effect::JoinObserved => {
+                "looks at the join itself (a failure, its log lines or time), but the transport's setup has already joined"
+            }
+            Effect::Packets => {
+                "checks the lab network's packets, among which the transport's own traffic would be"
+            }
         })
     }
 }
@@ -186,17 +198,23 @@ fn network_transport_allows(case: &Case, transport: Transport) -> Result<(), Not
             None => {}
         }
     }
+    if !case.packets.is_empty() {
+        return disturbs("the case".into(), "packets", Effect::Packets);
+    }
     for (i, step) in case.steps.iter().enumerate() {
         let at = || format!("step {}", i + 1);
-        // Each line the step sends, and whether it is expected to succeed.
-        let lines: Vec<(String, bool)> = match step {
-            Step::Send { line, code, .. } => vec![(line.clone(), *code == 0)],
+        // Each line the step sends, whether it is expected to succeed, and whether nothing
+        // but its reply is checked (no log lines, no reply time).
+        let lines: Vec<(String, bool, bool)> = match step {
+            Step::Send { line, code, logs, took, .. } => {
+                vec![(line.clone(), *code == 0, logs.is_empty() && took.is_none())]
+            }
             Step::Get(pairs) => {
-                pairs.iter().map(|(name, _)| (format!("get {name}"), true)).collect()
+                pairs.iter().map(|(name, _)| (format!("get {name}"), true, true)).collect()
             }
             Step::Wait { condition: Condition::Reply { line, .. }, .. }
             | Step::Hold { condition: Condition::Reply { line, .. }, .. } => {
-                vec![(line.clone(), false)]
+                vec![(line.clone(), false, false)]
             }
             Step::Reboot => return disturbs(at(), "reboot", Effect::Restart),
             Step::FactoryReset => return disturbs(at(), "factory_reset", Effect::Restart),
@@ -206,10 +224,13 @@ fn network_transport_allows(case: &Case, transport: Transport) -> Result<(), Not
             }
             _ => Vec::new(),
         };
-        for (line, succeeds) in lines {
+        for (line, succeeds, plain) in lines {
             let Some((effect, var)) = line_effect(&line) else { continue };
+            // `network_up` over a network that is up already answers at once: a case that
+            // expects it to fail, or looks at what joining prints, would see otherwise.
+            let joins = var.is_none();
             let allowed = effect == Effect::NetworkSettings
-                && (chooses_network
+                && (chooses_network && (!joins || succeeds && plain)
                     || match var {
                         Some((name, true)) if SETTABLE.contains(&name) => {
                             if succeeds {
@@ -221,6 +242,7 @@ fn network_transport_allows(case: &Case, transport: Transport) -> Result<(), Not
                         _ => false,
                     });
             if !allowed {
+                let effect = if chooses_network && joins { Effect::JoinObserved } else { effect };
                 return disturbs(at(), &line, effect);
             }
         }
@@ -351,7 +373,7 @@ mod tests {
     const RAW: &str = "[[case.step]]\nraw = \"x\\r\\n\"\nexpect_raw = \"x\"\n";
     const LOGS: &str = "[[case.step]]\nsend = \"nup\"\nlogs = [\"Joined\"]\n";
     const WAIT_LOG: &str = "[[case.step]]\nwait = { log = \"Joined\" }\ntimeout_ms = 100\n";
-    const LOGS_OWN_NETWORK: &str = "[case.setup]\nset = { \"wlan.ssid\" = \"gecko-lab\" }\n[[case.step]]\nsend = \"nup\"\nlogs = [\"Joined\"]\n[[case.step]]\nsend = \"tcpc 10.77.0.5 7\"\nlogs = [\"Connected\"]\n";
+    const LOGS_OWN_NETWORK: &str = "[case.setup]\nset = { \"wlan.ssid\" = \"gecko-lab\" }\n[[case.step]]\nsend = \"nup\"\n[[case.step]]\nsend = \"tcpc 10.77.0.5 7\"\nlogs = [\"Connected\"]\n";
     const REBOOT: &str = "[[case.step]]\nsend = \"version\"\n[[case.step]]\nreboot = true\n";
     const FAC: &str = "[[case.step]]\nsend = \"fac 02:00:00:00:00:01\"\n";
     const POWER: &str = "[[case.step]]\npower_cycle = true\n";
@@ -370,6 +392,8 @@ mod tests {
     const JOIN_RESULT: &str = "[[case.step]]\nsend = \"get wl j s\"\n";
     const SCAN_SHORT: &str = "[[case.step]]\nsend = \"set wl s a 100\"\n[[case.step]]\nsend = \"get wlan.scan.retries\"\n[[case.step]]\nsend = \"get wlan.mac\"\n";
     const OWN_NETWORK_STATE: &str = "[case.setup]\nset = { \"wlan.ssid\" = \"gecko-lab\" }\n[[case.step]]\nsend = \"network_up\"\n[[case.step]]\nget = { \"wlan.network.status\" = \"2\" }\n";
+    const JOIN_FAILS: &str = "[case.setup]\nset = { \"wlan.ssid\" = \"gecko-lab\", \"wlan.passkey\" = \"wrongpass99\" }\n[[case.step]]\nsend = \"network_up\"\ncode = 1\n";
+    const PACKETS: &str = "requires = [\"lab\"]\npackets = [{ none = { dhcp = \"discover\" } }]\n[[case.step]]\nsend = \"version\"\n";
     const STREAM_MODE: &str = "[case.setup]\nset = { \"bus.mode\" = \"stream\" }\nsave = true\nreboot = true\n[[case.step]]\nsend = \"version\"\n";
     const COMMAND_MODE: &str = "[[case.step]]\nsend = \"set bus.mode command\"\n";
     const RADIO: &str = "requires = [\"lab\"]\n[[case.step]]\nsend = \"version\"\n[[case.step]]\nremove_ap = \"02:00:00:00:01:01\"\n";
@@ -405,6 +429,8 @@ mod tests {
     #[case::get_all(GET_ALL, &[Rest], "step 1 (`get all`) reads or changes http.server.*, which the transport's setup sets; the rest transport needs the network and HTTP server its setup prepares")]
     #[case::join_result(JOIN_RESULT, &[Rest], "step 1 (`get wl j s`) reads or changes the network, which the transport's setup joins (the case chooses none); the rest transport needs the network and HTTP server its setup prepares")]
     #[case::network_state_of_its_own_network(OWN_NETWORK_STATE, &[Rest], "")]
+    #[case::a_join_expected_to_fail(JOIN_FAILS, &[Rest], "step 1 (`network_up`) looks at the join itself (a failure, its log lines or time), but the transport's setup has already joined; the rest transport needs the network and HTTP server its setup prepares")]
+    #[case::packets(PACKETS, &[Rest], "the case (`packets`) checks the lab network's packets, among which the transport's own traffic would be; the rest transport needs the network and HTTP server its setup prepares")]
     #[case::stream_mode(STREAM_MODE, &[Rest], "the setup (`bus.mode = stream`) puts the bus in STREAM mode, where the control channel cannot prepare the transport; the rest transport needs the network and HTTP server its setup prepares")]
     #[case::command_mode_is_fine(COMMAND_MODE, &[Rest], "")]
     #[case::radio(RADIO, &[Rest], "step 2 (`remove AP 02:00:00:00:01:01`) changes the access points the module's network runs on; the rest transport needs the network and HTTP server its setup prepares")]

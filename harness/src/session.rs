@@ -468,22 +468,26 @@ impl Session {
         Ok(())
     }
 
-    /// Prepares the module for a network transport over the control channel and opens the
-    /// transport's channel.
+    /// Prepares the module for a transport with a channel of its own, over the control
+    /// channel, and opens that channel (one arm per transport).
     fn open_network_channel(
         &mut self,
         transport: Transport,
         case_set: &[(String, String)],
     ) -> Result<Box<dyn Channel + Send>, SessionError> {
-        let target = self.prepare_http_server(transport, case_set)?;
         let fail = |source: ChannelError| SessionError::Prepare {
             transport,
             message: format!("cannot open the channel: {source}"),
         };
         Ok(match transport {
-            Transport::Rest => Box::new(RestChannel::connect(target).map_err(fail)?),
+            Transport::Rest => {
+                let target = self.prepare_http_server(transport, case_set)?;
+                Box::new(RestChannel::connect(target).map_err(fail)?)
+            }
             Transport::CmdStream => {
-                Box::new(CmdStreamChannel::connect(target, self.rig.command_timeout).map_err(fail)?)
+                let target = self.prepare_http_server(transport, case_set)?;
+                let timeout = self.rig.command_timeout;
+                Box::new(CmdStreamChannel::connect(target, timeout).map_err(fail)?)
             }
             other => {
                 let available =
