@@ -71,6 +71,12 @@ pub enum Effect {
     NetworkSettings,
     /// `bus.mode stream`: the serial console, the control channel, stops taking commands.
     StreamMode,
+    /// `network_up` expected to fail, or checked for what joining prints: the network is up
+    /// already, so it answers at once.
+    JoinObserved,
+    /// Packet checks: the transport's own traffic (its setup's join and DHCP, HTTP to the
+    /// module) would be on the lab network with the case's.
+    Packets,
 }
 
 impl std::fmt::Display for Effect {
@@ -85,6 +91,12 @@ impl std::fmt::Display for Effect {
                 "reads or changes the network, which the transport's setup joins (the case chooses none)"
             }
             Effect::StreamMode => "puts the bus in STREAM mode, where the control channel cannot prepare the transport",
+            Effect::JoinObserved => {
+                "looks at the join itself (a failure, its log lines or time), but the transport's setup has already joined"
+            }
+            Effect::Packets => {
+                "checks the lab network's packets, among which the transport's own traffic would be"
+            }
         })
     }
 }
@@ -102,6 +114,7 @@ const WATCHED: &[(&str, &str, Effect)] = &[
     ("wlan.ssid", "wl s", Effect::NetworkSettings),
     ("wlan.passkey", "wl p", Effect::NetworkSettings),
     ("wlan.network.", "wl n", Effect::NetworkSettings),
+    ("wlan.join.result", "wl j s", Effect::NetworkSettings),
     ("bus.mode", "bu m", Effect::StreamMode),
 ];
 
@@ -109,47 +122,57 @@ const WATCHED: &[(&str, &str, Effect)] = &[
 /// `wlan.scan.active_dwell`, not `wlan.ssid`).
 const NOT_WATCHED: &[&str] = &["wl s a", "wl s c", "wl s n", "wl s p", "wl s r", "wl s t"];
 
+/// The settings a case may set itself and then read back: after a `set` that succeeds, a
+/// `get` sees the case's value, not the one the transport's setup joined with. (Setting them
+/// changes the next join, not the network the transport runs over.)
+const SETTABLE: &[&str] = &["wlan.ssid", "wlan.passkey"];
+
 /// What `get`/`set` of the variable named by `args` (a name or shortcut and, for `set`, the
-/// value) does to a network transport. `bus.mode` only matters when set to `stream`.
-fn variable_effect(args: &[&str], set: bool) -> Option<Effect> {
+/// value) does to a network transport, with the watched variable (or group) it names.
+/// `bus.mode` only matters when set to `stream`.
+fn variable_effect(args: &[&str], set: bool) -> Option<(&'static str, Effect)> {
     let first = args.first()?.to_ascii_lowercase();
     let words: Vec<String> = args.iter().map(|a| a.to_ascii_lowercase()).collect();
-    let hit = WATCHED.iter().find_map(|&(name, shortcut, effect)| {
-        let named = if first.contains('.') || !set && args.len() == 1 {
-            let group = |n: &str| n.starts_with(&format!("{first}."));
-            first == name.trim_end_matches('.')
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let hit = WATCHED.iter().find(|&&(name, shortcut, _)| {
+        let named = (first.contains('.') || !set && args.len() == 1)
+            && (first == name.trim_end_matches('.')
                 || name.ends_with('.') && first.starts_with(name)
-                || !set && group(name)
-        } else {
-            false
-        };
+                // A group get (`get wlan`, `get http.server`).
+                || !set && name.starts_with(&format!("{first}.")));
         let short: Vec<&str> = shortcut.split(' ').collect();
         let by_shortcut = !first.contains('.')
-            && (words.iter().map(String::as_str).take(short.len()).eq(short.iter().copied())
-                && !NOT_WATCHED.iter().any(|n| {
-                    words.iter().map(String::as_str).take(3).eq(n.split(' '))
-                })
+            && (words.iter().take(short.len()).eq(short.iter())
+                && !NOT_WATCHED.iter().any(|n| words.iter().copied().take(3).eq(n.split(' ')))
                 // A group get by shortcut (`get wl`).
-                || !set && words.len() < short.len() && short.starts_with(&words.iter().map(String::as_str).collect::<Vec<_>>()));
-        (named || by_shortcut).then_some(effect)
+                || !set && words.len() < short.len() && short.starts_with(&words));
+        named || by_shortcut
     })?;
-    match hit {
-        Effect::StreamMode if !(set && words.iter().skip(1).any(|w| w == "stream")) => None,
-        effect => Some(effect),
+    match *hit {
+        (_, _, Effect::StreamMode) if !(set && words.iter().skip(1).any(|w| *w == "stream")) => {
+            None
+        }
+        (name, _, effect) => Some((name, effect)),
     }
 }
 
-/// What running `line` does to a network transport.
-fn line_effect(line: &str) -> Option<Effect> {
+/// What running `line` does to a network transport: the effect, and for `get`/`set` the
+/// watched variable and whether it is set.
+fn line_effect(line: &str) -> Option<(Effect, Option<(&'static str, bool)>)> {
     let words: Vec<&str> = line.split_whitespace().collect();
     let (command, args) = words.split_first()?;
+    let plain = |effect| Some((effect, None));
     match command.to_ascii_lowercase().as_str() {
-        "reboot" | "factory_reset" | "fac" => Some(Effect::Restart),
-        "network_down" | "ndo" | "network_restart" | "nre" => Some(Effect::NetworkDown),
-        "network_up" | "nup" => Some(Effect::NetworkSettings),
-        "load" => Some(Effect::Load),
-        "get" => variable_effect(args, false),
-        "set" => variable_effect(args, true),
+        "reboot" | "factory_reset" | "fac" => plain(Effect::Restart),
+        "network_down" | "ndo" | "network_restart" | "nre" => plain(Effect::NetworkDown),
+        "network_up" | "nup" => plain(Effect::NetworkSettings),
+        "load" => plain(Effect::Load),
+        // Every variable, `http.server.*` among them.
+        "get" if args.first().is_some_and(|a| a.eq_ignore_ascii_case("all")) => {
+            plain(Effect::ServerSettings)
+        }
+        "get" => variable_effect(args, false).map(|(name, e)| (e, Some((name, false)))),
+        "set" => variable_effect(args, true).map(|(name, e)| (e, Some((name, true)))),
         _ => None,
     }
 }
@@ -157,27 +180,42 @@ fn line_effect(line: &str) -> Option<Effect> {
 /// Whether the case leaves a network transport the footing its setup prepares: nothing
 /// restarts the module, takes the network down, reloads settings, touches the HTTP server's
 /// settings or puts the bus in STREAM mode; and when the case does not choose a network in
-/// its setup (the transport's setup then joins the lab's), nothing reads or changes it.
+/// its setup (the transport's setup then joins the lab's), nothing reads the network's
+/// settings or state, except `wlan.ssid`/`wlan.passkey` after the case set them itself.
 fn network_transport_allows(case: &Case, transport: Transport) -> Result<(), NotApplicable> {
     let disturbs = |at: String, what: &str, effect| {
         Err(NotApplicable::Disturbs { transport, at, what: what.to_string(), effect })
     };
     let chooses_network = case.setup.set.iter().any(|(name, _)| name == "wlan.ssid");
-    let allowed = |effect: Effect| effect == Effect::NetworkSettings && chooses_network;
+    // The settable variables the case has set so far (the setup's count).
+    let mut own: Vec<&'static str> = Vec::new();
     for (name, value) in &case.setup.set {
-        if let Some(effect) = variable_effect(&[name, value], true)
-            && effect != Effect::NetworkSettings
-        {
-            return disturbs("the setup".into(), &format!("{name} = {value}"), effect);
+        match variable_effect(&[name, value], true) {
+            Some((var, Effect::NetworkSettings)) => own.push(var),
+            Some((_, effect)) => {
+                return disturbs("the setup".into(), &format!("{name} = {value}"), effect);
+            }
+            None => {}
         }
+    }
+    if !case.packets.is_empty() {
+        return disturbs("the case".into(), "packets", Effect::Packets);
     }
     for (i, step) in case.steps.iter().enumerate() {
         let at = || format!("step {}", i + 1);
-        let lines: Vec<String> = match step {
-            Step::Send { line, .. } => vec![line.clone()],
-            Step::Get(pairs) => pairs.iter().map(|(name, _)| format!("get {name}")).collect(),
+        // Each line the step sends, whether it is expected to succeed, and whether nothing
+        // but its reply is checked (no log lines, no reply time).
+        let lines: Vec<(String, bool, bool)> = match step {
+            Step::Send { line, code, logs, took, .. } => {
+                vec![(line.clone(), *code == 0, logs.is_empty() && took.is_none())]
+            }
+            Step::Get(pairs) => {
+                pairs.iter().map(|(name, _)| (format!("get {name}"), true, true)).collect()
+            }
             Step::Wait { condition: Condition::Reply { line, .. }, .. }
-            | Step::Hold { condition: Condition::Reply { line, .. }, .. } => vec![line.clone()],
+            | Step::Hold { condition: Condition::Reply { line, .. }, .. } => {
+                vec![(line.clone(), false, false)]
+            }
             Step::Reboot => return disturbs(at(), "reboot", Effect::Restart),
             Step::FactoryReset => return disturbs(at(), "factory_reset", Effect::Restart),
             Step::PowerCycle => return disturbs(at(), "power_cycle", Effect::Restart),
@@ -186,10 +224,25 @@ fn network_transport_allows(case: &Case, transport: Transport) -> Result<(), Not
             }
             _ => Vec::new(),
         };
-        for line in lines {
-            if let Some(effect) = line_effect(&line)
-                && !allowed(effect)
-            {
+        for (line, succeeds, plain) in lines {
+            let Some((effect, var)) = line_effect(&line) else { continue };
+            // `network_up` over a network that is up already answers at once: a case that
+            // expects it to fail, or looks at what joining prints, would see otherwise.
+            let joins = var.is_none();
+            let allowed = effect == Effect::NetworkSettings
+                && (chooses_network && (!joins || succeeds && plain)
+                    || match var {
+                        Some((name, true)) if SETTABLE.contains(&name) => {
+                            if succeeds {
+                                own.push(name);
+                            }
+                            true
+                        }
+                        Some((name, false)) => own.contains(&name),
+                        _ => false,
+                    });
+            if !allowed {
+                let effect = if chooses_network && joins { Effect::JoinObserved } else { effect };
                 return disturbs(at(), &line, effect);
             }
         }
@@ -206,9 +259,15 @@ fn network_on_rig(case: &Case, transport: Transport, rig: &Rig) -> Result<(), No
             Err(NotApplicable::ForeignNetwork { transport, ssid: ssid.clone() })
         }
         Some(_) => Ok(()),
-        // The transport's setup joins one of the lab's (WPA3 ones are for scans only).
-        None if lab.aps.iter().any(|ap| ap.security != "wpa3-sae") => Ok(()),
-        None => Err(NotApplicable::NoNetwork { transport }),
+        // The transport's setup joins one of the lab's, an open one when the case sets the
+        // passkey itself.
+        None => {
+            let keep = case.setup.set.iter().any(|(name, _)| name == "wlan.passkey");
+            match lab.network_to_join(keep) {
+                Some(_) => Ok(()),
+                None => Err(NotApplicable::NoNetwork { transport }),
+            }
+        }
     }
 }
 
@@ -314,7 +373,7 @@ mod tests {
     const RAW: &str = "[[case.step]]\nraw = \"x\\r\\n\"\nexpect_raw = \"x\"\n";
     const LOGS: &str = "[[case.step]]\nsend = \"nup\"\nlogs = [\"Joined\"]\n";
     const WAIT_LOG: &str = "[[case.step]]\nwait = { log = \"Joined\" }\ntimeout_ms = 100\n";
-    const LOGS_OWN_NETWORK: &str = "[case.setup]\nset = { \"wlan.ssid\" = \"gecko-lab\" }\n[[case.step]]\nsend = \"nup\"\nlogs = [\"Joined\"]\n[[case.step]]\nsend = \"tcpc 10.77.0.5 7\"\nlogs = [\"Connected\"]\n";
+    const LOGS_OWN_NETWORK: &str = "[case.setup]\nset = { \"wlan.ssid\" = \"gecko-lab\" }\n[[case.step]]\nsend = \"nup\"\n[[case.step]]\nsend = \"tcpc 10.77.0.5 7\"\nlogs = [\"Connected\"]\n";
     const REBOOT: &str = "[[case.step]]\nsend = \"version\"\n[[case.step]]\nreboot = true\n";
     const FAC: &str = "[[case.step]]\nsend = \"fac 02:00:00:00:00:01\"\n";
     const POWER: &str = "[[case.step]]\npower_cycle = true\n";
@@ -324,9 +383,17 @@ mod tests {
     const SERVER_GROUP: &str = "[[case.step]]\nsend = \"get http\"\n";
     const SERVER_SETUP: &str = "[case.setup]\nset = { \"http.server.enabled\" = \"0\" }\n[[case.step]]\nsend = \"version\"\n";
     const SSID: &str = "[[case.step]]\nget = { \"wlan.ssid\" = \"\" }\n";
-    const SSID_SHORT: &str = "[[case.step]]\nsend = \"set wl s hello\"\n";
+    const SSID_SHORT: &str = "[[case.step]]\nsend = \"set wl s hello\"\n[[case.step]]\nget = { \"wlan.ssid\" = \"hello\" }\n";
+    const SSID_REFUSED: &str = "[[case.step]]\nsend = \"set wlan.ssid 123456789012345678901234567890123\"\ncode = 9\n[[case.step]]\nget = { \"wlan.ssid\" = \"\" }\n";
+    const PASSKEY_SETUP: &str = "[case.setup]\nset = { \"wlan.passkey\" = \"12345678\" }\n[[case.step]]\nget = { \"wlan.passkey\" = \"12345678\" }\n";
+    const NET_STATE_AFTER_SET: &str =
+        "[[case.step]]\nsend = \"set wlan.ssid x\"\n[[case.step]]\nsend = \"get wl n s\"\n";
+    const GET_ALL: &str = "[[case.step]]\nsend = \"get all\"\n";
+    const JOIN_RESULT: &str = "[[case.step]]\nsend = \"get wl j s\"\n";
     const SCAN_SHORT: &str = "[[case.step]]\nsend = \"set wl s a 100\"\n[[case.step]]\nsend = \"get wlan.scan.retries\"\n[[case.step]]\nsend = \"get wlan.mac\"\n";
     const OWN_NETWORK_STATE: &str = "[case.setup]\nset = { \"wlan.ssid\" = \"gecko-lab\" }\n[[case.step]]\nsend = \"network_up\"\n[[case.step]]\nget = { \"wlan.network.status\" = \"2\" }\n";
+    const JOIN_FAILS: &str = "[case.setup]\nset = { \"wlan.ssid\" = \"gecko-lab\", \"wlan.passkey\" = \"wrongpass99\" }\n[[case.step]]\nsend = \"network_up\"\ncode = 1\n";
+    const PACKETS: &str = "requires = [\"lab\"]\npackets = [{ none = { dhcp = \"discover\" } }]\n[[case.step]]\nsend = \"version\"\n";
     const STREAM_MODE: &str = "[case.setup]\nset = { \"bus.mode\" = \"stream\" }\nsave = true\nreboot = true\n[[case.step]]\nsend = \"version\"\n";
     const COMMAND_MODE: &str = "[[case.step]]\nsend = \"set bus.mode command\"\n";
     const RADIO: &str = "requires = [\"lab\"]\n[[case.step]]\nsend = \"version\"\n[[case.step]]\nremove_ap = \"02:00:00:00:01:01\"\n";
@@ -354,9 +421,16 @@ mod tests {
     #[case::server_group_get(SERVER_GROUP, &[Rest], "step 1 (`get http`) reads or changes http.server.*, which the transport's setup sets; the rest transport needs the network and HTTP server its setup prepares")]
     #[case::server_setup(SERVER_SETUP, &[Rest], "the setup (`http.server.enabled = 0`) reads or changes http.server.*, which the transport's setup sets; the rest transport needs the network and HTTP server its setup prepares")]
     #[case::ssid_get(SSID, &[Rest], "step 1 (`get wlan.ssid`) reads or changes the network, which the transport's setup joins (the case chooses none); the rest transport needs the network and HTTP server its setup prepares")]
-    #[case::ssid_shortcut_set(SSID_SHORT, &[Rest], "step 1 (`set wl s hello`) reads or changes the network, which the transport's setup joins (the case chooses none); the rest transport needs the network and HTTP server its setup prepares")]
+    #[case::ssid_set_then_read_back(SSID_SHORT, &[Rest, CmdStream], "")]
+    #[case::ssid_read_after_a_refused_set(SSID_REFUSED, &[Rest], "step 2 (`get wlan.ssid`) reads or changes the network, which the transport's setup joins (the case chooses none); the rest transport needs the network and HTTP server its setup prepares")]
+    #[case::passkey_set_in_setup(PASSKEY_SETUP, &[Rest], "")]
+    #[case::network_state_is_never_the_case_s(NET_STATE_AFTER_SET, &[Rest], "step 2 (`get wl n s`) reads or changes the network, which the transport's setup joins (the case chooses none); the rest transport needs the network and HTTP server its setup prepares")]
     #[case::scan_shortcut_is_not_the_ssid(SCAN_SHORT, &[Rest, CmdStream], "")]
+    #[case::get_all(GET_ALL, &[Rest], "step 1 (`get all`) reads or changes http.server.*, which the transport's setup sets; the rest transport needs the network and HTTP server its setup prepares")]
+    #[case::join_result(JOIN_RESULT, &[Rest], "step 1 (`get wl j s`) reads or changes the network, which the transport's setup joins (the case chooses none); the rest transport needs the network and HTTP server its setup prepares")]
     #[case::network_state_of_its_own_network(OWN_NETWORK_STATE, &[Rest], "")]
+    #[case::a_join_expected_to_fail(JOIN_FAILS, &[Rest], "step 1 (`network_up`) looks at the join itself (a failure, its log lines or time), but the transport's setup has already joined; the rest transport needs the network and HTTP server its setup prepares")]
+    #[case::packets(PACKETS, &[Rest], "the case (`packets`) checks the lab network's packets, among which the transport's own traffic would be; the rest transport needs the network and HTTP server its setup prepares")]
     #[case::stream_mode(STREAM_MODE, &[Rest], "the setup (`bus.mode = stream`) puts the bus in STREAM mode, where the control channel cannot prepare the transport; the rest transport needs the network and HTTP server its setup prepares")]
     #[case::command_mode_is_fine(COMMAND_MODE, &[Rest], "")]
     #[case::radio(RADIO, &[Rest], "step 2 (`remove AP 02:00:00:00:01:01`) changes the access points the module's network runs on; the rest transport needs the network and HTTP server its setup prepares")]
@@ -420,6 +494,11 @@ mod tests {
     #[case::no_lab(
         "name = \"r\"\n[dut]\nkind = \"sim\"\n",
         SEND,
+        "the rest transport needs the module on a network; this rig has no [lab] with an access point it can join"
+    )]
+    #[case::a_passkey_of_its_own_needs_an_open_network(
+        "name = \"r\"\n[dut]\nkind = \"sim\"\n[lab]\n[[lab.ap]]\nssid = \"gecko-lab\"\nbssid = \"02:00:00:00:01:01\"\nchannel = 6\nsecurity = \"wpa2-aes\"\npasskey = \"labpass123\"\n",
+        PASSKEY_SETUP,
         "the rest transport needs the module on a network; this rig has no [lab] with an access point it can join"
     )]
     #[case::a_foreign_network(

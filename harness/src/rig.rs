@@ -116,6 +116,16 @@ pub struct LabSpec {
     pub hosts: Vec<(String, std::net::Ipv4Addr)>,
 }
 
+impl LabSpec {
+    /// The access point the HTTP server's transports join before a case: an open one first
+    /// (so the module's passkey stays the case's), else one joined with its passkey (WPA3 ones
+    /// are on the air for scans only), unless the case sets the passkey itself.
+    pub fn network_to_join(&self, keep_passkey: bool) -> Option<&ApSpec> {
+        let open = self.aps.iter().find(|ap| ap.security == "open");
+        open.or_else(|| self.aps.iter().find(|ap| !keep_passkey && ap.security != "wpa3-sae"))
+    }
+}
+
 /// Security names the simulated radio knows (`wpa3-sae`: seen by scans, never joined).
 pub const SECURITY: &[&str] =
     &["open", "wep", "wpa-aes", "wpa-tkip", "wpa2-aes", "wpa2-mixed", "wpa2-tkip", "wpa3-sae"];

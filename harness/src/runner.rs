@@ -220,8 +220,15 @@ pub fn run(
                                 }
                                 errored(case, transport, start_ms, &format!("no session: {e}"))
                             }
-                            Ok(s) => match s.use_transport(transport) {
-                                Err(e) => errored(case, transport, start_ms, &e.to_string()),
+                            // A transport that cannot be prepared may be a session left
+                            // broken (a module that died, a reopen that failed): one fresh
+                            // start before the case is given up.
+                            Ok(s) => match s.use_transport(transport).or_else(|first| {
+                                s.reopen()
+                                    .and_then(|()| s.use_transport(transport))
+                                    .map_err(|again| format!("{first}; after reopening: {again}"))
+                            }) {
+                                Err(e) => errored(case, transport, start_ms, &e),
                                 Ok(()) => run_with_retries(s, case, options.retries, start_ms),
                             },
                         }

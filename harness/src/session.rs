@@ -519,22 +519,26 @@ impl Session {
         Ok(())
     }
 
-    /// Prepares the module for a network transport over the control channel and opens the
-    /// transport's channel.
+    /// Prepares the module for a transport with a channel of its own, over the control
+    /// channel, and opens that channel (one arm per transport).
     fn open_network_channel(
         &mut self,
         transport: Transport,
         case_set: &[(String, String)],
     ) -> Result<Box<dyn Channel + Send>, SessionError> {
-        let target = self.prepare_http_server(transport, case_set)?;
         let fail = |source: ChannelError| SessionError::Prepare {
             transport,
             message: format!("cannot open the channel: {source}"),
         };
         Ok(match transport {
-            Transport::Rest => Box::new(RestChannel::connect(target).map_err(fail)?),
+            Transport::Rest => {
+                let target = self.prepare_http_server(transport, case_set)?;
+                Box::new(RestChannel::connect(target).map_err(fail)?)
+            }
             Transport::CmdStream => {
-                Box::new(CmdStreamChannel::connect(target, self.rig.command_timeout).map_err(fail)?)
+                let target = self.prepare_http_server(transport, case_set)?;
+                let timeout = self.rig.command_timeout;
+                Box::new(CmdStreamChannel::connect(target, timeout).map_err(fail)?)
             }
             other => {
                 let available =
@@ -558,19 +562,18 @@ impl Session {
         let fail = |message: String| SessionError::Prepare { transport, message };
         let netns = self.lab.as_ref().map(|l| l.lab.netns_path());
         let chooses_network = case_set.iter().any(|(name, _)| name == "wlan.ssid");
+        let sets_passkey = case_set.iter().any(|(name, _)| name == "wlan.passkey");
         let mut lines = Vec::new();
         if !chooses_network {
-            let ap = self
-                .rig
-                .lab
-                .as_ref()
-                .and_then(|lab| lab.aps.iter().find(|ap| joinable(ap)))
-                .ok_or_else(|| {
+            let ap = self.rig.lab.as_ref().and_then(|lab| lab.network_to_join(sets_passkey)).ok_or_else(
+                || {
                     fail(format!(
-                        "rig {} has no lab access point to join (the {transport} transport needs the module on a network)",
-                        self.rig.name
+                        "rig {} has no lab access point to join{} (the {transport} transport needs the module on a network)",
+                        self.rig.name,
+                        if sets_passkey { " without the passkey the case sets" } else { "" }
                     ))
-                })?;
+                },
+            )?;
             lines.push(format!("set wlan.ssid {}", quote_value(&ap.ssid)));
             if !ap.passkey.is_empty() {
                 lines.push(format!("set wlan.passkey {}", quote_value(&ap.passkey)));
@@ -600,7 +603,13 @@ impl Session {
             netns,
         };
         self.control.note(format!("{transport}: the module's HTTP server is at {}", target.addr));
-        wait_listening(&target, self.rig.command_timeout).map_err(fail)?;
+        let t = std::time::Instant::now();
+        let (attempts, first) = wait_listening(&target, self.rig.command_timeout).map_err(fail)?;
+        let first = first.map(|e| format!("; the first failed: {e}")).unwrap_or_default();
+        self.control.note(format!(
+            "{transport}: it accepts connections ({attempts} attempt(s), {} ms{first})",
+            t.elapsed().as_millis()
+        ));
         Ok(target)
     }
 
@@ -854,12 +863,6 @@ impl Session {
     }
 }
 
-/// Whether the module can join an access point of the lab (hidden ones too: it is told the
-/// SSID); WPA3 ones are on the air for scans only.
-fn joinable(ap: &crate::rig::ApSpec) -> bool {
-    ap.security != "wpa3-sae"
-}
-
 /// Quotes a value for a command line when it holds spaces or is empty.
 fn quote_value(value: &str) -> String {
     if value.is_empty() || value.contains([' ', '\t']) {
@@ -870,12 +873,15 @@ fn quote_value(value: &str) -> String {
 }
 
 /// Waits until the HTTP server at `target` accepts a TCP connection (it starts listening
-/// when the network comes up), up to `timeout`; the last error seen otherwise.
-fn wait_listening(target: &HttpTarget, timeout: Duration) -> Result<(), String> {
+/// when the network comes up), up to `timeout`: how many attempts it took and the first
+/// failure, or the last error seen.
+fn wait_listening(target: &HttpTarget, timeout: Duration) -> Result<(u32, Option<String>), String> {
     let deadline = std::time::Instant::now() + timeout;
     let addr = std::net::SocketAddr::V4(target.addr);
     let try_connect = || {
-        let attempt = || std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500));
+        // Short attempts: a module whose stack drops the first SYN-ACK while it resolves the
+        // sender's address would otherwise cost the kernel's 1 s SYN retransmission.
+        let attempt = || std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100));
         match &target.netns {
             Some(ns) => crate::lab::netns::run_in_netns(ns, attempt)
                 .map_err(|e| e.to_string())
@@ -883,9 +889,11 @@ fn wait_listening(target: &HttpTarget, timeout: Duration) -> Result<(), String> 
             None => attempt().map_err(|e| e.to_string()),
         }
     };
+    let (mut attempts, mut first) = (0, None);
     loop {
+        attempts += 1;
         match try_connect() {
-            Ok(_) => return Ok(()),
+            Ok(_) => return Ok((attempts, first)),
             Err(e) if std::time::Instant::now() >= deadline => {
                 return Err(format!(
                     "the HTTP server at {} did not accept a connection within {} ms: {e}",
@@ -893,7 +901,10 @@ fn wait_listening(target: &HttpTarget, timeout: Duration) -> Result<(), String> 
                     timeout.as_millis()
                 ));
             }
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => {
+                first.get_or_insert(e);
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 }

@@ -108,6 +108,8 @@ pub struct CmdStreamChannel {
     /// For `GET /log`.
     http: HttpClient,
     next_id: u32,
+    /// Log lines fetched by [`Channel::resync`], handed out with the next reply.
+    pending: Vec<String>,
 }
 
 impl std::fmt::Debug for CmdStreamChannel {
@@ -154,7 +156,7 @@ impl CmdStreamChannel {
             };
             io(std::io::Error::other(reason))
         })?;
-        Ok(Self { socket, http: HttpClient::new(target)?, next_id: 1 })
+        Ok(Self { socket, http: HttpClient::new(target)?, next_id: 1, pending: Vec::new() })
     }
 
     fn link_error(&self, e: tungstenite::Error) -> ChannelError {
@@ -249,14 +251,19 @@ impl Channel for CmdStreamChannel {
         };
         let replied = sent.elapsed();
         let left = request.timeout.saturating_sub(replied).max(Duration::from_secs(1));
-        let logs = log_lines(self.http.fetch_logs(left)?, replied);
+        let mut lines = std::mem::take(&mut self.pending);
+        lines.extend(self.http.fetch_logs(left)?);
+        let logs = log_lines(lines, replied);
         let timing = Timing { sent, first_byte, total: replied };
         Ok(Reply { code: reply.code, body: reply.response, logs, timing })
     }
 
-    /// Replies are structured whatever the console's format; stale log lines are dropped.
+    /// Replies are structured whatever the console's format; the log lines buffered so far
+    /// are kept for the next reply, as the REST channel does.
     fn resync(&mut self, _format: ConsoleFormat, timeout: Duration) -> Result<(), ChannelError> {
-        self.http.fetch_logs(timeout).map(drop)
+        let lines = self.http.fetch_logs(timeout)?;
+        self.pending.extend(lines);
+        Ok(())
     }
 
     fn raw(&mut self) -> Option<&mut dyn RawLink> {

@@ -268,11 +268,13 @@ pub struct RestChannel {
     http: HttpClient,
     /// Ask for base64 responses (flag 0x02): exact bytes, whatever the response holds.
     base64_responses: bool,
+    /// Log lines fetched by [`Channel::resync`], handed out with the next reply.
+    pending: Vec<String>,
 }
 
 impl RestChannel {
     pub fn connect(target: HttpTarget) -> Result<Self, ChannelError> {
-        Ok(Self { http: HttpClient::new(target)?, base64_responses: false })
+        Ok(Self { http: HttpClient::new(target)?, base64_responses: false, pending: Vec::new() })
     }
 
     /// Asks for every response in base64 (flag 0x02).
@@ -304,15 +306,20 @@ impl Channel for RestChannel {
             })?;
         let replied = sent.elapsed();
         let left = request.timeout.saturating_sub(replied).max(Duration::from_secs(1));
-        let logs = log_lines(self.http.fetch_logs(left)?, replied);
+        let mut lines = std::mem::take(&mut self.pending);
+        lines.extend(self.http.fetch_logs(left)?);
+        let logs = log_lines(lines, replied);
         let timing = Timing { sent, first_byte: Some(headers), total: replied };
         Ok(Reply { code, body, logs, timing })
     }
 
-    /// Nothing to bring back: replies are structured whatever the console's format. Stale
-    /// log lines are dropped.
+    /// Nothing to bring back: replies are structured whatever the console's format. The log
+    /// lines buffered so far are kept for the next reply: what the module printed since the
+    /// network came up (an auto-start client's failure, say) is the case's to see.
     fn resync(&mut self, _format: ConsoleFormat, timeout: Duration) -> Result<(), ChannelError> {
-        self.http.fetch_logs(timeout).map(drop)
+        let lines = self.http.fetch_logs(timeout)?;
+        self.pending.extend(lines);
+        Ok(())
     }
 
     fn raw(&mut self) -> Option<&mut dyn RawLink> {
