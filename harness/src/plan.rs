@@ -28,6 +28,13 @@ pub enum NotApplicable {
     Logs { transport: Transport },
     #[error("needs the lab network; this rig has no [lab]")]
     NoLab,
+    /// The transport reaches the module over its network, which only the lab provides.
+    #[error("the {transport} transport reaches the module over the lab network; this rig has no [lab]")]
+    TransportNeedsLab { transport: Transport },
+    /// The case does what would cut the remote terminal off under its own steps, or checks
+    /// what only the serial console has.
+    #[error("not over the remote terminal: {0}")]
+    Terminal(TerminalConflict),
     #[error("power-cycles the module; this rig has no [power]")]
     NoPower,
     /// The emulated board keeps its settings and files in RAM for now: a power cycle would
@@ -36,6 +43,113 @@ pub enum NotApplicable {
         "power-cycles the module; this board keeps its settings in RAM, so they cannot survive it"
     )]
     VolatileStore,
+}
+
+/// Why a case cannot run over the remote terminal, which needs the network up and its own
+/// settings unchanged for the whole case, and is a console of its own beside the serial one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TerminalConflict {
+    #[error("the case restarts the module (`{0}`), which ends the terminal's connection")]
+    Restarts(String),
+    #[error("the case takes the network down or restarts it (`{0}`), and the terminal with it")]
+    NetworkDown(String),
+    #[error("the case changes the radio or the access points, which may drop the network the terminal runs on")]
+    Radio,
+    #[error("the case changes the remote terminal's settings (`{0}`) under its own steps")]
+    OwnSettings(String),
+    #[error("the case checks how the network comes up, and the terminal needs it up first")]
+    NetworkUp,
+    #[error(
+        "the case reads `{0}`, which getting the terminal ready changes (enabled, the network up)"
+    )]
+    ReadsSetup(String),
+    #[error("the case puts the serial bus in STREAM mode; its bytes are the serial bus's")]
+    StreamMode,
+}
+
+/// The command words (names and shortcuts) by what they do to the remote terminal.
+const RESTARTS: &[&str] = &["reboot", "factory_reset", "fac"];
+const NETWORK_DOWN: &[&str] = &["network_down", "ndo", "network_restart", "nre"];
+const NETWORK_UP: &[&str] = &["network_up", "nup"];
+
+/// Whether `case` can run over the remote terminal (see [`TerminalConflict`]).
+pub fn terminal_conflict(case: &Case) -> Result<(), TerminalConflict> {
+    use TerminalConflict as C;
+    let setup_sets = |prefix: &str| case.setup.set.iter().any(|(n, v)| n == prefix && v == "stream");
+    if setup_sets("bus.mode") {
+        return Err(C::StreamMode);
+    }
+    let mut lines: Vec<&str> = Vec::new();
+    for step in &case.steps {
+        match step {
+            Step::Reboot => return Err(C::Restarts("reboot".into())),
+            Step::FactoryReset => return Err(C::Restarts("factory_reset".into())),
+            Step::PowerCycle => return Err(C::Restarts("power_cycle".into())),
+            Step::AddAp(_) | Step::RemoveAp(_) | Step::MoveAp { .. } | Step::Fault { .. } => {
+                return Err(C::Radio);
+            }
+            Step::Send { line, logs, .. } => {
+                let word = line.split_whitespace().next().unwrap_or("");
+                // A network that comes up with log lines is one the case watches come up.
+                if NETWORK_UP.contains(&word) && !logs.is_empty() {
+                    return Err(C::NetworkUp);
+                }
+                lines.push(line);
+            }
+            Step::Wait { condition: Condition::Reply { line, .. }, .. }
+            | Step::Hold { condition: Condition::Reply { line, .. }, .. } => lines.push(line),
+            _ => {}
+        }
+    }
+    for &line in &lines {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let word = words.first().copied().unwrap_or("");
+        if RESTARTS.contains(&word) {
+            return Err(C::Restarts(line.to_string()));
+        }
+        if NETWORK_DOWN.contains(&word) {
+            return Err(C::NetworkDown(line.to_string()));
+        }
+        if word == "set" && let Some(name) = words.get(1) {
+            // `re …` is the remote terminal's shortcut group; `wl …` the WLAN's.
+            if name.starts_with("remote_terminal.") || *name == "re" {
+                return Err(C::OwnSettings(line.to_string()));
+            }
+        }
+    }
+    // Values the terminal's setup changed, read by a case that did not set them itself.
+    let set_by_case: Vec<&str> = case
+        .setup
+        .set
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .chain(lines.iter().filter_map(|l| l.strip_prefix("set ")?.split_whitespace().next()))
+        .collect();
+    let mut reads: Vec<String> = Vec::new();
+    for step in &case.steps {
+        if let Step::Get(pairs) = step {
+            reads.extend(pairs.iter().map(|(n, _)| n.clone()));
+        }
+    }
+    reads.extend(lines.iter().filter_map(|l| Some(l.strip_prefix("get ")?.trim().to_string())));
+    for read in reads {
+        let name = read.as_str();
+        if set_by_case.contains(&name) {
+            continue;
+        }
+        let changed = name == "all"
+            || name == "wlan"
+            || name == "re"
+            || name.starts_with("re ")
+            || name.starts_with("remote_terminal")
+            || ["wlan.network", "wlan.join", "wlan.bssid"]
+                .iter()
+                .any(|p| name.starts_with(p));
+        if changed {
+            return Err(C::ReadsSetup(read));
+        }
+    }
+    Ok(())
 }
 
 fn list(transports: &[Transport]) -> String {
@@ -64,6 +178,18 @@ pub fn applies(case: &Case, transport: Transport) -> Result<(), NotApplicable> {
     });
     if can.logs == LogDelivery::None && expects_logs {
         return Err(NotApplicable::Logs { transport });
+    }
+    if transport == Transport::Terminal {
+        terminal_conflict(case).map_err(NotApplicable::Terminal)?;
+    }
+    Ok(())
+}
+
+/// Whether the rig can carry `transport`: one that reaches the module over its network
+/// needs the rig's lab.
+pub fn rig_carries(transport: Transport, rig: &Rig) -> Result<(), NotApplicable> {
+    if transport.capabilities().needs_network && rig.lab.is_none() {
+        return Err(NotApplicable::TransportNeedsLab { transport });
     }
     Ok(())
 }
@@ -102,7 +228,10 @@ pub fn plan<'a>(cases: &[&'a Case], transports: &[Transport], rig: &Rig) -> Vec<
             cases.iter().map(move |&case| Planned {
                 case,
                 transport,
-                skip: applies(case, transport).and_then(|()| rig_allows(case, rig)).err(),
+                skip: applies(case, transport)
+                    .and_then(|()| rig_carries(transport, rig))
+                    .and_then(|()| rig_allows(case, rig))
+                    .err(),
             })
         })
         .collect()

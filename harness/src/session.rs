@@ -487,10 +487,11 @@ impl Session {
         if self.transport() != Transport::Terminal {
             return Ok(());
         }
-        let stream = self.terminal_stream()?;
-        let timeout = self.rig.command_timeout;
+        // Asked before connecting: a connected client turns the serial parser off.
         let password = self.control_get("remote_terminal.password")?;
         let password = (!password.is_empty()).then_some(password.as_str());
+        let stream = self.terminal_stream()?;
+        let timeout = self.rig.command_timeout;
         let channel = TerminalChannel::connect(stream, password, timeout)
             .map_err(|source| self.under_test_error(source))?;
         if let UnderTest::Own(own) = &mut self.under_test {
@@ -509,16 +510,22 @@ impl Session {
         };
         self.control_ok("set remote_terminal.enabled 1", self.rig.command_timeout)?;
         if self.control_get("wlan.network.status")? != "2" {
-            if self.control_get("wlan.ssid")?.is_empty()
-                && let Some(ap) = self.lab.as_ref().and_then(|l| l.rig_aps.first()).cloned()
-            {
-                self.control_ok(&format!("set wlan.ssid {}", ap.ssid), self.rig.command_timeout)?;
-                if !ap.passkey.is_empty() {
-                    let line = format!("set wlan.passkey {}", ap.passkey);
-                    self.control_ok(&line, self.rig.command_timeout)?;
-                }
+            // Without a network of the case's own, the rig's first access point; what the
+            // case's setup left in `wlan.ssid` and `wlan.passkey` is put back once joined
+            // (they are read when joining), so its steps see their own values.
+            let ssid = self.control_get("wlan.ssid")?;
+            let passkey = self.control_get("wlan.passkey")?;
+            let ap = self.lab.as_ref().and_then(|l| l.rig_aps.first()).cloned();
+            let borrowed = ssid.is_empty() && ap.is_some();
+            if let Some(ap) = ap.filter(|_| borrowed) {
+                self.control_set("wlan.ssid", &ap.ssid)?;
+                self.control_set("wlan.passkey", &ap.passkey)?;
             }
             self.control_ok("network_up", NETWORK_UP_TIMEOUT)?;
+            if borrowed {
+                self.control_set("wlan.ssid", &ssid)?;
+                self.control_set("wlan.passkey", &passkey)?;
+            }
         }
         let ip: std::net::Ipv4Addr = self.control_get("wlan.network.ip")?.parse().map_err(|e| {
             self.under_test_error(ChannelError::Malformed {
@@ -556,6 +563,15 @@ impl Session {
             return Err(self.under_test_error(e));
         }
         Ok(reply.text())
+    }
+
+    fn control_set(&mut self, name: &str, value: &str) -> Result<String, SessionError> {
+        let value = if value.is_empty() || value.contains([' ', '\t']) {
+            format!("\"{value}\"")
+        } else {
+            value.to_string()
+        };
+        self.control_ok(&format!("set {name} {value}"), self.rig.command_timeout)
     }
 
     fn control_get(&mut self, name: &str) -> Result<String, SessionError> {

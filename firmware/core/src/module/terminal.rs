@@ -23,9 +23,11 @@
 //! * **One client**: a second client is answered `Remote terminal busy` and closed; the
 //!   first keeps its connection.
 //! * **Serial console**: while a client is logged in, the local serial command parser is off
-//!   (protocol-facts §1.6): bytes typed on the serial console are dropped without an answer
-//!   (STREAM mode data still flows). Output to the serial console (log lines) goes on. The
-//!   parser is back as soon as the client leaves.
+//!   (protocol-facts §1.6): a line typed on the serial console is not run; it is answered
+//!   with code 1 (`Command failed`) and the log line [`SERIAL_OFF`], so a person or a host
+//!   at the UART learns why (line editing and echo go on; STREAM mode data still flows).
+//!   Log lines no command caused still reach the serial console. The parser is back as soon
+//!   as the client leaves.
 //! * **Idle timeout**: `remote_terminal.timeout` seconds with no traffic either way (input,
 //!   replies, log lines) close the connection without a word; 0 never does.
 
@@ -44,6 +46,9 @@ pub const PASSWORD_PROMPT: &str = "Password: ";
 pub const PASSWORD_OK: &str = "Password OK\r\n";
 /// The answer to a wrong password, before the connection closes (assumed).
 pub const PASSWORD_WRONG: &str = "Invalid password\r\n";
+
+/// Logged on the serial console for a line typed while a client is logged in (assumed).
+pub const SERIAL_OFF: &str = "Serial commands are off while a remote terminal is connected";
 
 /// Longest password line kept; longer ones are wrong (the variable holds at most 32).
 const PASSWORD_LINE_MAX: usize = 64;

@@ -333,7 +333,8 @@ fn a_second_client_is_turned_away_while_the_first_keeps_working() {
 fn the_serial_parser_is_off_while_a_client_is_connected_and_back_after() {
     let (mut rig, listener) = Rig::up(&[]);
     rig.accept(listener, CLIENT);
-    assert_eq!(rig.send("set wlan.ssid serial"), vec![], "dropped without an answer");
+    let out = rig.send("set wlan.ssid serial");
+    assert_eq!(out, vec![log(E, super::terminal::SERIAL_OFF), failed()], "not run");
     assert_eq!(rig.m.vars().text(Var::WlanSsid), "lab");
     rig.event(NetEvent::Closed { conn: CLIENT });
     assert_eq!(rig.send("get wlan.ssid"), vec![resp(0, "lab")]);
