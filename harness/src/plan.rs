@@ -29,7 +29,9 @@ pub enum NotApplicable {
     #[error("needs the lab network; this rig has no [lab]")]
     NoLab,
     /// The transport reaches the module over its network, which only the lab provides.
-    #[error("the {transport} transport reaches the module over the lab network; this rig has no [lab]")]
+    #[error(
+        "the {transport} transport reaches the module over the lab network; this rig has no [lab]"
+    )]
     TransportNeedsLab { transport: Transport },
     /// The case does what would cut the remote terminal off under its own steps, or checks
     /// what only the serial console has.
@@ -53,7 +55,9 @@ pub enum TerminalConflict {
     Restarts(String),
     #[error("the case takes the network down or restarts it (`{0}`), and the terminal with it")]
     NetworkDown(String),
-    #[error("the case changes the radio or the access points, which may drop the network the terminal runs on")]
+    #[error(
+        "the case changes the radio or the access points, which may drop the network the terminal runs on"
+    )]
     Radio,
     #[error("the case changes the remote terminal's settings (`{0}`) under its own steps")]
     OwnSettings(String),
@@ -75,11 +79,13 @@ const NETWORK_UP: &[&str] = &["network_up", "nup"];
 /// Whether `case` can run over the remote terminal (see [`TerminalConflict`]).
 pub fn terminal_conflict(case: &Case) -> Result<(), TerminalConflict> {
     use TerminalConflict as C;
-    let setup_sets = |prefix: &str| case.setup.set.iter().any(|(n, v)| n == prefix && v == "stream");
+    let setup_sets =
+        |prefix: &str| case.setup.set.iter().any(|(n, v)| n == prefix && v == "stream");
     if setup_sets("bus.mode") {
         return Err(C::StreamMode);
     }
     let mut lines: Vec<&str> = Vec::new();
+    let mut raw_lines: Vec<String> = Vec::new();
     for step in &case.steps {
         match step {
             Step::Reboot => return Err(C::Restarts("reboot".into())),
@@ -96,11 +102,17 @@ pub fn terminal_conflict(case: &Case) -> Result<(), TerminalConflict> {
                 }
                 lines.push(line);
             }
+            // Raw bytes are command lines too (`reboot\r\n`).
+            Step::Raw { bytes, .. } => {
+                let text = String::from_utf8_lossy(bytes);
+                raw_lines.extend(text.split(['\r', '\n']).map(str::to_string));
+            }
             Step::Wait { condition: Condition::Reply { line, .. }, .. }
             | Step::Hold { condition: Condition::Reply { line, .. }, .. } => lines.push(line),
             _ => {}
         }
     }
+    lines.extend(raw_lines.iter().map(String::as_str));
     for &line in &lines {
         let words: Vec<&str> = line.split_whitespace().collect();
         let word = words.first().copied().unwrap_or("");
@@ -110,7 +122,9 @@ pub fn terminal_conflict(case: &Case) -> Result<(), TerminalConflict> {
         if NETWORK_DOWN.contains(&word) {
             return Err(C::NetworkDown(line.to_string()));
         }
-        if word == "set" && let Some(name) = words.get(1) {
+        if word == "set"
+            && let Some(name) = words.get(1)
+        {
             // `re …` is the remote terminal's shortcut group; `wl …` the WLAN's.
             if name.starts_with("remote_terminal.") || *name == "re" {
                 return Err(C::OwnSettings(line.to_string()));
@@ -142,9 +156,7 @@ pub fn terminal_conflict(case: &Case) -> Result<(), TerminalConflict> {
             || name == "re"
             || name.starts_with("re ")
             || name.starts_with("remote_terminal")
-            || ["wlan.network", "wlan.join", "wlan.bssid"]
-                .iter()
-                .any(|p| name.starts_with(p));
+            || ["wlan.network", "wlan.join", "wlan.bssid"].iter().any(|p| name.starts_with(p));
         if changed {
             return Err(C::ReadsSetup(read));
         }
@@ -258,7 +270,7 @@ mod tests {
 
     const SEND: &str = "[[case.step]]\nsend = \"version\"\n";
     const RAW: &str = "[[case.step]]\nraw = \"x\\r\\n\"\nexpect_raw = \"x\"\n";
-    const LOGS: &str = "[[case.step]]\nsend = \"nup\"\nlogs = [\"Joined\"]\n";
+    const LOGS: &str = "[[case.step]]\nsend = \"tcpc 10.0.0.1 7\"\nlogs = [\"Opened\"]\n";
     const WAIT_LOG: &str = "[[case.step]]\nwait = { log = \"Joined\" }\ntimeout_ms = 100\n";
     const HUMAN: &str = "format = \"human\"\n[[case.step]]\nsend = \"version\"\n";
     const ONLY_REST: &str = "transports = [\"rest\"]\n[[case.step]]\nsend = \"version\"\n";
@@ -290,6 +302,79 @@ mod tests {
             let want = skip.replace("serial", t.name());
             assert_eq!(got, want, "over {t}");
         }
+    }
+
+    #[rstest]
+    #[case::commands(SEND, "")]
+    #[case::raw_bytes(RAW, "")]
+    #[case::reboot_step("[[case.step]]\nreboot = true\n", "restarts the module (`reboot`)")]
+    #[case::reboot_raw(
+        "[[case.step]]\nraw = \"reboot\\r\\n\"\nexpect_raw = \"x\"\n",
+        "restarts the module (`reboot`)"
+    )]
+    #[case::reboot_sent("[[case.step]]\nsend = \"reboot\"\n", "restarts the module (`reboot`)")]
+    #[case::power("[[case.step]]\npower_cycle = true\n", "restarts the module (`power_cycle`)")]
+    #[case::network_down(
+        "[[case.step]]\nsend = \"ndo\"\n",
+        "takes the network down or restarts it (`ndo`)"
+    )]
+    #[case::polled_restart(
+        "[[case.step]]\nwait = { send = \"network_restart\", body = \"x\" }\ntimeout_ms = 100\n",
+        "takes the network down"
+    )]
+    #[case::fault(
+        "requires = [\"lab\"]\n[[case.step]]\nfault = { kind = \"dhcp_silent\" }\n",
+        "changes the radio"
+    )]
+    #[case::own_settings(
+        "[[case.step]]\nsend = \"set remote_terminal.port 2001\"\n",
+        "changes the remote terminal's settings"
+    )]
+    #[case::own_shortcut(
+        "[[case.step]]\nsend = \"set re p 2001\"\n",
+        "changes the remote terminal's settings"
+    )]
+    #[case::watches_up(
+        "[[case.step]]\nsend = \"network_up\"\nlogs = [\"x\"]\n",
+        "checks how the network comes up"
+    )]
+    #[case::plain_up("[[case.step]]\nsend = \"network_up\"\nbody = \"Success\"\n", "")]
+    #[case::stream_mode(
+        "[case.setup]\nset = { \"bus.mode\" = \"stream\" }\n[[case.step]]\nsend = \"version\"\n",
+        "STREAM mode"
+    )]
+    #[case::reads_status(
+        "[[case.step]]\nget = { \"wlan.network.status\" = \"0\" }\n",
+        "reads `wlan.network.status`"
+    )]
+    #[case::reads_all("[[case.step]]\nsend = \"get all\"\n", "reads `all`")]
+    #[case::reads_its_own(
+        "[case.setup]\nset = { \"wlan.join.retries\" = \"2\" }\n[[case.step]]\nget = { \"wlan.join.retries\" = \"2\" }\n",
+        ""
+    )]
+    #[case::reads_ssid("[[case.step]]\nget = { \"wlan.ssid\" = \"\" }\n", "")]
+    fn some_cases_cannot_run_over_the_remote_terminal(#[case] body: &str, #[case] skip: &str) {
+        let got = applies(&case(body), Terminal).err().map(|e| e.to_string()).unwrap_or_default();
+        if skip.is_empty() {
+            assert_eq!(got, "");
+        } else {
+            assert!(got.starts_with("not over the remote terminal: "), "{got}");
+            assert!(got.contains(skip), "{got}");
+        }
+        assert_eq!(applies(&case(body), Serial), Ok(()), "serial takes them all");
+    }
+
+    #[test]
+    fn the_terminal_needs_a_lab_rig() {
+        let without = rig("name = \"r\"\n[dut]\nkind = \"sim\"\n");
+        let e = rig_carries(Terminal, &without).expect_err("no lab");
+        assert_eq!(
+            e.to_string(),
+            "the terminal transport reaches the module over the lab network; this rig has no [lab]"
+        );
+        assert_eq!(rig_carries(Serial, &without), Ok(()));
+        let with = rig("name = \"r\"\n[dut]\nkind = \"sim\"\n[lab]\n");
+        assert_eq!(rig_carries(Terminal, &with), Ok(()));
     }
 
     fn rig(text: &str) -> Rig {
@@ -329,7 +414,7 @@ mod tests {
     #[test]
     fn plans_transport_by_transport_with_reasons() {
         let (plain, raw) = (case(SEND), case(RAW));
-        let rig = rig("name = \"r\"\n[dut]\nkind = \"sim\"\n");
+        let rig = rig("name = \"r\"\n[dut]\nkind = \"sim\"\n[lab]\n");
         let planned = plan(&[&plain, &raw], &[Serial, Rest], &rig);
         let got: Vec<(Transport, bool)> =
             planned.iter().map(|p| (p.transport, p.skip.is_none())).collect();

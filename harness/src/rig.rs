@@ -652,7 +652,7 @@ mod tests {
     #[case::not_yet(
         "transports = [\"rest\"]\n",
         Err(
-            "r.toml:1: key `transports`: the rest transport is not implemented yet (available: serial)"
+            "r.toml:1: key `transports`: the rest transport is not implemented yet (available: serial, terminal)"
         )
     )]
     #[case::twice(

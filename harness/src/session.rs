@@ -510,13 +510,13 @@ impl Session {
         };
         self.control_ok("set remote_terminal.enabled 1", self.rig.command_timeout)?;
         if self.control_get("wlan.network.status")? != "2" {
-            // Without a network of the case's own, the rig's first access point; what the
-            // case's setup left in `wlan.ssid` and `wlan.passkey` is put back once joined
-            // (they are read when joining), so its steps see their own values.
+            // The rig's first access point; what the case's setup left in `wlan.ssid` and
+            // `wlan.passkey` is put back once joined (they are read when joining), so its
+            // steps see their own values.
             let ssid = self.control_get("wlan.ssid")?;
             let passkey = self.control_get("wlan.passkey")?;
             let ap = self.lab.as_ref().and_then(|l| l.rig_aps.first()).cloned();
-            let borrowed = ssid.is_empty() && ap.is_some();
+            let borrowed = ap.is_some();
             if let Some(ap) = ap.filter(|_| borrowed) {
                 self.control_set("wlan.ssid", &ap.ssid)?;
                 self.control_set("wlan.passkey", &ap.passkey)?;
