@@ -434,6 +434,13 @@ impl Session {
         }
     }
 
+    /// Whether the channel under test reads the same console format as the control channel
+    /// (serial, the remote terminal: the module has one `system.cmd.format`), so setting the
+    /// format on one sets it for both.
+    pub fn shares_format(&self) -> bool {
+        self.transport().capabilities().responses == crate::transport::ResponseFormat::Console
+    }
+
     /// Whether the channel under test is the control channel (the serial transport).
     pub fn shares_control(&self) -> bool {
         matches!(self.under_test, UnderTest::SharesControl)
@@ -483,16 +490,19 @@ impl Session {
     /// network up (on the rig's first lab access point unless the setup chose a network),
     /// then a connection from inside the lab to the module's address and
     /// `remote_terminal.port`, logging in with `remote_terminal.password`.
-    pub fn prepare_under_test(&mut self) -> Result<(), SessionError> {
+    /// `format`: the console format the module is in (the control channel's, which for a
+    /// transport that shares it is the case's).
+    pub fn prepare_under_test(&mut self, format: ConsoleFormat) -> Result<(), SessionError> {
         if self.transport() != Transport::Terminal {
             return Ok(());
         }
         // Asked before connecting: a connected client turns the serial parser off.
         let password = self.control_get("remote_terminal.password")?;
         let password = (!password.is_empty()).then_some(password.as_str());
+        let prompt = self.control_get("system.cmd.prompt_enabled")? == "1";
         let stream = self.terminal_stream()?;
         let timeout = self.rig.command_timeout;
-        let channel = TerminalChannel::connect(stream, password, timeout)
+        let channel = TerminalChannel::connect(stream, password, format, prompt, timeout)
             .map_err(|source| self.under_test_error(source))?;
         if let UnderTest::Own(own) = &mut self.under_test {
             own.note(format!("connected to {}", channel.endpoint()));
@@ -574,8 +584,11 @@ impl Session {
         self.control_ok(&format!("set {name} {value}"), self.rig.command_timeout)
     }
 
+    /// A variable's value over the control channel (its last line: in human format, log
+    /// lines come inline before it).
     fn control_get(&mut self, name: &str) -> Result<String, SessionError> {
-        self.control_ok(&format!("get {name}"), self.rig.command_timeout)
+        let text = self.control_ok(&format!("get {name}"), self.rig.command_timeout)?;
+        Ok(text.lines().last().unwrap_or("").to_string())
     }
 
     fn under_test_error(&self, source: ChannelError) -> SessionError {
