@@ -69,6 +69,10 @@ pub enum TerminalConflict {
     ReadsSetup(String),
     #[error("the case puts the serial bus in STREAM mode; its bytes are the serial bus's")]
     StreamMode,
+    #[error(
+        "the case checks the packet capture, which would hold the terminal's own traffic (the setup's join and DHCP, its TCP connection)"
+    )]
+    Capture,
 }
 
 /// The command words (names and shortcuts) by what they do to the remote terminal.
@@ -84,6 +88,11 @@ pub fn terminal_conflict(case: &Case) -> Result<(), TerminalConflict> {
     if setup_sets("bus.mode") {
         return Err(C::StreamMode);
     }
+    let watches_capture =
+        case.steps.iter().any(|s| matches!(s.condition(), Some(Condition::Packets(_))));
+    if !case.packets.is_empty() || watches_capture {
+        return Err(C::Capture);
+    }
     let mut lines: Vec<&str> = Vec::new();
     let mut raw_lines: Vec<String> = Vec::new();
     for step in &case.steps {
@@ -94,10 +103,12 @@ pub fn terminal_conflict(case: &Case) -> Result<(), TerminalConflict> {
             Step::AddAp(_) | Step::RemoveAp(_) | Step::MoveAp { .. } | Step::Fault { .. } => {
                 return Err(C::Radio);
             }
-            Step::Send { line, logs, .. } => {
+            Step::Send { line, logs, code, took, .. } => {
                 let word = line.split_whitespace().next().unwrap_or("");
-                // A network that comes up with log lines is one the case watches come up.
-                if NETWORK_UP.contains(&word) && !logs.is_empty() {
+                // A network that comes up with log lines, in a time, or not at all is one
+                // the case watches come up.
+                if NETWORK_UP.contains(&word) && (!logs.is_empty() || *code != 0 || took.is_some())
+                {
                     return Err(C::NetworkUp);
                 }
                 lines.push(line);
@@ -329,6 +340,14 @@ mod tests {
     #[case::watches_up(
         "[[case.step]]\nsend = \"network_up\"\nlogs = [\"x\"]\n",
         "checks how the network comes up"
+    )]
+    #[case::failing_up(
+        "[[case.step]]\nsend = \"network_up\"\ncode = 1\n",
+        "checks how the network comes up"
+    )]
+    #[case::capture(
+        "requires = [\"lab\"]\npackets = [{ none = { dhcp = \"discover\" } }]\n[[case.step]]\nsend = \"version\"\n",
+        "packet capture"
     )]
     #[case::plain_up("[[case.step]]\nsend = \"network_up\"\nbody = \"Success\"\n", "")]
     #[case::stream_mode(
