@@ -50,6 +50,9 @@ pub const PASSWORD_WRONG: &str = "Invalid password\r\n";
 /// Logged on the serial console for a line typed while a client is logged in (assumed).
 pub const SERIAL_OFF: &str = "Serial commands are off while a remote terminal is connected";
 
+/// Input held while a command waits before the connection is no longer read.
+pub const STASH_MAX: usize = 2048;
+
 /// Longest password line kept; longer ones are wrong (the variable holds at most 32).
 const PASSWORD_LINE_MAX: usize = 64;
 
@@ -77,6 +80,8 @@ struct Client {
     console: Console,
     /// Input that arrived while the client's command waited.
     stash: Vec<u8>,
+    /// Reading was stopped (the stash is full) until the stash is taken.
+    paused: bool,
     last_activity: Instant,
 }
 
@@ -183,6 +188,7 @@ impl Terminal {
                     telnet: telnet::Filter::new(),
                     console: Console::new(),
                     stash: Vec::new(),
+                    paused: false,
                     last_activity: now,
                 };
                 if password {
@@ -269,15 +275,24 @@ impl Terminal {
         client.console.edit(b, format)
     }
 
-    /// Keeps input that arrived while the client's command waits.
-    pub(super) fn stash(&mut self, origin: Origin, bytes: &[u8]) {
-        if let Some(client) = self.client_of(origin) {
-            client.stash.extend_from_slice(bytes);
+    /// Keeps input that arrived while the client's command waits; past [`STASH_MAX`] the
+    /// platform stops reading the connection (TCP holds the rest) until it is taken.
+    pub(super) fn stash(&mut self, origin: Origin, bytes: &[u8], ctx: &mut Ctx<'_>) {
+        let Some(client) = self.client_of(origin) else { return };
+        client.stash.extend_from_slice(bytes);
+        if client.stash.len() >= STASH_MAX && !client.paused {
+            client.paused = true;
+            ctx.act(Action::Net(NetRequest::Flow { conn: client.conn, accept: false }));
         }
     }
 
-    pub(super) fn take_stash(&mut self, origin: Origin) -> Vec<u8> {
-        self.client_of(origin).map(|c| core::mem::take(&mut c.stash)).unwrap_or_default()
+    /// The input held while the command waited; reading goes on if it was stopped.
+    pub(super) fn take_stash(&mut self, origin: Origin, ctx: &mut Ctx<'_>) -> Vec<u8> {
+        let Some(client) = self.client_of(origin) else { return Vec::new() };
+        if core::mem::take(&mut client.paused) {
+            ctx.act(Action::Net(NetRequest::Flow { conn: client.conn, accept: true }));
+        }
+        core::mem::take(&mut client.stash)
     }
 
     /// A reply for `origin`'s client (dropped if that client is gone), framed as the console
@@ -388,7 +403,8 @@ impl Module {
                 continue;
             }
             if self.origin_waits(origin) {
-                self.svc.terminal.stash(origin, &bytes[i..]);
+                let rest = &bytes[i..];
+                self.with_ctx(|s, ctx| s.terminal.stash(origin, rest, ctx));
                 return;
             }
             let b = bytes[i];
@@ -405,7 +421,7 @@ impl Module {
 
     /// The client's command was answered: go on with what it typed meanwhile.
     pub(super) fn terminal_resume(&mut self, origin: Origin, now: Instant) {
-        let stash = self.svc.terminal.take_stash(origin);
+        let stash = self.with_ctx(|s, ctx| s.terminal.take_stash(origin, ctx));
         if !stash.is_empty() {
             self.terminal_input(&stash, now);
         }
