@@ -64,6 +64,10 @@ pub enum TerminalConflict {
     #[error("the case checks how the network comes up, and the terminal needs it up first")]
     NetworkUp,
     #[error(
+        "the case sets `{0}`, which acts when the network comes up: while the terminal is got ready, before the case's steps"
+    )]
+    AutoStart(String),
+    #[error(
         "the case reads `{0}`, which getting the terminal ready changes (enabled, the network up)"
     )]
     ReadsSetup(String),
@@ -87,6 +91,11 @@ pub fn terminal_conflict(case: &Case) -> Result<(), TerminalConflict> {
         |prefix: &str| case.setup.set.iter().any(|(n, v)| n == prefix && v == "stream");
     if setup_sets("bus.mode") {
         return Err(C::StreamMode);
+    }
+    if let Some((name, _)) =
+        case.setup.set.iter().find(|(n, v)| n.ends_with(".auto_start") && v != "0")
+    {
+        return Err(C::AutoStart(name.clone()));
     }
     let watches_capture =
         case.steps.iter().any(|s| matches!(s.condition(), Some(Condition::Packets(_))));
@@ -348,6 +357,10 @@ mod tests {
     #[case::capture(
         "requires = [\"lab\"]\npackets = [{ none = { dhcp = \"discover\" } }]\n[[case.step]]\nsend = \"version\"\n",
         "packet capture"
+    )]
+    #[case::auto_start(
+        "[case.setup]\nset = { \"udp.client.auto_start\" = \"1\" }\n[[case.step]]\nsend = \"version\"\n",
+        "sets `udp.client.auto_start`"
     )]
     #[case::plain_up("[[case.step]]\nsend = \"network_up\"\nbody = \"Success\"\n", "")]
     #[case::stream_mode(
