@@ -68,6 +68,10 @@ pub enum TerminalConflict {
     )]
     AutoStart(String),
     #[error(
+        "the case sets `{0}`, which decides how the network comes up, and the terminal needs it up before the case's steps"
+    )]
+    JoinSettings(String),
+    #[error(
         "the case reads `{0}`, which getting the terminal ready changes (enabled, the network up)"
     )]
     ReadsSetup(String),
@@ -96,6 +100,14 @@ pub fn terminal_conflict(case: &Case) -> Result<(), TerminalConflict> {
         case.setup.set.iter().find(|(n, v)| n.ends_with(".auto_start") && v != "0")
     {
         return Err(C::AutoStart(name.clone()));
+    }
+    if let Some((name, _)) = case
+        .setup
+        .set
+        .iter()
+        .find(|(n, _)| n.starts_with("wlan.") && n != "wlan.ssid" && n != "wlan.passkey")
+    {
+        return Err(C::JoinSettings(name.clone()));
     }
     let watches_capture =
         case.steps.iter().any(|s| matches!(s.condition(), Some(Condition::Packets(_))));
@@ -361,6 +373,10 @@ mod tests {
     #[case::auto_start(
         "[case.setup]\nset = { \"udp.client.auto_start\" = \"1\" }\n[[case.step]]\nsend = \"version\"\n",
         "sets `udp.client.auto_start`"
+    )]
+    #[case::join_settings(
+        "[case.setup]\nset = { \"wlan.scan.channel_mask\" = \"1\" }\n[[case.step]]\nsend = \"version\"\n",
+        "sets `wlan.scan.channel_mask`"
     )]
     #[case::plain_up("[[case.step]]\nsend = \"network_up\"\nbody = \"Success\"\n", "")]
     #[case::stream_mode(
