@@ -388,10 +388,11 @@ mod tests {
         "reads `wlan.network.status`"
     )]
     #[case::reads_all("[[case.step]]\nsend = \"get all\"\n", "reads `all`")]
-    #[case::reads_its_own(
-        "[case.setup]\nset = { \"wlan.join.retries\" = \"2\" }\n[[case.step]]\nget = { \"wlan.join.retries\" = \"2\" }\n",
+    #[case::reads_a_setting(
+        "[[case.step]]\nsend = \"set wlan.join.retries 2\"\n[[case.step]]\nget = { \"wlan.join.retries\" = \"2\" }\n",
         ""
     )]
+    #[case::reads_a_shortcut("[[case.step]]\nsend = \"get wl n i\"\n", "reads `wl n i`")]
     #[case::reads_ssid("[[case.step]]\nget = { \"wlan.ssid\" = \"\" }\n", "")]
     fn some_cases_cannot_run_over_the_remote_terminal(#[case] body: &str, #[case] skip: &str) {
         let got = applies(&case(body), Terminal).err().map(|e| e.to_string()).unwrap_or_default();
