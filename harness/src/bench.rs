@@ -1028,7 +1028,7 @@ pub fn transports(
     // The terminal connects once the module is set up; the serial console is off while it is
     // logged in, and it takes one client at a time: its floor comes after it has left.
     session.use_transport(Transport::Terminal)?;
-    session.prepare_under_test(&[])?;
+    session.prepare_under_test(&[], crate::channel::ConsoleFormat::Machine)?;
     let channel = channel_series(&mut session, &expected, iterations, warmup)?;
     session.use_transport(Transport::Serial)?;
     session.control.resync(crate::channel::ConsoleFormat::Machine, rig.reboot_timeout)?;

@@ -42,6 +42,15 @@ pub enum NotApplicable {
     ForeignNetwork { transport: Transport, ssid: String },
     #[error("needs the lab network; this rig has no [lab]")]
     NoLab,
+    /// The transport reaches the module over its network, which only the lab provides.
+    #[error(
+        "the {transport} transport reaches the module over the lab network; this rig has no [lab]"
+    )]
+    TransportNeedsLab { transport: Transport },
+    /// The case does what would cut the remote terminal off under its own steps, or checks
+    /// what only the serial console has.
+    #[error("not over the remote terminal: {0}")]
+    Terminal(TerminalConflict),
     #[error("power-cycles the module; this rig has no [power]")]
     NoPower,
     /// The emulated board keeps its settings and files in RAM for now: a power cycle would
@@ -271,6 +280,147 @@ fn network_on_rig(case: &Case, transport: Transport, rig: &Rig) -> Result<(), No
     }
 }
 
+/// Why a case cannot run over the remote terminal, which needs the network up and its own
+/// settings unchanged for the whole case, and is a console of its own beside the serial one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TerminalConflict {
+    #[error("the case restarts the module (`{0}`), which ends the terminal's connection")]
+    Restarts(String),
+    #[error("the case takes the network down or restarts it (`{0}`), and the terminal with it")]
+    NetworkDown(String),
+    #[error(
+        "the case changes the radio or the access points, which may drop the network the terminal runs on"
+    )]
+    Radio,
+    #[error("the case changes the remote terminal's settings (`{0}`) under its own steps")]
+    OwnSettings(String),
+    #[error("the case checks how the network comes up, and the terminal needs it up first")]
+    NetworkUp,
+    #[error(
+        "the case sets `{0}`, which acts when the network comes up: while the terminal is got ready, before the case's steps"
+    )]
+    AutoStart(String),
+    #[error(
+        "the case sets `{0}`, which decides how the network comes up, and the terminal needs it up before the case's steps"
+    )]
+    JoinSettings(String),
+    #[error(
+        "the case reads `{0}`, which getting the terminal ready changes (enabled, the network up)"
+    )]
+    ReadsSetup(String),
+    #[error("the case puts the serial bus in STREAM mode; its bytes are the serial bus's")]
+    StreamMode,
+    #[error(
+        "the case checks the packet capture, which would hold the terminal's own traffic (the setup's join and DHCP, its TCP connection)"
+    )]
+    Capture,
+}
+
+/// The command words (names and shortcuts) by what they do to the remote terminal.
+const RESTARTS: &[&str] = &["reboot", "factory_reset", "fac"];
+const NETWORK_DOWN: &[&str] = &["network_down", "ndo", "network_restart", "nre"];
+const NETWORK_UP: &[&str] = &["network_up", "nup"];
+
+/// Whether `case` can run over the remote terminal (see [`TerminalConflict`]).
+pub fn terminal_conflict(case: &Case) -> Result<(), TerminalConflict> {
+    use TerminalConflict as C;
+    let setup_sets =
+        |prefix: &str| case.setup.set.iter().any(|(n, v)| n == prefix && v == "stream");
+    if setup_sets("bus.mode") {
+        return Err(C::StreamMode);
+    }
+    if let Some((name, _)) =
+        case.setup.set.iter().find(|(n, v)| n.ends_with(".auto_start") && v != "0")
+    {
+        return Err(C::AutoStart(name.clone()));
+    }
+    if let Some((name, _)) = case
+        .setup
+        .set
+        .iter()
+        .find(|(n, _)| n.starts_with("wlan.") && n != "wlan.ssid" && n != "wlan.passkey")
+    {
+        return Err(C::JoinSettings(name.clone()));
+    }
+    let watches_capture =
+        case.steps.iter().any(|s| matches!(s.condition(), Some(Condition::Packets(_))));
+    if !case.packets.is_empty() || watches_capture {
+        return Err(C::Capture);
+    }
+    let mut lines: Vec<&str> = Vec::new();
+    let mut raw_lines: Vec<String> = Vec::new();
+    for step in &case.steps {
+        match step {
+            Step::Reboot => return Err(C::Restarts("reboot".into())),
+            Step::FactoryReset => return Err(C::Restarts("factory_reset".into())),
+            Step::PowerCycle => return Err(C::Restarts("power_cycle".into())),
+            Step::AddAp(_) | Step::RemoveAp(_) | Step::MoveAp { .. } | Step::Fault { .. } => {
+                return Err(C::Radio);
+            }
+            Step::Send { line, logs, code, took, .. } => {
+                let word = line.split_whitespace().next().unwrap_or("");
+                // A network that comes up with log lines, in a time, or not at all is one
+                // the case watches come up.
+                if NETWORK_UP.contains(&word) && (!logs.is_empty() || *code != 0 || took.is_some())
+                {
+                    return Err(C::NetworkUp);
+                }
+                lines.push(line);
+            }
+            // Raw bytes are command lines too (`reboot\r\n`).
+            Step::Raw { bytes, .. } => {
+                let text = String::from_utf8_lossy(bytes);
+                raw_lines.extend(text.split(['\r', '\n']).map(str::to_string));
+            }
+            Step::Wait { condition: Condition::Reply { line, .. }, .. }
+            | Step::Hold { condition: Condition::Reply { line, .. }, .. } => lines.push(line),
+            _ => {}
+        }
+    }
+    lines.extend(raw_lines.iter().map(String::as_str));
+    for &line in &lines {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let word = words.first().copied().unwrap_or("");
+        if RESTARTS.contains(&word) {
+            return Err(C::Restarts(line.to_string()));
+        }
+        if NETWORK_DOWN.contains(&word) {
+            return Err(C::NetworkDown(line.to_string()));
+        }
+        if word == "set"
+            && let Some(name) = words.get(1)
+        {
+            // `re …` is the remote terminal's shortcut group; `wl …` the WLAN's.
+            if name.starts_with("remote_terminal.") || *name == "re" {
+                return Err(C::OwnSettings(line.to_string()));
+            }
+        }
+    }
+    // What getting the terminal ready changed: it is enabled and the network is up, so the
+    // network's status variables and the listings that hold them differ from a fresh
+    // module's (`wlan.ssid` and `wlan.passkey` are put back, see `Session`).
+    let mut reads: Vec<String> = Vec::new();
+    for step in &case.steps {
+        if let Step::Get(pairs) = step {
+            reads.extend(pairs.iter().map(|(n, _)| n.clone()));
+        }
+    }
+    reads.extend(lines.iter().filter_map(|l| Some(l.strip_prefix("get ")?.trim().to_string())));
+    for read in reads {
+        let name = read.as_str();
+        let changed = ["all", "wlan", "wl", "re", "wlan.join", "wl j", "wlan.join.result"]
+            .contains(&name)
+            || ["wl j s", "wlan.info", "wl i"].contains(&name)
+            || ["remote_terminal", "re ", "wlan.network", "wl n"]
+                .iter()
+                .any(|p| name.starts_with(p));
+        if changed {
+            return Err(C::ReadsSetup(read));
+        }
+    }
+    Ok(())
+}
+
 fn list(transports: &[Transport]) -> String {
     transports.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
 }
@@ -300,6 +450,18 @@ pub fn applies(case: &Case, transport: Transport) -> Result<(), NotApplicable> {
     }
     if uses_http_server(transport) {
         network_transport_allows(case, transport)?;
+    }
+    if transport == Transport::Terminal {
+        terminal_conflict(case).map_err(NotApplicable::Terminal)?;
+    }
+    Ok(())
+}
+
+/// Whether the rig can carry `transport`: one that reaches the module over its network
+/// needs the rig's lab.
+pub fn rig_carries(transport: Transport, rig: &Rig) -> Result<(), NotApplicable> {
+    if transport.capabilities().needs_network && rig.lab.is_none() {
+        return Err(NotApplicable::TransportNeedsLab { transport });
     }
     Ok(())
 }
@@ -339,6 +501,11 @@ pub fn plan<'a>(cases: &[&'a Case], transports: &[Transport], rig: &Rig) -> Vec<
                 case,
                 transport,
                 skip: applies(case, transport)
+                    .and_then(|()| match transport {
+                        // The HTTP server's transports say which network they miss below.
+                        Transport::Terminal => rig_carries(transport, rig),
+                        _ => Ok(()),
+                    })
                     .and_then(|()| rig_allows(case, rig))
                     .and_then(|()| match uses_http_server(transport) {
                         true => network_on_rig(case, transport, rig),
@@ -371,7 +538,8 @@ mod tests {
 
     const SEND: &str = "[[case.step]]\nsend = \"version\"\n";
     const RAW: &str = "[[case.step]]\nraw = \"x\\r\\n\"\nexpect_raw = \"x\"\n";
-    const LOGS: &str = "[[case.step]]\nsend = \"nup\"\nlogs = [\"Joined\"]\n";
+    const LOGS: &str = "[[case.step]]\nsend = \"tcpc 10.0.0.1 7\"\nlogs = [\"Opened\"]\n";
+    const NUP_LOGS: &str = "[[case.step]]\nsend = \"nup\"\nlogs = [\"Joined\"]\n";
     const WAIT_LOG: &str = "[[case.step]]\nwait = { log = \"Joined\" }\ntimeout_ms = 100\n";
     const LOGS_OWN_NETWORK: &str = "[case.setup]\nset = { \"wlan.ssid\" = \"gecko-lab\" }\n[[case.step]]\nsend = \"nup\"\n[[case.step]]\nsend = \"tcpc 10.77.0.5 7\"\nlogs = [\"Connected\"]\n";
     const REBOOT: &str = "[[case.step]]\nsend = \"version\"\n[[case.step]]\nreboot = true\n";
@@ -410,7 +578,7 @@ mod tests {
     #[case::raw_over_the_stream(RAW, &[CmdStream], "raw bytes need a transport with raw access (websocket has none)")]
     #[case::logs_inline_or_polled(LOGS_OWN_NETWORK, &[Serial, Terminal, Rest, CmdStream], "")]
     #[case::awaited_logs(WAIT_LOG, &[Serial, Terminal, Rest, CmdStream], "")]
-    #[case::network_up_without_choosing_one(LOGS, &[Rest], "step 1 (`nup`) reads or changes the network, which the transport's setup joins (the case chooses none); the rest transport needs the network and HTTP server its setup prepares")]
+    #[case::network_up_without_choosing_one(NUP_LOGS, &[Rest], "step 1 (`nup`) reads or changes the network, which the transport's setup joins (the case chooses none); the rest transport needs the network and HTTP server its setup prepares")]
     #[case::reboot_step(REBOOT, &[Rest, CmdStream], "step 2 (`reboot`) restarts the module; the serial transport needs the network and HTTP server its setup prepares")]
     #[case::reboot_on_consoles(REBOOT, &[Serial], "")]
     #[case::factory_reset_by_shortcut(FAC, &[Rest], "step 1 (`fac 02:00:00:00:00:01`) restarts the module; the rest transport needs the network and HTTP server its setup prepares")]
@@ -434,7 +602,8 @@ mod tests {
     #[case::stream_mode(STREAM_MODE, &[Rest], "the setup (`bus.mode = stream`) puts the bus in STREAM mode, where the control channel cannot prepare the transport; the rest transport needs the network and HTTP server its setup prepares")]
     #[case::command_mode_is_fine(COMMAND_MODE, &[Rest], "")]
     #[case::radio(RADIO, &[Rest], "step 2 (`remove AP 02:00:00:00:01:01`) changes the access points the module's network runs on; the rest transport needs the network and HTTP server its setup prepares")]
-    #[case::network_rules_are_not_the_terminal_s(NDO, &[Serial, Terminal], "")]
+    #[case::network_rules_are_not_serial_s(NDO, &[Serial], "")]
+    #[case::network_down_cuts_the_terminal(NDO, &[Terminal], "not over the remote terminal: the case takes the network down or restarts it (`network_down`), and the terminal with it")]
     #[case::human_on_consoles(HUMAN, &[Serial, Terminal], "")]
     #[case::human_over_rest(HUMAN, &[Rest], "the human console format needs a console transport (rest answers in structured replies)")]
     #[case::listed_transport(ONLY_REST, &[Rest], "")]
@@ -450,6 +619,96 @@ mod tests {
             let want = skip.replace("serial", t.name());
             assert_eq!(got, want, "over {t}");
         }
+    }
+
+    #[rstest]
+    #[case::commands(SEND, "")]
+    #[case::raw_bytes(RAW, "")]
+    #[case::reboot_step("[[case.step]]\nreboot = true\n", "restarts the module (`reboot`)")]
+    #[case::reboot_raw(
+        "[[case.step]]\nraw = \"reboot\\r\\n\"\nexpect_raw = \"x\"\n",
+        "restarts the module (`reboot`)"
+    )]
+    #[case::reboot_sent("[[case.step]]\nsend = \"reboot\"\n", "restarts the module (`reboot`)")]
+    #[case::power("[[case.step]]\npower_cycle = true\n", "restarts the module (`power_cycle`)")]
+    #[case::network_down(
+        "[[case.step]]\nsend = \"ndo\"\n",
+        "takes the network down or restarts it (`ndo`)"
+    )]
+    #[case::polled_restart(
+        "[[case.step]]\nwait = { send = \"network_restart\", body = \"x\" }\ntimeout_ms = 100\n",
+        "takes the network down"
+    )]
+    #[case::fault(
+        "requires = [\"lab\"]\n[[case.step]]\nfault = { kind = \"dhcp_silent\" }\n",
+        "changes the radio"
+    )]
+    #[case::own_settings(
+        "[[case.step]]\nsend = \"set remote_terminal.port 2001\"\n",
+        "changes the remote terminal's settings"
+    )]
+    #[case::own_shortcut(
+        "[[case.step]]\nsend = \"set re p 2001\"\n",
+        "changes the remote terminal's settings"
+    )]
+    #[case::watches_up(
+        "[[case.step]]\nsend = \"network_up\"\nlogs = [\"x\"]\n",
+        "checks how the network comes up"
+    )]
+    #[case::failing_up(
+        "[[case.step]]\nsend = \"network_up\"\ncode = 1\n",
+        "checks how the network comes up"
+    )]
+    #[case::capture(
+        "requires = [\"lab\"]\npackets = [{ none = { dhcp = \"discover\" } }]\n[[case.step]]\nsend = \"version\"\n",
+        "packet capture"
+    )]
+    #[case::auto_start(
+        "[case.setup]\nset = { \"udp.client.auto_start\" = \"1\" }\n[[case.step]]\nsend = \"version\"\n",
+        "sets `udp.client.auto_start`"
+    )]
+    #[case::join_settings(
+        "[case.setup]\nset = { \"wlan.scan.channel_mask\" = \"1\" }\n[[case.step]]\nsend = \"version\"\n",
+        "sets `wlan.scan.channel_mask`"
+    )]
+    #[case::plain_up("[[case.step]]\nsend = \"network_up\"\nbody = \"Success\"\n", "")]
+    #[case::stream_mode(
+        "[case.setup]\nset = { \"bus.mode\" = \"stream\" }\n[[case.step]]\nsend = \"version\"\n",
+        "STREAM mode"
+    )]
+    #[case::reads_status(
+        "[[case.step]]\nget = { \"wlan.network.status\" = \"0\" }\n",
+        "reads `wlan.network.status`"
+    )]
+    #[case::reads_all("[[case.step]]\nsend = \"get all\"\n", "reads `all`")]
+    #[case::reads_a_setting(
+        "[[case.step]]\nsend = \"set wlan.join.retries 2\"\n[[case.step]]\nget = { \"wlan.join.retries\" = \"2\" }\n",
+        ""
+    )]
+    #[case::reads_a_shortcut("[[case.step]]\nsend = \"get wl n i\"\n", "reads `wl n i`")]
+    #[case::reads_ssid("[[case.step]]\nget = { \"wlan.ssid\" = \"\" }\n", "")]
+    fn some_cases_cannot_run_over_the_remote_terminal(#[case] body: &str, #[case] skip: &str) {
+        let got = applies(&case(body), Terminal).err().map(|e| e.to_string()).unwrap_or_default();
+        if skip.is_empty() {
+            assert_eq!(got, "");
+        } else {
+            assert!(got.starts_with("not over the remote terminal: "), "{got}");
+            assert!(got.contains(skip), "{got}");
+        }
+        assert_eq!(applies(&case(body), Serial), Ok(()), "serial takes them all");
+    }
+
+    #[test]
+    fn the_terminal_needs_a_lab_rig() {
+        let without = rig("name = \"r\"\n[dut]\nkind = \"sim\"\n");
+        let e = rig_carries(Terminal, &without).expect_err("no lab");
+        assert_eq!(
+            e.to_string(),
+            "the terminal transport reaches the module over the lab network; this rig has no [lab]"
+        );
+        assert_eq!(rig_carries(Serial, &without), Ok(()));
+        let with = rig("name = \"r\"\n[dut]\nkind = \"sim\"\n[lab]\n");
+        assert_eq!(rig_carries(Terminal, &with), Ok(()));
     }
 
     fn rig(text: &str) -> Rig {

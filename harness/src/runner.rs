@@ -870,12 +870,15 @@ impl Ctx<'_, '_> {
 
     /// Brings a channel's console back to its format if a reboot or raw bytes may have
     /// changed it: the channel under test to the case's format; the control channel to
-    /// machine format, or, when the two are one (serial), to the case's.
+    /// machine format, or, when the two are one (serial) or share the module's console
+    /// format (the remote terminal), to the case's.
     fn sync_via(&mut self, via: Via) -> StepResultT {
         let via = if self.session.shares_control() { Via::UnderTest } else { via };
+        let control_format =
+            if self.session.shares_format() { self.format() } else { ConsoleFormat::Machine };
         let (pending, format) = match via {
             Via::UnderTest => (self.resync_test, self.format()),
-            Via::Control => (self.resync_control, ConsoleFormat::Machine),
+            Via::Control => (self.resync_control, control_format),
         };
         if !pending {
             return Ok(());
@@ -986,10 +989,13 @@ impl Ctx<'_, '_> {
         // terminal connects.
         if !self.session.shares_control() {
             let case = self.case;
+            let format = self.format();
             self.session
-                .prepare_under_test(&case.setup.set)
+                .prepare_under_test(&case.setup.set, format)
                 .map_err(|e| Trouble::Infra(e.to_string()))?;
-            self.resync_test = true;
+            // A console that shares the module's format is in the case's already (the
+            // control channel put it there before the setup's `set`s, as for serial).
+            self.resync_test = !self.session.shares_format();
         }
         // The steps start on a channel in the case's format.
         self.sync()

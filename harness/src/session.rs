@@ -439,6 +439,13 @@ impl Session {
         }
     }
 
+    /// Whether the channel under test reads the same console format as the control channel
+    /// (serial, the remote terminal: the module has one `system.cmd.format`), so setting the
+    /// format on one sets it for both.
+    pub fn shares_format(&self) -> bool {
+        self.transport().capabilities().responses == crate::transport::ResponseFormat::Console
+    }
+
     /// Whether the channel under test is the control channel (the serial transport).
     pub fn shares_control(&self) -> bool {
         matches!(self.under_test, UnderTest::SharesControl)
@@ -487,24 +494,28 @@ impl Session {
     /// variables the case's setup set. A network transport: the module's network and HTTP
     /// server come up again (a network the case chose, `wlan.ssid`, is kept) and the channel
     /// is opened anew. The remote terminal: `remote_terminal.enabled` on, the network up (on
-    /// the rig's first lab access point unless the setup chose a network), then a connection
-    /// from inside the lab to the module's address and `remote_terminal.port`, logging in
-    /// with `remote_terminal.password`. Nothing for serial.
+    /// the rig's first lab access point, the setup's `wlan.ssid`/`wlan.passkey` put back),
+    /// then a connection from inside the lab to the module's address and
+    /// `remote_terminal.port`, logging in with `remote_terminal.password`; `format` is the
+    /// console format the module is in (the control channel's, which for a transport that
+    /// shares it is the case's). Nothing for serial.
     pub fn prepare_under_test(
         &mut self,
         case_set: &[(String, String)],
+        format: ConsoleFormat,
     ) -> Result<(), SessionError> {
         let transport = self.transport();
         if !matches!(self.under_test, UnderTest::Own(_)) {
             return Ok(());
         }
         let channel: Box<dyn Channel + Send> = if transport == Transport::Terminal {
-            // Read before connecting: a logged-in client turns the serial console's parser off.
+            // Asked before connecting: a connected client turns the serial parser off.
             let password = self.control_get("remote_terminal.password")?;
             let password = (!password.is_empty()).then_some(password.as_str());
+            let prompt = self.control_get("system.cmd.prompt_enabled")? == "1";
             let stream = self.terminal_stream()?;
             let timeout = self.rig.command_timeout;
-            let channel = TerminalChannel::connect(stream, password, timeout)
+            let channel = TerminalChannel::connect(stream, password, format, prompt, timeout)
                 .map_err(|source| self.under_test_error(source))?;
             if let UnderTest::Own(own) = &mut self.under_test {
                 own.note(format!("connected to {}", channel.endpoint()));
@@ -632,19 +643,22 @@ impl Session {
         };
         self.control_checked("set remote_terminal.enabled 1", self.rig.command_timeout)?;
         if self.control_get("wlan.network.status")? != "2" {
-            if self.control_get("wlan.ssid")?.is_empty()
-                && let Some(ap) = self.lab.as_ref().and_then(|l| l.rig_aps.first()).cloned()
-            {
-                self.control_checked(
-                    &format!("set wlan.ssid {}", ap.ssid),
-                    self.rig.command_timeout,
-                )?;
-                if !ap.passkey.is_empty() {
-                    let line = format!("set wlan.passkey {}", ap.passkey);
-                    self.control_checked(&line, self.rig.command_timeout)?;
-                }
+            // The rig's first access point; what the case's setup left in `wlan.ssid` and
+            // `wlan.passkey` is put back once joined (they are read when joining), so its
+            // steps see their own values.
+            let ssid = self.control_get("wlan.ssid")?;
+            let passkey = self.control_get("wlan.passkey")?;
+            let ap = self.lab.as_ref().and_then(|l| l.rig_aps.first()).cloned();
+            let borrowed = ap.is_some();
+            if let Some(ap) = ap.filter(|_| borrowed) {
+                self.control_set("wlan.ssid", &ap.ssid)?;
+                self.control_set("wlan.passkey", &ap.passkey)?;
             }
             self.control_checked("network_up", NETWORK_UP_TIMEOUT)?;
+            if borrowed {
+                self.control_set("wlan.ssid", &ssid)?;
+                self.control_set("wlan.passkey", &passkey)?;
+            }
         }
         let ip: std::net::Ipv4Addr = self.control_get("wlan.network.ip")?.parse().map_err(|e| {
             self.under_test_error(ChannelError::Malformed {
@@ -685,8 +699,20 @@ impl Session {
         Ok(reply.text())
     }
 
+    fn control_set(&mut self, name: &str, value: &str) -> Result<String, SessionError> {
+        let value = if value.is_empty() || value.contains([' ', '\t']) {
+            format!("\"{value}\"")
+        } else {
+            value.to_string()
+        };
+        self.control_checked(&format!("set {name} {value}"), self.rig.command_timeout)
+    }
+
+    /// A variable's value over the control channel (its last line: in human format, log
+    /// lines come inline before it).
     fn control_get(&mut self, name: &str) -> Result<String, SessionError> {
-        self.control_checked(&format!("get {name}"), self.rig.command_timeout)
+        let text = self.control_checked(&format!("get {name}"), self.rig.command_timeout)?;
+        Ok(text.lines().last().unwrap_or("").to_string())
     }
 
     fn under_test_error(&self, source: ChannelError) -> SessionError {

@@ -309,11 +309,6 @@ impl Module {
     /// Feeds bytes received on the serial bus (the serial console's input).
     pub fn feed(&mut self, bytes: &[u8], now: Instant) {
         self.clock = self.clock.max(now);
-        // A logged-in remote terminal has the command interface: the serial command parser
-        // is off meanwhile (protocol-facts §1.6) and what is typed is dropped (terminal.rs).
-        if self.svc.terminal.active().is_some() && !self.svc.bus.is_streaming() {
-            return;
-        }
         self.in_origin(Some(Origin::Serial), |m| m.feed_serial(bytes, now));
         self.route_front_end_replies(now);
     }

@@ -247,16 +247,16 @@ impl Pool {
             return failed(ConnFailure::PortInUse);
         }
         self.listeners.push((listener, port));
-        self.share_listening_sockets(listener);
+        self.share_listening(listener);
         None
     }
 
-    /// A new listener gets its share of the sockets that are only listening: while another
-    /// listener has at least two more listening than it will, one of that listener's idle
-    /// listening sockets stops and, free again, listens for the one with the fewest (the new
-    /// one). Without this a listener added after every free socket went to an earlier one
-    /// would have none until a connection ended.
-    fn share_listening_sockets(&mut self, new: u32) {
+    /// A new listener gets its share of the sockets listening: the others' idle listening
+    /// sockets stop and listen again for it (a free slot listens for the listener with the
+    /// fewest), until it has as many as the richest keeps, never taking one below
+    /// [`MIN_LISTENING`]. Without this a listener added while another holds every idle
+    /// socket would have none, and its clients would be refused.
+    fn share_listening(&mut self, new: u32) {
         let mut moving = 0;
         loop {
             let richest = self
@@ -265,12 +265,12 @@ impl Pool {
                 .filter(|&&(l, _)| l != new)
                 .map(|&(l, _)| (self.listening_count(l), l))
                 .max_by_key(|&(n, _)| n);
-            let Some((most, listener)) = richest else { return };
-            if most < self.listening_count(new) + moving + 2 {
+            let Some((n, from)) = richest else { return };
+            if n <= MIN_LISTENING || n <= self.listening_count(new) + moving + 1 {
                 return;
             }
             let Some(slot) = self.tcp.iter_mut().find(|s| {
-                s.listening.is_some_and(|(l, _)| l == listener) && !s.unlisten && s.job.is_none()
+                s.listening.is_some_and(|(l, _)| l == from) && !s.unlisten && s.job.is_none()
             }) else {
                 return;
             };
@@ -1016,31 +1016,26 @@ mod tests {
     }
 
     #[test]
-    fn a_later_listener_gets_its_share_of_the_listening_sockets() {
+    fn a_second_listener_gets_a_share_of_the_listening_sockets() {
         let mut p = pool();
-        assert_eq!(p.tcp_listen(1, 80), None);
+        assert_eq!(p.tcp_listen(1, 2000), None);
         for i in 0..TCP_SOCKETS {
-            assert_eq!(p.take_tcp_job(i), Some(TcpJob::Listen { listener: 1, port: 80 }));
+            p.take_tcp_job(i);
             p.tcp[i].busy = true;
-            p.tcp[i].listening = Some((1, 80));
+            p.tcp[i].listening = Some((1, 2000));
         }
-        assert_eq!(p.tcp_listen(2, 2000), None);
-        // Half of them stop listening for the first; free again, each listens for the second.
+        assert_eq!(p.tcp_listen(2, 3000), None);
+        let stopping: Vec<usize> = (0..TCP_SOCKETS).filter(|&i| p.tcp[i].unlisten).collect();
+        assert_eq!(stopping.len(), TCP_SOCKETS / 2, "half of them move");
+        // Each stopped slot listens again for the listener with the fewest: the new one.
+        for i in stopping {
+            p.tcp[i].unlisten = false;
+            p.tcp[i].listening = None;
+            assert_eq!(p.take_tcp_job(i), Some(TcpJob::Listen { listener: 2, port: 3000 }));
+            p.tcp[i].listening = Some((2, 3000));
+        }
         assert_eq!(p.listening_count(1), TCP_SOCKETS / 2);
-        for i in 0..TCP_SOCKETS {
-            if p.tcp[i].unlisten {
-                p.tcp[i] = TcpSlot::default();
-                assert_eq!(p.take_tcp_job(i), Some(TcpJob::Listen { listener: 2, port: 2000 }));
-                p.tcp[i].busy = true;
-                p.tcp[i].listening = Some((2, 2000));
-            }
-        }
-        assert_eq!((p.listening_count(1), p.listening_count(2)), (8, 8));
-        // A third gets a third, near enough.
-        assert_eq!(p.tcp_listen(3, 3000), None);
-        let moving = p.tcp.iter().filter(|s| s.unlisten).count();
-        assert_eq!(moving, 5);
-        assert_eq!(p.listening_count(1) + p.listening_count(2), TCP_SOCKETS - moving);
+        assert_eq!(p.listening_count(2), TCP_SOCKETS / 2);
     }
 
     /// A link that never carries a frame: enough for a stack whose sockets are only set up.

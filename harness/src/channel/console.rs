@@ -56,6 +56,12 @@ impl<L: ByteLink> Console<L> {
         &mut self.link
     }
 
+    /// The console is in `format` already (another channel on the same module console put
+    /// it there): replies are read in it without sending anything.
+    pub fn assume_format(&mut self, format: ConsoleFormat) {
+        self.format = format;
+    }
+
     /// The format replies are read in (set by [`Console::resync`]).
     pub fn format(&self) -> ConsoleFormat {
         self.format

@@ -87,10 +87,14 @@ impl ByteLink for Tcp {
 
 impl TerminalChannel {
     /// Takes a connected stream to the module's remote terminal; when `password` is given,
-    /// waits up to `timeout` for the module's prompt and logs in.
+    /// waits up to `timeout` for the module's prompt and logs in. `format`: the module's
+    /// console format now (the terminal frames as the serial console does). `prompt`: the
+    /// module has prompts on, so it greets a client with one, which is read here.
     pub fn connect(
         stream: TcpStream,
         password: Option<&str>,
+        format: ConsoleFormat,
+        prompt: bool,
         timeout: Duration,
     ) -> Result<Self, ChannelError> {
         let name = match stream.peer_addr() {
@@ -109,7 +113,11 @@ impl TerminalChannel {
             link.write_all(format!("{password}\r\n").as_bytes())?;
             read_until(&mut link, PASSWORD_OK, "(the password)", timeout)?;
         }
-        let console = Console::new(link);
+        if prompt {
+            read_until(&mut link, b"> ", "(the first prompt)", timeout)?;
+        }
+        let mut console = Console::new(link);
+        console.assume_format(format);
         Ok(Self { console })
     }
 }
@@ -221,6 +229,9 @@ mod tests {
     use super::*;
     use std::net::TcpListener;
 
+    const MACHINE: ConsoleFormat = ConsoleFormat::Machine;
+    const SECS_5: Duration = Duration::from_secs(5);
+
     /// A module stand-in on loopback: asks for a password, then answers `get wlan.ssid` in
     /// machine format with a log line before the response.
     fn module(password: &'static str) -> (std::thread::JoinHandle<Vec<u8>>, std::net::SocketAddr) {
@@ -261,8 +272,14 @@ mod tests {
     fn logs_in_and_reads_replies_as_the_console_frames_them() {
         let (module, addr) = module("s3cret");
         let stream = TcpStream::connect(addr).expect("connect");
-        let mut channel =
-            TerminalChannel::connect(stream, Some("s3cret"), Duration::from_secs(5)).expect("in");
+        let mut channel = TerminalChannel::connect(
+            stream,
+            Some("s3cret"),
+            MACHINE,
+            false,
+            Duration::from_secs(5),
+        )
+        .expect("in");
         assert_eq!(channel.transport(), Transport::Terminal);
         assert!(channel.endpoint().starts_with("terminal 127.0.0.1:"), "{}", channel.endpoint());
         let request =
@@ -278,7 +295,7 @@ mod tests {
     fn a_wrong_password_is_an_error_saying_what_came() {
         let (module, addr) = module("s3cret");
         let stream = TcpStream::connect(addr).expect("connect");
-        let e = TerminalChannel::connect(stream, Some("nope"), Duration::from_secs(5))
+        let e = TerminalChannel::connect(stream, Some("nope"), MACHINE, false, SECS_5)
             .expect_err("refused");
         assert!(e.to_string().contains("Invalid password"), "{e}");
         module.join().expect("module");

@@ -266,6 +266,12 @@ impl Module {
             match self.serial.edit(b, self.format()) {
                 Edit::Pending => {}
                 Edit::Overflow => self.respond(ResultCode::BUFFER_OVERFLOW, None),
+                // A logged-in remote terminal has the command interface: the serial command
+                // parser is off meanwhile (protocol-facts §1.6), see terminal.rs.
+                Edit::Line(_) if self.svc.terminal.active().is_some() => {
+                    self.log(console::level::ERROR, terminal::SERIAL_OFF);
+                    self.respond(ResultCode::FAILED, None);
+                }
                 Edit::Line(line) => self.run_line(&line, now),
             }
         }

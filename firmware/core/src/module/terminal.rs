@@ -23,9 +23,11 @@
 //! * **One client**: a second client is answered `Remote terminal busy` and closed; the
 //!   first keeps its connection.
 //! * **Serial console**: while a client is logged in, the local serial command parser is off
-//!   (protocol-facts §1.6): bytes typed on the serial console are dropped without an answer
-//!   (STREAM mode data still flows). Output to the serial console (log lines) goes on. The
-//!   parser is back as soon as the client leaves.
+//!   (protocol-facts §1.6): a line typed on the serial console is not run; it is answered
+//!   with code 1 (`Command failed`) and the log line [`SERIAL_OFF`], so a person or a host
+//!   at the UART learns why (line editing and echo go on; STREAM mode data still flows).
+//!   Log lines no command caused still reach the serial console. The parser is back as soon
+//!   as the client leaves.
 //! * **Idle timeout**: `remote_terminal.timeout` seconds with no traffic either way (input,
 //!   replies, log lines) close the connection without a word; 0 never does.
 
@@ -44,6 +46,12 @@ pub const PASSWORD_PROMPT: &str = "Password: ";
 pub const PASSWORD_OK: &str = "Password OK\r\n";
 /// The answer to a wrong password, before the connection closes (assumed).
 pub const PASSWORD_WRONG: &str = "Invalid password\r\n";
+
+/// Logged on the serial console for a line typed while a client is logged in (assumed).
+pub const SERIAL_OFF: &str = "Serial commands are off while a remote terminal is connected";
+
+/// Input held while a command waits before the connection is no longer read.
+pub const STASH_MAX: usize = 2048;
 
 /// Longest password line kept; longer ones are wrong (the variable holds at most 32).
 const PASSWORD_LINE_MAX: usize = 64;
@@ -72,6 +80,8 @@ struct Client {
     console: Console,
     /// Input that arrived while the client's command waited.
     stash: Vec<u8>,
+    /// Reading was stopped (the stash is full) until the stash is taken.
+    paused: bool,
     last_activity: Instant,
 }
 
@@ -178,6 +188,7 @@ impl Terminal {
                     telnet: telnet::Filter::new(),
                     console: Console::new(),
                     stash: Vec::new(),
+                    paused: false,
                     last_activity: now,
                 };
                 if password {
@@ -264,15 +275,24 @@ impl Terminal {
         client.console.edit(b, format)
     }
 
-    /// Keeps input that arrived while the client's command waits.
-    pub(super) fn stash(&mut self, origin: Origin, bytes: &[u8]) {
-        if let Some(client) = self.client_of(origin) {
-            client.stash.extend_from_slice(bytes);
+    /// Keeps input that arrived while the client's command waits; past [`STASH_MAX`] the
+    /// platform stops reading the connection (TCP holds the rest) until it is taken.
+    pub(super) fn stash(&mut self, origin: Origin, bytes: &[u8], ctx: &mut Ctx<'_>) {
+        let Some(client) = self.client_of(origin) else { return };
+        client.stash.extend_from_slice(bytes);
+        if client.stash.len() >= STASH_MAX && !client.paused {
+            client.paused = true;
+            ctx.act(Action::Net(NetRequest::Flow { conn: client.conn, accept: false }));
         }
     }
 
-    pub(super) fn take_stash(&mut self, origin: Origin) -> Vec<u8> {
-        self.client_of(origin).map(|c| core::mem::take(&mut c.stash)).unwrap_or_default()
+    /// The input held while the command waited; reading goes on if it was stopped.
+    pub(super) fn take_stash(&mut self, origin: Origin, ctx: &mut Ctx<'_>) -> Vec<u8> {
+        let Some(client) = self.client_of(origin) else { return Vec::new() };
+        if core::mem::take(&mut client.paused) {
+            ctx.act(Action::Net(NetRequest::Flow { conn: client.conn, accept: true }));
+        }
+        core::mem::take(&mut client.stash)
     }
 
     /// A reply for `origin`'s client (dropped if that client is gone), framed as the console
@@ -383,7 +403,8 @@ impl Module {
                 continue;
             }
             if self.origin_waits(origin) {
-                self.svc.terminal.stash(origin, &bytes[i..]);
+                let rest = &bytes[i..];
+                self.with_ctx(|s, ctx| s.terminal.stash(origin, rest, ctx));
                 return;
             }
             let b = bytes[i];
@@ -400,7 +421,7 @@ impl Module {
 
     /// The client's command was answered: go on with what it typed meanwhile.
     pub(super) fn terminal_resume(&mut self, origin: Origin, now: Instant) {
-        let stash = self.svc.terminal.take_stash(origin);
+        let stash = self.with_ctx(|s, ctx| s.terminal.take_stash(origin, ctx));
         if !stash.is_empty() {
             self.terminal_input(&stash, now);
         }

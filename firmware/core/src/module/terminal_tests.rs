@@ -278,6 +278,35 @@ fn input_typed_while_a_command_waits_runs_after_it() {
 }
 
 #[test]
+fn input_piling_up_behind_a_waiting_command_stops_the_reading() {
+    let (mut rig, listener) = Rig::up(&[]);
+    rig.accept(listener, CLIENT);
+    rig.type_in(CLIENT, b"nlo far.lab\r\n");
+    let reqs = rig.reqs();
+    let [NetRequest::Resolve { id, .. }] = reqs.as_slice() else { panic!("{reqs:?}") };
+    let line = b"get wlan.ssid\r\n";
+    let lines = super::terminal::STASH_MAX / line.len() + 1;
+    for _ in 0..lines {
+        rig.type_in(CLIENT, line);
+    }
+    assert_eq!(rig.reqs(), vec![NetRequest::Flow { conn: CLIENT, accept: false }]);
+    rig.event(NetEvent::Resolved { id: *id, address: Some([10, 0, 0, 8]) });
+    let reqs = rig.reqs();
+    assert_eq!(reqs.first(), Some(&NetRequest::Flow { conn: CLIENT, accept: true }));
+    let sent: Vec<u8> = reqs
+        .into_iter()
+        .filter_map(|r| match r {
+            NetRequest::Send { data, .. } => Some(data),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let out = frames(&sent);
+    assert_eq!(out.len(), lines + 1, "every line held is run");
+    assert!(out[1..].iter().all(|f| *f == resp(0, "lab")));
+}
+
+#[test]
 fn a_password_is_asked_first_and_a_wrong_one_closes() {
     let (mut rig, listener) = Rig::up(&["set remote_terminal.password s3cret"]);
     rig.accept(listener, CLIENT);
@@ -333,7 +362,8 @@ fn a_second_client_is_turned_away_while_the_first_keeps_working() {
 fn the_serial_parser_is_off_while_a_client_is_connected_and_back_after() {
     let (mut rig, listener) = Rig::up(&[]);
     rig.accept(listener, CLIENT);
-    assert_eq!(rig.send("set wlan.ssid serial"), vec![], "dropped without an answer");
+    let out = rig.send("set wlan.ssid serial");
+    assert_eq!(out, vec![log(E, super::terminal::SERIAL_OFF), failed()], "not run");
     assert_eq!(rig.m.vars().text(Var::WlanSsid), "lab");
     rig.event(NetEvent::Closed { conn: CLIENT });
     assert_eq!(rig.send("get wlan.ssid"), vec![resp(0, "lab")]);
