@@ -135,6 +135,6 @@ fn the_command_stream_runs_many_commands_on_one_connection() {
     // After a case's setup reset the module, the channel is prepared and opened again.
     s.control.execute(&req("reboot", None)).unwrap();
     s.control.resync(gecko_hil::channel::ConsoleFormat::Machine, Duration::from_secs(5)).unwrap();
-    s.prepare_under_test(&[]).unwrap();
+    s.prepare_under_test(&[], gecko_hil::channel::ConsoleFormat::Machine).unwrap();
     assert_eq!(s.under_test().execute(&req("get wlan.ssid", None)).unwrap().text(), "lab");
 }
