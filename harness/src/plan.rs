@@ -576,6 +576,7 @@ mod tests {
     #[case::raw_on_terminal(RAW, &[Terminal], "")]
     #[case::raw_over_rest(RAW, &[Rest], "raw bytes need a transport with raw access (rest has none)")]
     #[case::raw_over_the_stream(RAW, &[CmdStream], "raw bytes need a transport with raw access (websocket has none)")]
+    #[case::logs_of_a_stream_command(LOGS, &[Serial, Terminal, Rest, CmdStream], "")]
     #[case::logs_inline_or_polled(LOGS_OWN_NETWORK, &[Serial, Terminal, Rest, CmdStream], "")]
     #[case::awaited_logs(WAIT_LOG, &[Serial, Terminal, Rest, CmdStream], "")]
     #[case::network_up_without_choosing_one(NUP_LOGS, &[Rest], "step 1 (`nup`) reads or changes the network, which the transport's setup joins (the case chooses none); the rest transport needs the network and HTTP server its setup prepares")]
