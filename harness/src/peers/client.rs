@@ -484,11 +484,17 @@ impl<'lab> Clients<'lab> {
                         spec.regex.0.as_str()
                     )));
                 }
-                Ok(format!(
+                let line = format!(
                     "received {} bytes from {} until it closed: `{text}`",
                     got.len(),
                     c.remote
-                ))
+                );
+                // The connection is over: close our side too, so the module's socket is free
+                // at once (the next action's newest connection is the one before it).
+                if let Some(c) = self.tcp.pop() {
+                    c.close();
+                }
+                Ok(line)
             }
             ClientAction::Close(_) => {
                 let c = self.tcp.pop().ok_or_else(|| {

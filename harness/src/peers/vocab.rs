@@ -394,7 +394,8 @@ fn one() -> usize {
 /// `receive_to_close`: read on the newest connection until the module closes it (end of
 /// stream) within `within_ms` (default 2000), then everything that came must match `regex`
 /// (over bytes: `.` is any byte, line ends included; `\xHH` is that byte). For protocols that answer once and
-/// close (an HTTP response), where parts of the answer (ids, lengths) vary.
+/// close (an HTTP response), where parts of the answer (ids, lengths) vary. Then the harness
+/// closes its side too: the next client action's newest connection is the one before it.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiveToClose {
