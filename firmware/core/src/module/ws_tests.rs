@@ -314,8 +314,13 @@ fn command(command: &str, data: Option<&[u8]>, id: Option<u64>) -> Vec<u8> {
     client(Opcode::Binary, &request.encode())
 }
 
+/// The response message (a non-empty body ends with CR LF).
 fn answer(id: Option<u64>, code: u8, body: &[u8]) -> Vec<u8> {
-    encode(Opcode::Binary, true, &encode_response(id.map(Id::Unsigned), code, body))
+    let mut text = body.to_vec();
+    if !text.is_empty() {
+        text.extend_from_slice(b"\r\n");
+    }
+    encode(Opcode::Binary, true, &encode_response(id.map(Id::Unsigned), code, &text))
 }
 
 #[test]
