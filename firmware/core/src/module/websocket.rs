@@ -107,10 +107,11 @@ impl WebSockets {
         ctx.act(Action::Net(NetRequest::Send { conn, data: bytes, to: None }));
     }
 
-    /// Takes an upgraded connection.
-    fn open(&mut self, conn: ConnId, route: WsRoute) {
+    /// Takes an upgraded connection and sends the handshake's answer (`101`).
+    fn open(&mut self, conn: ConnId, route: WsRoute, answer: Vec<u8>, ctx: &mut Ctx<'_>) {
         let ws = Connection::new(ws::MESSAGE_MAX);
         self.conns.insert(conn, WsConn { ws, route, sends: VecDeque::new() });
+        self.send(conn, answer, true, ctx);
     }
 
     /// Bytes on a WebSocket: pongs and the close answer are sent, the connection closed at
@@ -260,16 +261,7 @@ impl Module {
         if route == WsRoute::Stream && self.streams.network_full() {
             return Err(WsRefused::NoHandle);
         }
-        self.actions.push_back(Action::Net(NetRequest::Send {
-            conn,
-            data: upgrade.response(),
-            to: None,
-        }));
-        self.svc.websockets.open(conn, route);
-        // The 101's `Sent` is the part's own.
-        if let Some(c) = self.svc.websockets.conns.get_mut(&conn) {
-            c.sends.push_back(true);
-        }
+        self.with_ctx(|s, ctx| s.websockets.open(conn, route, upgrade.response(), ctx));
         match route {
             WsRoute::Stream => {
                 let stream =
