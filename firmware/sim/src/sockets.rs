@@ -23,6 +23,9 @@
 //! socket, or else takes one away from the listener with the most listening sockets as long
 //! as that listener keeps [`MIN_LISTENING`]; otherwise it fails with `NoSocket`.
 //!
+//! A listener that starts while others hold every free socket takes its even share from
+//! them at once (their sockets beyond the share stop listening and listen again for it).
+//!
 //! When every socket is busy, a listener has no socket listening and the stack answers
 //! further clients with a RST (they see "connection refused"); as soon as a connection closes
 //! its socket listens again. A listener never takes a socket from an open connection.
@@ -247,7 +250,35 @@ impl Pool {
             return failed(ConnFailure::PortInUse);
         }
         self.listeners.push((listener, port));
+        self.share_with(listener);
         None
+    }
+
+    /// A new listener gets its share of the listening sockets at once: sockets that listen
+    /// for another listener beyond an even share (never below [`MIN_LISTENING`]) stop, and
+    /// listen again for whichever listener has the fewest, which is the new one. Without
+    /// this a listener started after another (the TCP server after the HTTP server) would
+    /// have no socket until a connection closed.
+    fn share_with(&mut self, new: u32) {
+        let listening = self.tcp.iter().filter(|s| s.listening.is_some() && !s.unlisten).count();
+        let share = (listening / self.listeners.len()).max(MIN_LISTENING);
+        let others: Vec<u32> =
+            self.listeners.iter().map(|&(l, _)| l).filter(|&l| l != new).collect();
+        for other in others {
+            let mut excess = self.listening_count(other).saturating_sub(share);
+            for slot in &mut self.tcp {
+                if excess == 0 {
+                    break;
+                }
+                if slot.listening.is_some_and(|(l, _)| l == other)
+                    && !slot.unlisten
+                    && slot.job.is_none()
+                {
+                    slot.unlisten = true;
+                    excess -= 1;
+                }
+            }
+        }
     }
 
     pub fn tcp_unlisten(&mut self, listener: u32) {
@@ -984,6 +1015,33 @@ mod tests {
             p.tcp_connect(200, [1; 4], 1, 0),
             Some(NetEvent::ConnFailed { conn: ConnId(200), reason: ConnFailure::NoSocket })
         );
+    }
+
+    #[test]
+    fn a_second_listener_takes_its_share_of_the_listening_sockets_at_once() {
+        let mut p = pool();
+        assert_eq!(p.tcp_listen(1, 80), None);
+        for i in 0..TCP_SOCKETS {
+            assert_eq!(p.take_tcp_job(i), Some(TcpJob::Listen { listener: 1, port: 80 }));
+            p.tcp[i].busy = true;
+            p.tcp[i].listening = Some((1, 80));
+        }
+        assert_eq!(p.tcp_listen(2, 3000), None);
+        assert_eq!(p.listening_count(1), TCP_SOCKETS / 2);
+        // The released sockets, once their loops come round, listen for the new listener.
+        for i in 0..TCP_SOCKETS {
+            if p.tcp[i].unlisten {
+                p.tcp[i].listening = None;
+                p.tcp[i].unlisten = false;
+                assert_eq!(p.take_tcp_job(i), Some(TcpJob::Listen { listener: 2, port: 3000 }));
+                p.tcp[i].listening = Some((2, 3000));
+            }
+        }
+        assert_eq!(p.listening_count(2), TCP_SOCKETS / 2);
+        // A third takes from both, down to an even share of the sixteen.
+        assert_eq!(p.tcp_listen(3, 8080), None);
+        assert_eq!(p.listening_count(1), TCP_SOCKETS / 3);
+        assert_eq!(p.listening_count(2), TCP_SOCKETS / 3);
     }
 
     /// A link that never carries a frame: enough for a stack whose sockets are only set up.
