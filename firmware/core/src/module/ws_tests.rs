@@ -371,3 +371,20 @@ fn cmdstream_closes_when_the_network_goes_down() {
     rig.send("network_down");
     assert_eq!(rig.wire(conn), Wire { sent: encode_close(1001, ""), closed: true });
 }
+
+#[test]
+fn the_sent_of_a_pong_is_not_taken_for_a_waiting_writes() {
+    let mut rig = Rig::up();
+    let conn = rig.stream();
+    // A pong goes out; before the platform has taken it, a write is handed over too.
+    rig.bytes(conn, &client(Opcode::Ping, b"p"));
+    let pong = encode(Opcode::Pong, true, b"p");
+    assert_eq!(rig.reqs(), vec![NetRequest::Send { conn, data: pong.clone(), to: None }]);
+    rig.m.feed(b"stream_write 0 5\r\nhello", rig.now);
+    let frame = encode(Opcode::Text, true, b"hello");
+    assert_eq!(rig.reqs(), vec![NetRequest::Send { conn, data: frame.clone(), to: None }]);
+    // The pong's `Sent` (3 bytes) is the part's own: the write (7 bytes) still waits.
+    assert_eq!(rig.event(NetEvent::Sent { conn, len: pong.len() }), vec![]);
+    let out = rig.event(NetEvent::Sent { conn, len: frame.len() });
+    assert_eq!(out.last(), Some(&success()), "{out:?}");
+}
