@@ -431,6 +431,11 @@ impl Session {
         Ok(session)
     }
 
+    /// The lab network of a sim rig that has one: to run programs and clients inside it.
+    pub fn lab(&self) -> Option<&crate::lab::Lab> {
+        self.lab.as_ref().map(|l| &*l.lab)
+    }
+
     /// The transport the case's steps run over.
     pub fn transport(&self) -> Transport {
         match &self.under_test {

@@ -18,7 +18,8 @@
 //!   them); a version given with three (`1.0.0`, the default) gets a fourth `0`, so it prints
 //!   as `1.0.0.0` (a client library shows `f.fc-1.0.0.0`).
 //! * **Type** is one byte, decimal or `0x` hex, default `0xFE`. **Flags**: `-u` unprotected
-//!   and `-e` essential are recorded and shown by `ls -v`; nothing acts on them yet.
+//!   and `-e` essential are recorded and shown by `ls -v`; the HTTP server serves an
+//!   unprotected file without authorization; nothing acts on `-e` yet.
 //! * **CRC** is CRC-16/CCITT-FALSE ([`crc16`]: polynomial 0x1021, initial 0xFFFF) of the
 //!   contents, as 2.x clients compute it for `file_create`; given as decimal or `0x` hex. A
 //!   given CRC that does not match the contents fails the creation and keeps nothing.

@@ -169,8 +169,8 @@ pub struct Module {
     outbox: Vec<(Origin, Reply)>,
 
     // --- Services (module/*.rs) and the parts they share through a `ctx::Ctx`. ---
-    /// The services that are parts of their own. The HTTP server, TLS, the application
-    /// clients and the soft AP's services join here: their state and settings in a part,
+    /// The services that are parts of their own. TLS, the application clients and the soft
+    /// AP's services join here as the HTTP server did: their state and settings in a part,
     /// their commands in `run_line`, their connections under a `conns::Owner`, their timers
     /// in `TIMERS`, their settings' variables in `system::readers`.
     svc: Services,
@@ -500,8 +500,8 @@ impl Module {
         // Each command goes to its service: the system commands here and in system.rs, the
         // network commands to network.rs, the stream commands to sockets.rs (which hands
         // `tcp_server` to tcp_server.rs, `udp_server` to udp_server.rs and opens clients
-        // through tcp_client.rs), files to files.rs, `exit` to bus.rs. Commands of services to come (the HTTP server, the soft
-        // AP, application clients) get an arm here.
+        // through tcp_client.rs), files to files.rs, `exit` to bus.rs. Commands of services to come (the soft AP,
+        // application clients) get an arm here.
         let (code, body) = match def.id {
             CommandId::Version => (ResultCode::SUCCESS, Some(self.board.version_line())),
             CommandId::Help => {
@@ -585,9 +585,8 @@ impl Module {
 }
 
 /// The services' timers, in the order [`Module::tick`] runs them: when each is next due, and
-/// what runs it (each does nothing when nothing of it is due). The HTTP server (client idle
-/// timeouts), TLS (handshake timeouts), the application clients and the soft AP's services
-/// add theirs here.
+/// what runs it (each does nothing when nothing of it is due). TLS (handshake timeouts), the
+/// application clients and the soft AP's services add theirs here.
 type Timer = (fn(&Module) -> Option<Instant>, fn(&mut Module, Instant));
 const TIMERS: &[Timer] = &[
     // Commands waiting in any origin (lookups, connects, reads, data phases, writes).

@@ -11,13 +11,14 @@
 //! * [`Origin::Serial`] and the broadcast sink are rendered by the serial console front end
 //!   ([`crate::console::SerialConsole`]: line editor, R/L headers, prompt) into the bytes
 //!   [`crate::Module::take_output`] returns, in the order they happen.
-//! * Every other origin takes its replies with [`crate::Module::take_replies`]. Its front end
-//!   (remote terminal, HTTP `/command`, cmdstream) renders them as its protocol wants; none
-//!   exists yet. A command from such an origin shows nothing on the serial console, as on
+//! * An origin a front end owns gets its replies through that front end: the module hands
+//!   them over in `Module::route_front_end_replies` (the HTTP server for `Origin::Http`, the
+//!   WebSocket command stream for `Origin::CmdStream`; the remote terminal to come), which
+//!   renders them as its protocol wants. Any other origin takes its replies with [`crate::Module::take_replies`]. A command from such an origin shows nothing on the serial console, as on
 //!   the real module, except the broadcast log lines it may set off (the network coming up,
 //!   `[Opened: N]` of a stream it opens later in the background).
-//! * The broadcast sink reaches the serial console today; an HTTP `/log` ring would be the
-//!   second consumer (see `Module::broadcast`).
+//! * The broadcast sink reaches the serial console and the HTTP server's `/log` ring (see
+//!   `Module::broadcast`).
 
 use crate::result::ResultCode;
 use alloc::string::String;
@@ -32,7 +33,8 @@ pub enum Origin {
     Terminal(u8),
     /// An HTTP request (`/command`), by the HTTP server's request id.
     Http(u32),
-    /// A cmdstream message (WebSocket / HTTP API), by the message's id.
+    /// A cmdstream message (WebSocket `/cmdstream`), by a number the WebSocket part gives
+    /// each message (not the message's own `id`, which is optional and may repeat).
     CmdStream(u32),
     /// A command run at boot or on network up (`setup.auto.cmd`).
     AutoStart,

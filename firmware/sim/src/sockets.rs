@@ -23,6 +23,9 @@
 //! socket, or else takes one away from the listener with the most listening sockets as long
 //! as that listener keeps [`MIN_LISTENING`]; otherwise it fails with `NoSocket`.
 //!
+//! A listener that starts while others hold every free socket takes its even share from
+//! them at once (their sockets beyond the share stop listening and listen again for it).
+//!
 //! When every socket is busy, a listener has no socket listening and the stack answers
 //! further clients with a RST (they see "connection refused"); as soon as a connection closes
 //! its socket listens again. A listener never takes a socket from an open connection.

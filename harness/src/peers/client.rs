@@ -457,6 +457,45 @@ impl<'lab> Clients<'lab> {
                 c.expect_closed(timeout)?;
                 Ok(format!("{} closed", c.remote))
             }
+            ClientAction::ReceiveToClose(spec) => {
+                let c = self.newest("receive_to_close")?;
+                let within = spec.within_ms.map_or(timeout, Duration::from_millis);
+                let (got, ended) = match c.receive_to_end(within) {
+                    Ok(done) => done,
+                    // A reset ends the stream too.
+                    Err(e) if e.kind() == ErrorKind::ConnectionReset => (Vec::new(), true),
+                    Err(e) => {
+                        return Err(ClientError::Fail(format!("receive from {}: {e}", c.remote)));
+                    }
+                };
+                let text = crate::text::escape_bytes(&got[..got.len().min(400)]);
+                if !ended {
+                    return Err(ClientError::Fail(format!(
+                        "{} did not close within {within:?}; received {} bytes (`{text}`)",
+                        c.remote,
+                        got.len()
+                    )));
+                }
+                if !spec.regex.0.is_match(&got) {
+                    return Err(ClientError::Fail(format!(
+                        "{} sent {} bytes before closing that do not match `{}`: `{text}`",
+                        c.remote,
+                        got.len(),
+                        spec.regex.0.as_str()
+                    )));
+                }
+                let line = format!(
+                    "received {} bytes from {} until it closed: `{text}`",
+                    got.len(),
+                    c.remote
+                );
+                // The connection is over: close our side too, so the module's socket is free
+                // at once (the next action's newest connection is the one before it).
+                if let Some(c) = self.tcp.pop() {
+                    c.close();
+                }
+                Ok(line)
+            }
             ClientAction::Close(_) => {
                 let c = self.tcp.pop().ok_or_else(|| {
                     ClientError::Fail("`close` needs a `connect` before it".into())

@@ -20,7 +20,10 @@ pub use client::{
     CONNECT_TIMEOUT, ClientError, Clients, FLOOD_MAX, FLOOD_THREADS, FloodReport, TcpClient,
     UdpClient, flood,
 };
-pub use vocab::{Bytes, ClientAction, FloodSpec, PeerCheck, PeerSpec, Proto, UdpSendSpec};
+pub use vocab::{
+    Bytes, BytesRegex, ClientAction, FloodSpec, PeerCheck, PeerSpec, Proto, ReceiveToClose,
+    UdpSendSpec,
+};
 
 use crate::lab::{Lab, LabError};
 use std::net::{Ipv4Addr, SocketAddr};

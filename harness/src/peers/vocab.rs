@@ -350,6 +350,8 @@ impl PeerCheck {
 /// client = { receive = "hello\r\n" }       # exactly these bytes next (within 2 s)
 /// client = { receive_pattern = 4096 }      # exactly the first 4096 bytes of the pattern next
 /// client = { expect_closed = true }        # the module closes: end of stream (within 2 s)
+/// client = { receive_to_close = { regex = '\AHTTP/1\.1 200 ' } }   # read until the module
+///                                          # closes; all that came matches (within_ms: 2000)
 /// client = { close = true }                # close the newest connection
 /// client = { udp_send = { port = 3002, data = "ping", sources = 3, reply = "ping" } }
 /// client = { flood = { port = 3000, connections = 1000, timeout_ms = 5000, expect_connected_max = 8 } }
@@ -363,6 +365,7 @@ pub enum ClientAction {
     Receive(Bytes),
     ReceivePattern(u64),
     ExpectClosed(bool),
+    ReceiveToClose(ReceiveToClose),
     Close(bool),
     UdpSend(UdpSendSpec),
     Flood(FloodSpec),
@@ -386,6 +389,42 @@ pub struct UdpSendSpec {
 
 fn one() -> usize {
     1
+}
+
+/// `receive_to_close`: read on the newest connection until the module closes it (end of
+/// stream) within `within_ms` (default 2000), then everything that came must match `regex`
+/// (over bytes: `.` is any byte, line ends included; `\xHH` is that byte). For protocols that answer once and
+/// close (an HTTP response), where parts of the answer (ids, lengths) vary. Then the harness
+/// closes its side too: the next client action's newest connection is the one before it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiveToClose {
+    pub regex: BytesRegex,
+    #[serde(default)]
+    pub within_ms: Option<u64>,
+}
+
+impl PartialEq for ReceiveToClose {
+    fn eq(&self, other: &Self) -> bool {
+        self.regex.0.as_str() == other.regex.0.as_str() && self.within_ms == other.within_ms
+    }
+}
+
+impl Eq for ReceiveToClose {}
+
+/// A regex over bytes, compiled when the spec loads (a bad one is an error there).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(try_from = "String")]
+pub struct BytesRegex(pub regex::bytes::Regex);
+
+impl TryFrom<String> for BytesRegex {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        // `(?s-u)`: `.` and `\xHH` stand for single bytes, line ends included.
+        regex::bytes::Regex::new(&format!("(?s-u){text}"))
+            .map(BytesRegex)
+            .map_err(|e| format!("bad regex: {e}"))
+    }
 }
 
 /// `flood`: open `connections` TCP connections to the module's `port` at once, within
@@ -486,6 +525,18 @@ mod tests {
             parse(r#"client = { send = "hi\r\n" }"#).unwrap().client,
             Some(ClientAction::Send(Bytes::from("hi\r\n")))
         );
+        let Some(ClientAction::ReceiveToClose(r)) = parse(
+            r#"client = { receive_to_close = { regex = '\AHTTP/1\.1 200 ', within_ms = 7000 } }"#,
+        )
+        .unwrap()
+        .client
+        else {
+            panic!("not receive_to_close")
+        };
+        assert!(r.regex.0.is_match(b"HTTP/1.1 200 OK\r\n"));
+        assert_eq!(r.within_ms, Some(7000));
+        assert!(parse("client = { receive_to_close = { regex = '(' } }").is_err());
+        assert!(parse("client = { receive_to_close = { regex = 'a', colour = 1 } }").is_err());
         let s = parse(
             "client = { flood = { port = 3000, connections = 1000, timeout_ms = 5000, expect_connected_max = 8 } }",
         )

@@ -15,7 +15,7 @@ use alloc::collections::{BTreeMap, btree_map};
 /// The service a connection belongs to.
 ///
 /// The services still to come plug in here, each with a variant and an arm in
-/// [`Module::conn_event`]: the HTTP server (its listener and its clients), TLS (a session
+/// [`Module::conn_event`] (as the HTTP server's listener and clients did): TLS (a session
 /// over a TCP connection of the service using it), the application clients (HTTP client,
 /// MQTT, ...) and the soft AP's DHCP and DNS servers (their UDP sockets).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

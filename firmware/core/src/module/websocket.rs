@@ -23,12 +23,16 @@
 //!   connection run concurrently, as separate origins; responses come in the order the
 //!   commands finish and carry their `id`. A message that is not a command message is
 //!   answered with code 2 (parse error), its `id` when it had a readable one, and the
-//!   decoder's reason as the response. `data` beyond what the data phase wants is ignored; a
+//!   decoder's reason as the response. A non-empty `response` ends with CR LF, as the machine
+//!   format frames a body and as the REST API's `response` does. `data` beyond what the data phase wants is ignored; a
 //!   command given less waits for the rest like any data phase and fails (code 1) when it
 //!   does not come. Log lines a cmdstream command causes are not sent on the WebSocket (the
 //!   response map has no place for them): they go to the `/log` ring, as a REST command's.
 //! * When the network goes down the cmdstream connections close with it (WEBS streams close
-//!   as every network stream does).
+//!   as every network stream does). Switching the HTTP server off (`http.server.enabled` 0)
+//!   stops new upgrades only: WebSockets already open stay, as a stream does.
+//! * An upgraded connection is no longer an HTTP client: it does not count against
+//!   `http.server.max_clients` and has no HTTP idle timeout.
 
 use super::*;
 use crate::msgpack::{self, Id, Request};
@@ -103,10 +107,11 @@ impl WebSockets {
         ctx.act(Action::Net(NetRequest::Send { conn, data: bytes, to: None }));
     }
 
-    /// Takes an upgraded connection.
-    fn open(&mut self, conn: ConnId, route: WsRoute) {
+    /// Takes an upgraded connection and sends the handshake's answer (`101`).
+    fn open(&mut self, conn: ConnId, route: WsRoute, answer: Vec<u8>, ctx: &mut Ctx<'_>) {
         let ws = Connection::new(ws::MESSAGE_MAX);
         self.conns.insert(conn, WsConn { ws, route, sends: VecDeque::new() });
+        self.send(conn, answer, true, ctx);
     }
 
     /// Bytes on a WebSocket: pongs and the close answer are sent, the connection closed at
@@ -194,20 +199,29 @@ impl WebSockets {
             }
             Err(rejected) => {
                 let why = format!("{}", rejected.error);
-                let answer = msgpack::encode_response(
-                    rejected.id,
-                    ResultCode::PARSE_ERROR.0,
-                    why.as_bytes(),
-                );
-                self.respond(conn, &answer, ctx);
+                self.respond(conn, rejected.id, ResultCode::PARSE_ERROR, why.as_bytes(), ctx);
                 None
             }
         }
     }
 
-    fn respond(&mut self, conn: ConnId, answer: &[u8], ctx: &mut Ctx<'_>) {
+    /// A response message on `conn`: a non-empty body ends with CR LF, as the machine format
+    /// frames it (and as the REST API's `response`).
+    fn respond(
+        &mut self,
+        conn: ConnId,
+        id: Option<Id>,
+        code: ResultCode,
+        body: &[u8],
+        ctx: &mut Ctx<'_>,
+    ) {
         let Some(c) = self.conns.get(&conn) else { return };
-        let frame = c.ws.send(&Message::Binary(answer.to_vec()));
+        let mut text = body.to_vec();
+        if !text.is_empty() {
+            text.extend_from_slice(b"\r\n");
+        }
+        let answer = msgpack::encode_response(id, code.0, &text);
+        let frame = c.ws.send(&Message::Binary(answer));
         self.send(conn, frame, true, ctx);
     }
 
@@ -225,8 +239,7 @@ impl WebSockets {
     /// open).
     fn answered(&mut self, n: u32, code: ResultCode, body: &[u8], ctx: &mut Ctx<'_>) {
         let Some(m) = self.in_flight.remove(&n) else { return };
-        let answer = msgpack::encode_response(m.id, code.0, body);
-        self.respond(m.conn, &answer, ctx);
+        self.respond(m.conn, m.id, code, body, ctx);
     }
 }
 
@@ -248,16 +261,7 @@ impl Module {
         if route == WsRoute::Stream && self.streams.network_full() {
             return Err(WsRefused::NoHandle);
         }
-        self.actions.push_back(Action::Net(NetRequest::Send {
-            conn,
-            data: upgrade.response(),
-            to: None,
-        }));
-        self.svc.websockets.open(conn, route);
-        // The 101's `Sent` is the part's own.
-        if let Some(c) = self.svc.websockets.conns.get_mut(&conn) {
-            c.sends.push_back(true);
-        }
+        self.with_ctx(|s, ctx| s.websockets.open(conn, route, upgrade.response(), ctx));
         match route {
             WsRoute::Stream => {
                 let stream =

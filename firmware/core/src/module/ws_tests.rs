@@ -314,8 +314,13 @@ fn command(command: &str, data: Option<&[u8]>, id: Option<u64>) -> Vec<u8> {
     client(Opcode::Binary, &request.encode())
 }
 
+/// The response message (a non-empty body ends with CR LF).
 fn answer(id: Option<u64>, code: u8, body: &[u8]) -> Vec<u8> {
-    encode(Opcode::Binary, true, &encode_response(id.map(Id::Unsigned), code, body))
+    let mut text = body.to_vec();
+    if !text.is_empty() {
+        text.extend_from_slice(b"\r\n");
+    }
+    encode(Opcode::Binary, true, &encode_response(id.map(Id::Unsigned), code, &text))
 }
 
 #[test]
@@ -365,4 +370,21 @@ fn cmdstream_closes_when_the_network_goes_down() {
     let (conn, _) = rig.open("GET", "/cmdstream");
     rig.send("network_down");
     assert_eq!(rig.wire(conn), Wire { sent: encode_close(1001, ""), closed: true });
+}
+
+#[test]
+fn the_sent_of_a_pong_is_not_taken_for_a_waiting_writes() {
+    let mut rig = Rig::up();
+    let conn = rig.stream();
+    // A pong goes out; before the platform has taken it, a write is handed over too.
+    rig.bytes(conn, &client(Opcode::Ping, b"p"));
+    let pong = encode(Opcode::Pong, true, b"p");
+    assert_eq!(rig.reqs(), vec![NetRequest::Send { conn, data: pong.clone(), to: None }]);
+    rig.m.feed(b"stream_write 0 5\r\nhello", rig.now);
+    let frame = encode(Opcode::Text, true, b"hello");
+    assert_eq!(rig.reqs(), vec![NetRequest::Send { conn, data: frame.clone(), to: None }]);
+    // The pong's `Sent` (3 bytes) is the part's own: the write (7 bytes) still waits.
+    assert_eq!(rig.event(NetEvent::Sent { conn, len: pong.len() }), vec![]);
+    let out = rig.event(NetEvent::Sent { conn, len: frame.len() });
+    assert_eq!(out.last(), Some(&success()), "{out:?}");
 }
