@@ -171,7 +171,10 @@ fn the_serial_transport_under_test_is_the_control_channel() {
 
     // A transport without a channel yet says so and leaves the session as it was.
     let e = s.use_transport(Transport::Rest).unwrap_err();
-    assert_eq!(e.to_string(), "the rest transport is not implemented yet (available: serial)");
+    assert_eq!(
+        e.to_string(),
+        "the rest transport is not implemented yet (available: serial, terminal)"
+    );
     assert_eq!(s.transport(), Transport::Serial);
 
     // Setup over the control channel and steps over the channel under test reach the same
