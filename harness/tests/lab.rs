@@ -425,3 +425,76 @@ fn a_dead_owners_dnsmasq_outside_its_namespace_is_stopped() {
     assert!(!status.success(), "stopped: {status}");
     assert_eq!(OwnerRecord::load(&name), Ok(None));
 }
+
+/// A forward from host loopback into the lab: a host client reaches a server that exists
+/// only inside the lab, both directions arrive whole, a half close passes through, and a
+/// connection while the lab target has no address is closed without bytes.
+#[test]
+fn a_loopback_forward_reaches_a_server_inside_the_lab() {
+    use gecko_hil::lab::forward::{Forward, ForwardSpec};
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !lab_available("a_loopback_forward_reaches_a_server_inside_the_lab") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = Lab::create(dir.path(), "test").expect("create the lab");
+    let host_addr = Ipv4Addr::new(10, 77, 0, 5);
+    // A server only the lab can reach: it answers "<what it read>!" once its client half
+    // closes.
+    let server =
+        lab.run_in(|| TcpListener::bind((host_addr, 0))).expect("enter the lab").expect("bind");
+    let port = server.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in server.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut got = Vec::new();
+            let _ = stream.read_to_end(&mut got);
+            got.push(b'!');
+            let _ = stream.write_all(&got);
+        }
+    });
+    // Not reachable from the host itself.
+    assert!(
+        TcpStream::connect_timeout(
+            &SocketAddr::from((host_addr, port)),
+            Duration::from_millis(300)
+        )
+        .is_err(),
+        "the lab's server is reachable from outside the lab"
+    );
+    let has_address = Arc::new(AtomicBool::new(true));
+    let flag = has_address.clone();
+    let spec: ForwardSpec = format!("127.0.0.1:0:{port}").parse().expect("spec");
+    let forward = Forward::start(spec, &lab.netns_path(), move || {
+        flag.load(Ordering::Relaxed).then_some(host_addr)
+    })
+    .expect("start the forward");
+    let local = forward.local_addr();
+    assert!(local.ip().is_loopback(), "{local}");
+
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let mut client = TcpStream::connect(local).expect("connect to the forward");
+    client.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    client.write_all(&payload).expect("send");
+    client.shutdown(std::net::Shutdown::Write).expect("half close");
+    let mut back = Vec::new();
+    client.read_to_end(&mut back).expect("read the answer");
+    assert_eq!(back.len(), payload.len() + 1);
+    assert!(back.starts_with(&payload) && back.ends_with(b"!"), "the bytes changed on the way");
+    assert_eq!(forward.served(), 1);
+
+    // No address for the module yet: the host side is closed, nothing is sent.
+    has_address.store(false, Ordering::Relaxed);
+    let mut client = TcpStream::connect(local).expect("connect to the forward");
+    client.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut nothing = Vec::new();
+    let _ = client.read_to_end(&mut nothing);
+    assert_eq!(nothing, b"", "bytes without a module");
+    assert_eq!(forward.served(), 1);
+    drop(forward);
+    assert!(TcpStream::connect(local).is_err(), "the forward still listens after it stopped");
+}

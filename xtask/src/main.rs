@@ -6,6 +6,8 @@
 //! * `sim [--console PATH] [--nvm FILE] [--lab]`: start a simulated module and say how to
 //!   attach; with `--lab`, inside a lab network (namespace, bridge, TAP, DHCP/DNS; needs root).
 //! * `lab exec -- CMD…`: run a program inside the lab of the running `sim --lab`.
+//! * `lab forward [HOST:]PORT:MODULE_PORT…`: forward loopback ports of this host to the
+//!   module in the lab of the running `sim --lab`, until that lab ends.
 //! * `build`: build the simulated module and the harness (what `conformance` and `sim` run).
 //! * `build-board BOARD`: build a board's firmware image (release, the board's target) and
 //!   print its size (text, data, bss) and static RAM use. Boards: `qemu-an386`.
@@ -96,6 +98,16 @@ enum LabTask {
         lab_dir: PathBuf,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         command: Vec<String>,
+    },
+    /// Forward loopback ports of this host to the module in the lab, until the lab ends
+    /// (`cargo xtask lab forward 8080:80`, then open http://127.0.0.1:8080/ in a browser).
+    Forward {
+        /// The lab's folder, as given to `sim --lab-dir`.
+        #[arg(long, default_value = DEFAULT_LAB_DIR)]
+        lab_dir: PathBuf,
+        /// `[HOST:]PORT:MODULE_PORT`: HOST is a loopback address (default 127.0.0.1).
+        #[arg(required = true)]
+        ports: Vec<lab::forward::ForwardSpec>,
     },
 }
 
@@ -348,7 +360,11 @@ fn sim_has_lab_flags(binary: &Path) -> bool {
 
 /// The address the lab's DHCP last gave out (the module is its only client), from the lease file.
 fn module_lease(lab: &Lab) -> Option<String> {
-    let leases = std::fs::read_to_string(lab.lease_file()).ok()?;
+    lease_in(&lab.lease_file())
+}
+
+fn lease_in(lease_file: &Path) -> Option<String> {
+    let leases = std::fs::read_to_string(lease_file).ok()?;
     // "<expiry> <mac> <ip> <hostname> <client-id>"; the newest lease last.
     leases.lines().rev().find_map(|l| l.split_whitespace().nth(2)).map(str::to_string)
 }
@@ -500,11 +516,17 @@ fn sim_lab(console: &Path, nvm: &Path, lab_socket: &Path, lab_dir: &Path) -> Res
             break None;
         }
         let lease = module_lease(&lab);
-        if lease.is_some() && lease != announced_lease {
+        if let Some(addr) = lease.as_deref()
+            && lease != announced_lease
+        {
+            println!("Module address (DHCP): {addr}");
             println!(
-                "Module address (DHCP): {}   e.g. cargo xtask lab exec -- curl http://{}/",
-                lease.as_deref().unwrap_or_default(),
-                lease.as_deref().unwrap_or_default()
+                "  its web pages and REST API (with `set http.server.enabled 1`): http://{addr}/"
+            );
+            println!("  inside the lab: cargo xtask lab exec -- curl http://{addr}/");
+            println!(
+                "  from this host's browser: cargo xtask lab forward 8080:80, then \
+                 http://127.0.0.1:8080/"
             );
             announced_lease = lease;
         }
@@ -533,6 +555,43 @@ fn sim_lab(console: &Path, nvm: &Path, lab_socket: &Path, lab_dir: &Path) -> Res
     drop(lab);
     eprintln!("==> lab {ns} removed in {:.0?}", started.elapsed());
     Ok(code)
+}
+
+/// Forwards loopback ports into the running lab until it ends (or a signal stops this).
+fn lab_forward(lab_dir: &Path, ports: &[lab::forward::ForwardSpec]) -> Result<ExitCode> {
+    let lab_dir = root().join(lab_dir);
+    let Some(ns) = running_lab(&lab_dir) else {
+        bail!(
+            "no lab is running ({} names none that is alive); start one with `cargo xtask sim --lab`",
+            lab_ns_file(&lab_dir).display()
+        );
+    };
+    let netns = Path::new(lab::NETNS_DIR).join(&ns);
+    let leases = lab_dir.join("dnsmasq.leases");
+    let mut forwards = Vec::new();
+    for spec in ports {
+        let file = leases.clone();
+        let module = move || lease_in(&file).and_then(|a| a.parse().ok());
+        let forward = lab::forward::Forward::start(*spec, &netns, module)
+            .with_context(|| format!("cannot forward {}", spec.listen))?;
+        let local = forward.local_addr();
+        let to = lease_in(&leases).unwrap_or_else(|| "<module, once it has an address>".into());
+        println!("Forwarding {local} -> {to}:{} in lab {ns}", spec.module_port);
+        if spec.module_port == 80 {
+            println!("  open http://{local}/ in a browser");
+        }
+        forwards.push(forward);
+    }
+    println!("Ctrl-C stops the forward; it also ends when the lab does.");
+    while running_lab(&lab_dir).as_deref() == Some(ns.as_str()) {
+        if interrupt::requested() {
+            return Ok(ExitCode::from(interrupt::exit_code().unwrap_or(130)));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let served: usize = forwards.iter().map(lab::forward::Forward::served).sum();
+    eprintln!("lab {ns} ended: forward stopped ({served} connections forwarded)");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn lab_exec(lab_dir: &Path, command: &[String]) -> Result<ExitCode> {
@@ -749,6 +808,7 @@ fn main() -> ExitCode {
             sim(&console, &nvm, lab.then_some((lab_socket.as_path(), lab_dir.as_path())))
         }
         Task::Lab { which: LabTask::Exec { lab_dir, command } } => lab_exec(&lab_dir, &command),
+        Task::Lab { which: LabTask::Forward { lab_dir, ports } } => lab_forward(&lab_dir, &ports),
         Task::Build => build_tools(false).map(|_| ExitCode::SUCCESS),
         Task::BuildBoard { board } => build_board(&board).map(|_| ExitCode::SUCCESS),
         Task::Ci => ci(),

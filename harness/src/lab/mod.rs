@@ -36,6 +36,7 @@
 //! (`dnsmasq-base`) and `/dev/net/tun`.
 
 pub mod dns;
+pub mod forward;
 pub mod netns;
 pub mod owner;
 
