@@ -72,6 +72,8 @@ pub struct Shared {
     /// (with its ARP requests) into the next boot.
     dns_epoch: u64,
     ping_jobs: VecDeque<(u32, Ipv4)>,
+    /// Bumped by a reset: the ping in flight from before it is cancelled.
+    ping_epoch: u64,
     core: Notify,
     jobs_waker: Vec<Waker>,
     /// The stack runner's waker (registered through [`LabLink`]).
@@ -436,6 +438,7 @@ impl NetDriver for SimNet<'_> {
             s.dns_jobs.clear();
             s.dns_epoch += 1;
             s.ping_jobs.clear();
+            s.ping_epoch += 1;
             s.sockets.reset();
         }
         self.set_config(ConfigV4::None);
@@ -493,21 +496,100 @@ async fn dns_loop(stack: Stack<'_>, shared: &SharedRef) -> ! {
     }
 }
 
+/// How long an echo request may wait in its socket before it is queued again on a fresh one.
+///
+/// smoltcp rate-limits ARP for the whole interface: for a second after any ARP request, a
+/// packet to an address missing from the neighbour cache sends no request, and its socket
+/// is then kept silent for a second of its own, counted from that attempt. The interface's
+/// window outlives a boot of the core (the stack lives on, and a new address flushes the
+/// cache but not the window), so a ping right after a reboot that followed traffic (a
+/// connection the module accepted, say) would leave only after the core's ping timeout. A
+/// fresh socket has no silence of its own: its request (and ARP) leaves as soon as the
+/// interface's window is over.
+const ECHO_REQUEUE: Duration = Duration::from_millis(25);
+
+/// The echo request's payload.
+const ECHO_PAYLOAD: &[u8] = b"gecko-sim ping";
+
+/// One echo request to `to` and its reply: the round trip from the moment the request left,
+/// queued again every [`ECHO_REQUEUE`] until it does (`None` if no reply came within
+/// [`JOB_CAP`]). Replies are waited for with a registered waker, not by polling.
+async fn ping_once(
+    stack: Stack<'_>,
+    bufs: &mut PingBuffers,
+    ident: u16,
+    to: Ipv4,
+) -> Option<Duration> {
+    use embassy_net::icmp::{
+        ChecksumCapabilities, IcmpEndpoint, IcmpSocket, Icmpv4Packet, Icmpv4Repr,
+    };
+    let echo = Icmpv4Repr::EchoRequest { ident, seq_no: 0, data: ECHO_PAYLOAD };
+    let mut request = std::vec![0u8; echo.buffer_len()];
+    echo.emit(&mut Icmpv4Packet::new_unchecked(&mut request[..]), &ChecksumCapabilities::default());
+    let target = IpAddress::Ipv4(Ipv4Address::from(to));
+    let cap = embassy_time::Instant::now() + JOB_CAP;
+    loop {
+        let mut sock = IcmpSocket::new(
+            stack,
+            &mut bufs.rx_meta,
+            &mut bufs.rx,
+            &mut bufs.tx_meta,
+            &mut bufs.tx,
+        );
+        sock.bind(IcmpEndpoint::Ident(ident)).ok()?;
+        sock.send_to(&request, target).await.ok()?;
+        let left = embassy_futures::select::select(sock.flush(), Timer::after(ECHO_REQUEUE)).await;
+        if let embassy_futures::select::Either::Second(()) = left {
+            if embassy_time::Instant::now() >= cap {
+                return None;
+            }
+            // Dropping the socket drops the request that did not leave.
+            continue;
+        }
+        let sent = embassy_time::Instant::now();
+        let reply = async {
+            let mut buf = [0u8; 64];
+            loop {
+                let Ok((n, from)) = sock.recv_from(&mut buf).await else { continue };
+                let packet = Icmpv4Packet::new_unchecked(&buf[..n]);
+                let parsed = Icmpv4Repr::parse(&packet, &ChecksumCapabilities::default());
+                if from == target
+                    && matches!(parsed, Ok(Icmpv4Repr::EchoReply { ident: i, seq_no: 0, .. }) if i == ident)
+                {
+                    return sent.elapsed();
+                }
+            }
+        };
+        return reply.with_deadline(cap).await.ok();
+    }
+}
+
+/// The ping job loop's socket buffers (one echo request and its reply at a time).
+struct PingBuffers {
+    rx_meta: [embassy_net::icmp::PacketMetadata; 1],
+    tx_meta: [embassy_net::icmp::PacketMetadata; 1],
+    rx: [u8; 256],
+    tx: [u8; 256],
+}
+
 async fn ping_loop(stack: Stack<'_>, shared: &SharedRef) -> ! {
     use embassy_net::icmp::PacketMetadata;
-    use embassy_net::icmp::ping::{PingManager, PingParams};
-    let mut rx_meta = [PacketMetadata::EMPTY];
-    let mut tx_meta = [PacketMetadata::EMPTY];
-    let mut rx_buffer = [0u8; 256];
-    let mut tx_buffer = [0u8; 256];
-    let mut pinger =
-        PingManager::new(stack, &mut rx_meta, &mut rx_buffer, &mut tx_meta, &mut tx_buffer);
+    let mut bufs = PingBuffers {
+        rx_meta: [PacketMetadata::EMPTY],
+        tx_meta: [PacketMetadata::EMPTY],
+        rx: [0; 256],
+        tx: [0; 256],
+    };
+    let mut ident: u16 = 0;
     loop {
         let (id, to) = wait_for(shared, |s| s.ping_jobs.pop_front()).await;
-        let mut params = PingParams::new(core::net::Ipv4Addr::from(to));
-        params.set_count(1).set_timeout(JOB_CAP).set_rate_limit(Duration::from_millis(0));
-        params.set_payload(b"gecko-sim ping");
-        if let Ok(rtt) = pinger.ping(&params).await {
+        ident = ident.wrapping_add(1);
+        let epoch = shared.borrow().ping_epoch;
+        let reset = wait_for(shared, move |s| (s.ping_epoch != epoch).then_some(()));
+        // A reset cancels the ping in flight: the next boot's pings do not wait behind it.
+        let ping = ping_once(stack, &mut bufs, ident, to);
+        let res = embassy_futures::select::select(ping, reset).await;
+        if let embassy_futures::select::Either::First(Some(rtt)) = res {
             let rtt_ms = u32::try_from(rtt.as_millis()).unwrap_or(u32::MAX);
             answer(shared, NetEvent::PingReply { id, rtt_ms });
         }
