@@ -326,3 +326,47 @@ impl UdpServerConfig {
         }
     }
 }
+
+/// `http.server.*`: the HTTP server and its REST API (`http.server.interface` and the TLS
+/// variables are not read: the server runs on the WLAN, without TLS).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpServerConfig {
+    pub enabled: bool,
+    pub api_enabled: bool,
+    pub port: u16,
+    pub max_clients: usize,
+    /// Basic authorization is on when both are set (chapter, "Client Authorization").
+    pub username: String,
+    pub password: String,
+    /// The realm of `WWW-Authenticate`.
+    pub auth_title: String,
+    /// Empty: CORS off.
+    pub cors_origin: String,
+    pub root_filename: String,
+    pub notfound_filename: String,
+    pub denied_filename: String,
+}
+
+impl HttpServerConfig {
+    pub fn from_vars(vars: &Vars) -> Self {
+        let text = |var| vars::unescape_plain(vars.text(var));
+        Self {
+            enabled: vars.flag(Var::HttpServerEnabled),
+            api_enabled: vars.flag(Var::HttpServerApiEnabled),
+            port: port_of(vars, Var::HttpServerPort),
+            max_clients: usize::try_from(vars.num(Var::HttpServerMaxClients)).unwrap_or(4),
+            username: text(Var::HttpServerUsername),
+            password: text(Var::HttpServerPassword),
+            auth_title: text(Var::HttpServerAuthTitle),
+            cors_origin: text(Var::HttpServerCorsOrigin),
+            root_filename: text(Var::HttpServerRootFilename),
+            notfound_filename: text(Var::HttpServerNotfoundFilename),
+            denied_filename: text(Var::HttpServerDeniedFilename),
+        }
+    }
+
+    /// Whether requests need Basic authorization.
+    pub fn auth_enabled(&self) -> bool {
+        !self.username.is_empty() && !self.password.is_empty()
+    }
+}

@@ -2,8 +2,8 @@
 //!
 //! Bytes from the serial bus, commands from other origins and completions of platform work
 //! go in; bytes for the bus, replies for the origins and [`module::Action`]s come out. Time
-//! is a parameter ([`time::Instant`]); the core never reads a clock and never does I/O, and
-//! it depends on no crate.
+//! is a parameter ([`time::Instant`]); the core never reads a clock and never does I/O; it
+//! depends only on `httparse` and `base64` (both `no_std`), for the HTTP server.
 //!
 //! * [`module`]: the [`Module`] the platform drives (`boot`, `feed`/`take_output`,
 //!   `execute`/`data`/`take_replies`, `next_action`, `net_event`, `poll_at`/`tick`), the
@@ -16,6 +16,8 @@
 //! * [`command`], [`vars`], [`config`]: the command table, the variables (typed ids from the
 //!   one table), the services' typed settings.
 //! * [`wlan`], [`streams`], [`fs`]: the network up sequence, the stream table, the file system.
+//! * [`http`]: the HTTP server's codecs (request heads and bodies, responses, URL decoding,
+//!   content types, Basic auth, the REST API's JSON, the whitelist), no knowledge of `Module`.
 //! * [`net`]: the contract with the platform's network (requests out, events in, [`net::ConnId`]).
 //! * [`platform`]: the traits a platform implements (NVM, network driver); the async loop that
 //!   drives the core over them is the `gecko-runner` crate.
@@ -35,6 +37,7 @@ pub mod command;
 pub mod config;
 pub mod console;
 pub mod fs;
+pub mod http;
 pub mod module;
 pub mod net;
 pub mod nvm;

@@ -199,6 +199,8 @@ pub(super) struct Services {
     files: Files,
     /// The stream commands' settings and the network streams' receive path (sockets.rs).
     sockets: Sockets,
+    /// The HTTP server, its REST API and its `/log` ring (http_server.rs).
+    http_server: HttpServer,
 }
 
 impl Services {
@@ -211,6 +213,7 @@ impl Services {
             autos: Autos::new(vars),
             files,
             sockets: Sockets::new(vars),
+            http_server: HttpServer::new(vars),
         }
     }
 }
@@ -298,6 +301,7 @@ impl Module {
     pub fn feed(&mut self, bytes: &[u8], now: Instant) {
         self.clock = self.clock.max(now);
         self.in_origin(Some(Origin::Serial), |m| m.feed_serial(bytes, now));
+        self.route_front_end_replies(now);
     }
 
     /// Runs one command line for `origin` (no line editing, no echo). Its replies are taken
@@ -309,6 +313,12 @@ impl Module {
         if self.halted {
             return;
         }
+        self.execute_here(origin, line, now);
+        self.route_front_end_replies(now);
+    }
+
+    /// [`Module::execute`] without routing the replies (a front end's own path).
+    fn execute_here(&mut self, origin: Origin, line: &[u8], now: Instant) {
         self.in_origin(Some(origin), |m| {
             if m.pending.is_some() {
                 m.queued.push_back((origin, line.to_vec()));
@@ -325,6 +335,13 @@ impl Module {
         if self.halted {
             return 0;
         }
+        let used = self.data_here(origin, bytes, now);
+        self.route_front_end_replies(now);
+        used
+    }
+
+    /// [`Module::data`] without routing the replies (a front end's own path).
+    fn data_here(&mut self, origin: Origin, bytes: &[u8], now: Instant) -> usize {
         self.in_origin(Some(origin), |m| {
             let Some(Pending::Stream(StreamWait::Data { phase, deadline, .. })) = &mut m.pending
             else {
@@ -363,6 +380,7 @@ impl Module {
         self.clock = self.clock.max(now);
         let owner = self.owner(|p| *p == Pending::Save);
         self.in_origin(owner, |m| m.nvm_stored_here(result, now));
+        self.route_front_end_replies(now);
     }
 
     /// Reports how [`Action::StoreFiles`] went; `Err` carries a reason for the log. A
@@ -372,6 +390,7 @@ impl Module {
         self.clock = self.clock.max(now);
         let owner = self.owner(|p| matches!(p, Pending::Files(FilesWait::StoreFiles { .. })));
         self.in_origin(owner, |m| m.files_stored_here(result, now));
+        self.route_front_end_replies(now);
     }
 
     /// The file system as it is now (for tests and diagnostics).
@@ -387,6 +406,7 @@ impl Module {
         }
         let owner = self.event_owner(&event);
         self.in_origin(owner, |m| m.net_event_here(event, now));
+        self.route_front_end_replies(now);
     }
 
     fn net_event_here(&mut self, event: NetEvent, now: Instant) {
@@ -421,6 +441,7 @@ impl Module {
         for (_, tick) in TIMERS {
             tick(self, now);
         }
+        self.route_front_end_replies(now);
     }
 
     /// The join counters (join attempt count of the current pass, join retry count, auto
@@ -559,6 +580,8 @@ const TIMERS: &[Timer] = &[
     (Module::commands_poll_at, Module::commands_tick),
     // The TCP server: idle clients.
     (Module::tcp_server_poll_at, Module::tcp_server_tick),
+    // The HTTP server: clients that have not sent a whole request in time.
+    (Module::http_server_poll_at, Module::http_server_tick),
     // Auto start's background openers.
     (Module::auto_poll_at, Module::auto_tick),
     // STREAM mode: the bus's flush timer.
@@ -572,6 +595,7 @@ mod bus;
 mod conns;
 mod ctx;
 mod files;
+mod http_server;
 mod network;
 mod origins;
 mod sockets;
@@ -584,6 +608,8 @@ pub use auto::AUTO_RETRY;
 use auto::Autos;
 use bus::Bus;
 use files::{Files, FilesWait};
+use http_server::HttpServer;
+pub use http_server::{HTTP_IDLE_TIMEOUT, LOG_LINE_MAX, LOG_LINES};
 use network::{AfterUp, NetWait, Network};
 pub use sockets::{DATA_TIMEOUT, UDP_OPEN_TIMEOUT};
 use sockets::{Sockets, StreamWait, WriteTarget, conn_failure_text, parse_size};
@@ -595,6 +621,8 @@ use udp_server::UdpServer;
 mod file_tests;
 #[cfg(test)]
 mod frames;
+#[cfg(test)]
+mod http_tests;
 #[cfg(test)]
 mod net_tests;
 #[cfg(test)]

@@ -423,6 +423,7 @@ impl Module {
         let udps = self.svc.udp_server.cfg();
         let udp_server = (!has_udps).then(|| (udps.auto.clone(), udps.port));
         self.with_ctx(|s, ctx| s.autos.network_up(udp_server, now, ctx));
+        self.http_server_sync();
     }
 
     /// The network went down: the openers and the listener go, every network stream closes.
@@ -430,6 +431,7 @@ impl Module {
         self.with_ctx(|s, ctx| {
             s.autos.network_down(ctx);
             s.tcp_server.network_down(ctx);
+            s.http_server.stop(ctx);
         });
         let open: Vec<ConnId> = self
             .streams

@@ -27,6 +27,10 @@ pub(super) enum Owner {
     AutoStart,
     /// The TCP server's listener.
     TcpServer,
+    /// The HTTP server's listener.
+    HttpListener,
+    /// A client of the HTTP server (not a stream: the HTTP server has none).
+    HttpClient,
     /// An open stream of the stream table (TCPC, TCPS, UDPC, UDPS); its handle is found by
     /// [`Streams::by_conn`].
     Stream,
@@ -127,6 +131,8 @@ impl Module {
             Some(Owner::Command(_)) => self.command_conn_event(event, now),
             Some(Owner::AutoStart) => self.auto_conn_event(event, now),
             Some(Owner::TcpServer) => self.listener_event(event, now),
+            Some(Owner::HttpListener) => self.http_listener_event(event, now),
+            Some(Owner::HttpClient) => self.http_client_event(event, now),
             Some(Owner::Stream) => self.stream_conn_event(event, now),
             None => {
                 // Late: an attempt given up (or a listener stopped) meanwhile.

@@ -51,7 +51,9 @@ impl Ctx<'_> {
     /// The one way the core closes a connection (a listener: stops listening).
     pub(super) fn close_conn(&mut self, conn: ConnId) {
         let request = match self.conns.owner(conn) {
-            Some(Owner::TcpServer) => NetRequest::TcpUnlisten { listener: conn },
+            Some(Owner::TcpServer | Owner::HttpListener) => {
+                NetRequest::TcpUnlisten { listener: conn }
+            }
             _ => NetRequest::Close { conn },
         };
         self.conns.remove(conn);

@@ -24,11 +24,42 @@ impl Module {
         }
     }
 
-    /// Log lines no command caused reach every interested consumer: the serial console
-    /// today (an HTTP `/log` ring would be the second).
+    /// Log lines no command caused reach every interested consumer: the serial console and
+    /// the HTTP server's `/log` ring.
     pub(super) fn broadcast(&mut self, reply: Reply) {
-        if let Reply::Log { .. } = reply {
+        if let Reply::Log { text, .. } = &reply {
+            self.svc.http_server.log_line(text);
             self.render_serial(reply);
+        }
+    }
+
+    /// Hands the replies waiting for front-end origins to the part that owns each origin:
+    /// one arm per origin kind. Called after every entry point that can produce replies
+    /// (feed, execute, data, net_event, tick, the store completions). A part may run more
+    /// (a data phase), so this goes on until no front end's reply waits. Origins no part owns
+    /// (auto start, an HTTP id the server did not give out) stay for `take_replies`.
+    pub(super) fn route_front_end_replies(&mut self, now: Instant) {
+        loop {
+            let owned = |m: &Self, origin: &Origin| match origin {
+                Origin::Http(id) => m.svc.http_server.owns(*id),
+                // No part owns these (yet): their replies wait for `take_replies`.
+                Origin::Serial | Origin::Terminal(_) | Origin::CmdStream(_) | Origin::AutoStart => {
+                    false
+                }
+            };
+            let Some(first) = self.outbox.iter().position(|(o, _)| owned(self, o)) else {
+                return;
+            };
+            let origin = self.outbox[first].0;
+            let (mine, rest): (Vec<_>, Vec<_>) =
+                core::mem::take(&mut self.outbox).into_iter().partition(|(o, _)| *o == origin);
+            self.outbox = rest;
+            let replies = mine.into_iter().map(|(_, reply)| reply).collect();
+            match origin {
+                Origin::Http(id) => self.http_replies(id, replies, now),
+                Origin::Serial | Origin::Terminal(_) | Origin::CmdStream(_) | Origin::AutoStart => {
+                }
+            }
         }
     }
 

@@ -97,7 +97,7 @@ impl Module {
             }
         }
         let vars = &self.vars;
-        for part in parts {
+        for part in parts.iter().copied() {
             match part {
                 Part::Module => self.cfg = Settings::from_vars(vars),
                 Part::Network => self.svc.network.configure(vars),
@@ -106,7 +106,12 @@ impl Module {
                 Part::Bus => self.svc.bus.configure(vars),
                 Part::Autos => self.svc.autos.configure(vars),
                 Part::Sockets => self.svc.sockets.configure(vars),
+                Part::HttpServer => self.svc.http_server.configure(vars),
             }
+        }
+        if parts.contains(&Part::HttpServer) {
+            // Enabled, disabled or moved while the network is up: it follows at once.
+            self.http_server_sync();
         }
     }
 
@@ -218,6 +223,7 @@ pub(super) enum Part {
     Bus,
     Autos,
     Sockets,
+    HttpServer,
 }
 
 /// The parts whose settings read `var`: a change of it makes them, and only them, read
@@ -231,6 +237,8 @@ pub(super) fn readers(var: Var) -> &'static [Part] {
         &[Part::Network, Part::Autos]
     } else if under("tcp.server.") {
         &[Part::TcpServer]
+    } else if under("http.server.") {
+        &[Part::HttpServer]
     } else if under("udp.server.") {
         &[Part::UdpServer]
     } else if name == "bus.mode" || under("bus.stream.") {

@@ -850,8 +850,8 @@ fn uptime_grows_with_now() {
 /// Each part's settings as read from `vars`, for comparing.
 fn settings_of(part: Part, vars: &Vars) -> String {
     use crate::config::{
-        AutoConfig, NetworkConfig, SocketsConfig, StreamModeConfig, TcpServerConfig,
-        UdpServerConfig,
+        AutoConfig, HttpServerConfig, NetworkConfig, SocketsConfig, StreamModeConfig,
+        TcpServerConfig, UdpServerConfig,
     };
     match part {
         Part::Module => format!("{:?}", Settings::from_vars(vars)),
@@ -861,6 +861,7 @@ fn settings_of(part: Part, vars: &Vars) -> String {
         Part::Bus => format!("{:?}", StreamModeConfig::from_vars(vars)),
         Part::Autos => format!("{:?}", AutoConfig::from_vars(vars)),
         Part::Sockets => format!("{:?}", SocketsConfig::from_vars(vars)),
+        Part::HttpServer => format!("{:?}", HttpServerConfig::from_vars(vars)),
     }
 }
 
@@ -869,7 +870,7 @@ fn settings_of(part: Part, vars: &Vars) -> String {
 /// come out different must be among the variable's readers.
 #[test]
 fn every_variable_a_part_reads_maps_to_it() {
-    const PARTS: [Part; 7] = [
+    const PARTS: [Part; 8] = [
         Part::Module,
         Part::Network,
         Part::TcpServer,
@@ -877,6 +878,7 @@ fn every_variable_a_part_reads_maps_to_it() {
         Part::Bus,
         Part::Autos,
         Part::Sockets,
+        Part::HttpServer,
     ];
     const VALUES: &[&str] = &[
         "0",
