@@ -39,6 +39,7 @@
 
 pub mod ap;
 pub mod bench;
+pub mod browser;
 pub mod capture;
 pub mod channel;
 pub mod code;

@@ -421,15 +421,7 @@ impl Lab {
         let c = &self.config;
         let subnet = self.subnet();
         let path_arg = |flag: &str, p: PathBuf| format!("{flag}={}", p.display());
-        // It dies with this process, even one killed outright, when `setpriv` is there.
-        let mut cmd = match netns::find_tool("setpriv") {
-            Some(setpriv) => {
-                let mut cmd = self.command(setpriv);
-                cmd.args(["--pdeathsig", "KILL"]).arg(dnsmasq);
-                cmd
-            }
-            None => self.command(dnsmasq),
-        };
+        let mut cmd = self.daemon_command(dnsmasq);
         cmd.args([
             "--no-daemon".to_string(),
             "--conf-file=/dev/null".into(),
@@ -466,9 +458,6 @@ impl Lab {
             "--log-dhcp".into(),
             "--log-queries".into(),
         ]);
-        // Its own process group: a Ctrl-C at the terminal goes to the harness, which then
-        // takes the lab down in order.
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
         let child = spawn_tied(cmd).map_err(io(format!("start {}", dnsmasq.display())))?;
         let pid = child.id() as i32;
@@ -546,6 +535,24 @@ impl Lab {
     /// it starts is stopped when the lab is dropped.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         exec_in(&self.ip, &self.name, program)
+    }
+
+    /// A program to run inside the lab as a daemon of this process (dnsmasq, a browser):
+    /// it dies with this process, even one killed outright, when `setpriv` is there
+    /// (`--pdeathsig KILL`), and it has its own process group, so a Ctrl-C at the terminal
+    /// goes to the harness, which then takes the lab down in order. Start it with
+    /// [`spawn_tied`].
+    pub fn daemon_command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = match netns::find_tool("setpriv") {
+            Some(setpriv) => {
+                let mut cmd = self.command(setpriv);
+                cmd.args(["--pdeathsig", "KILL"]).arg(program.as_ref());
+                cmd
+            }
+            None => self.command(program),
+        };
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        cmd
     }
 
     /// Runs `f` on a thread inside the lab's namespace (sockets it opens are the lab's).
@@ -731,7 +738,7 @@ impl Drop for Peer<'_> {
 /// parent-death signal (`setpriv --pdeathsig`) fires when the parent *thread* ends, and a lab
 /// may be created on a thread that ends before the lab does (a runner's worker, a test's
 /// helper thread).
-fn spawn_tied(cmd: Command) -> std::io::Result<Child> {
+pub fn spawn_tied(cmd: Command) -> std::io::Result<Child> {
     type Job = (Command, std::sync::mpsc::Sender<std::io::Result<Child>>);
     static SPAWNER: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> =
         std::sync::OnceLock::new();
