@@ -13,12 +13,14 @@
 //!   [`crate::Module::take_output`] returns, in the order they happen.
 //! * An origin a front end owns gets its replies through that front end: the module hands
 //!   them over in `Module::route_front_end_replies` (the HTTP server for `Origin::Http`, the
-//!   WebSocket command stream for `Origin::CmdStream`; the remote terminal to come), which
-//!   renders them as its protocol wants. Any other origin takes its replies with [`crate::Module::take_replies`]. A command from such an origin shows nothing on the serial console, as on
-//!   the real module, except the broadcast log lines it may set off (the network coming up,
-//!   `[Opened: N]` of a stream it opens later in the background).
-//! * The broadcast sink reaches the serial console and the HTTP server's `/log` ring (see
-//!   `Module::broadcast`).
+//!   WebSocket command stream for `Origin::CmdStream`, the remote terminal for
+//!   `Origin::Terminal`), which renders them as its protocol wants. Any other origin (auto
+//!   start) takes its replies with [`crate::Module::take_replies`]. A command from another
+//!   origin shows nothing on the serial console, as on the real module, except the broadcast
+//!   log lines it may set off (the network coming up, `[Opened: N]` of a stream it opens later
+//!   in the background).
+//! * The broadcast sink reaches the serial console, a logged-in remote terminal and the HTTP
+//!   server's `/log` ring (see `Module::broadcast`).
 
 use crate::result::ResultCode;
 use alloc::string::String;
