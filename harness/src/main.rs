@@ -157,9 +157,17 @@ struct ReportArgs {
     /// A run folder (or its results.json); `reports/latest` by default.
     #[arg(default_value = "reports/latest")]
     run: PathBuf,
-    /// Compare with this older run: new failures, fixed, still failing.
+    /// Compare with this older run (or a run on another rig): new failures, fixed, still
+    /// failing, with both runs' transcripts of every case whose verdict differs.
     #[arg(long)]
     diff: Option<PathBuf>,
+    /// With --diff: compare only the results both runs have (same case and transport), e.g.
+    /// a board that ran a few sections over serial against the simulated module's full run.
+    #[arg(long, requires = "diff")]
+    common: bool,
+    /// With --diff: write the Markdown to this file and print a one-line summary instead.
+    #[arg(long, requires = "diff")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -550,8 +558,17 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
     match args.diff {
         Some(old) => {
             let old = report::load_results(&results_path(&old))?;
-            let diff = report::diff_runs(&old, &run);
-            say!("{}", report::render_diff_markdown(&diff));
+            let options = report::DiffOptions { common_only: args.common };
+            let diff = report::diff_runs_with(&old, &run, options);
+            let markdown = report::render_diff_markdown(&diff);
+            match &args.out {
+                Some(out) => {
+                    std::fs::write(out, markdown)
+                        .with_context(|| format!("cannot write {}", out.display()))?;
+                    sayln!("{}: {}", out.display(), diff.one_line());
+                }
+                None => say!("{markdown}"),
+            }
             Ok(if diff.has_regressions() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
         None => {

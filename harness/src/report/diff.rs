@@ -11,13 +11,21 @@
 //!   fail → known deviation);
 //! * new cases / removed cases: in only one of the runs (a new failing case is listed both here
 //!   and under new failures).
+//!
+//! Every case whose verdict differs between the runs is shown with both runs' transcripts of
+//! it, so a difference between two rigs (the simulated module and an emulated board) can be
+//! read side by side.
+//!
+//! With [`DiffOptions::common_only`], only the cases both runs ran (same id and transport) are
+//! compared: a case only one run selected (the board ran fewer sections, or only serial) is
+//! left out and counted, not listed as new or removed.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use super::markdown::{code, md};
+use super::markdown::{code, fenced, md};
 use super::text;
-use crate::model::{RunResult, Totals, Verdict};
+use crate::model::{CaseResult, RunResult, Totals, TranscriptEntry, Transport, Verdict};
 
 /// What identifies a run in a diff.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,7 +52,7 @@ impl RunSummary {
 }
 
 /// One case over one transport in a diff.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DiffEntry {
     pub id: String,
     /// The case id with its transport, as [`crate::model::CaseResult::key`] gives it.
@@ -56,11 +64,39 @@ pub struct DiffEntry {
     pub after: Option<Verdict>,
     /// The reason of the run the entry is about (`after`, or `before` for a removed case).
     pub reason: Option<String>,
+    /// The `before` run's transcript of the case (empty when absent there).
+    pub before_transcript: Vec<TranscriptEntry>,
+    /// The `after` run's transcript of the case (empty when absent there).
+    pub after_transcript: Vec<TranscriptEntry>,
+}
+
+impl DiffEntry {
+    /// The case is in both runs with a different verdict: its transcripts are worth reading.
+    pub fn verdict_changed(&self) -> bool {
+        matches!((self.before, self.after), (Some(b), Some(a)) if b != a)
+    }
+}
+
+/// How to compare two runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiffOptions {
+    /// Compare only the cases (id and transport) both runs ran; the others are counted in
+    /// [`RunDiff::left_out`] instead of listed as new or removed.
+    pub common_only: bool,
+}
+
+/// Cases left out of a diff restricted to the common cases.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeftOut {
+    /// Results only in the `before` run.
+    pub only_before: usize,
+    /// Results only in the `after` run.
+    pub only_after: usize,
 }
 
 /// The difference between two runs. Every list is in the order of the `after` run's cases
 /// (removed cases: of the `before` run's).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RunDiff {
     pub before: RunSummary,
     pub after: RunSummary,
@@ -70,20 +106,51 @@ pub struct RunDiff {
     pub other_changes: Vec<DiffEntry>,
     pub new_cases: Vec<DiffEntry>,
     pub removed_cases: Vec<DiffEntry>,
+    /// `Some` when only the common cases were compared: what was left out.
+    pub left_out: Option<LeftOut>,
 }
 
 impl RunDiff {
+    /// How many results differ in verdict or presence (what a one-line summary counts).
+    pub fn changed(&self) -> usize {
+        [&self.new_failures, &self.fixed, &self.still_failing, &self.other_changes]
+            .into_iter()
+            .flatten()
+            .filter(|e| e.verdict_changed())
+            .count()
+            + self.new_cases.len()
+            + self.removed_cases.len()
+    }
+
+    /// One line for a terminal: `3 differ (1 new failure, 1 fixed) among 40 common results`.
+    pub fn one_line(&self) -> String {
+        let compared = self.after.totals.total() - self.left_out.map_or(0, |l| l.only_after);
+        format!(
+            "{} vs {}: {} result{} differ{} ({} new failure{}, {} fixed) among {compared} compared",
+            self.after.rig,
+            self.before.rig,
+            self.changed(),
+            if self.changed() == 1 { "" } else { "s" },
+            if self.changed() == 1 { "s" } else { "" },
+            self.new_failures.len(),
+            if self.new_failures.len() == 1 { "" } else { "s" },
+            self.fixed.len(),
+        )
+    }
+
     /// Something fails now that did not before.
     pub fn has_regressions(&self) -> bool {
         !self.new_failures.is_empty()
     }
 }
 
-/// Compares two runs.
+/// Compares two runs, every case of both.
 pub fn diff_runs(before: &RunResult, after: &RunResult) -> RunDiff {
-    let keyed = |run: &'_ RunResult| -> HashMap<(String, crate::model::Transport), Verdict> {
-        run.cases.iter().map(|c| ((c.id.clone(), c.transport), c.verdict)).collect()
-    };
+    diff_runs_with(before, after, DiffOptions::default())
+}
+
+/// Compares two runs as `options` say.
+pub fn diff_runs_with(before: &RunResult, after: &RunResult, options: DiffOptions) -> RunDiff {
     let (old, new) = (keyed(before), keyed(after));
 
     let mut diff = RunDiff {
@@ -95,10 +162,18 @@ pub fn diff_runs(before: &RunResult, after: &RunResult) -> RunDiff {
         other_changes: Vec::new(),
         new_cases: Vec::new(),
         removed_cases: Vec::new(),
+        left_out: options.common_only.then(LeftOut::default),
     };
 
     for case in &after.cases {
-        let was = old.get(&(case.id.clone(), case.transport)).copied();
+        let old_case = old.get(&(case.id.clone(), case.transport)).copied();
+        if old_case.is_none()
+            && let Some(left_out) = &mut diff.left_out
+        {
+            left_out.only_after += 1;
+            continue;
+        }
+        let was = old_case.map(|c| c.verdict);
         let entry = DiffEntry {
             id: case.id.clone(),
             key: case.key(),
@@ -106,6 +181,8 @@ pub fn diff_runs(before: &RunResult, after: &RunResult) -> RunDiff {
             before: was,
             after: Some(case.verdict),
             reason: case.reason.clone(),
+            before_transcript: old_case.map(|c| c.transcript.clone()).unwrap_or_default(),
+            after_transcript: case.transcript.clone(),
         };
         let failing_now = text::is_failing(case.verdict);
         let failing_before = was.is_some_and(text::is_failing);
@@ -124,6 +201,10 @@ pub fn diff_runs(before: &RunResult, after: &RunResult) -> RunDiff {
     }
     for case in &before.cases {
         if !new.contains_key(&(case.id.clone(), case.transport)) {
+            if let Some(left_out) = &mut diff.left_out {
+                left_out.only_before += 1;
+                continue;
+            }
             diff.removed_cases.push(DiffEntry {
                 id: case.id.clone(),
                 key: case.key(),
@@ -131,10 +212,17 @@ pub fn diff_runs(before: &RunResult, after: &RunResult) -> RunDiff {
                 before: Some(case.verdict),
                 after: None,
                 reason: case.reason.clone(),
+                before_transcript: case.transcript.clone(),
+                after_transcript: Vec::new(),
             });
         }
     }
     diff
+}
+
+/// A run's results by case id and transport.
+fn keyed(run: &RunResult) -> HashMap<(String, Transport), &CaseResult> {
+    run.cases.iter().map(|c| ((c.id.clone(), c.transport), c)).collect()
 }
 
 /// Renders a diff as Markdown (for a PR comment or a CI job summary).
@@ -146,7 +234,25 @@ pub fn render_diff_markdown(diff: &RunDiff) -> String {
 }
 
 fn write_diff(o: &mut String, d: &RunDiff) -> std::fmt::Result {
-    writeln!(o, "# Run {} compared with {}\n", code(&d.after.run_id), code(&d.before.run_id))?;
+    writeln!(
+        o,
+        "# Run {} ({}) compared with {} ({})\n",
+        code(&d.after.run_id),
+        md(&d.after.rig),
+        code(&d.before.run_id),
+        md(&d.before.rig)
+    )?;
+    if let Some(l) = d.left_out {
+        writeln!(
+            o,
+            "Only the results both runs have (same case and transport) are compared; left out: \
+             {} only in {}, {} only in {}.\n",
+            l.only_before,
+            code(&d.before.run_id),
+            l.only_after,
+            code(&d.after.run_id)
+        )?;
+    }
     if d.has_regressions() {
         writeln!(
             o,
@@ -206,6 +312,37 @@ fn write_diff(o: &mut String, d: &RunDiff) -> std::fmt::Result {
     write_list(o, "Other changes", &d.other_changes)?;
     write_list(o, "New cases", &d.new_cases)?;
     write_list(o, "Removed cases", &d.removed_cases)?;
+    write_transcripts(o, d)?;
+    Ok(())
+}
+
+/// Both runs' transcripts of every case whose verdict differs.
+fn write_transcripts(o: &mut String, d: &RunDiff) -> std::fmt::Result {
+    let changed: Vec<&DiffEntry> =
+        [&d.new_failures, &d.fixed, &d.still_failing, &d.other_changes]
+            .into_iter()
+            .flatten()
+            .filter(|e| e.verdict_changed())
+            .collect();
+    writeln!(o, "## Transcripts of the cases whose verdict differs ({})\n", changed.len())?;
+    if changed.is_empty() {
+        return writeln!(o, "None.\n");
+    }
+    for e in changed {
+        writeln!(o, "### {} {}\n", code(&e.key), transition(e.before, e.after))?;
+        for (run, rig, transcript) in [
+            (&d.before.run_id, &d.before.rig, &e.before_transcript),
+            (&d.after.run_id, &d.after.rig, &e.after_transcript),
+        ] {
+            writeln!(o, "{} ({}):\n", code(run), md(rig))?;
+            if transcript.is_empty() {
+                writeln!(o, "No transcript.\n")?;
+            } else {
+                let lines: Vec<String> = transcript.iter().map(text::transcript_line).collect();
+                writeln!(o, "{}\n", fenced(&lines.join("\n")))?;
+            }
+        }
+    }
     Ok(())
 }
 
@@ -333,6 +470,65 @@ mod tests {
         after.cases.retain(|c| c.transport != crate::model::Transport::Rest);
         let removed = diff_runs(&before, &after).removed_cases;
         assert!(removed.iter().all(|e| e.key.ends_with("@rest")) && !removed.is_empty());
+    }
+
+    /// A board run of a subset over serial only, against the simulated module's run of every
+    /// case over serial and REST: one case passes on the sim and fails on the board.
+    fn sim_and_board() -> (RunResult, RunResult) {
+        use crate::model::{Direction, TranscriptEntry};
+        let sim = crate::testdata::sample_multi_transport_run();
+        let mut board = sample_run();
+        board.run_id = "20250101-130000-qemu-an386".into();
+        board.rig.name = "qemu-an386".into();
+        board.cases.retain(|c| c.id != "serial/prompt/after-response");
+        let case = board
+            .cases
+            .iter_mut()
+            .find(|c| c.id == "passkeys/ascii/min-length")
+            .expect("the sample has it");
+        case.verdict = Verdict::Fail;
+        case.reason = Some("step 1: expected `Set OK`, got `Command failed`".into());
+        case.transcript = vec![
+            TranscriptEntry {
+                t_ms: 0.0,
+                dir: Direction::Tx,
+                text: "set wlan.passkey 12345678\r\n".into(),
+            },
+            TranscriptEntry { t_ms: 8.5, dir: Direction::Rx, text: "Command failed\r\n> ".into() },
+        ];
+        board.totals = Totals::count(&board.cases);
+        (sim, board)
+    }
+
+    #[test]
+    fn common_only_leaves_out_what_one_run_did_not_run() {
+        let (sim, board) = sim_and_board();
+        let all = diff_runs(&sim, &board);
+        assert!(!all.removed_cases.is_empty() && all.left_out.is_none());
+
+        let d = diff_runs_with(&sim, &board, DiffOptions { common_only: true });
+        assert!(d.new_cases.is_empty() && d.removed_cases.is_empty(), "{d:?}");
+        // Every REST result and the serial prompt case are only in the sim's run.
+        let rest = sim.cases.iter().filter(|c| c.transport == Transport::Rest).count();
+        assert_eq!(d.left_out, Some(LeftOut { only_before: rest + 1, only_after: 0 }));
+        let keys: Vec<&str> = d.new_failures.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["passkeys/ascii/min-length"]);
+        let e = &d.new_failures[0];
+        assert!(e.verdict_changed());
+        assert_eq!(e.after_transcript.len(), 2);
+        assert_eq!(e.before_transcript, sim.cases[0].transcript);
+        assert_eq!(d.changed(), 1);
+        assert_eq!(
+            d.one_line(),
+            "qemu-an386 vs sim-a: 1 result differs (1 new failure, 0 fixed) among 5 compared"
+        );
+    }
+
+    #[test]
+    fn cross_rig_diff_markdown_snapshot() {
+        let (sim, board) = sim_and_board();
+        let d = diff_runs_with(&sim, &board, DiffOptions { common_only: true });
+        insta::assert_snapshot!("diff_cross_rig_md", render_diff_markdown(&d));
     }
 
     #[test]

@@ -28,7 +28,10 @@ pub mod matrix;
 mod text;
 mod timeline;
 
-pub use diff::{DiffEntry, RunDiff, RunSummary, diff_runs, render_diff_markdown};
+pub use diff::{
+    DiffEntry, DiffOptions, LeftOut, RunDiff, RunSummary, diff_runs, diff_runs_with,
+    render_diff_markdown,
+};
 pub use html::render_html;
 pub use junit::render_junit;
 pub use markdown::render_summary;
