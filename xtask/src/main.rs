@@ -15,7 +15,8 @@
 //!   the boards' targets), the board images (clippy and build), tests, a type check of the
 //!   fuzz targets, spec validation, conformance against the simulated module, then the
 //!   serial, variables and passkeys sections on the emulated board (QEMU; skipped loudly
-//!   when `qemu-system-arm` is missing).
+//!   when `qemu-system-arm` is missing), and `diff-vs-sim.md` in the board run's folder: the
+//!   results both runs have whose verdict differs, with both transcripts (not a failure).
 //! * `bench serial`: command round trip through the harness vs. a raw floor (release build).
 //! * `bench transports`: the same per transport (serial, REST, cmdstream, terminal) beside
 //!   each one's floor, serial vs. pexpect, REST requests/s with 8 clients (release build).
@@ -693,10 +694,12 @@ fn ci() -> Result<ExitCode> {
     run("validate specs and rigs", Command::new(bin.join("hil")).current_dir(root()).arg("check"))?;
     // Four simulated modules at once: the suite runs every case over four transports and
     // spends its time waiting on the modules and the lab, not on the CPU.
+    let before_sim = latest_run();
     let code = conformance(&["--no-progress", "--jobs", "4"].map(String::from))?;
     if code != ExitCode::SUCCESS {
         bail!("conformance against the simulated module failed");
     }
+    let sim_run = new_run(before_sim.as_deref(), "the simulated module")?;
     if !has_program("qemu-system-arm") {
         if in_ci() {
             bail!("`qemu-system-arm` is not installed: the emulated board cannot be tested");
@@ -713,10 +716,46 @@ fn ci() -> Result<ExitCode> {
         .map(String::from)
         .collect();
     let code = conformance(&args)?;
+    // The comparison is written even when the board's run failed: it is where to look first.
+    let board_run = new_run(Some(&sim_run), "the emulated board")?;
+    diff_vs_sim(&sim_run, &board_run)?;
     if code != ExitCode::SUCCESS {
         bail!("conformance against the emulated board (rigs/qemu-an386.toml) failed");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The name of the report file comparing a board's run with the simulated module's.
+const DIFF_VS_SIM: &str = "diff-vs-sim.md";
+
+/// The run folder `reports/latest` points at, if any.
+fn latest_run() -> Option<PathBuf> {
+    let reports = root().join("reports");
+    let target = std::fs::read_link(reports.join(gecko_hil::report::LATEST)).ok()?;
+    Some(reports.join(target))
+}
+
+/// The run folder a run just wrote: `reports/latest`, which must have moved from `before`.
+fn new_run(before: Option<&Path>, what: &str) -> Result<PathBuf> {
+    match latest_run() {
+        Some(dir) if Some(dir.as_path()) != before => Ok(dir),
+        _ => bail!("the run against {what} wrote no report folder (reports/latest did not move)"),
+    }
+}
+
+/// Writes `<board run>/diff-vs-sim.md`: the results both runs have (the board's sections,
+/// over serial) whose verdict differs, with both transcripts. A difference does not fail CI:
+/// the board's known differences are in its expectations file, which its run applied.
+fn diff_vs_sim(sim_run: &Path, board_run: &Path) -> Result<()> {
+    use gecko_hil::report;
+    let sim = report::load_results(&sim_run.join(report::RESULTS_JSON))?;
+    let board = report::load_results(&board_run.join(report::RESULTS_JSON))?;
+    let diff = report::diff_runs_with(&sim, &board, report::DiffOptions { common_only: true });
+    let out = board_run.join(DIFF_VS_SIM);
+    std::fs::write(&out, report::render_diff_markdown(&diff))
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!("==> {}: {}", out.display(), diff.one_line());
+    Ok(())
 }
 
 /// Whether `program --version` runs.
