@@ -2,7 +2,8 @@
 //! beside a raw floor on the same port (write the command bytes, read the framed reply,
 //! nothing else). `hil bench transports`: the same for every transport, each beside its own
 //! floor on the same module, serial beside a pexpect loop too, and REST under as many
-//! clients at once as the module admits.
+//! clients at once as the module admits. `hil bench boards`: boot time to an answering
+//! console and command round trip on the simulated module and the emulated board, side by side.
 
 use crate::channel::rest::HttpTarget;
 use crate::channel::{Channel, Request};
@@ -111,6 +112,104 @@ pub fn serial(rig: &Rig, workdir: &Path, iterations: usize) -> Result<SerialBenc
     }
     drop(sim);
     Ok(SerialBench { harness: stats(harness), raw: stats(raw) })
+}
+
+/// What `bench boards` measured on one rig.
+#[derive(Clone, Debug)]
+pub struct BoardBench {
+    pub rig: String,
+    /// Start of the module (process or QEMU, and a sim rig's lab) until its console answers,
+    /// once per boot.
+    pub boots: Vec<Duration>,
+    /// `version` round trips through the harness, after warm-up.
+    pub round_trip: Stats,
+}
+
+impl BoardBench {
+    /// The fastest and the median boot.
+    pub fn boot_min_median(&self) -> (Duration, Duration) {
+        let mut b = self.boots.clone();
+        b.sort_unstable();
+        (b[0], b[b.len() / 2])
+    }
+}
+
+/// Boots the rig's module `boots` times (each until its console answers a command) and, on
+/// the last, times `iterations` round trips of `version` after a tenth as many as warm-up.
+pub fn board(
+    rig: &Rig,
+    workdir: &Path,
+    boots: usize,
+    iterations: usize,
+) -> Result<BoardBench, BenchError> {
+    check(boots >= 1, || "boot at least once".to_string())?;
+    check(iterations >= 10, || "use at least 10 iterations".to_string())?;
+    let mut times = Vec::with_capacity(boots);
+    let mut last = None;
+    for i in 0..boots {
+        let dir = workdir.join(format!("boot-{i}"));
+        std::fs::create_dir_all(&dir)?;
+        // The previous module is stopped first: one module at a time.
+        drop(last.take());
+        let t = Instant::now();
+        let session = Session::open(rig, &dir)?;
+        times.push(t.elapsed());
+        last = Some(session);
+    }
+    let Some(mut session) = last else {
+        return Err(BenchError::Unexpected("no boot".to_string()));
+    };
+    let request = Request { line: "version", data: None, timeout: rig.command_timeout };
+    let mut samples = Vec::with_capacity(iterations);
+    for i in 0..iterations + iterations / 10 {
+        let t = Instant::now();
+        let reply = session.control.execute(&request)?;
+        let took = t.elapsed();
+        check(reply.code.0 == 0 && !reply.text().is_empty(), || {
+            format!("unexpected reply {reply:?}")
+        })?;
+        if i >= iterations / 10 {
+            samples.push(took);
+        }
+    }
+    drop(session);
+    Ok(BoardBench { rig: rig.name.clone(), boots: times, round_trip: stats(samples) })
+}
+
+/// The table of `bench boards`: one row per rig, then the ratio of each rig to the first.
+pub fn boards_report(benches: &[BoardBench]) -> Vec<String> {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let mut out = vec![format!(
+        "{:<14} {:>12} {:>12} {:>12} {:>12}",
+        "rig", "boot min", "boot median", "rtt p50", "rtt p99"
+    )];
+    for b in benches {
+        let (min, median) = b.boot_min_median();
+        out.push(format!(
+            "{:<14} {:>9.1} ms {:>9.1} ms {:>9.1} µs {:>9.1} µs",
+            b.rig,
+            ms(min),
+            ms(median),
+            us(b.round_trip.p50),
+            us(b.round_trip.p99)
+        ));
+    }
+    if let Some((first, rest)) = benches.split_first() {
+        let (fmin, fmed) = first.boot_min_median();
+        for b in rest {
+            let (min, median) = b.boot_min_median();
+            out.push(format!(
+                "{:<14} {:>10.2}x {:>11.2}x {:>11.2}x {:>11.2}x",
+                format!("{}/{}", b.rig, first.rig),
+                ms(min) / ms(fmin),
+                ms(median) / ms(fmed),
+                us(b.round_trip.p50) / us(first.round_trip.p50),
+                us(b.round_trip.p99) / us(first.round_trip.p99)
+            ));
+        }
+    }
+    out
 }
 
 /// What `bench suite` measured.

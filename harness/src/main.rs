@@ -224,6 +224,19 @@ enum BenchCmd {
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
         runs: u32,
     },
+    /// Boot time until the console answers (min, median) and `version` round trip (p50,
+    /// p99) on each rig, with each rig's ratio to the first (the simulated module).
+    Boards {
+        /// The rigs, the reference first.
+        #[arg(long = "rig", default_values = ["rigs/sim.toml", "rigs/qemu-an386.toml"])]
+        rigs: Vec<PathBuf>,
+        /// Boots per rig.
+        #[arg(long, default_value_t = 5)]
+        boots: usize,
+        /// Timed round trips (a tenth more go first as warm-up).
+        #[arg(long, default_value_t = 200)]
+        iterations: usize,
+    },
     /// Rig setup time, cases per second, and suite time at several --jobs values.
     Suite {
         #[arg(long, default_value = "rigs/sim.toml")]
@@ -286,6 +299,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
         }
         Cmd::Bench(args) => match args.which {
             BenchCmd::Serial { rig, iterations } => bench_serial(&rig, iterations),
+            BenchCmd::Boards { rigs, boots, iterations } => bench_boards(&rigs, boots, iterations),
             BenchCmd::Suite { rig, specs, jobs } => bench_suite(&rig, &specs, &jobs),
             BenchCmd::Streams { rig, bytes, runs } => bench_streams(&rig, bytes, runs),
             BenchCmd::Transports {
@@ -651,6 +665,28 @@ fn bench_serial(rig_path: &Path, iterations: usize) -> Result<ExitCode> {
         us(b.harness.p50) / us(b.raw.p50),
         us(b.harness.p99) / us(b.raw.p99)
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_boards(rig_paths: &[PathBuf], boots: usize, iterations: usize) -> Result<ExitCode> {
+    let mut benches = Vec::with_capacity(rig_paths.len());
+    for path in rig_paths {
+        let rig = rig::load(path)?;
+        let workdir = std::env::temp_dir().join(format!(
+            "hil-bench-boards-{}-{}",
+            std::process::id(),
+            rig.name
+        ));
+        let result = bench::board(&rig, &workdir, boots, iterations);
+        let _ = std::fs::remove_dir_all(&workdir);
+        benches.push(result.with_context(|| format!("bench boards on {}", path.display()))?);
+    }
+    sayln!(
+        "boot to an answering console ({boots} boots), `version` round trip ({iterations} after warm-up)"
+    );
+    for line in bench::boards_report(&benches) {
+        sayln!("  {line}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -18,6 +18,8 @@
 //!   when `qemu-system-arm` is missing), and `diff-vs-sim.md` in the board run's folder: the
 //!   results both runs have whose verdict differs, with both transcripts (not a failure).
 //! * `bench serial`: command round trip through the harness vs. a raw floor (release build).
+//! * `bench boards`: boot time to an answering console (min, median of 5) and `version`
+//!   round trip (p50, p99) on the simulated module and the emulated board, with the ratio.
 //! * `bench transports`: the same per transport (serial, REST, cmdstream, terminal) beside
 //!   each one's floor, serial vs. pexpect, REST requests/s with 8 clients (release build).
 //!
@@ -125,6 +127,16 @@ enum Bench {
     /// requests/s with 8 clients (lab rig, root).
     Transports {
         #[arg(long, default_value_t = 2000)]
+        iterations: usize,
+    },
+    /// Boot time to an answering console and command round trip: the simulated module vs.
+    /// the emulated board (QEMU mps2-an386), with the board/sim ratio.
+    Boards {
+        /// Boots per rig (min and median reported).
+        #[arg(long, default_value_t = 5)]
+        boots: usize,
+        /// Timed `version` round trips (after warm-up).
+        #[arg(long, default_value_t = 200)]
         iterations: usize,
     },
     /// Rig setup time, cases per second, suite time with --jobs 1 vs --jobs 4.
@@ -801,6 +813,26 @@ fn bench_serial(iterations: usize) -> Result<ExitCode> {
     )
 }
 
+fn bench_boards(boots: usize, iterations: usize) -> Result<ExitCode> {
+    let bin = build_tools(true)?;
+    build_board("qemu-an386")?;
+    pass_through(
+        Command::new(bin.join("hil")).current_dir(root()).args([
+            "bench",
+            "boards",
+            "--rig",
+            "rigs/sim.toml",
+            "--rig",
+            "rigs/qemu-an386.toml",
+            "--boots",
+            &boots.to_string(),
+            "--iterations",
+            &iterations.to_string(),
+        ]),
+        "hil",
+    )
+}
+
 fn bench_streams() -> Result<ExitCode> {
     let bin = build_tools(true)?;
     pass_through(
@@ -855,6 +887,9 @@ fn main() -> ExitCode {
         Task::Ci => ci(),
         Task::Bench { which: Bench::Serial { iterations } } => bench_serial(iterations),
         Task::Bench { which: Bench::Suite { rig } } => bench_suite(&rig),
+        Task::Bench { which: Bench::Boards { boots, iterations } } => {
+            bench_boards(boots, iterations)
+        }
         Task::Bench { which: Bench::Streams } => bench_streams(),
         Task::Bench { which: Bench::Transports { iterations } } => bench_transports(iterations),
     };

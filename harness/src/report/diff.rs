@@ -318,12 +318,11 @@ fn write_diff(o: &mut String, d: &RunDiff) -> std::fmt::Result {
 
 /// Both runs' transcripts of every case whose verdict differs.
 fn write_transcripts(o: &mut String, d: &RunDiff) -> std::fmt::Result {
-    let changed: Vec<&DiffEntry> =
-        [&d.new_failures, &d.fixed, &d.still_failing, &d.other_changes]
-            .into_iter()
-            .flatten()
-            .filter(|e| e.verdict_changed())
-            .collect();
+    let changed: Vec<&DiffEntry> = [&d.new_failures, &d.fixed, &d.still_failing, &d.other_changes]
+        .into_iter()
+        .flatten()
+        .filter(|e| e.verdict_changed())
+        .collect();
     writeln!(o, "## Transcripts of the cases whose verdict differs ({})\n", changed.len())?;
     if changed.is_empty() {
         return writeln!(o, "None.\n");
