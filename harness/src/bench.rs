@@ -1268,6 +1268,24 @@ pub fn transports_report(b: &TransportsBench) -> Vec<String> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn boards_table_has_each_rig_and_the_ratio_to_the_first() {
+        let ms = Duration::from_millis;
+        let us = Duration::from_micros;
+        let sim = BoardBench {
+            rig: "sim".into(),
+            boots: vec![ms(40), ms(20), ms(30), ms(25), ms(90)],
+            round_trip: Stats { p50: us(100), p99: us(400), samples: 200 },
+        };
+        let board = BoardBench {
+            rig: "qemu-an386".into(),
+            boots: vec![ms(300), ms(200), ms(250)],
+            round_trip: Stats { p50: us(1000), p99: us(1200), samples: 200 },
+        };
+        assert_eq!(sim.boot_min_median(), (ms(20), ms(30)));
+        insta::assert_snapshot!("boards_table", boards_report(&[sim, board]).join("\n"));
+    }
+
     #[rstest::rstest]
     #[case::one(&[3.0], (3.0, 3.0, 3.0))]
     #[case::odd(&[5.0, 1.0, 3.0], (3.0, 1.0, 5.0))]
