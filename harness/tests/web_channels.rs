@@ -96,7 +96,9 @@ fn serve_http(mut stream: TcpStream, behaviour: &Behaviour, state: &Mutex<State>
         json_reply(200, &serde_json::json!({ "logs": logs }).to_string())
     } else if head.starts_with("POST /command ") {
         if behaviour.silent {
-            std::thread::sleep(Duration::from_secs(3));
+            // Never answer: hold the connection until the client gives up and closes it.
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
             return;
         }
         if let Some((status, text)) = &behaviour.broken {

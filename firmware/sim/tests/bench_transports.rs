@@ -10,20 +10,9 @@ use gecko_hil::bench::{Measured, TransportsOptions, transports};
 use gecko_hil::transport::Transport;
 use std::time::Duration;
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 #[test]
 fn bench_transports_measures_every_transport_on_one_module() {
-    if !is_root() {
+    if !common::is_root() {
         eprintln!(
             "SKIPPED bench_transports_measures_every_transport_on_one_module: lab networking needs root"
         );

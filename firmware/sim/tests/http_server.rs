@@ -12,17 +12,6 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 fn has_curl() -> bool {
     std::process::Command::new("curl").arg("--version").output().is_ok_and(|o| o.status.success())
 }
@@ -50,7 +39,7 @@ fn curl(session: &Session, args: &[&str]) -> String {
 
 #[test]
 fn curl_reaches_the_rest_api_beside_the_tcp_server() {
-    if !is_root() || !has_curl() {
+    if !common::is_root() || !has_curl() {
         eprintln!("SKIPPED curl_reaches_the_rest_api_beside_the_tcp_server: needs root and curl");
         return;
     }

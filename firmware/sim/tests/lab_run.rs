@@ -38,31 +38,9 @@ fault = { kind = "dhcp_silent" }
 send = "version"
 "#;
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-fn our_namespaces() -> Vec<String> {
-    let out = std::process::Command::new("ip").args(["netns", "list"]).output().unwrap();
-    let prefix = format!("gecko-{}-", std::process::id());
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| n.starts_with(&prefix))
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn a_lab_run_joins_captures_and_cleans_up() {
-    if !is_root() {
+    if !common::is_root() {
         eprintln!("SKIPPED a_lab_run_joins_captures_and_cleans_up: lab networking needs root");
         return;
     }
@@ -86,5 +64,5 @@ fn a_lab_run_joins_captures_and_cleans_up() {
     let unfired = &result.cases[1];
     assert_eq!(unfired.verdict, Verdict::Error);
     assert!(unfired.reason.as_deref().unwrap().contains("never fired"), "{:?}", unfired.reason);
-    assert!(our_namespaces().is_empty(), "left behind: {:?}", our_namespaces());
+    assert!(common::our_namespaces().is_empty(), "left behind: {:?}", common::our_namespaces());
 }

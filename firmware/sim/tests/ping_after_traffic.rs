@@ -54,20 +54,9 @@ body_regex = '\APing reply from 10\.77\.0\.1: \d+ ms\z'
     )
 }
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 #[test]
 fn a_ping_after_a_reboot_that_followed_a_connection_is_answered() {
-    if !is_root() {
+    if !common::is_root() {
         eprintln!(
             "SKIPPED a_ping_after_a_reboot_that_followed_a_connection_is_answered: needs root"
         );

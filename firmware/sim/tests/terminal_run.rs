@@ -11,28 +11,6 @@ use gecko_hil::model::Verdict;
 use gecko_hil::runner::run;
 use gecko_hil::spec::load_dir;
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-fn our_namespaces() -> Vec<String> {
-    let out = std::process::Command::new("ip").args(["netns", "list"]).output().unwrap();
-    let prefix = format!("gecko-{}-", std::process::id());
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| n.starts_with(&prefix))
-        .map(str::to_string)
-        .collect()
-}
-
 const TERMINAL_CASES: &str = r#"
 [[case]]
 id = "t/over-terminal"
@@ -61,7 +39,7 @@ reboot = true
 
 #[test]
 fn cases_run_over_the_remote_terminal_from_inside_the_lab() {
-    if !is_root() {
+    if !common::is_root() {
         eprintln!("SKIPPED cases_run_over_the_remote_terminal_from_inside_the_lab: needs root");
         return;
     }
@@ -87,5 +65,5 @@ fn cases_run_over_the_remote_terminal_from_inside_the_lab() {
     assert_eq!(skipped.verdict, Verdict::Skipped);
     let reason = skipped.reason.as_deref().unwrap();
     assert!(reason.contains("restarts the module"), "{reason}");
-    assert!(our_namespaces().is_empty(), "left behind: {:?}", our_namespaces());
+    assert!(common::our_namespaces().is_empty(), "left behind: {:?}", common::our_namespaces());
 }

@@ -14,17 +14,6 @@ use gecko_hil::session::Session;
 use gecko_hil::transport::Transport;
 use std::time::Duration;
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 fn req<'a>(line: &'a str, data: Option<&'a [u8]>) -> Request<'a> {
     Request { line, data, timeout: Duration::from_secs(5) }
 }
@@ -51,7 +40,7 @@ fn target(s: &mut Session, credentials: Option<Credentials>) -> HttpTarget {
 
 #[test]
 fn rest_carries_commands_data_logs_and_credentials() {
-    if !is_root() {
+    if !common::is_root() {
         eprintln!("SKIPPED rest_carries_commands_data_logs_and_credentials: needs root");
         return;
     }
@@ -107,7 +96,7 @@ fn rest_carries_commands_data_logs_and_credentials() {
 
 #[test]
 fn the_command_stream_runs_many_commands_on_one_connection() {
-    if !is_root() {
+    if !common::is_root() {
         eprintln!("SKIPPED the_command_stream_runs_many_commands_on_one_connection: needs root");
         return;
     }

@@ -15,17 +15,6 @@ use std::time::{Duration, Instant};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Message, WebSocket};
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 /// Runs a console command (with `data` for its data phase); its reply's text (code 0).
 fn console_data(session: &mut Session, line: &str, data: Option<&[u8]>) -> String {
     let request = Request { line, data, timeout: Duration::from_secs(10) };
@@ -107,7 +96,7 @@ fn command(
 
 #[test]
 fn a_websocket_client_uses_stream_and_cmdstream() {
-    if !is_root() {
+    if !common::is_root() {
         eprintln!("SKIPPED a_websocket_client_uses_stream_and_cmdstream: needs root");
         return;
     }

@@ -1,4 +1,5 @@
-//! Machine-format frames for the module's tests: output split into logs and responses.
+//! Machine-format frames for the module's tests: output split into logs and responses; and
+//! the lab network the tests' scans find.
 
 use crate::console;
 use alloc::string::{String, ToString};
@@ -54,4 +55,15 @@ pub(super) fn frames(out: &[u8]) -> Vec<F> {
         rest = &rest[9 + len..];
     }
     got
+}
+
+/// The access point the module tests join: `lab` on channel 6, with `security`.
+pub(super) fn lab_bss(security: crate::net::Security) -> crate::net::Bss {
+    crate::net::Bss {
+        ssid: "lab".into(),
+        bssid: [2, 0, 0, 0, 1, 1],
+        channel: 6,
+        rssi: -40,
+        security,
+    }
 }

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::http::auth::base64_encode;
-use crate::net::{ACCEPTED_BASE, Bss, Security};
+use crate::net::{ACCEPTED_BASE, Security};
 use alloc::vec;
 use rstest::rstest;
 
@@ -103,13 +103,7 @@ impl Rig {
             [NetRequest::Scan { id, .. }] => *id,
             other => panic!("unexpected {other:?}"),
         };
-        let bss = Bss {
-            ssid: "lab".into(),
-            bssid: [2, 0, 0, 0, 1, 1],
-            channel: 6,
-            rssi: -40,
-            security: Security::Wpa2Aes,
-        };
+        let bss = lab_bss(Security::Wpa2Aes);
         self.event(NetEvent::ScanDone { id, results: vec![bss] });
         let attempt = self.m.join_counters().1;
         self.event(NetEvent::Associated { attempt })

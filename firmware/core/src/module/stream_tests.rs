@@ -2,7 +2,7 @@
 //! driven through the module's bytes, `net_event`s and `tick`s.
 
 use super::*;
-use crate::net::{ACCEPTED_BASE, Bss, ConnFailure, Security};
+use crate::net::{ACCEPTED_BASE, ConnFailure, Security};
 use crate::streams::NETWORK_MAX;
 use alloc::vec;
 use rstest::rstest;
@@ -62,13 +62,7 @@ impl Rig {
             [NetRequest::Scan { id, .. }] => *id,
             other => panic!("unexpected {other:?}"),
         };
-        let bss = Bss {
-            ssid: "lab".into(),
-            bssid: [2, 0, 0, 0, 1, 1],
-            channel: 6,
-            rssi: -40,
-            security: Security::Wpa2Aes,
-        };
+        let bss = lab_bss(Security::Wpa2Aes);
         rig.event(NetEvent::ScanDone { id, results: vec![bss] });
         let attempt = rig.m.join_counters().1;
         let out = rig.event(NetEvent::Associated { attempt });
@@ -190,13 +184,7 @@ fn tcp_client_brings_the_network_up_and_resolves_the_host() {
         [NetRequest::Scan { id, .. }] => *id,
         other => panic!("unexpected {other:?}"),
     };
-    let bss = Bss {
-        ssid: "lab".into(),
-        bssid: [2, 0, 0, 0, 1, 1],
-        channel: 6,
-        rssi: -40,
-        security: Security::Open,
-    };
+    let bss = lab_bss(Security::Open);
     rig.event(NetEvent::ScanDone { id, results: vec![bss] });
     rig.reqs();
     let attempt = rig.m.join_counters().1;
@@ -1190,13 +1178,7 @@ fn streaming(extra: &[(&str, &str)]) -> (Rig, ConnId) {
         [NetRequest::Scan { id, .. }] => *id,
         other => panic!("unexpected {other:?}"),
     };
-    let bss = Bss {
-        ssid: "lab".into(),
-        bssid: [2, 0, 0, 0, 1, 1],
-        channel: 6,
-        rssi: -40,
-        security: Security::Wpa2Aes,
-    };
+    let bss = lab_bss(Security::Wpa2Aes);
     assert_eq!(rig.event(NetEvent::ScanDone { id, results: vec![bss] }), vec![], "no logs");
     let attempt = rig.m.join_counters().1;
     assert_eq!(rig.event(NetEvent::Associated { attempt }), vec![]);

@@ -4,7 +4,7 @@
 
 use super::terminal::{BUSY, PASSWORD_OK, PASSWORD_PROMPT, PASSWORD_WRONG};
 use super::*;
-use crate::net::{ACCEPTED_BASE, Bss, Ipv4Config, Security};
+use crate::net::{ACCEPTED_BASE, Ipv4Config, Security};
 use alloc::vec;
 
 use super::frames::*;
@@ -64,13 +64,7 @@ impl Rig {
             [NetRequest::Scan { id, .. }] => *id,
             other => panic!("unexpected requests {other:?}"),
         };
-        let bss = Bss {
-            ssid: "lab".to_string(),
-            bssid: [2, 0, 0, 0, 1, 1],
-            channel: 6,
-            rssi: -40,
-            security: Security::Wpa2Aes,
-        };
+        let bss = lab_bss(Security::Wpa2Aes);
         self.event(NetEvent::ScanDone { id, results: vec![bss] });
         self.reqs();
         self.event(NetEvent::Associated { attempt: 1 });

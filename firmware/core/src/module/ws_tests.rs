@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::msgpack::{Id, Request, encode_response};
-use crate::net::{ACCEPTED_BASE, Bss, Security};
+use crate::net::{ACCEPTED_BASE, Security};
 use crate::streams::NETWORK_MAX;
 use crate::ws::frame::{Opcode, encode, encode_close, encode_masked};
 use alloc::vec;
@@ -76,13 +76,7 @@ impl Rig {
             [NetRequest::Scan { id, .. }] => *id,
             other => panic!("unexpected {other:?}"),
         };
-        let bss = Bss {
-            ssid: "lab".into(),
-            bssid: [2, 0, 0, 0, 1, 1],
-            channel: 6,
-            rssi: -40,
-            security: Security::Wpa2Aes,
-        };
+        let bss = lab_bss(Security::Wpa2Aes);
         rig.event(NetEvent::ScanDone { id, results: vec![bss] });
         let attempt = rig.m.join_counters().1;
         rig.event(NetEvent::Associated { attempt });

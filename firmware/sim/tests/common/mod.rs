@@ -63,3 +63,22 @@ pub fn options(reports_root: PathBuf, retries: u32, jobs: usize) -> gecko_hil::r
         transports: None,
     }
 }
+
+/// Whether the tests run as root (lab networking needs it; without it a lab test says so and
+/// returns).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// The lab namespaces of this test process (named `gecko-<pid>-<n>`): none may be left.
+pub fn our_namespaces() -> Vec<String> {
+    let prefix = format!("gecko-{}-", std::process::id());
+    gecko_hil::lab::netns::list().into_iter().filter(|n| n.starts_with(&prefix)).collect()
+}
