@@ -22,6 +22,8 @@
 //!   content types, Basic auth, the REST API's JSON, the whitelist), no knowledge of `Module`.
 //! * [`ws`]: WebSocket (RFC 6455) for the HTTP server: handshake, frames, a connection's
 //!   protocol state.
+//! * [`tls`]: the contract with the platform's TLS engine (sans-IO sessions), the chapter's TLS
+//!   error codes, handshake states and cipher suites.
 //! * [`net`]: the contract with the platform's network (requests out, events in, [`net::ConnId`]).
 //! * [`platform`]: the traits a platform implements (NVM, network driver); the async loop that
 //!   drives the core over them is the `gecko-runner` crate.
@@ -53,6 +55,7 @@ pub mod result;
 pub mod streams;
 pub mod telnet;
 pub mod time;
+pub mod tls;
 pub mod vars;
 pub mod wlan;
 pub mod ws;
