@@ -223,6 +223,8 @@ pub struct TcpClientConfig {
     pub retry_period: Duration,
     pub auto_retries: u32,
     pub auto: AutoStart,
+    /// `tcp.client.tls_enabled`: auto start opens a TLS client (TLSC).
+    pub tls: bool,
 }
 
 impl TcpClientConfig {
@@ -240,6 +242,7 @@ impl TcpClientConfig {
                 Var::TcpClientRemoteHost,
                 Var::TcpClientRemotePort,
             ),
+            tls: vars.flag(Var::TcpClientTlsEnabled),
         }
     }
 }
@@ -251,6 +254,8 @@ pub struct TcpServerConfig {
     pub max_clients: usize,
     pub idle_timeout: Duration,
     pub auto: AutoStart,
+    /// `tcp.server.tls_*`: the server's TLS (`tls_server`; auto start with TLS when enabled).
+    pub tls: ServerTls,
 }
 
 impl TcpServerConfig {
@@ -260,6 +265,57 @@ impl TcpServerConfig {
             max_clients: usize::try_from(vars.num(Var::TcpServerMaxClients)).unwrap_or(4),
             idle_timeout: Duration::from_secs(vars.num(Var::TcpServerIdleTimeout)),
             auto: AutoStart::server(vars, Var::TcpServerAutoStart, Var::TcpServerAutoInterface),
+            tls: ServerTls {
+                enabled: vars.flag(Var::TcpServerTlsEnabled),
+                cert: vars::unescape_plain(vars.text(Var::TcpServerTlsCert)),
+                key: vars::unescape_plain(vars.text(Var::TcpServerTlsKey)),
+                verify_peer: vars.flag(Var::TcpServerTlsVerifyPeer),
+            },
+        }
+    }
+}
+
+/// A server's TLS settings (`tcp.server.tls_*`, `http.server.tls_*`): its certificate and key
+/// (file names), and whether clients must present a certificate the CA
+/// (`network.tls.ca_cert`) signed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerTls {
+    pub enabled: bool,
+    pub cert: String,
+    pub key: String,
+    pub verify_peer: bool,
+}
+
+/// `network.tls.*`: the TLS client's certificates (file names) and the limits of every TLS
+/// session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsSettings {
+    pub ca_cert: String,
+    /// `network.tls.ca_cert_verify_enabled`: check the server's certificate.
+    pub verify: bool,
+    pub client_cert: String,
+    pub client_key: String,
+    pub handshake_timeout: Duration,
+    /// `network.tls.version`: `10`, `11`, `12` cap the version; `0` means the highest the
+    /// module speaks (assumed).
+    pub max_version: crate::tls::TlsVersion,
+}
+
+impl TlsSettings {
+    pub fn from_vars(vars: &Vars) -> Self {
+        use crate::tls::TlsVersion;
+        let text = |var| vars::unescape_plain(vars.text(var));
+        Self {
+            ca_cert: text(Var::NetworkTlsCaCert),
+            verify: vars.flag(Var::NetworkTlsCaCertVerifyEnabled),
+            client_cert: text(Var::NetworkTlsClientCert),
+            client_key: text(Var::NetworkTlsClientKey),
+            handshake_timeout: Duration::from_millis(vars.num(Var::NetworkTlsHandshakeTimeout)),
+            max_version: match vars.text(Var::NetworkTlsVersion) {
+                "10" => TlsVersion::Tls1_0,
+                "11" => TlsVersion::Tls1_1,
+                _ => TlsVersion::Tls1_2,
+            },
         }
     }
 }
@@ -353,8 +409,8 @@ impl UdpServerConfig {
     }
 }
 
-/// `http.server.*`: the HTTP server and its REST API (`http.server.interface` and the TLS
-/// variables are not read: the server runs on the WLAN, without TLS).
+/// `http.server.*`: the HTTP server and its REST API (`http.server.interface` is not read:
+/// the server runs on the WLAN). With `tls_enabled` it is the HTTPS server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpServerConfig {
     pub enabled: bool,
@@ -371,6 +427,9 @@ pub struct HttpServerConfig {
     pub root_filename: String,
     pub notfound_filename: String,
     pub denied_filename: String,
+    pub tls: ServerTls,
+    /// `http.server.tls_log_clients`: log each TLS client's handshake.
+    pub tls_log_clients: bool,
 }
 
 impl HttpServerConfig {
@@ -388,6 +447,13 @@ impl HttpServerConfig {
             root_filename: text(Var::HttpServerRootFilename),
             notfound_filename: text(Var::HttpServerNotfoundFilename),
             denied_filename: text(Var::HttpServerDeniedFilename),
+            tls: ServerTls {
+                enabled: vars.flag(Var::HttpServerTlsEnabled),
+                cert: text(Var::HttpServerTlsCert),
+                key: text(Var::HttpServerTlsKey),
+                verify_peer: vars.flag(Var::HttpServerTlsVerifyPeer),
+            },
+            tls_log_clients: vars.flag(Var::HttpServerTlsLogClients),
         }
     }
 

@@ -208,6 +208,8 @@ pub(super) struct Services {
     websockets: WebSockets,
     /// The remote terminal: its listener, its client and that client's console (terminal.rs).
     terminal: Terminal,
+    /// TLS over the TCP connections of the services that ask for it (tls.rs).
+    tls: TlsLayer,
 }
 
 impl Services {
@@ -223,6 +225,7 @@ impl Services {
             http_server: HttpServer::new(vars),
             websockets: WebSockets::default(),
             terminal: Terminal::new(vars),
+            tls: TlsLayer::new(vars),
         }
     }
 }
@@ -382,7 +385,21 @@ impl Module {
 
     /// The next piece of work for the platform.
     pub fn next_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        // The TLS layer's own flights go first; a service's request on a TLS connection is
+        // encrypted on its way out (see `tls`).
+        if let Some(request) = self.svc.tls.next_raw() {
+            return Some(Action::Net(request));
+        }
+        match self.actions.pop_front()? {
+            Action::Net(request) => {
+                let (now, then) = self.svc.tls.outgoing(request);
+                if let Some(then) = then {
+                    self.actions.push_front(Action::Net(then));
+                }
+                Some(Action::Net(now))
+            }
+            action => Some(action),
+        }
     }
 
     /// Reports how [`Action::StoreNvm`] went; `Err` carries a reason for the log.
@@ -414,8 +431,10 @@ impl Module {
         if self.halted {
             return;
         }
-        let owner = self.event_owner(&event);
-        self.in_origin(owner, |m| m.net_event_here(event, now));
+        for event in self.tls_incoming(event, now) {
+            let owner = self.event_owner(&event);
+            self.in_origin(owner, |m| m.net_event_here(event, now));
+        }
         self.route_front_end_replies(now);
     }
 
@@ -574,6 +593,8 @@ impl Module {
             | CommandId::StreamWrite
             | CommandId::TcpClient
             | CommandId::TcpServer
+            | CommandId::TlsClient
+            | CommandId::TlsServer
             | CommandId::UdpClient
             | CommandId::UdpServer => match self.stream_command(def.id, args, now) {
                 Some(answer) => answer,
@@ -599,6 +620,8 @@ const TIMERS: &[Timer] = &[
     (Module::auto_poll_at, Module::auto_tick),
     // The remote terminal: its idle client.
     (Module::terminal_poll_at, Module::terminal_tick),
+    // TLS: handshakes that take too long.
+    (Module::tls_poll_at, Module::tls_tick),
     // STREAM mode: the bus's flush timer.
     (Module::bus_poll_at, Module::bus_tick),
     // The WLAN: the Network Up Sequence's timers.
@@ -618,6 +641,7 @@ mod system;
 mod tcp_client;
 mod tcp_server;
 mod terminal;
+mod tls;
 mod udp_server;
 mod websocket;
 
@@ -633,6 +657,7 @@ use sockets::{Sockets, StreamWait, WriteTarget, conn_failure_text, parse_size};
 use system::restore_settings;
 use tcp_server::TcpServer;
 use terminal::Terminal;
+use tls::TlsLayer;
 use udp_server::UdpServer;
 use websocket::WebSockets;
 pub use websocket::{WsRefused, WsRoute};

@@ -166,6 +166,9 @@ pub enum ConnFailure {
     Unreachable,
     /// The local port is in use.
     PortInUse,
+    /// The TLS handshake (or a record after it) failed; the core's own failure, never the
+    /// platform's (see [`crate::tls`]).
+    Tls(crate::tls::TlsFailure),
 }
 
 /// Connection ids the platform gives to connections it accepted on a listener start here, so

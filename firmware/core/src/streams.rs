@@ -228,7 +228,7 @@ impl Stream {
             return s;
         }
         match self.kind {
-            StreamType::Tcps => {
+            StreamType::Tcps | StreamType::Tlss => {
                 s.push_str(&ep(self.local));
                 if let Some(r) = self.remote {
                     s.push(' ');

@@ -17,6 +17,7 @@ use embedded_io_async::{Read, Write};
 use gecko_core::module::{Action, BoardInfo, Module, Stored};
 use gecko_core::platform::{NetDriver, Nvm};
 use gecko_core::time::Instant;
+use gecko_core::tls::TlsEngine;
 
 /// Why the runner stopped.
 #[derive(Debug)]
@@ -34,12 +35,13 @@ fn now() -> Instant {
 
 /// Boots the module and serves the console until the UART fails. Reboots (by command or
 /// factory reset) happen inside: the core is dropped and booted again from NVM and the file
-/// store.
+/// store, and the TLS engine (if the platform has one) passes to the new core.
 pub async fn run<U, N, F, D>(
     uart: &mut U,
     nvm: &mut N,
     files: &mut F,
     net: &mut D,
+    mut tls: Option<alloc::boxed::Box<dyn TlsEngine>>,
     board: &BoardInfo,
 ) -> Stop<U::Error>
 where
@@ -67,6 +69,9 @@ where
             files_fault: files_fault.as_deref(),
         };
         let mut module = Module::boot_from(board.clone(), stored, now());
+        if let Some(engine) = tls.take() {
+            module.set_tls(engine);
+        }
         'session: loop {
             loop {
                 let out = module.take_output();
@@ -95,6 +100,7 @@ where
                         if let Err(e) = uart.flush().await {
                             return Stop::Uart(e);
                         }
+                        tls = module.take_tls();
                         break 'session;
                     }
                     Action::Net(req) => net.request(req),
@@ -106,6 +112,7 @@ where
                         if let Err(e) = uart.write_all(&out).await {
                             return Stop::Uart(e);
                         }
+                        tls = module.take_tls();
                         break 'session;
                     }
                 }

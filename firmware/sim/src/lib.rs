@@ -229,7 +229,7 @@ async fn module_task(
     let stop = match net {
         None => {
             let mut no_net = gecko_core::platform::NoNet;
-            runner::run(&mut console, &mut nvm, &mut files, &mut no_net, &board).await
+            runner::run(&mut console, &mut nvm, &mut files, &mut no_net, None, &board).await
         }
         Some(net) => run_with_net(&mut console, &mut nvm, &mut files, &board, net).await,
     };
@@ -295,7 +295,7 @@ async fn run_with_net(
     );
     let mut nvm = LabStore { inner: nvm, shared: &shared, store: radio::Store::Nvm };
     let mut files = LabStore { inner: files, shared: &shared, store: radio::Store::Files };
-    let running = runner::run(console, &mut nvm, &mut files, &mut driver, board);
+    let running = runner::run(console, &mut nvm, &mut files, &mut driver, None, board);
     match select(running, background).await {
         Either::First(stop) => stop,
         Either::Second(_) => unreachable!("the network loops never end"),

@@ -76,7 +76,8 @@ mod board {
         let mut files = RamNvm::default();
         let mut net = NoNet;
         let stop =
-            gecko_runner::run(&mut console, &mut nvm, &mut files, &mut net, &board_info()).await;
+            gecko_runner::run(&mut console, &mut nvm, &mut files, &mut net, None, &board_info())
+                .await;
         panic!("the runner stopped: {stop:?}");
     }
 

@@ -151,7 +151,11 @@ impl Autos {
         }
         let clients = [
             ("udp.client", StreamType::Udpc, self.cfg.udp_client.auto.clone()),
-            ("tcp.client", StreamType::Tcpc, self.cfg.tcp_client.auto.clone()),
+            (
+                "tcp.client",
+                if self.cfg.tcp_client.tls { StreamType::Tlsc } else { StreamType::Tcpc },
+                self.cfg.tcp_client.auto.clone(),
+            ),
         ];
         for (prefix, kind, auto) in clients {
             if auto.enabled
@@ -220,9 +224,16 @@ impl Autos {
     fn connect(&mut self, i: usize, now: Instant, ctx: &mut Ctx<'_>) {
         let auto = &self.openers[i];
         match (auto.kind, auto.to) {
-            (StreamType::Tcpc, Some(to)) => {
+            (StreamType::Tcpc | StreamType::Tlsc, Some(to)) => {
                 let local_port = self.cfg.tcp_client.local_port;
                 let conn = ctx.open_conn(Open::Tcp { to, local_port }, Owner::AutoStart);
+                if auto.kind == StreamType::Tlsc {
+                    let host = &auto.host;
+                    ctx.want_tls(
+                        conn,
+                        crate::vars::parse_ipv4(host).is_none().then(|| host.clone()),
+                    );
+                }
                 let deadline = now + self.cfg.tcp_client.connect_timeout;
                 let auto = &mut self.openers[i];
                 auto.tries += 1;
@@ -241,7 +252,7 @@ impl Autos {
     fn failed(&mut self, i: usize, now: Instant, ctx: &mut Ctx<'_>) {
         let auto = &self.openers[i];
         let period = self.cfg.tcp_client.retry_period;
-        if auto.kind == StreamType::Tcpc
+        if matches!(auto.kind, StreamType::Tcpc | StreamType::Tlsc)
             && matches!(auto.phase, AutoPhase::Connect { .. })
             && auto.tries <= self.cfg.tcp_client.retries
         {
@@ -278,7 +289,9 @@ impl Autos {
     fn round_over(&mut self, i: usize, now: Instant) {
         let auto = &self.openers[i];
         let limit = self.cfg.tcp_client.auto_retries;
-        if auto.kind == StreamType::Tcpc && (limit == 255 || auto.rounds < limit) {
+        if matches!(auto.kind, StreamType::Tcpc | StreamType::Tlsc)
+            && (limit == 255 || auto.rounds < limit)
+        {
             let period = self.cfg.tcp_client.retry_period;
             let auto = &mut self.openers[i];
             auto.rounds += 1;
@@ -338,7 +351,7 @@ impl Autos {
                 let local = (ctx.local_ip, *local_port);
                 let remote = if auto.kind == StreamType::Udps { None } else { auto.to };
                 match ctx.add_stream(Stream::new(auto.kind, c, local, remote), now) {
-                    Some(_) if auto.kind == StreamType::Tcpc => {
+                    Some(_) if matches!(auto.kind, StreamType::Tcpc | StreamType::Tlsc) => {
                         self.openers[i].phase = AutoPhase::Open { conn: c };
                         Some(c)
                     }
@@ -417,7 +430,10 @@ impl Module {
             && !self.svc.tcp_server.is_running()
             && self.with_ctx(|s, ctx| s.autos.on_wlan("tcp.server", &tcps, ctx))
         {
-            self.start_tcp_server(self.svc.tcp_server.cfg().port, true);
+            let tls = self.svc.tcp_server.cfg().tls.enabled;
+            if let Err(failure) = self.start_tcp_server(self.svc.tcp_server.cfg().port, true, tls) {
+                self.log(console::level::ERROR, &failure.to_string());
+            }
         }
         let has_udps = !self.streams.handles_of(StreamType::Udps).is_empty();
         let udps = self.svc.udp_server.cfg();

@@ -21,6 +21,9 @@ pub(super) struct Ctx<'a> {
     /// Log lines of the call, in order: the module hands them to the origin being served
     /// when the call returns.
     logs: Vec<(u8, String)>,
+    /// Connections opened in the call that speak TLS as clients (with the server name to
+    /// check): the module hands them to the TLS layer when the call returns.
+    tls_clients: Vec<(ConnId, Option<String>)>,
 }
 
 impl Ctx<'_> {
@@ -46,6 +49,11 @@ impl Ctx<'_> {
         };
         self.act(Action::Net(request));
         conn
+    }
+
+    /// `conn`, just opened, speaks TLS as a client of `server_name` (`network.tls.*`).
+    pub(super) fn want_tls(&mut self, conn: ConnId, server_name: Option<String>) {
+        self.tls_clients.push((conn, server_name));
     }
 
     /// The one way the core closes a connection (a listener: stops listening).
@@ -105,11 +113,22 @@ impl Module {
             local_ip,
             dns_timeout,
             logs: Vec::new(),
+            tls_clients: Vec::new(),
         };
         let result = f(&mut self.svc, &mut ctx);
-        let logs = ctx.logs;
+        let (logs, tls_clients) = (ctx.logs, ctx.tls_clients);
         for (level, text) in logs {
             self.log(level, &text);
+        }
+        for (conn, server_name) in tls_clients {
+            match self.tls_client_config(server_name) {
+                Ok(config) => self.svc.tls.client(conn, config),
+                Err(failure) => {
+                    // Nothing to connect with: the attempt ends as a failed handshake would.
+                    self.log(console::level::ERROR, &failure.to_string());
+                    self.close_conn(conn);
+                }
+            }
         }
         result
     }

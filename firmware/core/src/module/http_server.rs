@@ -80,7 +80,8 @@ pub const LOG_LINE_MAX: usize = 256;
 pub(super) struct HttpServer {
     cfg: HttpServerConfig,
     /// The listener and its port while the server runs.
-    listening: Option<(ConnId, u16)>,
+    /// The listener, its port, and whether it speaks TLS (the HTTPS server).
+    listening: Option<(ConnId, u16, bool)>,
     clients: Vec<Client>,
     /// The last request id given out (`Origin::Http(id)`, the response's `id`).
     last_id: u32,
@@ -148,29 +149,33 @@ impl HttpServer {
         self.cfg = HttpServerConfig::from_vars(vars);
     }
 
-    /// Listens or stops as `http.server.enabled`, its port and the network say.
-    pub(super) fn sync(&mut self, network_up: bool, ctx: &mut Ctx<'_>) {
-        let want = (self.cfg.enabled && network_up).then_some(self.cfg.port);
+    /// Listens or stops as `http.server.enabled`, its port, `http.server.tls_enabled` and the
+    /// network say; returns a new listener that must speak TLS (the module hands it to the
+    /// TLS layer).
+    pub(super) fn sync(&mut self, network_up: bool, ctx: &mut Ctx<'_>) -> Option<ConnId> {
+        let tls = self.cfg.tls.enabled;
+        let want = (self.cfg.enabled && network_up).then_some((self.cfg.port, tls));
         match (self.listening, want) {
-            (Some((_, port)), Some(want)) if port == want => {}
-            (None, None) => {}
+            (Some((_, port, was_tls)), Some(want)) if (port, was_tls) == want => None,
+            (None, None) => None,
             (_, want) => {
                 self.stop(ctx);
-                if let Some(port) = want {
-                    let listener = ctx.open_conn(Open::Listen { port }, Owner::HttpListener);
-                    self.listening = Some((listener, port));
-                    ctx.log(
-                        console::level::INFO,
-                        format!("HTTP and REST API server listening on port: {port}"),
-                    );
-                }
+                let (port, tls) = want?;
+                let listener = ctx.open_conn(Open::Listen { port }, Owner::HttpListener);
+                self.listening = Some((listener, port, tls));
+                let what = if tls { "HTTPS" } else { "HTTP" };
+                ctx.log(
+                    console::level::INFO,
+                    format!("{what} and REST API server listening on port: {port}"),
+                );
+                tls.then_some(listener)
             }
         }
     }
 
     /// Stops listening and closes every client.
     pub(super) fn stop(&mut self, ctx: &mut Ctx<'_>) {
-        if let Some((listener, _)) = self.listening.take() {
+        if let Some((listener, ..)) = self.listening.take() {
             ctx.close_conn(listener);
         }
         for client in &mut self.clients {
@@ -207,7 +212,7 @@ impl HttpServer {
         match event {
             NetEvent::TcpAccepted { listener, conn, peer } => {
                 ctx.conns.set(*conn, Owner::HttpClient);
-                if self.listening.is_none_or(|(l, _)| l != *listener) {
+                if self.listening.is_none_or(|(l, ..)| l != *listener) {
                     return ctx.close_conn(*conn);
                 }
                 if self.connected() >= self.cfg.max_clients {
@@ -222,7 +227,7 @@ impl HttpServer {
                 });
             }
             NetEvent::ConnFailed { conn, .. } | NetEvent::Closed { conn }
-                if self.listening.is_some_and(|(l, _)| l == *conn) =>
+                if self.listening.is_some_and(|(l, ..)| l == *conn) =>
             {
                 let why = match event {
                     NetEvent::ConnFailed { reason, .. } => conn_failure_text(*reason),
@@ -272,7 +277,7 @@ impl HttpServer {
                         }
                         Outcome::Upgrade(route, upgrade) => {
                             let client = self.clients.remove(i);
-                            let port = self.listening.map_or(self.cfg.port, |(_, p)| p);
+                            let port = self.listening.map_or(self.cfg.port, |(_, p, _)| p);
                             let peer = client.peer;
                             Some(HttpStep::Upgrade { conn: *conn, route, upgrade, peer, port })
                         }
@@ -591,7 +596,16 @@ impl Module {
     /// Starts or stops the server as its settings and the network say.
     pub(super) fn http_server_sync(&mut self) {
         let up = self.svc.network.local_ip() != [0; 4];
-        self.with_ctx(|s, ctx| s.http_server.sync(up, ctx));
+        let Some(listener) = self.with_ctx(|s, ctx| s.http_server.sync(up, ctx)) else { return };
+        let cfg = self.svc.http_server.cfg.clone();
+        match self.tls_server_config(&cfg.tls) {
+            Ok(config) => self.svc.tls.listener(listener, config, cfg.tls_log_clients),
+            Err(failure) => {
+                // No certificate or key: an HTTPS server cannot serve at all.
+                self.log(console::level::ERROR, &failure.to_string());
+                self.with_ctx(|s, ctx| s.http_server.stop(ctx));
+            }
+        }
     }
 
     pub(super) fn http_listener_event(&mut self, event: &NetEvent, now: Instant) {

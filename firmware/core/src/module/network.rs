@@ -14,6 +14,7 @@ use super::*;
 use crate::config::NetworkConfig;
 use conns::Open;
 use ctx::Ctx;
+use sockets::Client;
 
 /// The network service: the WLAN and its Network Up Sequence.
 #[derive(Debug)]
@@ -174,7 +175,7 @@ pub(super) enum Then {
     Answer,
     Ping,
     Open {
-        udp: bool,
+        client: Client,
         port: u16,
     },
 }
@@ -188,12 +189,15 @@ pub(super) enum AfterUp {
     Ping(PingTarget),
     /// `tcp_client`, `udp_client`.
     Open {
-        udp: bool,
+        client: Client,
         host: String,
         port: u16,
     },
-    /// `tcp_server start`.
-    TcpServer(u16),
+    /// `tcp_server start`, `tls_server start` (`tls`).
+    TcpServer {
+        port: u16,
+        tls: bool,
+    },
     /// `udp_server start`.
     UdpServer(u16),
 }
@@ -241,18 +245,23 @@ impl Module {
                 self.finish(ResultCode::FAILED, None, now);
             }
             (Settled::Failed, _) => self.finish(ResultCode::FAILED, None, now),
-            (Settled::Up, AfterUp::Open { udp, host, port }) => match vars::parse_ipv4(&host) {
-                Some(ip) => self.open_to(udp, host, (ip, port), now),
-                None => self.lookup(host, Then::Open { udp, port }, now),
+            (Settled::Up, AfterUp::Open { client, host, port }) => match vars::parse_ipv4(&host) {
+                Some(ip) => self.open_to(client, host, (ip, port), now),
+                None => self.lookup(host, Then::Open { client, port }, now),
             },
-            (Settled::Up, AfterUp::TcpServer(port)) => {
+            (Settled::Up, AfterUp::TcpServer { port, tls }) => {
                 if self.svc.tcp_server.is_running() {
                     // Auto-started while the command waited for the network.
                     self.log(console::level::ERROR, "TCP server already running");
                     return self.finish(ResultCode::FAILED, None, now);
                 }
-                self.start_tcp_server(port, false);
-                self.finish(ResultCode::SUCCESS, Some("Success"), now);
+                match self.start_tcp_server(port, false, tls) {
+                    Ok(()) => self.finish(ResultCode::SUCCESS, Some("Success"), now),
+                    Err(failure) => {
+                        self.log(console::level::ERROR, &failure.to_string());
+                        self.finish(ResultCode::FAILED, None, now);
+                    }
+                }
             }
             (Settled::Up, AfterUp::UdpServer(port)) => {
                 let conn = self.open_conn(Open::Udp { local_port: port }, self.command_owner());
@@ -493,8 +502,8 @@ impl Module {
                     (Some(address), Then::Answer) => {
                         self.finish(ResultCode::SUCCESS, Some(&wlan::ip_text(*address)), now)
                     }
-                    (Some(address), Then::Open { udp, port }) => {
-                        self.open_to(udp, host, (*address, port), now)
+                    (Some(address), Then::Open { client, port }) => {
+                        self.open_to(client, host, (*address, port), now)
                     }
                     (None, then) => {
                         self.log(console::level::ERROR, &format!("Host not found: {host}"));

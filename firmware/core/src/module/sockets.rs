@@ -35,6 +35,17 @@ use super::*;
 use crate::config::SocketsConfig;
 use ctx::Ctx;
 
+/// What a client command opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Client {
+    /// `tcp_client`: a TCPC stream.
+    Tcp,
+    /// `tls_client`: a TLSC stream (TCP, then the TLS handshake).
+    Tls,
+    /// `udp_client`: a UDPC stream.
+    Udp,
+}
+
 /// What a stream or socket command waits for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum StreamWait {
@@ -48,6 +59,8 @@ pub(super) enum StreamWait {
         /// Attempts made so far.
         tries: u32,
         waiting: bool,
+        /// `tls_client`: TLS on the connection.
+        tls: bool,
     },
     /// `udp_client`, `udp_server start`: waiting for [`NetEvent::UdpOpened`].
     UdpOpen { conn: ConnId, deadline: Instant, kind: StreamType, remote: Option<Endpoint> },
@@ -103,6 +116,7 @@ pub(super) fn conn_failure_text(reason: crate::net::ConnFailure) -> &'static str
         ConnFailure::NoSocket => "no free socket",
         ConnFailure::Unreachable => "unreachable",
         ConnFailure::PortInUse => "port in use",
+        ConnFailure::Tls(_) => "TLS handshake failed",
     }
 }
 
@@ -248,7 +262,7 @@ impl Module {
                 let Some(h) = parse_handle(&args[0]) else { return bad };
                 self.write(WriteTarget::Stream(h), &args[1], now)
             }
-            CommandId::TcpClient | CommandId::UdpClient => {
+            CommandId::TcpClient | CommandId::TlsClient | CommandId::UdpClient => {
                 let Some(port) = parse_port(&args[1]) else { return bad };
                 let host = vars::unescape_plain(&args[0]);
                 if self.streams.network_full() {
@@ -256,11 +270,16 @@ impl Module {
                     return Some((ResultCode::FAILED, None));
                 }
                 self.log(console::level::STATUS, &format!("[Opening: {host}:{port}]"));
-                let udp = id == CommandId::UdpClient;
-                self.with_network(AfterUp::Open { udp, host, port }, now);
+                let client = match id {
+                    CommandId::UdpClient => Client::Udp,
+                    CommandId::TlsClient => Client::Tls,
+                    _ => Client::Tcp,
+                };
+                self.with_network(AfterUp::Open { client, host, port }, now);
                 None
             }
-            CommandId::TcpServer => self.tcp_server_command(args, now),
+            CommandId::TcpServer => self.tcp_server_command(args, false, now),
+            CommandId::TlsServer => self.tcp_server_command(args, true, now),
             CommandId::UdpServer => self.udp_server(args, now),
             _ => Some((ResultCode::UNKNOWN_COMMAND, None)),
         }
@@ -453,13 +472,13 @@ impl Module {
     /// A stream command's timer ran out.
     pub(super) fn stream_timed_out(&mut self, wait: StreamWait, now: Instant) {
         let note = match wait {
-            StreamWait::Connect { host, to, tries, waiting: true, .. } => {
-                return self.tcp_attempt(host, to, tries, now);
+            StreamWait::Connect { host, to, tries, waiting: true, tls, .. } => {
+                return self.tcp_attempt(host, to, tries, tls, now);
             }
-            StreamWait::Connect { conn, host, to, tries, waiting: false, .. } => {
+            StreamWait::Connect { conn, host, to, tries, waiting: false, tls, .. } => {
                 self.close_conn(conn);
                 self.log(console::level::INFO, "Connect timed out");
-                return self.tcp_retry(host, to, tries, now);
+                return self.tcp_retry(host, to, tries, tls, now);
             }
             StreamWait::UdpOpen { conn, kind, .. } => {
                 self.close_conn(conn);

@@ -109,6 +109,7 @@ impl Module {
                 Part::Sockets => self.svc.sockets.configure(vars),
                 Part::HttpServer => self.svc.http_server.configure(vars),
                 Part::Terminal => self.svc.terminal.configure(vars),
+                Part::Tls => self.svc.tls.configure(vars),
             }
         }
         if parts.contains(&Part::HttpServer) {
@@ -230,6 +231,7 @@ pub(super) enum Part {
     Sockets,
     HttpServer,
     Terminal,
+    Tls,
 }
 
 /// The parts whose settings read `var`: a change of it makes them, and only them, read
@@ -241,6 +243,8 @@ pub(super) fn readers(var: Var) -> &'static [Part] {
         &[Part::Network]
     } else if name == "network.default_interface" {
         &[Part::Network, Part::Autos, Part::Terminal]
+    } else if under("network.tls.") {
+        &[Part::Tls]
     } else if under("remote_terminal.") {
         &[Part::Terminal]
     } else if under("tcp.server.") {

@@ -26,6 +26,8 @@ struct Listening {
     port: u16,
     /// Started by `tcp.server.auto_start`: its first client may stream to the bus.
     auto: bool,
+    /// `tls_server` (or auto start with `tcp.server.tls_enabled`): clients are TLSS streams.
+    tls: bool,
 }
 
 /// What `tcp_server` asks of the module.
@@ -57,7 +59,19 @@ impl TcpServer {
         self.listening.is_some()
     }
 
-    /// `tcp_server start [port]`, `tcp_server stop`.
+    /// The stream type of its clients.
+    fn kind(&self) -> StreamType {
+        if self.listening.is_some_and(|s| s.tls) { StreamType::Tlss } else { StreamType::Tcps }
+    }
+
+    /// The client streams (TCPS or TLSS).
+    fn clients(&self, streams: &Streams) -> Vec<usize> {
+        let mut clients = streams.handles_of(StreamType::Tcps);
+        clients.extend(streams.handles_of(StreamType::Tlss));
+        clients
+    }
+
+    /// `tcp_server start [port]`, `tcp_server stop` (and `tls_server`, the same server).
     pub(super) fn command(&mut self, args: &[String], ctx: &mut Ctx<'_>) -> ServerStep {
         let bad = ServerStep::Answer(ResultCode::BAD_ARGS, None);
         match (args[0].as_str(), args.get(1)) {
@@ -76,7 +90,7 @@ impl TcpServer {
             ("stop", None) => match self.listening.take() {
                 Some(server) => {
                     ctx.close_conn(server.listener);
-                    ServerStep::Stopped(ctx.streams.handles_of(StreamType::Tcps))
+                    ServerStep::Stopped(self.clients(ctx.streams))
                 }
                 None => ServerStep::Answer(ResultCode::SUCCESS, Some("Success".to_string())),
             },
@@ -85,11 +99,14 @@ impl TcpServer {
         }
     }
 
-    /// Listens on `port` (`auto`: for auto start).
-    pub(super) fn start(&mut self, port: u16, auto: bool, ctx: &mut Ctx<'_>) {
+    /// Listens on `port` (`auto`: for auto start; `tls`: clients speak TLS); returns the
+    /// listener.
+    pub(super) fn start(&mut self, port: u16, auto: bool, tls: bool, ctx: &mut Ctx<'_>) -> ConnId {
         let listener = ctx.open_conn(Open::Listen { port }, Owner::TcpServer);
-        self.listening = Some(Listening { listener, port, auto });
-        ctx.log(console::level::INFO, format!("TCP server listening on port {port}"));
+        self.listening = Some(Listening { listener, port, auto, tls });
+        let what = if tls { "TLS server" } else { "TCP server" };
+        ctx.log(console::level::INFO, format!("{what} listening on port {port}"));
+        listener
     }
 
     /// The network went down: the listener goes with it, without a word (its clients
@@ -117,7 +134,7 @@ impl TcpServer {
                     ctx.act(close);
                     return None;
                 };
-                let clients = ctx.streams.handles_of(StreamType::Tcps).len();
+                let clients = self.clients(ctx.streams).len();
                 let max = if one_client { 1 } else { self.cfg.max_clients };
                 if clients >= max {
                     ctx.act(close);
@@ -125,7 +142,7 @@ impl TcpServer {
                     return None;
                 }
                 let local = (ctx.local_ip, server.port);
-                let stream = Stream::new(StreamType::Tcps, *conn, local, Some(*peer));
+                let stream = Stream::new(self.kind(), *conn, local, Some(*peer));
                 (ctx.add_stream(stream, now).is_some() && server.auto).then_some(*conn)
             }
             NetEvent::ConnFailed { conn, .. } | NetEvent::Closed { conn }
@@ -151,7 +168,7 @@ impl TcpServer {
         }
         streams
             .iter()
-            .filter(|(_, s)| s.kind == StreamType::Tcps && !s.closed)
+            .filter(|(_, s)| matches!(s.kind, StreamType::Tcps | StreamType::Tlss) && !s.closed)
             .map(|(_, s)| s.last_activity + idle)
             .min()
     }
@@ -165,7 +182,9 @@ impl TcpServer {
         streams
             .iter()
             .filter(|(_, s)| {
-                s.kind == StreamType::Tcps && !s.closed && s.last_activity + idle <= now
+                matches!(s.kind, StreamType::Tcps | StreamType::Tlss)
+                    && !s.closed
+                    && s.last_activity + idle <= now
             })
             .map(|(h, _)| h)
             .collect()
@@ -178,12 +197,13 @@ impl Module {
     pub(super) fn tcp_server_command(
         &mut self,
         args: &[String],
+        tls: bool,
         now: Instant,
     ) -> Option<(ResultCode, Option<String>)> {
         match self.with_ctx(|s, ctx| s.tcp_server.command(args, ctx)) {
             ServerStep::Answer(code, body) => Some((code, body)),
             ServerStep::Start(port) => {
-                self.with_network(AfterUp::TcpServer(port), now);
+                self.with_network(AfterUp::TcpServer { port, tls }, now);
                 None
             }
             ServerStep::Stopped(clients) => {
@@ -216,7 +236,23 @@ impl Module {
         }
     }
 
-    pub(super) fn start_tcp_server(&mut self, port: u16, auto: bool) {
-        self.with_ctx(|s, ctx| s.tcp_server.start(port, auto, ctx));
+    /// Starts the TCP server; with `tls` its clients speak TLS with `tcp.server.tls_*`
+    /// (a certificate or key that is not there fails before it listens).
+    pub(super) fn start_tcp_server(
+        &mut self,
+        port: u16,
+        auto: bool,
+        tls: bool,
+    ) -> Result<(), crate::tls::TlsFailure> {
+        let config = if tls {
+            Some(self.tls_server_config(&self.svc.tcp_server.cfg().tls.clone())?)
+        } else {
+            None
+        };
+        let listener = self.with_ctx(|s, ctx| s.tcp_server.start(port, auto, tls, ctx));
+        if let Some(config) = config {
+            self.svc.tls.listener(listener, config, true);
+        }
+        Ok(())
     }
 }

@@ -863,6 +863,7 @@ fn settings_of(part: Part, vars: &Vars) -> String {
         Part::Sockets => format!("{:?}", SocketsConfig::from_vars(vars)),
         Part::HttpServer => format!("{:?}", HttpServerConfig::from_vars(vars)),
         Part::Terminal => format!("{:?}", TerminalConfig::from_vars(vars)),
+        Part::Tls => format!("{:?}", crate::config::TlsSettings::from_vars(vars)),
     }
 }
 
