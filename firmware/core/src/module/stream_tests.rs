@@ -1275,3 +1275,281 @@ fn exit_outside_stream_mode_fails() {
     let mut rig = Rig::new(&[]);
     assert_eq!(rig.send("exit"), vec![log(E, "Not in stream mode"), failed()]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// TLS: the layer between the services and the platform, over a toy engine whose "records"
+// are readable (the real engine, mbedTLS, is tested in its own crate and against OpenSSL
+// peers through the simulated module).
+// ---------------------------------------------------------------------------------------------
+
+mod tls {
+    use super::*;
+    use crate::tls::{
+        Progress, Role, Suite, TlsCode, TlsConfig, TlsEngine, TlsFailure, TlsSession, TlsVersion,
+    };
+    use alloc::boxed::Box;
+
+    /// A client says `HELLO`, the server `READY`; application data is `E` + plaintext; a peer
+    /// that says `FAIL` fails the handshake as an untrusted certificate would.
+    struct Toy {
+        client: bool,
+        up: bool,
+        out: Vec<u8>,
+        plain: Vec<u8>,
+    }
+
+    impl TlsSession for Toy {
+        fn start(&mut self) -> Progress {
+            if self.client {
+                self.out.extend_from_slice(b"HELLO");
+            }
+            Progress::Handshaking
+        }
+        fn feed(&mut self, ciphertext: &[u8]) -> Progress {
+            match (self.up, ciphertext) {
+                (false, b"FAIL") => Progress::Failed(TlsFailure::new(
+                    TlsCode::UntrustedCertificate,
+                    crate::tls::state::SERVER_CERTIFICATE,
+                    -9984,
+                )),
+                (false, b"READY") if self.client => {
+                    self.up = true;
+                    Progress::Established
+                }
+                (false, b"HELLO") if !self.client => {
+                    self.out.extend_from_slice(b"READY");
+                    self.up = true;
+                    Progress::Established
+                }
+                (false, _) => Progress::Handshaking,
+                (true, data) => {
+                    self.plain.extend_from_slice(data.strip_prefix(b"E").unwrap_or(data));
+                    Progress::Established
+                }
+            }
+        }
+        fn eof(&mut self) -> Progress {
+            Progress::Failed(TlsFailure::new(TlsCode::ReceiveFailed, self.state(), -0x7280))
+        }
+        fn write(&mut self, plaintext: &[u8]) -> Result<(), TlsFailure> {
+            self.out.push(b'E');
+            self.out.extend_from_slice(plaintext);
+            Ok(())
+        }
+        fn close_notify(&mut self) {
+            self.out.extend_from_slice(b"BYE");
+        }
+        fn take_ciphertext(&mut self) -> Vec<u8> {
+            core::mem::take(&mut self.out)
+        }
+        fn take_plaintext(&mut self) -> Vec<u8> {
+            core::mem::take(&mut self.plain)
+        }
+        fn state(&self) -> u8 {
+            if self.up { 15 } else { 2 }
+        }
+        fn negotiated(&self) -> Option<(Suite, TlsVersion)> {
+            self.up.then_some((crate::tls::SUITES[0], TlsVersion::Tls1_2))
+        }
+    }
+
+    struct ToyEngine;
+
+    impl TlsEngine for ToyEngine {
+        fn session(&mut self, config: &TlsConfig) -> Result<Box<dyn TlsSession>, TlsFailure> {
+            let client = matches!(config.role, Role::Client { .. });
+            Ok(Box::new(Toy { client, up: false, out: Vec::new(), plain: Vec::new() }))
+        }
+    }
+
+    fn rig() -> Rig {
+        let mut rig = Rig::up(&["set network.tls.ca_cert_verify_enabled 0"]);
+        rig.m.set_tls(Box::new(ToyEngine));
+        rig
+    }
+
+    /// `tls_client` to port 443 up to the TCP connection: the conn.
+    fn connect(rig: &mut Rig) -> ConnId {
+        assert_eq!(rig.send("tls_client 10.0.0.1 443"), vec![log(S, "[Opening: 10.0.0.1:443]")]);
+        match rig.reqs().as_slice() {
+            [NetRequest::TcpConnect { conn, port: 443, .. }] => *conn,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tls_client_answers_the_handle_only_after_the_handshake() {
+        let mut rig = rig();
+        let conn = connect(&mut rig);
+        assert_eq!(rig.event(NetEvent::TcpConnected { conn, local_port: 5000 }), vec![]);
+        assert_eq!(rig.reqs(), vec![send_req(conn, b"HELLO")], "the ClientHello goes out");
+        let out =
+            rig.event(NetEvent::Received { conn, data: b"READY".to_vec(), from: (PEER, 443) });
+        assert_eq!(out, vec![log(S, "[Opened: 0]"), resp(0, "0")]);
+        assert_eq!(
+            rig.send("list"),
+            vec![resp(0, "! # Type Info\r\n# 0 TLSC 10.0.0.1:443 (5000)")]
+        );
+    }
+
+    #[test]
+    fn application_data_is_encrypted_out_and_decrypted_in_and_sent_counts_plaintext() {
+        let mut rig = rig();
+        let conn = connect(&mut rig);
+        rig.event(NetEvent::TcpConnected { conn, local_port: 5000 });
+        rig.event(NetEvent::Sent { conn, len: 5 });
+        rig.event(NetEvent::Received { conn, data: b"READY".to_vec(), from: (PEER, 443) });
+        rig.reqs();
+        assert_eq!(rig.bytes(b"write 0 3\r\nabc"), vec![]);
+        assert_eq!(rig.reqs(), vec![send_req(conn, b"Eabc")]);
+        assert_eq!(rig.event(NetEvent::Sent { conn, len: 4 }), vec![success()]);
+        rig.event(NetEvent::Received { conn, data: b"Exyz".to_vec(), from: (PEER, 443) });
+        assert_eq!(rig.send("read 0 10"), vec![resp(0, "xyz")]);
+        assert_eq!(rig.send("close 0").last(), Some(&success()));
+        assert_eq!(
+            rig.reqs(),
+            vec![send_req(conn, b"BYE"), NetRequest::Close { conn }],
+            "close_notify, then the TCP close"
+        );
+    }
+
+    #[test]
+    fn a_failed_handshake_prints_the_chapters_error_and_fails_without_retrying() {
+        let mut rig = rig();
+        let conn = connect(&mut rig);
+        rig.event(NetEvent::TcpConnected { conn, local_port: 5000 });
+        rig.reqs();
+        let out = rig.event(NetEvent::Received { conn, data: b"FAIL".to_vec(), from: (PEER, 443) });
+        assert_eq!(
+            out,
+            vec![
+                log(E, "Error with TLS handshake: 5035 (state: 3, code: -9984)"),
+                log(S, "[Open failed]"),
+                failed()
+            ]
+        );
+        assert_eq!(rig.reqs(), vec![NetRequest::Close { conn }]);
+        assert_eq!(rig.send("list"), vec![resp(0, "! # Type Info")]);
+    }
+
+    #[test]
+    fn a_handshake_longer_than_handshake_timeout_fails_with_5031() {
+        let mut rig = rig();
+        rig.send("set network.tls.handshake_timeout 2000");
+        let conn = connect(&mut rig);
+        rig.event(NetEvent::TcpConnected { conn, local_port: 5000 });
+        rig.reqs();
+        assert_eq!(rig.advance(1999), vec![]);
+        let out = rig.advance(1);
+        assert_eq!(
+            out,
+            vec![
+                log(E, "Error with TLS handshake: 5031 (state: 2, code: 0)"),
+                log(S, "[Open failed]"),
+                failed()
+            ]
+        );
+        assert_eq!(rig.reqs(), vec![NetRequest::Close { conn }]);
+    }
+
+    #[test]
+    fn the_peer_closing_during_the_handshake_is_the_engines_eof_failure() {
+        let mut rig = rig();
+        let conn = connect(&mut rig);
+        rig.event(NetEvent::TcpConnected { conn, local_port: 5000 });
+        rig.reqs();
+        let out = rig.event(NetEvent::Closed { conn });
+        assert_eq!(out[0], log(E, "Error with TLS handshake: 5001 (state: 2, code: -29312)"));
+        assert_eq!(rig.reqs(), vec![], "the platform is done with it already");
+    }
+
+    #[test]
+    fn without_an_engine_tls_is_feature_unavailable() {
+        let mut rig = Rig::up(&["set network.tls.ca_cert_verify_enabled 0"]);
+        let conn = connect(&mut rig);
+        let out = rig.event(NetEvent::TcpConnected { conn, local_port: 5000 });
+        assert_eq!(out[0], log(E, "Error with TLS handshake: 5004 (state: 0, code: 0)"));
+    }
+
+    #[test]
+    fn a_missing_ca_file_fails_before_connecting() {
+        let mut rig = Rig::up(&["set network.tls.ca_cert missing.pem"]);
+        rig.m.set_tls(Box::new(ToyEngine));
+        let out = rig.send("tls_client 10.0.0.1 443");
+        assert_eq!(
+            out,
+            vec![
+                log(S, "[Opening: 10.0.0.1:443]"),
+                log(E, "Error with TLS handshake: 5016 (state: 0, code: 0)"),
+                log(S, "[Open failed]"),
+                failed()
+            ]
+        );
+        assert_eq!(rig.reqs(), vec![]);
+    }
+
+    #[test]
+    fn a_tls_server_without_its_certificate_does_not_start() {
+        let mut rig = rig();
+        let out = rig.send("tls_server start");
+        assert_eq!(
+            out,
+            vec![log(E, "Error with TLS handshake: 5014 (state: 0, code: 0)"), failed()]
+        );
+    }
+
+    #[test]
+    fn a_tls_server_client_is_a_tlss_stream_once_its_handshake_is_over() {
+        let mut rig = rig();
+        for (name, data) in [("srv.pem", b"CERT".as_slice()), ("srv.key", b"KEY".as_slice())] {
+            let new = crate::fs::NewFile {
+                name: name.into(),
+                size: data.len(),
+                version: crate::fs::Version::parse("1.0.0").expect("a version"),
+                kind: 0xfe,
+                flags: 0,
+                crc: None,
+            };
+            rig.m.svc.files.fs.create(new, data).expect("created");
+        }
+        rig.send("set tcp.server.tls_cert srv.pem");
+        rig.send("set tcp.server.tls_key srv.key");
+        assert_eq!(rig.send("tls_server start").last(), Some(&success()));
+        let listener = match rig.reqs().as_slice() {
+            [NetRequest::TcpListen { listener, port: 3000 }] => *listener,
+            other => panic!("unexpected {other:?}"),
+        };
+        let conn = ConnId(ACCEPTED_BASE);
+        let peer = (PEER, 50000);
+        assert_eq!(rig.event(NetEvent::TcpAccepted { listener, conn, peer }), vec![]);
+        assert_eq!(rig.send("list"), vec![resp(0, "! # Type Info")], "not a stream yet");
+        let out = rig.event(NetEvent::Received { conn, data: b"HELLO".to_vec(), from: peer });
+        assert_eq!(
+            out,
+            vec![
+                log(
+                    3,
+                    "TLS client 10.0.0.1:50000: TLSv1.2 MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"
+                ),
+                log(S, "[Opened: 0]")
+            ]
+        );
+        assert_eq!(rig.reqs(), vec![send_req(conn, b"READY")]);
+        assert_eq!(
+            rig.send("list"),
+            vec![resp(0, "! # Type Info\r\n# 0 TLSS 10.0.0.5:3000 10.0.0.1:50000")]
+        );
+        // A second client that fails its handshake is logged and closed; no stream.
+        let bad = ConnId(ACCEPTED_BASE + 1);
+        rig.event(NetEvent::TcpAccepted { listener, conn: bad, peer: (PEER, 50001) });
+        let out = rig.event(NetEvent::Received { conn: bad, data: b"FAIL".to_vec(), from: peer });
+        assert_eq!(
+            out,
+            vec![log(
+                E,
+                "TLS client 10.0.0.1:50001: Error with TLS handshake: 5035 (state: 3, code: -9984)"
+            )]
+        );
+        assert_eq!(rig.reqs(), vec![NetRequest::Close { conn: bad }]);
+    }
+}

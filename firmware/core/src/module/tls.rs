@@ -465,12 +465,7 @@ impl Module {
     /// A certificate and its key from the file system: both named and present, or (for a
     /// client, `required: false`) neither named. A certificate missing is
     /// `ERROR_CERTIFICATE_REQUIRED`, its key `ERROR_PRIVATE_KEY_REQUIRED` (assumed).
-    fn own_cert(
-        &self,
-        cert: &str,
-        key: &str,
-        required: bool,
-    ) -> Result<OwnCert, TlsFailure> {
+    fn own_cert(&self, cert: &str, key: &str, required: bool) -> Result<OwnCert, TlsFailure> {
         let at = tls_api::state::HELLO_REQUEST;
         if !required && cert.is_empty() && key.is_empty() {
             return Ok((None, None));
