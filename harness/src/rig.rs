@@ -215,6 +215,9 @@ struct RawDut {
     binary: Option<String>,
     /// Simulated module: the MAC it reports.
     mac: Option<String>,
+    /// Simulated module: the bytes its TLS stack may allocate (default: no limit), so
+    /// `TLS malloc failed` is reached as on a module short of RAM.
+    tls_heap: Option<usize>,
     /// QEMU: the machine (`-M`), e.g. `mps2-an386`.
     machine: Option<Spanned<String>>,
     /// QEMU: the firmware image (`-kernel`), relative to the working directory.
@@ -252,7 +255,7 @@ pub enum PortSpec {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Dut {
     /// The harness starts a simulated module and talks to its pty.
-    Sim { binary: Option<PathBuf>, mac: Option<String> },
+    Sim { binary: Option<PathBuf>, mac: Option<String>, tls_heap: Option<usize> },
     /// A real module on a serial port.
     Hardware { port: PortSpec },
     /// The firmware on an emulated board: the harness starts QEMU with the image and talks
@@ -346,14 +349,18 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
                     "a simulated module's port is made by the harness; remove this key",
                 ));
             }
-            Dut::Sim { binary: raw.dut.binary.map(PathBuf::from), mac: raw.dut.mac }
+            Dut::Sim {
+                binary: raw.dut.binary.map(PathBuf::from),
+                mac: raw.dut.mac,
+                tls_heap: raw.dut.tls_heap,
+            }
         }
         "hardware" => {
-            if raw.dut.binary.is_some() || raw.dut.mac.is_some() {
+            if raw.dut.binary.is_some() || raw.dut.mac.is_some() || raw.dut.tls_heap.is_some() {
                 return Err(source.error(
                     kind_at,
                     Some("dut"),
-                    "`binary` and `mac` are only for `kind = \"sim\"`",
+                    "`binary`, `mac` and `tls_heap` are only for `kind = \"sim\"`",
                 ));
             }
             let port = match (raw.serial.port, raw.serial.usb_serial) {
@@ -760,7 +767,7 @@ mod tests {
     #[test]
     fn sim_rig() {
         let r = rig("name = \"sim\"\n[dut]\nkind = \"sim\"\n").expect("valid");
-        assert_eq!(r.dut, Dut::Sim { binary: None, mac: None });
+        assert_eq!(r.dut, Dut::Sim { binary: None, mac: None, tls_heap: None });
         assert_eq!(r.baud, 115_200);
     }
 

@@ -74,6 +74,10 @@ pub enum SessionError {
     },
 }
 
+/// The file in a simulated module's work directory where it writes its TLS session secrets
+/// (NSS key log format).
+pub const TLS_KEYLOG_FILE: &str = "tls-keylog.txt";
+
 /// A running module process the harness started: the simulated module, or QEMU with the
 /// board's image. Killed when dropped (the end of a session, and the teardown after a
 /// signal, which drops the session).
@@ -91,6 +95,7 @@ impl SimProcess {
         binary: &Path,
         workdir: &Path,
         mac: Option<&str>,
+        tls_heap: Option<usize>,
         lab: Option<&crate::lab::Lab>,
     ) -> Result<Self, SessionError> {
         let fail =
@@ -118,6 +123,12 @@ impl SimProcess {
         cmd.arg("--files").arg(workdir.join("files"));
         if let Some(mac) = mac {
             cmd.arg("--mac").arg(mac);
+        }
+        // The lab build writes its TLS session secrets where the report finds them, so a
+        // capture of the run can be decrypted (Wireshark, tshark).
+        cmd.arg("--tls-keylog").arg(workdir.join(TLS_KEYLOG_FILE));
+        if let Some(bytes) = tls_heap {
+            cmd.arg("--tls-heap").arg(bytes.to_string());
         }
         // Appended to: a module started again (power cycle, recovery) keeps the earlier log.
         let log_start = std::fs::metadata(workdir.join("sim.log")).map_or(0, |m| m.len());
@@ -372,7 +383,7 @@ impl Session {
     pub fn open(rig: &Rig, workdir: &Path) -> Result<Self, SessionError> {
         let mut lab = None;
         let sim = match &rig.dut {
-            Dut::Sim { binary, mac } => {
+            Dut::Sim { binary, mac, tls_heap } => {
                 let binary = binary.clone().unwrap_or_else(default_sim_binary);
                 let net = match &rig.lab {
                     Some(spec) => {
@@ -390,6 +401,7 @@ impl Session {
                     &binary,
                     workdir,
                     mac.as_deref(),
+                    *tls_heap,
                     net.as_ref().map(|(l, _)| l),
                 )?;
                 if let Some((l, spec)) = net {
@@ -790,7 +802,7 @@ impl Session {
         let rig = self.rig.path.display().to_string();
         self.control.inner_mut().close();
         match self.rig.dut.clone() {
-            Dut::Sim { binary, mac } => {
+            Dut::Sim { binary, mac, tls_heap } => {
                 let binary = binary.unwrap_or_else(default_sim_binary);
                 if let Some(mut old) = self.sim.take() {
                     if let Some(status) = old.exited() {
@@ -805,7 +817,7 @@ impl Session {
                 let _ = std::fs::remove_file(&socket);
                 let lab = self.lab.as_ref().map(|l| std::sync::Arc::clone(&l.lab));
                 let sim =
-                    SimProcess::spawn(&binary, &self.workdir, mac.as_deref(), lab.as_deref())?;
+                    SimProcess::spawn(&binary, &self.workdir, mac.as_deref(), tls_heap, lab.as_deref())?;
                 if let Some(session) = &mut self.lab {
                     // A new process, a new socket: wait until it answers.
                     session.aps = crate::ap::SimAccessPoints::new(socket);

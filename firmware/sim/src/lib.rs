@@ -120,6 +120,10 @@ pub struct SimConfig {
     pub tap: Option<String>,
     /// Where to serve the lab control channel.
     pub lab_socket: Option<PathBuf>,
+    /// Where to append the TLS session secrets (NSS key log format).
+    pub tls_keylog: Option<PathBuf>,
+    /// The TLS stack's heap budget in bytes (`None`: no limit).
+    pub tls_heap: Option<usize>,
 }
 
 /// The network side, opened before the executor starts.

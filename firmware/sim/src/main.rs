@@ -34,6 +34,14 @@ struct Args {
     /// JSON) on a Unix socket here.
     #[arg(long, value_name = "PATH")]
     lab_socket: Option<PathBuf>,
+    /// Append each TLS session's secrets here in the NSS key log format, so captures of the
+    /// lab can be decrypted (the simulated module only; a board never writes them).
+    #[arg(long, value_name = "PATH")]
+    tls_keylog: Option<PathBuf>,
+    /// The bytes the TLS stack may allocate at once (default: no limit); past it a handshake
+    /// fails with `TLS malloc failed`, as on a module short of RAM.
+    #[arg(long, value_name = "BYTES")]
+    tls_heap: Option<usize>,
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
@@ -72,5 +80,7 @@ fn main() {
         board: sim::sim_board(args.mac),
         tap: args.tap,
         lab_socket: args.lab_socket,
+        tls_keylog: args.tls_keylog,
+        tls_heap: args.tls_heap,
     })
 }
