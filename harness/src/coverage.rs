@@ -230,7 +230,13 @@ pub fn render_list(specs: &Specs, run: Option<&RunRef<'_>>, list_uncovered: bool
             all.named
         );
     }
-    let _ = writeln!(o, "; {} uncovered.", all.uncovered);
+    let unreachable: Vec<_> = clauses.iter().filter(|(c, _)| c.unreachable.is_some()).collect();
+    let _ = writeln!(
+        o,
+        "; {} uncovered ({} of them unreachable on this module).",
+        all.uncovered,
+        unreachable.len()
+    );
     if list_uncovered {
         if run.is_some() {
             o.push_str("\nonly named (cited, not checked by that run):\n");
@@ -239,8 +245,20 @@ pub fn render_list(specs: &Specs, run: Option<&RunRef<'_>>, list_uncovered: bool
             }
         }
         o.push_str("\nuncovered:\n");
-        for (c, _) in clauses.iter().filter(|(_, cov)| *cov == Coverage::Uncovered) {
+        for (c, _) in
+            clauses.iter().filter(|(c, cov)| *cov == Coverage::Uncovered && c.unreachable.is_none())
+        {
             let _ = writeln!(o, "  {}  {}", c.id, c.text);
+        }
+        o.push_str("\nunreachable (no input can cause it on this module):\n");
+        for (c, _) in &unreachable {
+            let _ = writeln!(
+                o,
+                "  {}  {}\n      why: {}",
+                c.id,
+                c.text,
+                c.unreachable.as_deref().unwrap_or("")
+            );
         }
     }
     o
@@ -347,6 +365,33 @@ impl fmt::Display for WeakCitation {
             self.kind.as_str()
         )
     }
+}
+
+/// Clauses the inventory calls unreachable that a case cites anyway: one of the two is wrong.
+/// Each entry names the clause, where it is defined, and the citing cases.
+pub fn unreachable_cited(specs: &Specs) -> Vec<String> {
+    specs
+        .inventory
+        .clauses
+        .iter()
+        .filter(|c| c.unreachable.is_some())
+        .filter_map(|c| {
+            let cases: Vec<String> = specs
+                .cases
+                .iter()
+                .filter(|case| case.clauses.iter().any(|id| *id == c.id))
+                .map(|case| format!("`{}` ({})", case.id, case.origin))
+                .collect();
+            (!cases.is_empty()).then(|| {
+                format!(
+                    "clause `{}` ({}) is marked unreachable but cited by {}: remove the mark or the citation",
+                    c.id,
+                    c.origin,
+                    cases.join(", ")
+                )
+            })
+        })
+        .collect()
 }
 
 /// Every feature or behaviour clause whose citations all come from variable get/set cases,

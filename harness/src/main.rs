@@ -611,6 +611,16 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         args.specs.display(),
         weak.len()
     );
+    let contradictions = gecko_hil::coverage::unreachable_cited(&specs);
+    for c in &contradictions {
+        eprintln!("error: {c}");
+    }
+    anyhow::ensure!(
+        contradictions.is_empty(),
+        "{}: {} clauses marked unreachable are cited",
+        args.specs.display(),
+        contradictions.len()
+    );
     sayln!(
         "{}: {} cases, {} clauses: ok",
         args.specs.display(),

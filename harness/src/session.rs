@@ -816,8 +816,13 @@ impl Session {
                 let socket = self.workdir.join("lab.sock");
                 let _ = std::fs::remove_file(&socket);
                 let lab = self.lab.as_ref().map(|l| std::sync::Arc::clone(&l.lab));
-                let sim =
-                    SimProcess::spawn(&binary, &self.workdir, mac.as_deref(), tls_heap, lab.as_deref())?;
+                let sim = SimProcess::spawn(
+                    &binary,
+                    &self.workdir,
+                    mac.as_deref(),
+                    tls_heap,
+                    lab.as_deref(),
+                )?;
                 if let Some(session) = &mut self.lab {
                     // A new process, a new socket: wait until it answers.
                     session.aps = crate::ap::SimAccessPoints::new(socket);

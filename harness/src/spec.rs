@@ -37,6 +37,10 @@ struct RawClause {
     kind: ClauseKind,
     lines: Spanned<[u32; 2]>,
     text: String,
+    /// Why no input can make this module do what the clause states (an error code its TLS
+    /// stack cannot produce): it stays uncovered, listed apart, and no case may cite it.
+    #[serde(default)]
+    unreachable: Option<String>,
 }
 
 /// What a clause states, which decides what a case must do to check it (see
@@ -75,6 +79,8 @@ pub struct Clause {
     pub kind: ClauseKind,
     pub lines: [u32; 2],
     pub text: String,
+    /// Why no input can reach it on this module, when none can.
+    pub unreachable: Option<String>,
     pub origin: Origin,
 }
 
@@ -149,6 +155,7 @@ impl Inventory {
                 kind: c.kind,
                 lines: [a, b],
                 text: c.text,
+                unreachable: c.unreachable,
                 origin: Origin { file: source.path.clone(), line: source.line_of(offset) },
             });
         }

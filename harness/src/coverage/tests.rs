@@ -69,6 +69,15 @@ source = "chapter"
 kind = "behaviour"
 lines = [40, 40]
 text = "tcp_client connects."
+
+[[clause]]
+id = "tls.error.5011"
+section = "TLS Errors"
+source = "chapter"
+kind = "behaviour"
+lines = [50, 50]
+text = "5011 ERROR_NO_SESSION_FOUND."
+unreachable = "session resumption is not built"
 "#;
 
 /// A specs folder in a temporary directory: the inventory above and `cases` as `x.toml`.
@@ -229,4 +238,26 @@ fn a_case_counts_with_every_transport_it_ran_over() {
     assert_eq!(classify_cases(["x/a"].into_iter(), &verdicts), Checked);
     assert_eq!(classify_cases(["x/b"].into_iter(), &verdicts), Named);
     assert_eq!(classify_cases(std::iter::empty(), &verdicts), Uncovered);
+}
+
+#[test]
+fn an_unreachable_clause_is_listed_apart_and_may_not_be_cited() {
+    let (_dir, specs) = specs(&case_toml("get", "", STEP_GET));
+    assert_eq!(unreachable_cited(&specs), Vec::<String>::new());
+    let list = render_list(&specs, None, true);
+    assert!(list.contains("(1 of them unreachable on this module)"), "{list}");
+    assert!(
+        list.contains("  tls.error.5011  5011 ERROR_NO_SESSION_FOUND.\n      why: session resumption is not built"),
+        "{list}"
+    );
+    let uncovered =
+        list.split("\nuncovered:\n").nth(1).and_then(|s| s.split("\nunreachable").next());
+    assert!(!uncovered.unwrap_or("").contains("tls.error.5011"), "{list}");
+
+    let citing = "\n[[case]]\nid = \"x/tls\"\ntitle = \"t\"\nclauses = [\"tls.error.5011\"]\nbasis = \"documented\"\n[[case.step]]\nsend = \"ver\"\n";
+    let (_dir2, cited) = self::specs(citing);
+    let found = unreachable_cited(&cited);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("clause `tls.error.5011` ("), "{}", found[0]);
+    assert!(found[0].contains("cited by `x/tls` ("), "{}", found[0]);
 }
