@@ -379,7 +379,7 @@ pub fn unreachable_cited(specs: &Specs) -> Vec<String> {
             let cases: Vec<String> = specs
                 .cases
                 .iter()
-                .filter(|case| case.clauses.iter().any(|id| *id == c.id))
+                .filter(|case| case.clauses.contains(&c.id))
                 .map(|case| format!("`{}` ({})", case.id, case.origin))
                 .collect();
             (!cases.is_empty()).then(|| {
