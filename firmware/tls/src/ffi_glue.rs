@@ -509,16 +509,6 @@ unsafe extern "C" fn counting_free(p: *mut c_void) {
     }
 }
 
-/// mbedTLS leaves this to the platform: zeroes secrets in a way the compiler keeps.
-#[unsafe(no_mangle)]
-unsafe extern "C" fn mbedtls_platform_zeroize(buf: *mut c_void, len: usize) {
-    let p = buf.cast::<u8>();
-    for i in 0..len {
-        // SAFETY: mbedTLS passes a writable buffer of `len` bytes (or `len == 0`).
-        unsafe { ptr::write_volatile(p.add(i), 0) };
-    }
-}
-
 /// PSA's random source. The TLS 1.2 code compiled here draws randomness from the session's
 /// DRBG only, never through PSA, so PSA has none to give.
 #[unsafe(no_mangle)]
