@@ -332,6 +332,20 @@ impl Ssl {
         }
     }
 
+    /// The type of the handshake message mbedTLS read last, if the last record was one.
+    pub(crate) fn last_handshake_type(&self) -> Option<u8> {
+        // SAFETY: as in `received_alert`: `in_msg` points into the live input buffer and
+        // holds `in_msglen` bytes of the last record.
+        unsafe {
+            let ssl = &raw const (*self.raw.as_ptr()).ssl;
+            let msg = (*ssl).private_in_msg;
+            if msg.is_null() || (*ssl).private_in_msglen < 1 || (*ssl).private_in_msgtype != 22 {
+                return None;
+            }
+            Some(*msg)
+        }
+    }
+
     /// The negotiated suite's IANA number.
     pub(crate) fn suite_id(&self) -> i32 {
         // SAFETY: reads the live context.

@@ -182,7 +182,16 @@ impl MbedTlsSession {
 
     /// Records the failure of an mbedTLS call; its alert (if any) is already in the output.
     fn fail(&mut self, error: i32) {
-        let state = chapter_state(self.ssl.state());
+        let mut state = chapter_state(self.ssl.state());
+        // mbedTLS moves on to SERVER_HELLO_DONE before it parses a CertificateRequest:
+        // a failure there belongs to the CertificateRequest.
+        const CERTIFICATE_REQUEST_MSG: u8 = 13;
+        if self.side == Side::Client
+            && state == tls::state::SERVER_HELLO_DONE
+            && self.ssl.last_handshake_type() == Some(CERTIFICATE_REQUEST_MSG)
+        {
+            state = tls::state::CERTIFICATE_REQUEST;
+        }
         let alert = if error == sys::MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE { self.ssl.received_alert() } else { None };
         let failure = Failure {
             error,
