@@ -95,6 +95,10 @@ pub const UNREACHABLE: &[(TlsCode, &str)] = &[
     (TlsCode::Timeout, "the BIO never blocks and no read timeout is set; the core owns every timeout"),
     (TlsCode::UnknownCipher, "every cipher of the 12 suites is compiled in; a suite outside the offer is an ILLEGAL_PARAMETER in the ServerHello (5022)"),
     (TlsCode::NoSessionFound, "no session cache and no tickets: nothing is ever resumed"),
+    (
+        TlsCode::BadHsChangeCipherSpec,
+        "mbedTLS's record layer rejects a malformed ChangeCipherSpec (5007) and the handshake a wrong message there (5017) before a state-10/12 error can arise",
+    ),
     (TlsCode::HandshakeTimeout, "made by the core's handshake timer, not by the engine"),
     (TlsCode::InitFail, "setup inputs are checked before mbedTLS sees them and the platform's randomness cannot fail"),
     (TlsCode::CertificateRevoked, "TlsConfig carries no CRL, so mbedTLS never sets BADCERT_REVOKED"),
@@ -265,5 +269,115 @@ pub fn chapter_state(mbedtls_state: i32) -> u8 {
         s @ 0..=14 => s as u8,
         s if s == sys::mbedtls_ssl_states_MBEDTLS_SSL_NEW_SESSION_TICKET as i32 => state::SERVER_CHANGE_CIPHER_SPEC,
         _ => state::HANDSHAKE_OVER,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use sys::*;
+
+    const NO_ALERT: Option<u8> = None;
+
+    fn client(error: i32, state: u8) -> Failure {
+        Failure { error, state, side: Side::Client, verify_flags: 0, alert: NO_ALERT, own_cert: false }
+    }
+
+    fn server(error: i32, state: u8) -> Failure {
+        Failure { side: Side::Server, ..client(error, state) }
+    }
+
+    fn verify(flags: u32) -> Failure {
+        Failure { verify_flags: flags, ..client(MBEDTLS_ERR_X509_CERT_VERIFY_FAILED, state::SERVER_CERTIFICATE) }
+    }
+
+    fn alert(alert: u8, state: u8, own_cert: bool) -> Failure {
+        Failure { alert: Some(alert), own_cert, ..client(MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE, state) }
+    }
+
+    /// One case per row of the chapter's table (and the variants of a row that differ).
+    #[rstest]
+    #[case(client(MBEDTLS_ERR_SSL_TIMEOUT, 2), TlsCode::Timeout)]
+    #[case(client(MBEDTLS_ERR_SSL_CONN_EOF, 2), TlsCode::ReceiveFailed)]
+    #[case(alert(42, 12, true), TlsCode::AlertNoCertificate)]
+    #[case(alert(116, 12, true), TlsCode::AlertNoCertificate)]
+    #[case(alert(40, 12, false), TlsCode::AlertNoCertificate)]
+    #[case(client(MBEDTLS_ERR_SSL_ALLOC_FAILED, 0), TlsCode::OutOfMemory)]
+    #[case(client(MBEDTLS_ERR_X509_INVALID_FORMAT + MBEDTLS_ERR_ASN1_ALLOC_FAILED, 0), TlsCode::OutOfMemory)]
+    #[case(client(MBEDTLS_ERR_MPI_ALLOC_FAILED, 8), TlsCode::OutOfMemory)]
+    #[case(client(MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE, 2), TlsCode::FeatureUnavailable)]
+    #[case(client(MBEDTLS_ERR_PK_FEATURE_UNAVAILABLE, 0), TlsCode::FeatureUnavailable)]
+    #[case(client(MBEDTLS_ERR_SSL_BAD_INPUT_DATA, 0), TlsCode::BadInputData)]
+    #[case(client(MBEDTLS_ERR_X509_INVALID_FORMAT + MBEDTLS_ERR_ASN1_UNEXPECTED_TAG, 0), TlsCode::BadInputData)]
+    #[case(client(MBEDTLS_ERR_PEM_INVALID_DATA - 0x2C, 0), TlsCode::BadInputData)]
+    #[case(client(MBEDTLS_ERR_PK_KEY_INVALID_FORMAT, 0), TlsCode::BadInputData)]
+    #[case(client(MBEDTLS_ERR_SSL_INVALID_MAC, 15), TlsCode::InvalidMac)]
+    #[case(client(MBEDTLS_ERR_SSL_INVALID_RECORD, 2), TlsCode::InvalidRecord)]
+    #[case(verify(MBEDTLS_X509_BADCERT_BAD_KEY), TlsCode::InvalidModulusSize)]
+    #[case(client(MBEDTLS_ERR_CIPHER_FEATURE_UNAVAILABLE, 10), TlsCode::UnknownCipher)]
+    #[case(server(MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE, 1), TlsCode::NoCipherChosen)]
+    #[case(client(MBEDTLS_ERR_SSL_CACHE_ENTRY_NOT_FOUND, 1), TlsCode::NoSessionFound)]
+    #[case(server(MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE, 7), TlsCode::NoClientCertificate)]
+    #[case(server(MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL, 3), TlsCode::CertificateTooLarge)]
+    #[case(server(MBEDTLS_ERR_SSL_PRIVATE_KEY_REQUIRED, 4), TlsCode::PrivateKeyRequired)]
+    #[case(client(MBEDTLS_ERR_SSL_CA_CHAIN_REQUIRED, 3), TlsCode::CaChainRequired)]
+    #[case(client(MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE, 2), TlsCode::UnexpectedMessage)]
+    #[case(client(MBEDTLS_ERR_SSL_UNEXPECTED_RECORD, 15), TlsCode::UnexpectedMessage)]
+    #[case(alert(48, 8, true), TlsCode::FatalAlertMessage)]
+    #[case(Failure { side: Side::Server, ..alert(42, 8, true) }, TlsCode::FatalAlertMessage)]
+    #[case(alert(40, 12, true), TlsCode::FatalAlertMessage)]
+    #[case(verify(MBEDTLS_X509_BADCERT_EXT_KEY_USAGE), TlsCode::PeerVerifyFailed)]
+    #[case(client(MBEDTLS_ERR_X509_CERT_VERIFY_FAILED, 3), TlsCode::PeerVerifyFailed)]
+    #[case(client(MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY, 2), TlsCode::PeerCloseNotify)]
+    #[case(server(MBEDTLS_ERR_SSL_DECODE_ERROR, 1), TlsCode::BadHsClientHello)]
+    #[case(server(MBEDTLS_ERR_SSL_BAD_PROTOCOL_VERSION, 1), TlsCode::BadHsClientHello)]
+    #[case(client(MBEDTLS_ERR_SSL_DECODE_ERROR, 2), TlsCode::BadHsServerHello)]
+    #[case(client(MBEDTLS_ERR_SSL_ILLEGAL_PARAMETER, 2), TlsCode::BadHsServerHello)]
+    #[case(client(MBEDTLS_ERR_SSL_BAD_CERTIFICATE, 3), TlsCode::BadHsCertificate)]
+    #[case(server(MBEDTLS_ERR_SSL_DECODE_ERROR, 7), TlsCode::BadHsCertificate)]
+    #[case(client(MBEDTLS_ERR_SSL_DECODE_ERROR, 5), TlsCode::BadHsCertificateRequest)]
+    #[case(client(MBEDTLS_ERR_ECP_VERIFY_FAILED, 4), TlsCode::BadHsServerKeyExchange)]
+    #[case(client(MBEDTLS_ERR_SSL_DECODE_ERROR, 6), TlsCode::BadHsServerHelloDone)]
+    #[case(server(MBEDTLS_ERR_ECP_BAD_INPUT_DATA, 8), TlsCode::BadHsClientKeyExchange)]
+    #[case(server(MBEDTLS_ERR_RSA_VERIFY_FAILED, 9), TlsCode::BadHsCertificateVerify)]
+    #[case(client(MBEDTLS_ERR_SSL_DECODE_ERROR, 12), TlsCode::BadHsChangeCipherSpec)]
+    #[case(client(MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE, 13), TlsCode::BadHsFinished)]
+    #[case(server(MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE, 11), TlsCode::BadHsFinished)]
+    #[case(alert(40, 2, false), TlsCode::HandshakeError)]
+    #[case(client(MBEDTLS_ERR_SSL_INTERNAL_ERROR, 0), TlsCode::HandshakeError)]
+    #[case(client(MBEDTLS_ERR_SSL_BAD_CONFIG, 0), TlsCode::InitFail)]
+    #[case(client(MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED, 0), TlsCode::InitFail)]
+    #[case(client(MBEDTLS_ERR_SSL_DECODE_ERROR, 15), TlsCode::BadMessage)]
+    #[case(verify(MBEDTLS_X509_BADCERT_NOT_TRUSTED | MBEDTLS_X509_BADCERT_EXPIRED), TlsCode::UntrustedCertificate)]
+    #[case(verify(MBEDTLS_X509_BADCERT_EXPIRED), TlsCode::ExpiredCertificate)]
+    #[case(verify(MBEDTLS_X509_BADCERT_FUTURE | MBEDTLS_X509_BADCERT_CN_MISMATCH), TlsCode::ExpiredCertificate)]
+    #[case(verify(MBEDTLS_X509_BADCERT_CN_MISMATCH), TlsCode::CertificateNameMismatch)]
+    #[case(verify(MBEDTLS_X509_BADCERT_REVOKED | MBEDTLS_X509_BADCERT_NOT_TRUSTED), TlsCode::CertificateRevoked)]
+    #[case(client(MBEDTLS_ERR_SSL_UNSUPPORTED_EXTENSION, 2), TlsCode::UnsupportedExtension)]
+    fn map_error_row(#[case] failure: Failure, #[case] code: TlsCode) {
+        assert_eq!(map_error(&failure), code, "{failure:?}");
+    }
+
+    #[test]
+    fn rows_cover_the_chapters_table_in_order() {
+        let codes: alloc::vec::Vec<TlsCode> = ROWS.iter().map(|(c, _)| *c).collect();
+        assert_eq!(codes, TlsCode::ALL);
+        for (code, why) in UNREACHABLE {
+            assert!(codes.contains(code) && !why.is_empty());
+        }
+    }
+
+    #[test]
+    fn states_follow_the_chapter() {
+        for s in 0..=14 {
+            assert_eq!(chapter_state(s), s as u8);
+        }
+        assert_eq!(chapter_state(mbedtls_ssl_states_MBEDTLS_SSL_HANDSHAKE_WRAPUP as i32), state::HANDSHAKE_OVER);
+        assert_eq!(chapter_state(mbedtls_ssl_states_MBEDTLS_SSL_HANDSHAKE_OVER as i32), state::HANDSHAKE_OVER);
+        assert_eq!(
+            chapter_state(mbedtls_ssl_states_MBEDTLS_SSL_NEW_SESSION_TICKET as i32),
+            state::SERVER_CHANGE_CIPHER_SPEC
+        );
     }
 }

@@ -7,6 +7,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 static IN_USE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 static BUDGET: AtomicUsize = AtomicUsize::new(usize::MAX);
+static REFUSED: AtomicUsize = AtomicUsize::new(0);
 
 /// Caps the bytes mbedTLS may hold at once (all sessions together); `None`: no cap.
 pub fn set_heap_budget(budget: Option<usize>) {
@@ -23,6 +24,14 @@ pub fn heap_peak() -> usize {
     PEAK.load(Ordering::Acquire)
 }
 
+/// How many allocations the budget refused so far: a platform prints "TLS malloc failed"
+/// when a failed handshake made this grow, whatever code mbedTLS turned the refusal into
+/// (a refusal inside a certificate's signature check reads as 5035 UNTRUSTED_CERTIFICATE,
+/// as in the chapter's example).
+pub fn heap_refusals() -> usize {
+    REFUSED.load(Ordering::Acquire)
+}
+
 /// Starts a new peak measurement from what is in use now.
 pub fn reset_heap_peak() {
     PEAK.store(heap_in_use(), Ordering::Release);
@@ -34,6 +43,7 @@ pub(crate) fn reserve(n: usize) -> bool {
     let mut current = IN_USE.load(Ordering::Acquire);
     loop {
         let Some(next) = current.checked_add(n).filter(|next| *next <= budget) else {
+            REFUSED.fetch_add(1, Ordering::AcqRel);
             return false;
         };
         match IN_USE.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {

@@ -26,7 +26,7 @@ use gecko_core::tls::{
 use mbedtls_rs_sys as sys;
 
 pub use errors::{Failure, ROWS, Side, UNREACHABLE, by_state, chapter_state, map_error};
-pub use heap::{heap_in_use, heap_peak, reset_heap_peak, set_heap_budget};
+pub use heap::{heap_in_use, heap_peak, heap_refusals, reset_heap_peak, set_heap_budget};
 
 use ffi_glue::{Params, SEED_LEN, Ssl};
 
