@@ -36,7 +36,10 @@ pub struct Failure {
 /// [`map_error`] implements, for the spec inventory.
 pub const ROWS: [(TlsCode, &str); 41] = [
     (TlsCode::Timeout, "MBEDTLS_ERR_SSL_TIMEOUT (a read timeout; the engine sets none)"),
-    (TlsCode::ReceiveFailed, "MBEDTLS_ERR_SSL_CONN_EOF: the TCP connection ended during the handshake"),
+    (
+        TlsCode::ReceiveFailed,
+        "MBEDTLS_ERR_SSL_CONN_EOF: the TCP connection ended during the handshake",
+    ),
     (
         TlsCode::AlertNoCertificate,
         "as client, the server's fatal no_certificate/bad_certificate/unsupported_certificate/certificate_required alert, or handshake_failure after our flight when we had no certificate",
@@ -46,17 +49,38 @@ pub const ROWS: [(TlsCode, &str); 41] = [
         TlsCode::FeatureUnavailable,
         "*_FEATURE_UNAVAILABLE (SSL, PK, ECP, MD, X.509, PEM); a TlsConfig::max_version below TLS 1.2",
     ),
-    (TlsCode::BadInputData, "SSL_BAD_INPUT_DATA; a CA, certificate or key that does not parse (X.509, PEM, PK, ASN.1 errors at setup)"),
-    (TlsCode::InvalidMac, "SSL_INVALID_MAC, CIPHER_AUTH_FAILED, GCM_AUTH_FAILED: a record that fails its MAC/tag"),
+    (
+        TlsCode::BadInputData,
+        "SSL_BAD_INPUT_DATA; a CA, certificate or key that does not parse (X.509, PEM, PK, ASN.1 errors at setup)",
+    ),
+    (
+        TlsCode::InvalidMac,
+        "SSL_INVALID_MAC, CIPHER_AUTH_FAILED, GCM_AUTH_FAILED: a record that fails its MAC/tag",
+    ),
     (TlsCode::InvalidRecord, "SSL_INVALID_RECORD: a record header that is not TLS"),
-    (TlsCode::InvalidModulusSize, "verify flag BADCERT_BAD_KEY: the peer's key is too short (RSA < 2048 bits)"),
+    (
+        TlsCode::InvalidModulusSize,
+        "verify flag BADCERT_BAD_KEY: the peer's key is too short (RSA < 2048 bits)",
+    ),
     (TlsCode::UnknownCipher, "CIPHER_FEATURE_UNAVAILABLE"),
-    (TlsCode::NoCipherChosen, "as server, SSL_HANDSHAKE_FAILURE while reading the ClientHello: no suite in common"),
+    (
+        TlsCode::NoCipherChosen,
+        "as server, SSL_HANDSHAKE_FAILURE while reading the ClientHello: no suite in common",
+    ),
     (TlsCode::NoSessionFound, "SSL_CACHE_ENTRY_NOT_FOUND, SSL_SESSION_TICKET_EXPIRED"),
-    (TlsCode::NoClientCertificate, "SSL_NO_CLIENT_CERTIFICATE: as server with Verify::Required, the client sent none"),
-    (TlsCode::CertificateTooLarge, "SSL_BUFFER_TOO_SMALL: our certificate chain does not fit a record"),
+    (
+        TlsCode::NoClientCertificate,
+        "SSL_NO_CLIENT_CERTIFICATE: as server with Verify::Required, the client sent none",
+    ),
+    (
+        TlsCode::CertificateTooLarge,
+        "SSL_BUFFER_TOO_SMALL: our certificate chain does not fit a record",
+    ),
     (TlsCode::CertificateRequired, "a server session without a certificate (checked at setup)"),
-    (TlsCode::PrivateKeyRequired, "SSL_PRIVATE_KEY_REQUIRED; a certificate without a key (checked at setup)"),
+    (
+        TlsCode::PrivateKeyRequired,
+        "SSL_PRIVATE_KEY_REQUIRED; a certificate without a key (checked at setup)",
+    ),
     (TlsCode::CaChainRequired, "SSL_CA_CHAIN_REQUIRED: Verify::Required without a CA"),
     (TlsCode::UnexpectedMessage, "SSL_UNEXPECTED_MESSAGE, SSL_UNEXPECTED_RECORD"),
     (TlsCode::FatalAlertMessage, "SSL_FATAL_ALERT_MESSAGE: any other fatal alert from the peer"),
@@ -65,11 +89,20 @@ pub const ROWS: [(TlsCode, &str); 41] = [
         "X509_CERT_VERIFY_FAILED or SSL_BAD_CERTIFICATE with verify flags other than the ones below (key usage, extended key usage, signature hash or key type not allowed, ...)",
     ),
     (TlsCode::PeerCloseNotify, "SSL_PEER_CLOSE_NOTIFY: close_notify during the handshake"),
-    (TlsCode::BadHsClientHello, "decode/parameter/handshake/version errors in state 1 (CLIENT_HELLO), except a server's no suite in common"),
-    (TlsCode::BadHsServerHello, "... in state 2 (SERVER_HELLO); also the server's handshake_failure alert (not that: 5032)"),
+    (
+        TlsCode::BadHsClientHello,
+        "decode/parameter/handshake/version errors in state 1 (CLIENT_HELLO), except a server's no suite in common",
+    ),
+    (
+        TlsCode::BadHsServerHello,
+        "... in state 2 (SERVER_HELLO); also the server's handshake_failure alert (not that: 5032)",
+    ),
     (TlsCode::BadHsCertificate, "... in states 3 and 7 (SERVER_CERTIFICATE, CLIENT_CERTIFICATE)"),
     (TlsCode::BadHsCertificateRequest, "... in state 5 (CERTIFICATE_REQUEST)"),
-    (TlsCode::BadHsServerKeyExchange, "... in state 4 (SERVER_KEY_EXCHANGE), a bad signature included"),
+    (
+        TlsCode::BadHsServerKeyExchange,
+        "... in state 4 (SERVER_KEY_EXCHANGE), a bad signature included",
+    ),
     (TlsCode::BadHsServerHelloDone, "... in state 6 (SERVER_HELLO_DONE)"),
     (TlsCode::BadHsClientKeyExchange, "... in state 8 (CLIENT_KEY_EXCHANGE)"),
     (TlsCode::BadHsCertificateVerify, "... in state 9 (CERTIFICATE_VERIFY)"),
@@ -83,7 +116,10 @@ pub const ROWS: [(TlsCode, &str); 41] = [
     (TlsCode::InitFail, "SSL_BAD_CONFIG, SSL_NO_RNG, CTR_DRBG_ENTROPY_SOURCE_FAILED"),
     (TlsCode::BadMessage, "SSL_DECODE_ERROR / SSL_ILLEGAL_PARAMETER after the handshake"),
     (TlsCode::UntrustedCertificate, "verify flag BADCERT_NOT_TRUSTED"),
-    (TlsCode::ExpiredCertificate, "verify flags BADCERT_EXPIRED / BADCERT_FUTURE (against TlsConfig::now_utc)"),
+    (
+        TlsCode::ExpiredCertificate,
+        "verify flags BADCERT_EXPIRED / BADCERT_FUTURE (against TlsConfig::now_utc)",
+    ),
     (TlsCode::CertificateNameMismatch, "verify flag BADCERT_CN_MISMATCH"),
     (TlsCode::CertificateRevoked, "verify flag BADCERT_REVOKED"),
     (TlsCode::NoData, "never"),
@@ -92,18 +128,36 @@ pub const ROWS: [(TlsCode, &str); 41] = [
 
 /// The rows no session of this engine can produce, and why.
 pub const UNREACHABLE: &[(TlsCode, &str)] = &[
-    (TlsCode::Timeout, "the BIO never blocks and no read timeout is set; the core owns every timeout"),
-    (TlsCode::UnknownCipher, "every cipher of the 12 suites is compiled in; a suite outside the offer is an ILLEGAL_PARAMETER in the ServerHello (5022)"),
+    (
+        TlsCode::Timeout,
+        "the BIO never blocks and no read timeout is set; the core owns every timeout",
+    ),
+    (
+        TlsCode::UnknownCipher,
+        "every cipher of the 12 suites is compiled in; a suite outside the offer is an ILLEGAL_PARAMETER in the ServerHello (5022)",
+    ),
     (TlsCode::NoSessionFound, "no session cache and no tickets: nothing is ever resumed"),
     (
         TlsCode::BadHsChangeCipherSpec,
         "mbedTLS's record layer rejects a malformed ChangeCipherSpec (5007) and the handshake a wrong message there (5017) before a state-10/12 error can arise",
     ),
     (TlsCode::HandshakeTimeout, "made by the core's handshake timer, not by the engine"),
-    (TlsCode::InitFail, "setup inputs are checked before mbedTLS sees them and the platform's randomness cannot fail"),
-    (TlsCode::CertificateRevoked, "TlsConfig carries no CRL, so mbedTLS never sets BADCERT_REVOKED"),
-    (TlsCode::NoData, "mbedTLS 3.6 has no such error: no input is WANT_READ, the end of the TCP stream is 5001 or a close"),
-    (TlsCode::UnsupportedExtension, "mbedTLS 3.6 returns it from TLS 1.3 code only; TLS 1.2 ignores unknown extensions"),
+    (
+        TlsCode::InitFail,
+        "setup inputs are checked before mbedTLS sees them and the platform's randomness cannot fail",
+    ),
+    (
+        TlsCode::CertificateRevoked,
+        "TlsConfig carries no CRL, so mbedTLS never sets BADCERT_REVOKED",
+    ),
+    (
+        TlsCode::NoData,
+        "mbedTLS 3.6 has no such error: no input is WANT_READ, the end of the TCP stream is 5001 or a close",
+    ),
+    (
+        TlsCode::UnsupportedExtension,
+        "mbedTLS 3.6 returns it from TLS 1.3 code only; TLS 1.2 ignores unknown extensions",
+    ),
 ];
 
 const SSL_ALLOC: [i32; 10] = [
@@ -141,7 +195,8 @@ pub fn map_error(f: &Failure) -> TlsCode {
     if f.error == sys::MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE {
         return alert_code(f);
     }
-    if (is(sys::MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) || f.error == sys::MBEDTLS_ERR_SSL_BAD_CERTIFICATE)
+    if (is(sys::MBEDTLS_ERR_X509_CERT_VERIFY_FAILED)
+        || f.error == sys::MBEDTLS_ERR_SSL_BAD_CERTIFICATE)
         && f.verify_flags != 0
     {
         return verify_code(f.verify_flags);
@@ -153,7 +208,9 @@ pub fn map_error(f: &Failure) -> TlsCode {
         sys::MBEDTLS_ERR_SSL_PRIVATE_KEY_REQUIRED => return C::PrivateKeyRequired,
         sys::MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY => return C::PeerCloseNotify,
         sys::MBEDTLS_ERR_SSL_CONN_EOF => return C::ReceiveFailed,
-        sys::MBEDTLS_ERR_SSL_INVALID_MAC | sys::MBEDTLS_ERR_CIPHER_AUTH_FAILED | sys::MBEDTLS_ERR_GCM_AUTH_FAILED => {
+        sys::MBEDTLS_ERR_SSL_INVALID_MAC
+        | sys::MBEDTLS_ERR_CIPHER_AUTH_FAILED
+        | sys::MBEDTLS_ERR_GCM_AUTH_FAILED => {
             return C::InvalidMac;
         }
         sys::MBEDTLS_ERR_SSL_INVALID_RECORD => return C::InvalidRecord,
@@ -162,12 +219,15 @@ pub fn map_error(f: &Failure) -> TlsCode {
         }
         sys::MBEDTLS_ERR_SSL_TIMEOUT => return C::Timeout,
         sys::MBEDTLS_ERR_CIPHER_FEATURE_UNAVAILABLE => return C::UnknownCipher,
-        sys::MBEDTLS_ERR_SSL_CACHE_ENTRY_NOT_FOUND | sys::MBEDTLS_ERR_SSL_SESSION_TICKET_EXPIRED => {
+        sys::MBEDTLS_ERR_SSL_CACHE_ENTRY_NOT_FOUND
+        | sys::MBEDTLS_ERR_SSL_SESSION_TICKET_EXPIRED => {
             return C::NoSessionFound;
         }
         sys::MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL => return C::CertificateTooLarge,
         sys::MBEDTLS_ERR_SSL_UNSUPPORTED_EXTENSION => return C::UnsupportedExtension,
-        sys::MBEDTLS_ERR_SSL_BAD_CONFIG | sys::MBEDTLS_ERR_SSL_NO_RNG | sys::MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED => {
+        sys::MBEDTLS_ERR_SSL_BAD_CONFIG
+        | sys::MBEDTLS_ERR_SSL_NO_RNG
+        | sys::MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED => {
             return C::InitFail;
         }
         sys::MBEDTLS_ERR_SSL_BAD_INPUT_DATA => return C::BadInputData,
@@ -197,7 +257,10 @@ pub fn map_error(f: &Failure) -> TlsCode {
     {
         return C::BadMessage;
     }
-    if f.error == sys::MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE && f.side == Side::Server && f.state == state::CLIENT_HELLO {
+    if f.error == sys::MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE
+        && f.side == Side::Server
+        && f.state == state::CLIENT_HELLO
+    {
         return C::NoCipherChosen;
     }
     by_state(f.state)
@@ -216,7 +279,9 @@ pub fn by_state(chapter_state: u8) -> TlsCode {
         state::SERVER_HELLO_DONE => C::BadHsServerHelloDone,
         state::CLIENT_KEY_EXCHANGE => C::BadHsClientKeyExchange,
         state::CERTIFICATE_VERIFY => C::BadHsCertificateVerify,
-        state::CLIENT_CHANGE_CIPHER_SPEC | state::SERVER_CHANGE_CIPHER_SPEC => C::BadHsChangeCipherSpec,
+        state::CLIENT_CHANGE_CIPHER_SPEC | state::SERVER_CHANGE_CIPHER_SPEC => {
+            C::BadHsChangeCipherSpec
+        }
         state::CLIENT_FINISHED | state::SERVER_FINISHED => C::BadHsFinished,
         _ => C::HandshakeError,
     }
@@ -235,11 +300,15 @@ fn alert_code(f: &Failure) -> TlsCode {
         // A server complains about a certificate: ours (it asked for one).
         (Side::Client, Some(a)) if ABOUT_OUR_CERT.contains(&a) => TlsCode::AlertNoCertificate,
         // A TLS 1.2 server that required a certificate we did not have.
-        (Side::Client, Some(HANDSHAKE_FAILURE)) if !f.own_cert && f.state >= state::CLIENT_CERTIFICATE => {
+        (Side::Client, Some(HANDSHAKE_FAILURE))
+            if !f.own_cert && f.state >= state::CLIENT_CERTIFICATE =>
+        {
             TlsCode::AlertNoCertificate
         }
         // The server's answer to our ClientHello: nothing in common.
-        (Side::Client, Some(HANDSHAKE_FAILURE)) if f.state == state::SERVER_HELLO => TlsCode::HandshakeError,
+        (Side::Client, Some(HANDSHAKE_FAILURE)) if f.state == state::SERVER_HELLO => {
+            TlsCode::HandshakeError
+        }
         _ => TlsCode::FatalAlertMessage,
     }
 }
@@ -267,7 +336,9 @@ fn verify_code(flags: u32) -> TlsCode {
 pub fn chapter_state(mbedtls_state: i32) -> u8 {
     match mbedtls_state {
         s @ 0..=14 => s as u8,
-        s if s == sys::mbedtls_ssl_states_MBEDTLS_SSL_NEW_SESSION_TICKET as i32 => state::SERVER_CHANGE_CIPHER_SPEC,
+        s if s == sys::mbedtls_ssl_states_MBEDTLS_SSL_NEW_SESSION_TICKET as i32 => {
+            state::SERVER_CHANGE_CIPHER_SPEC
+        }
         _ => state::HANDSHAKE_OVER,
     }
 }
@@ -281,7 +352,14 @@ mod tests {
     const NO_ALERT: Option<u8> = None;
 
     fn client(error: i32, state: u8) -> Failure {
-        Failure { error, state, side: Side::Client, verify_flags: 0, alert: NO_ALERT, own_cert: false }
+        Failure {
+            error,
+            state,
+            side: Side::Client,
+            verify_flags: 0,
+            alert: NO_ALERT,
+            own_cert: false,
+        }
     }
 
     fn server(error: i32, state: u8) -> Failure {
@@ -289,11 +367,18 @@ mod tests {
     }
 
     fn verify(flags: u32) -> Failure {
-        Failure { verify_flags: flags, ..client(MBEDTLS_ERR_X509_CERT_VERIFY_FAILED, state::SERVER_CERTIFICATE) }
+        Failure {
+            verify_flags: flags,
+            ..client(MBEDTLS_ERR_X509_CERT_VERIFY_FAILED, state::SERVER_CERTIFICATE)
+        }
     }
 
     fn alert(alert: u8, state: u8, own_cert: bool) -> Failure {
-        Failure { alert: Some(alert), own_cert, ..client(MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE, state) }
+        Failure {
+            alert: Some(alert),
+            own_cert,
+            ..client(MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE, state)
+        }
     }
 
     /// One case per row of the chapter's table (and the variants of a row that differ).
@@ -373,8 +458,14 @@ mod tests {
         for s in 0..=14 {
             assert_eq!(chapter_state(s), s as u8);
         }
-        assert_eq!(chapter_state(mbedtls_ssl_states_MBEDTLS_SSL_HANDSHAKE_WRAPUP as i32), state::HANDSHAKE_OVER);
-        assert_eq!(chapter_state(mbedtls_ssl_states_MBEDTLS_SSL_HANDSHAKE_OVER as i32), state::HANDSHAKE_OVER);
+        assert_eq!(
+            chapter_state(mbedtls_ssl_states_MBEDTLS_SSL_HANDSHAKE_WRAPUP as i32),
+            state::HANDSHAKE_OVER
+        );
+        assert_eq!(
+            chapter_state(mbedtls_ssl_states_MBEDTLS_SSL_HANDSHAKE_OVER as i32),
+            state::HANDSHAKE_OVER
+        );
         assert_eq!(
             chapter_state(mbedtls_ssl_states_MBEDTLS_SSL_NEW_SESSION_TICKET as i32),
             state::SERVER_CHANGE_CIPHER_SPEC

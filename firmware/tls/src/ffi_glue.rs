@@ -179,7 +179,11 @@ impl Ssl {
             let own = match (p.cert, p.key) {
                 (Some(cert), Some(key)) => {
                     let cert = with_pem_nul(cert);
-                    check(sys::mbedtls_x509_crt_parse(&raw mut (*c).own, cert.as_ptr(), cert.len()))?;
+                    check(sys::mbedtls_x509_crt_parse(
+                        &raw mut (*c).own,
+                        cert.as_ptr(),
+                        cert.len(),
+                    ))?;
                     let key = with_pem_nul(key);
                     check(sys::mbedtls_pk_parse_key(
                         &raw mut (*c).key,
@@ -196,7 +200,8 @@ impl Ssl {
             };
 
             let conf = &raw mut (*c).conf;
-            let endpoint = if p.server { sys::MBEDTLS_SSL_IS_SERVER } else { sys::MBEDTLS_SSL_IS_CLIENT };
+            let endpoint =
+                if p.server { sys::MBEDTLS_SSL_IS_SERVER } else { sys::MBEDTLS_SSL_IS_CLIENT };
             check(sys::mbedtls_ssl_config_defaults(
                 conf,
                 endpoint as c_int,
@@ -204,12 +209,17 @@ impl Ssl {
                 sys::MBEDTLS_SSL_PRESET_DEFAULT as c_int,
             ))?;
             // TLS 1.2 only (what the inline `mbedtls_ssl_conf_{min,max}_tls_version` set).
-            (*conf).private_min_tls_version = sys::mbedtls_ssl_protocol_version_MBEDTLS_SSL_VERSION_TLS1_2;
-            (*conf).private_max_tls_version = sys::mbedtls_ssl_protocol_version_MBEDTLS_SSL_VERSION_TLS1_2;
+            (*conf).private_min_tls_version =
+                sys::mbedtls_ssl_protocol_version_MBEDTLS_SSL_VERSION_TLS1_2;
+            (*conf).private_max_tls_version =
+                sys::mbedtls_ssl_protocol_version_MBEDTLS_SSL_VERSION_TLS1_2;
             sys::mbedtls_ssl_conf_ciphersuites(conf, SUITE_LIST.as_ptr());
             sys::mbedtls_ssl_conf_rng(conf, Some(sys::mbedtls_ctr_drbg_random), drbg);
-            let authmode =
-                if p.verify_required { sys::MBEDTLS_SSL_VERIFY_REQUIRED } else { sys::MBEDTLS_SSL_VERIFY_NONE };
+            let authmode = if p.verify_required {
+                sys::MBEDTLS_SSL_VERIFY_REQUIRED
+            } else {
+                sys::MBEDTLS_SSL_VERIFY_NONE
+            };
             sys::mbedtls_ssl_conf_authmode(conf, authmode as c_int);
             sys::mbedtls_ssl_conf_verify(conf, Some(verify_dates), (&raw mut (*c).now_utc).cast());
             if p.ca.is_some() {
@@ -227,7 +237,10 @@ impl Ssl {
                     FFDHE2048_G.len(),
                 ))?;
             } else {
-                sys::mbedtls_ssl_conf_session_tickets(conf, sys::MBEDTLS_SSL_SESSION_TICKETS_DISABLED as c_int);
+                sys::mbedtls_ssl_conf_session_tickets(
+                    conf,
+                    sys::MBEDTLS_SSL_SESSION_TICKETS_DISABLED as c_int,
+                );
             }
 
             check(sys::mbedtls_ssl_setup(&raw mut (*c).ssl, conf))?;
@@ -238,14 +251,27 @@ impl Ssl {
                         let mut z = Vec::with_capacity(name.len() + 1);
                         z.extend_from_slice(name.as_bytes());
                         z.push(0);
-                        check(sys::mbedtls_ssl_set_hostname(&raw mut (*c).ssl, z.as_ptr().cast::<c_char>()))?;
+                        check(sys::mbedtls_ssl_set_hostname(
+                            &raw mut (*c).ssl,
+                            z.as_ptr().cast::<c_char>(),
+                        ))?;
                     }
                     None => check(sys::mbedtls_ssl_set_hostname(&raw mut (*c).ssl, ptr::null()))?,
                 }
             }
-            sys::mbedtls_ssl_set_bio(&raw mut (*c).ssl, (&raw mut (*c).io).cast(), Some(bio_send), Some(bio_recv), None);
+            sys::mbedtls_ssl_set_bio(
+                &raw mut (*c).ssl,
+                (&raw mut (*c).io).cast(),
+                Some(bio_send),
+                Some(bio_recv),
+                None,
+            );
             if p.keylog {
-                sys::mbedtls_ssl_set_export_keys_cb(&raw mut (*c).ssl, Some(export_keys), (&raw mut (*c).keylog).cast());
+                sys::mbedtls_ssl_set_export_keys_cb(
+                    &raw mut (*c).ssl,
+                    Some(export_keys),
+                    (&raw mut (*c).keylog).cast(),
+                );
             }
         }
         Ok(())
@@ -295,13 +321,17 @@ impl Ssl {
     /// Decrypted application data into `buf`: its length, `WANT_READ` or an error.
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> i32 {
         // SAFETY: `buf` is a valid writable slice of `buf.len()` bytes for the call.
-        unsafe { sys::mbedtls_ssl_read(&raw mut (*self.raw.as_ptr()).ssl, buf.as_mut_ptr(), buf.len()) }
+        unsafe {
+            sys::mbedtls_ssl_read(&raw mut (*self.raw.as_ptr()).ssl, buf.as_mut_ptr(), buf.len())
+        }
     }
 
     /// Encrypts (a first part of) `buf`: the bytes taken or an error.
     pub(crate) fn write(&mut self, buf: &[u8]) -> i32 {
         // SAFETY: `buf` is a valid readable slice for the call; mbedTLS copies it.
-        unsafe { sys::mbedtls_ssl_write(&raw mut (*self.raw.as_ptr()).ssl, buf.as_ptr(), buf.len()) }
+        unsafe {
+            sys::mbedtls_ssl_write(&raw mut (*self.raw.as_ptr()).ssl, buf.as_ptr(), buf.len())
+        }
     }
 
     pub(crate) fn close_notify(&mut self) -> i32 {
@@ -312,7 +342,8 @@ impl Ssl {
     /// The verification flags of the peer's certificate (`MBEDTLS_X509_BADCERT_*`).
     pub(crate) fn verify_flags(&self) -> u32 {
         // SAFETY: reads the live context's session; mbedTLS handles a missing session.
-        let flags = unsafe { sys::mbedtls_ssl_get_verify_result(&raw const (*self.raw.as_ptr()).ssl) };
+        let flags =
+            unsafe { sys::mbedtls_ssl_get_verify_result(&raw const (*self.raw.as_ptr()).ssl) };
         // "Not verified yet" is all ones: no flags for the mapping.
         if flags == u32::MAX { 0 } else { flags }
     }
@@ -355,7 +386,7 @@ impl Ssl {
     /// The negotiated version on the wire (`0x0303` for TLS 1.2).
     pub(crate) fn version(&self) -> u32 {
         // SAFETY: a plain read of a field of the live context.
-        unsafe { (*self.raw.as_ptr()).ssl.private_tls_version as u32 }
+        unsafe { (*self.raw.as_ptr()).ssl.private_tls_version }
     }
 
     /// The NSS key log line, once the keys exist.
@@ -411,7 +442,8 @@ unsafe extern "C" fn bio_recv(ctx: *mut c_void, buf: *mut c_uchar, len: usize) -
 /// The CTR-DRBG's entropy source: the session's seed, once.
 unsafe extern "C" fn entropy(ctx: *mut c_void, buf: *mut c_uchar, len: usize) -> c_int {
     // SAFETY: `ctx` is the session's `SeedPool`; `buf` is writable for `len` bytes.
-    let (pool, out) = unsafe { (&mut *ctx.cast::<SeedPool>(), core::slice::from_raw_parts_mut(buf, len)) };
+    let (pool, out) =
+        unsafe { (&mut *ctx.cast::<SeedPool>(), core::slice::from_raw_parts_mut(buf, len)) };
     let Some(chunk) = pool.bytes.get(pool.used..pool.used + len) else {
         return sys::MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED;
     };
@@ -519,7 +551,10 @@ unsafe extern "C" fn counting_free(p: *mut c_void) {
         let block = p.cast::<u8>().sub(HEADER);
         let total = block.cast::<usize>().read();
         heap::release(total);
-        alloc::alloc::dealloc(block, core::alloc::Layout::from_size_align_unchecked(total + HEADER, HEADER));
+        alloc::alloc::dealloc(
+            block,
+            core::alloc::Layout::from_size_align_unchecked(total + HEADER, HEADER),
+        );
     }
 }
 

@@ -21,7 +21,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use gecko_core::tls::{
-    self, Progress, Role, Suite, TlsCode, TlsConfig, TlsEngine, TlsFailure, TlsSession, TlsVersion, Verify,
+    self, Progress, Role, Suite, TlsCode, TlsConfig, TlsEngine, TlsFailure, TlsSession, TlsVersion,
+    Verify,
 };
 use mbedtls_rs_sys as sys;
 
@@ -34,7 +35,8 @@ use ffi_glue::{Params, SEED_LEN, Ssl};
 pub type Rng = Box<dyn FnMut(&mut [u8]) + Send>;
 
 #[cfg(feature = "keylog")]
-type KeylogSink = alloc::sync::Arc<critical_section::Mutex<core::cell::RefCell<Box<dyn FnMut(&str) + Send>>>>;
+type KeylogSink =
+    alloc::sync::Arc<critical_section::Mutex<core::cell::RefCell<Box<dyn FnMut(&str) + Send>>>>;
 
 /// The engine: makes mbedTLS sessions from [`TlsConfig`]s.
 pub struct MbedTls {
@@ -64,7 +66,9 @@ impl MbedTls {
     /// captures can be decrypted (Wireshark's "(Pre)-Master-Secret log").
     #[cfg(feature = "keylog")]
     pub fn set_keylog(&mut self, sink: Box<dyn FnMut(&str) + Send>) {
-        self.keylog = Some(alloc::sync::Arc::new(critical_section::Mutex::new(core::cell::RefCell::new(sink))));
+        self.keylog = Some(alloc::sync::Arc::new(critical_section::Mutex::new(
+            core::cell::RefCell::new(sink),
+        )));
     }
 
     fn keylog_enabled(&self) -> bool {
@@ -98,19 +102,29 @@ impl TlsEngine for MbedTls {
     /// them), so a `max_version` below 1.2 fails with [`TlsCode::FeatureUnavailable`] (a
     /// known deviation from the chapter's "TLS 1.0 to TLS 1.2").
     fn session(&mut self, config: &TlsConfig) -> Result<Box<dyn TlsSession>, TlsFailure> {
-        let setup_failure = |code, internal| TlsFailure::new(code, tls::state::HELLO_REQUEST, internal);
+        let setup_failure =
+            |code, internal| TlsFailure::new(code, tls::state::HELLO_REQUEST, internal);
         if config.max_version < TlsVersion::Tls1_2 {
-            return Err(setup_failure(TlsCode::FeatureUnavailable, sys::MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE));
+            return Err(setup_failure(
+                TlsCode::FeatureUnavailable,
+                sys::MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE,
+            ));
         }
         let (side, hostname) = match &config.role {
             Role::Client { server_name } => (Side::Client, server_name.as_deref()),
             Role::Server => (Side::Server, None),
         };
         if side == Side::Server && config.cert.is_none() {
-            return Err(setup_failure(TlsCode::CertificateRequired, sys::MBEDTLS_ERR_SSL_BAD_CONFIG));
+            return Err(setup_failure(
+                TlsCode::CertificateRequired,
+                sys::MBEDTLS_ERR_SSL_BAD_CONFIG,
+            ));
         }
         if config.cert.is_some() && config.key.is_none() {
-            return Err(setup_failure(TlsCode::PrivateKeyRequired, sys::MBEDTLS_ERR_SSL_PRIVATE_KEY_REQUIRED));
+            return Err(setup_failure(
+                TlsCode::PrivateKeyRequired,
+                sys::MBEDTLS_ERR_SSL_PRIVATE_KEY_REQUIRED,
+            ));
         }
         if hostname.is_some_and(|h| h.contains('\0')) {
             return Err(setup_failure(TlsCode::BadInputData, sys::MBEDTLS_ERR_SSL_BAD_INPUT_DATA));
@@ -130,7 +144,14 @@ impl TlsEngine for MbedTls {
         };
         let own_cert = config.cert.is_some();
         let ssl = Ssl::new(&params).map_err(|error| {
-            let failure = Failure { error, state: tls::state::HELLO_REQUEST, side, verify_flags: 0, alert: None, own_cert };
+            let failure = Failure {
+                error,
+                state: tls::state::HELLO_REQUEST,
+                side,
+                verify_flags: 0,
+                alert: None,
+                own_cert,
+            };
             setup_failure(map_error(&failure), error)
         })?;
         Ok(Box::new(MbedTlsSession {
@@ -166,7 +187,10 @@ pub struct MbedTlsSession {
 
 impl core::fmt::Debug for MbedTlsSession {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("MbedTlsSession").field("side", &self.side).field("phase", &self.phase).finish_non_exhaustive()
+        f.debug_struct("MbedTlsSession")
+            .field("side", &self.side)
+            .field("phase", &self.phase)
+            .finish_non_exhaustive()
     }
 }
 
@@ -192,7 +216,11 @@ impl MbedTlsSession {
         {
             state = tls::state::CERTIFICATE_REQUEST;
         }
-        let alert = if error == sys::MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE { self.ssl.received_alert() } else { None };
+        let alert = if error == sys::MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE {
+            self.ssl.received_alert()
+        } else {
+            None
+        };
         let failure = Failure {
             error,
             state,
@@ -281,7 +309,11 @@ impl TlsSession for MbedTlsSession {
             Phase::Failed(f) => return Err(f),
             Phase::Handshaking | Phase::Closed => {
                 let state = chapter_state(self.ssl.state());
-                return Err(TlsFailure::new(TlsCode::BadInputData, state, sys::MBEDTLS_ERR_SSL_BAD_INPUT_DATA));
+                return Err(TlsFailure::new(
+                    TlsCode::BadInputData,
+                    state,
+                    sys::MBEDTLS_ERR_SSL_BAD_INPUT_DATA,
+                ));
             }
         }
         while !plaintext.is_empty() {

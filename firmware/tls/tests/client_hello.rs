@@ -105,7 +105,10 @@ fn a_tls_1_0_only_server_is_refused() {
 #[test]
 fn a_tls_1_3_only_client_is_refused() {
     let l = listener();
-    let peer = openssl_client(l.local_addr().unwrap(), version_only(SslVersion::TLS1_3, SslVersion::TLS1_3));
+    let peer = openssl_client(
+        l.local_addr().unwrap(),
+        version_only(SslVersion::TLS1_3, SslVersion::TLS1_3),
+    );
     let mut s = session(&server_config(&pki().rsa));
     let p = accept(&l).handshake(s.as_mut());
     // Its ClientHello offers TLS 1.3 suites only: none of the chapter's.
@@ -116,7 +119,8 @@ fn a_tls_1_3_only_client_is_refused() {
 #[test]
 fn a_tls_1_0_only_client_is_refused() {
     let l = listener();
-    let peer = openssl_client(l.local_addr().unwrap(), version_only(SslVersion::TLS1, SslVersion::TLS1));
+    let peer =
+        openssl_client(l.local_addr().unwrap(), version_only(SslVersion::TLS1, SslVersion::TLS1));
     let mut s = session(&server_config(&pki().rsa));
     let p = accept(&l).handshake(s.as_mut());
     // mbedTLS's BAD_PROTOCOL_VERSION while reading the ClientHello.

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::*;
-use gecko_core::tls::{Progress, Role, TlsCode, TlsConfig, TlsEngine, TlsFailure, TlsVersion, Verify, state};
+use gecko_core::tls::{
+    Progress, Role, TlsCode, TlsConfig, TlsEngine, TlsFailure, TlsVersion, Verify, state,
+};
 
 fn failure(p: Progress) -> TlsFailure {
     match p {
@@ -253,7 +255,9 @@ fn tls_1_0_or_1_1_cannot_be_spoken() {
 #[test]
 fn a_ca_that_does_not_parse() {
     let mut config = client_config(Some("localhost"));
-    config.ca = Some(b"-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n".to_vec());
+    config.ca = Some(
+        b"-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n".to_vec(),
+    );
     let f = engine().session(&config).err().unwrap();
     assert_eq!(code_state(f), (TlsCode::BadInputData, state::HELLO_REQUEST));
     config.ca = Some(vec![0x30, 0x03, 0x02, 0x01]);
@@ -409,7 +413,10 @@ fn tcp_closed_during_the_handshake() {
 
 #[test]
 fn not_tls_at_all() {
-    let f = client_script(vec![Step::Read(None), Step::Send(b"HTTP/1.1 400 Bad Request\r\n\r\n".to_vec())]);
+    let f = client_script(vec![
+        Step::Read(None),
+        Step::Send(b"HTTP/1.1 400 Bad Request\r\n\r\n".to_vec()),
+    ]);
     assert_eq!(code_state(f), (TlsCode::InvalidRecord, state::SERVER_HELLO));
 }
 
@@ -516,7 +523,10 @@ fn server_against_script(config: TlsConfig, script: Vec<Step>) -> TlsFailure {
 
 #[test]
 fn a_truncated_client_hello() {
-    let f = server_against_script(server_config(&pki().rsa), vec![Step::Send(handshake_msg(1, &[3, 3]))]);
+    let f = server_against_script(
+        server_config(&pki().rsa),
+        vec![Step::Send(handshake_msg(1, &[3, 3]))],
+    );
     assert_eq!(code_state(f), (TlsCode::BadHsClientHello, state::CLIENT_HELLO));
 }
 

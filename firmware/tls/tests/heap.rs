@@ -33,7 +33,9 @@ fn heap_per_session_and_the_budget() {
     let rsa = client_peak(0x002F);
     let ecdhe_rsa = client_peak(0xC02F);
     let ecdsa = client_peak(0xC02B);
-    eprintln!("mbedTLS heap peak per client session: RSA {rsa} B, ECDHE-RSA {ecdhe_rsa} B, ECDHE-ECDSA {ecdsa} B");
+    eprintln!(
+        "mbedTLS heap peak per client session: RSA {rsa} B, ECDHE-RSA {ecdhe_rsa} B, ECDHE-ECDSA {ecdsa} B"
+    );
     for peak in [rsa, ecdhe_rsa, ecdsa] {
         // Two 16 KiB record buffers at least; far below a board's whole RAM.
         assert!((32 * 1024..128 * 1024).contains(&peak), "{peak}");
@@ -50,7 +52,9 @@ fn heap_per_session_and_the_budget() {
     // parsing the server's certificate.
     let refused = heap_refusals();
     match handshake_with_room(256) {
-        Progress::Failed(f) => assert_eq!((f.code, f.state), (TlsCode::OutOfMemory, state::SERVER_CERTIFICATE), "{f}"),
+        Progress::Failed(f) => {
+            assert_eq!((f.code, f.state), (TlsCode::OutOfMemory, state::SERVER_CERTIFICATE), "{f}")
+        }
         other => panic!("expected 5003, got {other:?}"),
     }
     assert!(heap_refusals() > refused);
@@ -60,7 +64,11 @@ fn heap_per_session_and_the_budget() {
     let refused = heap_refusals();
     match handshake_with_room(4096) {
         Progress::Failed(f) => {
-            assert_eq!((f.code, f.state), (TlsCode::UntrustedCertificate, state::SERVER_CERTIFICATE), "{f}")
+            assert_eq!(
+                (f.code, f.state),
+                (TlsCode::UntrustedCertificate, state::SERVER_CERTIFICATE),
+                "{f}"
+            )
         }
         other => panic!("expected 5035, got {other:?}"),
     }

@@ -32,7 +32,11 @@ fn one_line_per_session_matching_openssl_as_client() {
         let report = peer.join().unwrap();
         let ours = lines.lock().unwrap().clone();
         assert_eq!(ours.len(), i + 1, "{ours:?}");
-        assert!(ours[i].starts_with("CLIENT_RANDOM ") && ours[i].len() == 14 + 64 + 1 + 96, "{}", ours[i]);
+        assert!(
+            ours[i].starts_with("CLIENT_RANDOM ") && ours[i].len() == 14 + 64 + 1 + 96,
+            "{}",
+            ours[i]
+        );
         assert_eq!(report.keylog, vec![ours[i].clone()]);
     }
 }

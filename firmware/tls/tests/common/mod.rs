@@ -18,7 +18,9 @@ use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::ssl::{SslAcceptor, SslConnector, SslMethod, SslStream, SslVerifyMode, SslVersion};
-use openssl::x509::extension::{BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName};
+use openssl::x509::extension::{
+    BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+};
 use openssl::x509::{X509, X509NameBuilder};
 
 /// The module's clock in the tests: 2026-06-01, inside every certificate's window.
@@ -64,7 +66,8 @@ impl Ca {
         b.set_not_before(&Asn1Time::from_unix((NOW - 365 * DAY) as i64).unwrap()).unwrap();
         b.set_not_after(&Asn1Time::from_unix((NOW + 3650 * DAY) as i64).unwrap()).unwrap();
         b.append_extension(BasicConstraints::new().critical().ca().build().unwrap()).unwrap();
-        b.append_extension(KeyUsage::new().critical().key_cert_sign().crl_sign().build().unwrap()).unwrap();
+        b.append_extension(KeyUsage::new().critical().key_cert_sign().crl_sign().build().unwrap())
+            .unwrap();
         b.sign(&key, MessageDigest::sha256()).unwrap();
         Ca { cert: b.build(), key }
     }
@@ -87,7 +90,13 @@ pub struct LeafSpec {
 
 impl LeafSpec {
     pub fn new(kind: KeyKind) -> LeafSpec {
-        LeafSpec { kind, name: "localhost".into(), not_before: NOW - 30 * DAY, not_after: NOW + 365 * DAY, eku: None }
+        LeafSpec {
+            kind,
+            name: "localhost".into(),
+            not_before: NOW - 30 * DAY,
+            not_after: NOW + 365 * DAY,
+            eku: None,
+        }
     }
 }
 
@@ -244,13 +253,16 @@ pub fn leaf_for(id: u16) -> &'static Leaf {
 /// How long any exchange may take before a test gives up.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
+/// Changes bytes on their way from the peer to the module.
+pub type Tamper = Box<dyn FnMut(&mut Vec<u8>) + Send>;
+
 /// Carries one session's ciphertext over `sock` until `done(progress)` holds (checked
 /// after the session's output was sent), or the peer's stream ended and nothing changes.
 pub struct Pump {
     pub sock: TcpStream,
     pub eof: bool,
     /// Applied to each chunk read from the socket before the session sees it.
-    pub tamper: Option<Box<dyn FnMut(&mut Vec<u8>) + Send>>,
+    pub tamper: Option<Tamper>,
     /// The peer's application data received so far.
     pub plain: Vec<u8>,
 }
@@ -270,7 +282,12 @@ impl Pump {
         }
     }
 
-    pub fn run(&mut self, s: &mut dyn TlsSession, first: Progress, done: impl Fn(&Progress, &[u8]) -> bool) -> Progress {
+    pub fn run(
+        &mut self,
+        s: &mut dyn TlsSession,
+        first: Progress,
+        done: impl Fn(&Progress, &[u8]) -> bool,
+    ) -> Progress {
         let start = Instant::now();
         let mut progress = first;
         let mut buf = vec![0u8; 16 * 1024];
@@ -280,7 +297,11 @@ impl Pump {
             if done(&progress, &self.plain) || matches!(progress, Progress::Failed(_)) {
                 return progress;
             }
-            assert!(start.elapsed() < DEADLINE, "no end within {DEADLINE:?}; last progress {progress:?}, state {}", s.state());
+            assert!(
+                start.elapsed() < DEADLINE,
+                "no end within {DEADLINE:?}; last progress {progress:?}, state {}",
+                s.state()
+            );
             if self.eof {
                 return progress;
             }
@@ -314,7 +335,9 @@ impl Pump {
 
     /// Reads until `want` bytes of plaintext arrived (or the session ends); takes them.
     pub fn read_plaintext(&mut self, s: &mut dyn TlsSession, want: usize) -> (Vec<u8>, Progress) {
-        let p = self.run(s, Progress::Established, |p, plain| plain.len() >= want || *p != Progress::Established);
+        let p = self.run(s, Progress::Established, |p, plain| {
+            plain.len() >= want || *p != Progress::Established
+        });
         (std::mem::take(&mut self.plain), p)
     }
 }
@@ -367,7 +390,12 @@ pub struct PeerReport {
 
 impl Default for PeerReport {
     fn default() -> Self {
-        PeerReport { handshake: Err("not run".into()), received: Vec::new(), close_notify: false, keylog: Vec::new() }
+        PeerReport {
+            handshake: Err("not run".into()),
+            received: Vec::new(),
+            close_notify: false,
+            keylog: Vec::new(),
+        }
     }
 }
 
@@ -479,7 +507,9 @@ pub fn openssl_client(addr: std::net::SocketAddr, spec: PeerSpec) -> JoinHandle<
                     }
                     match s.ssl_read(&mut buf) {
                         Ok(0) => report.close_notify = true,
-                        Err(e) => report.close_notify = e.code() == openssl::ssl::ErrorCode::ZERO_RETURN,
+                        Err(e) => {
+                            report.close_notify = e.code() == openssl::ssl::ErrorCode::ZERO_RETURN
+                        }
                         Ok(_) => {}
                     }
                     let _ = s.shutdown();
