@@ -384,9 +384,11 @@ impl Ssl {
     }
 
     /// The negotiated version on the wire (`0x0303` for TLS 1.2).
+    // C enums are 16 bits wide on ARM EABI (short enums), 32 elsewhere.
+    #[allow(clippy::unnecessary_cast)]
     pub(crate) fn version(&self) -> u32 {
         // SAFETY: a plain read of a field of the live context.
-        unsafe { (*self.raw.as_ptr()).ssl.private_tls_version }
+        unsafe { (*self.raw.as_ptr()).ssl.private_tls_version as u32 }
     }
 
     /// The NSS key log line, once the keys exist.
