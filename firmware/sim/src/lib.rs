@@ -20,6 +20,7 @@ pub mod pty;
 pub mod radio;
 
 use gecko_core::module::BoardInfo;
+use gecko_core::tls::TlsEngine;
 use gecko_core::platform::{Nvm, NvmFault, RamNvm};
 use gecko_runner::{self as runner, Stop};
 use std::boxed::Box;
@@ -208,10 +209,11 @@ pub fn run(config: SimConfig) -> ! {
     };
     let executor: &'static mut embassy_executor::Executor =
         Box::leak(Box::new(embassy_executor::Executor::new()));
-    let task = Box::leak(Box::new(Some((console, (nvm, files), config.board, net))));
+    let tls = tls_engine(&config);
+    let task = Box::leak(Box::new(Some((console, (nvm, files), config.board, net, tls))));
     executor.run(move |spawner| {
-        if let Some((console, store, board, net)) = task.take() {
-            match module_task(console, store, board, net) {
+        if let Some((console, store, board, net, tls)) = task.take() {
+            match module_task(console, store, board, net, tls) {
                 Ok(token) => spawner.spawn(token),
                 Err(e) => {
                     std::eprintln!("gecko-sim: cannot spawn the module task: {e:?}");
@@ -228,14 +230,15 @@ async fn module_task(
     store: (SimNvm, SimNvm),
     board: BoardInfo,
     net: Option<NetParts>,
+    tls: Box<dyn TlsEngine>,
 ) {
     let (mut nvm, mut files) = store;
     let stop = match net {
         None => {
             let mut no_net = gecko_core::platform::NoNet;
-            runner::run(&mut console, &mut nvm, &mut files, &mut no_net, None, &board).await
+            runner::run(&mut console, &mut nvm, &mut files, &mut no_net, Some(tls), &board).await
         }
-        Some(net) => run_with_net(&mut console, &mut nvm, &mut files, &board, net).await,
+        Some(net) => run_with_net(&mut console, &mut nvm, &mut files, &board, net, tls).await,
     };
     match stop {
         Stop::Uart(e) => std::eprintln!("gecko-sim: console failed: {e}"),
@@ -252,6 +255,7 @@ async fn run_with_net(
     files: &mut SimNvm,
     board: &BoardInfo,
     net: NetParts,
+    tls: Box<dyn TlsEngine>,
 ) -> Stop<std::io::Error> {
     use embassy_futures::select::{Either, select};
     let shared = netstack::Shared::new_ref();
@@ -299,7 +303,7 @@ async fn run_with_net(
     );
     let mut nvm = LabStore { inner: nvm, shared: &shared, store: radio::Store::Nvm };
     let mut files = LabStore { inner: files, shared: &shared, store: radio::Store::Files };
-    let running = runner::run(console, &mut nvm, &mut files, &mut driver, None, board);
+    let running = runner::run(console, &mut nvm, &mut files, &mut driver, Some(tls), board);
     match select(running, background).await {
         Either::First(stop) => stop,
         Either::Second(_) => unreachable!("the network loops never end"),
@@ -340,6 +344,39 @@ impl Nvm for LabStore<'_> {
         self.check("erase")?;
         self.inner.erase()
     }
+}
+
+/// The module's TLS engine: mbedTLS seeded from the operating system's randomness, its heap
+/// budget (`--tls-heap`), and in the lab its session secrets appended to `--tls-keylog`.
+fn tls_engine(config: &SimConfig) -> Box<dyn TlsEngine> {
+    let rng = Box::new(|buf: &mut [u8]| {
+        // /dev/urandom does not run dry; should it fail, the seed is the clock's mix below,
+        // which still differs per session.
+        let read = fs::File::open("/dev/urandom").and_then(|mut f| {
+            use std::io::Read as _;
+            f.read_exact(buf)
+        });
+        if read.is_err() {
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = (random_seed() >> ((i % 8) * 8)) as u8;
+            }
+        }
+    });
+    let mut engine = gecko_tls::MbedTls::new(rng);
+    gecko_tls::set_heap_budget(config.tls_heap);
+    if let Some(path) = config.tls_keylog.clone() {
+        engine.set_keylog(Box::new(move |line: &str| {
+            let written = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| writeln!(f, "{line}"));
+            if let Err(e) = written {
+                std::eprintln!("gecko-sim: key log {}: {e}", path.display());
+            }
+        }));
+    }
+    Box::new(engine)
 }
 
 fn random_seed() -> u64 {
