@@ -215,7 +215,9 @@ pub fn suite(id: u16) -> Option<Suite> {
 pub enum Role {
     /// `server_name`: the name the peer's certificate must carry (and the SNI sent), when
     /// the module connected by name; `None` when it connected to an address.
-    Client { server_name: Option<String> },
+    Client {
+        server_name: Option<String>,
+    },
     Server,
 }
 
