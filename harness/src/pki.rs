@@ -250,6 +250,37 @@ impl serde::Serialize for PkiRef {
     }
 }
 
+/// A material by its bare name (`server-rsa`): a certificate with its key and intermediates,
+/// as a TLS peer presents or trusts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaterialRef(pub &'static Material);
+
+impl MaterialRef {
+    pub fn name(&self) -> &'static str {
+        self.0.name
+    }
+}
+
+impl std::str::FromStr for MaterialRef {
+    type Err = PkiError;
+    fn from_str(s: &str) -> Result<Self, PkiError> {
+        known(s).map(MaterialRef)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MaterialRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl serde::Serialize for MaterialRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.name)
+    }
+}
+
 /// Why the PKI could not be made or a name is not in it.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
