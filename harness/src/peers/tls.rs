@@ -456,10 +456,12 @@ fn connection(
             Ok(n) => {
                 let data = &buf[..n];
                 update(records, rec, |r| r.received.extend_from_slice(data));
+                // Recorded before the client can see the echo (a write that fails ends the
+                // connection with `Closed::Error`, which says so).
+                update(records, rec, |r| r.sent.extend_from_slice(data));
                 if let Err(e) = tls.write_all(data) {
                     break Closed::Error(format!("write: {e}"));
                 }
-                update(records, rec, |r| r.sent.extend_from_slice(data));
             }
             Err(e) if e.code() == openssl::ssl::ErrorCode::ZERO_RETURN => {
                 // close_notify: answer it.
