@@ -521,12 +521,13 @@ pub struct TlsConnectSpec {
     pub error: Option<String>,
 }
 
-/// Whether a handshake must succeed.
+/// Whether a handshake must succeed: `"ok"`, or `"fail"` (also written `"failed"`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Expect {
     #[default]
     Ok,
+    #[serde(alias = "failed")]
     Fail,
 }
 
