@@ -491,10 +491,8 @@ fn connection(
 ///
 /// ```toml
 /// client = { tls_connect = { port = 443 } }                       # any certificate, TLS 1.2+
-/// client = { tls_connect = { port = 3000, version = "TLSv1.2", cipher = "AES128-SHA",
-///            ca = "ca-rsa", client_cert = "client-p256" } }
-/// client = { tls_connect = { port = 3000, ca = "ca-p256", expect = "fail",
-///            error = "certificate has expired" } }
+/// client = { tls_connect = { port = 3000, version = "TLSv1.2", cipher = "AES128-SHA", ca = "ca-rsa", client_cert = "client-p256" } }
+/// client = { tls_connect = { port = 3000, ca = "ca-p256", expect = "fail", error = "certificate has expired" } }
 /// ```
 ///
 /// `version` fixes the version (default: OpenSSL's, TLS 1.2 and 1.3); `cipher` offers only that

@@ -53,9 +53,7 @@ impl Serialize for Bytes {
 /// peer = { kind = "udp_echo", port = 7003, addr = "10.77.0.5" }
 /// peer = { kind = "udp_sink", port = 7005 }
 /// peer = { kind = "tls_server", port = 4433, cert = "server-rsa" }   # TLS, echoes
-/// peer = { kind = "tls_server", port = 4433, cert = "server-p256", client_ca = "ca-p256",
-///          min_version = "TLSv1.2", max_version = "TLSv1.2",
-///          ciphers = ["ECDHE-ECDSA-AES128-GCM-SHA256"] }
+/// peer = { kind = "tls_server", port = 4433, cert = "server-p256", client_ca = "ca-p256", min_version = "TLSv1.2", max_version = "TLSv1.2", ciphers = ["ECDHE-ECDSA-AES128-GCM-SHA256"] }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
