@@ -190,7 +190,7 @@ impl Form {
 }
 
 /// A PKI name as spec tables write it (`client-p256.key`), parsed once: a material and a form.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct PkiRef {
     pub material: &'static Material,
     pub form: Form,
@@ -224,6 +224,13 @@ impl std::str::FromStr for PkiRef {
     }
 }
 
+/// As spec tables write it: step descriptions in reports print it.
+impl std::fmt::Debug for PkiRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.to_string())
+    }
+}
+
 impl std::fmt::Display for PkiRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}{}", self.material.name, self.form.suffix())
@@ -252,8 +259,15 @@ impl serde::Serialize for PkiRef {
 
 /// A material by its bare name (`server-rsa`): a certificate with its key and intermediates,
 /// as a TLS peer presents or trusts it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct MaterialRef(pub &'static Material);
+
+/// Its name only: step descriptions in reports print it.
+impl std::fmt::Debug for MaterialRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.0.name)
+    }
+}
 
 impl MaterialRef {
     pub fn name(&self) -> &'static str {

@@ -237,3 +237,12 @@ fn unknown_names_are_errors_that_list_the_materials(#[case] text: &str) {
     assert!(e.starts_with(&format!("no PKI material `{text}`")), "{e}");
     assert!(e.contains("client-untrusted"), "{e}");
 }
+
+#[test]
+fn debug_forms_are_the_names() {
+    let r: PkiRef = "client-p256.key".parse().unwrap();
+    assert_eq!(format!("{r:?}"), "\"client-p256.key\"");
+    let m: MaterialRef = "server-rsa".parse().unwrap();
+    assert_eq!(format!("{m:?}"), "\"server-rsa\"");
+    assert!("server-rsa.key".parse::<MaterialRef>().is_err());
+}
