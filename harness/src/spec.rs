@@ -991,7 +991,14 @@ fn case(
                 _ => None,
             },
         };
-        if let Step::CheckPeer { index, check } = s
+        let tls_check = match s {
+            Step::CheckPeer { index, check } => Some((index, check)),
+            s => match s.condition() {
+                Some(wait::Condition::Peer { index, check }) => Some((index, check)),
+                _ => None,
+            },
+        };
+        if let Some((index, check)) = tls_check
             && check.checks_tls()
             && let Some(p) = c.peers.get(*index)
             && !matches!(p, crate::peers::PeerSpec::TlsServer { .. })

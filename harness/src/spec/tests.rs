@@ -400,6 +400,10 @@ client = { tls_connect = { port = 443, version = "TLSv1.2", cipher = "AES256-SHA
 
 [[case.step]]
 client = { tls_connect = { port = 443, expect = "fail", error = "certificate has expired" } }
+
+[[case.step]]
+wait = { peer = 0, handshake = "ok", version = "TLSv1.2", client_cert = true }
+timeout_ms = 3000
 "#;
 
 #[test]
@@ -431,6 +435,9 @@ fn loads_tls_vocabulary() {
     assert_eq!((check.handshake, check.client_cert), (Some(Expect::Ok), Some(true)));
     let Step::Client(ClientAction::TlsConnect(t)) = &case.steps[2] else { panic!() };
     assert_eq!((t.expect, t.error.as_deref()), (Expect::Fail, Some("certificate has expired")));
+    let Some(wait::Condition::Peer { check, .. }) = case.steps[3].condition() else { panic!() };
+    assert_eq!(check.version, Some(TlsVersion::Tls12));
+    assert!(case.steps[3].describe().contains("handshake ok, TLSv1.2, a client certificate"));
     // A case without TLS does not touch the PKI (nor the module's clock).
     assert!(!load(GOOD).unwrap().cases[0].uses_pki());
 }
@@ -445,6 +452,8 @@ fn loads_tls_vocabulary() {
 #[case::unknown_version(TLS.replace("min_version = \"TLSv1.0\"", "min_version = \"SSLv3\""), "unknown TLS version `SSLv3`")]
 #[case::error_without_fail(TLS.replace("expect = \"fail\", ", ""), "`error` goes with `expect = \"fail\"`")]
 #[case::tls_check_on_tcp_peer(TLS.replace("check_peer = 0", "check_peer = 1"), "case `x/tls`: peer 1 is a tcp_echo peer")]
+#[case::tls_wait_on_tcp_peer(TLS.replace("wait = { peer = 0,", "wait = { peer = 1,"), "case `x/tls`: peer 1 is a tcp_echo peer")]
+#[case::tls_wait_bad_suite(TLS.replace("version = \"TLSv1.2\", client_cert = true }", "suite = \"NOPE\" }"), "OpenSSL knows no cipher suite `NOPE`")]
 #[case::failed_with_suite(TLS.replace("handshake = \"ok\"", "handshake = \"failed\""), "a failed handshake negotiated nothing")]
 fn refuses_bad_tls_vocabulary(#[case] text: String, #[case] fragment: &str) {
     let err = load(&text).expect_err("must be refused");
