@@ -439,7 +439,7 @@ fn loads_tls_vocabulary() {
     assert_eq!(check.version, Some(TlsVersion::Tls12));
     assert!(case.steps[3].describe().contains("handshake ok, TLSv1.2, a client certificate"));
     // A case without TLS does not touch the PKI (nor the module's clock).
-    assert!(!load(GOOD).unwrap().cases[0].uses_pki());
+    assert!(!load(GOOD).expect("loads").cases[0].uses_pki());
 }
 
 #[rstest]
