@@ -49,6 +49,7 @@ pub mod lab;
 pub mod model;
 pub mod modgraph;
 pub mod peers;
+pub mod pki;
 pub mod plan;
 pub mod probe;
 pub mod report;

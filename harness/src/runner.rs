@@ -506,6 +506,14 @@ fn run_case(session: &mut Session, case: &Case, start_ms: u64) -> CaseResult {
             Err(e) => trouble = Some(Trouble::Infra(format!("lab: {e}"))),
         }
     }
+    // The run's PKI (made at its first use), for TLS peers, clients and files.
+    let mut pki = None;
+    if trouble.is_none() && case.uses_pki() {
+        match crate::pki::Pki::for_run(&run_dir) {
+            Ok(p) => pki = Some(p),
+            Err(e) => trouble = Some(Trouble::Infra(format!("lab PKI: {e}"))),
+        }
+    }
     // Lab peers for the case, and the lab itself for clients that act on the module.
     let lab = session.lab.as_ref().map(|l| std::sync::Arc::clone(&l.lab));
     let mut peers = None;
@@ -513,7 +521,7 @@ fn run_case(session: &mut Session, case: &Case, start_ms: u64) -> CaseResult {
         && !case.peers.is_empty()
         && let Some(lab) = &lab
     {
-        match crate::peers::Peers::start(lab, &case.peers) {
+        match crate::peers::Peers::start_with_pki(lab, &case.peers, pki.as_deref()) {
             Ok(p) => peers = Some(p),
             Err(e) => trouble = Some(Trouble::Infra(format!("lab peers: {e}"))),
         }
@@ -528,6 +536,7 @@ fn run_case(session: &mut Session, case: &Case, start_ms: u64) -> CaseResult {
         lab: lab.as_deref(),
         peers,
         clients: None,
+        pki,
         radio_seq,
         radio_events: Vec::new(),
         wall_start,
@@ -845,6 +854,8 @@ struct Ctx<'a, 'l> {
     peers: Option<crate::peers::Peers>,
     /// Lab clients acting on the module, made at the first `client` step.
     clients: Option<crate::peers::Clients<'l>>,
+    /// The run's PKI, when the case uses it.
+    pki: Option<std::sync::Arc<crate::pki::Pki>>,
     /// The radio log's position at the start of the case (or of the last power cycle).
     radio_seq: u64,
     /// Radio events of simulated modules a power cycle ended.
@@ -978,11 +989,16 @@ impl Ctx<'_, '_> {
         for (name, value) in &setup.set {
             self.exec_ok_via(control, &format!("set {name} {}", quote(value)))?;
         }
+        self.pki_files(control)?;
         if setup.save {
             self.exec_ok_via(control, "save")?;
         }
         if setup.reboot {
             self.reboot(control)?;
+        }
+        if self.pki.is_some() {
+            // Certificates are valid or not at the lab's now, on both sides.
+            self.exec_ok_via(control, &format!("set time.rtc {}", crate::pki::LAB_NOW))?;
         }
         // A channel under test of its own gets ready after what the setup did: a network
         // transport's network and HTTP server come up again and it reopens; the remote
@@ -999,6 +1015,33 @@ impl Ctx<'_, '_> {
         }
         // The steps start on a channel in the case's format.
         self.sync()
+    }
+
+    /// Creates the setup's `pki_files` on the module with `file_create` (a file left from
+    /// before is deleted first when the setup keeps the module's state).
+    fn pki_files(&mut self, via: Via) -> StepResultT {
+        let case = self.case;
+        if case.setup.pki_files.is_empty() {
+            return Ok(());
+        }
+        let pki = self.pki.clone().ok_or_else(|| Trouble::Infra("no lab PKI".into()))?;
+        for (file, name) in &case.setup.pki_files {
+            let bytes = pki.bytes(name).map_err(|e| Trouble::Infra(e.to_string()))?;
+            if !case.setup.factory_reset {
+                // Whatever it answers (there may be no such file), the name is free after.
+                self.exec_via(via, &format!("file_delete {file}"), None, None)?;
+            }
+            let line = format!("file_create {file} {}", bytes.len());
+            let reply = self.exec_via(via, &line, Some(&bytes), None)?;
+            if reply.code.0 != 0 {
+                return Err(Trouble::Product(format!(
+                    "`{line}` ({name}) answered code {} `{}`",
+                    reply.code,
+                    reply.text()
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn reboot(&mut self, via: Via) -> StepResultT {
@@ -1163,7 +1206,11 @@ impl Ctx<'_, '_> {
             let Some(ip) = ip else {
                 return Ok(Err("the module has no IPv4 address for lab clients to reach".into()));
             };
-            self.clients = Some(crate::peers::Clients::new(lab, ip));
+            let mut clients = crate::peers::Clients::new(lab, ip);
+            if let Some(pki) = &self.pki {
+                clients = clients.with_pki(std::sync::Arc::clone(pki));
+            }
+            self.clients = Some(clients);
         }
         let Some(clients) = self.clients.as_mut() else {
             return Err(Trouble::Infra("no lab clients".into()));

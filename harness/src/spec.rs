@@ -212,6 +212,8 @@ struct RawSetup {
     save: bool,
     #[serde(default)]
     reboot: bool,
+    /// `{ "<file on the module>" = "<PKI name>" }`.
+    pki_files: Option<Spanned<toml::Table>>,
 }
 
 #[derive(Deserialize)]
@@ -295,6 +297,17 @@ impl Case {
     pub fn runs_on(&self, transport: crate::transport::Transport) -> bool {
         self.transports.is_empty() || self.transports.contains(&transport)
     }
+
+    /// Whether it uses the lab PKI (files from it, a TLS peer, a TLS client): then its setup
+    /// sets the module's clock to [`crate::pki::LAB_NOW`].
+    pub fn uses_pki(&self) -> bool {
+        !self.setup.pki_files.is_empty()
+            || self.peers.iter().any(|p| matches!(p, crate::peers::PeerSpec::TlsServer { .. }))
+            || self
+                .steps
+                .iter()
+                .any(|s| matches!(s, Step::Client(crate::peers::ClientAction::TlsConnect(_))))
+    }
 }
 
 /// What to do before the steps.
@@ -304,6 +317,9 @@ pub struct Setup {
     pub set: Vec<(String, String)>,
     pub save: bool,
     pub reboot: bool,
+    /// Files created on the module from the run's PKI (after `set`, before `save`), in order:
+    /// file name on the module, PKI name.
+    pub pki_files: Vec<(String, crate::pki::PkiRef)>,
 }
 
 /// How a reply body is checked.
@@ -726,6 +742,10 @@ fn step(source: &Source, inventory: &Inventory, raw: Spanned<RawStep>) -> Result
             None => unreachable_step(source, at)?,
         },
         "client" => match s.client {
+            Some(crate::peers::ClientAction::TlsConnect(t)) => {
+                t.validate().map_err(|m| source.error(at, Some("client.tls_connect"), m))?;
+                Step::Client(crate::peers::ClientAction::TlsConnect(t))
+            }
             Some(action) => Step::Client(action),
             None => unreachable_step(source, at)?,
         },
@@ -825,6 +845,33 @@ fn condition(
     })
 }
 
+/// `[case.setup] pki_files`: module file names to PKI names, every name known.
+fn pki_files(
+    source: &Source,
+    case_id: &str,
+    table: Spanned<toml::Table>,
+) -> Result<Vec<(String, crate::pki::PkiRef)>, SpecError> {
+    let at = table.span().start;
+    let err =
+        |m: String| source.error(at, Some("setup.pki_files"), format!("case `{case_id}`: {m}"));
+    table
+        .into_inner()
+        .into_iter()
+        .map(|(file, value)| {
+            if file.is_empty() || file.contains(char::is_whitespace) || file.contains('"') {
+                return Err(err(format!("`{file}` cannot be a file name on the module")));
+            }
+            let toml::Value::String(name) = value else {
+                return Err(err(format!("the PKI name of `{file}` must be a string")));
+            };
+            let pki = name
+                .parse()
+                .map_err(|e: crate::pki::PkiError| err(format!("file `{file}`: {e}")))?;
+            Ok((file, pki))
+        })
+        .collect()
+}
+
 /// A step whose action key was seen but whose value is absent cannot happen; reported as an
 /// error rather than a panic all the same.
 fn unreachable_step(source: &Source, at: usize) -> Result<Step, SpecError> {
@@ -882,11 +929,16 @@ fn case(
         transports.push(t);
     }
     let setup = c.setup.unwrap_or_default();
+    let pki_files = match setup.pki_files {
+        Some(t) => pki_files(source, &id, t)?,
+        None => Vec::new(),
+    };
     let setup = Setup {
         factory_reset: setup.factory_reset.unwrap_or(true),
         set: table_pairs(source, at, "setup.set", setup.set)?,
         save: setup.save,
         reboot: setup.reboot,
+        pki_files,
     };
     if c.step.is_empty() {
         return Err(source.error(at, Some("step"), "a case needs at least one step"));
@@ -946,6 +998,28 @@ fn case(
                 _ => None,
             },
         };
+        let tls_check = match s {
+            Step::CheckPeer { index, check } => Some((index, check)),
+            s => match s.condition() {
+                Some(wait::Condition::Peer { index, check }) => Some((index, check)),
+                _ => None,
+            },
+        };
+        if let Some((index, check)) = tls_check
+            && check.checks_tls()
+            && let Some(p) = c.peers.get(*index)
+            && !matches!(p, crate::peers::PeerSpec::TlsServer { .. })
+        {
+            return Err(source.error(
+                at,
+                Some("check_peer"),
+                format!(
+                    "case `{id}`: peer {index} is a {} peer; `handshake`, `handshake_error`, \
+                     `version`, `suite` and `client_cert` check tls_server peers",
+                    p.kind()
+                ),
+            ));
+        }
         if let Some(index) = peer
             && index >= c.peers.len()
         {
@@ -996,6 +1070,18 @@ fn case(
     })
 }
 
+/// The id of the `[[case]]` whose text holds 1-based `line`, if any (a plain scan of the
+/// text, for error messages only).
+fn case_at_line(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let upto = line.min(lines.len());
+    let start = lines[..upto].iter().rposition(|l| l.trim() == "[[case]]")?;
+    lines[start + 1..].iter().take_while(|l| l.trim() != "[[case]]").find_map(|l| {
+        let (key, value) = l.split_once('=')?;
+        (key.trim() == "id").then(|| value.trim().trim_matches(['"', '\'']).to_string())
+    })
+}
+
 /// A case's timeout when it names none.
 pub const DEFAULT_CASE_TIMEOUT_MS: u64 = 10_000;
 
@@ -1038,7 +1124,13 @@ pub fn load_dir(dir: &Path) -> Result<Specs, SpecError> {
 
 /// Loads one case file into `specs` (whose inventory must be loaded).
 pub fn load_file(specs: &mut Specs, source: &Source) -> Result<(), SpecError> {
-    let raw: RawSpecFile = source.parse()?;
+    let raw: RawSpecFile = source.parse().map_err(|mut e| {
+        // Errors inside a case's typed values (peers, clients, PKI names) name the case.
+        if let Some(id) = case_at_line(&source.text, e.line) {
+            e.message = format!("case `{id}`: {}", e.message);
+        }
+        e
+    })?;
     let section_at = raw.section.span().start;
     let section = raw.section.into_inner();
     if !valid_id(&section, &['-', '_']) {

@@ -1,12 +1,15 @@
 //! Clients the harness opens towards the module, from inside the lab: TCP connections, UDP
 //! sockets on several lab addresses, connection floods, and the spec tables' actions.
 
+use super::tls::{Expect, Link, TlsConnectSpec, TlsRecord};
 use super::{
     ClientAction, FloodSpec, PeerError, UdpSendSpec, check_lab_addr, describe_mismatch, pattern,
 };
 use crate::lab::Lab;
+use crate::pki::Pki;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream, UdpSocket};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -22,11 +25,13 @@ fn connect_err(lab: &Lab, addr: SocketAddr) -> impl FnOnce(std::io::Error) -> Pe
     move |source| PeerError::Connect { addr, netns: lab.netns_name().to_string(), source }
 }
 
-/// A TCP connection from the lab to the module (or to anything in the lab).
+/// A TCP connection from the lab to the module (or to anything in the lab), plain or TLS
+/// (after [`TcpClient::start_tls`]).
 #[derive(Debug)]
 pub struct TcpClient {
-    stream: TcpStream,
+    stream: Link,
     remote: SocketAddr,
+    tls: Option<TlsRecord>,
 }
 
 impl TcpClient {
@@ -46,22 +51,61 @@ impl TcpClient {
             .run_in(|| TcpStream::connect_timeout(&addr, timeout))?
             .map_err(connect_err(lab, addr))?;
         let _ = stream.set_nodelay(true);
-        Ok(TcpClient { stream, remote: addr })
+        Ok(TcpClient { stream: Link::Tcp(stream), remote: addr, tls: None })
+    }
+
+    /// Connects and does a TLS handshake as `spec` says. `Ok(Err(reason))`: the handshake
+    /// failed (OpenSSL's reason); `Err`: the harness could not try.
+    pub fn connect_tls(
+        lab: &Lab,
+        ip: Ipv4Addr,
+        spec: &TlsConnectSpec,
+        pki: Option<&Pki>,
+    ) -> Result<Result<TcpClient, String>, PeerError> {
+        let c = Self::connect(lab, ip, spec.port)?;
+        c.start_tls(spec, pki)
+    }
+
+    /// A TLS handshake on this plain connection (see [`TcpClient::connect_tls`]).
+    pub fn start_tls(
+        self,
+        spec: &TlsConnectSpec,
+        pki: Option<&Pki>,
+    ) -> Result<Result<TcpClient, String>, PeerError> {
+        let Link::Tcp(stream) = self.stream else {
+            return Ok(Err("already TLS".into()));
+        };
+        let remote = self.remote;
+        let tried = super::tls::connect(spec, pki, stream).map_err(|m| PeerError::Io {
+            what: format!("TLS to {remote}"),
+            source: std::io::Error::other(m),
+        })?;
+        Ok(tried.map(|(s, record)| TcpClient {
+            stream: Link::Tls(Box::new(s)),
+            remote,
+            tls: Some(record),
+        }))
+    }
+
+    /// What the TLS handshake negotiated (`None` for plain TCP).
+    pub fn tls(&self) -> Option<&TlsRecord> {
+        self.tls.as_ref()
     }
 
     pub fn remote_addr(&self) -> SocketAddr {
         self.remote
     }
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.stream.local_addr()
+        self.stream.tcp().local_addr()
     }
+    /// The TCP connection (under TLS, the one TLS runs on).
     pub fn stream(&self) -> &TcpStream {
-        &self.stream
+        self.stream.tcp()
     }
 
     /// Sends all of `data` (waiting up to 10 s for room).
     pub fn send(&mut self, data: &[u8]) -> std::io::Result<()> {
-        self.stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+        self.stream.tcp().set_write_timeout(Some(Duration::from_secs(10)))?;
         self.stream.write_all(data)
     }
 
@@ -75,7 +119,7 @@ impl TcpClient {
             if left.is_zero() {
                 break;
             }
-            self.stream.set_read_timeout(Some(left))?;
+            self.stream.tcp().set_read_timeout(Some(left))?;
             let want = (n - got.len()).min(buf.len());
             match self.stream.read(&mut buf[..want]) {
                 Ok(0) => break,
@@ -99,7 +143,7 @@ impl TcpClient {
             if left.is_zero() {
                 return Ok((got, false));
             }
-            self.stream.set_read_timeout(Some(left))?;
+            self.stream.tcp().set_read_timeout(Some(left))?;
             match self.stream.read(&mut buf) {
                 Ok(0) => return Ok((got, true)),
                 Ok(k) => got.extend_from_slice(&buf[..k]),
@@ -145,14 +189,14 @@ impl TcpClient {
         }
     }
 
-    /// Half-closes: sends FIN, can still receive.
-    pub fn shutdown_write(&self) -> std::io::Result<()> {
-        self.stream.shutdown(Shutdown::Write)
+    /// Half-closes: sends FIN (TLS: close_notify first), can still receive.
+    pub fn shutdown_write(&mut self) -> std::io::Result<()> {
+        self.stream.shutdown_write()
     }
 
-    /// Closes the connection.
-    pub fn close(self) {
-        let _ = self.stream.shutdown(Shutdown::Both);
+    /// Closes the connection (TLS: close_notify first).
+    pub fn close(mut self) {
+        self.stream.close();
     }
 }
 
@@ -375,6 +419,7 @@ pub struct Clients<'lab> {
     tcp: Vec<TcpClient>,
     timeout: Duration,
     floods: Vec<FloodReport>,
+    pki: Option<Arc<Pki>>,
 }
 
 impl<'lab> Clients<'lab> {
@@ -385,7 +430,14 @@ impl<'lab> Clients<'lab> {
             tcp: Vec::new(),
             timeout: Duration::from_secs(2),
             floods: Vec::new(),
+            pki: None,
         }
+    }
+
+    /// The run's PKI, for `tls_connect`'s certificates.
+    pub fn with_pki(mut self, pki: Arc<Pki>) -> Self {
+        self.pki = Some(pki);
+        self
     }
 
     /// How long `receive`, `expect_closed` and UDP replies wait (default 2 s).
@@ -506,6 +558,48 @@ impl<'lab> Clients<'lab> {
             }
             ClientAction::UdpSend(spec) => self.udp_send(spec),
             ClientAction::Flood(spec) => self.flood(spec),
+            ClientAction::TlsConnect(spec) => self.tls_connect(spec),
+        }
+    }
+
+    fn tls_connect(&mut self, spec: &TlsConnectSpec) -> Result<String, ClientError> {
+        let ip = self.module_ip;
+        let port = spec.port;
+        let plain = match TcpClient::connect(self.lab, ip, port) {
+            Ok(c) => c,
+            Err(e @ PeerError::Connect { .. }) => return Err(ClientError::Fail(e.to_string())),
+            Err(e) => return Err(e.into()),
+        };
+        match (plain.start_tls(spec, self.pki.as_deref())?, spec.expect) {
+            (Ok(c), Expect::Ok) => {
+                let line = match c.tls() {
+                    Some(t) => format!(
+                        "TLS to {ip}:{port}: {} {}{}",
+                        t.version.map_or("?", super::TlsVersion::as_str),
+                        t.suite.as_deref().unwrap_or("?"),
+                        if spec.client_cert.is_some() { " (client certificate sent)" } else { "" }
+                    ),
+                    None => format!("TLS to {ip}:{port}"),
+                };
+                self.tcp.push(c);
+                Ok(line)
+            }
+            (Ok(c), Expect::Fail) => {
+                let got = c.tls().and_then(|t| t.suite.clone()).unwrap_or_default();
+                c.close();
+                Err(ClientError::Fail(format!(
+                    "TLS to {ip}:{port}: the handshake succeeded ({got}), expected it to fail"
+                )))
+            }
+            (Err(why), Expect::Ok) => {
+                Err(ClientError::Fail(format!("TLS to {ip}:{port}: handshake failed: {why}")))
+            }
+            (Err(why), Expect::Fail) => match &spec.error {
+                Some(text) if !why.contains(text.as_str()) => Err(ClientError::Fail(format!(
+                    "TLS to {ip}:{port}: the handshake failed, but not with `{text}`: {why}"
+                ))),
+                _ => Ok(format!("TLS to {ip}:{port}: handshake failed as expected: {why}")),
+            },
         }
     }
 

@@ -14,11 +14,15 @@
 
 mod client;
 mod server;
+mod tls;
 mod vocab;
 
 pub use client::{
     CONNECT_TIMEOUT, ClientError, Clients, FLOOD_MAX, FLOOD_THREADS, FloodReport, TcpClient,
     UdpClient, flood,
+};
+pub use tls::{
+    Expect, HANDSHAKE_TIMEOUT, Handshake, SuiteName, TlsConnectSpec, TlsRecord, TlsVersion,
 };
 pub use vocab::{
     Bytes, BytesRegex, ClientAction, FloodSpec, PeerCheck, PeerSpec, Proto, ReceiveToClose,
@@ -124,6 +128,8 @@ pub struct ConnRecord {
     pub datagrams: usize,
     pub accepted_at: Instant,
     pub closed: Option<Closed>,
+    /// A TLS peer's view of the connection's TLS (`None` for plain peers).
+    pub tls: Option<TlsRecord>,
 }
 
 impl ConnRecord {
@@ -135,6 +141,7 @@ impl ConnRecord {
             datagrams: 0,
             accepted_at: Instant::now(),
             closed: None,
+            tls: None,
         }
     }
 }
@@ -254,10 +261,19 @@ impl Peers {
     /// Starts `specs` inside `lab`, in order. Each is bound (listening) when this returns;
     /// on an error, the ones already started are stopped.
     pub fn start(lab: &Lab, specs: &[PeerSpec]) -> Result<Peers, PeerError> {
+        Self::start_with_pki(lab, specs, None)
+    }
+
+    /// [`Peers::start`], with the run's PKI for the TLS peers' certificates.
+    pub fn start_with_pki(
+        lab: &Lab,
+        specs: &[PeerSpec],
+        pki: Option<&crate::pki::Pki>,
+    ) -> Result<Peers, PeerError> {
         let mut peers = Peers { netns: lab.netns_name().to_string(), peers: Vec::new() };
         validate(lab, specs)?;
-        for spec in specs {
-            let handle = server::spawn(&lab.netns_path(), lab.netns_name(), spec)?;
+        for (index, spec) in specs.iter().enumerate() {
+            let handle = server::spawn(&lab.netns_path(), lab.netns_name(), spec, index, pki)?;
             peers.peers.push(handle);
         }
         Ok(peers)
@@ -356,6 +372,72 @@ fn check_records(records: &[ConnRecord], check: &PeerCheck) -> Result<(), String
         && got != expected
     {
         return Err(describe_mismatch(&expected, &got));
+    }
+    if check.checks_tls() {
+        let chosen: Vec<(usize, &ConnRecord)> = match check.connection {
+            Some(i) => records.get(i).map(|r| vec![(i, r)]).unwrap_or_default(),
+            None => records.iter().enumerate().collect(),
+        };
+        if chosen.is_empty() {
+            return Err("no TLS connection yet".into());
+        }
+        for (i, r) in chosen {
+            let Some(tls) = &r.tls else {
+                return Err(format!("connection {i} is not TLS (not a tls_server peer)"));
+            };
+            check_tls(tls, check).map_err(|m| format!("connection {i} from {}: {m}", r.remote))?;
+        }
+    }
+    Ok(())
+}
+
+/// The TLS fields of a check against one connection's record.
+fn check_tls(tls: &TlsRecord, check: &PeerCheck) -> Result<(), String> {
+    let seen = || {
+        format!(
+            "handshake {}, version {}, suite {}, client certificate {}",
+            match &tls.handshake {
+                Handshake::InProgress => "in progress".to_string(),
+                Handshake::Ok => "ok".to_string(),
+                Handshake::Failed(e) => format!("failed ({e})"),
+            },
+            tls.version.map_or("-", TlsVersion::as_str),
+            tls.suite.as_deref().unwrap_or("-"),
+            tls.client_subject.as_deref().unwrap_or("none"),
+        )
+    };
+    if tls.handshake == Handshake::InProgress {
+        return Err(format!("the handshake has not ended ({})", seen()));
+    }
+    if let Some(want) = check.handshake {
+        let ok = tls.handshake == Handshake::Ok;
+        if ok != (want == Expect::Ok) {
+            return Err(format!("expected the handshake {want:?}, saw {}", seen()));
+        }
+    }
+    if let Some(text) = &check.handshake_error {
+        let Handshake::Failed(e) = &tls.handshake else {
+            return Err(format!("expected a failed handshake ({text}), saw {}", seen()));
+        };
+        if !e.contains(text.as_str()) {
+            return Err(format!("expected a failure containing `{text}`, saw {}", seen()));
+        }
+    }
+    if let Some(v) = check.version
+        && tls.version != Some(v)
+    {
+        return Err(format!("expected {v}, saw {}", seen()));
+    }
+    if let Some(s) = &check.suite
+        && tls.suite.as_deref() != Some(s.openssl())
+    {
+        return Err(format!("expected suite {}, saw {}", s.openssl(), seen()));
+    }
+    if let Some(want) = check.client_cert
+        && tls.client_subject.is_some() != want
+    {
+        let which = if want { "a" } else { "no" };
+        return Err(format!("expected {which} client certificate, saw {}", seen()));
     }
     Ok(())
 }

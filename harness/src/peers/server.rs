@@ -21,6 +21,8 @@ const READ_CHUNK: usize = 64 * 1024;
 
 enum Socket {
     Tcp(TcpListener),
+    /// `tls_server`: its listener and OpenSSL context.
+    Tls(TcpListener, Arc<openssl::ssl::SslContext>),
     Udp(UdpSocket),
     /// `tcp_refuse`: nothing.
     None,
@@ -42,7 +44,12 @@ fn bind_error(spec: &PeerSpec, addr: SocketAddr, netns: &str, e: std::io::Error)
     }
 }
 
-fn bind(spec: &PeerSpec, addr: SocketAddr, netns: &str) -> Result<(Socket, SocketAddr), PeerError> {
+fn bind(
+    spec: &PeerSpec,
+    addr: SocketAddr,
+    netns: &str,
+    tls: Option<Arc<openssl::ssl::SslContext>>,
+) -> Result<(Socket, SocketAddr), PeerError> {
     let err = |e| bind_error(spec, addr, netns, e);
     let nonblocking = |what: &str| PeerError::io(format!("{what} {addr}: set non-blocking"));
     match spec {
@@ -58,7 +65,13 @@ fn bind(spec: &PeerSpec, addr: SocketAddr, netns: &str) -> Result<(Socket, Socke
             let l = TcpListener::bind(addr).map_err(err)?;
             l.set_nonblocking(true).map_err(nonblocking("tcp"))?;
             let local = l.local_addr().map_err(err)?;
-            Ok((Socket::Tcp(l), local))
+            Ok((
+                match tls {
+                    Some(ctx) => Socket::Tls(l, ctx),
+                    None => Socket::Tcp(l),
+                },
+                local,
+            ))
         }
         _ => {
             let s = UdpSocket::bind(addr).map_err(err)?;
@@ -74,8 +87,13 @@ pub(super) fn spawn(
     netns_path: &Path,
     netns: &str,
     spec: &PeerSpec,
+    index: usize,
+    pki: Option<&crate::pki::Pki>,
 ) -> Result<PeerHandle, PeerError> {
     let addr = SocketAddr::from((spec.addr().unwrap_or(DEFAULT_PEER_ADDR), spec.port()));
+    let tls = super::tls::server_context(spec, pki)
+        .map_err(|message| PeerError::Config { index, kind: spec.kind(), message })?
+        .map(Arc::new);
     let records: Records = Arc::new(Mutex::new(Vec::new()));
     let failure = Arc::new(Mutex::new(None));
     let (wake_tx, wake_rx) =
@@ -89,7 +107,7 @@ pub(super) fn spawn(
     let thread = std::thread::Builder::new()
         .name(format!("peer-{}-{}", spec.kind(), spec.port()))
         .spawn(move || {
-            let bound = enter(&path).and_then(|()| bind(&spec_t, addr, &netns_name));
+            let bound = enter(&path).and_then(|()| bind(&spec_t, addr, &netns_name, tls));
             let (socket, local) = match bound {
                 Ok(b) => b,
                 Err(e) => {
@@ -100,6 +118,7 @@ pub(super) fn spawn(
             let _ = ready_tx.send(Ok(local));
             let result = match socket {
                 Socket::Tcp(l) => serve_tcp(&spec_t, &l, &wake_rx, &records_t),
+                Socket::Tls(l, ctx) => super::tls::serve(&ctx, &l, &wake_rx, &records_t),
                 Socket::Udp(s) => serve_udp(&spec_t, &s, &wake_rx, &records_t),
                 Socket::None => wait_wake(&wake_rx),
             };

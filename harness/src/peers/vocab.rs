@@ -2,6 +2,8 @@
 //! towards the module. Every type deserializes with serde (unknown keys are errors) so a spec
 //! step can hold it as its typed value, like [`crate::ap::Fault`].
 
+use super::tls::{Expect, SuiteName, TlsConnectSpec, TlsVersion};
+use crate::pki::MaterialRef;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
@@ -50,6 +52,8 @@ impl Serialize for Bytes {
 /// peer = { kind = "tcp_refuse", port = 7004 }                  # nothing listens: refused
 /// peer = { kind = "udp_echo", port = 7003, addr = "10.77.0.5" }
 /// peer = { kind = "udp_sink", port = 7005 }
+/// peer = { kind = "tls_server", port = 4433, cert = "server-rsa" }   # TLS, echoes
+/// peer = { kind = "tls_server", port = 4433, cert = "server-p256", client_ca = "ca-p256", min_version = "TLSv1.2", max_version = "TLSv1.2", ciphers = ["ECDHE-ECDSA-AES128-GCM-SHA256"] }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -109,6 +113,29 @@ pub enum PeerSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         addr: Option<Ipv4Addr>,
     },
+    /// A TLS server (OpenSSL) presenting the lab PKI's `cert` (with its intermediates unless
+    /// `send_chain = false`), between `min_version` and `max_version` (default OpenSSL's:
+    /// TLS 1.2 and 1.3), offering `ciphers` (OpenSSL, IANA or the chapter's mbedTLS names;
+    /// default OpenSSL's list); with `client_ca`, it requires a client certificate that chains
+    /// to that CA. Echoes the application data. Records per connection the negotiated
+    /// version and suite, the client certificate's subject, the bytes both ways and how the
+    /// handshake ended.
+    TlsServer {
+        port: u16,
+        cert: MaterialRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        addr: Option<Ipv4Addr>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        send_chain: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min_version: Option<TlsVersion>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_version: Option<TlsVersion>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ciphers: Vec<SuiteName>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_ca: Option<MaterialRef>,
+    },
 }
 
 fn is_false(b: &bool) -> bool {
@@ -141,6 +168,19 @@ impl PeerSpec {
     pub fn udp_sink(port: u16) -> Self {
         PeerSpec::UdpSink { port, addr: None }
     }
+    /// A TLS server presenting `cert`, OpenSSL's defaults otherwise.
+    pub fn tls_server(port: u16, cert: MaterialRef) -> Self {
+        PeerSpec::TlsServer {
+            port,
+            cert,
+            addr: None,
+            send_chain: None,
+            min_version: None,
+            max_version: None,
+            ciphers: Vec::new(),
+            client_ca: None,
+        }
+    }
 
     /// This peer on another lab address.
     pub fn at(mut self, ip: Ipv4Addr) -> Self {
@@ -150,7 +190,8 @@ impl PeerSpec {
             | PeerSpec::TcpSource { addr, .. }
             | PeerSpec::TcpRefuse { addr, .. }
             | PeerSpec::UdpEcho { addr, .. }
-            | PeerSpec::UdpSink { addr, .. } => *addr = Some(ip),
+            | PeerSpec::UdpSink { addr, .. }
+            | PeerSpec::TlsServer { addr, .. } => *addr = Some(ip),
         }
         self
     }
@@ -193,6 +234,7 @@ impl PeerSpec {
             PeerSpec::TcpRefuse { .. } => "tcp_refuse",
             PeerSpec::UdpEcho { .. } => "udp_echo",
             PeerSpec::UdpSink { .. } => "udp_sink",
+            PeerSpec::TlsServer { .. } => "tls_server",
         }
     }
 
@@ -203,7 +245,8 @@ impl PeerSpec {
             | PeerSpec::TcpSource { port, .. }
             | PeerSpec::TcpRefuse { port, .. }
             | PeerSpec::UdpEcho { port, .. }
-            | PeerSpec::UdpSink { port, .. } => *port,
+            | PeerSpec::UdpSink { port, .. }
+            | PeerSpec::TlsServer { port, .. } => *port,
         }
     }
 
@@ -215,7 +258,8 @@ impl PeerSpec {
             | PeerSpec::TcpSource { addr, .. }
             | PeerSpec::TcpRefuse { addr, .. }
             | PeerSpec::UdpEcho { addr, .. }
-            | PeerSpec::UdpSink { addr, .. } => *addr,
+            | PeerSpec::UdpSink { addr, .. }
+            | PeerSpec::TlsServer { addr, .. } => *addr,
         }
     }
 
@@ -255,10 +299,16 @@ impl PeerSpec {
 /// check = { connections = 3 }                   # accepted connections (UDP: senders)
 /// check = { received = "a", connection = 1 }    # only the second connection (UDP: sender)
 /// check = { received_len = 10, within_ms = 3000 } # wait up to this long (default 1000)
+/// # tls_server peers: every connection (or `connection`) must show these
+/// check = { handshake = "ok", version = "TLSv1.2", suite = "ECDHE-RSA-AES128-GCM-SHA256" }
+/// check = { handshake = "ok", client_cert = true }
+/// check = { handshake = "failed", handshake_error = "alert unknown ca" }
 /// ```
 ///
-/// At least one of `received`, `received_len`, `received_pattern`, `connections`; at most
-/// one of the three `received*`.
+/// At least one of `received`, `received_len`, `received_pattern`, `connections` or a TLS
+/// field (`handshake`, `handshake_error`, `version`, `suite`, `client_cert`); at most one of
+/// the three `received*`. `suite` takes OpenSSL, IANA or the chapter's mbedTLS names;
+/// `handshake_error` is text OpenSSL's reason must contain.
 #[derive(Clone, Debug, PartialEq, Eq, Default, Deserialize)]
 #[serde(try_from = "RawPeerCheck")]
 pub struct PeerCheck {
@@ -268,6 +318,11 @@ pub struct PeerCheck {
     pub connections: Option<usize>,
     pub connection: Option<usize>,
     pub within_ms: Option<u64>,
+    pub handshake: Option<Expect>,
+    pub handshake_error: Option<String>,
+    pub version: Option<TlsVersion>,
+    pub suite: Option<SuiteName>,
+    pub client_cert: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -285,6 +340,16 @@ struct RawPeerCheck {
     connection: Option<usize>,
     #[serde(default)]
     within_ms: Option<u64>,
+    #[serde(default)]
+    handshake: Option<Expect>,
+    #[serde(default)]
+    handshake_error: Option<String>,
+    #[serde(default)]
+    version: Option<TlsVersion>,
+    #[serde(default)]
+    suite: Option<SuiteName>,
+    #[serde(default)]
+    client_cert: Option<bool>,
 }
 
 impl TryFrom<RawPeerCheck> for PeerCheck {
@@ -297,6 +362,11 @@ impl TryFrom<RawPeerCheck> for PeerCheck {
             connections: r.connections,
             connection: r.connection,
             within_ms: r.within_ms,
+            handshake: r.handshake,
+            handshake_error: r.handshake_error,
+            version: r.version,
+            suite: r.suite,
+            client_cert: r.client_cert,
         };
         c.validate()?;
         Ok(c)
@@ -317,8 +387,32 @@ impl PeerCheck {
         PeerCheck { connections: Some(n), ..Self::default() }
     }
 
+    /// A check of a TLS connection's handshake only.
+    pub fn handshake(expect: Expect) -> Self {
+        PeerCheck { handshake: Some(expect), ..Self::default() }
+    }
+
+    /// Whether it checks a TLS peer's TLS.
+    pub fn checks_tls(&self) -> bool {
+        self.handshake.is_some()
+            || self.handshake_error.is_some()
+            || self.version.is_some()
+            || self.suite.is_some()
+            || self.client_cert.is_some()
+    }
+
     /// Whether the check says something, and nothing contradictory.
     pub fn validate(&self) -> Result<(), String> {
+        if self.handshake_error.is_some() && self.handshake == Some(Expect::Ok) {
+            return Err("`handshake_error` contradicts `handshake = \"ok\"`".into());
+        }
+        if self.handshake == Some(Expect::Fail)
+            && (self.version.is_some() || self.suite.is_some() || self.client_cert == Some(true))
+        {
+            return Err("a failed handshake negotiated nothing: drop `version`, `suite`, \
+                        `client_cert` or expect `handshake = \"ok\"`"
+                .into());
+        }
         let payload =
             [self.received.is_some(), self.received_len.is_some(), self.received_pattern.is_some()]
                 .iter()
@@ -327,12 +421,12 @@ impl PeerCheck {
         if payload > 1 {
             return Err("give only one of `received`, `received_len`, `received_pattern`".into());
         }
-        if payload == 0 && self.connections.is_none() {
+        if payload == 0 && self.connections.is_none() && !self.checks_tls() {
             return Err("a peer check needs `received`, `received_len`, `received_pattern` or \
                         `connections`"
                 .into());
         }
-        if self.connection.is_some() && payload == 0 {
+        if self.connection.is_some() && payload == 0 && !self.checks_tls() {
             return Err("`connection` selects the bytes of one connection: give `received`, \
                         `received_len` or `received_pattern` with it"
                 .into());
@@ -355,7 +449,10 @@ impl PeerCheck {
 /// client = { close = true }                # close the newest connection
 /// client = { udp_send = { port = 3002, data = "ping", sources = 3, reply = "ping" } }
 /// client = { flood = { port = 3000, connections = 1000, timeout_ms = 5000, expect_connected_max = 8 } }
+/// client = { tls_connect = { port = 3000, ca = "ca-rsa" } }   # TLS; then send/receive/close
 /// ```
+///
+/// `tls_connect`'s keys are in [`TlsConnectSpec`].
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientAction {
@@ -369,6 +466,7 @@ pub enum ClientAction {
     Close(bool),
     UdpSend(UdpSendSpec),
     Flood(FloodSpec),
+    TlsConnect(TlsConnectSpec),
 }
 
 /// `udp_send`: one datagram from each of `sources` client sockets (distinct lab addresses

@@ -373,3 +373,90 @@ fn a_lab_wait_needs_the_lab() {
     let err = load(&text).expect_err("lab waits without the lab");
     assert_eq!(err.key.as_deref(), Some("requires"), "{err}");
 }
+
+const TLS: &str = r#"section = "x"
+title = "X"
+
+[[case]]
+id = "x/tls"
+title = "tls"
+clauses = ["a.one"]
+basis = "documented"
+requires = ["lab"]
+peers = [
+  { kind = "tls_server", port = 4433, cert = "server-rsa-chained", client_ca = "ca-p256", min_version = "TLSv1.0", max_version = "TLSv1.2", ciphers = ["AES128-SHA", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"] },
+  { kind = "tcp_echo", port = 7000 },
+]
+
+[case.setup]
+pki_files = { "ca.pem" = "ca-rsa", "client.key" = "client-p256.key", "client.der" = "client-p256.der" }
+
+[[case.step]]
+check_peer = 0
+check = { handshake = "ok", version = "TLSv1.2", suite = "MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", client_cert = true }
+
+[[case.step]]
+client = { tls_connect = { port = 443, version = "TLSv1.2", cipher = "AES256-SHA", ca = "ca-rsa", client_cert = "client-rsa" } }
+
+[[case.step]]
+client = { tls_connect = { port = 443, expect = "fail", error = "certificate has expired" } }
+
+[[case.step]]
+wait = { peer = 0, handshake = "ok", version = "TLSv1.2", client_cert = true }
+timeout_ms = 3000
+"#;
+
+#[test]
+fn loads_tls_vocabulary() {
+    use crate::peers::{ClientAction, Expect, PeerSpec, TlsVersion};
+    let specs = load(TLS).expect("loads");
+    let case = &specs.cases[0];
+    assert!(case.uses_pki());
+    let files: Vec<(&str, String)> =
+        case.setup.pki_files.iter().map(|(f, r)| (f.as_str(), r.to_string())).collect();
+    assert_eq!(
+        files,
+        vec![
+            ("ca.pem", "ca-rsa".to_string()),
+            ("client.key", "client-p256.key".to_string()),
+            ("client.der", "client-p256.der".to_string()),
+        ]
+    );
+    let PeerSpec::TlsServer { cert, client_ca, min_version, ciphers, .. } = &case.peers[0] else {
+        panic!("{:?}", case.peers[0])
+    };
+    assert_eq!(cert.name(), "server-rsa-chained");
+    assert_eq!(client_ca.map(|c| c.name()), Some("ca-p256"));
+    assert_eq!(*min_version, Some(TlsVersion::Tls10));
+    let names: Vec<&str> = ciphers.iter().map(|c| c.openssl()).collect();
+    assert_eq!(names, ["AES128-SHA", "ECDHE-RSA-AES128-GCM-SHA256"]);
+    let Step::CheckPeer { check, .. } = &case.steps[0] else { panic!() };
+    assert_eq!(check.suite.as_ref().map(|s| s.openssl()), Some("ECDHE-RSA-AES128-GCM-SHA256"));
+    assert_eq!((check.handshake, check.client_cert), (Some(Expect::Ok), Some(true)));
+    let Step::Client(ClientAction::TlsConnect(t)) = &case.steps[2] else { panic!() };
+    assert_eq!((t.expect, t.error.as_deref()), (Expect::Fail, Some("certificate has expired")));
+    let Some(wait::Condition::Peer { check, .. }) = case.steps[3].condition() else { panic!() };
+    assert_eq!(check.version, Some(TlsVersion::Tls12));
+    assert!(case.steps[3].describe().contains("handshake ok, TLSv1.2, a client certificate"));
+    // A case without TLS does not touch the PKI (nor the module's clock).
+    assert!(!load(GOOD).expect("loads").cases[0].uses_pki());
+}
+
+#[rstest]
+#[case::unknown_file_material(TLS.replace("\"client-p256.key\"", "\"client-p384.key\""), "case `x/tls`: file `client.key`: no PKI material `client-p384.key`")]
+#[case::bad_file_name(TLS.replace("\"ca.pem\"", "\"my ca.pem\""), "case `x/tls`: `my ca.pem` cannot be a file name")]
+#[case::unknown_peer_cert(TLS.replace("cert = \"server-rsa-chained\"", "cert = \"server-rsa-chain\""), "case `x/tls`: no PKI material `server-rsa-chain`")]
+#[case::peer_cert_form(TLS.replace("cert = \"server-rsa-chained\"", "cert = \"server-rsa.key\""), "case `x/tls`: no PKI material `server-rsa.key`")]
+#[case::unknown_client_ca(TLS.replace("ca = \"ca-rsa\", client_cert", "ca = \"ca-nobody\", client_cert"), "case `x/tls`: no PKI material `ca-nobody`")]
+#[case::unknown_suite(TLS.replace("\"AES128-SHA\", \"TLS_", "\"AES129-SHA\", \"TLS_"), "OpenSSL knows no cipher suite `AES129-SHA`")]
+#[case::unknown_version(TLS.replace("min_version = \"TLSv1.0\"", "min_version = \"SSLv3\""), "unknown TLS version `SSLv3`")]
+#[case::error_without_fail(TLS.replace("expect = \"fail\", ", ""), "`error` goes with `expect = \"fail\"`")]
+#[case::tls_check_on_tcp_peer(TLS.replace("check_peer = 0", "check_peer = 1"), "case `x/tls`: peer 1 is a tcp_echo peer")]
+#[case::tls_wait_on_tcp_peer(TLS.replace("wait = { peer = 0,", "wait = { peer = 1,"), "case `x/tls`: peer 1 is a tcp_echo peer")]
+#[case::tls_wait_bad_suite(TLS.replace("version = \"TLSv1.2\", client_cert = true }", "suite = \"NOPE\" }"), "OpenSSL knows no cipher suite `NOPE`")]
+#[case::failed_with_suite(TLS.replace("handshake = \"ok\"", "handshake = \"failed\""), "a failed handshake negotiated nothing")]
+fn refuses_bad_tls_vocabulary(#[case] text: String, #[case] fragment: &str) {
+    let err = load(&text).expect_err("must be refused");
+    assert!(err.to_string().contains(fragment), "{err}");
+    assert!(err.line > 0, "{err}");
+}

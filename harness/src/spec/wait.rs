@@ -9,6 +9,7 @@
 //! wait = { stream = { type = "TCPS", poll = "data" } }          # a stream and its state
 //! wait = { stream = { type = "TCPC", gone = true } }            # no such stream any more
 //! wait = { peer = 0, connections = 1 }                          # what a lab peer saw
+//! wait = { peer = 0, handshake = "ok", suite = "AES128-SHA" }   # ... a TLS peer's handshake
 //! wait = { client = { connect = 3000 } }                        # a lab client's connect works
 //! wait = { packets = { count = { of = { dns_query = "x.lab" }, min = 3 } } }  # the capture so far
 //! ```
@@ -176,6 +177,24 @@ fn peer(check: &PeerCheck) -> String {
     if let Some(n) = check.received_pattern {
         parts.push(format!("{n} bytes of the pattern"));
     }
+    if let Some(h) = check.handshake {
+        parts.push(format!(
+            "handshake {}",
+            if h == crate::peers::Expect::Ok { "ok" } else { "failed" }
+        ));
+    }
+    if let Some(e) = &check.handshake_error {
+        parts.push(format!("handshake error `{e}`"));
+    }
+    if let Some(v) = check.version {
+        parts.push(v.to_string());
+    }
+    if let Some(s) = &check.suite {
+        parts.push(s.openssl().to_string());
+    }
+    if let Some(c) = check.client_cert {
+        parts.push(format!("{} client certificate", if c { "a" } else { "no" }));
+    }
     parts.join(", ")
 }
 
@@ -195,6 +214,11 @@ struct RawCondition {
     received_pattern: Option<u64>,
     connections: Option<usize>,
     connection: Option<usize>,
+    handshake: Option<crate::peers::Expect>,
+    handshake_error: Option<String>,
+    version: Option<crate::peers::TlsVersion>,
+    suite: Option<crate::peers::SuiteName>,
+    client_cert: Option<bool>,
     client: Option<ClientAction>,
     packets: Option<PacketExpect>,
 }
@@ -266,7 +290,18 @@ pub fn parse(table: toml::Table) -> Result<Condition, ConditionError> {
     let allowed: &[&str] = match subject {
         "send" => &["code", "body", "body_regex", "log", "logs"],
         "log" => &["log", "logs"],
-        "peer" => &["received", "received_len", "received_pattern", "connections", "connection"],
+        "peer" => &[
+            "received",
+            "received_len",
+            "received_pattern",
+            "connections",
+            "connection",
+            "handshake",
+            "handshake_error",
+            "version",
+            "suite",
+            "client_cert",
+        ],
         _ => &[],
     };
     let extras = [
@@ -280,6 +315,11 @@ pub fn parse(table: toml::Table) -> Result<Condition, ConditionError> {
         ("received_pattern", raw.received_pattern.is_some()),
         ("connections", raw.connections.is_some()),
         ("connection", raw.connection.is_some()),
+        ("handshake", raw.handshake.is_some()),
+        ("handshake_error", raw.handshake_error.is_some()),
+        ("version", raw.version.is_some()),
+        ("suite", raw.suite.is_some()),
+        ("client_cert", raw.client_cert.is_some()),
     ];
     if let Some((key, _)) = extras.iter().find(|(k, present)| *present && !allowed.contains(k)) {
         return Err(err(key, format!("`{key}` does not go with a `{subject}` condition")));
@@ -344,6 +384,11 @@ pub fn parse(table: toml::Table) -> Result<Condition, ConditionError> {
                 connections: raw.connections,
                 connection: raw.connection,
                 within_ms: Some(0),
+                handshake: raw.handshake,
+                handshake_error: raw.handshake_error,
+                version: raw.version,
+                suite: raw.suite,
+                client_cert: raw.client_cert,
             };
             check.validate().map_err(|m| err("peer", m))?;
             Condition::Peer { index: raw.peer.unwrap_or(0), check }
