@@ -13,16 +13,19 @@
 //! (or is bound to loopback there); peers bind only the lab's own addresses.
 
 mod client;
+mod hostile;
 mod server;
 mod vocab;
+
+pub use hostile::{TAMPER_GREETING, UNSOLICITED_EXTENSION, client_hello};
 
 pub use client::{
     CONNECT_TIMEOUT, ClientError, Clients, FLOOD_MAX, FLOOD_THREADS, FloodReport, TcpClient,
     UdpClient, flood,
 };
 pub use vocab::{
-    Bytes, BytesRegex, ClientAction, FloodSpec, PeerCheck, PeerSpec, Proto, ReceiveToClose,
-    UdpSendSpec,
+    Bytes, BytesRegex, ClientAction, FloodSpec, HostileAct, HostileAt, PeerCheck, PeerSpec, Proto,
+    ReceiveToClose, TlsHostileSpec, UdpSendSpec,
 };
 
 use crate::lab::{Lab, LabError};
@@ -176,6 +179,11 @@ impl PeerHandle {
     /// Why its thread failed, if it did (its records stay valid up to then).
     pub fn failure(&self) -> Option<String> {
         self.failure.lock().ok().and_then(|f| f.clone())
+    }
+    /// The ClientHello each connection began with (`None` for one that sent no ClientHello),
+    /// in accept order: what a TLS peer was offered.
+    pub fn client_hellos(&self) -> Vec<Option<crate::capture::tls::ClientHello>> {
+        lock(&self.records).iter().map(|r| hostile::client_hello(&r.received)).collect()
     }
     /// Whether its thread still runs.
     pub fn is_running(&self) -> bool {
@@ -391,6 +399,13 @@ fn validate(lab: &Lab, specs: &[PeerSpec]) -> Result<(), PeerError> {
                 kind: spec.kind(),
                 message: "`bytes` must be at least 1".into(),
             });
+        }
+        if let PeerSpec::TlsHostile(h) = spec {
+            h.validate().map_err(|message| PeerError::Config {
+                index,
+                kind: spec.kind(),
+                message,
+            })?;
         }
         if spec.close_after_bytes() == Some(0) {
             return Err(PeerError::Config {

@@ -50,6 +50,7 @@ impl Serialize for Bytes {
 /// peer = { kind = "tcp_refuse", port = 7004 }                  # nothing listens: refused
 /// peer = { kind = "udp_echo", port = 7003, addr = "10.77.0.5" }
 /// peer = { kind = "udp_sink", port = 7005 }
+/// peer = { kind = "tls_hostile", port = 4433, at = "server_hello", act = "stall" }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -109,6 +110,139 @@ pub enum PeerSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         addr: Option<Ipv4Addr>,
     },
+    /// A TLS server that misbehaves at a chosen step ([`TlsHostileSpec`]).
+    TlsHostile(TlsHostileSpec),
+}
+
+/// `tls_hostile`: answers a ClientHello with hand-built records and misbehaves (`act`) after
+/// the valid flight up to `at` (default `client_hello`: instead of the ServerHello).
+///
+/// ```toml
+/// peer = { kind = "tls_hostile", port = 4433, act = "close" }                  # after the ClientHello
+/// peer = { kind = "tls_hostile", port = 4433, at = "server_hello", act = "stall" }
+/// peer = { kind = "tls_hostile", port = 4433, at = "certificate", act = "reset" }
+/// peer = { kind = "tls_hostile", port = 4433, act = "alert", description = 40 }  # level 2 unless given
+/// peer = { kind = "tls_hostile", port = 4433, act = "huge_certificate", cert_bytes = 20000 }
+/// peer = { kind = "tls_hostile", port = 4433, act = "tamper" }                 # bad MAC after a full handshake
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsHostileSpec {
+    pub port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub at: HostileAt,
+    pub act: HostileAct,
+    /// `alert`: the alert's level (1 warning, 2 fatal; default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<u8>,
+    /// `alert`: the alert's description (RFC 5246 §7.2, e.g. 40 handshake_failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<u8>,
+    /// `huge_certificate`: the Certificate message's size at least (default 20 000: more
+    /// than a 16 KB record buffer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_bytes: Option<usize>,
+}
+
+impl TlsHostileSpec {
+    pub fn new(port: u16, at: HostileAt, act: HostileAct) -> Self {
+        TlsHostileSpec { port, addr: None, at, act, level: None, description: None, cert_bytes: None }
+    }
+    pub(super) fn level(&self) -> u8 {
+        self.level.unwrap_or(2)
+    }
+    pub(super) fn description(&self) -> u8 {
+        self.description.unwrap_or(40)
+    }
+    pub(super) fn cert_bytes(&self) -> usize {
+        self.cert_bytes.unwrap_or(20_000)
+    }
+    /// What contradicts itself.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.act == HostileAct::Alert && self.description.is_none() {
+            return Err("`act = \"alert\"` needs `description` (e.g. 40, handshake_failure)".into());
+        }
+        if self.act != HostileAct::Alert && (self.level.is_some() || self.description.is_some()) {
+            return Err("`level` and `description` go with `act = \"alert\"` only".into());
+        }
+        if self.act != HostileAct::HugeCertificate && self.cert_bytes.is_some() {
+            return Err("`cert_bytes` goes with `act = \"huge_certificate\"` only".into());
+        }
+        let fixed = matches!(
+            self.act,
+            HostileAct::BadExtension | HostileAct::UnofferedSuite | HostileAct::HugeCertificate | HostileAct::Tamper
+        );
+        if fixed && self.at != HostileAt::ClientHello {
+            return Err(format!("`act = \"{}\"` chooses its own step: leave out `at`", self.act.name()));
+        }
+        Ok(())
+    }
+}
+
+/// How far a `tls_hostile` peer goes well before it misbehaves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostileAt {
+    /// Right after the ClientHello: nothing sent yet.
+    #[default]
+    ClientHello,
+    /// After a valid ServerHello.
+    ServerHello,
+    /// After a valid ServerHello and Certificate.
+    Certificate,
+}
+
+/// What a `tls_hostile` peer does wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostileAct {
+    /// Sends nothing more; keeps the connection open.
+    Stall,
+    /// Closes (FIN).
+    Close,
+    /// Resets (SO_LINGER 0, then close: RST).
+    Reset,
+    /// Sends an alert (`level`, `description`).
+    Alert,
+    /// A record header claiming 65535 bytes (more than a record may hold).
+    BadLength,
+    /// A record of content type 99.
+    BadContentType,
+    /// The next handshake message in a record of version 2.0.
+    WrongVersion,
+    /// Finished where the next handshake message belongs.
+    UnexpectedMessage,
+    /// ServerHello, then a Certificate message of `cert_bytes` (default 20 000).
+    HugeCertificate,
+    /// A ServerHello with an extension the client did not send (0xFF99).
+    BadExtension,
+    /// A ServerHello choosing a suite the client did not offer.
+    UnofferedSuite,
+    /// A real handshake (OpenSSL, TLS 1.2), then the first application data record with a
+    /// byte of its MAC flipped.
+    Tamper,
+}
+
+impl HostileAct {
+    /// As written in a spec table.
+    pub fn name(self) -> &'static str {
+        match self {
+            HostileAct::Stall => "stall",
+            HostileAct::Close => "close",
+            HostileAct::Reset => "reset",
+            HostileAct::Alert => "alert",
+            HostileAct::BadLength => "bad_length",
+            HostileAct::BadContentType => "bad_content_type",
+            HostileAct::WrongVersion => "wrong_version",
+            HostileAct::UnexpectedMessage => "unexpected_message",
+            HostileAct::HugeCertificate => "huge_certificate",
+            HostileAct::BadExtension => "bad_extension",
+            HostileAct::UnofferedSuite => "unoffered_suite",
+            HostileAct::Tamper => "tamper",
+        }
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -150,7 +284,8 @@ impl PeerSpec {
             | PeerSpec::TcpSource { addr, .. }
             | PeerSpec::TcpRefuse { addr, .. }
             | PeerSpec::UdpEcho { addr, .. }
-            | PeerSpec::UdpSink { addr, .. } => *addr = Some(ip),
+            | PeerSpec::UdpSink { addr, .. }
+            | PeerSpec::TlsHostile(TlsHostileSpec { addr, .. }) => *addr = Some(ip),
         }
         self
     }
@@ -193,6 +328,7 @@ impl PeerSpec {
             PeerSpec::TcpRefuse { .. } => "tcp_refuse",
             PeerSpec::UdpEcho { .. } => "udp_echo",
             PeerSpec::UdpSink { .. } => "udp_sink",
+            PeerSpec::TlsHostile(_) => "tls_hostile",
         }
     }
 
@@ -203,7 +339,8 @@ impl PeerSpec {
             | PeerSpec::TcpSource { port, .. }
             | PeerSpec::TcpRefuse { port, .. }
             | PeerSpec::UdpEcho { port, .. }
-            | PeerSpec::UdpSink { port, .. } => *port,
+            | PeerSpec::UdpSink { port, .. }
+            | PeerSpec::TlsHostile(TlsHostileSpec { port, .. }) => *port,
         }
     }
 
@@ -215,7 +352,8 @@ impl PeerSpec {
             | PeerSpec::TcpSource { addr, .. }
             | PeerSpec::TcpRefuse { addr, .. }
             | PeerSpec::UdpEcho { addr, .. }
-            | PeerSpec::UdpSink { addr, .. } => *addr,
+            | PeerSpec::UdpSink { addr, .. }
+            | PeerSpec::TlsHostile(TlsHostileSpec { addr, .. }) => *addr,
         }
     }
 
