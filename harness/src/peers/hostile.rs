@@ -35,10 +35,14 @@ pub const TAMPER_GREETING: &[u8] = b"hello from the lab\n";
 /// Handshake message type Certificate, ServerHelloDone, Finished.
 const CERTIFICATE: u8 = 11;
 const FINISHED: u8 = 20;
-/// The extension a `bad_extension` ServerHello carries: a number no client sends.
-pub const UNSOLICITED_EXTENSION: u16 = 0xFF99;
-/// Suites a `unoffered_suite` ServerHello picks from (the first one not offered).
-const UNOFFERED_CANDIDATES: [u16; 4] = [0x0005, 0x000A, 0xC030, 0x002F];
+/// The extension a `bad_extension` ServerHello carries: ALPN choosing `h2`, which a client
+/// that sent no ALPN must refuse (RFC 7301 §3.1; unknown numbers are tolerated by some
+/// stacks); a client that did send ALPN gets the unknown number 0xFF99 instead.
+pub const UNSOLICITED_EXTENSION: (u16, &[u8]) = (16, &[0, 3, 2, b'h', b'2']);
+const UNKNOWN_EXTENSION: (u16, &[u8]) = (0xFF99, &[]);
+/// Suites a `unoffered_suite` ServerHello picks from (the first one not offered): real
+/// suites a client knows, so it reports a wrong choice, not an unknown one.
+const UNOFFERED_CANDIDATES: [u16; 4] = [0xC030, 0x009C, 0xC02F, 0x0005];
 
 /// The certificate and key every `tls_hostile` peer shows: self-signed, P-256, made once.
 struct Identity {
@@ -104,7 +108,7 @@ fn u24(n: usize) -> [u8; 3] {
 
 /// A ServerHello for TLS 1.2 choosing `suite`, echoing the renegotiation_info extension when
 /// offered, plus `extra` extensions.
-fn server_hello(hello: &ClientHello, suite: u16, extra: &[u16]) -> Vec<u8> {
+fn server_hello(hello: &ClientHello, suite: u16, extra: &[(u16, &[u8])]) -> Vec<u8> {
     let mut b = 0x0303u16.to_be_bytes().to_vec();
     b.extend((0u8..32).map(|i| i.wrapping_mul(7).wrapping_add(1)));
     b.push(0); // no session id
@@ -114,9 +118,10 @@ fn server_hello(hello: &ClientHello, suite: u16, extra: &[u16]) -> Vec<u8> {
     if hello.extensions.contains(&0xff01) || hello.suites.contains(&tls::SCSV_RENEGOTIATION) {
         exts.extend_from_slice(&[0xff, 0x01, 0, 1, 0]);
     }
-    for e in extra {
-        exts.extend_from_slice(&e.to_be_bytes());
-        exts.extend_from_slice(&[0, 0]);
+    for (ty, data) in extra {
+        exts.extend_from_slice(&ty.to_be_bytes());
+        exts.extend_from_slice(&u16::try_from(data.len()).unwrap_or(0).to_be_bytes());
+        exts.extend_from_slice(data);
     }
     if !exts.is_empty() {
         b.extend_from_slice(&u16::try_from(exts.len()).unwrap_or(0).to_be_bytes());
@@ -303,7 +308,12 @@ impl Conn<'_> {
         let replace_at_hello = spec.at == HostileAt::ClientHello;
         match spec.act {
             HostileAct::BadExtension => {
-                flight.extend(server_hello(&hello, suite, &[UNSOLICITED_EXTENSION]));
+                let ext = if hello.extensions.contains(&UNSOLICITED_EXTENSION.0) {
+                    UNKNOWN_EXTENSION
+                } else {
+                    UNSOLICITED_EXTENSION
+                };
+                flight.extend(server_hello(&hello, suite, &[ext]));
             }
             HostileAct::UnofferedSuite => {
                 let other = UNOFFERED_CANDIDATES

@@ -216,7 +216,7 @@ pub enum HostileAct {
     UnexpectedMessage,
     /// ServerHello, then a Certificate message of `cert_bytes` (default 20 000).
     HugeCertificate,
-    /// A ServerHello with an extension the client did not send (0xFF99).
+    /// A ServerHello with an extension the client did not send (ALPN, else 0xFF99).
     BadExtension,
     /// A ServerHello choosing a suite the client did not offer.
     UnofferedSuite,
