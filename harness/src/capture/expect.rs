@@ -534,7 +534,10 @@ impl PacketMatch {
 
     fn same_family_with(&self, d: &Decoded<'_>) -> bool {
         match self.kind {
-            MatchKind::Tls(_) => !d.tls.is_empty(),
+            MatchKind::Tls(_) => d
+                .tls
+                .iter()
+                .any(|h| matches!(h, Handshake::ClientHello(_) | Handshake::ServerHello(_))),
             _ => self.same_family(&d.frame),
         }
     }

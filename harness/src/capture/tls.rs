@@ -629,5 +629,8 @@ pub fn connections(packets: &[CapturedPacket]) -> Vec<Seen> {
 }
 
 #[cfg(test)]
+mod testdata;
+
+#[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests may panic
 mod tests;
