@@ -8,12 +8,13 @@
 #![allow(clippy::unwrap_used)] // tests may panic
 
 use gecko_hil::capture::decode::{Body, TcpFlags};
+use gecko_hil::capture::expect::SuiteSet;
 use gecko_hil::capture::keylog;
 use gecko_hil::capture::tls::{self, Handshake, TlsMessage, Version};
 use gecko_hil::capture::{Capture, PacketExpect};
 use gecko_hil::lab::{Lab, check_preconditions};
 use gecko_hil::peers::{
-    Closed, DEFAULT_PEER_ADDR, HostileAct, HostileAt, PeerSpec, Peers, TAMPER_GREETING,
+    Closed, DEFAULT_PEER_ADDR, HostileAct, HostileAt, PeerCheck, PeerSpec, Peers, TAMPER_GREETING,
     TlsHostileSpec,
 };
 use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode, SslVersion};
@@ -125,6 +126,12 @@ fn an_openssl_client_fails_against_each_misbehaviour(
         spec.act
     );
     // The peer saw the client's offer: the chapter's suites, TLS 1.2 at most.
+    let offer = PeerCheck {
+        offered_suites: Some(SuiteSet::Chapter),
+        offered_max_version: Some(Version::TLS12),
+        ..PeerCheck::default()
+    };
+    peers.check(0, &offer).expect("the offer");
     let peer = peers.get(0).unwrap();
     let hellos = peer.client_hellos();
     let hello = hellos.first().cloned().flatten().expect("a ClientHello recorded");
@@ -156,6 +163,15 @@ fn tamper_passes_the_handshake_and_a_reset_is_a_reset() {
         sent.iter().any(|m| matches!(m, TlsMessage::Encrypted { content_type: 23, len } if *len > TAMPER_GREETING.len())),
         "{sent:?}"
     );
+    // A check on another offer fails and says what was offered.
+    let other = PeerCheck {
+        offered_suites: Some(SuiteSet::Exactly(vec![0x002F])),
+        within_ms: Some(0),
+        ..PeerCheck::default()
+    };
+    let e = peers.check(0, &other).unwrap_err().to_string();
+    assert!(e.contains("connection 0 offered [0xC02B, 0xC02F, "), "{e}");
+    assert!(e.contains("expected [0x002F]"), "{e}");
     // Alerts and configs that contradict themselves are refused at start.
     let bad = TlsHostileSpec { description: None, ..alert(40) };
     let e = Peers::start(&lab, &[PeerSpec::TlsHostile(bad)]).unwrap_err();

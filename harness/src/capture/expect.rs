@@ -164,8 +164,10 @@ pub struct TlsQualifiers {
     pub version: Option<Version>,
 }
 
-/// A set of cipher suites, as written in a spec table.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A set of cipher suites, as written in a spec table: `"chapter"` or a list of IANA names or
+/// numbers.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawSuites")]
 pub enum SuiteSet {
     /// The chapter's 12 (`"chapter"`).
     Chapter,
@@ -183,6 +185,17 @@ impl SuiteSet {
                 v
             }
             SuiteSet::Exactly(v) => v.clone(),
+        }
+    }
+
+    /// The set as text: `the chapter's 12` or `[0x002F, 0xC02F]`.
+    pub fn describe(&self) -> String {
+        match self {
+            SuiteSet::Chapter => "the chapter's 12 suites".into(),
+            SuiteSet::Exactly(ids) => {
+                let ids: Vec<String> = ids.iter().map(|s| format!("0x{s:04X}")).collect();
+                format!("[{}]", ids.join(", "))
+            }
         }
     }
 
@@ -348,7 +361,7 @@ struct RawMatch {
     requested_ip: Option<Ipv4Addr>,
     server_id: Option<Ipv4Addr>,
     hostname: Option<String>,
-    suites: Option<RawSuites>,
+    suites: Option<SuiteSet>,
     max_version: Option<String>,
     sni: Option<String>,
     suite: Option<String>,
@@ -438,7 +451,7 @@ impl TryFrom<RawMatch> for PacketMatch {
         only(r.suite.is_some(), "suite", server, "tls = \"server_hello\"")?;
         only(r.version.is_some(), "version", server, "tls = \"server_hello\"")?;
         let tls = TlsQualifiers {
-            suites: r.suites.map(SuiteSet::try_from).transpose()?,
+            suites: r.suites,
             max_version: r.max_version.as_deref().map(str::parse).transpose()?,
             sni: r.sni,
             suite: r.suite.as_deref().map(tls::parse_suite).transpose()?,

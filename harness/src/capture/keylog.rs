@@ -143,9 +143,9 @@ mod tests {
 
     #[test]
     fn follow_output_of_two_streams() {
-        let text = "\n===\nFollow: tls,raw\nFilter: tcp.stream eq 0\nNode 0: 127.0.0.1:1\n\
-                    Node 1: :0\n\t68690a\n6f6b\n===\nFollow: tls,raw\nFilter: tcp.stream eq 3\n\
-                    Node 0: 10.77.0.77:2\nNode 1: 10.77.0.5:4433\n61\n===\n";
+        let text = "\n=====\nFollow: tls,raw\nFilter: tcp.stream eq 0\nNode 0: 127.0.0.1:1\n\
+                    Node 1: :0\n\t68690a\n6f6b\n=====\nFollow: tls,raw\nFilter: tcp.stream eq 3\n\
+                    Node 0: 10.77.0.77:2\nNode 1: 10.77.0.5:4433\n61\n=====\n";
         let got = parse_follow(text).unwrap();
         let want = [(0, false, &b"hi\n"[..]), (0, true, b"ok"), (3, true, b"a")];
         assert_eq!(got.len(), want.len());

@@ -104,9 +104,17 @@ pub fn suite_text(id: u16) -> String {
     }
 }
 
-/// A protocol version on the wire (`0x0303` is TLS 1.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A protocol version on the wire (`0x0303` is TLS 1.2); in spec tables `"1.2"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
+#[serde(try_from = "String")]
 pub struct Version(pub u16);
+
+impl TryFrom<String> for Version {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
 
 impl Version {
     pub const TLS10: Version = Version(0x0301);

@@ -365,6 +365,48 @@ fn check_records(records: &[ConnRecord], check: &PeerCheck) -> Result<(), String
     {
         return Err(describe_mismatch(&expected, &got));
     }
+    check_offers(records, check)
+}
+
+/// `offered_suites` / `offered_max_version`: the ClientHello of the selected connection, or
+/// of every connection.
+fn check_offers(records: &[ConnRecord], check: &PeerCheck) -> Result<(), String> {
+    if check.offered_suites.is_none() && check.offered_max_version.is_none() {
+        return Ok(());
+    }
+    let selected: Vec<(usize, &ConnRecord)> = match check.connection {
+        Some(i) => records.get(i).map(|r| vec![(i, r)]).unwrap_or_default(),
+        None => records.iter().enumerate().collect(),
+    };
+    if selected.is_empty() {
+        return Err("no connection offered anything (none was accepted)".into());
+    }
+    for (i, r) in selected {
+        let Some(hello) = hostile::client_hello(&r.received) else {
+            return Err(format!("connection {i} sent no ClientHello ({} bytes)", r.received.len()));
+        };
+        let suites = || {
+            let s: Vec<String> = hello.suites.iter().map(|s| format!("0x{s:04X}")).collect();
+            s.join(", ")
+        };
+        if let Some(want) = &check.offered_suites
+            && !want.is(&hello.suites)
+        {
+            return Err(format!(
+                "connection {i} offered [{}], expected {}",
+                suites(),
+                want.describe()
+            ));
+        }
+        if let Some(v) = check.offered_max_version
+            && hello.max_version() != v
+        {
+            return Err(format!(
+                "connection {i} offered TLS up to {}, expected up to {v}",
+                hello.max_version()
+            ));
+        }
+    }
     Ok(())
 }
 

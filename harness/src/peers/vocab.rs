@@ -2,6 +2,8 @@
 //! towards the module. Every type deserializes with serde (unknown keys are errors) so a spec
 //! step can hold it as its typed value, like [`crate::ap::Fault`].
 
+use crate::capture::expect::SuiteSet;
+use crate::capture::tls::Version;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
@@ -393,10 +395,13 @@ impl PeerSpec {
 /// check = { connections = 3 }                   # accepted connections (UDP: senders)
 /// check = { received = "a", connection = 1 }    # only the second connection (UDP: sender)
 /// check = { received_len = 10, within_ms = 3000 } # wait up to this long (default 1000)
+/// check = { offered_suites = "chapter", offered_max_version = "1.2" }
+///                                               # what each connection's ClientHello offered
+///                                               # (suites: "chapter" or a list, 0x00FF aside)
 /// ```
 ///
-/// At least one of `received`, `received_len`, `received_pattern`, `connections`; at most
-/// one of the three `received*`.
+/// At least one of `received`, `received_len`, `received_pattern`, `connections`,
+/// `offered_suites`, `offered_max_version`; at most one of the three `received*`.
 #[derive(Clone, Debug, PartialEq, Eq, Default, Deserialize)]
 #[serde(try_from = "RawPeerCheck")]
 pub struct PeerCheck {
@@ -406,6 +411,10 @@ pub struct PeerCheck {
     pub connections: Option<usize>,
     pub connection: Option<usize>,
     pub within_ms: Option<u64>,
+    /// The suites the ClientHello offered (a TLS peer's connections).
+    pub offered_suites: Option<SuiteSet>,
+    /// The highest version the ClientHello offered.
+    pub offered_max_version: Option<Version>,
 }
 
 #[derive(Deserialize)]
@@ -423,6 +432,10 @@ struct RawPeerCheck {
     connection: Option<usize>,
     #[serde(default)]
     within_ms: Option<u64>,
+    #[serde(default)]
+    offered_suites: Option<SuiteSet>,
+    #[serde(default)]
+    offered_max_version: Option<Version>,
 }
 
 impl TryFrom<RawPeerCheck> for PeerCheck {
@@ -435,6 +448,8 @@ impl TryFrom<RawPeerCheck> for PeerCheck {
             connections: r.connections,
             connection: r.connection,
             within_ms: r.within_ms,
+            offered_suites: r.offered_suites,
+            offered_max_version: r.offered_max_version,
         };
         c.validate()?;
         Ok(c)
@@ -465,12 +480,13 @@ impl PeerCheck {
         if payload > 1 {
             return Err("give only one of `received`, `received_len`, `received_pattern`".into());
         }
-        if payload == 0 && self.connections.is_none() {
-            return Err("a peer check needs `received`, `received_len`, `received_pattern` or \
-                        `connections`"
+        let tls = self.offered_suites.is_some() || self.offered_max_version.is_some();
+        if payload == 0 && self.connections.is_none() && !tls {
+            return Err("a peer check needs `received`, `received_len`, `received_pattern`, \
+                        `connections`, `offered_suites` or `offered_max_version`"
                 .into());
         }
-        if self.connection.is_some() && payload == 0 {
+        if self.connection.is_some() && payload == 0 && !tls {
             return Err("`connection` selects the bytes of one connection: give `received`, \
                         `received_len` or `received_pattern` with it"
                 .into());
@@ -619,6 +635,27 @@ mod tests {
         assert_eq!(s.peer.unwrap().kind(), "udp_sink");
         let s = parse(r#"peer = { kind = "tcp_refuse", port = 7004 }"#).unwrap();
         assert_eq!(s.peer, Some(PeerSpec::tcp_refuse(7004)));
+        let s = parse(r#"peer = { kind = "tls_hostile", port = 4433, at = "server_hello", act = "stall" }"#)
+            .unwrap();
+        assert_eq!(
+            s.peer,
+            Some(PeerSpec::TlsHostile(TlsHostileSpec::new(4433, HostileAt::ServerHello, HostileAct::Stall)))
+        );
+        let s = parse(r#"peer = { kind = "tls_hostile", port = 4433, act = "alert", level = 1, description = 0 }"#)
+            .unwrap();
+        let Some(PeerSpec::TlsHostile(h)) = s.peer else { panic!("not tls_hostile") };
+        assert_eq!((h.at, h.level(), h.description(), h.validate()), (HostileAt::ClientHello, 1, 0, Ok(())));
+        for (text, error) in [
+            (r#"{ kind = "tls_hostile", port = 1, act = "alert" }"#, "needs `description`"),
+            (r#"{ kind = "tls_hostile", port = 1, act = "stall", level = 2 }"#, "`act = \"alert\"` only"),
+            (r#"{ kind = "tls_hostile", port = 1, act = "close", cert_bytes = 9 }"#, "huge_certificate"),
+            (r#"{ kind = "tls_hostile", port = 1, at = "certificate", act = "tamper" }"#, "leave out `at`"),
+        ] {
+            let Some(PeerSpec::TlsHostile(h)) = parse(&format!("peer = {text}")).unwrap().peer else {
+                panic!("not tls_hostile")
+            };
+            assert!(h.validate().unwrap_err().contains(error), "{text}");
+        }
         // Errors: unknown keys, keys of another kind, missing keys, unknown kinds.
         for bad in [
             r#"peer = { kind = "tcp_echo", port = 7000, colour = 1 }"#,
@@ -627,6 +664,9 @@ mod tests {
             r#"peer = { kind = "sctp", port = 7000 }"#,
             r#"peer = { kind = "tcp_echo", port = 70000 }"#,
             r#"peer = { kind = "tcp_echo", port = 7000, addr = "lab-host" }"#,
+            r#"peer = { kind = "tls_hostile", port = 4433, act = "dance" }"#,
+            r#"peer = { kind = "tls_hostile", port = 4433, at = "finished", act = "stall" }"#,
+            r#"peer = { kind = "tls_hostile", port = 4433, act = "stall", colour = 1 }"#,
         ] {
             assert!(parse(bad).is_err(), "{bad} parsed");
         }
@@ -642,7 +682,15 @@ mod tests {
         assert_eq!(s.check.unwrap().received_pattern, Some(4096));
         let s = parse("check = { connections = 2 }").unwrap();
         assert_eq!(s.check, Some(PeerCheck::connections(2)));
+        let s = parse(r#"check = { offered_suites = "chapter", offered_max_version = "1.2" }"#).unwrap();
+        let c = s.check.unwrap();
+        assert_eq!(c.offered_suites, Some(SuiteSet::Chapter));
+        assert_eq!(c.offered_max_version, Some(Version::TLS12));
+        let s = parse(r#"check = { offered_suites = ["0xC02F", "0x002f"], connection = 1 }"#).unwrap();
+        assert_eq!(s.check.unwrap().offered_suites, Some(SuiteSet::Exactly(vec![0x002F, 0xC02F])));
         for bad in [
+            r#"check = { offered_suites = "all" }"#,
+            r#"check = { offered_max_version = "9" }"#,
             "check = {}",
             "check = { received_len = 1, received_pattern = 1 }",
             "check = { connection = 1 }",

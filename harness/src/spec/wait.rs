@@ -344,6 +344,7 @@ pub fn parse(table: toml::Table) -> Result<Condition, ConditionError> {
                 connections: raw.connections,
                 connection: raw.connection,
                 within_ms: Some(0),
+                ..PeerCheck::default()
             };
             check.validate().map_err(|m| err("peer", m))?;
             Condition::Peer { index: raw.peer.unwrap_or(0), check }
