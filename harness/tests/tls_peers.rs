@@ -82,11 +82,17 @@ fn hostile(at: HostileAt, act: HostileAct) -> TlsHostileSpec {
 }
 
 fn alert(description: u8) -> TlsHostileSpec {
-    TlsHostileSpec { description: Some(description), ..hostile(HostileAt::ClientHello, HostileAct::Alert) }
+    TlsHostileSpec {
+        description: Some(description),
+        ..hostile(HostileAt::ClientHello, HostileAct::Alert)
+    }
 }
 
 fn huge(bytes: usize) -> TlsHostileSpec {
-    TlsHostileSpec { cert_bytes: Some(bytes), ..hostile(HostileAt::ClientHello, HostileAct::HugeCertificate) }
+    TlsHostileSpec {
+        cert_bytes: Some(bytes),
+        ..hostile(HostileAt::ClientHello, HostileAct::HugeCertificate)
+    }
 }
 
 /// Each misbehaviour, and what OpenSSL says about it (a part of its error text). A stall
@@ -304,7 +310,10 @@ fn a_captured_openssl_pair_is_read_and_decrypted() {
         Err(e) => panic!("{e}"),
         Ok(data) => {
             let from = |client: bool| -> Vec<u8> {
-                data.iter().filter(|d| d.from_client == client).flat_map(|d| d.data.clone()).collect()
+                data.iter()
+                    .filter(|d| d.from_client == client)
+                    .flat_map(|d| d.data.clone())
+                    .collect()
             };
             assert_eq!(from(false), server_said);
             assert_eq!(from(true), client_said);
@@ -326,7 +335,8 @@ fn self_signed() -> (openssl::pkey::PKey<openssl::pkey::Private>, openssl::x509:
     b.set_subject_name(&name).unwrap();
     b.set_issuer_name(&name).unwrap();
     b.set_pubkey(&key).unwrap();
-    let (from, to) = (asn1::Asn1Time::days_from_now(0).unwrap(), asn1::Asn1Time::days_from_now(1).unwrap());
+    let (from, to) =
+        (asn1::Asn1Time::days_from_now(0).unwrap(), asn1::Asn1Time::days_from_now(1).unwrap());
     b.set_not_before(&from).unwrap();
     b.set_not_after(&to).unwrap();
     b.sign(&key, hash::MessageDigest::sha256()).unwrap();

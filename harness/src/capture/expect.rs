@@ -145,8 +145,8 @@ pub struct PacketMatch {
     pub requested_ip: Option<Ipv4Addr>,
     pub server_id: Option<Ipv4Addr>,
     pub hostname: Option<String>,
-    /// The TLS hello qualifiers (`tls` only).
-    pub tls: TlsQualifiers,
+    /// The TLS hello qualifiers (`tls` only; boxed, as most matches have none).
+    pub tls: Box<TlsQualifiers>,
 }
 
 /// What a TLS hello must say, each optional.
@@ -450,13 +450,13 @@ impl TryFrom<RawMatch> for PacketMatch {
         only(r.sni.is_some(), "sni", client, "tls = \"client_hello\"")?;
         only(r.suite.is_some(), "suite", server, "tls = \"server_hello\"")?;
         only(r.version.is_some(), "version", server, "tls = \"server_hello\"")?;
-        let tls = TlsQualifiers {
+        let tls = Box::new(TlsQualifiers {
             suites: r.suites,
             max_version: r.max_version.as_deref().map(str::parse).transpose()?,
             sni: r.sni,
             suite: r.suite.as_deref().map(tls::parse_suite).transpose()?,
             version: r.version.as_deref().map(str::parse).transpose()?,
-        };
+        });
         for (present, key) in [
             (r.yiaddr.is_some(), "yiaddr"),
             (r.requested_ip.is_some(), "requested_ip"),
@@ -497,7 +497,7 @@ impl PacketMatch {
             requested_ip: None,
             server_id: None,
             hostname: None,
-            tls: TlsQualifiers::default(),
+            tls: Box::default(),
         }
     }
 
@@ -525,8 +525,7 @@ impl PacketMatch {
                     && q.sni.as_deref().is_none_or(|n| c.sni.as_deref() == Some(n))
             }
             (TlsKind::ServerHello, Handshake::ServerHello(s)) => {
-                q.suite.is_none_or(|id| s.suite == id)
-                    && q.version.is_none_or(|v| s.version() == v)
+                q.suite.is_none_or(|id| s.suite == id) && q.version.is_none_or(|v| s.version() == v)
             }
             _ => false,
         }
@@ -703,11 +702,15 @@ impl PacketExpect {
     /// was expected and what was seen instead (a short list of decoded packets, numbered
     /// from 1, with their time since the first packet).
     pub fn check(&self, packets: &[CapturedPacket]) -> Result<(), String> {
-        let mut decoded: Vec<Decoded<'_>> =
-            packets.iter().map(|p| Decoded { ts: p.ts, frame: p.decode(), tls: Vec::new() }).collect();
+        let mut decoded: Vec<Decoded<'_>> = packets
+            .iter()
+            .map(|p| Decoded { ts: p.ts, frame: p.decode(), tls: Vec::new() })
+            .collect();
         if self.is_about_tls() {
             for seen in tls::connections(packets) {
-                if let (TlsMessage::Handshake(h), Some(d)) = (seen.message, decoded.get_mut(seen.packet)) {
+                if let (TlsMessage::Handshake(h), Some(d)) =
+                    (seen.message, decoded.get_mut(seen.packet))
+                {
                     d.tls.push(h);
                 }
             }
@@ -751,11 +754,9 @@ impl PacketExpect {
             }
             PacketExpect::None(m) => match find(m, 0) {
                 None => Ok(()),
-                Some(i) => Err(format!(
-                    "expected no packet {m}, seen {}: {}",
-                    at(i),
-                    summary(&decoded[i])
-                )),
+                Some(i) => {
+                    Err(format!("expected no packet {m}, seen {}: {}", at(i), summary(&decoded[i])))
+                }
             },
             PacketExpect::Gap { first, second, min_ms, max_ms } => {
                 let Some(i) = find(first, 0) else {

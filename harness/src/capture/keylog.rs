@@ -81,12 +81,13 @@ pub fn decrypt(pcap: &Path, keylog: &Path) -> Result<Vec<AppData>, KeylogError> 
 }
 
 fn tshark(pcap: &Path, args: &[&str]) -> Result<String, KeylogError> {
-    let output = Command::new(TSHARK).arg("-r").arg(pcap).args(args).output().map_err(|e| {
-        match e.kind() {
-            std::io::ErrorKind::NotFound => KeylogError::Missing,
-            _ => KeylogError::Spawn(e),
-        }
-    })?;
+    let output =
+        Command::new(TSHARK).arg("-r").arg(pcap).args(args).output().map_err(|e| {
+            match e.kind() {
+                std::io::ErrorKind::NotFound => KeylogError::Missing,
+                _ => KeylogError::Spawn(e),
+            }
+        })?;
     if !output.status.success() {
         return Err(KeylogError::Failed {
             pcap: pcap.to_path_buf(),
@@ -124,7 +125,7 @@ pub fn parse_follow(text: &str) -> Result<Vec<AppData>, KeylogError> {
 }
 
 fn unhex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
@@ -152,7 +153,12 @@ mod tests {
         for (g, (stream, from_client, data)) in got.iter().zip(want) {
             assert_eq!((g.stream, g.from_client, g.data.as_slice()), (stream, from_client, data));
         }
-        for bad in ["6869", "Filter: tcp.stream eq x", "Filter: tcp.stream eq 0\n0", "Filter: tcp.stream eq 0\nzz"] {
+        for bad in [
+            "6869",
+            "Filter: tcp.stream eq x",
+            "Filter: tcp.stream eq 0\n0",
+            "Filter: tcp.stream eq 0\nzz",
+        ] {
             assert!(matches!(parse_follow(bad), Err(KeylogError::BadOutput(_))), "{bad}");
         }
     }

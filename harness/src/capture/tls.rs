@@ -204,7 +204,10 @@ pub enum Handshake {
     ClientHello(ClientHello),
     ServerHello(ServerHello),
     /// Any other type, not looked into (`len` is its body length).
-    Other { msg_type: u8, len: usize },
+    Other {
+        msg_type: u8,
+        len: usize,
+    },
 }
 
 /// What a reader found, in stream order.
@@ -212,10 +215,16 @@ pub enum Handshake {
 pub enum TlsMessage {
     Handshake(Handshake),
     /// A plaintext alert (level 1 warning, 2 fatal; RFC 5246 §7.2 descriptions).
-    Alert { level: u8, description: u8 },
+    Alert {
+        level: u8,
+        description: u8,
+    },
     ChangeCipherSpec,
     /// A record of encrypted bytes (application data, or an encrypted handshake or alert).
-    Encrypted { content_type: u8, len: usize },
+    Encrypted {
+        content_type: u8,
+        len: usize,
+    },
 }
 
 /// Why a direction stopped being read as TLS.
@@ -269,8 +278,11 @@ impl TlsReader {
         let mut at = 0;
         while self.pending.len() - at >= 5 {
             let h = &self.pending[at..at + 5];
-            let (ct, version, len) =
-                (h[0], u16::from_be_bytes([h[1], h[2]]), usize::from(u16::from_be_bytes([h[3], h[4]])));
+            let (ct, version, len) = (
+                h[0],
+                u16::from_be_bytes([h[1], h[2]]),
+                usize::from(u16::from_be_bytes([h[3], h[4]])),
+            );
             let fail = if !(CHANGE_CIPHER_SPEC..=APPLICATION_DATA).contains(&ct) {
                 Some(TlsError::ContentType(ct))
             } else if version >> 8 != 3 {
@@ -417,7 +429,7 @@ impl<'a> Reader<'a> {
         self.take(len, field)
     }
     fn u16_list(b: &'a [u8], what: &'static str, field: &str) -> Result<Vec<u16>, TlsError> {
-        if b.len() % 2 != 0 {
+        if !b.len().is_multiple_of(2) {
             return Err(malformed(what, format!("{field} has an odd length {}", b.len())));
         }
         Ok(b.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect())
@@ -625,8 +637,7 @@ pub fn connections(packets: &[CapturedPacket]) -> Vec<Seen> {
         if bytes.is_empty() {
             continue;
         }
-        let reader =
-            dir.reader.get_or_insert_with(|| looks_like_tls(&bytes).then(TlsReader::new));
+        let reader = dir.reader.get_or_insert_with(|| looks_like_tls(&bytes).then(TlsReader::new));
         if let Some(reader) = reader {
             for message in reader.feed(&bytes) {
                 seen.push(Seen { packet: i, src: key.0, dst: key.1, message });
@@ -637,7 +648,7 @@ pub fn connections(packets: &[CapturedPacket]) -> Vec<Seen> {
 }
 
 #[cfg(test)]
-mod testdata;
+pub(crate) mod testdata;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests may panic

@@ -15,8 +15,8 @@
 use super::vocab::{HostileAct, HostileAt, TlsHostileSpec};
 use super::{Closed, ConnRecord, Records, lock};
 use crate::capture::tls::{
-    self, ALERT, APPLICATION_DATA, ClientHello, HANDSHAKE, Handshake, SERVER_HELLO,
-    TlsMessage, TlsReader,
+    self, ALERT, APPLICATION_DATA, ClientHello, HANDSHAKE, Handshake, SERVER_HELLO, TlsMessage,
+    TlsReader,
 };
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use openssl::ssl::{SslAcceptor, SslMethod, SslVersion};
@@ -162,8 +162,10 @@ enum Wake {
 }
 
 fn wait(stream: &impl AsFd, wake: &UnixStream, timeout: Duration) -> Result<Wake, String> {
-    let mut fds =
-        [PollFd::new(wake.as_fd(), PollFlags::POLLIN), PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
+    let mut fds = [
+        PollFd::new(wake.as_fd(), PollFlags::POLLIN),
+        PollFd::new(stream.as_fd(), PollFlags::POLLIN),
+    ];
     let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
     match poll(&mut fds, PollTimeout::from(ms)) {
         Ok(0) => Ok(Wake::Timeout),
@@ -220,9 +222,6 @@ struct Conn<'a> {
     wake: &'a UnixStream,
 }
 
-/// Why a connection's handling stopped early: how it ended.
-type End = Closed;
-
 impl Conn<'_> {
     fn run(&mut self, spec: &TlsHostileSpec, id: &Identity) -> Closed {
         let _ = self.stream.set_nodelay(true);
@@ -238,38 +237,34 @@ impl Conn<'_> {
     }
 
     /// Reads until a whole ClientHello came.
-    fn read_client_hello(&mut self) -> Result<ClientHello, End> {
+    fn read_client_hello(&mut self) -> Result<ClientHello, Closed> {
         let mut reader = TlsReader::new();
         let mut buf = [0u8; 4096];
         loop {
             let n = self.read_some(&mut buf)?;
-            for m in reader.feed(&buf[..n]) {
-                match m {
-                    TlsMessage::Handshake(Handshake::ClientHello(h)) => return Ok(h),
-                    other => {
-                        return Err(Closed::Error(format!(
-                            "expected a ClientHello, got {other:?}"
-                        ))
-                        .into());
-                    }
-                }
+            // The first message decides: a ClientHello, or not a TLS client.
+            if let Some(m) = reader.feed(&buf[..n]).into_iter().next() {
+                return match m {
+                    TlsMessage::Handshake(Handshake::ClientHello(h)) => Ok(h),
+                    other => Err(Closed::Error(format!("expected a ClientHello, got {other:?}"))),
+                };
             }
             if let Some(e) = reader.error() {
-                return Err(Closed::Error(format!("not a ClientHello: {e}")).into());
+                return Err(Closed::Error(format!("not a ClientHello: {e}")));
             }
         }
     }
 
     /// Reads what is there (waiting for it), recording it; ends on close or stop.
-    fn read_some(&mut self, buf: &mut [u8]) -> Result<usize, End> {
+    fn read_some(&mut self, buf: &mut [u8]) -> Result<usize, Closed> {
         loop {
             match wait(&self.stream, self.wake, TICK).map_err(Closed::Error)? {
-                Wake::Stop => return Err(Closed::Stopped.into()),
+                Wake::Stop => return Err(Closed::Stopped),
                 Wake::Timeout => continue,
                 Wake::Readable => {}
             }
             match self.stream.read(buf) {
-                Ok(0) => return Err(Closed::ByRemote.into()),
+                Ok(0) => return Err(Closed::ByRemote),
                 Ok(n) => {
                     if let Some(r) = lock(self.records).get_mut(self.rec) {
                         r.received.extend_from_slice(&buf[..n]);
@@ -277,12 +272,12 @@ impl Conn<'_> {
                     return Ok(n);
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
-                Err(e) => return Err(Closed::Error(format!("read: {e}")).into()),
+                Err(e) => return Err(Closed::Error(format!("read: {e}"))),
             }
         }
     }
 
-    fn send(&mut self, bytes: &[u8]) -> Result<(), End> {
+    fn send(&mut self, bytes: &[u8]) -> Result<(), Closed> {
         // Recorded first: whoever sees the bytes arrive finds them in `sent`.
         if let Some(r) = lock(self.records).get_mut(self.rec) {
             r.sent.extend_from_slice(bytes);
@@ -300,7 +295,7 @@ impl Conn<'_> {
         }
     }
 
-    fn misbehave(&mut self, spec: &TlsHostileSpec, id: &Identity) -> Result<Closed, End> {
+    fn misbehave(&mut self, spec: &TlsHostileSpec, id: &Identity) -> Result<Closed, Closed> {
         let hello = self.read_client_hello()?;
         let suite = chosen_suite(&hello);
         // The valid flight up to the step.
@@ -395,7 +390,7 @@ impl Conn<'_> {
 
     /// Relays the connection to an OpenSSL server on a socket pair and corrupts the first
     /// application data record it sends.
-    fn tamper(&mut self, id: &Identity) -> Result<Closed, End> {
+    fn tamper(&mut self, id: &Identity) -> Result<Closed, Closed> {
         let err = |what: &str| {
             let what = what.to_string();
             move |e: std::io::Error| Closed::Error(format!("{what}: {e}"))
@@ -446,12 +441,17 @@ impl Conn<'_> {
                         if let Some(r) = lock(self.records).get_mut(self.rec) {
                             r.received.extend_from_slice(&buf[..n]);
                         }
-                        if outer.set_nonblocking(false).and_then(|()| outer.write_all(&buf[..n])).is_err() {
+                        if outer
+                            .set_nonblocking(false)
+                            .and_then(|()| outer.write_all(&buf[..n]))
+                            .is_err()
+                        {
                             break Closed::Error("the inner server went away".into());
                         }
                         let _ = outer.set_nonblocking(true);
                     }
-                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+                    Err(e)
+                        if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
                     Err(e) => break Closed::Error(format!("read: {e}")),
                 }
             }
@@ -459,7 +459,8 @@ impl Conn<'_> {
                 match outer.read(&mut buf) {
                     Ok(0) => break Closed::SourceDone,
                     Ok(n) => pending.extend_from_slice(&buf[..n]),
-                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+                    Err(e)
+                        if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
                     Err(e) => break Closed::Error(format!("inner read: {e}")),
                 }
                 // Whole records on, the first application data record corrupted.

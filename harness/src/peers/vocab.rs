@@ -150,7 +150,15 @@ pub struct TlsHostileSpec {
 
 impl TlsHostileSpec {
     pub fn new(port: u16, at: HostileAt, act: HostileAct) -> Self {
-        TlsHostileSpec { port, addr: None, at, act, level: None, description: None, cert_bytes: None }
+        TlsHostileSpec {
+            port,
+            addr: None,
+            at,
+            act,
+            level: None,
+            description: None,
+            cert_bytes: None,
+        }
     }
     pub(super) fn level(&self) -> u8 {
         self.level.unwrap_or(2)
@@ -174,10 +182,16 @@ impl TlsHostileSpec {
         }
         let fixed = matches!(
             self.act,
-            HostileAct::BadExtension | HostileAct::UnofferedSuite | HostileAct::HugeCertificate | HostileAct::Tamper
+            HostileAct::BadExtension
+                | HostileAct::UnofferedSuite
+                | HostileAct::HugeCertificate
+                | HostileAct::Tamper
         );
         if fixed && self.at != HostileAt::ClientHello {
-            return Err(format!("`act = \"{}\"` chooses its own step: leave out `at`", self.act.name()));
+            return Err(format!(
+                "`act = \"{}\"` chooses its own step: leave out `at`",
+                self.act.name()
+            ));
         }
         Ok(())
     }
@@ -635,23 +649,42 @@ mod tests {
         assert_eq!(s.peer.unwrap().kind(), "udp_sink");
         let s = parse(r#"peer = { kind = "tcp_refuse", port = 7004 }"#).unwrap();
         assert_eq!(s.peer, Some(PeerSpec::tcp_refuse(7004)));
-        let s = parse(r#"peer = { kind = "tls_hostile", port = 4433, at = "server_hello", act = "stall" }"#)
-            .unwrap();
+        let s = parse(
+            r#"peer = { kind = "tls_hostile", port = 4433, at = "server_hello", act = "stall" }"#,
+        )
+        .unwrap();
         assert_eq!(
             s.peer,
-            Some(PeerSpec::TlsHostile(TlsHostileSpec::new(4433, HostileAt::ServerHello, HostileAct::Stall)))
+            Some(PeerSpec::TlsHostile(TlsHostileSpec::new(
+                4433,
+                HostileAt::ServerHello,
+                HostileAct::Stall
+            )))
         );
         let s = parse(r#"peer = { kind = "tls_hostile", port = 4433, act = "alert", level = 1, description = 0 }"#)
             .unwrap();
         let Some(PeerSpec::TlsHostile(h)) = s.peer else { panic!("not tls_hostile") };
-        assert_eq!((h.at, h.level(), h.description(), h.validate()), (HostileAt::ClientHello, 1, 0, Ok(())));
+        assert_eq!(
+            (h.at, h.level(), h.description(), h.validate()),
+            (HostileAt::ClientHello, 1, 0, Ok(()))
+        );
         for (text, error) in [
             (r#"{ kind = "tls_hostile", port = 1, act = "alert" }"#, "needs `description`"),
-            (r#"{ kind = "tls_hostile", port = 1, act = "stall", level = 2 }"#, "`act = \"alert\"` only"),
-            (r#"{ kind = "tls_hostile", port = 1, act = "close", cert_bytes = 9 }"#, "huge_certificate"),
-            (r#"{ kind = "tls_hostile", port = 1, at = "certificate", act = "tamper" }"#, "leave out `at`"),
+            (
+                r#"{ kind = "tls_hostile", port = 1, act = "stall", level = 2 }"#,
+                "`act = \"alert\"` only",
+            ),
+            (
+                r#"{ kind = "tls_hostile", port = 1, act = "close", cert_bytes = 9 }"#,
+                "huge_certificate",
+            ),
+            (
+                r#"{ kind = "tls_hostile", port = 1, at = "certificate", act = "tamper" }"#,
+                "leave out `at`",
+            ),
         ] {
-            let Some(PeerSpec::TlsHostile(h)) = parse(&format!("peer = {text}")).unwrap().peer else {
+            let Some(PeerSpec::TlsHostile(h)) = parse(&format!("peer = {text}")).unwrap().peer
+            else {
                 panic!("not tls_hostile")
             };
             assert!(h.validate().unwrap_err().contains(error), "{text}");
@@ -682,11 +715,13 @@ mod tests {
         assert_eq!(s.check.unwrap().received_pattern, Some(4096));
         let s = parse("check = { connections = 2 }").unwrap();
         assert_eq!(s.check, Some(PeerCheck::connections(2)));
-        let s = parse(r#"check = { offered_suites = "chapter", offered_max_version = "1.2" }"#).unwrap();
+        let s = parse(r#"check = { offered_suites = "chapter", offered_max_version = "1.2" }"#)
+            .unwrap();
         let c = s.check.unwrap();
         assert_eq!(c.offered_suites, Some(SuiteSet::Chapter));
         assert_eq!(c.offered_max_version, Some(Version::TLS12));
-        let s = parse(r#"check = { offered_suites = ["0xC02F", "0x002f"], connection = 1 }"#).unwrap();
+        let s =
+            parse(r#"check = { offered_suites = ["0xC02F", "0x002f"], connection = 1 }"#).unwrap();
         assert_eq!(s.check.unwrap().offered_suites, Some(SuiteSet::Exactly(vec![0x002F, 0xC02F])));
         for bad in [
             r#"check = { offered_suites = "all" }"#,

@@ -565,7 +565,9 @@ fn write_case(
         }
         if let Some(keylog) = keylog {
             let link = match relative_href(keylog) {
-                Some(href) => format!("<a class=\"keylog\" href=\"{href}\"><code>{}</code></a>", h(keylog)),
+                Some(href) => {
+                    format!("<a class=\"keylog\" href=\"{href}\"><code>{}</code></a>", h(keylog))
+                }
                 None => format!("<code>{}</code>", h(keylog)),
             };
             writeln!(
@@ -814,7 +816,8 @@ mod tests {
         assert!(!without.contains("TLS key log"));
         let with = render_html_with_keylog(&run, Some("keylog.txt"));
         assert_eq!(
-            with.matches("<dt>TLS key log</dt><dd><a class=\"keylog\" href=\"keylog.txt\">").count(),
+            with.matches("<dt>TLS key log</dt><dd><a class=\"keylog\" href=\"keylog.txt\">")
+                .count(),
             captures
         );
     }

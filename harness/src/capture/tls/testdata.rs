@@ -68,4 +68,18 @@ pub(crate) const SERVER_FINISH: &str = concat!(
 );
 
 /// All of them, in capture order.
-pub(crate) const HANDSHAKE: [&str; 7] = [SYN, SYN_ACK, ACK, CLIENT_HELLO, SERVER_FLIGHT, CLIENT_FINISH, SERVER_FINISH];
+pub(crate) const HANDSHAKE: [&str; 7] =
+    [SYN, SYN_ACK, ACK, CLIENT_HELLO, SERVER_FLIGHT, CLIENT_FINISH, SERVER_FINISH];
+
+/// The frames as a capture, one packet every millisecond.
+pub(crate) fn packets() -> Vec<crate::capture::CapturedPacket> {
+    let t0 = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    HANDSHAKE
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let at = t0 + std::time::Duration::from_millis(i as u64);
+            crate::capture::CapturedPacket::new(at, crate::capture::tests::hex(h))
+        })
+        .collect()
+}

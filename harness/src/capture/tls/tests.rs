@@ -3,24 +3,11 @@
 
 use super::*;
 use crate::capture::decode;
-use crate::capture::expect::PacketExpect;
-use crate::capture::tests::hex;
 use rstest::rstest;
-use std::time::{Duration, SystemTime};
-
-/// The OpenSSL handshake of [`super::testdata`], one packet every millisecond.
-pub(crate) fn openssl_handshake() -> Vec<CapturedPacket> {
-    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    super::testdata::HANDSHAKE
-        .iter()
-        .enumerate()
-        .map(|(i, h)| CapturedPacket::new(t0 + Duration::from_millis(i as u64), hex(h)))
-        .collect()
-}
 
 #[test]
 fn an_openssl_handshake_in_a_capture() {
-    let seen: Vec<String> = connections(&openssl_handshake())
+    let seen: Vec<String> = connections(&super::testdata::packets())
         .iter()
         .map(|s| {
             let what = match &s.message {
@@ -37,7 +24,7 @@ fn an_openssl_handshake_in_a_capture() {
 /// and with a retransmission: the same messages.
 #[test]
 fn segments_split_reordered_and_repeated_read_the_same() {
-    let packets = openssl_handshake();
+    let packets = super::testdata::packets();
     let whole: Vec<TlsMessage> = connections(&packets).into_iter().map(|s| s.message).collect();
     // Split the server's flight (packet 5) into segments of 100 bytes, rebuilding each frame.
     let frame = &packets[4].data;
@@ -65,45 +52,6 @@ fn segments_split_reordered_and_repeated_read_the_same() {
     split.extend_from_slice(&packets[5..]);
     let got: Vec<TlsMessage> = connections(&split).into_iter().map(|s| s.message).collect();
     assert_eq!(got, whole);
-}
-
-#[rstest]
-#[case::chapter_suites(r#"{ sequence = [{ tls = "client_hello", dst = "127.0.0.1", port = 14434, suites = "chapter", max_version = "1.2", sni = "lab-host.lab" }, { tls = "server_hello", suite = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", version = "1.2" }] }"#, None)]
-#[case::by_number(r#"{ count = { of = { tls = "server_hello", suite = "0xc02b" }, min = 1, max = 1 } }"#, None)]
-#[case::not_offered(r#"{ sequence = [{ tls = "client_hello", suites = ["0xC02F"] }] }"#, Some("expected packet { tls = \"client_hello\", suites = [\"0xC02F\"] }, not seen; seen instead (2 of 7 packets):\n  #4 +3.0 ms TCP 127.0.0.1:43840 > 127.0.0.1:14434 [PSH,ACK] seq"))]
-#[case::other_suite(r#"{ sequence = [{ tls = "server_hello", suite = "0xC02F" }] }"#, Some("| TLS ServerHello version 1.2 suite 0xC02B TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"))]
-#[case::tls13(r#"{ none = { tls = "client_hello", max_version = "1.3" } }"#, None)]
-#[case::hello_seen(r#"{ none = { tls = "client_hello" } }"#, Some("expected no packet { tls = \"client_hello\" }, seen #4 at +3.0 ms"))]
-fn expectations_on_the_openssl_handshake(#[case] text: &str, #[case] error: Option<&str>) {
-    #[derive(serde::Deserialize)]
-    struct T {
-        e: PacketExpect,
-    }
-    let e = toml::from_str::<T>(&format!("e = {text}")).unwrap().e;
-    match (e.check(&openssl_handshake()), error) {
-        (Ok(()), None) => {}
-        (Err(got), Some(want)) => assert!(got.contains(want), "{got}"),
-        (got, want) => panic!("{text}: got {got:?}, wanted an error containing {want:?}"),
-    }
-}
-
-#[rstest]
-#[case::suites_on_server_hello(r#"{ tls = "server_hello", suites = "chapter" }"#, "suites applies to tls = \"client_hello\" only")]
-#[case::suite_on_client_hello(r#"{ tls = "client_hello", suite = "0xC02F" }"#, "suite applies to tls = \"server_hello\" only")]
-#[case::unknown_set(r#"{ tls = "client_hello", suites = "all" }"#, "suites = \"all\": write \"chapter\"")]
-#[case::unknown_suite(r#"{ tls = "client_hello", suites = ["TLS_FOO"] }"#, "cipher suite \"TLS_FOO\" unknown")]
-#[case::empty_list(r#"{ tls = "client_hello", suites = [] }"#, "give at least one suite")]
-#[case::bad_version(r#"{ tls = "server_hello", version = "2" }"#, "TLS version \"2\" unknown")]
-#[case::bad_kind(r#"{ tls = "finished" }"#, "unknown variant")]
-#[case::sni_on_tcp(r#"{ tcp = "syn", sni = "x" }"#, "sni applies to tls = \"client_hello\" only")]
-fn bad_tls_matches_are_refused(#[case] text: &str, #[case] error: &str) {
-    #[derive(Debug, serde::Deserialize)]
-    struct T {
-        #[allow(dead_code)] // read by Debug on failure only
-        m: crate::capture::PacketMatch,
-    }
-    let e = toml::from_str::<T>(&format!("m = {text}")).unwrap_err();
-    assert!(e.to_string().contains(error), "{text}: {e}");
 }
 
 /// A record of `ct` carrying `body`, with record version `version`.
@@ -230,7 +178,8 @@ fn a_flight_reads_the_same_in_any_chunking() {
 fn client_hello_fields() {
     let mut suites = chapter_ids();
     suites.push(SCSV_RENEGOTIATION);
-    let body = client_hello_body(0x0303, &suites, &[sni("a.lab"), versions(&[0x0a0a, 0x0304, 0x0303])]);
+    let body =
+        client_hello_body(0x0303, &suites, &[sni("a.lab"), versions(&[0x0a0a, 0x0304, 0x0303])]);
     let Handshake::ClientHello(h) = parse_handshake(CLIENT_HELLO, &body).unwrap() else {
         panic!("not a ClientHello")
     };
@@ -240,7 +189,9 @@ fn client_hello_fields() {
     assert_eq!(h.max_version(), Version::TLS13);
     // Without supported_versions the legacy field is the maximum; no extensions at all is
     // a valid (old) hello.
-    let Handshake::ClientHello(h) = parse_handshake(CLIENT_HELLO, &client_hello_body(0x0302, &[0x2f], &[])).unwrap() else {
+    let Handshake::ClientHello(h) =
+        parse_handshake(CLIENT_HELLO, &client_hello_body(0x0302, &[0x2f], &[])).unwrap()
+    else {
         panic!("not a ClientHello")
     };
     assert_eq!((h.max_version(), h.sni, h.extensions.len()), (Version::TLS11, None, 0));
