@@ -176,6 +176,12 @@ fn peer(check: &PeerCheck) -> String {
     if let Some(n) = check.received_pattern {
         parts.push(format!("{n} bytes of the pattern"));
     }
+    if let Some(s) = &check.offered_suites {
+        parts.push(format!("offered {}", s.describe()));
+    }
+    if let Some(v) = check.offered_max_version {
+        parts.push(format!("offered TLS up to {v}"));
+    }
     parts.join(", ")
 }
 
