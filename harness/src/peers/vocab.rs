@@ -210,34 +210,40 @@ pub enum HostileAt {
     Certificate,
 }
 
-/// What a `tls_hostile` peer does wrong.
+/// What a `tls_hostile` peer does wrong. In brackets, the chapter's TLS error code ("TLS
+/// Error Codes") a module's client would most plausibly report; the chapter does not say
+/// which, so cases that expect one are `assumed`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HostileAct {
-    /// Sends nothing more; keeps the connection open.
+    /// Sends nothing more; keeps the connection open (5031 HANDSHAKE_TIMEOUT).
     Stall,
-    /// Closes (FIN).
+    /// Closes (FIN) (5001 RECEIVE_FAILED or 5020 ERROR_PEER_CLOSE_NOTIFY).
     Close,
-    /// Resets (SO_LINGER 0, then close: RST).
+    /// Resets (SO_LINGER 0, then close: RST) (5001 RECEIVE_FAILED).
     Reset,
-    /// Sends an alert (`level`, `description`).
+    /// Sends an alert (`level`, `description`) (5018 ERROR_FATAL_ALERT_MESSAGE).
     Alert,
-    /// A record header claiming 65535 bytes (more than a record may hold).
+    /// A record header claiming 65535 bytes (more than a record may hold) (5007
+    /// ERROR_INVALID_RECORD).
     BadLength,
-    /// A record of content type 99.
+    /// A record of content type 99 (5007 ERROR_INVALID_RECORD).
     BadContentType,
-    /// The next handshake message in a record of version 2.0.
+    /// The next handshake message in a record of version 2.0 (5007 ERROR_INVALID_RECORD).
     WrongVersion,
-    /// Finished where the next handshake message belongs.
+    /// Finished where the next handshake message belongs (5017 ERROR_UNEXPECTED_MESSAGE).
     UnexpectedMessage,
-    /// ServerHello, then a Certificate message of `cert_bytes` (default 20 000).
+    /// ServerHello, then a Certificate message of `cert_bytes` (default 20 000) (5013
+    /// ERROR_CERTIFICATE_TOO_LARGE).
     HugeCertificate,
-    /// A ServerHello with an extension the client did not send (ALPN, else 0xFF99).
+    /// A ServerHello with an extension the client did not send (ALPN, else 0xFF99) (5040
+    /// ERROR_UNSUPPORTED_EXTENSION).
     BadExtension,
-    /// A ServerHello choosing a suite the client did not offer.
+    /// A ServerHello choosing a suite the client did not offer (5022
+    /// ERROR_BAD_HS_SERVER_HELLO).
     UnofferedSuite,
     /// A real handshake (OpenSSL, TLS 1.2), then the first application data record with a
-    /// byte of its MAC flipped.
+    /// byte of its MAC flipped (5006 ERROR_INVALID_MAC).
     Tamper,
 }
 
