@@ -1031,6 +1031,13 @@ fn case(
             ));
         }
     }
+    for p in &c.peers {
+        if let crate::peers::PeerSpec::TlsHostile(h) = p
+            && let Err(m) = h.validate()
+        {
+            return Err(source.error(at, Some("peers"), format!("tls_hostile: {m}")));
+        }
+    }
     if (lab_steps || !c.packets.is_empty() || !c.peers.is_empty())
         && !requires.iter().any(|r| r == "lab")
     {

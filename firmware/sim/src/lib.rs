@@ -20,8 +20,8 @@ pub mod pty;
 pub mod radio;
 
 use gecko_core::module::BoardInfo;
-use gecko_core::tls::TlsEngine;
 use gecko_core::platform::{Nvm, NvmFault, RamNvm};
+use gecko_core::tls::TlsEngine;
 use gecko_runner::{self as runner, Stop};
 use std::boxed::Box;
 use std::format;

@@ -425,6 +425,35 @@ impl<'a> Bytes<'a> {
     }
 }
 
+/// The payload of a TCP segment in an Ethernet frame (empty when the frame is not an unfragmented
+/// IPv4 TCP segment, or is cut short): the bytes a stream reassembler needs, which [`Tcp`]
+/// does not keep. Never panics.
+pub fn tcp_payload(bytes: &[u8]) -> &[u8] {
+    fn inner(bytes: &[u8]) -> Result<&[u8], DecodeError> {
+        let b = Bytes::new("Ethernet", bytes);
+        let (ethertype, at) = match b.u16(12)? {
+            ETHERTYPE_VLAN => (b.u16(16)?, 18),
+            t => (t, 14),
+        };
+        if ethertype != ETHERTYPE_IPV4 {
+            return Ok(&[]);
+        }
+        let ip = Bytes::new("IPv4", b.rest(at)?);
+        let ihl = usize::from(ip.u8(0)? & 0x0f) * 4;
+        let total = usize::from(ip.u16(2)?);
+        if ip.u8(9)? != PROTO_TCP || ip.u16(6)? & 0x3fff != 0 || ihl < 20 || total < ihl {
+            return Ok(&[]);
+        }
+        let tcp = Bytes::new("TCP", ip.slice(ihl, total - ihl)?);
+        let off = usize::from(tcp.u8(12)? >> 4) * 4;
+        if off < 20 {
+            return Ok(&[]);
+        }
+        tcp.rest(off)
+    }
+    inner(bytes).unwrap_or(&[])
+}
+
 /// Decodes an Ethernet II frame. Never panics.
 pub fn decode(bytes: &[u8]) -> Frame<'_> {
     let mut frame = Frame { eth: None, ip: None, ports: None, body: Body::Other(String::new()) };

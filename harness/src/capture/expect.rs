@@ -26,6 +26,7 @@
 //! | `icmp` | `echo-request`, `echo-reply`, `unreachable` |
 //! | `tcp` | `syn` (SYN without ACK), `syn-ack`, `rst`, `fin`, `any` |
 //! | `udp` | `any` (any UDP, DHCP and DNS included) |
+//! | `tls` | `client_hello`, `server_hello` (read from the reassembled TCP connection: the packet that completes the message matches) |
 //!
 //! | qualifier | meaning |
 //! |---|---|
@@ -36,6 +37,11 @@
 //! | `rcode` | DNS response code: `noerror`, `formerr`, `servfail`, `nxdomain`, `notimp`, `refused` (`dns_response` only) |
 //! | `qtype` | DNS question type, e.g. `A`, `AAAA` (`dns_query`, `dns_response` only) |
 //! | `yiaddr`, `requested_ip`, `server_id`, `hostname` | DHCP fields (`dhcp` only) |
+//! | `suites` | the suites offered, in any order: `"chapter"` (exactly the chapter's 12) or a list of IANA names or numbers (`["TLS_RSA_WITH_AES_128_CBC_SHA", "0xC02F"]`); the renegotiation signalling value 0x00FF that mbedTLS and OpenSSL add is not a suite and is ignored (`client_hello` only) |
+//! | `max_version` | the highest version offered, `"1.0"` to `"1.3"` (`supported_versions` if sent, else the version field; `client_hello` only) |
+//! | `sni` | the server name sent (`client_hello` only) |
+//! | `suite` | the suite chosen, IANA name or number (`server_hello` only) |
+//! | `version` | the version chosen (`server_hello` only) |
 //!
 //! Unknown keys, two kind keys, no kind key or a qualifier on the wrong kind are errors at load.
 
@@ -48,6 +54,7 @@ use serde::Deserialize;
 
 use super::CapturedPacket;
 use super::decode::{self, ArpOp, Body, DhcpType, Frame, Icmp, Mac, Rcode, TcpFlags};
+use super::tls::{self, Handshake, TlsMessage, Version};
 
 /// One packet expectation of a case.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -138,6 +145,105 @@ pub struct PacketMatch {
     pub requested_ip: Option<Ipv4Addr>,
     pub server_id: Option<Ipv4Addr>,
     pub hostname: Option<String>,
+    /// The TLS hello qualifiers (`tls` only; boxed, as most matches have none).
+    pub tls: Box<TlsQualifiers>,
+}
+
+/// What a TLS hello must say, each optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsQualifiers {
+    /// ClientHello: the suites offered (as a set, the signalling value 0x00FF left out).
+    pub suites: Option<SuiteSet>,
+    /// ClientHello: the highest version offered.
+    pub max_version: Option<Version>,
+    /// ClientHello: the server name sent.
+    pub sni: Option<String>,
+    /// ServerHello: the suite chosen.
+    pub suite: Option<u16>,
+    /// ServerHello: the version chosen.
+    pub version: Option<Version>,
+}
+
+/// A set of cipher suites, as written in a spec table: `"chapter"` or a list of IANA names or
+/// numbers.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawSuites")]
+pub enum SuiteSet {
+    /// The chapter's 12 (`"chapter"`).
+    Chapter,
+    /// These, sorted and without duplicates.
+    Exactly(Vec<u16>),
+}
+
+impl SuiteSet {
+    /// The suites, sorted.
+    pub fn ids(&self) -> Vec<u16> {
+        match self {
+            SuiteSet::Chapter => {
+                let mut v: Vec<u16> = tls::CHAPTER_SUITES.iter().map(|(id, _)| *id).collect();
+                v.sort_unstable();
+                v
+            }
+            SuiteSet::Exactly(v) => v.clone(),
+        }
+    }
+
+    /// The set as text: `the chapter's 12` or `[0x002F, 0xC02F]`.
+    pub fn describe(&self) -> String {
+        match self {
+            SuiteSet::Chapter => "the chapter's 12 suites".into(),
+            SuiteSet::Exactly(ids) => {
+                let ids: Vec<String> = ids.iter().map(|s| format!("0x{s:04X}")).collect();
+                format!("[{}]", ids.join(", "))
+            }
+        }
+    }
+
+    /// Whether `offered` is this set, in any order (0x00FF and repeats aside).
+    pub fn is(&self, offered: &[u16]) -> bool {
+        let mut got: Vec<u16> =
+            offered.iter().copied().filter(|s| *s != tls::SCSV_RENEGOTIATION).collect();
+        got.sort_unstable();
+        got.dedup();
+        got == self.ids()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawSuites {
+    Name(String),
+    List(Vec<String>),
+}
+
+impl TryFrom<RawSuites> for SuiteSet {
+    type Error = String;
+    fn try_from(raw: RawSuites) -> Result<Self, String> {
+        match raw {
+            RawSuites::Name(n) if n == "chapter" => Ok(SuiteSet::Chapter),
+            RawSuites::Name(n) => Err(format!(
+                "suites = {n:?}: write \"chapter\" or a list of suites ([\"0xC02F\", ...])"
+            )),
+            RawSuites::List(names) => {
+                let mut ids =
+                    names.iter().map(|n| tls::parse_suite(n)).collect::<Result<Vec<_>, _>>()?;
+                ids.sort_unstable();
+                ids.dedup();
+                if ids.is_empty() {
+                    return Err("suites: give at least one suite".into());
+                }
+                Ok(SuiteSet::Exactly(ids))
+            }
+        }
+    }
+}
+
+/// The TLS handshake messages a `tls` match looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsKind {
+    ClientHello,
+    ServerHello,
 }
 
 /// The kind of packet a [`PacketMatch`] looks for.
@@ -153,6 +259,8 @@ pub enum MatchKind {
     Tcp(TcpKind),
     /// Any UDP datagram.
     Udp,
+    /// A TCP segment that completes this TLS handshake message.
+    Tls(TlsKind),
 }
 
 /// DHCP message types, as written in spec tables.
@@ -240,6 +348,7 @@ struct RawMatch {
     icmp: Option<IcmpKind>,
     tcp: Option<TcpKind>,
     udp: Option<UdpKind>,
+    tls: Option<TlsKind>,
     from_mac: Option<String>,
     #[serde(alias = "from")]
     src: Option<Ipv4Addr>,
@@ -252,9 +361,14 @@ struct RawMatch {
     requested_ip: Option<Ipv4Addr>,
     server_id: Option<Ipv4Addr>,
     hostname: Option<String>,
+    suites: Option<SuiteSet>,
+    max_version: Option<String>,
+    sni: Option<String>,
+    suite: Option<String>,
+    version: Option<String>,
 }
 
-const KIND_KEYS: &str = "dhcp, dns_query, dns_response, arp, icmp, tcp, udp";
+const KIND_KEYS: &str = "dhcp, dns_query, dns_response, arp, icmp, tcp, udp, tls";
 
 fn dns_name_key(name: &str) -> Result<String, String> {
     let n = name.trim_end_matches('.').to_ascii_lowercase();
@@ -303,6 +417,9 @@ impl TryFrom<RawMatch> for PacketMatch {
         if let Some(UdpKind::Any) = r.udp {
             kinds.push(MatchKind::Udp);
         }
+        if let Some(k) = r.tls {
+            kinds.push(MatchKind::Tls(k));
+        }
         let kind = match kinds.len() {
             0 => return Err(format!("a packet match needs one of {KIND_KEYS}")),
             1 => kinds.remove(0),
@@ -323,9 +440,23 @@ impl TryFrom<RawMatch> for PacketMatch {
         only(
             r.port.is_some(),
             "port",
-            is_dns || matches!(kind, MatchKind::Tcp(_) | MatchKind::Udp),
-            "tcp, udp, dns_query and dns_response",
+            is_dns || matches!(kind, MatchKind::Tcp(_) | MatchKind::Udp | MatchKind::Tls(_)),
+            "tcp, udp, tls, dns_query and dns_response",
         )?;
+        let client = matches!(kind, MatchKind::Tls(TlsKind::ClientHello));
+        let server = matches!(kind, MatchKind::Tls(TlsKind::ServerHello));
+        only(r.suites.is_some(), "suites", client, "tls = \"client_hello\"")?;
+        only(r.max_version.is_some(), "max_version", client, "tls = \"client_hello\"")?;
+        only(r.sni.is_some(), "sni", client, "tls = \"client_hello\"")?;
+        only(r.suite.is_some(), "suite", server, "tls = \"server_hello\"")?;
+        only(r.version.is_some(), "version", server, "tls = \"server_hello\"")?;
+        let tls = Box::new(TlsQualifiers {
+            suites: r.suites,
+            max_version: r.max_version.as_deref().map(str::parse).transpose()?,
+            sni: r.sni,
+            suite: r.suite.as_deref().map(tls::parse_suite).transpose()?,
+            version: r.version.as_deref().map(str::parse).transpose()?,
+        });
         for (present, key) in [
             (r.yiaddr.is_some(), "yiaddr"),
             (r.requested_ip.is_some(), "requested_ip"),
@@ -346,6 +477,7 @@ impl TryFrom<RawMatch> for PacketMatch {
             requested_ip: r.requested_ip,
             server_id: r.server_id,
             hostname: r.hostname,
+            tls,
         })
     }
 }
@@ -365,12 +497,38 @@ impl PacketMatch {
             requested_ip: None,
             server_id: None,
             hostname: None,
+            tls: Box::default(),
         }
     }
 
-    /// Whether a decoded frame matches.
+    /// Whether a decoded frame matches (a `tls` match never matches a frame alone: see
+    /// [`PacketMatch::matches_with`]).
     pub fn matches(&self, f: &Frame<'_>) -> bool {
-        self.kind_matches(f) && self.qualifiers_match(f)
+        self.matches_with(f, &[])
+    }
+
+    /// Whether a decoded frame, which completed these TLS handshake messages, matches.
+    pub fn matches_with(&self, f: &Frame<'_>, tls: &[Handshake]) -> bool {
+        let kind = match &self.kind {
+            MatchKind::Tls(k) => tls.iter().any(|h| self.hello_matches(*k, h)),
+            _ => self.kind_matches(f),
+        };
+        kind && self.qualifiers_match(f)
+    }
+
+    fn hello_matches(&self, kind: TlsKind, h: &Handshake) -> bool {
+        let q = &self.tls;
+        match (kind, h) {
+            (TlsKind::ClientHello, Handshake::ClientHello(c)) => {
+                q.suites.as_ref().is_none_or(|s| s.is(&c.suites))
+                    && q.max_version.is_none_or(|v| c.max_version() == v)
+                    && q.sni.as_deref().is_none_or(|n| c.sni.as_deref() == Some(n))
+            }
+            (TlsKind::ServerHello, Handshake::ServerHello(s)) => {
+                q.suite.is_none_or(|id| s.suite == id) && q.version.is_none_or(|v| s.version() == v)
+            }
+            _ => false,
+        }
     }
 
     /// Whether the frame is of the protocol this match is about (for "seen instead" lists).
@@ -383,6 +541,16 @@ impl PacketMatch {
             | (MatchKind::Tcp(_), Body::Tcp(_)) => true,
             (MatchKind::Udp, _) => f.ip.is_some_and(|ip| ip.protocol == 17),
             _ => false,
+        }
+    }
+
+    fn same_family_with(&self, d: &Decoded<'_>) -> bool {
+        match self.kind {
+            MatchKind::Tls(_) => d
+                .tls
+                .iter()
+                .any(|h| matches!(h, Handshake::ClientHello(_) | Handshake::ServerHello(_))),
+            _ => self.same_family(&d.frame),
         }
     }
 
@@ -477,6 +645,8 @@ impl fmt::Display for PacketMatch {
                 .into(),
             ),
             MatchKind::Udp => ("udp", "any".into()),
+            MatchKind::Tls(TlsKind::ClientHello) => ("tls", "client_hello".into()),
+            MatchKind::Tls(TlsKind::ServerHello) => ("tls", "server_hello".into()),
         };
         write!(f, "{{ {key} = {value:?}")?;
         let mut kv = |k: &str, v: Option<String>| match v {
@@ -492,8 +662,20 @@ impl fmt::Display for PacketMatch {
         kv("requested_ip", self.requested_ip.map(|a| a.to_string()))?;
         kv("server_id", self.server_id.map(|a| a.to_string()))?;
         kv("hostname", self.hostname.clone())?;
+        kv("max_version", self.tls.max_version.map(|v| v.to_string()))?;
+        kv("sni", self.tls.sni.clone())?;
+        kv("suite", self.tls.suite.map(|s| format!("0x{s:04X}")))?;
+        kv("version", self.tls.version.map(|v| v.to_string()))?;
         if let Some(p) = self.port {
             write!(f, ", port = {p}")?;
+        }
+        match &self.tls.suites {
+            Some(SuiteSet::Chapter) => write!(f, ", suites = \"chapter\"")?,
+            Some(SuiteSet::Exactly(ids)) => {
+                let ids: Vec<String> = ids.iter().map(|s| format!("\"0x{s:04X}\"")).collect();
+                write!(f, ", suites = [{}]", ids.join(", "))?;
+            }
+            None => {}
         }
         write!(f, " }}")
     }
@@ -505,6 +687,14 @@ const SEEN_MAX: usize = 10;
 struct Decoded<'a> {
     ts: SystemTime,
     frame: Frame<'a>,
+    /// The TLS handshake messages this packet completed.
+    tls: Vec<Handshake>,
+}
+
+impl Decoded<'_> {
+    fn matches(&self, m: &PacketMatch) -> bool {
+        m.matches_with(&self.frame, &self.tls)
+    }
 }
 
 impl PacketExpect {
@@ -512,8 +702,19 @@ impl PacketExpect {
     /// was expected and what was seen instead (a short list of decoded packets, numbered
     /// from 1, with their time since the first packet).
     pub fn check(&self, packets: &[CapturedPacket]) -> Result<(), String> {
-        let decoded: Vec<Decoded<'_>> =
-            packets.iter().map(|p| Decoded { ts: p.ts, frame: p.decode() }).collect();
+        let mut decoded: Vec<Decoded<'_>> = packets
+            .iter()
+            .map(|p| Decoded { ts: p.ts, frame: p.decode(), tls: Vec::new() })
+            .collect();
+        if self.is_about_tls() {
+            for seen in tls::connections(packets) {
+                if let (TlsMessage::Handshake(h), Some(d)) =
+                    (seen.message, decoded.get_mut(seen.packet))
+                {
+                    d.tls.push(h);
+                }
+            }
+        }
         let t0 = decoded.first().map(|d| d.ts);
         let at = |i: usize| -> String {
             let ms = match (t0, decoded.get(i)) {
@@ -525,7 +726,7 @@ impl PacketExpect {
             format!("#{} at +{ms:.1} ms", i + 1)
         };
         let find = |m: &PacketMatch, from: usize| -> Option<usize> {
-            decoded.iter().enumerate().skip(from).find(|(_, d)| m.matches(&d.frame)).map(|(i, _)| i)
+            decoded.iter().enumerate().skip(from).find(|(_, d)| d.matches(m)).map(|(i, _)| i)
         };
         match self {
             PacketExpect::Sequence(matches) => {
@@ -554,7 +755,7 @@ impl PacketExpect {
             PacketExpect::None(m) => match find(m, 0) {
                 None => Ok(()),
                 Some(i) => {
-                    Err(format!("expected no packet {m}, seen {}: {}", at(i), decoded[i].frame))
+                    Err(format!("expected no packet {m}, seen {}: {}", at(i), summary(&decoded[i])))
                 }
             },
             PacketExpect::Gap { first, second, min_ms, max_ms } => {
@@ -590,7 +791,7 @@ impl PacketExpect {
                 let hits: Vec<usize> = decoded
                     .iter()
                     .enumerate()
-                    .filter(|(_, d)| of.matches(&d.frame))
+                    .filter(|(_, d)| d.matches(of))
                     .map(|(i, _)| i)
                     .collect();
                 let n = hits.len();
@@ -614,6 +815,27 @@ impl PacketExpect {
     }
 }
 
+impl PacketExpect {
+    /// Whether a match in it looks for TLS (only then are connections reassembled).
+    fn is_about_tls(&self) -> bool {
+        let tls = |m: &PacketMatch| matches!(m.kind, MatchKind::Tls(_));
+        match self {
+            PacketExpect::Sequence(v) => v.iter().any(tls),
+            PacketExpect::None(m) | PacketExpect::Count { of: m, .. } => tls(m),
+            PacketExpect::Gap { first, second, .. } => tls(first) || tls(second),
+        }
+    }
+}
+
+/// A packet's one-line summary, with the TLS messages it completed.
+fn summary(d: &Decoded<'_>) -> String {
+    let mut s = d.frame.to_string();
+    for h in &d.tls {
+        let _ = write!(s, " | TLS {h}");
+    }
+    s
+}
+
 fn bounds_text(min: Option<u64>, max: Option<u64>, unit: &str) -> String {
     match (min, max) {
         (Some(lo), Some(hi)) if lo == hi => format!("exactly {lo}{unit}"),
@@ -630,7 +852,7 @@ fn seen_instead(decoded: &[Decoded<'_>], m: &PacketMatch, t0: Option<SystemTime>
         return "; no packet was captured".into();
     }
     let family: Vec<(usize, &Decoded<'_>)> =
-        decoded.iter().enumerate().filter(|(_, d)| m.same_family(&d.frame)).collect();
+        decoded.iter().enumerate().filter(|(_, d)| m.same_family_with(d)).collect();
     let mut msg = String::new();
     if family.is_empty() {
         let n = decoded.len();
@@ -654,7 +876,7 @@ fn list<'d, 'a: 'd>(
         let ms = t0
             .map(|t0| d.ts.duration_since(t0).unwrap_or_default().as_secs_f64() * 1e3)
             .unwrap_or(0.0);
-        let _ = write!(msg, "\n  #{} +{ms:.1} ms {}", i + 1, d.frame);
+        let _ = write!(msg, "\n  #{} +{ms:.1} ms {}", i + 1, summary(d));
     }
     if total > SEEN_MAX {
         let _ = write!(msg, "\n  … and {} more", total - SEEN_MAX);

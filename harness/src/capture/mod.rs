@@ -30,6 +30,8 @@ use crate::model::{Lane, TimelineEvent};
 
 pub mod decode;
 pub mod expect;
+pub mod keylog;
+pub mod tls;
 
 pub use decode::{Frame, decode};
 pub use expect::{PacketExpect, PacketMatch};

@@ -13,9 +13,12 @@
 //! (or is bound to loopback there); peers bind only the lab's own addresses.
 
 mod client;
+mod hostile;
 mod server;
 mod tls;
 mod vocab;
+
+pub use hostile::{TAMPER_GREETING, UNSOLICITED_EXTENSION, client_hello};
 
 pub use client::{
     CONNECT_TIMEOUT, ClientError, Clients, FLOOD_MAX, FLOOD_THREADS, FloodReport, TcpClient,
@@ -25,8 +28,8 @@ pub use tls::{
     Expect, HANDSHAKE_TIMEOUT, Handshake, SuiteName, TlsConnectSpec, TlsRecord, TlsVersion,
 };
 pub use vocab::{
-    Bytes, BytesRegex, ClientAction, FloodSpec, PeerCheck, PeerSpec, Proto, ReceiveToClose,
-    UdpSendSpec,
+    Bytes, BytesRegex, ClientAction, FloodSpec, HostileAct, HostileAt, PeerCheck, PeerSpec, Proto,
+    ReceiveToClose, TlsHostileSpec, UdpSendSpec,
 };
 
 use crate::lab::{Lab, LabError};
@@ -183,6 +186,11 @@ impl PeerHandle {
     /// Why its thread failed, if it did (its records stay valid up to then).
     pub fn failure(&self) -> Option<String> {
         self.failure.lock().ok().and_then(|f| f.clone())
+    }
+    /// The ClientHello each connection began with (`None` for one that sent no ClientHello),
+    /// in accept order: what a TLS peer was offered.
+    pub fn client_hellos(&self) -> Vec<Option<crate::capture::tls::ClientHello>> {
+        lock(&self.records).iter().map(|r| hostile::client_hello(&r.received)).collect()
     }
     /// Whether its thread still runs.
     pub fn is_running(&self) -> bool {
@@ -388,7 +396,7 @@ fn check_records(records: &[ConnRecord], check: &PeerCheck) -> Result<(), String
             check_tls(tls, check).map_err(|m| format!("connection {i} from {}: {m}", r.remote))?;
         }
     }
-    Ok(())
+    check_offers(records, check)
 }
 
 /// The TLS fields of a check against one connection's record.
@@ -442,6 +450,48 @@ fn check_tls(tls: &TlsRecord, check: &PeerCheck) -> Result<(), String> {
     Ok(())
 }
 
+/// `offered_suites` / `offered_max_version`: the ClientHello of the selected connection, or
+/// of every connection.
+fn check_offers(records: &[ConnRecord], check: &PeerCheck) -> Result<(), String> {
+    if check.offered_suites.is_none() && check.offered_max_version.is_none() {
+        return Ok(());
+    }
+    let selected: Vec<(usize, &ConnRecord)> = match check.connection {
+        Some(i) => records.get(i).map(|r| vec![(i, r)]).unwrap_or_default(),
+        None => records.iter().enumerate().collect(),
+    };
+    if selected.is_empty() {
+        return Err("no connection offered anything (none was accepted)".into());
+    }
+    for (i, r) in selected {
+        let Some(hello) = hostile::client_hello(&r.received) else {
+            return Err(format!("connection {i} sent no ClientHello ({} bytes)", r.received.len()));
+        };
+        let suites = || {
+            let s: Vec<String> = hello.suites.iter().map(|s| format!("0x{s:04X}")).collect();
+            s.join(", ")
+        };
+        if let Some(want) = &check.offered_suites
+            && !want.is(&hello.suites)
+        {
+            return Err(format!(
+                "connection {i} offered [{}], expected {}",
+                suites(),
+                want.describe()
+            ));
+        }
+        if let Some(v) = check.offered_max_version
+            && hello.max_version() != v
+        {
+            return Err(format!(
+                "connection {i} offered TLS up to {}, expected up to {v}",
+                hello.max_version()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// "expected N bytes, received M; first difference at byte i: ..." with short excerpts.
 pub(crate) fn describe_mismatch(expected: &[u8], got: &[u8]) -> String {
     let at =
@@ -473,6 +523,13 @@ fn validate(lab: &Lab, specs: &[PeerSpec]) -> Result<(), PeerError> {
                 kind: spec.kind(),
                 message: "`bytes` must be at least 1".into(),
             });
+        }
+        if let PeerSpec::TlsHostile(h) = spec {
+            h.validate().map_err(|message| PeerError::Config {
+                index,
+                kind: spec.kind(),
+                message,
+            })?;
         }
         if spec.close_after_bytes() == Some(0) {
             return Err(PeerError::Config {

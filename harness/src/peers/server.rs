@@ -117,7 +117,10 @@ pub(super) fn spawn(
             };
             let _ = ready_tx.send(Ok(local));
             let result = match socket {
-                Socket::Tcp(l) => serve_tcp(&spec_t, &l, &wake_rx, &records_t),
+                Socket::Tcp(l) => match &spec_t {
+                    PeerSpec::TlsHostile(h) => super::hostile::serve(h, &l, &wake_rx, &records_t),
+                    _ => serve_tcp(&spec_t, &l, &wake_rx, &records_t),
+                },
                 Socket::Tls(l, ctx) => super::tls::serve(&ctx, &l, &wake_rx, &records_t),
                 Socket::Udp(s) => serve_udp(&spec_t, &s, &wake_rx, &records_t),
                 Socket::None => wait_wake(&wake_rx),

@@ -3,6 +3,8 @@
 //! step can hold it as its typed value, like [`crate::ap::Fault`].
 
 use super::tls::{Expect, SuiteName, TlsConnectSpec, TlsVersion};
+use crate::capture::expect::SuiteSet;
+use crate::capture::tls::Version;
 use crate::pki::MaterialRef;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
@@ -54,6 +56,7 @@ impl Serialize for Bytes {
 /// peer = { kind = "udp_sink", port = 7005 }
 /// peer = { kind = "tls_server", port = 4433, cert = "server-rsa" }   # TLS, echoes
 /// peer = { kind = "tls_server", port = 4433, cert = "server-p256", client_ca = "ca-p256", min_version = "TLSv1.2", max_version = "TLSv1.2", ciphers = ["ECDHE-ECDSA-AES128-GCM-SHA256"] }
+/// peer = { kind = "tls_hostile", port = 4433, at = "server_hello", act = "stall" }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -136,6 +139,159 @@ pub enum PeerSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_ca: Option<MaterialRef>,
     },
+    /// A TLS server that misbehaves at a chosen step ([`TlsHostileSpec`]).
+    TlsHostile(TlsHostileSpec),
+}
+
+/// `tls_hostile`: answers a ClientHello with hand-built records and misbehaves (`act`) after
+/// the valid flight up to `at` (default `client_hello`: instead of the ServerHello).
+///
+/// ```toml
+/// peer = { kind = "tls_hostile", port = 4433, act = "close" }                  # after the ClientHello
+/// peer = { kind = "tls_hostile", port = 4433, at = "server_hello", act = "stall" }
+/// peer = { kind = "tls_hostile", port = 4433, at = "certificate", act = "reset" }
+/// peer = { kind = "tls_hostile", port = 4433, act = "alert", description = 40 }  # level 2 unless given
+/// peer = { kind = "tls_hostile", port = 4433, act = "huge_certificate", cert_bytes = 20000 }
+/// peer = { kind = "tls_hostile", port = 4433, act = "tamper" }                 # bad MAC after a full handshake
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsHostileSpec {
+    pub port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub at: HostileAt,
+    pub act: HostileAct,
+    /// `alert`: the alert's level (1 warning, 2 fatal; default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<u8>,
+    /// `alert`: the alert's description (RFC 5246 §7.2, e.g. 40 handshake_failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<u8>,
+    /// `huge_certificate`: the Certificate message's size at least (default 20 000: more
+    /// than a 16 KB record buffer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_bytes: Option<usize>,
+}
+
+impl TlsHostileSpec {
+    pub fn new(port: u16, at: HostileAt, act: HostileAct) -> Self {
+        TlsHostileSpec {
+            port,
+            addr: None,
+            at,
+            act,
+            level: None,
+            description: None,
+            cert_bytes: None,
+        }
+    }
+    pub(super) fn level(&self) -> u8 {
+        self.level.unwrap_or(2)
+    }
+    pub(super) fn description(&self) -> u8 {
+        self.description.unwrap_or(40)
+    }
+    pub(super) fn cert_bytes(&self) -> usize {
+        self.cert_bytes.unwrap_or(20_000)
+    }
+    /// What contradicts itself.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.act == HostileAct::Alert && self.description.is_none() {
+            return Err("`act = \"alert\"` needs `description` (e.g. 40, handshake_failure)".into());
+        }
+        if self.act != HostileAct::Alert && (self.level.is_some() || self.description.is_some()) {
+            return Err("`level` and `description` go with `act = \"alert\"` only".into());
+        }
+        if self.act != HostileAct::HugeCertificate && self.cert_bytes.is_some() {
+            return Err("`cert_bytes` goes with `act = \"huge_certificate\"` only".into());
+        }
+        let fixed = matches!(
+            self.act,
+            HostileAct::BadExtension
+                | HostileAct::UnofferedSuite
+                | HostileAct::HugeCertificate
+                | HostileAct::Tamper
+        );
+        if fixed && self.at != HostileAt::ClientHello {
+            return Err(format!(
+                "`act = \"{}\"` chooses its own step: leave out `at`",
+                self.act.name()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How far a `tls_hostile` peer goes well before it misbehaves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostileAt {
+    /// Right after the ClientHello: nothing sent yet.
+    #[default]
+    ClientHello,
+    /// After a valid ServerHello.
+    ServerHello,
+    /// After a valid ServerHello and Certificate.
+    Certificate,
+}
+
+/// What a `tls_hostile` peer does wrong. In brackets, the chapter's TLS error code ("TLS
+/// Error Codes") a module's client would most plausibly report; the chapter does not say
+/// which, so cases that expect one are `assumed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostileAct {
+    /// Sends nothing more; keeps the connection open (5031 HANDSHAKE_TIMEOUT).
+    Stall,
+    /// Closes (FIN) (5001 RECEIVE_FAILED or 5020 ERROR_PEER_CLOSE_NOTIFY).
+    Close,
+    /// Resets (SO_LINGER 0, then close: RST) (5001 RECEIVE_FAILED).
+    Reset,
+    /// Sends an alert (`level`, `description`) (5018 ERROR_FATAL_ALERT_MESSAGE).
+    Alert,
+    /// A record header claiming 65535 bytes (more than a record may hold) (5007
+    /// ERROR_INVALID_RECORD).
+    BadLength,
+    /// A record of content type 99 (5007 ERROR_INVALID_RECORD).
+    BadContentType,
+    /// The next handshake message in a record of version 2.0 (5007 ERROR_INVALID_RECORD).
+    WrongVersion,
+    /// Finished where the next handshake message belongs (5017 ERROR_UNEXPECTED_MESSAGE).
+    UnexpectedMessage,
+    /// ServerHello, then a Certificate message of `cert_bytes` (default 20 000) (5013
+    /// ERROR_CERTIFICATE_TOO_LARGE).
+    HugeCertificate,
+    /// A ServerHello with an extension the client did not send (ALPN, else 0xFF99) (5040
+    /// ERROR_UNSUPPORTED_EXTENSION).
+    BadExtension,
+    /// A ServerHello choosing a suite the client did not offer (5022
+    /// ERROR_BAD_HS_SERVER_HELLO).
+    UnofferedSuite,
+    /// A real handshake (OpenSSL, TLS 1.2), then the first application data record with a
+    /// byte of its MAC flipped (5006 ERROR_INVALID_MAC).
+    Tamper,
+}
+
+impl HostileAct {
+    /// As written in a spec table.
+    pub fn name(self) -> &'static str {
+        match self {
+            HostileAct::Stall => "stall",
+            HostileAct::Close => "close",
+            HostileAct::Reset => "reset",
+            HostileAct::Alert => "alert",
+            HostileAct::BadLength => "bad_length",
+            HostileAct::BadContentType => "bad_content_type",
+            HostileAct::WrongVersion => "wrong_version",
+            HostileAct::UnexpectedMessage => "unexpected_message",
+            HostileAct::HugeCertificate => "huge_certificate",
+            HostileAct::BadExtension => "bad_extension",
+            HostileAct::UnofferedSuite => "unoffered_suite",
+            HostileAct::Tamper => "tamper",
+        }
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -191,7 +347,8 @@ impl PeerSpec {
             | PeerSpec::TcpRefuse { addr, .. }
             | PeerSpec::UdpEcho { addr, .. }
             | PeerSpec::UdpSink { addr, .. }
-            | PeerSpec::TlsServer { addr, .. } => *addr = Some(ip),
+            | PeerSpec::TlsServer { addr, .. }
+            | PeerSpec::TlsHostile(TlsHostileSpec { addr, .. }) => *addr = Some(ip),
         }
         self
     }
@@ -235,6 +392,7 @@ impl PeerSpec {
             PeerSpec::UdpEcho { .. } => "udp_echo",
             PeerSpec::UdpSink { .. } => "udp_sink",
             PeerSpec::TlsServer { .. } => "tls_server",
+            PeerSpec::TlsHostile(_) => "tls_hostile",
         }
     }
 
@@ -246,7 +404,8 @@ impl PeerSpec {
             | PeerSpec::TcpRefuse { port, .. }
             | PeerSpec::UdpEcho { port, .. }
             | PeerSpec::UdpSink { port, .. }
-            | PeerSpec::TlsServer { port, .. } => *port,
+            | PeerSpec::TlsServer { port, .. }
+            | PeerSpec::TlsHostile(TlsHostileSpec { port, .. }) => *port,
         }
     }
 
@@ -259,7 +418,8 @@ impl PeerSpec {
             | PeerSpec::TcpRefuse { addr, .. }
             | PeerSpec::UdpEcho { addr, .. }
             | PeerSpec::UdpSink { addr, .. }
-            | PeerSpec::TlsServer { addr, .. } => *addr,
+            | PeerSpec::TlsServer { addr, .. }
+            | PeerSpec::TlsHostile(TlsHostileSpec { addr, .. }) => *addr,
         }
     }
 
@@ -303,12 +463,16 @@ impl PeerSpec {
 /// check = { handshake = "ok", version = "TLSv1.2", suite = "ECDHE-RSA-AES128-GCM-SHA256" }
 /// check = { handshake = "ok", client_cert = true }
 /// check = { handshake = "failed", handshake_error = "alert unknown ca" }
+/// # TLS peers (tls_server, tls_hostile): what each connection's ClientHello offered
+/// # (suites: "chapter" or a list, 0x00FF aside)
+/// check = { offered_suites = "chapter", offered_max_version = "1.2" }
 /// ```
 ///
-/// At least one of `received`, `received_len`, `received_pattern`, `connections` or a TLS
-/// field (`handshake`, `handshake_error`, `version`, `suite`, `client_cert`); at most one of
-/// the three `received*`. `suite` takes OpenSSL, IANA or the chapter's mbedTLS names;
-/// `handshake_error` is text OpenSSL's reason must contain.
+/// At least one of `received`, `received_len`, `received_pattern`, `connections`, a TLS
+/// field (`handshake`, `handshake_error`, `version`, `suite`, `client_cert`) or an offer
+/// (`offered_suites`, `offered_max_version`); at most one of the three `received*`. `suite`
+/// takes OpenSSL, IANA or the chapter's mbedTLS names; `handshake_error` is text OpenSSL's
+/// reason must contain.
 #[derive(Clone, Debug, PartialEq, Eq, Default, Deserialize)]
 #[serde(try_from = "RawPeerCheck")]
 pub struct PeerCheck {
@@ -323,6 +487,10 @@ pub struct PeerCheck {
     pub version: Option<TlsVersion>,
     pub suite: Option<SuiteName>,
     pub client_cert: Option<bool>,
+    /// The suites the ClientHello offered (a TLS peer's connections).
+    pub offered_suites: Option<SuiteSet>,
+    /// The highest version the ClientHello offered.
+    pub offered_max_version: Option<Version>,
 }
 
 #[derive(Deserialize)]
@@ -350,6 +518,10 @@ struct RawPeerCheck {
     suite: Option<SuiteName>,
     #[serde(default)]
     client_cert: Option<bool>,
+    #[serde(default)]
+    offered_suites: Option<SuiteSet>,
+    #[serde(default)]
+    offered_max_version: Option<Version>,
 }
 
 impl TryFrom<RawPeerCheck> for PeerCheck {
@@ -367,6 +539,8 @@ impl TryFrom<RawPeerCheck> for PeerCheck {
             version: r.version,
             suite: r.suite,
             client_cert: r.client_cert,
+            offered_suites: r.offered_suites,
+            offered_max_version: r.offered_max_version,
         };
         c.validate()?;
         Ok(c)
@@ -401,6 +575,11 @@ impl PeerCheck {
             || self.client_cert.is_some()
     }
 
+    /// Whether it checks what a ClientHello offered.
+    pub fn checks_offers(&self) -> bool {
+        self.offered_suites.is_some() || self.offered_max_version.is_some()
+    }
+
     /// Whether the check says something, and nothing contradictory.
     pub fn validate(&self) -> Result<(), String> {
         if self.handshake_error.is_some() && self.handshake == Some(Expect::Ok) {
@@ -421,12 +600,13 @@ impl PeerCheck {
         if payload > 1 {
             return Err("give only one of `received`, `received_len`, `received_pattern`".into());
         }
-        if payload == 0 && self.connections.is_none() && !self.checks_tls() {
-            return Err("a peer check needs `received`, `received_len`, `received_pattern` or \
-                        `connections`"
+        let tls = self.checks_tls() || self.checks_offers();
+        if payload == 0 && self.connections.is_none() && !tls {
+            return Err("a peer check needs `received`, `received_len`, `received_pattern`, \
+                        `connections`, a TLS field or an offer"
                 .into());
         }
-        if self.connection.is_some() && payload == 0 && !self.checks_tls() {
+        if self.connection.is_some() && payload == 0 && !tls {
             return Err("`connection` selects the bytes of one connection: give `received`, \
                         `received_len` or `received_pattern` with it"
                 .into());
@@ -579,6 +759,46 @@ mod tests {
         assert_eq!(s.peer.unwrap().kind(), "udp_sink");
         let s = parse(r#"peer = { kind = "tcp_refuse", port = 7004 }"#).unwrap();
         assert_eq!(s.peer, Some(PeerSpec::tcp_refuse(7004)));
+        let s = parse(
+            r#"peer = { kind = "tls_hostile", port = 4433, at = "server_hello", act = "stall" }"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.peer,
+            Some(PeerSpec::TlsHostile(TlsHostileSpec::new(
+                4433,
+                HostileAt::ServerHello,
+                HostileAct::Stall
+            )))
+        );
+        let s = parse(r#"peer = { kind = "tls_hostile", port = 4433, act = "alert", level = 1, description = 0 }"#)
+            .unwrap();
+        let Some(PeerSpec::TlsHostile(h)) = s.peer else { panic!("not tls_hostile") };
+        assert_eq!(
+            (h.at, h.level(), h.description(), h.validate()),
+            (HostileAt::ClientHello, 1, 0, Ok(()))
+        );
+        for (text, error) in [
+            (r#"{ kind = "tls_hostile", port = 1, act = "alert" }"#, "needs `description`"),
+            (
+                r#"{ kind = "tls_hostile", port = 1, act = "stall", level = 2 }"#,
+                "`act = \"alert\"` only",
+            ),
+            (
+                r#"{ kind = "tls_hostile", port = 1, act = "close", cert_bytes = 9 }"#,
+                "huge_certificate",
+            ),
+            (
+                r#"{ kind = "tls_hostile", port = 1, at = "certificate", act = "tamper" }"#,
+                "leave out `at`",
+            ),
+        ] {
+            let Some(PeerSpec::TlsHostile(h)) = parse(&format!("peer = {text}")).unwrap().peer
+            else {
+                panic!("not tls_hostile")
+            };
+            assert!(h.validate().unwrap_err().contains(error), "{text}");
+        }
         // Errors: unknown keys, keys of another kind, missing keys, unknown kinds.
         for bad in [
             r#"peer = { kind = "tcp_echo", port = 7000, colour = 1 }"#,
@@ -587,6 +807,9 @@ mod tests {
             r#"peer = { kind = "sctp", port = 7000 }"#,
             r#"peer = { kind = "tcp_echo", port = 70000 }"#,
             r#"peer = { kind = "tcp_echo", port = 7000, addr = "lab-host" }"#,
+            r#"peer = { kind = "tls_hostile", port = 4433, act = "dance" }"#,
+            r#"peer = { kind = "tls_hostile", port = 4433, at = "finished", act = "stall" }"#,
+            r#"peer = { kind = "tls_hostile", port = 4433, act = "stall", colour = 1 }"#,
         ] {
             assert!(parse(bad).is_err(), "{bad} parsed");
         }
@@ -602,7 +825,17 @@ mod tests {
         assert_eq!(s.check.unwrap().received_pattern, Some(4096));
         let s = parse("check = { connections = 2 }").unwrap();
         assert_eq!(s.check, Some(PeerCheck::connections(2)));
+        let s = parse(r#"check = { offered_suites = "chapter", offered_max_version = "1.2" }"#)
+            .unwrap();
+        let c = s.check.unwrap();
+        assert_eq!(c.offered_suites, Some(SuiteSet::Chapter));
+        assert_eq!(c.offered_max_version, Some(Version::TLS12));
+        let s =
+            parse(r#"check = { offered_suites = ["0xC02F", "0x002f"], connection = 1 }"#).unwrap();
+        assert_eq!(s.check.unwrap().offered_suites, Some(SuiteSet::Exactly(vec![0x002F, 0xC02F])));
         for bad in [
+            r#"check = { offered_suites = "all" }"#,
+            r#"check = { offered_max_version = "9" }"#,
             "check = {}",
             "check = { received_len = 1, received_pattern = 1 }",
             "check = { connection = 1 }",

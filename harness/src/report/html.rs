@@ -106,13 +106,20 @@ pre.transcript .d-note { color: var(--muted); font-style: italic; }
 
 /// Renders `report.html`.
 pub fn render_html(run: &RunResult) -> String {
+    render_html_with_keylog(run, None)
+}
+
+/// Renders `report.html` for a run folder that holds a TLS key log at `keylog` (relative to
+/// it, e.g. `keylog.txt`): each case's capture names it too, since the two together let
+/// Wireshark decrypt the case's TLS connections.
+pub fn render_html_with_keylog(run: &RunResult, keylog: Option<&str>) -> String {
     let mut out = String::with_capacity(32 * 1024);
     // Writing to a String cannot fail.
-    let _ = write_page(&mut out, run);
+    let _ = write_page(&mut out, run, keylog);
     out
 }
 
-fn write_page(o: &mut String, run: &RunResult) -> std::fmt::Result {
+fn write_page(o: &mut String, run: &RunResult, keylog: Option<&str>) -> std::fmt::Result {
     let verdict_word = if run.is_green() { "GREEN" } else { "NOT GREEN" };
     writeln!(o, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">")?;
     writeln!(o, "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")?;
@@ -124,7 +131,7 @@ fn write_page(o: &mut String, run: &RunResult) -> std::fmt::Result {
     write_totals(o, run)?;
     write_transport_matrix(o, run)?;
     write_matrix(o, run)?;
-    write_cases(o, run)?;
+    write_cases(o, run, keylog)?;
     writeln!(o, "</main>\n</body>\n</html>")
 }
 
@@ -453,7 +460,7 @@ fn write_clause_row(
     writeln!(o, "</td></tr>")
 }
 
-fn write_cases(o: &mut String, run: &RunResult) -> std::fmt::Result {
+fn write_cases(o: &mut String, run: &RunResult, keylog: Option<&str>) -> std::fmt::Result {
     let clause_ids: std::collections::HashSet<&str> =
         run.clauses.iter().map(|c| c.id.as_str()).collect();
     writeln!(o, "<section id=\"cases\">\n<h2>Cases</h2>")?;
@@ -464,7 +471,7 @@ fn write_cases(o: &mut String, run: &RunResult) -> std::fmt::Result {
         writeln!(o, "<h3 id=\"{}\">{}</h3>", anchor("section-", section), h(section))?;
         for case in cases {
             let id = anchors.get(&(case.id.as_str(), case.transport)).cloned().unwrap_or_default();
-            write_case(o, case, &id, &clause_ids)?;
+            write_case(o, case, &id, &clause_ids, keylog)?;
         }
     }
     writeln!(o, "</section>")
@@ -475,6 +482,7 @@ fn write_case(
     case: &CaseResult,
     id: &str,
     clause_ids: &std::collections::HashSet<&str>,
+    keylog: Option<&str>,
 ) -> std::fmt::Result {
     let slug = text::verdict_slug(case.verdict);
     writeln!(o, "<article class=\"case c-{slug}\" id=\"{id}\">")?;
@@ -554,6 +562,19 @@ fn write_case(
                 h(capture)
             )?,
             None => writeln!(o, "<dt>Capture</dt><dd><code>{}</code> (pcap)</dd>", h(capture))?,
+        }
+        if let Some(keylog) = keylog {
+            let link = match relative_href(keylog) {
+                Some(href) => {
+                    format!("<a class=\"keylog\" href=\"{href}\"><code>{}</code></a>", h(keylog))
+                }
+                None => format!("<code>{}</code>", h(keylog)),
+            };
+            writeln!(
+                o,
+                "<dt>TLS key log</dt><dd>{link} (the run's TLS secrets: with the capture, \
+                 Wireshark decrypts its TLS connections)</dd>"
+            )?;
         }
     }
     writeln!(o, "</dl>")?;
@@ -784,6 +805,21 @@ mod tests {
             )
         );
         assert!(page.contains("<title>+"), "no tooltip");
+    }
+
+    #[test]
+    fn a_key_log_is_named_beside_each_capture() {
+        let run = sample_run();
+        let captures = run.cases.iter().filter(|c| c.capture.is_some()).count();
+        assert!(captures > 0);
+        let without = render_html(&run);
+        assert!(!without.contains("TLS key log"));
+        let with = render_html_with_keylog(&run, Some("keylog.txt"));
+        assert_eq!(
+            with.matches("<dt>TLS key log</dt><dd><a class=\"keylog\" href=\"keylog.txt\">")
+                .count(),
+            captures
+        );
     }
 
     #[test]

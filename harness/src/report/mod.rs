@@ -32,7 +32,7 @@ pub use diff::{
     DiffEntry, DiffOptions, LeftOut, RunDiff, RunSummary, diff_runs, diff_runs_with,
     render_diff_markdown,
 };
-pub use html::render_html;
+pub use html::{render_html, render_html_with_keylog};
 pub use junit::render_junit;
 pub use markdown::render_summary;
 
@@ -118,7 +118,8 @@ pub fn write_run(run: &RunResult, reports_root: &Path) -> Result<PathBuf, Report
 }
 
 /// Writes `results.json`, `junit.xml`, `summary.md` and `report.html` into `dir` (created if
-/// needed). Everything is rendered before anything is written; each file is written to a
+/// needed). When `dir` holds a TLS key log ([`crate::capture::keylog::KEYLOG_FILE`]), the
+/// HTML report names it beside each case's capture. Everything is rendered before anything is written; each file is written to a
 /// temporary file in `dir` and renamed into place, so a reader sees either the old or the new
 /// file, never half of one.
 pub fn write_files(run: &RunResult, dir: &Path) -> Result<(), ReportError> {
@@ -132,7 +133,14 @@ pub fn write_files(run: &RunResult, dir: &Path) -> Result<(), ReportError> {
             })?,
         ),
         (SUMMARY_MD, render_summary(run)),
-        (REPORT_HTML, render_html(run)),
+        (
+            REPORT_HTML,
+            render_html_with_keylog(
+                run,
+                crate::capture::keylog::run_keylog(dir)
+                    .map(|_| crate::capture::keylog::KEYLOG_FILE),
+            ),
+        ),
     ];
     fs::create_dir_all(dir).map_err(ReportError::io("cannot create", dir))?;
     for (name, contents) in &rendered {
@@ -277,6 +285,19 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["junit.xml", "report.html", "results.json", "summary.md"]);
+    }
+
+    #[test]
+    fn a_run_folder_with_a_key_log_gets_it_named_in_the_html_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = sample_run();
+        write_files(&run, dir.path()).unwrap();
+        let page = || fs::read_to_string(dir.path().join(REPORT_HTML)).unwrap();
+        assert!(!page().contains("TLS key log"));
+        fs::write(dir.path().join(crate::capture::keylog::KEYLOG_FILE), "CLIENT_RANDOM 00 00\n")
+            .unwrap();
+        write_files(&run, dir.path()).unwrap();
+        assert!(page().contains("href=\"keylog.txt\""), "no key log link");
     }
 
     #[test]

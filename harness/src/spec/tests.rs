@@ -217,6 +217,9 @@ fn loads_lab_steps() {
 #[case::move_no_channel(LAB.replace(", channel = 11 }\n", " }\n"), Some("move_ap"), "channel")]
 #[case::move_extra(LAB.replace("channel = 11 }\n", "channel = 11, ssid = \"x\" }\n"), Some("ssid"), "unknown field `ssid`")]
 #[case::bad_packet(LAB.replace("dhcp = \"discover\"", "dhcp = \"hello\""), Some("packets"), "")]
+#[case::bad_tls_packet(LAB.replace("dhcp = \"discover\"", "tls = \"client_hello\", suite = \"0xC02F\""), Some("packets"), "suite applies to tls = \"server_hello\" only")]
+#[case::tls_hostile_alert_without_description(LAB.replace("requires = [\"lab\"]\n", "requires = [\"lab\"]\npeers = [{ kind = \"tls_hostile\", port = 4433, act = \"alert\" }]\n"), Some("peers"), "tls_hostile: `act = \"alert\"` needs `description`")]
+#[case::tls_hostile_unknown_act(LAB.replace("requires = [\"lab\"]\n", "requires = [\"lab\"]\npeers = [{ kind = \"tls_hostile\", port = 4433, act = \"dance\" }]\n"), Some("peers"), "unknown variant `dance`")]
 #[case::expect_fired_elsewhere(LAB.replace("remove_ap = \"02:00:00:00:02:01\"", "reboot = true\nexpect_fired = 1"), Some("expect_fired"), "does not go with")]
 fn refuses_bad_lab_steps(#[case] text: String, #[case] key: Option<&str>, #[case] fragment: &str) {
     let err = load(&text).expect_err("must be refused");

@@ -195,6 +195,12 @@ fn peer(check: &PeerCheck) -> String {
     if let Some(c) = check.client_cert {
         parts.push(format!("{} client certificate", if c { "a" } else { "no" }));
     }
+    if let Some(s) = &check.offered_suites {
+        parts.push(format!("offered {}", s.describe()));
+    }
+    if let Some(v) = check.offered_max_version {
+        parts.push(format!("offered TLS up to {v}"));
+    }
     parts.join(", ")
 }
 
@@ -389,6 +395,7 @@ pub fn parse(table: toml::Table) -> Result<Condition, ConditionError> {
                 version: raw.version,
                 suite: raw.suite,
                 client_cert: raw.client_cert,
+                ..PeerCheck::default()
             };
             check.validate().map_err(|m| err("peer", m))?;
             Condition::Peer { index: raw.peer.unwrap_or(0), check }

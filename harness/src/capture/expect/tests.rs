@@ -238,3 +238,70 @@ fn long_lists_are_cut() {
     assert!(msg.ends_with("\n  … and 90 more"), "{msg}");
     assert_eq!(msg.lines().count(), 1 + 10 + 1);
 }
+
+// --- TLS hellos, on an OpenSSL handshake ---------------------------------------------------
+
+#[rstest]
+#[case::chapter_suites(r#"{ sequence = [{ tls = "client_hello", dst = "127.0.0.1", port = 14434, suites = "chapter", max_version = "1.2", sni = "lab-host.lab" }, { tls = "server_hello", suite = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", version = "1.2" }] }"#, None)]
+#[case::by_number(
+    r#"{ count = { of = { tls = "server_hello", suite = "0xc02b" }, min = 1, max = 1 } }"#,
+    None
+)]
+#[case::not_offered(
+    r#"{ sequence = [{ tls = "client_hello", suites = ["0xC02F"] }] }"#,
+    Some(
+        "expected packet { tls = \"client_hello\", suites = [\"0xC02F\"] }, not seen; seen instead (2 of 7 packets):\n  #4 +3.0 ms TCP 127.0.0.1:43840 > 127.0.0.1:14434 [PSH,ACK] seq"
+    )
+)]
+#[case::other_suite(
+    r#"{ sequence = [{ tls = "server_hello", suite = "0xC02F" }] }"#,
+    Some("| TLS ServerHello version 1.2 suite 0xC02B TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256")
+)]
+#[case::tls13(r#"{ none = { tls = "client_hello", max_version = "1.3" } }"#, None)]
+#[case::hello_seen(
+    r#"{ none = { tls = "client_hello" } }"#,
+    Some("expected no packet { tls = \"client_hello\" }, seen #4 at +3.0 ms")
+)]
+fn expectations_on_the_openssl_handshake(#[case] text: &str, #[case] error: Option<&str>) {
+    #[derive(serde::Deserialize)]
+    struct T {
+        e: PacketExpect,
+    }
+    let e = toml::from_str::<T>(&format!("e = {text}")).unwrap().e;
+    match (e.check(&crate::capture::tls::testdata::packets()), error) {
+        (Ok(()), None) => {}
+        (Err(got), Some(want)) => assert!(got.contains(want), "{got}"),
+        (got, want) => panic!("{text}: got {got:?}, wanted an error containing {want:?}"),
+    }
+}
+
+#[rstest]
+#[case::suites_on_server_hello(
+    r#"{ tls = "server_hello", suites = "chapter" }"#,
+    "suites applies to tls = \"client_hello\" only"
+)]
+#[case::suite_on_client_hello(
+    r#"{ tls = "client_hello", suite = "0xC02F" }"#,
+    "suite applies to tls = \"server_hello\" only"
+)]
+#[case::unknown_set(
+    r#"{ tls = "client_hello", suites = "all" }"#,
+    "suites = \"all\": write \"chapter\""
+)]
+#[case::unknown_suite(
+    r#"{ tls = "client_hello", suites = ["TLS_FOO"] }"#,
+    "cipher suite \"TLS_FOO\" unknown"
+)]
+#[case::empty_list(r#"{ tls = "client_hello", suites = [] }"#, "give at least one suite")]
+#[case::bad_version(r#"{ tls = "server_hello", version = "2" }"#, "TLS version \"2\" unknown")]
+#[case::bad_kind(r#"{ tls = "finished" }"#, "unknown variant")]
+#[case::sni_on_tcp(r#"{ tcp = "syn", sni = "x" }"#, "sni applies to tls = \"client_hello\" only")]
+fn bad_tls_matches_are_refused(#[case] text: &str, #[case] error: &str) {
+    #[derive(Debug, serde::Deserialize)]
+    struct T {
+        #[allow(dead_code)] // read by Debug on failure only
+        m: crate::capture::PacketMatch,
+    }
+    let e = toml::from_str::<T>(&format!("m = {text}")).unwrap_err();
+    assert!(e.to_string().contains(error), "{text}: {e}");
+}
