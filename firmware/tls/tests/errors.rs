@@ -554,3 +554,39 @@ fn a_client_certificate_that_does_not_parse() {
     let f = server_against_script(config, script);
     assert_eq!(code_state(f), (TlsCode::BadHsCertificate, state::CLIENT_CERTIFICATE));
 }
+
+// --- connecting to an address (no name) ---
+
+#[test]
+fn without_a_name_the_chain_is_still_verified() {
+    let (addr, peer) = openssl_server(served_by(pki().rsa.clone()));
+    let mut s = session(&client_config(None));
+    assert_eq!(connect(addr).handshake(s.as_mut()), Progress::Established);
+    drop(s);
+    peer.join().unwrap();
+
+    let p = pki();
+    let leaf = Leaf::with_key(&p.stranger, &LeafSpec::new(KeyKind::Rsa2048), p.rsa.key.clone());
+    let f = client_against(served_by(leaf), client_config(None));
+    assert_eq!(code_state(f), (TlsCode::UntrustedCertificate, state::SERVER_CERTIFICATE));
+}
+
+#[test]
+fn verify_none_accepts_any_certificate() {
+    let p = pki();
+    let leaf = Leaf::with_key(&p.stranger, &LeafSpec::new(KeyKind::Rsa2048), p.rsa.key.clone());
+    let (addr, peer) = openssl_server(served_by(leaf));
+    let mut config = client_config(Some("example.org"));
+    config.verify = Verify::None;
+    config.now_utc = 0;
+    let mut s = session(&config);
+    assert_eq!(connect(addr).handshake(s.as_mut()), Progress::Established);
+    drop(s);
+    peer.join().unwrap();
+}
+
+#[test]
+fn the_engine_can_move_to_the_platforms_thread() {
+    fn is_send<T: Send>(_: &T) {}
+    is_send(&engine());
+}
