@@ -590,3 +590,27 @@ fn the_engine_can_move_to_the_platforms_thread() {
     fn is_send<T: Send>(_: &T) {}
     is_send(&engine());
 }
+
+#[test]
+fn a_broken_certificate_verify() {
+    let p = pki();
+    let mut config = server_config(&p.rsa);
+    config.verify = Verify::Required;
+    // The premaster secret, encrypted to the module's RSA key as a ClientKeyExchange.
+    let mut premaster = [0u8; 48];
+    premaster[..2].copy_from_slice(&[3, 3]);
+    let rsa = p.rsa.key.rsa().unwrap();
+    let mut enc = vec![0u8; rsa.size() as usize];
+    let n = rsa.public_encrypt(&premaster, &mut enc, openssl::rsa::Padding::PKCS1).unwrap();
+    let mut cke = (n as u16).to_be_bytes().to_vec();
+    cke.extend_from_slice(&enc[..n]);
+    let script = vec![
+        Step::Send(client_hello(0x002F)),
+        Step::Read(Some(14)),
+        Step::Send(certificate_msg(&p.ec.cert.to_der().unwrap())),
+        Step::Send(handshake_msg(16, &cke)),
+        Step::Send(handshake_msg(15, &[0])),
+    ];
+    let f = server_against_script(config, script);
+    assert_eq!(code_state(f), (TlsCode::BadHsCertificateVerify, state::CERTIFICATE_VERIFY));
+}
