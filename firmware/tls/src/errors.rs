@@ -98,14 +98,20 @@ pub const ROWS: [(TlsCode, &str); 41] = [
         "... in state 2 (SERVER_HELLO); also the server's handshake_failure alert (not that: 5032)",
     ),
     (TlsCode::BadHsCertificate, "... in states 3 and 7 (SERVER_CERTIFICATE, CLIENT_CERTIFICATE)"),
-    (TlsCode::BadHsCertificateRequest, "... in state 5 (CERTIFICATE_REQUEST)"),
+    (
+        TlsCode::BadHsCertificateRequest,
+        "... in state 5 (CERTIFICATE_REQUEST; mbedTLS is already in 6 when it parses the message, the session reports 5)",
+    ),
     (
         TlsCode::BadHsServerKeyExchange,
         "... in state 4 (SERVER_KEY_EXCHANGE), a bad signature included",
     ),
     (TlsCode::BadHsServerHelloDone, "... in state 6 (SERVER_HELLO_DONE)"),
     (TlsCode::BadHsClientKeyExchange, "... in state 8 (CLIENT_KEY_EXCHANGE)"),
-    (TlsCode::BadHsCertificateVerify, "... in state 9 (CERTIFICATE_VERIFY)"),
+    (
+        TlsCode::BadHsCertificateVerify,
+        "... in state 9 (CERTIFICATE_VERIFY; mbedTLS is already in 10 when it parses the message, the session reports 9)",
+    ),
     (TlsCode::BadHsChangeCipherSpec, "... in states 10 and 12 (CHANGE_CIPHER_SPEC)"),
     (TlsCode::BadHsFinished, "... in states 11 and 13 (FINISHED)"),
     (TlsCode::HandshakeTimeout, "never: the core's handshake timer"),

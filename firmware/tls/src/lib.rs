@@ -207,14 +207,17 @@ impl MbedTlsSession {
     /// Records the failure of an mbedTLS call; its alert (if any) is already in the output.
     fn fail(&mut self, error: i32) {
         let mut state = chapter_state(self.ssl.state());
-        // mbedTLS moves on to SERVER_HELLO_DONE before it parses a CertificateRequest:
-        // a failure there belongs to the CertificateRequest.
+        // mbedTLS 3.6 moves on to the next state before it parses a CertificateRequest
+        // (client) or a CertificateVerify (server): a failure there belongs to the message.
         const CERTIFICATE_REQUEST_MSG: u8 = 13;
-        if self.side == Side::Client
-            && state == tls::state::SERVER_HELLO_DONE
-            && self.ssl.last_handshake_type() == Some(CERTIFICATE_REQUEST_MSG)
-        {
-            state = tls::state::CERTIFICATE_REQUEST;
+        const CERTIFICATE_VERIFY_MSG: u8 = 15;
+        let parsed_late = match (self.side, self.ssl.last_handshake_type()) {
+            (Side::Client, Some(CERTIFICATE_REQUEST_MSG)) => Some(tls::state::CERTIFICATE_REQUEST),
+            (Side::Server, Some(CERTIFICATE_VERIFY_MSG)) => Some(tls::state::CERTIFICATE_VERIFY),
+            _ => None,
+        };
+        if let Some(message_state) = parsed_late.filter(|s| state == s + 1) {
+            state = message_state;
         }
         let alert = if error == sys::MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE {
             self.ssl.received_alert()

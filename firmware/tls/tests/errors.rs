@@ -554,3 +554,63 @@ fn a_client_certificate_that_does_not_parse() {
     let f = server_against_script(config, script);
     assert_eq!(code_state(f), (TlsCode::BadHsCertificate, state::CLIENT_CERTIFICATE));
 }
+
+// --- connecting to an address (no name) ---
+
+#[test]
+fn without_a_name_the_chain_is_still_verified() {
+    let (addr, peer) = openssl_server(served_by(pki().rsa.clone()));
+    let mut s = session(&client_config(None));
+    assert_eq!(connect(addr).handshake(s.as_mut()), Progress::Established);
+    drop(s);
+    peer.join().unwrap();
+
+    let p = pki();
+    let leaf = Leaf::with_key(&p.stranger, &LeafSpec::new(KeyKind::Rsa2048), p.rsa.key.clone());
+    let f = client_against(served_by(leaf), client_config(None));
+    assert_eq!(code_state(f), (TlsCode::UntrustedCertificate, state::SERVER_CERTIFICATE));
+}
+
+#[test]
+fn verify_none_accepts_any_certificate() {
+    let p = pki();
+    let leaf = Leaf::with_key(&p.stranger, &LeafSpec::new(KeyKind::Rsa2048), p.rsa.key.clone());
+    let (addr, peer) = openssl_server(served_by(leaf));
+    let mut config = client_config(Some("example.org"));
+    config.verify = Verify::None;
+    config.now_utc = 0;
+    let mut s = session(&config);
+    assert_eq!(connect(addr).handshake(s.as_mut()), Progress::Established);
+    drop(s);
+    peer.join().unwrap();
+}
+
+#[test]
+fn the_engine_can_move_to_the_platforms_thread() {
+    fn is_send<T: Send>(_: &T) {}
+    is_send(&engine());
+}
+
+#[test]
+fn a_broken_certificate_verify() {
+    let p = pki();
+    let mut config = server_config(&p.rsa);
+    config.verify = Verify::Required;
+    // The premaster secret, encrypted to the module's RSA key as a ClientKeyExchange.
+    let mut premaster = [0u8; 48];
+    premaster[..2].copy_from_slice(&[3, 3]);
+    let rsa = p.rsa.key.rsa().unwrap();
+    let mut enc = vec![0u8; rsa.size() as usize];
+    let n = rsa.public_encrypt(&premaster, &mut enc, openssl::rsa::Padding::PKCS1).unwrap();
+    let mut cke = (n as u16).to_be_bytes().to_vec();
+    cke.extend_from_slice(&enc[..n]);
+    let script = vec![
+        Step::Send(client_hello(0x002F)),
+        Step::Read(Some(14)),
+        Step::Send(certificate_msg(&p.ec.cert.to_der().unwrap())),
+        Step::Send(handshake_msg(16, &cke)),
+        Step::Send(handshake_msg(15, &[0])),
+    ];
+    let f = server_against_script(config, script);
+    assert_eq!(code_state(f), (TlsCode::BadHsCertificateVerify, state::CERTIFICATE_VERIFY));
+}
