@@ -57,6 +57,9 @@ pub enum Fault {
     },
     /// The module's next `count` writes to `store` fail (a failing flash part).
     StoreFail { store: FaultStore, count: u32 },
+    /// Until the faults are cleared, the module's TLS stack may hold at most `bytes` at once
+    /// (a module short of RAM: `TLS malloc failed`).
+    TlsHeap { bytes: usize },
 }
 
 /// A storage area of the module a [`Fault::StoreFail`] hits.

@@ -283,6 +283,12 @@ pub trait TlsSession {
     fn state(&self) -> u8;
     /// The negotiated suite and version, once established.
     fn negotiated(&self) -> Option<(Suite, TlsVersion)>;
+    /// Whether the engine was refused memory during this session: the module then logs
+    /// `TLS malloc failed` whatever code the failure carries (mbedTLS turns some refusals
+    /// into other errors, as the chapter's own example shows: 5035 after it).
+    fn alloc_failed(&self) -> bool {
+        false
+    }
 }
 
 /// The platform's TLS stack: makes sessions.

@@ -51,6 +51,9 @@
 //! * `{"kind":"store_fail","store":"nvm"|"files","count":N}`: the module's next N writes to
 //!   that store fail (the settings `save` writes, or the file system), as a failing flash
 //!   part would; what was stored before stays.
+//! * `{"kind":"tls_heap","bytes":N}`: from now until `clear_faults`, the module's TLS stack
+//!   may hold at most N bytes at once (a module short of RAM: `TLS malloc failed`); cleared,
+//!   the budget is the one the module started with (`--tls-heap`).
 //!
 //! `fired` counts how often a fault acted; `armed` says whether it still can.
 //!
@@ -140,6 +143,9 @@ pub enum FaultSpec {
         store: StoreName,
         #[serde(default = "one")]
         count: u32,
+    },
+    TlsHeap {
+        bytes: usize,
     },
 }
 
@@ -246,6 +252,7 @@ impl FaultSpec {
                 },
                 count: *count,
             },
+            FaultSpec::TlsHeap { bytes } => FaultKind::TlsHeap { bytes: *bytes },
         })
     }
 }
@@ -286,7 +293,11 @@ fn handle(radio: &mut Radio, ip: Option<[u8; 4]>, request: Request) -> Result<Va
             json!({"ok": true, "aps": aps})
         }
         Request::Fault { fault } => {
-            let id = radio.inject(fault.to_kind()?).map_err(|e| e.0)?;
+            let kind = fault.to_kind()?;
+            if let FaultKind::TlsHeap { bytes } = kind {
+                gecko_tls::set_heap_budget(Some(bytes));
+            }
+            let id = radio.inject(kind).map_err(|e| e.0)?;
             json!({"ok": true, "id": id})
         }
         Request::FaultStatus { id } => {
@@ -295,6 +306,7 @@ fn handle(radio: &mut Radio, ip: Option<[u8; 4]>, request: Request) -> Result<Va
         }
         Request::ClearFaults {} => {
             radio.clear_faults();
+            gecko_tls::set_heap_budget(crate::tls_heap_default());
             json!({"ok": true})
         }
         Request::Events { since } => {

@@ -363,6 +363,7 @@ fn tls_engine(config: &SimConfig) -> Box<dyn TlsEngine> {
         }
     });
     let mut engine = gecko_tls::MbedTls::new(rng);
+    let _ = TLS_HEAP.set(config.tls_heap);
     gecko_tls::set_heap_budget(config.tls_heap);
     if let Some(path) = config.tls_keylog.clone() {
         engine.set_keylog(Box::new(move |line: &str| {
@@ -377,6 +378,14 @@ fn tls_engine(config: &SimConfig) -> Box<dyn TlsEngine> {
         }));
     }
     Box::new(engine)
+}
+
+/// The TLS heap budget the module started with (`--tls-heap`), which clearing the lab's
+/// faults restores.
+static TLS_HEAP: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+
+pub(crate) fn tls_heap_default() -> Option<usize> {
+    TLS_HEAP.get().copied().flatten()
 }
 
 fn random_seed() -> u64 {

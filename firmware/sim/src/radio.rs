@@ -77,6 +77,9 @@ pub enum FaultKind {
     /// but lab equipment all the same: it stands for a worn or failing part, and goes
     /// through the same lab channel, ids and counts.
     StoreFail { store: Store, count: u32 },
+    /// The TLS stack may hold at most `bytes` at once until the faults are cleared (a module
+    /// short of RAM); the lab channel sets the budget, the radio only keeps the record.
+    TlsHeap { bytes: usize },
 }
 
 /// A storage area of the simulated module.
@@ -97,6 +100,7 @@ impl FaultKind {
             FaultKind::DropAp { .. } => "drop_ap",
             FaultKind::DhcpSilent { .. } => "dhcp_silent",
             FaultKind::StoreFail { .. } => "store_fail",
+            FaultKind::TlsHeap { .. } => "tls_heap",
         }
     }
 
@@ -111,6 +115,7 @@ impl FaultKind {
             FaultKind::DhcpSilent { count: Some(count) } => format!("count={count}"),
             FaultKind::DhcpSilent { count: None } => "until cleared".to_string(),
             FaultKind::StoreFail { store, count } => format!("store={store:?} count={count}"),
+            FaultKind::TlsHeap { bytes } => format!("bytes={bytes}"),
         };
         format!("{} {args}", self.name())
     }
@@ -124,6 +129,7 @@ impl FaultKind {
             | FaultKind::StoreFail { count, .. } => Some(*count),
             FaultKind::DropAp { .. } => Some(1),
             FaultKind::DhcpSilent { count } => *count,
+            FaultKind::TlsHeap { .. } => None,
         }
     }
 }

@@ -143,6 +143,7 @@ impl TlsEngine for MbedTls {
             keylog: self.keylog_enabled(),
         };
         let own_cert = config.cert.is_some();
+        let refusals = heap_refusals();
         let ssl = Ssl::new(&params).map_err(|error| {
             let failure = Failure {
                 error,
@@ -160,6 +161,7 @@ impl TlsEngine for MbedTls {
             own_cert,
             phase: Phase::Handshaking,
             plaintext: Vec::new(),
+            refusals,
             #[cfg(feature = "keylog")]
             keylog: self.keylog.clone(),
         }))
@@ -181,6 +183,9 @@ pub struct MbedTlsSession {
     own_cert: bool,
     phase: Phase,
     plaintext: Vec<u8>,
+    /// The engine's count of refused allocations when the session began: one more since
+    /// means this session (or one beside it) was refused memory.
+    refusals: usize,
     #[cfg(feature = "keylog")]
     keylog: Option<KeylogSink>,
 }
@@ -362,5 +367,9 @@ impl TlsSession for MbedTlsSession {
             _ => return None,
         };
         Some((suite, version))
+    }
+
+    fn alloc_failed(&self) -> bool {
+        heap_refusals() > self.refusals
     }
 }

@@ -284,7 +284,7 @@ impl TlsLayer {
         if close {
             self.raw.push_back(NetRequest::Close { conn });
         }
-        if failure.code == TlsCode::OutOfMemory {
+        if failure.code == TlsCode::OutOfMemory || s.session.alloc_failed() {
             passed.logs.push((console::level::ERROR, "TLS malloc failed".into()));
         }
         if let Some(held) = &s.held {
