@@ -252,7 +252,9 @@ impl FaultSpec {
                 },
                 count: *count,
             },
-            FaultSpec::TlsHeap { bytes } => FaultKind::TlsHeap { bytes: *bytes },
+            FaultSpec::TlsHeap { bytes } => {
+                FaultKind::TlsHeap { bytes: *bytes, refused_before: gecko_tls::heap_refusals() }
+            }
         })
     }
 }
@@ -294,7 +296,7 @@ fn handle(radio: &mut Radio, ip: Option<[u8; 4]>, request: Request) -> Result<Va
         }
         Request::Fault { fault } => {
             let kind = fault.to_kind()?;
-            if let FaultKind::TlsHeap { bytes } = kind {
+            if let FaultKind::TlsHeap { bytes, .. } = kind {
                 gecko_tls::set_heap_budget(Some(bytes));
             }
             let id = radio.inject(kind).map_err(|e| e.0)?;
@@ -302,7 +304,14 @@ fn handle(radio: &mut Radio, ip: Option<[u8; 4]>, request: Request) -> Result<Va
         }
         Request::FaultStatus { id } => {
             let fault = radio.fault(id).ok_or_else(|| format!("no fault with id {id}"))?;
-            json!({"ok": true, "fired": fault.fired, "armed": fault.armed()})
+            let fired = match fault.kind {
+                FaultKind::TlsHeap { refused_before, .. } => {
+                    u32::try_from(gecko_tls::heap_refusals().saturating_sub(refused_before))
+                        .unwrap_or(u32::MAX)
+                }
+                _ => fault.fired,
+            };
+            json!({"ok": true, "fired": fired, "armed": fault.armed()})
         }
         Request::ClearFaults {} => {
             radio.clear_faults();

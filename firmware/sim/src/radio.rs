@@ -79,7 +79,9 @@ pub enum FaultKind {
     StoreFail { store: Store, count: u32 },
     /// The TLS stack may hold at most `bytes` at once until the faults are cleared (a module
     /// short of RAM); the lab channel sets the budget, the radio only keeps the record.
-    TlsHeap { bytes: usize },
+    /// `refused_before`: the TLS stack's count of refused allocations when it was armed (it
+    /// fired as often as that count has grown since).
+    TlsHeap { bytes: usize, refused_before: usize },
 }
 
 /// A storage area of the simulated module.
@@ -115,7 +117,7 @@ impl FaultKind {
             FaultKind::DhcpSilent { count: Some(count) } => format!("count={count}"),
             FaultKind::DhcpSilent { count: None } => "until cleared".to_string(),
             FaultKind::StoreFail { store, count } => format!("store={store:?} count={count}"),
-            FaultKind::TlsHeap { bytes } => format!("bytes={bytes}"),
+            FaultKind::TlsHeap { bytes, .. } => format!("bytes={bytes}"),
         };
         format!("{} {args}", self.name())
     }
