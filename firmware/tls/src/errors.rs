@@ -140,7 +140,7 @@ pub const UNREACHABLE: &[(TlsCode, &str)] = &[
     ),
     (
         TlsCode::UnknownCipher,
-        "every cipher of the 12 suites is compiled in; a suite outside the offer is an ILLEGAL_PARAMETER in the ServerHello (5022)",
+        "every cipher of the 12 suites is compiled in; a suite outside the offer is an ILLEGAL_PARAMETER while the ServerHello is read",
     ),
     (TlsCode::NoSessionFound, "no session cache and no tickets: nothing is ever resumed"),
     (
@@ -159,10 +159,6 @@ pub const UNREACHABLE: &[(TlsCode, &str)] = &[
     (
         TlsCode::NoData,
         "mbedTLS 3.6 has no such error: no input is WANT_READ, the end of the TCP stream is 5001 or a close",
-    ),
-    (
-        TlsCode::UnsupportedExtension,
-        "mbedTLS 3.6 returns it from TLS 1.3 code only; TLS 1.2 ignores unknown extensions",
     ),
 ];
 
