@@ -131,6 +131,39 @@ fn unhex(hex: &str) -> Option<Vec<u8>> {
     (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
 }
 
+/// Gathers the key logs the run's simulated modules wrote in their work directories
+/// (`<run dir>/<module>/`[`crate::session::TLS_KEYLOG_FILE`]) into the run's one key log,
+/// `<run dir>/keylog.txt`, each line once, so one file decrypts every capture of the run.
+/// Writes nothing when no module wrote secrets.
+pub fn gather(run_dir: &Path) -> std::io::Result<Option<PathBuf>> {
+    let mut modules: Vec<PathBuf> = match std::fs::read_dir(run_dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.path().join(crate::session::TLS_KEYLOG_FILE))
+            .filter(|p| p.is_file())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    modules.sort();
+    let mut seen = std::collections::HashSet::new();
+    let mut out = String::new();
+    for path in modules {
+        for line in std::fs::read_to_string(&path)?.lines() {
+            if !line.trim().is_empty() && seen.insert(line.to_string()) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    if out.is_empty() {
+        return Ok(None);
+    }
+    let path = run_dir.join(KEYLOG_FILE);
+    std::fs::write(&path, out)?;
+    Ok(Some(path))
+}
+
 /// The key log of a run, if the run directory has one: `<run dir>/keylog.txt`.
 pub fn run_keylog(run_dir: &Path) -> Option<PathBuf> {
     let path = run_dir.join(KEYLOG_FILE);

@@ -112,6 +112,8 @@ pub fn write_run(run: &RunResult, reports_root: &Path) -> Result<PathBuf, Report
     check_run_id(&run.run_id, reports_root)?;
     let dir = reports_root.join(&run.run_id);
     fs::create_dir_all(&dir).map_err(ReportError::io("cannot create", &dir))?;
+    crate::capture::keylog::gather(&dir)
+        .map_err(ReportError::io("cannot gather the TLS key logs in", &dir))?;
     write_files(run, &dir)?;
     point_latest(reports_root, &run.run_id)?;
     Ok(dir)
