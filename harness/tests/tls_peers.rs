@@ -306,7 +306,7 @@ fn a_captured_openssl_pair_is_read_and_decrypted() {
     assert!(e.contains("| TLS ClientHello version 1.2 max 1.2"), "{e}");
     // Decryption with the key log.
     match keylog::decrypt(&pcap, &keylog_path) {
-        Err(keylog::KeylogError::Missing) => eprintln!("SKIPPED decryption: no tshark"),
+        Err(keylog::KeylogError::Missing(_)) => eprintln!("SKIPPED decryption: no tshark"),
         Err(e) => panic!("{e}"),
         Ok(data) => {
             let from = |client: bool| -> Vec<u8> {

@@ -16,10 +16,10 @@ pub const TSHARK: &str = "tshark";
 #[derive(Debug, thiserror::Error)]
 pub enum KeylogError {
     #[error(
-        "`{TSHARK}` is not installed (or not on PATH): decrypting TLS in captures needs it \
+        "`{0}` is not installed (or not on PATH): decrypting TLS in captures needs tshark \
          (Debian: apt-get install tshark)"
     )]
-    Missing,
+    Missing(String),
     #[error("cannot run `{TSHARK}`: {0}")]
     Spawn(std::io::Error),
     #[error("no such {what} {}", path.display())]
@@ -51,6 +51,15 @@ pub struct AppData {
 /// gives the decrypted bytes of either side whatever they are. TLS is found on any port by
 /// tshark's heuristics.
 pub fn decrypt(pcap: &Path, keylog: &Path) -> Result<Vec<AppData>, KeylogError> {
+    decrypt_with(TSHARK, pcap, keylog)
+}
+
+/// [`decrypt`] with another `tshark` program (a path, or a name looked up on `PATH`).
+pub fn decrypt_with(
+    tshark_program: &str,
+    pcap: &Path,
+    keylog: &Path,
+) -> Result<Vec<AppData>, KeylogError> {
     for (what, path) in [("capture", pcap), ("key log", keylog)] {
         if !path.is_file() {
             return Err(KeylogError::NoFile { what, path: path.to_path_buf() });
@@ -58,6 +67,7 @@ pub fn decrypt(pcap: &Path, keylog: &Path) -> Result<Vec<AppData>, KeylogError> 
     }
     let keylog_opt = format!("tls.keylog_file:{}", keylog.display());
     let streams = tshark(
+        tshark_program,
         pcap,
         &["-o", &keylog_opt, "-Y", "tls.app_data", "-T", "fields", "-e", "tcp.stream"],
     )?;
@@ -77,14 +87,14 @@ pub fn decrypt(pcap: &Path, keylog: &Path) -> Result<Vec<AppData>, KeylogError> 
         args.push(format!("follow,tls,raw,{n}"));
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    parse_follow(&tshark(pcap, &args)?)
+    parse_follow(&tshark(tshark_program, pcap, &args)?)
 }
 
-fn tshark(pcap: &Path, args: &[&str]) -> Result<String, KeylogError> {
+fn tshark(program: &str, pcap: &Path, args: &[&str]) -> Result<String, KeylogError> {
     let output =
-        Command::new(TSHARK).arg("-r").arg(pcap).args(args).output().map_err(|e| {
+        Command::new(program).arg("-r").arg(pcap).args(args).output().map_err(|e| {
             match e.kind() {
-                std::io::ErrorKind::NotFound => KeylogError::Missing,
+                std::io::ErrorKind::NotFound => KeylogError::Missing(program.to_string()),
                 _ => KeylogError::Spawn(e),
             }
         })?;
@@ -202,6 +212,16 @@ mod tests {
         let e = decrypt(&dir.path().join("none.pcap"), &dir.path().join("k")).unwrap_err();
         assert!(e.to_string().contains("no such capture"), "{e}");
         assert_eq!(run_keylog(dir.path()), None);
+        // A missing program, and tshark failing on a file that is not a capture.
+        let pcap = dir.path().join("not.pcap");
+        std::fs::write(&pcap, "not a capture").unwrap();
+        let e = decrypt_with("/nonexistent/tshark", &pcap, &pcap).unwrap_err();
+        assert!(matches!(&e, KeylogError::Missing(p) if p == "/nonexistent/tshark"), "{e}");
+        assert!(e.to_string().contains("apt-get install tshark"), "{e}");
+        if std::process::Command::new(TSHARK).arg("--version").output().is_ok() {
+            let e = decrypt(&pcap, &pcap).unwrap_err();
+            assert!(matches!(&e, KeylogError::Failed { stderr, .. } if !stderr.is_empty()), "{e}");
+        }
         std::fs::write(dir.path().join(KEYLOG_FILE), "").unwrap();
         assert_eq!(run_keylog(dir.path()), Some(dir.path().join(KEYLOG_FILE)));
     }
