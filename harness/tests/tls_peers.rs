@@ -115,6 +115,10 @@ fn huge(bytes: usize) -> TlsHostileSpec {
 #[case::bad_extension(hostile(HostileAt::ClientHello, HostileAct::BadExtension), &["unsolicited extension", "bad extension", "unsupported extension"][..])]
 #[case::unoffered_suite(hostile(HostileAt::ClientHello, HostileAct::UnofferedSuite), &["wrong cipher returned"][..])]
 #[case::tamper(hostile(HostileAt::ClientHello, HostileAct::Tamper), &["bad record mac", "decryption failed"][..])]
+#[case::app_data(hostile(HostileAt::ClientHello, HostileAct::AppData), &["unexpected record", "unexpected message"][..])]
+#[case::bad_key_exchange(hostile(HostileAt::ClientHello, HostileAct::BadKeyExchange), &["length", "decode", "bad", "curve"][..])]
+#[case::bad_certificate_request(hostile(HostileAt::ClientHello, HostileAct::BadCertificateRequest), &["length", "decode"][..])]
+#[case::hello_done_body(hostile(HostileAt::ClientHello, HostileAct::HelloDoneBody), &["excessive message size", "length", "decode"][..])]
 fn an_openssl_client_fails_against_each_misbehaviour(
     #[case] spec: TlsHostileSpec,
     #[case] errors: &[&str],

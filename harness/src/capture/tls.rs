@@ -160,6 +160,8 @@ impl std::str::FromStr for Version {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientHello {
     pub legacy_version: Version,
+    /// The client's random (signed over by a server's key exchange).
+    pub random: [u8; 32],
     /// Cipher suites in the order offered (signalling values included).
     pub suites: Vec<u16>,
     /// Extension numbers in the order sent.
@@ -455,13 +457,15 @@ fn client_hello(body: &[u8]) -> Result<ClientHello, TlsError> {
     let what = "ClientHello";
     let mut r = Reader { what, b: body };
     let legacy_version = Version(r.u16("version")?);
-    r.take(32, "random")?;
+    let mut random = [0u8; 32];
+    random.copy_from_slice(r.take(32, "random")?);
     r.vec(1, "session id")?;
     let suites = Reader::u16_list(r.vec(2, "cipher suites")?, what, "cipher suites")?;
     r.vec(1, "compression methods")?;
     let exts = extensions(&mut r)?;
     let mut hello = ClientHello {
         legacy_version,
+        random,
         suites,
         extensions: exts.iter().map(|(t, _)| *t).collect(),
         supported_versions: None,

@@ -34,6 +34,9 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const TAMPER_GREETING: &[u8] = b"hello from the lab\n";
 /// Handshake message type Certificate, ServerHelloDone, Finished.
 const CERTIFICATE: u8 = 11;
+const SERVER_KEY_EXCHANGE: u8 = 12;
+const CERTIFICATE_REQUEST: u8 = 13;
+const SERVER_HELLO_DONE: u8 = 14;
 const FINISHED: u8 = 20;
 /// The extension a `bad_extension` ServerHello carries: ALPN choosing `h2`, which a client
 /// that sent no ALPN must refuse (RFC 7301 §3.1; unknown numbers are tolerated by some
@@ -110,7 +113,7 @@ fn u24(n: usize) -> [u8; 3] {
 /// offered, plus `extra` extensions.
 fn server_hello(hello: &ClientHello, suite: u16, extra: &[(u16, &[u8])]) -> Vec<u8> {
     let mut b = 0x0303u16.to_be_bytes().to_vec();
-    b.extend((0u8..32).map(|i| i.wrapping_mul(7).wrapping_add(1)));
+    b.extend_from_slice(&SERVER_RANDOM);
     b.push(0); // no session id
     b.extend_from_slice(&suite.to_be_bytes());
     b.push(0); // null compression
@@ -129,6 +132,44 @@ fn server_hello(hello: &ClientHello, suite: u16, extra: &[(u16, &[u8])]) -> Vec<
     }
     handshake(SERVER_HELLO, &b)
 }
+
+/// An ECDHE ServerKeyExchange body (named curve secp256r1, a fresh point) signed with the
+/// peer's P-256 key over both randoms and the parameters (ecdsa_secp256r1_sha256), as a TLS
+/// 1.2 server sends it: valid, so that the message after it is the one that fails.
+fn signed_key_exchange(
+    hello: &ClientHello,
+    id: &Identity,
+) -> Result<Vec<u8>, openssl::error::ErrorStack> {
+    use openssl::{bn, ec, hash, nid, sign};
+    let group = ec::EcGroup::from_curve_name(nid::Nid::X9_62_PRIME256V1)?;
+    let ephemeral = ec::EcKey::generate(&group)?;
+    let mut ctx = bn::BigNumContext::new()?;
+    let point =
+        ephemeral.public_key().to_bytes(&group, ec::PointConversionForm::UNCOMPRESSED, &mut ctx)?;
+    let mut params = vec![3, 0x00, 0x17, u8::try_from(point.len()).unwrap_or(65)];
+    params.extend_from_slice(&point);
+    let mut signer = sign::Signer::new(hash::MessageDigest::sha256(), &id.key)?;
+    signer.update(&hello.random)?;
+    signer.update(&SERVER_RANDOM)?;
+    signer.update(&params)?;
+    let signature = signer.sign_to_vec()?;
+    let mut body = params;
+    body.extend_from_slice(&[0x04, 0x03]);
+    body.extend_from_slice(&u16::try_from(signature.len()).unwrap_or(0).to_be_bytes());
+    body.extend_from_slice(&signature);
+    Ok(body)
+}
+
+/// The server random of every ServerHello this peer sends.
+const SERVER_RANDOM: [u8; 32] = {
+    let mut r = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        r[i] = (i as u8).wrapping_mul(7).wrapping_add(1);
+        i += 1;
+    }
+    r
+};
 
 /// A Certificate message: the peer's certificate, repeated until the message has at least
 /// `min_bytes` bytes (one copy when 0).
@@ -322,6 +363,24 @@ impl Conn<'_> {
                 flight.extend(server_hello(&hello, suite, &[]));
                 flight.extend(certificate(&id.cert_der, spec.cert_bytes()));
             }
+            HostileAct::AppData => {}
+            HostileAct::BadKeyExchange => {
+                flight.extend(server_hello(&hello, suite, &[]));
+                flight.extend(certificate(&id.cert_der, 0));
+                flight.extend(handshake(SERVER_KEY_EXCHANGE, &[0xff, 0xff, 0xff]));
+            }
+            HostileAct::BadCertificateRequest | HostileAct::HelloDoneBody => {
+                flight.extend(server_hello(&hello, suite, &[]));
+                flight.extend(certificate(&id.cert_der, 0));
+                let ske = signed_key_exchange(&hello, id)
+                    .map_err(|e| Closed::Error(format!("sign the key exchange: {e}")))?;
+                flight.extend(handshake(SERVER_KEY_EXCHANGE, &ske));
+                if spec.act == HostileAct::BadCertificateRequest {
+                    flight.extend(handshake(CERTIFICATE_REQUEST, &[0xff]));
+                } else {
+                    flight.extend(handshake(SERVER_HELLO_DONE, &[0]));
+                }
+            }
             _ => {
                 if !replace_at_hello {
                     flight.extend(server_hello(&hello, suite, &[]));
@@ -336,7 +395,10 @@ impl Conn<'_> {
             HostileAct::Stall
             | HostileAct::BadExtension
             | HostileAct::UnofferedSuite
-            | HostileAct::HugeCertificate => {
+            | HostileAct::HugeCertificate
+            | HostileAct::BadKeyExchange
+            | HostileAct::BadCertificateRequest
+            | HostileAct::HelloDoneBody => {
                 self.send(&out)?;
                 return Ok(self.hold());
             }
@@ -382,6 +444,7 @@ impl Conn<'_> {
             HostileAct::UnexpectedMessage => {
                 out.extend(record(HANDSHAKE, 0x0303, &handshake(FINISHED, &[0; 12])));
             }
+            HostileAct::AppData => out.extend(record(APPLICATION_DATA, 0x0303, &[0; 16])),
             HostileAct::Tamper => {}
         }
         self.send(&out)?;

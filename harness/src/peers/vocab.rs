@@ -213,6 +213,10 @@ impl TlsHostileSpec {
                 | HostileAct::UnofferedSuite
                 | HostileAct::HugeCertificate
                 | HostileAct::Tamper
+                | HostileAct::AppData
+                | HostileAct::BadKeyExchange
+                | HostileAct::BadCertificateRequest
+                | HostileAct::HelloDoneBody
         );
         if fixed && self.at != HostileAt::ClientHello {
             return Err(format!(
@@ -272,6 +276,18 @@ pub enum HostileAct {
     /// A real handshake (OpenSSL, TLS 1.2), then the first application data record with a
     /// byte of its MAC flipped (5006 ERROR_INVALID_MAC).
     Tamper,
+    /// An application data record where the ServerHello belongs (5017
+    /// ERROR_UNEXPECTED_MESSAGE).
+    AppData,
+    /// ServerHello and Certificate, then a ServerKeyExchange that does not parse (5025
+    /// ERROR_BAD_HS_SERVER_KEY_EXCHANGE).
+    BadKeyExchange,
+    /// ServerHello, Certificate, a ServerKeyExchange signed with the certificate's key, then a
+    /// CertificateRequest that does not parse (5024 ERROR_BAD_HS_CERTIFICATE_REQUEST).
+    BadCertificateRequest,
+    /// ServerHello, Certificate, a signed ServerKeyExchange, then a ServerHelloDone with a body
+    /// (5026 ERROR_BAD_HS_SERVER_HELLO_DONE).
+    HelloDoneBody,
 }
 
 impl HostileAct {
@@ -289,6 +305,10 @@ impl HostileAct {
             HostileAct::HugeCertificate => "huge_certificate",
             HostileAct::BadExtension => "bad_extension",
             HostileAct::UnofferedSuite => "unoffered_suite",
+            HostileAct::AppData => "app_data",
+            HostileAct::BadKeyExchange => "bad_key_exchange",
+            HostileAct::BadCertificateRequest => "bad_certificate_request",
+            HostileAct::HelloDoneBody => "hello_done_body",
             HostileAct::Tamper => "tamper",
         }
     }
