@@ -48,6 +48,8 @@ const DAY: i64 = 86_400;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyAlg {
     Rsa2048,
+    /// A key too short for today's rules (a module refuses it: ERROR_INVALID_MODULUS_SIZE).
+    Rsa1024,
     P256,
 }
 
@@ -112,7 +114,7 @@ const fn m(
 }
 
 use Flaw as F;
-use KeyAlg::{P256, Rsa2048};
+use KeyAlg::{P256, Rsa1024, Rsa2048};
 use Role::{Client, IntermediateCa, RootCa, Server};
 use Validity::{Expired, NotYetValid, Valid};
 
@@ -139,6 +141,7 @@ pub const MATERIALS: &[Material] = &[
     m("server-p256-no-digital-signature", "lab host, P-256, key usage keyAgreement only", P256, Server, Some("ca-p256"), Valid, F::NoDigitalSignature),
     m("server-rsa-chained", "lab host, RSA, from ca-int (send its .chain)", Rsa2048, Server, Some("ca-int"), Valid, F::None),
     m("server-rsa-oversized", "lab host, RSA, from ca-rsa, a 20 KB extension", Rsa2048, Server, Some("ca-rsa"), Valid, F::Oversized),
+    m("server-rsa1024", "lab host, a 1024-bit RSA key, from ca-rsa", Rsa1024, Server, Some("ca-rsa"), Valid, F::None),
     m("client-rsa", "client, RSA, from ca-rsa", Rsa2048, Client, Some("ca-rsa"), Valid, F::None),
     m("client-p256", "client, P-256, from ca-p256", P256, Client, Some("ca-p256"), Valid, F::None),
     m("client-untrusted", "client, P-256, from ca-untrusted", P256, Client, Some("ca-untrusted"), Valid, F::None),
@@ -347,14 +350,22 @@ impl Pki {
             let name = mat.name;
             let (key, key_der) = make_key(mat)?;
             let params = params(mat, index)?;
-            let cert = match mat.issuer {
-                None => params.self_signed(&key).map_err(make_err(name))?,
-                Some(by) => {
+            let cert = match (mat.issuer, &key) {
+                (None, Key::Pair(key)) => params.self_signed(key).map_err(make_err(name))?,
+                (None, Key::Public(_)) => {
+                    return Err(PkiError::Make { name, message: "a short key cannot sign".into() });
+                }
+                (Some(by), key) => {
                     let (ip, ik) = issuers.get(by).ok_or_else(|| PkiError::Make {
                         name,
                         message: format!("its issuer {by} is not made yet"),
                     })?;
-                    params.signed_by(&key, &Issuer::from_params(ip, ik)).map_err(make_err(name))?
+                    let issuer = Issuer::from_params(ip, ik);
+                    match key {
+                        Key::Pair(key) => params.signed_by(key, &issuer),
+                        Key::Public(key) => params.signed_by(key, &issuer),
+                    }
+                    .map_err(make_err(name))?
                 }
             };
             let mut intermediates = Vec::new();
@@ -377,7 +388,7 @@ impl Pki {
                     intermediates,
                 },
             );
-            if matches!(mat.role, Role::RootCa | Role::IntermediateCa) {
+            if let (Role::RootCa | Role::IntermediateCa, Key::Pair(key)) = (mat.role, key) {
                 issuers.insert(name, (params, key));
             }
         }
@@ -465,9 +476,36 @@ impl Pki {
     }
 }
 
-fn make_key(mat: &'static Material) -> Result<(KeyPair, Vec<u8>), PkiError> {
+/// A material's key as rcgen takes it: a key pair that can sign, or (a key ring refuses to
+/// use, RSA-1024) only its public half, for a certificate someone else signs.
+enum Key {
+    Pair(KeyPair),
+    Public(RsaPublic),
+}
+
+/// An RSA public key (PKCS#1 `RSAPublicKey`), for a certificate whose key rcgen need not use.
+struct RsaPublic(Vec<u8>);
+
+impl rcgen::PublicKeyData for RsaPublic {
+    fn der_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_RSA_SHA256
+    }
+}
+
+fn make_key(mat: &'static Material) -> Result<(Key, Vec<u8>), PkiError> {
     let name = mat.name;
     match mat.key {
+        KeyAlg::Rsa1024 => {
+            let rsa = openssl::rsa::Rsa::generate(1024).map_err(make_err(name))?;
+            let public = rsa.public_key_to_der_pkcs1().map_err(make_err(name))?;
+            let der = PKey::from_rsa(rsa)
+                .and_then(|k| k.private_key_to_pkcs8())
+                .map_err(make_err(name))?;
+            Ok((Key::Public(RsaPublic(public)), der))
+        }
         KeyAlg::Rsa2048 => {
             let rsa = openssl::rsa::Rsa::generate(2048).map_err(make_err(name))?;
             let der = PKey::from_rsa(rsa)
@@ -478,13 +516,13 @@ fn make_key(mat: &'static Material) -> Result<(KeyPair, Vec<u8>), PkiError> {
                 &rcgen::PKCS_RSA_SHA256,
             )
             .map_err(make_err(name))?;
-            Ok((key, der))
+            Ok((Key::Pair(key), der))
         }
         KeyAlg::P256 => {
             let key =
                 KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(make_err(name))?;
             let der = key.serialize_der();
-            Ok((key, der))
+            Ok((Key::Pair(key), der))
         }
     }
 }
@@ -527,11 +565,11 @@ fn params(mat: &'static Material, index: usize) -> Result<CertificateParams, Pki
             ];
             p.is_ca = IsCa::ExplicitNoCa;
             p.key_usages = match (mat.flaw, mat.key) {
-                (Flaw::NoDigitalSignature, KeyAlg::Rsa2048) => {
+                (Flaw::NoDigitalSignature, KeyAlg::Rsa2048 | KeyAlg::Rsa1024) => {
                     vec![KeyUsagePurpose::KeyEncipherment]
                 }
                 (Flaw::NoDigitalSignature, KeyAlg::P256) => vec![KeyUsagePurpose::KeyAgreement],
-                (_, KeyAlg::Rsa2048) => {
+                (_, KeyAlg::Rsa2048 | KeyAlg::Rsa1024) => {
                     vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment]
                 }
                 (_, KeyAlg::P256) => vec![KeyUsagePurpose::DigitalSignature],

@@ -83,6 +83,7 @@ fn every_material_is_made_and_written_in_every_form() {
         let bits = key.bits();
         match m.key {
             KeyAlg::Rsa2048 => assert!(key.rsa().is_ok() && bits == 2048, "{}", m.name),
+            KeyAlg::Rsa1024 => assert!(key.rsa().is_ok() && bits == 1024, "{}", m.name),
             KeyAlg::P256 => assert!(key.ec_key().is_ok() && bits == 256, "{}", m.name),
         }
     }
