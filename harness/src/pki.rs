@@ -363,7 +363,7 @@ impl Pki {
                     let issuer = Issuer::from_params(ip, ik);
                     match key {
                         Key::Pair(key) => params.signed_by(key, &issuer),
-                        Key::Public(key) => params.signed_by(key, &issuer),
+                        Key::Public(key) => params.signed_by(key.as_ref(), &issuer),
                     }
                     .map_err(make_err(name))?
                 }
@@ -480,7 +480,7 @@ impl Pki {
 /// use, RSA-1024) only its public half, for a certificate someone else signs.
 enum Key {
     Pair(KeyPair),
-    Public(RsaPublic),
+    Public(Box<RsaPublic>),
 }
 
 /// An RSA public key (PKCS#1 `RSAPublicKey`), for a certificate whose key rcgen need not use.
@@ -504,7 +504,7 @@ fn make_key(mat: &'static Material) -> Result<(Key, Vec<u8>), PkiError> {
             let der = PKey::from_rsa(rsa)
                 .and_then(|k| k.private_key_to_pkcs8())
                 .map_err(make_err(name))?;
-            Ok((Key::Public(RsaPublic(public)), der))
+            Ok((Key::Public(Box::new(RsaPublic(public))), der))
         }
         KeyAlg::Rsa2048 => {
             let rsa = openssl::rsa::Rsa::generate(2048).map_err(make_err(name))?;
