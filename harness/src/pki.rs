@@ -351,7 +351,7 @@ impl Pki {
             let (key, key_der) = make_key(mat)?;
             let params = params(mat, index)?;
             let cert = match (mat.issuer, &key) {
-                (None, Key::Pair(key)) => params.self_signed(key).map_err(make_err(name))?,
+                (None, Key::Pair(key)) => params.self_signed(key.as_ref()).map_err(make_err(name))?,
                 (None, Key::Public(_)) => {
                     return Err(PkiError::Make { name, message: "a short key cannot sign".into() });
                 }
@@ -362,8 +362,8 @@ impl Pki {
                     })?;
                     let issuer = Issuer::from_params(ip, ik);
                     match key {
-                        Key::Pair(key) => params.signed_by(key, &issuer),
-                        Key::Public(key) => params.signed_by(key.as_ref(), &issuer),
+                        Key::Pair(key) => params.signed_by(key.as_ref(), &issuer),
+                        Key::Public(key) => params.signed_by(key, &issuer),
                     }
                     .map_err(make_err(name))?
                 }
@@ -389,7 +389,7 @@ impl Pki {
                 },
             );
             if let (Role::RootCa | Role::IntermediateCa, Key::Pair(key)) = (mat.role, key) {
-                issuers.insert(name, (params, key));
+                issuers.insert(name, (params, *key));
             }
         }
         let pki = Pki { dir: dir.to_path_buf(), made };
@@ -479,8 +479,8 @@ impl Pki {
 /// A material's key as rcgen takes it: a key pair that can sign, or (a key ring refuses to
 /// use, RSA-1024) only its public half, for a certificate someone else signs.
 enum Key {
-    Pair(KeyPair),
-    Public(Box<RsaPublic>),
+    Pair(Box<KeyPair>),
+    Public(RsaPublic),
 }
 
 /// An RSA public key (PKCS#1 `RSAPublicKey`), for a certificate whose key rcgen need not use.
@@ -504,7 +504,7 @@ fn make_key(mat: &'static Material) -> Result<(Key, Vec<u8>), PkiError> {
             let der = PKey::from_rsa(rsa)
                 .and_then(|k| k.private_key_to_pkcs8())
                 .map_err(make_err(name))?;
-            Ok((Key::Public(Box::new(RsaPublic(public))), der))
+            Ok((Key::Public(RsaPublic(public)), der))
         }
         KeyAlg::Rsa2048 => {
             let rsa = openssl::rsa::Rsa::generate(2048).map_err(make_err(name))?;
@@ -516,13 +516,13 @@ fn make_key(mat: &'static Material) -> Result<(Key, Vec<u8>), PkiError> {
                 &rcgen::PKCS_RSA_SHA256,
             )
             .map_err(make_err(name))?;
-            Ok((Key::Pair(key), der))
+            Ok((Key::Pair(Box::new(key)), der))
         }
         KeyAlg::P256 => {
             let key =
                 KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(make_err(name))?;
             let der = key.serialize_der();
-            Ok((Key::Pair(key), der))
+            Ok((Key::Pair(Box::new(key)), der))
         }
     }
 }
