@@ -351,7 +351,9 @@ impl Pki {
             let (key, key_der) = make_key(mat)?;
             let params = params(mat, index)?;
             let cert = match (mat.issuer, &key) {
-                (None, Key::Pair(key)) => params.self_signed(key.as_ref()).map_err(make_err(name))?,
+                (None, Key::Pair(key)) => {
+                    params.self_signed(key.as_ref()).map_err(make_err(name))?
+                }
                 (None, Key::Public(_)) => {
                     return Err(PkiError::Make { name, message: "a short key cannot sign".into() });
                 }

@@ -69,6 +69,8 @@ fn openssl_client(lab: &Lab, port: u16, timeout: Duration) -> Result<Vec<u8>, St
         let mut cfg = connector.configure().unwrap();
         cfg.set_verify_hostname(false);
         let mut s = cfg.connect("lab-host.lab", tcp).map_err(|e| e.to_string())?;
+        // Something to answer (the tampering server answers the first data).
+        s.write_all(b"hi\n").map_err(|e| format!("write after the handshake: {e}"))?;
         let mut buf = vec![0u8; 1024];
         match s.read(&mut buf) {
             Ok(n) => Ok(buf[..n].to_vec()),

@@ -228,7 +228,10 @@ impl Pool {
         let Some((_, listener)) = richest else {
             return failed(ConnFailure::NoSocket);
         };
-        let Some(slot) = self.tcp.iter_mut().find(|s| {
+        // The last one: smoltcp hands an incoming SYN to the first listening socket in its set
+        // (the slots' order), so the last is the least likely to be taking a client right now,
+        // whose connection taking the socket away would reset.
+        let Some(slot) = self.tcp.iter_mut().rev().find(|s| {
             s.listening.is_some_and(|(l, _)| l == listener) && !s.unlisten && s.job.is_none()
         }) else {
             return failed(ConnFailure::NoSocket);
@@ -272,7 +275,8 @@ impl Pool {
             if n <= MIN_LISTENING || n <= self.listening_count(new) + moving + 1 {
                 return;
             }
-            let Some(slot) = self.tcp.iter_mut().find(|s| {
+            // The last ones, as in `tcp_connect`.
+            let Some(slot) = self.tcp.iter_mut().rev().find(|s| {
                 s.listening.is_some_and(|(l, _)| l == from) && !s.unlisten && s.job.is_none()
             }) else {
                 return;

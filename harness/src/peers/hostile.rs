@@ -30,7 +30,8 @@ use std::time::Duration;
 const TICK: Duration = Duration::from_millis(200);
 /// A write that does not finish in this time fails (the client stopped reading).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-/// What the tampering server sends once the handshake is done.
+/// What the tampering server sends back once the client's first application data came (so the
+/// corrupted record arrives after the handshake is over, whatever the timing).
 pub const TAMPER_GREETING: &[u8] = b"hello from the lab\n";
 /// Handshake message type Certificate, ServerHelloDone, Finished.
 const CERTIFICATE: u8 = 11;
@@ -471,8 +472,10 @@ impl Conn<'_> {
             .name("peer-tls-tamper".into())
             .spawn(move || {
                 if let Ok(mut s) = acceptor.accept(inner) {
-                    let _ = s.write_all(TAMPER_GREETING);
                     let mut buf = [0u8; 1024];
+                    if matches!(s.read(&mut buf), Ok(n) if n > 0) {
+                        let _ = s.write_all(TAMPER_GREETING);
+                    }
                     while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
                 }
             })
