@@ -471,6 +471,34 @@ mod tests {
     }
 
     #[test]
+    fn a_rig_without_a_lab_says_so_before_starting_anything() {
+        let rig = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rigs/sim-nolab.toml");
+        let rig = crate::rig::load(&rig).expect("rig");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let work = dir.path().join("bench");
+        let options = TlsOptions { handshakes: 20, warmup: 2, bytes: 1024, runs: 5 };
+        let err = run(&rig, &work, &options).expect_err("no lab");
+        assert!(matches!(err, BenchError::NoLab { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!("rig `{}` has no lab network with an access point to join", rig.name)
+        );
+        assert!(!work.exists(), "nothing written");
+    }
+
+    #[rstest::rstest]
+    #[case::no_handshakes(TlsOptions { handshakes: 0, warmup: 2, bytes: 1024, runs: 5 }, "use at least 1 handshake and 1 run")]
+    #[case::no_runs(TlsOptions { handshakes: 20, warmup: 2, bytes: 1024, runs: 0 }, "use at least 1 handshake and 1 run")]
+    #[case::empty_file(TlsOptions { handshakes: 20, warmup: 2, bytes: 0, runs: 5 }, "the file needs at least 1 byte")]
+    fn bad_options_are_refused(#[case] options: TlsOptions, #[case] want: &str) {
+        let rig = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rigs/sim.toml");
+        let rig = crate::rig::load(&rig).expect("rig");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let err = run(&rig, &dir.path().join("bench"), &options).expect_err("refused");
+        assert_eq!(err.to_string(), want);
+    }
+
+    #[test]
     fn the_tls_report_has_each_suite_its_ratio_and_the_throughput() {
         let us = Duration::from_micros;
         let p = |p50, p95| Percentiles { p50: us(p50), p95: us(p95) };
