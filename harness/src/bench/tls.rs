@@ -97,7 +97,7 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    /// Nearest rank; zeros for no samples.
+    /// The samples at rank round((n - 1) · q) when sorted; zeros for no samples.
     pub fn of(mut samples: Vec<Duration>) -> Self {
         samples.sort_unstable();
         let at = |q: f64| {
