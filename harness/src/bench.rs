@@ -4,6 +4,10 @@
 //! floor on the same module, serial beside a pexpect loop too, and REST under as many
 //! clients at once as the module admits. `hil bench boards`: boot time to an answering
 //! console and command round trip on the simulated module and the emulated board, side by side.
+//! `hil bench tls` ([`tls`]): handshake time per TLS suite, the module beside OpenSSL, and
+//! file throughput over HTTP and HTTPS.
+
+pub mod tls;
 
 use crate::channel::rest::HttpTarget;
 use crate::channel::{Channel, Request};
@@ -34,6 +38,10 @@ pub enum BenchError {
     NoLab { rig: String },
     #[error(transparent)]
     Lab(#[from] crate::lab::LabError),
+    #[error("lab PKI: {0}")]
+    Pki(#[from] crate::pki::PkiError),
+    #[error("certificate files on the module: {0}")]
+    ModuleFile(#[from] crate::pki::ModuleFileError),
     /// The module, the suite or the arguments did not do what the benchmark needs.
     #[error("{0}")]
     Unexpected(String),

@@ -224,6 +224,25 @@ enum BenchCmd {
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
         runs: u32,
     },
+    /// TLS handshake time per suite (p50, p95), the module's HTTPS server vs. an OpenSSL
+    /// server with the same certificate, and a file's throughput over HTTP vs. HTTPS (lab
+    /// rig, root).
+    Tls {
+        #[arg(long, default_value = "rigs/sim.toml")]
+        rig: PathBuf,
+        /// Timed handshakes per suite and server.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        handshakes: u32,
+        /// Handshakes before them, not timed.
+        #[arg(long, default_value_t = 2)]
+        warmup: u32,
+        /// Size of the file fetched (the module's file system holds 256 KiB in all).
+        #[arg(long, default_value_t = 131_072, value_parser = clap::value_parser!(u32).range(1..=262_144))]
+        bytes: u32,
+        /// Fetches over each of HTTP and HTTPS.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+        runs: u32,
+    },
     /// Boot time until the console answers (min, median) and `version` round trip (p50,
     /// p99) on each rig, with each rig's ratio to the first (the simulated module).
     Boards {
@@ -302,6 +321,15 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             BenchCmd::Boards { rigs, boots, iterations } => bench_boards(&rigs, boots, iterations),
             BenchCmd::Suite { rig, specs, jobs } => bench_suite(&rig, &specs, &jobs),
             BenchCmd::Streams { rig, bytes, runs } => bench_streams(&rig, bytes, runs),
+            BenchCmd::Tls { rig, handshakes, warmup, bytes, runs } => {
+                let options = bench::tls::TlsOptions {
+                    handshakes: handshakes as usize,
+                    warmup: warmup as usize,
+                    bytes: bytes as usize,
+                    runs: runs as usize,
+                };
+                bench_tls(&rig, &options)
+            }
             BenchCmd::Transports {
                 rig,
                 iterations,
@@ -716,6 +744,26 @@ fn bench_transports(rig_path: &Path, options: &bench::TransportsOptions) -> Resu
         }
     };
     for line in bench::transports_report(&b) {
+        sayln!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_tls(rig_path: &Path, options: &bench::tls::TlsOptions) -> Result<ExitCode> {
+    let rig = rig::load(rig_path)?;
+    let workdir = std::env::temp_dir().join(format!("hil-bench-tls-{}", std::process::id()));
+    let b = match bench::tls::run(&rig, &workdir, options) {
+        Ok(b) => {
+            let _ = std::fs::remove_dir_all(&workdir);
+            b
+        }
+        // The module's log and the PKI stay for a look.
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context(format!("bench tls failed; its files: {}", workdir.display())));
+        }
+    };
+    for line in bench::tls::report(&b) {
         sayln!("{line}");
     }
     Ok(ExitCode::SUCCESS)

@@ -628,5 +628,51 @@ fn pem_block(tag: &str, der: &[u8]) -> String {
     out
 }
 
+/// Why lab PKI files could not be put on a module.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleFileError {
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error(transparent)]
+    Channel(#[from] crate::channel::ChannelError),
+    /// The module refused a file.
+    #[error("`{line}` ({name}) answered code {code} `{text}`")]
+    Refused { line: String, name: PkiRef, code: crate::code::ResultCode, text: String },
+}
+
+/// Creates each `(file, name)` on the module with `file_create`, holding the bytes `name`
+/// stands for. With `replace`, a file of that name left from before is deleted first (the
+/// name is free after, whatever `file_delete` answers: there may be no such file).
+pub fn put_on_module(
+    channel: &mut dyn crate::channel::Channel,
+    pki: &Pki,
+    files: &[(String, PkiRef)],
+    replace: bool,
+    timeout: std::time::Duration,
+) -> Result<(), ModuleFileError> {
+    use crate::channel::Request;
+    for (file, name) in files {
+        let bytes = pki.bytes(name)?;
+        if replace {
+            channel.execute(&Request {
+                line: &format!("file_delete {file}"),
+                data: None,
+                timeout,
+            })?;
+        }
+        let line = format!("file_create {file} {}", bytes.len());
+        let reply = channel.execute(&Request { line: &line, data: Some(&bytes), timeout })?;
+        if reply.code.0 != 0 {
+            return Err(ModuleFileError::Refused {
+                line,
+                name: *name,
+                code: reply.code,
+                text: reply.text(),
+            });
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;

@@ -1025,23 +1025,20 @@ impl Ctx<'_, '_> {
             return Ok(());
         }
         let pki = self.pki.clone().ok_or_else(|| Trouble::Infra("no lab PKI".into()))?;
-        for (file, name) in &case.setup.pki_files {
-            let bytes = pki.bytes(name).map_err(|e| Trouble::Infra(e.to_string()))?;
-            if !case.setup.factory_reset {
-                // Whatever it answers (there may be no such file), the name is free after.
-                self.exec_via(via, &format!("file_delete {file}"), None, None)?;
-            }
-            let line = format!("file_create {file} {}", bytes.len());
-            let reply = self.exec_via(via, &line, Some(&bytes), None)?;
-            if reply.code.0 != 0 {
-                return Err(Trouble::Product(format!(
-                    "`{line}` ({name}) answered code {} `{}`",
-                    reply.code,
-                    reply.text()
-                )));
-            }
-        }
-        Ok(())
+        self.sync_via(via)?;
+        let timeout = self.remaining(self.session.rig.command_timeout);
+        let channel: &mut dyn Channel = match via {
+            Via::UnderTest => self.session.under_test(),
+            Via::Control => &mut self.session.control,
+        };
+        let replace = !case.setup.factory_reset;
+        crate::pki::put_on_module(channel, &pki, &case.setup.pki_files, replace, timeout).map_err(
+            |e| match e {
+                crate::pki::ModuleFileError::Channel(e) => Trouble::from(e),
+                e @ crate::pki::ModuleFileError::Refused { .. } => Trouble::Product(e.to_string()),
+                e @ crate::pki::ModuleFileError::Pki(_) => Trouble::Infra(e.to_string()),
+            },
+        )
     }
 
     fn reboot(&mut self, via: Via) -> StepResultT {

@@ -22,6 +22,8 @@
 //!   round trip (p50, p99) on the simulated module and the emulated board, with the ratio.
 //! * `bench transports`: the same per transport (serial, REST, cmdstream, terminal) beside
 //!   each one's floor, serial vs. pexpect, REST requests/s with 8 clients (release build).
+//! * `bench tls`: TLS handshake time per suite, the module's HTTPS server vs. an OpenSSL
+//!   server, and a file's throughput over HTTP vs. HTTPS (release build).
 //!
 //! SIGINT, SIGTERM and SIGHUP (or the parent process going) end every task the same way:
 //! the signal is passed on to the program it runs (`hil`, a build), labs and simulated
@@ -128,6 +130,17 @@ enum Bench {
     Transports {
         #[arg(long, default_value_t = 2000)]
         iterations: usize,
+    },
+    /// TLS handshake time per suite (p50, p95): the module's HTTPS server vs. an OpenSSL
+    /// server with the same certificate; a file's throughput over HTTP vs. HTTPS (lab rig,
+    /// root).
+    Tls {
+        /// Timed handshakes per suite and server (after 2 warm-ups).
+        #[arg(long, default_value_t = 20)]
+        handshakes: u32,
+        /// Size of the file fetched.
+        #[arg(long, default_value_t = 131_072)]
+        bytes: u32,
     },
     /// Boot time to an answering console and command round trip: the simulated module vs.
     /// the emulated board (QEMU mps2-an386), with the board/sim ratio.
@@ -867,6 +880,23 @@ fn bench_transports(iterations: usize) -> Result<ExitCode> {
     )
 }
 
+fn bench_tls(handshakes: u32, bytes: u32) -> Result<ExitCode> {
+    let bin = build_tools(true)?;
+    pass_through(
+        Command::new(bin.join("hil")).current_dir(root()).args([
+            "bench",
+            "tls",
+            "--rig",
+            "rigs/sim.toml",
+            "--handshakes",
+            &handshakes.to_string(),
+            "--bytes",
+            &bytes.to_string(),
+        ]),
+        "hil",
+    )
+}
+
 fn bench_suite(rig: &str) -> Result<ExitCode> {
     let bin = build_tools(true)?;
     pass_through(
@@ -898,6 +928,7 @@ fn main() -> ExitCode {
         }
         Task::Bench { which: Bench::Streams } => bench_streams(),
         Task::Bench { which: Bench::Transports { iterations } } => bench_transports(iterations),
+        Task::Bench { which: Bench::Tls { handshakes, bytes } } => bench_tls(handshakes, bytes),
     };
     // A task a signal stopped exits with 128 + its number, whatever else went wrong.
     let stopped = interrupt::exit_code();

@@ -26,6 +26,7 @@ pub use client::{
 };
 pub use tls::{
     Expect, HANDSHAKE_TIMEOUT, Handshake, SuiteName, TlsConnectSpec, TlsRecord, TlsVersion,
+    client_context,
 };
 pub use vocab::{
     Bytes, BytesRegex, ClientAction, FloodSpec, HostileAct, HostileAt, PeerCheck, PeerSpec, Proto,

@@ -564,13 +564,19 @@ impl TlsConnectSpec {
     }
 }
 
+/// The OpenSSL client context of a `tls_connect` (its port aside), for clients that make
+/// many connections with it.
+pub fn client_context(spec: &TlsConnectSpec, pki: Option<&Pki>) -> Result<SslContext, String> {
+    context(SslMethod::tls_client(), false, &spec.settings(), pki)
+}
+
 /// A client's TLS handshake over `stream`: the connection, or OpenSSL's reason.
 pub(super) fn connect(
     spec: &TlsConnectSpec,
     pki: Option<&Pki>,
     stream: TcpStream,
 ) -> Result<Result<(SslStream<TcpStream>, TlsRecord), String>, String> {
-    let ctx = context(SslMethod::tls_client(), false, &spec.settings(), pki)?;
+    let ctx = client_context(spec, pki)?;
     stream
         .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
         .and_then(|()| stream.set_write_timeout(Some(HANDSHAKE_TIMEOUT)))
