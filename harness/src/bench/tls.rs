@@ -57,6 +57,7 @@ pub fn key_for(iana: &str) -> KeyAlg {
 fn materials(key: KeyAlg) -> (&'static str, &'static str) {
     match key {
         KeyAlg::Rsa2048 => ("server-rsa", "ca-rsa"),
+        KeyAlg::Rsa1024 => ("server-rsa1024", "ca-rsa"),
         KeyAlg::P256 => ("server-p256", "ca-p256"),
     }
 }
@@ -65,6 +66,7 @@ fn materials(key: KeyAlg) -> (&'static str, &'static str) {
 fn module_files(key: KeyAlg) -> (&'static str, &'static str) {
     match key {
         KeyAlg::Rsa2048 => ("srv-rsa.pem", "srv-rsa.key"),
+        KeyAlg::Rsa1024 => ("srv-rsa1024.pem", "srv-rsa1024.key"),
         KeyAlg::P256 => ("srv-p256.pem", "srv-p256.key"),
     }
 }
@@ -72,6 +74,7 @@ fn module_files(key: KeyAlg) -> (&'static str, &'static str) {
 fn key_name(key: KeyAlg) -> &'static str {
     match key {
         KeyAlg::Rsa2048 => "RSA",
+        KeyAlg::Rsa1024 => "RSA-1024",
         KeyAlg::P256 => "P-256",
     }
 }
