@@ -57,13 +57,7 @@ fn the_modules_key_log_decrypts_its_capture() {
     }
     let dir = tempfile::tempdir().unwrap();
     let specs = load_dir(&common::specs_dir(dir.path(), CASES)).unwrap();
-    let rig = common::write_rig(
-        dir.path(),
-        &format!(
-            "name = \"t\"\n[dut]\nkind = \"sim\"\nbinary = \"{}\"\n[lab]\n[[lab.ap]]\nssid = \"lab\"\nbssid = \"02:00:00:00:01:01\"\nchannel = 6\nsecurity = \"open\"\n",
-            common::sim_binary()
-        ),
-    );
+    let rig = common::open_lab_rig(dir.path());
     let options = common::options(dir.path().join("r"), 0, 1);
     let (result, report_dir) = run(&specs, &rig, &options).unwrap();
     assert_eq!(result.cases[0].verdict, Verdict::Pass, "{:?}", result.cases[0].reason);

@@ -414,16 +414,7 @@ impl Module {
         server_name: Option<String>,
     ) -> Result<TlsConfig, TlsFailure> {
         let cfg = self.svc.tls.cfg();
-        let at = tls_api::state::HELLO_REQUEST;
-        let ca = if cfg.verify {
-            Some(self.file_bytes(&cfg.ca_cert).ok_or(TlsFailure::new(
-                TlsCode::CaChainRequired,
-                at,
-                0,
-            ))?)
-        } else {
-            None
-        };
+        let ca = self.ca_file(cfg.verify)?;
         let (cert, key) = self.own_cert(&cfg.client_cert, &cfg.client_key, false)?;
         Ok(TlsConfig {
             role: Role::Client { server_name },
@@ -440,17 +431,8 @@ impl Module {
     /// (`network.tls.ca_cert`) when it verifies its clients.
     pub(super) fn tls_server_config(&self, server: &ServerTls) -> Result<TlsConfig, TlsFailure> {
         let cfg = self.svc.tls.cfg();
-        let at = tls_api::state::HELLO_REQUEST;
         let (cert, key) = self.own_cert(&server.cert, &server.key, true)?;
-        let ca = if server.verify_peer {
-            Some(self.file_bytes(&cfg.ca_cert).ok_or(TlsFailure::new(
-                TlsCode::CaChainRequired,
-                at,
-                0,
-            ))?)
-        } else {
-            None
-        };
+        let ca = self.ca_file(server.verify_peer)?;
         Ok(TlsConfig {
             role: Role::Server,
             ca,
@@ -460,6 +442,16 @@ impl Module {
             max_version: cfg.max_version,
             now_utc: u64::try_from(self.rtc_now(self.clock)).unwrap_or(0),
         })
+    }
+
+    /// The CA file (`network.tls.ca_cert`) when the peer is verified: missing, it is
+    /// `ERROR_CA_CHAIN_REQUIRED` (assumed).
+    fn ca_file(&self, verify: bool) -> Result<Option<Vec<u8>>, TlsFailure> {
+        if !verify {
+            return Ok(None);
+        }
+        let missing = TlsFailure::new(TlsCode::CaChainRequired, tls_api::state::HELLO_REQUEST, 0);
+        self.file_bytes(&self.svc.tls.cfg().ca_cert).map(Some).ok_or(missing)
     }
 
     /// A certificate and its key from the file system: both named and present, or (for a

@@ -24,6 +24,18 @@ pub fn write_rig(dir: &Path, text: &str) -> gecko_hil::rig::Rig {
     gecko_hil::rig::load(&path).unwrap()
 }
 
+/// A sim rig with a lab and one access point `lab` (open), written into `dir`.
+#[allow(dead_code)] // not every test binary uses every helper
+pub fn open_lab_rig(dir: &Path) -> gecko_hil::rig::Rig {
+    write_rig(
+        dir,
+        &format!(
+            "name = \"t\"\n[dut]\nkind = \"sim\"\nbinary = \"{}\"\n[lab]\n[[lab.ap]]\nssid = \"lab\"\nbssid = \"02:00:00:00:01:01\"\nchannel = 6\nsecurity = \"open\"\n",
+            sim_binary()
+        ),
+    )
+}
+
 pub const INVENTORY: &str = r#"
 [[clause]]
 id = "t.one"
