@@ -127,48 +127,50 @@ impl TlsLayer {
     pub(super) fn incoming(&mut self, event: NetEvent, now: Instant) -> Passed {
         let mut passed = Passed::default();
         match event {
-            NetEvent::TcpConnected { conn, .. } if self.opening.contains_key(&conn) => {
-                let config = self.opening.remove(&conn).unwrap_or_else(|| unreachable!());
-                self.begin(conn, &config, event, ([0; 4], 0), false, false, now, &mut passed);
-            }
-            NetEvent::TcpAccepted { listener, conn, peer }
-                if self.listeners.contains_key(&listener) =>
-            {
-                let (config, log) = self.listeners[&listener].clone();
-                self.begin(conn, &config, event, peer, true, log, now, &mut passed);
-            }
-            NetEvent::Received { conn, ref data, from } if self.sessions.contains_key(&conn) => {
-                let s = self.sessions.get_mut(&conn).unwrap_or_else(|| unreachable!());
-                s.peer = from;
-                let progress = s.session.feed(data);
-                self.advance(conn, progress, &mut passed);
-            }
-            NetEvent::Sent { conn, .. } if self.sessions.contains_key(&conn) => {
-                let s = self.sessions.get_mut(&conn).unwrap_or_else(|| unreachable!());
-                if let Some(Some(len)) = s.sends.pop_front() {
-                    passed.events.push(NetEvent::Sent { conn, len });
+            NetEvent::TcpConnected { conn, .. } => match self.opening.remove(&conn) {
+                Some(config) => {
+                    self.begin(conn, &config, event, ([0; 4], 0), false, false, now, &mut passed);
+                }
+                None => passed.events.push(event),
+            },
+            NetEvent::TcpAccepted { listener, conn, peer } => {
+                match self.listeners.get(&listener).cloned() {
+                    Some((config, log)) => {
+                        self.begin(conn, &config, event, peer, true, log, now, &mut passed);
+                    }
+                    None => passed.events.push(event),
                 }
             }
-            NetEvent::Closed { conn } | NetEvent::ConnFailed { conn, .. }
-                if self.sessions.contains_key(&conn) =>
-            {
-                let mut s = self.sessions.remove(&conn).unwrap_or_else(|| unreachable!());
-                if s.deadline.is_none() {
-                    // Established: the owner sees its connection end as TCP's.
-                    passed.events.push(event);
-                } else {
-                    let progress = s.session.eof();
-                    let failure = match progress {
-                        Progress::Failed(f) => f,
-                        _ => TlsFailure::new(TlsCode::ReceiveFailed, s.session.state(), 0),
-                    };
-                    // The platform is done with the connection: nothing to close.
-                    self.fail(conn, s, failure, false, &mut passed);
+            NetEvent::Received { conn, ref data, from } => match self.sessions.get_mut(&conn) {
+                Some(s) => {
+                    s.peer = from;
+                    let progress = s.session.feed(data);
+                    self.advance(conn, progress, &mut passed);
                 }
-            }
-            NetEvent::ConnFailed { conn, .. } if self.opening.contains_key(&conn) => {
+                None => passed.events.push(event),
+            },
+            NetEvent::Sent { conn, .. } => match self.sessions.get_mut(&conn) {
+                Some(s) => {
+                    if let Some(Some(len)) = s.sends.pop_front() {
+                        passed.events.push(NetEvent::Sent { conn, len });
+                    }
+                }
+                None => passed.events.push(event),
+            },
+            NetEvent::Closed { conn } | NetEvent::ConnFailed { conn, .. } => {
                 self.opening.remove(&conn);
-                passed.events.push(event);
+                match self.sessions.remove(&conn) {
+                    Some(mut s) if s.deadline.is_some() => {
+                        let failure = match s.session.eof() {
+                            Progress::Failed(f) => f,
+                            _ => TlsFailure::new(TlsCode::ReceiveFailed, s.session.state(), 0),
+                        };
+                        // The platform is done with the connection: nothing to close.
+                        self.fail(conn, s, failure, false, &mut passed);
+                    }
+                    // Established (the owner sees its connection end as TCP's), or not TLS.
+                    _ => passed.events.push(event),
+                }
             }
             event => passed.events.push(event),
         }
@@ -256,7 +258,7 @@ impl TlsLayer {
                 }
             }
             Progress::Failed(failure) => {
-                let s = self.sessions.remove(&conn).unwrap_or_else(|| unreachable!());
+                let Some(s) = self.sessions.remove(&conn) else { return };
                 if s.deadline.is_none() {
                     // After the handshake (a record that does not decrypt): the connection
                     // ends for its owner.
@@ -355,7 +357,7 @@ impl TlsLayer {
             .map(|(c, _)| *c)
             .collect();
         for conn in due {
-            let s = self.sessions.remove(&conn).unwrap_or_else(|| unreachable!());
+            let Some(s) = self.sessions.remove(&conn) else { continue };
             let failure = TlsFailure::new(TlsCode::HandshakeTimeout, s.session.state(), 0);
             self.fail(conn, s, failure, true, &mut passed);
         }
