@@ -6,7 +6,10 @@
 //! them every test prints why it is skipped.
 #![allow(clippy::unwrap_used)] // tests may panic
 
-use gecko_hil::lab::{Lab, NETNS_DIR, check_preconditions};
+mod common;
+
+use common::{lab, say, serial};
+use gecko_hil::lab::NETNS_DIR;
 use gecko_hil::peers::{
     ClientAction, Clients, Closed, DEFAULT_PEER_ADDR, FloodSpec, PeerCheck, PeerError, PeerSpec,
     Peers, TcpClient, UdpClient, flood, pattern,
@@ -14,30 +17,7 @@ use gecko_hil::peers::{
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// The tests count this process's threads and descriptors: one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn say(message: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{message}");
-}
-
-/// The lab, or `None` (after saying why) when this machine cannot make one.
-fn lab(test: &str) -> Option<(Lab, tempfile::TempDir)> {
-    if let Err(e) = check_preconditions() {
-        say(&format!("SKIPPED {test}: needs root ({e})"));
-        return None;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let lab = Lab::create(dir.path(), test).expect("create the lab");
-    Some((lab, dir))
-}
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 const HOST: Ipv4Addr = DEFAULT_PEER_ADDR;
 const SHORT: Duration = Duration::from_secs(10);

@@ -7,38 +7,23 @@
 //! them every test prints why it is skipped.
 #![allow(clippy::unwrap_used)] // tests may panic
 
-use gecko_hil::lab::{Lab, check_preconditions};
+mod common;
+
+use common::{lab, serial};
+use gecko_hil::lab::Lab;
 use gecko_hil::peers::{
     ClientAction, ClientError, Clients, Closed, DEFAULT_PEER_ADDR, Expect, Handshake, PeerCheck,
     PeerSpec, Peers, SuiteName, TcpClient, TlsConnectSpec, TlsVersion,
 };
 use gecko_hil::pki::{LAB_NOW, MaterialRef, Pki};
-use openssl::ssl::{SslAcceptor, SslConnector, SslMethod, SslOptions, SslVerifyMode, SslVersion};
+use openssl::ssl::{
+    SslAcceptor, SslConnector, SslContextBuilder, SslMethod, SslOptions, SslVerifyMode, SslVersion,
+};
 use rstest::rstest;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn say(message: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{message}");
-}
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn lab(test: &str) -> Option<(Lab, tempfile::TempDir)> {
-    if let Err(e) = check_preconditions() {
-        say(&format!("SKIPPED {test}: needs root ({e})"));
-        return None;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let lab = Lab::create(dir.path(), test).expect("create the lab");
-    Some((lab, dir))
-}
 
 /// One PKI for the whole test binary.
 fn pki() -> Arc<Pki> {
@@ -101,6 +86,18 @@ fn tls_server(
     }
 }
 
+/// Exactly `version` and `cipher` (TLS 1.0/1.1 allowed again, at security level 0).
+fn only(b: &mut SslContextBuilder, version: SslVersion, cipher: &str) {
+    if version == SslVersion::TLS1 || version == SslVersion::TLS1_1 {
+        b.clear_options(SslOptions::NO_TLSV1 | SslOptions::NO_TLSV1_1);
+        b.set_cipher_list(&format!("{cipher}:@SECLEVEL=0")).unwrap();
+    } else {
+        b.set_cipher_list(cipher).unwrap();
+    }
+    b.set_min_proto_version(Some(version)).unwrap();
+    b.set_max_proto_version(Some(version)).unwrap();
+}
+
 /// A plain OpenSSL client from inside the lab, independent of the harness's client.
 fn openssl_client(
     lab: &Lab,
@@ -111,14 +108,7 @@ fn openssl_client(
 ) -> Result<openssl::ssl::SslStream<TcpStream>, String> {
     let pki = pki();
     let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
-    if version == SslVersion::TLS1 || version == SslVersion::TLS1_1 {
-        b.clear_options(SslOptions::NO_TLSV1 | SslOptions::NO_TLSV1_1);
-        b.set_cipher_list(&format!("{cipher}:@SECLEVEL=0")).unwrap();
-    } else {
-        b.set_cipher_list(cipher).unwrap();
-    }
-    b.set_min_proto_version(Some(version)).unwrap();
-    b.set_max_proto_version(Some(version)).unwrap();
+    only(&mut b, version, cipher);
     b.cert_store_mut().add_cert(pki.x509(trust).unwrap()).unwrap();
     b.set_verify(SslVerifyMode::PEER);
     b.verify_param_mut().set_time(LAB_NOW);
@@ -140,14 +130,7 @@ fn openssl_server(
 ) -> std::thread::JoinHandle<Result<(String, String, bool), String>> {
     let pki = pki();
     let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
-    if version == SslVersion::TLS1 || version == SslVersion::TLS1_1 {
-        b.clear_options(SslOptions::NO_TLSV1 | SslOptions::NO_TLSV1_1);
-        b.set_cipher_list(&format!("{cipher}:@SECLEVEL=0")).unwrap();
-    } else {
-        b.set_cipher_list(cipher).unwrap();
-    }
-    b.set_min_proto_version(Some(version)).unwrap();
-    b.set_max_proto_version(Some(version)).unwrap();
+    only(&mut b, version, cipher);
     b.set_certificate(&pki.x509(cert).unwrap()).unwrap();
     b.set_private_key(&pki.pkey(cert).unwrap()).unwrap();
     if let Some(ca) = client_ca {

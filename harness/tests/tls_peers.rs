@@ -7,12 +7,15 @@
 //! `tshark` for the decryption; without them every test prints why it is skipped.
 #![allow(clippy::unwrap_used)] // tests may panic
 
+mod common;
+
+use common::{lab, serial};
 use gecko_hil::capture::decode::{Body, TcpFlags};
 use gecko_hil::capture::expect::SuiteSet;
 use gecko_hil::capture::keylog;
 use gecko_hil::capture::tls::{self, Handshake, TlsMessage, Version};
 use gecko_hil::capture::{Capture, PacketExpect};
-use gecko_hil::lab::{Lab, check_preconditions};
+use gecko_hil::lab::Lab;
 use gecko_hil::peers::{
     Closed, DEFAULT_PEER_ADDR, HostileAct, HostileAt, PeerCheck, PeerSpec, Peers, TAMPER_GREETING,
     TlsHostileSpec,
@@ -22,20 +25,7 @@ use rstest::rstest;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn lab(test: &str) -> Option<(Lab, tempfile::TempDir)> {
-    if let Err(e) = check_preconditions() {
-        eprintln!("SKIPPED {test}: needs root ({e})");
-        return None;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let lab = Lab::create(dir.path(), test).expect("create the lab");
-    Some((lab, dir))
-}
 
 /// The cipher string of the chapter's 12 suites (OpenSSL names).
 const CHAPTER_CIPHERS: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:\
@@ -125,7 +115,7 @@ fn an_openssl_client_fails_against_each_misbehaviour(
     #[case] spec: TlsHostileSpec,
     #[case] errors: &[&str],
 ) {
-    let _g = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _g = serial();
     let name = format!("hostile_{}", spec.act.name());
     let Some((lab, _dir)) = lab(&name) else { return };
     let peers = Peers::start(&lab, &[PeerSpec::TlsHostile(spec.clone())]).expect("start");
@@ -159,7 +149,7 @@ fn an_openssl_client_fails_against_each_misbehaviour(
 
 #[test]
 fn tamper_passes_the_handshake_and_a_reset_is_a_reset() {
-    let _g = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _g = serial();
     let Some((lab, _dir)) = lab("hostile_records") else { return };
     let peers = Peers::start(
         &lab,
@@ -214,7 +204,7 @@ fn tamper_passes_the_handshake_and_a_reset_is_a_reset() {
 /// hellos are read from the capture, and the key log the client wrote decrypts both ways.
 #[test]
 fn a_captured_openssl_pair_is_read_and_decrypted() {
-    let _g = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _g = serial();
     let Some((lab, dir)) = lab("tls_capture") else { return };
     let pcap = dir.path().join("tls.pcap");
     let keylog_path = dir.path().join(keylog::KEYLOG_FILE);

@@ -597,9 +597,10 @@ impl Module {
     pub(super) fn http_server_sync(&mut self) {
         let up = self.svc.network.local_ip() != [0; 4];
         let Some(listener) = self.with_ctx(|s, ctx| s.http_server.sync(up, ctx)) else { return };
-        let cfg = self.svc.http_server.cfg.clone();
-        match self.tls_server_config(&cfg.tls) {
-            Ok(config) => self.svc.tls.listener(listener, config, cfg.tls_log_clients),
+        let (tls, log_clients) =
+            (self.svc.http_server.cfg.tls.clone(), self.svc.http_server.cfg.tls_log_clients);
+        match self.tls_server_config(&tls) {
+            Ok(config) => self.svc.tls.listener(listener, config, log_clients),
             Err(failure) => {
                 // No certificate or key: an HTTPS server cannot serve at all.
                 self.log(console::level::ERROR, &failure.to_string());

@@ -423,19 +423,24 @@ fn converse<S: Read + Write>(mut s: SslStream<S>, report: &mut PeerReport) {
     let _ = s.shutdown();
 }
 
+/// The peer's versions, and its cipher list (TLS 1.3: one suite of its own).
+fn versions_and_ciphers(b: &mut openssl::ssl::SslContextBuilder, spec: &PeerSpec) {
+    b.set_min_proto_version(Some(spec.min)).unwrap();
+    b.set_max_proto_version(Some(spec.max)).unwrap();
+    if spec.max == SslVersion::TLS1_3 {
+        b.set_ciphersuites("TLS_AES_128_GCM_SHA256").unwrap();
+    } else {
+        b.set_cipher_list(&spec.ciphers).unwrap();
+    }
+}
+
 /// An OpenSSL TLS server for one connection, in a thread.
 pub fn openssl_server(spec: PeerSpec) -> (std::net::SocketAddr, JoinHandle<PeerReport>) {
     let l = listener();
     let addr = l.local_addr().unwrap();
     let handle = std::thread::spawn(move || {
         let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).unwrap();
-        b.set_min_proto_version(Some(spec.min)).unwrap();
-        b.set_max_proto_version(Some(spec.max)).unwrap();
-        if spec.max == SslVersion::TLS1_3 {
-            b.set_ciphersuites("TLS_AES_128_GCM_SHA256").unwrap();
-        } else {
-            b.set_cipher_list(&spec.ciphers).unwrap();
-        }
+        versions_and_ciphers(&mut b, &spec);
         let leaf = spec.leaf.clone().unwrap();
         b.set_certificate(&leaf.cert).unwrap();
         b.set_private_key(&leaf.key).unwrap();
@@ -469,13 +474,7 @@ pub fn openssl_server(spec: PeerSpec) -> (std::net::SocketAddr, JoinHandle<PeerR
 pub fn openssl_client(addr: std::net::SocketAddr, spec: PeerSpec) -> JoinHandle<PeerReport> {
     std::thread::spawn(move || {
         let mut b = SslConnector::builder(SslMethod::tls()).unwrap();
-        b.set_min_proto_version(Some(spec.min)).unwrap();
-        b.set_max_proto_version(Some(spec.max)).unwrap();
-        if spec.max == SslVersion::TLS1_3 {
-            b.set_ciphersuites("TLS_AES_128_GCM_SHA256").unwrap();
-        } else {
-            b.set_cipher_list(&spec.ciphers).unwrap();
-        }
+        versions_and_ciphers(&mut b, &spec);
         if let Some(leaf) = &spec.leaf {
             b.set_certificate(&leaf.cert).unwrap();
             b.set_private_key(&leaf.key).unwrap();
