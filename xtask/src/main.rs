@@ -189,6 +189,7 @@ fn cargo() -> Command {
 /// fails or a signal stopped xtask meanwhile.
 fn run(what: &str, cmd: &mut Command) -> Result<()> {
     eprintln!("==> {what}");
+    let started = std::time::Instant::now();
     let status = Forwarded::status(cmd).with_context(|| format!("cannot start: {what}"))?;
     if let Some(signal) = interrupt::signal() {
         bail!("{what}: stopped ({})", signal.as_str());
@@ -196,6 +197,8 @@ fn run(what: &str, cmd: &mut Command) -> Result<()> {
     if !status.success() {
         bail!("{what} failed ({status})");
     }
+    // Where a slow CI run spends its time, step by step.
+    eprintln!("==> {what}: done in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 
@@ -221,13 +224,20 @@ fn conformance(args: &[String]) -> Result<ExitCode> {
     if let Some(board) = rig.and_then(board_of_rig) {
         build_board(board)?;
     }
-    eprintln!("==> conformance against {}", rig.unwrap_or("rigs/sim.toml"));
+    let rig_name = rig.unwrap_or("rigs/sim.toml");
+    eprintln!("==> conformance against {rig_name}");
+    let started = std::time::Instant::now();
     let mut cmd = Command::new(bin.join("hil"));
     cmd.current_dir(root()).arg("run");
     if rig.is_none() {
         cmd.args(["--rig", "rigs/sim.toml"]);
     }
-    pass_through(cmd.args(args), "hil")
+    let code = pass_through(cmd.args(args), "hil")?;
+    eprintln!(
+        "==> conformance against {rig_name}: ended in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(code)
 }
 
 /// The rig named by `--rig PATH` or `--rig=PATH` among `hil run` arguments.
