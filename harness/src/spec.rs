@@ -306,7 +306,15 @@ impl Case {
             || self
                 .steps
                 .iter()
-                .any(|s| matches!(s, Step::Client(crate::peers::ClientAction::TlsConnect(_))))
+                .any(|s| {
+                    matches!(
+                        s,
+                        Step::Client(
+                            crate::peers::ClientAction::TlsConnect(_)
+                                | crate::peers::ClientAction::TlsHostile(_)
+                        )
+                    )
+                })
     }
 }
 
@@ -745,6 +753,10 @@ fn step(source: &Source, inventory: &Inventory, raw: Spanned<RawStep>) -> Result
             Some(crate::peers::ClientAction::TlsConnect(t)) => {
                 t.validate().map_err(|m| source.error(at, Some("client.tls_connect"), m))?;
                 Step::Client(crate::peers::ClientAction::TlsConnect(t))
+            }
+            Some(crate::peers::ClientAction::TlsHostile(t)) => {
+                t.validate().map_err(|m| source.error(at, Some("client.tls_hostile"), m))?;
+                Step::Client(crate::peers::ClientAction::TlsHostile(t))
             }
             Some(action) => Step::Client(action),
             None => unreachable_step(source, at)?,

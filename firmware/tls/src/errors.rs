@@ -120,7 +120,10 @@ pub const ROWS: [(TlsCode, &str); 41] = [
         "as client, the server's handshake_failure alert in answer to the ClientHello (no suite in common); SSL_INTERNAL_ERROR and other errors outside a handshake message",
     ),
     (TlsCode::InitFail, "SSL_BAD_CONFIG, SSL_NO_RNG, CTR_DRBG_ENTROPY_SOURCE_FAILED"),
-    (TlsCode::BadMessage, "SSL_DECODE_ERROR / SSL_ILLEGAL_PARAMETER after the handshake"),
+    (
+        TlsCode::BadMessage,
+        "SSL_DECODE_ERROR / SSL_ILLEGAL_PARAMETER after the handshake (mbedTLS 3.6 raises neither there)",
+    ),
     (TlsCode::UntrustedCertificate, "verify flag BADCERT_NOT_TRUSTED"),
     (
         TlsCode::ExpiredCertificate,
@@ -155,6 +158,10 @@ pub const UNREACHABLE: &[(TlsCode, &str)] = &[
     (
         TlsCode::CertificateRevoked,
         "TlsConfig carries no CRL, so mbedTLS never sets BADCERT_REVOKED",
+    ),
+    (
+        TlsCode::BadMessage,
+        "TLS 1.2 in mbedTLS 3.6 raises DECODE_ERROR and ILLEGAL_PARAMETER only inside a handshake message (5021-5030); after the handshake a bad record is INVALID_RECORD or INVALID_MAC, a handshake message UNEXPECTED_MESSAGE or a refused renegotiation",
     ),
     (
         TlsCode::NoData,

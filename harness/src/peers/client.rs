@@ -1,6 +1,7 @@
 //! Clients the harness opens towards the module, from inside the lab: TCP connections, UDP
 //! sockets on several lab addresses, connection floods, and the spec tables' actions.
 
+use super::misbehave::{self, Identity, Misbehaved, TlsMisbehaveSpec};
 use super::tls::{Expect, Link, TlsConnectSpec, TlsRecord};
 use super::{
     ClientAction, FloodSpec, PeerError, UdpSendSpec, check_lab_addr, describe_mismatch, pattern,
@@ -559,6 +560,47 @@ impl<'lab> Clients<'lab> {
             ClientAction::UdpSend(spec) => self.udp_send(spec),
             ClientAction::Flood(spec) => self.flood(spec),
             ClientAction::TlsConnect(spec) => self.tls_connect(spec),
+            ClientAction::TlsHostile(spec) => self.tls_hostile(spec),
+        }
+    }
+
+    fn tls_hostile(&mut self, spec: &TlsMisbehaveSpec) -> Result<String, ClientError> {
+        let ip = self.module_ip;
+        let identity = match (spec.client_cert, self.pki.as_deref()) {
+            (Some(m), Some(pki)) => Some(Identity::from_pki(pki, m).map_err(|e| {
+                ClientError::Infra(PeerError::Io {
+                    what: format!("the client certificate {}", m.name()),
+                    source: std::io::Error::other(e),
+                })
+            })?),
+            (Some(m), None) => {
+                return Err(ClientError::Infra(PeerError::Io {
+                    what: format!("the client certificate {}", m.name()),
+                    source: std::io::Error::other("this run has no lab PKI"),
+                }));
+            }
+            (None, _) => None,
+        };
+        let mut c = match TcpClient::connect(self.lab, ip, spec.port) {
+            Ok(c) => c,
+            Err(e @ PeerError::Connect { .. }) => return Err(ClientError::Fail(e.to_string())),
+            Err(e) => return Err(e.into()),
+        };
+        let Link::Tcp(stream) = &mut c.stream else {
+            return Err(ClientError::Fail("a new connection is not plain TCP".into()));
+        };
+        // The module's RSA decryption and signature checks take a while on a slow board.
+        let timeout = self.timeout.max(Duration::from_secs(5));
+        let outcome = misbehave::run(stream, spec, identity.as_ref(), timeout);
+        let remote = c.remote;
+        c.close();
+        match outcome {
+            Ok(line) => Ok(format!("TLS to {remote}: {line}")),
+            Err(Misbehaved::Server(why)) => Err(ClientError::Fail(format!("TLS to {remote}: {why}"))),
+            Err(Misbehaved::Harness(why)) => Err(ClientError::Infra(PeerError::Io {
+                what: format!("TLS to {remote}"),
+                source: std::io::Error::other(why),
+            })),
         }
     }
 

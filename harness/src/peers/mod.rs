@@ -14,11 +14,13 @@
 
 mod client;
 mod hostile;
+mod misbehave;
 mod server;
 mod tls;
 mod vocab;
 
 pub use hostile::{TAMPER_GREETING, UNSOLICITED_EXTENSION, client_hello};
+pub use misbehave::{ClientMisdeed, TlsMisbehaveSpec};
 
 pub use client::{
     CONNECT_TIMEOUT, ClientError, Clients, FLOOD_MAX, FLOOD_THREADS, FloodReport, TcpClient,

@@ -2,6 +2,7 @@
 //! towards the module. Every type deserializes with serde (unknown keys are errors) so a spec
 //! step can hold it as its typed value, like [`crate::ap::Fault`].
 
+use super::misbehave::TlsMisbehaveSpec;
 use super::tls::{Expect, SuiteName, TlsConnectSpec, TlsVersion};
 use crate::capture::expect::SuiteSet;
 use crate::capture::tls::Version;
@@ -650,9 +651,10 @@ impl PeerCheck {
 /// client = { udp_send = { port = 3002, data = "ping", sources = 3, reply = "ping" } }
 /// client = { flood = { port = 3000, connections = 1000, timeout_ms = 5000, expect_connected_max = 8 } }
 /// client = { tls_connect = { port = 3000, ca = "ca-rsa" } }   # TLS; then send/receive/close
+/// client = { tls_hostile = { port = 4433, act = "bad_finished" } }   # a hand-built TLS client
 /// ```
 ///
-/// `tls_connect`'s keys are in [`TlsConnectSpec`].
+/// `tls_connect`'s keys are in [`TlsConnectSpec`], `tls_hostile`'s in [`TlsMisbehaveSpec`].
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientAction {
@@ -667,6 +669,7 @@ pub enum ClientAction {
     UdpSend(UdpSendSpec),
     Flood(FloodSpec),
     TlsConnect(TlsConnectSpec),
+    TlsHostile(TlsMisbehaveSpec),
 }
 
 /// `udp_send`: one datagram from each of `sources` client sockets (distinct lab addresses
