@@ -303,18 +303,15 @@ impl Case {
     pub fn uses_pki(&self) -> bool {
         !self.setup.pki_files.is_empty()
             || self.peers.iter().any(|p| matches!(p, crate::peers::PeerSpec::TlsServer { .. }))
-            || self
-                .steps
-                .iter()
-                .any(|s| {
-                    matches!(
-                        s,
-                        Step::Client(
-                            crate::peers::ClientAction::TlsConnect(_)
-                                | crate::peers::ClientAction::TlsHostile(_)
-                        )
+            || self.steps.iter().any(|s| {
+                matches!(
+                    s,
+                    Step::Client(
+                        crate::peers::ClientAction::TlsConnect(_)
+                            | crate::peers::ClientAction::TlsHostile(_)
                     )
-                })
+                )
+            })
     }
 }
 

@@ -596,7 +596,9 @@ impl<'lab> Clients<'lab> {
         c.close();
         match outcome {
             Ok(line) => Ok(format!("TLS to {remote}: {line}")),
-            Err(Misbehaved::Server(why)) => Err(ClientError::Fail(format!("TLS to {remote}: {why}"))),
+            Err(Misbehaved::Server(why)) => {
+                Err(ClientError::Fail(format!("TLS to {remote}: {why}")))
+            }
             Err(Misbehaved::Harness(why)) => Err(ClientError::Infra(PeerError::Io {
                 what: format!("TLS to {remote}"),
                 source: std::io::Error::other(why),

@@ -87,6 +87,7 @@ impl ClientMisdeed {
 /// Which message is wrong; `None` is a correct handshake (how the tests prove the keys).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Flaw {
+    #[cfg(test)]
     None,
     CertificateVerify,
     Finished,
@@ -162,12 +163,17 @@ pub(super) fn handshake(
     };
     let sends_cert = server.wants_cert && identity.is_some();
     if server.wants_cert {
-        hs(certificate_msg(identity.map(|i| i.chain.as_slice()).unwrap_or_default())?, &mut transcript);
+        hs(
+            certificate_msg(identity.map(|i| i.chain.as_slice()).unwrap_or_default())?,
+            &mut transcript,
+        );
     }
     let mut premaster = TLS12.to_vec();
     premaster.extend_from_slice(&random::<46>()?);
     let rsa = server.key.rsa().map_err(|e| {
-        Misbehaved::Server(format!("the server's certificate has no RSA key ({e}); it cannot serve {SUITE:#06x}"))
+        Misbehaved::Server(format!(
+            "the server's certificate has no RSA key ({e}); it cannot serve {SUITE:#06x}"
+        ))
     })?;
     let mut encrypted = vec![0u8; rsa.size() as usize];
     let n = rsa
@@ -303,7 +309,8 @@ fn parse_server_hello(body: &[u8]) -> Result<[u8; 32], Misbehaved> {
 fn parse_certificate(body: &[u8]) -> Result<PKey<openssl::pkey::Public>, Misbehaved> {
     let len = body.get(3..6).map(u24).ok_or_else(|| malformed("Certificate"))?;
     let der = body.get(6..6 + len).ok_or_else(|| malformed("Certificate"))?;
-    let cert = X509::from_der(der).map_err(|e| Misbehaved::Server(format!("the server's certificate: {e}")))?;
+    let cert = X509::from_der(der)
+        .map_err(|e| Misbehaved::Server(format!("the server's certificate: {e}")))?;
     cert.public_key().map_err(|e| Misbehaved::Server(format!("the server's certificate key: {e}")))
 }
 
@@ -324,7 +331,9 @@ fn certificate_verify(id: &Identity, signed: &[u8]) -> Result<Vec<u8>, Misbehave
     let scheme: [u8; 2] = match id.key.id() {
         Id::RSA => [4, 1],
         Id::EC => [4, 3],
-        other => return Err(Misbehaved::Harness(format!("no CertificateVerify for a {other:?} key"))),
+        other => {
+            return Err(Misbehaved::Harness(format!("no CertificateVerify for a {other:?} key")));
+        }
     };
     let mut signer = Signer::new(MessageDigest::sha256(), &id.key).map_err(harness("sign"))?;
     signer.update(signed).map_err(harness("sign"))?;
@@ -358,7 +367,12 @@ fn hmac(md: MessageDigest, key: &[u8], parts: &[&[u8]]) -> Result<Vec<u8>, Misbe
 
 /// The first record after the ChangeCipherSpec (sequence number 0), AES-128-CBC with
 /// HMAC-SHA1, MAC then encrypt, an explicit IV.
-fn encrypt(mac_key: &[u8], key: &[u8], content_type: u8, plain: &[u8]) -> Result<Vec<u8>, Misbehaved> {
+fn encrypt(
+    mac_key: &[u8],
+    key: &[u8],
+    content_type: u8,
+    plain: &[u8],
+) -> Result<Vec<u8>, Misbehaved> {
     let len = u16::try_from(plain.len()).map_err(harness("record length"))?;
     let header = [&[0u8; 8][..], &[content_type], &TLS12, &len.to_be_bytes()].concat();
     let mut data = plain.to_vec();
@@ -447,7 +461,11 @@ impl Records {
         }
     }
 
-    fn next_handshake(&mut self, stream: &mut TcpStream, deadline: Instant) -> Result<Next, Misbehaved> {
+    fn next_handshake(
+        &mut self,
+        stream: &mut TcpStream,
+        deadline: Instant,
+    ) -> Result<Next, Misbehaved> {
         loop {
             if self.handshake.len() >= 4 {
                 let len = u24(&self.handshake[1..4]);
@@ -543,8 +561,7 @@ mod tests {
         let name = name.build();
         let mut b = x509::X509Builder::new().unwrap();
         b.set_version(2).unwrap();
-        b.set_serial_number(&bn::BigNum::from_u32(7).unwrap().to_asn1_integer().unwrap())
-            .unwrap();
+        b.set_serial_number(&bn::BigNum::from_u32(7).unwrap().to_asn1_integer().unwrap()).unwrap();
         b.set_subject_name(&name).unwrap();
         let (issuer_name, signer) = match issuer {
             Some(i) => (i.chain[0].subject_name().to_owned().unwrap(), &i.key),
@@ -639,8 +656,11 @@ mod tests {
 
     #[test]
     fn bad_certificate_verify_needs_a_certificate() {
-        let spec =
-            TlsMisbehaveSpec { port: 1, act: ClientMisdeed::BadCertificateVerify, client_cert: None };
+        let spec = TlsMisbehaveSpec {
+            port: 1,
+            act: ClientMisdeed::BadCertificateVerify,
+            client_cert: None,
+        };
         assert!(spec.validate().unwrap_err().contains("client_cert"));
     }
 }
