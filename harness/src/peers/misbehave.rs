@@ -565,10 +565,14 @@ mod tests {
         b.set_subject_name(&name).unwrap();
         let (issuer_name, signer) = match issuer {
             Some(i) => (i.chain[0].subject_name().to_owned().unwrap(), &i.key),
-            None => (name.clone(), &key),
+            None => (name.to_owned().unwrap(), &key),
         };
         b.set_issuer_name(&issuer_name).unwrap();
         b.set_pubkey(&key).unwrap();
+        if issuer.is_none() {
+            let ca = x509::extension::BasicConstraints::new().critical().ca().build().unwrap();
+            b.append_extension(ca).unwrap();
+        }
         b.set_not_before(&asn1::Asn1Time::days_from_now(0).unwrap()).unwrap();
         b.set_not_after(&asn1::Asn1Time::days_from_now(30).unwrap()).unwrap();
         b.sign(signer, hash::MessageDigest::sha256()).unwrap();
