@@ -502,6 +502,7 @@ impl Session {
             && !channel.endpoint().ends_with("(not connected)")
         {
             channel.note("disconnecting for the setup");
+            channel.inner_mut().close(self.rig.command_timeout);
             *channel.inner_mut() = Box::new(Unconnected(Transport::Terminal));
         }
     }
@@ -631,6 +632,9 @@ impl Session {
             netns,
         };
         self.control.note(format!("{transport}: the module's HTTP server is at {}", target.addr));
+        if let Some(lab) = &self.lab {
+            lab.lab.forget_neighbour(ip).map_err(|e| fail(e.to_string()))?;
+        }
         let t = std::time::Instant::now();
         let (attempts, first) = wait_listening(&target, self.rig.command_timeout).map_err(fail)?;
         let first = first.map(|e| format!("; the first failed: {e}")).unwrap_or_default();
@@ -686,6 +690,7 @@ impl Session {
         })?;
         let port: u16 = self.control_get("remote_terminal.port")?.parse().unwrap_or(2000);
         let addr = std::net::SocketAddr::from((ip, port));
+        lab.forget_neighbour(ip)?;
         // The module listens once the network is up; a refusal right then is tried again.
         let deadline = std::time::Instant::now() + Duration::from_secs(3);
         loop {

@@ -141,6 +141,13 @@ pub trait Channel {
     fn resync(&mut self, format: ConsoleFormat, timeout: Duration) -> Result<(), ChannelError>;
     /// Raw byte access, where the transport has it.
     fn raw(&mut self) -> Option<&mut dyn RawLink>;
+    /// Ends the channel's own connection and waits up to `timeout` until the module closed
+    /// its side too: what it does once a client is gone has happened then (the remote
+    /// terminal gives the serial console its commands back). Nothing for a channel without
+    /// a connection of its own.
+    fn close(&mut self, timeout: Duration) {
+        let _ = timeout;
+    }
 }
 
 pub use crate::text::escape_bytes;
@@ -165,6 +172,10 @@ impl<C: Channel + ?Sized> Channel for Box<C> {
 
     fn raw(&mut self) -> Option<&mut dyn RawLink> {
         (**self).raw()
+    }
+
+    fn close(&mut self, timeout: Duration) {
+        (**self).close(timeout);
     }
 }
 

@@ -174,6 +174,29 @@ impl Channel for TerminalChannel {
     fn raw(&mut self) -> Option<&mut dyn RawLink> {
         Some(self)
     }
+
+    /// Sends our FIN and reads (discarding) until the module's: by then it has ended the
+    /// client and its serial console takes commands again.
+    fn close(&mut self, timeout: Duration) {
+        let stream = &mut self.console.link_mut().stream;
+        if stream.shutdown(std::net::Shutdown::Write).is_err() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        let mut buf = [0u8; 1024];
+        while std::time::Instant::now() < deadline {
+            match stream.read(&mut buf) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::TimedOut | ErrorKind::WouldBlock | ErrorKind::Interrupted
+                    ) => {}
+                Err(_) => return,
+            }
+        }
+    }
 }
 
 impl RawLink for TerminalChannel {

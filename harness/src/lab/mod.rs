@@ -555,6 +555,27 @@ impl Lab {
         cmd
     }
 
+    /// Forgets the lab's neighbour (ARP) entry for `addr`, so the next packet to it starts
+    /// with an ARP request. Called before connecting to a module that just (re)joined: the
+    /// request teaches the module the lab host's address. Without it the host sends straight
+    /// from its old entry, and a module whose stack must first resolve the host itself may
+    /// hold its answer back (smoltcp sends at most one ARP request a second per address),
+    /// which costs the kernel's 1 s SYN retransmission.
+    pub fn forget_neighbour(&self, addr: Ipv4Addr) -> Result<(), LabError> {
+        let mut cmd = Command::new(&self.ip);
+        cmd.args(["-n", &self.name, "neigh", "flush", "to"]).arg(addr.to_string());
+        let command = format!("ip -n {} neigh flush to {addr}", self.name);
+        let out = cmd.output().map_err(|source| LabError::Io { what: command.clone(), source })?;
+        if !out.status.success() {
+            return Err(LabError::Command {
+                command,
+                status: out.status.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(())
+    }
+
     /// Runs `f` on a thread inside the lab's namespace (sockets it opens are the lab's).
     pub fn run_in<T, F>(&self, f: F) -> Result<T, LabError>
     where
