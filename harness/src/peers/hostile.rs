@@ -85,7 +85,7 @@ fn make_identity() -> Result<Identity, openssl::error::ErrorStack> {
 }
 
 /// A TLS record.
-fn record(content_type: u8, version: u16, body: &[u8]) -> Vec<u8> {
+pub(super) fn record(content_type: u8, version: u16, body: &[u8]) -> Vec<u8> {
     let mut r = vec![content_type];
     r.extend_from_slice(&version.to_be_bytes());
     r.extend_from_slice(&u16::try_from(body.len()).unwrap_or(u16::MAX).to_be_bytes());
@@ -94,18 +94,18 @@ fn record(content_type: u8, version: u16, body: &[u8]) -> Vec<u8> {
 }
 
 /// Handshake bytes as records of at most 2^14 bytes each.
-fn handshake_records(bytes: &[u8]) -> Vec<u8> {
+pub(super) fn handshake_records(bytes: &[u8]) -> Vec<u8> {
     bytes.chunks(1 << 14).flat_map(|c| record(HANDSHAKE, 0x0303, c)).collect()
 }
 
-fn handshake(msg_type: u8, body: &[u8]) -> Vec<u8> {
+pub(super) fn handshake(msg_type: u8, body: &[u8]) -> Vec<u8> {
     let len = u32::try_from(body.len()).unwrap_or(0x00ff_ffff).to_be_bytes();
     let mut m = vec![msg_type, len[1], len[2], len[3]];
     m.extend_from_slice(body);
     m
 }
 
-fn u24(n: usize) -> [u8; 3] {
+pub(super) fn u24(n: usize) -> [u8; 3] {
     let b = u32::try_from(n).unwrap_or(0x00ff_ffff).to_be_bytes();
     [b[1], b[2], b[3]]
 }

@@ -13,6 +13,7 @@
 //! client reads the server's answer: a fatal alert or a close means the server refused it, its
 //! own ChangeCipherSpec that it took the flaw.
 
+use super::hostile::{handshake, handshake_records, record, u24};
 use crate::capture::tls::{ALERT, CHANGE_CIPHER_SPEC, HANDSHAKE, SERVER_HELLO};
 use crate::pki::{MaterialRef, Pki};
 use openssl::hash::{MessageDigest, hash};
@@ -37,6 +38,7 @@ const CERTIFICATE_VERIFY: u8 = 15;
 const CLIENT_KEY_EXCHANGE: u8 = 16;
 const FINISHED: u8 = 20;
 const TLS12: [u8; 2] = [3, 3];
+const TLS12_VERSION: u16 = 0x0303;
 const MAC_LEN: usize = 20;
 const KEY_LEN: usize = 16;
 const BLOCK: usize = 16;
@@ -142,7 +144,7 @@ impl Identity {
 
 /// Runs the hand-built handshake with `flaw` on `stream` and returns the server's answer,
 /// waiting up to `timeout` for each of its flights.
-pub(super) fn handshake(
+pub(super) fn exchange(
     stream: &mut TcpStream,
     flaw: Flaw,
     identity: Option<&Identity>,
@@ -150,9 +152,11 @@ pub(super) fn handshake(
 ) -> Result<Answer, Misbehaved> {
     let mut transcript = Vec::new();
     let client_random = random::<32>()?;
-    let hello = handshake_msg(CLIENT_HELLO, &client_hello_body(&client_random));
+    let hello = handshake(CLIENT_HELLO, &client_hello_body(&client_random));
     transcript.extend_from_slice(&hello);
-    stream.write_all(&record(HANDSHAKE, &hello)).map_err(harness("send the ClientHello"))?;
+    stream
+        .write_all(&record(HANDSHAKE, TLS12_VERSION, &hello))
+        .map_err(harness("send the ClientHello"))?;
 
     let mut reader = Records::default();
     let server = read_server_flight(stream, &mut reader, &mut transcript, timeout)?;
@@ -179,11 +183,11 @@ pub(super) fn handshake(
     let n = rsa
         .public_encrypt(&premaster, &mut encrypted, Padding::PKCS1)
         .map_err(harness("encrypt the premaster secret"))?;
-    hs(handshake_msg(CLIENT_KEY_EXCHANGE, &vec16(&encrypted[..n])), &mut transcript);
+    hs(handshake(CLIENT_KEY_EXCHANGE, &vec16(&encrypted[..n])), &mut transcript);
     if let (true, Some(id)) = (sends_cert, identity) {
         let signed: &[u8] =
             if flaw == Flaw::CertificateVerify { b"not this handshake" } else { &transcript };
-        hs(handshake_msg(CERTIFICATE_VERIFY, &certificate_verify(id, signed)?), &mut transcript);
+        hs(handshake(CERTIFICATE_VERIFY, &certificate_verify(id, signed)?), &mut transcript);
     } else if flaw == Flaw::CertificateVerify {
         return Err(Misbehaved::Server(
             "the server did not ask for a client certificate: no CertificateVerify to break".into(),
@@ -202,11 +206,11 @@ pub(super) fn handshake(
     if flaw == Flaw::Finished {
         verify_data[11] ^= 1;
     }
-    let finished = handshake_msg(FINISHED, &verify_data);
+    let finished = handshake(FINISHED, &verify_data);
 
-    let mut out = record(HANDSHAKE, &flight);
-    out.extend(record(CHANGE_CIPHER_SPEC, &[1]));
-    out.extend(record(HANDSHAKE, &encrypt(mac_key, key, HANDSHAKE, &finished)?));
+    let mut out = handshake_records(&flight);
+    out.extend(record(CHANGE_CIPHER_SPEC, TLS12_VERSION, &[1]));
+    out.extend(record(HANDSHAKE, TLS12_VERSION, &encrypt(mac_key, key, HANDSHAKE, &finished)?));
     stream.write_all(&out).map_err(harness("send the client's flight"))?;
     read_answer(stream, &mut reader, timeout)
 }
@@ -240,46 +244,103 @@ fn read_server_flight(
     transcript: &mut Vec<u8>,
     timeout: Duration,
 ) -> Result<ServerFlight, Misbehaved> {
-    let (mut random, mut key, mut wants_cert) = (None, None, false);
     let deadline = Instant::now() + timeout;
+    let mut flight = FlightParser::default();
     loop {
-        let (ty, msg) = match reader.next_handshake(stream, deadline)? {
-            Next::Handshake(ty, msg) => (ty, msg),
-            Next::Alert(level, desc) => {
-                return Err(Misbehaved::Server(format!(
-                    "the server sent an alert (level {level}, description {desc}) before its ServerHelloDone"
-                )));
+        let next = match reader.take_step() {
+            Some(next) => next,
+            None => {
+                if !reader.read(stream, deadline)? {
+                    Step::Closed
+                } else {
+                    continue;
+                }
             }
-            Next::Other(ty) => {
-                return Err(Misbehaved::Server(format!(
-                    "the server sent a record of type {ty} before its ServerHelloDone"
-                )));
-            }
-            Next::Closed => {
-                return Err(Misbehaved::Server(
-                    "the server closed the connection before its ServerHelloDone".into(),
+        };
+        if let Some(done) = flight.take(next, transcript)? {
+            return Ok(done);
+        }
+    }
+}
+
+/// What ends a step of the server's handshake, as [`Records::take_step`] finds it.
+enum Step {
+    /// A whole handshake message, header included.
+    Handshake(Vec<u8>),
+    Alert(u8, u8),
+    Other(u8),
+    Closed,
+}
+
+/// The server's hello flight, message by message.
+#[derive(Default)]
+struct FlightParser {
+    random: Option<[u8; 32]>,
+    key: Option<PKey<openssl::pkey::Public>>,
+    wants_cert: bool,
+}
+
+impl FlightParser {
+    /// Takes one step (a message goes on the transcript); the flight once its
+    /// ServerHelloDone came.
+    fn take(
+        &mut self,
+        step: Step,
+        transcript: &mut Vec<u8>,
+    ) -> Result<Option<ServerFlight>, Misbehaved> {
+        let before =
+            |what: String| Err(Misbehaved::Server(format!("{what} before its ServerHelloDone")));
+        let msg = match step {
+            Step::Handshake(msg) => msg,
+            Step::Alert(level, desc) => {
+                return before(format!(
+                    "the server sent an alert (level {level}, description {desc})"
                 ));
             }
+            Step::Other(ty) => return before(format!("the server sent a record of type {ty}")),
+            Step::Closed => return before("the server closed the connection".into()),
         };
         transcript.extend_from_slice(&msg);
         let body = &msg[4..];
-        match ty {
-            SERVER_HELLO => random = Some(parse_server_hello(body)?),
-            CERTIFICATE => key = Some(parse_certificate(body)?),
-            CERTIFICATE_REQUEST => wants_cert = true,
-            SERVER_HELLO_DONE => break,
+        match msg[0] {
+            SERVER_HELLO => self.random = Some(parse_server_hello(body)?),
+            CERTIFICATE => self.key = Some(parse_certificate(body)?),
+            CERTIFICATE_REQUEST => self.wants_cert = true,
+            SERVER_HELLO_DONE => {
+                return match (self.random, self.key.take()) {
+                    (Some(random), Some(key)) => {
+                        Ok(Some(ServerFlight { random, key, wants_cert: self.wants_cert }))
+                    }
+                    _ => Err(Misbehaved::Server(
+                        "the server's flight lacked a ServerHello or a Certificate".into(),
+                    )),
+                };
+            }
             other => {
                 return Err(Misbehaved::Server(format!(
                     "unexpected handshake message {other} in the server's hello flight"
                 )));
             }
         }
+        Ok(None)
     }
-    match (random, key) {
-        (Some(random), Some(key)) => Ok(ServerFlight { random, key, wants_cert }),
-        _ => Err(Misbehaved::Server(
-            "the server's flight lacked a ServerHello or a Certificate".into(),
-        )),
+}
+
+/// Reads a server's hello flight from `bytes` (records in any chunking) as the `tls_hostile`
+/// client does: whether the server asks for a client certificate, or why the client would
+/// stop. For the fuzz target: no input may panic.
+pub fn parse_server_flight(bytes: &[u8]) -> Result<bool, String> {
+    let mut records = Records::default();
+    records.buf.extend_from_slice(bytes);
+    let mut flight = FlightParser::default();
+    let mut transcript = Vec::new();
+    loop {
+        let step = records.take_step().unwrap_or(Step::Closed);
+        match flight.take(step, &mut transcript) {
+            Ok(Some(done)) => return Ok(done.wants_cert),
+            Ok(None) => {}
+            Err(e) => return Err(e.to_string()),
+        }
     }
 }
 
@@ -307,7 +368,7 @@ fn parse_server_hello(body: &[u8]) -> Result<[u8; 32], Misbehaved> {
 
 /// The public key of the first certificate of a Certificate message.
 fn parse_certificate(body: &[u8]) -> Result<PKey<openssl::pkey::Public>, Misbehaved> {
-    let len = body.get(3..6).map(u24).ok_or_else(|| malformed("Certificate"))?;
+    let len = body.get(3..6).map(read_u24).ok_or_else(|| malformed("Certificate"))?;
     let der = body.get(6..6 + len).ok_or_else(|| malformed("Certificate"))?;
     let cert = X509::from_der(der)
         .map_err(|e| Misbehaved::Server(format!("the server's certificate: {e}")))?;
@@ -318,12 +379,12 @@ fn certificate_msg(chain: &[X509]) -> Result<Vec<u8>, Misbehaved> {
     let mut list = Vec::new();
     for cert in chain {
         let der = cert.to_der().map_err(harness("encode the client certificate"))?;
-        list.extend_from_slice(&to_u24(der.len()));
+        list.extend_from_slice(&u24(der.len()));
         list.extend_from_slice(&der);
     }
-    let mut body = to_u24(list.len()).to_vec();
+    let mut body = u24(list.len()).to_vec();
     body.extend_from_slice(&list);
-    Ok(handshake_msg(CERTIFICATE, &body))
+    Ok(handshake(CERTIFICATE, &body))
 }
 
 /// A CertificateVerify body: SHA-256 with the key's own scheme over `signed`.
@@ -397,26 +458,21 @@ fn read_answer(
     timeout: Duration,
 ) -> Result<Answer, Misbehaved> {
     let deadline = Instant::now() + timeout;
-    loop {
-        match reader.next_record(stream, deadline)? {
-            None => return Ok(Answer::Closed),
-            Some((CHANGE_CIPHER_SPEC, _)) => return Ok(Answer::ChangeCipherSpec),
-            Some((ALERT, body)) if body.len() == 2 => return Ok(Answer::Alert(body[0], body[1])),
-            Some((ty, _)) => {
-                return Err(Misbehaved::Server(format!(
-                    "the server answered the client's flight with a record of type {ty}"
-                )));
-            }
+    let record = loop {
+        match reader.take_record() {
+            Some(r) => break Some(r),
+            None if reader.read(stream, deadline)? => {}
+            None => break None,
         }
+    };
+    match record {
+        None => Ok(Answer::Closed),
+        Some((CHANGE_CIPHER_SPEC, _)) => Ok(Answer::ChangeCipherSpec),
+        Some((ALERT, body)) if body.len() == 2 => Ok(Answer::Alert(body[0], body[1])),
+        Some((ty, _)) => Err(Misbehaved::Server(format!(
+            "the server answered the client's flight with a record of type {ty}"
+        ))),
     }
-}
-
-/// One step of the server's handshake.
-enum Next {
-    Handshake(u8, Vec<u8>),
-    Alert(u8, u8),
-    Other(u8),
-    Closed,
 }
 
 /// Plaintext records and the handshake messages in them, in any chunking.
@@ -427,20 +483,38 @@ struct Records {
 }
 
 impl Records {
-    /// The next whole record (`None`: the connection ended).
-    fn next_record(
-        &mut self,
-        stream: &mut TcpStream,
-        deadline: Instant,
-    ) -> Result<Option<(u8, Vec<u8>)>, Misbehaved> {
+    /// The next whole record, if it came.
+    fn take_record(&mut self) -> Option<(u8, Vec<u8>)> {
+        let header = self.buf.get(..5)?;
+        let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+        if self.buf.len() < 5 + len {
+            return None;
+        }
+        let rec: Vec<u8> = self.buf.drain(..5 + len).collect();
+        Some((rec[0], rec[5..].to_vec()))
+    }
+
+    /// The next step of the server's handshake, if it came whole.
+    fn take_step(&mut self) -> Option<Step> {
         loop {
-            if self.buf.len() >= 5 {
-                let len = usize::from(u16::from_be_bytes([self.buf[3], self.buf[4]]));
-                if self.buf.len() >= 5 + len {
-                    let rec: Vec<u8> = self.buf.drain(..5 + len).collect();
-                    return Ok(Some((rec[0], rec[5..].to_vec())));
+            if self.handshake.len() >= 4 {
+                let len = read_u24(&self.handshake[1..4]);
+                if self.handshake.len() >= 4 + len {
+                    return Some(Step::Handshake(self.handshake.drain(..4 + len).collect()));
                 }
             }
+            match self.take_record()? {
+                (HANDSHAKE, body) => self.handshake.extend_from_slice(&body),
+                (ALERT, body) if body.len() == 2 => return Some(Step::Alert(body[0], body[1])),
+                (ty, _) => return Some(Step::Other(ty)),
+            }
+        }
+    }
+
+    /// Reads more from `stream`: `false` once the connection ended; an error when nothing
+    /// came by `deadline`.
+    fn read(&mut self, stream: &mut TcpStream, deadline: Instant) -> Result<bool, Misbehaved> {
+        loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(Misbehaved::Server(format!(
@@ -451,34 +525,18 @@ impl Records {
             stream.set_read_timeout(Some(left)).map_err(harness("read timeout"))?;
             let mut chunk = [0u8; 4096];
             match stream.read(&mut chunk) {
-                Ok(0) => return Ok(None),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == ErrorKind::ConnectionReset => return Ok(None),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(Misbehaved::Harness(format!("read: {e}"))),
-            }
-        }
-    }
-
-    fn next_handshake(
-        &mut self,
-        stream: &mut TcpStream,
-        deadline: Instant,
-    ) -> Result<Next, Misbehaved> {
-        loop {
-            if self.handshake.len() >= 4 {
-                let len = u24(&self.handshake[1..4]);
-                if self.handshake.len() >= 4 + len {
-                    let msg: Vec<u8> = self.handshake.drain(..4 + len).collect();
-                    return Ok(Next::Handshake(msg[0], msg));
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return Ok(true);
                 }
-            }
-            match self.next_record(stream, deadline)? {
-                None => return Ok(Next::Closed),
-                Some((HANDSHAKE, body)) => self.handshake.extend_from_slice(&body),
-                Some((ALERT, body)) if body.len() == 2 => return Ok(Next::Alert(body[0], body[1])),
-                Some((ty, _)) => return Ok(Next::Other(ty)),
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return Ok(false),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return Err(Misbehaved::Harness(format!("read: {e}"))),
             }
         }
     }
@@ -490,36 +548,13 @@ fn random<const N: usize>() -> Result<[u8; N], Misbehaved> {
     Ok(r)
 }
 
-fn record(content_type: u8, body: &[u8]) -> Vec<u8> {
-    body.chunks(1 << 14)
-        .flat_map(|chunk| {
-            let mut r = vec![content_type, TLS12[0], TLS12[1]];
-            r.extend_from_slice(&u16::try_from(chunk.len()).unwrap_or(u16::MAX).to_be_bytes());
-            r.extend_from_slice(chunk);
-            r
-        })
-        .collect()
-}
-
-fn handshake_msg(msg_type: u8, body: &[u8]) -> Vec<u8> {
-    let mut m = vec![msg_type];
-    m.extend_from_slice(&to_u24(body.len()));
-    m.extend_from_slice(body);
-    m
-}
-
 fn vec16(data: &[u8]) -> Vec<u8> {
     let mut v = u16::try_from(data.len()).unwrap_or(u16::MAX).to_be_bytes().to_vec();
     v.extend_from_slice(data);
     v
 }
 
-fn to_u24(n: usize) -> [u8; 3] {
-    let b = u32::try_from(n).unwrap_or(0x00ff_ffff).to_be_bytes();
-    [b[1], b[2], b[3]]
-}
-
-fn u24(b: &[u8]) -> usize {
+fn read_u24(b: &[u8]) -> usize {
     (usize::from(b[0]) << 16) | (usize::from(b[1]) << 8) | usize::from(b[2])
 }
 
@@ -534,7 +569,7 @@ pub(super) fn run(
         ClientMisdeed::BadCertificateVerify => "a CertificateVerify that does not verify",
         ClientMisdeed::BadFinished => "a Finished with wrong verify_data",
     };
-    match handshake(stream, spec.act.flaw(), identity, timeout)? {
+    match exchange(stream, spec.act.flaw(), identity, timeout)? {
         Answer::ChangeCipherSpec => Err(Misbehaved::Server(format!(
             "the server took {what}: it answered with its ChangeCipherSpec"
         ))),
@@ -546,6 +581,7 @@ pub(super) fn run(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may panic
 mod tests {
     use super::*;
     use openssl::ssl::{SslAcceptor, SslMethod, SslVerifyMode, SslVersion};
@@ -617,7 +653,7 @@ mod tests {
         // Proves the key schedule and the record protection: OpenSSL answers with its
         // ChangeCipherSpec only after the Finished decrypted, its MAC and verify_data checked.
         let (port, server) = openssl_server(None);
-        let answer = handshake(&mut connect(port), Flaw::None, None, T).unwrap();
+        let answer = exchange(&mut connect(port), Flaw::None, None, T).unwrap();
         assert_eq!(answer, Answer::ChangeCipherSpec);
         // The server's handshake ends once its own Finished is out; ours is whole.
         server.join().unwrap().unwrap();
@@ -626,7 +662,7 @@ mod tests {
     #[test]
     fn a_wrong_verify_data_is_refused_with_decrypt_error() {
         let (port, server) = openssl_server(None);
-        let answer = handshake(&mut connect(port), Flaw::Finished, None, T).unwrap();
+        let answer = exchange(&mut connect(port), Flaw::Finished, None, T).unwrap();
         assert_eq!(answer, Answer::Alert(2, DECRYPT_ERROR));
         let err = server.join().unwrap().unwrap_err();
         assert!(err.contains("digest check failed"), "{err}");
@@ -637,13 +673,13 @@ mod tests {
         let ca = rsa_identity("lab ca", None);
         let client = rsa_identity("client", Some(&ca));
         let (port, server) = openssl_server(Some(ca.chain[0].clone()));
-        let answer = handshake(&mut connect(port), Flaw::None, Some(&client), T).unwrap();
+        let answer = exchange(&mut connect(port), Flaw::None, Some(&client), T).unwrap();
         assert_eq!(answer, Answer::ChangeCipherSpec);
         server.join().unwrap().unwrap();
 
         let (port, server) = openssl_server(Some(ca.chain[0].clone()));
         let answer =
-            handshake(&mut connect(port), Flaw::CertificateVerify, Some(&client), T).unwrap();
+            exchange(&mut connect(port), Flaw::CertificateVerify, Some(&client), T).unwrap();
         assert_eq!(answer, Answer::Alert(2, DECRYPT_ERROR));
         let err = server.join().unwrap().unwrap_err();
         assert!(err.contains("bad signature"), "{err}");
@@ -656,6 +692,46 @@ mod tests {
         let line = run(&mut connect(port), &spec, None, T).unwrap();
         assert!(line.contains("alert (level 2, description 51)"), "{line}");
         let _ = server.join();
+    }
+
+    fn server_hello(suite: u16) -> Vec<u8> {
+        let mut body = TLS12.to_vec();
+        body.extend_from_slice(&[7; 32]);
+        body.push(0);
+        body.extend_from_slice(&suite.to_be_bytes());
+        body.push(0);
+        record(HANDSHAKE, TLS12_VERSION, &handshake(SERVER_HELLO, &body))
+    }
+
+    #[rstest::rstest]
+    #[case::nothing(vec![], "closed the connection before its ServerHelloDone")]
+    #[case::alert(vec![21, 3, 3, 0, 2, 2, 40], "alert (level 2, description 40)")]
+    #[case::app_data(record(23, TLS12_VERSION, &[0; 8]), "record of type 23")]
+    #[case::other_suite(server_hello(0xC02F), "suite 0xc02f, not TLS 1.2 and 0x002f")]
+    #[case::short_hello(record(HANDSHAKE, TLS12_VERSION, &handshake(SERVER_HELLO, &[3, 3, 1])), "malformed ServerHello")]
+    #[case::done_alone(record(HANDSHAKE, TLS12_VERSION, &handshake(SERVER_HELLO_DONE, &[])), "lacked a ServerHello or a Certificate")]
+    #[case::no_certificate([server_hello(SUITE), record(HANDSHAKE, TLS12_VERSION, &handshake(SERVER_HELLO_DONE, &[]))].concat(), "lacked a ServerHello or a Certificate")]
+    #[case::bad_certificate([server_hello(SUITE), record(HANDSHAKE, TLS12_VERSION, &handshake(CERTIFICATE, &[0, 0, 4, 0, 0, 1, 0]))].concat(), "the server's certificate")]
+    #[case::key_exchange(record(HANDSHAKE, TLS12_VERSION, &handshake(12, &[1])), "unexpected handshake message 12")]
+    fn a_server_flight_that_is_not_one_says_why(#[case] bytes: Vec<u8>, #[case] why: &str) {
+        let err = parse_server_flight(&bytes).unwrap_err();
+        assert!(err.contains(why), "{err}");
+    }
+
+    #[test]
+    fn a_flight_in_any_chunking_asks_for_a_certificate() {
+        let id = rsa_identity("server", None);
+        let flight = [
+            handshake(SERVER_HELLO, &server_hello(SUITE)[9..]),
+            certificate_msg(&id.chain).unwrap(),
+            handshake(CERTIFICATE_REQUEST, &[1, 1, 0, 2, 4, 1, 0, 0]),
+            handshake(SERVER_HELLO_DONE, &[]),
+        ]
+        .concat();
+        // One record per 5 bytes of handshake: messages split across records.
+        let bytes: Vec<u8> =
+            flight.chunks(5).flat_map(|c| record(HANDSHAKE, TLS12_VERSION, c)).collect();
+        assert_eq!(parse_server_flight(&bytes), Ok(true));
     }
 
     #[test]

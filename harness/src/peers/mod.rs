@@ -20,7 +20,7 @@ mod tls;
 mod vocab;
 
 pub use hostile::{TAMPER_GREETING, UNSOLICITED_EXTENSION, client_hello};
-pub use misbehave::{ClientMisdeed, TlsMisbehaveSpec};
+pub use misbehave::{ClientMisdeed, TlsMisbehaveSpec, parse_server_flight};
 
 pub use client::{
     CONNECT_TIMEOUT, ClientError, Clients, FLOOD_MAX, FLOOD_THREADS, FloodReport, TcpClient,
