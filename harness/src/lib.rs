@@ -46,6 +46,7 @@ pub mod code;
 pub mod coverage;
 pub mod interrupt;
 pub mod lab;
+pub mod labgrid;
 pub mod model;
 pub mod modgraph;
 pub mod peers;
