@@ -63,7 +63,7 @@ fn version_through(host: &str, port: u16) -> String {
 }
 
 #[test]
-fn two_places_are_held_at_once_and_their_consoles_answer() {
+fn places_are_held_released_and_refused_when_someone_else_has_them() {
     let Some((lab, _dir)) = lab(2, "gecko-two") else { return };
     let spec = lab.spec(Duration::from_secs(10));
     let a = labgrid::hold(&spec).expect("first place");
@@ -91,11 +91,8 @@ fn two_places_are_held_at_once_and_their_consoles_answer() {
         let block = places.split("Place '").find(|b| b.starts_with(&p)).expect("place listed");
         assert!(block.contains("acquired: None"), "{p} still acquired: {block}");
     }
-}
 
-#[test]
-fn a_place_held_by_someone_else_is_an_infrastructure_error() {
-    let Some((lab, _dir)) = lab(1, "gecko-busy") else { return };
+    // Someone else holds the place a rig names: an infrastructure error that says who.
     let place = lab.places()[0].clone();
     lab.client_call_as("alice", &["-p", &place, "acquire"]).expect("alice acquires");
     let mut spec = lab.spec(Duration::from_secs(2));

@@ -64,7 +64,12 @@ impl TestLab {
             daemons: Vec::new(),
             sims: Vec::new(),
         };
-        // The coordinator keeps its places and resources in its working directory.
+        // The coordinator keeps its places in its working directory: written before it
+        // starts, they cost no client calls.
+        let places_yaml = dir.join("places.yaml");
+        std::fs::write(&places_yaml, places_file(prefix, places))
+            .map_err(io(format!("write {}", places_yaml.display())))?;
+        lab.places = (0..places).map(|i| format!("{prefix}-{i}")).collect();
         let mut cmd = daemon(&bin_dir.join("labgrid-coordinator"), dir, "coordinator.log")?;
         cmd.args(["-l", &coordinator]);
         lab.daemons.push(spawn(cmd, "labgrid-coordinator")?);
@@ -97,19 +102,6 @@ impl TestLab {
             lab.client_call(&["resources"])
                 .is_ok_and(|out| (0..places).all(|i| out.contains(&format!("{EXPORTER}/sim-{i}/"))))
         })?;
-        for i in 0..places {
-            let place = format!("{prefix}-{i}");
-            let matcher = format!("{EXPORTER}/sim-{i}/*");
-            let tag = format!("lab={prefix}");
-            for args in [
-                vec!["-p", &place, "create"],
-                vec!["-p", &place, "add-match", &matcher],
-                vec!["-p", &place, "set-tags", &tag],
-            ] {
-                lab.client_call(&args)?;
-            }
-            lab.places.push(place);
-        }
         Ok(lab)
     }
 
@@ -229,6 +221,24 @@ fn stop(child: &mut Child) {
     }
     let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
     let _ = child.wait();
+}
+
+/// The coordinator's `places.yaml` for places `<prefix>-<i>`, each matching group `sim-<i>`
+/// of the exporter and tagged `lab=<prefix>`.
+fn places_file(prefix: &str, places: usize) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    (0..places)
+        .map(|i| {
+            format!(
+                "{prefix}-{i}:\n  acquired: null\n  acquired_resources: []\n  aliases: []\n  \
+                 allowed: []\n  changed: {now}\n  comment: ''\n  created: {now}\n  matches:\n  \
+                 - cls: '*'\n    exporter: {EXPORTER}\n    group: sim-{i}\n    name: null\n    \
+                 rename: null\n  reservation: null\n  tags:\n    lab: {prefix}\n"
+            )
+        })
+        .collect()
 }
 
 fn free_port() -> std::io::Result<u16> {
