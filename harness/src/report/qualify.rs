@@ -322,7 +322,9 @@ fn write_markdown(o: &mut String, q: &Qualification) -> std::fmt::Result {
     }
     writeln!(o)?;
     let unknown = |v: &Option<String>| v.as_deref().map_or("*did not answer*".to_string(), cell);
-    let rows: [(&str, Box<dyn Fn(&Board) -> String>); 11] = [
+    /// A row of the boards' table: its name and each board's cell.
+    type Row<'a> = (&'a str, Box<dyn Fn(&Board) -> String + 'a>);
+    let rows: [Row<'_>; 11] = [
         ("Rig file", Box::new(|b| cell_code(&b.rig_file))),
         ("Kind", Box::new(|b| cell(&b.kind))),
         ("Firmware version", Box::new(|b| unknown(&b.firmware_version))),
