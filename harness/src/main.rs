@@ -988,6 +988,38 @@ mod tests {
     }
 
     #[test]
+    fn nightly_and_qualify_take_rigs_filters_and_thresholds() {
+        let cli = Cli::try_parse_from([
+            "hil",
+            "nightly",
+            "--rig",
+            "rigs/sim.toml",
+            "--rig",
+            "rigs/qemu-an386.toml",
+            "--tag",
+            "wlan",
+            "--slower-ratio",
+            "2",
+            "--slower-ms",
+            "500",
+            "serial/",
+        ])
+        .unwrap();
+        let Cmd::Nightly(args) = cli.command else { panic!("not nightly") };
+        assert_eq!(args.campaign.rigs.len(), 2);
+        assert_eq!(args.campaign.select.filters, ["serial/"]);
+        assert_eq!(args.campaign.select.tags, ["wlan"]);
+        assert_eq!((args.slower_ratio, args.slower_ms), (2.0, 500));
+        let Cmd::Nightly(args) = Cli::try_parse_from(["hil", "nightly"]).unwrap().command else {
+            panic!("not nightly")
+        };
+        assert_eq!(args.campaign.rigs, [PathBuf::from("rigs/sim.toml")]);
+        assert_eq!((args.slower_ratio, args.slower_ms), (1.5, 200));
+        assert!(Cli::try_parse_from(["hil", "qualify"]).is_err(), "--baseline is required");
+        assert!(Cli::try_parse_from(["hil", "qualify", "--baseline", "reports/qualify/x"]).is_ok());
+    }
+
+    #[test]
     fn repeat_refuses_zero_and_words() {
         assert!(run_args(&["hil", "run", "--repeat", "0"]).is_err());
         assert!(run_args(&["hil", "run", "--repeat", "often"]).is_err());
