@@ -53,7 +53,8 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn of_diff(e: &DiffEntry) -> Option<Self> {
+    /// A diff's entry of a result the later run has (`None` for a removed case).
+    pub(crate) fn of_diff(e: &DiffEntry) -> Option<Self> {
         Some(Entry {
             key: e.key.clone(),
             title: e.title.clone(),

@@ -247,19 +247,7 @@ fn board(b: &BoardRun<'_>) -> Board {
 fn against(base: &RunResult, run: &RunResult) -> BaselineDiff {
     let common_only = base.rig.name != run.rig.name;
     let d = diff_runs_with(base, run, DiffOptions { common_only });
-    let entries = |v: &[super::diff::DiffEntry]| -> Vec<Entry> {
-        v.iter()
-            .filter_map(|e| {
-                Some(Entry {
-                    key: e.key.clone(),
-                    title: e.title.clone(),
-                    before: e.before,
-                    after: e.after?,
-                    reason: e.reason.clone(),
-                })
-            })
-            .collect()
-    };
+    let entries = |v: &[super::diff::DiffEntry]| v.iter().filter_map(Entry::of_diff).collect();
     BaselineDiff {
         run_id: base.run_id.clone(),
         rig: base.rig.name.clone(),
