@@ -107,6 +107,8 @@ pub struct RigNight {
     pub fixed: Vec<Entry>,
     pub still_failing: Vec<Entry>,
     pub known_deviations: Vec<Entry>,
+    /// Listed as deviations in the expectations file, yet passed: the entry is stale.
+    pub stale_deviations: Vec<Entry>,
     /// Slowest increase first.
     pub slower: Vec<Slower>,
 }
@@ -157,6 +159,12 @@ pub fn assess(
         .filter(|c| c.verdict == Verdict::KnownDeviation)
         .map(|c| Entry::of_case(c, c.deviation.as_ref()))
         .collect();
+    let stale_deviations = run
+        .cases
+        .iter()
+        .filter(|c| c.stale_deviation)
+        .map(|c| Entry::of_case(c, c.deviation.as_ref()))
+        .collect();
     let mut night = RigNight {
         rig: run.rig.name.clone(),
         folder: folder.to_string(),
@@ -169,6 +177,7 @@ pub fn assess(
         fixed: Vec::new(),
         still_failing: Vec::new(),
         known_deviations,
+        stale_deviations,
         slower: Vec::new(),
     };
     match previous {
@@ -327,6 +336,14 @@ fn write_rig(o: &mut String, r: &RigNight) -> std::fmt::Result {
     write_entries(o, "Fixed", &r.fixed, compared)?;
     write_entries(o, "Still failing", &r.still_failing, compared)?;
     write_entries(o, "Known deviations", &r.known_deviations, false)?;
+    if !r.stale_deviations.is_empty() {
+        writeln!(
+            o,
+            "Listed as deviations yet passing (remove them from the rig's expectations file): \
+             {}.\n",
+            r.stale_deviations.iter().map(|e| code(&e.key)).collect::<Vec<_>>().join(", ")
+        )?;
+    }
     writeln!(o, "### Slower ({})\n", r.slower.len())?;
     if r.slower.is_empty() {
         return writeln!(o, "None.\n");
@@ -387,6 +404,8 @@ mod tests {
         for c in &mut run.cases {
             c.verdict = Verdict::Pass;
             c.reason = None;
+            c.deviation = None;
+            c.stale_deviation = false;
             c.duration_ms = 100;
         }
         run.totals = Totals::count(&run.cases);
@@ -522,6 +541,9 @@ mod tests {
         let thresholds = Thresholds::default();
         let mut board = tonight();
         board.rig.name = "qemu-an386".into();
+        let passing = board.cases.iter_mut().find(|c| c.id == "serial/echo/default").unwrap();
+        passing.stale_deviation = true;
+        passing.deviation = Some("echo was doubled".into());
         board.run_id = "20250102-020000-qemu-an386".into();
         let night = Night {
             stamp: "20250102-020000".into(),
@@ -536,6 +558,7 @@ mod tests {
             }],
         };
         assert!(night.is_fatal());
+        assert_eq!(keys(&night.rigs[1].stale_deviations), ["serial/echo/default"]);
         insta::assert_snapshot!("nightly_md", render_night(&night));
     }
 
