@@ -40,6 +40,7 @@
 pub mod ap;
 pub mod bench;
 pub mod browser;
+pub mod campaign;
 pub mod capture;
 pub mod channel;
 pub mod code;

@@ -59,6 +59,71 @@ enum Cmd {
     Flash(FlashArgs),
     /// List the debug probes attached to this machine.
     Probes,
+    /// Run the suite on each rig into reports/nightly/<stamp>/ and compare each run with the
+    /// rig's previous nightly; fails only on what is new (nightly.md says what).
+    Nightly(NightlyArgs),
+    /// Run the whole suite on each rig into reports/qualify/<stamp>/: every clause per board,
+    /// the boards' identities, the differences against a baseline, a verdict.
+    Qualify(QualifyArgs),
+}
+
+/// What `hil nightly` and `hil qualify` share: which rigs, and how each run goes.
+#[derive(Debug, Args)]
+struct CampaignArgs {
+    #[command(flatten)]
+    select: SelectArgs,
+    /// A rig file (repeatable); each runs into a folder named after the rig.
+    #[arg(long = "rig", default_values = ["rigs/sim.toml"])]
+    rigs: Vec<PathBuf>,
+    /// The reports root (`nightly/` and `qualify/` go under it).
+    #[arg(long, default_value = "reports")]
+    reports: PathBuf,
+    /// Extra attempts for cases that end in an infrastructure error.
+    #[arg(long, default_value_t = 1)]
+    retries: u32,
+    /// Module instances at once on simulated rigs (other rigs run one).
+    #[arg(long, short, default_value_t = 1)]
+    jobs: usize,
+    /// Run the cases over this transport (repeatable). Default: each rig's `transports`.
+    #[arg(long = "transport", value_name = "NAME")]
+    transports: Vec<gecko_hil::transport::Transport>,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+impl CampaignArgs {
+    fn options(&self) -> gecko_hil::campaign::CampaignOptions {
+        gecko_hil::campaign::CampaignOptions {
+            selection: self.select.selection(),
+            retries: self.retries,
+            jobs: self.jobs,
+            transports: (!self.transports.is_empty()).then(|| self.transports.clone()),
+            progress: !self.no_progress && std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct NightlyArgs {
+    #[command(flatten)]
+    campaign: CampaignArgs,
+    /// A case is slower when it took more than this times its previous duration ...
+    #[arg(long, default_value_t = 1.5)]
+    slower_ratio: f64,
+    /// ... and at least this many milliseconds longer.
+    #[arg(long, default_value_t = 200)]
+    slower_ms: u64,
+}
+
+#[derive(Debug, Args)]
+struct QualifyArgs {
+    #[command(flatten)]
+    campaign: CampaignArgs,
+    /// The run to compare with: a run folder (or its results.json), or a folder of run
+    /// folders such as an earlier reports/qualify/<stamp> (each board with its rig's run).
+    #[arg(long)]
+    baseline: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -274,7 +339,7 @@ fn main() -> ExitCode {
     // written); commands that start labs or modules without polling for it remove them and
     // exit at once.
     match &cli.command {
-        Cmd::Run(_) => interrupt::install(),
+        Cmd::Run(_) | Cmd::Nightly(_) | Cmd::Qualify(_) => interrupt::install(),
         Cmd::Bench(_) => interrupt::install_with(interrupt::OnSignal::Exit),
         _ => {}
     }
@@ -301,6 +366,8 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
         Cmd::List(args) => list(args),
         Cmd::Report(args) => report_cmd(args),
         Cmd::Check(args) => check(args),
+        Cmd::Nightly(args) => nightly(args),
+        Cmd::Qualify(args) => qualify(args),
         Cmd::Flash(args) => {
             let rig = rig::load(&args.rig)?;
             flash(&rig, args.firmware.as_deref())?;
@@ -627,6 +694,54 @@ fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
     }
 }
 
+fn nightly(args: NightlyArgs) -> Result<ExitCode> {
+    let specs = load_specs(&args.campaign.select.specs)?;
+    anyhow::ensure!(
+        args.slower_ratio >= 1.0 && args.slower_ratio.is_finite(),
+        "--slower-ratio {} must be at least 1",
+        args.slower_ratio
+    );
+    let thresholds =
+        report::nightly::Thresholds { ratio: args.slower_ratio, floor_ms: args.slower_ms };
+    let c = &args.campaign;
+    let done = gecko_hil::campaign::nightly(&specs, &c.rigs, &c.reports, &c.options(), thresholds)?;
+    for r in &done.night.rigs {
+        let previous = r
+            .previous
+            .as_ref()
+            .map_or("no previous nightly".into(), |p| format!("vs {}", p.nightly));
+        sayln!(
+            "{}: {} new failures, {} fixed, {} still failing, {} known deviations, {} slower ({previous})",
+            r.rig,
+            r.new_failures.len(),
+            r.fixed.len(),
+            r.still_failing.len(),
+            r.known_deviations.len(),
+            r.slower.len()
+        );
+    }
+    for b in &done.night.broken {
+        sayln!("{}: did not run: {}", b.rig, b.error);
+    }
+    sayln!("summary: {}", done.folder.join(report::nightly::NIGHTLY_MD).display());
+    Ok(if done.night.is_fatal() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn qualify(args: QualifyArgs) -> Result<ExitCode> {
+    let specs = load_specs(&args.campaign.select.specs)?;
+    let c = &args.campaign;
+    let done =
+        gecko_hil::campaign::qualify(&specs, &c.rigs, &c.reports, &args.baseline, &c.options())?;
+    let q = &done.qualification;
+    if q.qualified {
+        sayln!("qualified");
+    } else {
+        sayln!("not qualified: {}", q.reasons.join("; "));
+    }
+    sayln!("report: {}", done.folder.join(report::qualify::QUALIFICATION_MD).display());
+    Ok(if q.qualified { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
 fn check(args: CheckArgs) -> Result<ExitCode> {
     let specs = load_specs(&args.specs)?;
     let weak = gecko_hil::coverage::weak_citations(&specs);
@@ -870,6 +985,38 @@ mod tests {
         assert_eq!(args.jobs, 4);
         assert_eq!(args.select.filters, vec!["udp/".to_string(), "dns/".to_string()]);
         assert_eq!(run_args(&["hil", "run"]).unwrap().repeat, 1);
+    }
+
+    #[test]
+    fn nightly_and_qualify_take_rigs_filters_and_thresholds() {
+        let cli = Cli::try_parse_from([
+            "hil",
+            "nightly",
+            "--rig",
+            "rigs/sim.toml",
+            "--rig",
+            "rigs/qemu-an386.toml",
+            "--tag",
+            "wlan",
+            "--slower-ratio",
+            "2",
+            "--slower-ms",
+            "500",
+            "serial/",
+        ])
+        .unwrap();
+        let Cmd::Nightly(args) = cli.command else { panic!("not nightly") };
+        assert_eq!(args.campaign.rigs.len(), 2);
+        assert_eq!(args.campaign.select.filters, ["serial/"]);
+        assert_eq!(args.campaign.select.tags, ["wlan"]);
+        assert_eq!((args.slower_ratio, args.slower_ms), (2.0, 500));
+        let Cmd::Nightly(args) = Cli::try_parse_from(["hil", "nightly"]).unwrap().command else {
+            panic!("not nightly")
+        };
+        assert_eq!(args.campaign.rigs, [PathBuf::from("rigs/sim.toml")]);
+        assert_eq!((args.slower_ratio, args.slower_ms), (1.5, 200));
+        assert!(Cli::try_parse_from(["hil", "qualify"]).is_err(), "--baseline is required");
+        assert!(Cli::try_parse_from(["hil", "qualify", "--baseline", "reports/qualify/x"]).is_ok());
     }
 
     #[test]

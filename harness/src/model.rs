@@ -68,6 +68,10 @@ pub struct RunResult {
     pub rig: RigInfo,
     /// What the module said about itself (`version`), if it answered.
     pub module_version: Option<String>,
+    /// The module's MAC address (`get wlan.mac`), if it answered; with the version, what
+    /// identifies the board in a qualification (absent in runs of older harnesses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module_mac: Option<String>,
     /// The selection as given on the command line (`all` when none).
     pub selection: String,
     /// The transports the run planned its cases over, in order (results of runs from

@@ -169,7 +169,9 @@ pub fn run(
     // Each worker has its own rig instance (its own simulated module); cases are handed out
     // from one queue, results come back tagged with their index so the report keeps file order.
     let queue = WorkQueue::new(planned.into_iter().enumerate().collect(), jobs);
-    let first_contact: Mutex<Option<(Option<String>, String)>> = Mutex::new(None);
+    // The module's version, MAC and port, asked once, of the first module that answers.
+    type Contact = (Option<String>, Option<String>, String);
+    let first_contact: Mutex<Option<Contact>> = Mutex::new(None);
     let (tx, rx) = mpsc::channel::<(usize, CaseResult)>();
     let mut indexed = Vec::with_capacity(cases.len());
     std::thread::scope(|scope| {
@@ -187,7 +189,8 @@ pub fn run(
                     if let Ok(s) = &mut session {
                         let mut first = first_contact.lock().unwrap_or_else(|e| e.into_inner());
                         if first.is_none() {
-                            *first = Some((s.module_version(), s.control.endpoint()));
+                            *first =
+                                Some((s.module_version(), s.module_mac(), s.control.endpoint()));
                         }
                     }
                     session
@@ -265,7 +268,7 @@ pub fn run(
     bar.finish_and_clear();
     indexed.sort_by_key(|(i, _)| *i);
     let results: Vec<CaseResult> = indexed.into_iter().map(|(_, r)| r).collect();
-    let (module_version, port) =
+    let (module_version, module_mac, port) =
         first_contact.into_inner().unwrap_or_else(|e| e.into_inner()).unwrap_or_default();
 
     let finished = SystemTime::now();
@@ -283,6 +286,7 @@ pub fn run(
             port,
         },
         module_version,
+        module_mac,
         selection: options.selection.describe(),
         transports,
         totals: Totals::count(&results),

@@ -905,6 +905,14 @@ impl Session {
         reply.code.0.eq(&0).then(|| reply.text())
     }
 
+    /// Asks the module for its MAC address (`get wlan.mac`, over the control channel).
+    pub fn module_mac(&mut self) -> Option<String> {
+        let request =
+            Request { line: "get wlan.mac", data: None, timeout: self.rig.command_timeout };
+        let reply = self.control.execute(&request).ok()?;
+        reply.code.0.eq(&0).then(|| reply.text().trim().to_string())
+    }
+
     /// The run folder (reports/<run-id>) this session writes into.
     pub fn run_dir(&self) -> &Path {
         self.workdir.parent().unwrap_or(&self.workdir)

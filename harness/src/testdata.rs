@@ -265,6 +265,7 @@ pub(crate) fn sample_run() -> RunResult {
             port: "/dev/pts/7".into(),
         },
         module_version: Some("Gecko OS 4.2.1 <b>sim</b>".into()),
+        module_mac: None,
         selection: "all".into(),
         transports: vec![crate::model::Transport::Serial],
         totals: Totals::count(&cases),

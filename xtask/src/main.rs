@@ -17,6 +17,14 @@
 //!   serial, variables and passkeys sections on the emulated board (QEMU; skipped loudly
 //!   when `qemu-system-arm` is missing), and `diff-vs-sim.md` in the board run's folder: the
 //!   results both runs have whose verdict differs, with both transcripts (not a failure).
+//! * `nightly [hil nightly args]`: the suite on each `--rig` (default: the simulated module,
+//!   plus the emulated board when `qemu-system-arm` is installed) into
+//!   `reports/nightly/<stamp>/<rig>/`, each run compared with the rig's previous nightly;
+//!   `nightly.md` lists new failures, fixed, still failing, known deviations and slower
+//!   cases; non-zero only for what is new.
+//! * `qualify --baseline <report dir> [hil qualify args]`: the whole suite on the same
+//!   boards into `reports/qualify/<stamp>/`: `qualification.md` (+ `.json`), every clause per
+//!   board, the boards' identities, the differences against the baseline, a verdict.
 //! * `bench serial`: command round trip through the harness vs. a raw floor (release build).
 //! * `bench boards`: boot time to an answering console (min, median of 5) and `version`
 //!   round trip (p50, p99) on the simulated module and the emulated board, with the ratio.
@@ -87,6 +95,19 @@ enum Task {
     },
     /// Everything CI checks.
     Ci,
+    /// The suite on each rig into reports/nightly/<stamp>/, each run compared with the rig's
+    /// previous nightly (default rigs: the simulated module, and the emulated board when
+    /// `qemu-system-arm` is installed; extra args go to `hil nightly`).
+    Nightly {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// The whole suite on every board available into reports/qualify/<stamp>/, with a
+    /// verdict (`--baseline <report dir>` required; extra args go to `hil qualify`).
+    Qualify {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Benchmarks (release builds).
     Bench {
         #[command(subcommand)]
@@ -238,6 +259,48 @@ fn conformance(args: &[String]) -> Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     Ok(code)
+}
+
+/// `hil nightly` or `hil qualify` with `args`, on the rigs they name (default: the
+/// simulated module, and the emulated board when QEMU is installed), board images built.
+fn campaign(subcommand: &str, args: &[String]) -> Result<ExitCode> {
+    let bin = build_tools(false)?;
+    let mut rigs: Vec<String> = rig_args(args).into_iter().map(String::from).collect();
+    let mut cmd = Command::new(bin.join("hil"));
+    cmd.current_dir(root()).arg(subcommand);
+    if rigs.is_empty() {
+        rigs.push("rigs/sim.toml".into());
+        if has_program("qemu-system-arm") {
+            rigs.push("rigs/qemu-an386.toml".into());
+        } else {
+            warn_loudly(&[
+                "`qemu-system-arm` is not installed (apt-get install qemu-system-arm).",
+                "The emulated board (rigs/qemu-an386.toml) is left out of this run.",
+            ]);
+        }
+        for rig in &rigs {
+            cmd.args(["--rig", rig]);
+        }
+    }
+    for board in rigs.iter().filter_map(|r| board_of_rig(r)) {
+        build_board(board)?;
+    }
+    eprintln!("==> {subcommand} on {}", rigs.join(", "));
+    pass_through(cmd.args(args), "hil")
+}
+
+/// Every rig named by `--rig PATH` or `--rig=PATH` among `hil` arguments.
+fn rig_args(args: &[String]) -> Vec<&str> {
+    let mut rigs = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if arg == "--rig" {
+            rigs.extend(iter.next().map(String::as_str));
+        } else if let Some(path) = arg.strip_prefix("--rig=") {
+            rigs.push(path);
+        }
+    }
+    rigs
 }
 
 /// The rig named by `--rig PATH` or `--rig=PATH` among `hil run` arguments.
@@ -941,6 +1004,8 @@ fn main() -> ExitCode {
         Task::Build => build_tools(false).map(|_| ExitCode::SUCCESS),
         Task::BuildBoard { board } => build_board(&board).map(|_| ExitCode::SUCCESS),
         Task::Ci => ci(),
+        Task::Nightly { args } => campaign("nightly", &args),
+        Task::Qualify { args } => campaign("qualify", &args),
         Task::Bench { which: Bench::Serial { iterations } } => bench_serial(iterations),
         Task::Bench { which: Bench::Suite { rig } } => bench_suite(&rig),
         Task::Bench { which: Bench::Boards { boots, iterations } } => {
@@ -979,6 +1044,13 @@ mod tests {
         assert_eq!(rig_arg(&args(&["--no-progress", "serial/"])), None);
         assert_eq!(board_of_rig("rigs/qemu-an386.toml"), Some("qemu-an386"));
         assert_eq!(board_of_rig("rigs/sim.toml"), None);
+    }
+
+    #[test]
+    fn campaigns_find_every_rig_among_hil_args() {
+        let given = args(&["--rig", "rigs/sim.toml", "serial/", "--rig=rigs/qemu-an386.toml"]);
+        assert_eq!(rig_args(&given), ["rigs/sim.toml", "rigs/qemu-an386.toml"]);
+        assert!(rig_args(&args(&["--baseline", "reports/qualify/x", "serial/"])).is_empty());
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod matrix;
+pub mod nightly;
+pub mod qualify;
 mod text;
 mod timeline;
 
