@@ -1,8 +1,9 @@
 //! Clients the harness opens towards the module, from inside the lab: TCP connections, UDP
 //! sockets on several lab addresses, connection floods, and the spec tables' actions.
 
-use super::misbehave::{self, Identity, Misbehaved, TlsMisbehaveSpec};
+use super::misbehave::{self, Identity, Misbehaved};
 use super::tls::{Expect, Link, TlsConnectSpec, TlsRecord};
+use super::vocab::TlsMisbehaveSpec;
 use super::{
     ClientAction, FloodSpec, PeerError, UdpSendSpec, check_lab_addr, describe_mismatch, pattern,
 };

@@ -14,6 +14,7 @@
 //! own ChangeCipherSpec that it took the flaw.
 
 use super::hostile::{handshake, handshake_records, record, u24};
+use super::vocab::{ClientMisdeed, TlsMisbehaveSpec};
 use crate::capture::tls::{ALERT, CHANGE_CIPHER_SPEC, HANDSHAKE, SERVER_HELLO};
 use crate::pki::{MaterialRef, Pki};
 use openssl::hash::{MessageDigest, hash};
@@ -22,7 +23,6 @@ use openssl::rsa::Padding;
 use openssl::sign::Signer;
 use openssl::symm::{Cipher, Crypter, Mode};
 use openssl::x509::X509;
-use serde::{Deserialize, Serialize};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -43,46 +43,10 @@ const MAC_LEN: usize = 20;
 const KEY_LEN: usize = 16;
 const BLOCK: usize = 16;
 
-/// `client = { tls_hostile = { port = 4433, act = "bad_finished" } }`: a hand-built TLS 1.2
-/// client that breaks the handshake late (see [`ClientMisdeed`]). `client_cert` is sent when
-/// the module asks for a certificate (`bad_certificate_verify` needs one).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsMisbehaveSpec {
-    pub port: u16,
-    pub act: ClientMisdeed,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_cert: Option<MaterialRef>,
-}
-
-impl TlsMisbehaveSpec {
-    pub fn validate(&self) -> Result<(), String> {
-        if self.act == ClientMisdeed::BadCertificateVerify && self.client_cert.is_none() {
-            return Err("`act = \"bad_certificate_verify\"` needs `client_cert`".into());
-        }
-        Ok(())
-    }
-}
-
-/// What the client does wrong. In brackets, the chapter's code a module's server most
-/// plausibly reports (the chapter maps no cause to a code).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClientMisdeed {
-    /// A CertificateVerify signed by the certificate's own key, over other bytes than the
-    /// handshake (5028 ERROR_BAD_HS_CERTIFICATE_VERIFY).
-    BadCertificateVerify,
-    /// A Finished with a valid MAC whose verify_data is wrong in its last byte (5030
-    /// ERROR_BAD_HS_FINISHED).
-    BadFinished,
-}
-
-impl ClientMisdeed {
-    fn flaw(self) -> Flaw {
-        match self {
-            ClientMisdeed::BadCertificateVerify => Flaw::CertificateVerify,
-            ClientMisdeed::BadFinished => Flaw::Finished,
-        }
+fn flaw(misdeed: ClientMisdeed) -> Flaw {
+    match misdeed {
+        ClientMisdeed::BadCertificateVerify => Flaw::CertificateVerify,
+        ClientMisdeed::BadFinished => Flaw::Finished,
     }
 }
 
@@ -569,7 +533,7 @@ pub(super) fn run(
         ClientMisdeed::BadCertificateVerify => "a CertificateVerify that does not verify",
         ClientMisdeed::BadFinished => "a Finished with wrong verify_data",
     };
-    match exchange(stream, spec.act.flaw(), identity, timeout)? {
+    match exchange(stream, flaw(spec.act), identity, timeout)? {
         Answer::ChangeCipherSpec => Err(Misbehaved::Server(format!(
             "the server took {what}: it answered with its ChangeCipherSpec"
         ))),

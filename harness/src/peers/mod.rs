@@ -20,7 +20,7 @@ mod tls;
 mod vocab;
 
 pub use hostile::{TAMPER_GREETING, UNSOLICITED_EXTENSION, client_hello};
-pub use misbehave::{ClientMisdeed, TlsMisbehaveSpec, parse_server_flight};
+pub use misbehave::parse_server_flight;
 
 pub use client::{
     CONNECT_TIMEOUT, ClientError, Clients, FLOOD_MAX, FLOOD_THREADS, FloodReport, TcpClient,
@@ -31,8 +31,8 @@ pub use tls::{
     client_context,
 };
 pub use vocab::{
-    Bytes, BytesRegex, ClientAction, FloodSpec, HostileAct, HostileAt, PeerCheck, PeerSpec, Proto,
-    ReceiveToClose, TlsHostileSpec, UdpSendSpec,
+    Bytes, BytesRegex, ClientAction, ClientMisdeed, FloodSpec, HostileAct, HostileAt, PeerCheck,
+    PeerSpec, Proto, ReceiveToClose, TlsHostileSpec, TlsMisbehaveSpec, UdpSendSpec,
 };
 
 use crate::lab::{Lab, LabError};

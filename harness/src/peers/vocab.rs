@@ -2,7 +2,6 @@
 //! towards the module. Every type deserializes with serde (unknown keys are errors) so a spec
 //! step can hold it as its typed value, like [`crate::ap::Fault`].
 
-use super::misbehave::TlsMisbehaveSpec;
 use super::tls::{Expect, SuiteName, TlsConnectSpec, TlsVersion};
 use crate::capture::expect::SuiteSet;
 use crate::capture::tls::Version;
@@ -740,6 +739,40 @@ pub struct FloodSpec {
     pub expect_connected_max: Option<usize>,
     #[serde(default)]
     pub expect_connected_min: Option<usize>,
+}
+
+/// `client = { tls_hostile = { port = 4433, act = "bad_finished" } }`: a hand-built TLS 1.2
+/// client that breaks the handshake late (see [`ClientMisdeed`]). `client_cert` is sent when
+/// the module asks for a certificate (`bad_certificate_verify` needs one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsMisbehaveSpec {
+    pub port: u16,
+    pub act: ClientMisdeed,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<MaterialRef>,
+}
+
+impl TlsMisbehaveSpec {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.act == ClientMisdeed::BadCertificateVerify && self.client_cert.is_none() {
+            return Err("`act = \"bad_certificate_verify\"` needs `client_cert`".into());
+        }
+        Ok(())
+    }
+}
+
+/// What the client does wrong. In brackets, the chapter's code a module's server most
+/// plausibly reports (the chapter maps no cause to a code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientMisdeed {
+    /// A CertificateVerify signed by the certificate's own key, over other bytes than the
+    /// handshake (5028 ERROR_BAD_HS_CERTIFICATE_VERIFY).
+    BadCertificateVerify,
+    /// A Finished with a valid MAC whose verify_data is wrong in its last byte (5030
+    /// ERROR_BAD_HS_FINISHED).
+    BadFinished,
 }
 
 #[cfg(test)]
