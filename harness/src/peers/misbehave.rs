@@ -565,7 +565,7 @@ mod tests {
         b.set_subject_name(&name).unwrap();
         let (issuer_name, signer) = match issuer {
             Some(i) => (i.chain[0].subject_name().to_owned().unwrap(), &i.key),
-            None => (name.clone(), &key),
+            None => (name.to_owned().unwrap(), &key),
         };
         b.set_issuer_name(&issuer_name).unwrap();
         b.set_pubkey(&key).unwrap();
