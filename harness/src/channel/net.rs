@@ -133,6 +133,8 @@ pub struct NetLink {
     telnet: Option<Client>,
     /// Console bytes decoded and not yet handed out.
     data: Vec<u8>,
+    /// A purge was asked for and not answered yet.
+    awaiting_purge: bool,
 }
 
 impl NetLink {
@@ -168,7 +170,7 @@ impl NetLink {
             s.set_write_timeout(Some(Duration::from_secs(10)))
         };
         setup(&stream).map_err(error)?;
-        let mut link = Self { stream, name, telnet: None, data: Vec::new() };
+        let mut link = Self { stream, name, telnet: None, data: Vec::new(), awaiting_purge: false };
         if port.protocol == NetProtocol::Rfc2217 {
             link.negotiate(settings, timeout)?;
         }
@@ -225,6 +227,7 @@ impl NetLink {
         for request in requests {
             request.encode_into(&mut wire);
         }
+        self.awaiting_purge = true;
         self.send(&wire)?;
         // Each setting answered with the value applied; the purge answered last.
         let mut applied = Applied::default();
@@ -269,8 +272,6 @@ impl NetLink {
                 format!("the server applied {applied:?} instead of {want:?}"),
             ));
         }
-        // What the module sent before the purge is stale, as a local port's clear drops it.
-        self.data.clear();
         Ok(())
     }
 
@@ -290,8 +291,23 @@ impl NetLink {
             return Ok(());
         };
         let mut reply = Vec::new();
-        client.receive(wire, &mut self.data, &mut reply);
-        answers.extend(client.take_answers());
+        if self.awaiting_purge {
+            // What the module sent before the purge is stale (a local port's clear drops it
+            // too), what follows it is not: byte by byte to tell them apart.
+            for b in wire {
+                client.receive(std::slice::from_ref(b), &mut self.data, &mut reply);
+                for answer in client.take_answers() {
+                    if matches!(answer, Answer::Purge(_)) {
+                        self.data.clear();
+                        self.awaiting_purge = false;
+                    }
+                    answers.push(answer);
+                }
+            }
+        } else {
+            client.receive(wire, &mut self.data, &mut reply);
+            answers.extend(client.take_answers());
+        }
         if !reply.is_empty() {
             self.send(&reply)?;
         }
@@ -310,8 +326,15 @@ impl NetLink {
         }
     }
 
+    /// The server closed the connection; what it said last, if it was not read yet
+    /// (`ser2net` says why it turns a client away: `Port's device already in use`).
     fn closed(&self) -> ChannelError {
-        self.error(ErrorKind::UnexpectedEof, "the server closed the connection".to_string())
+        let said = String::from_utf8_lossy(&self.data);
+        let text = match said.trim() {
+            "" => "the server closed the connection".to_string(),
+            said => format!("the server closed the connection, saying `{}`", said.escape_debug()),
+        };
+        self.error(ErrorKind::UnexpectedEof, text)
     }
 
     fn hand_out(&mut self, buf: &mut [u8]) -> usize {
@@ -444,6 +467,115 @@ mod tests {
     fn rejects_malformed_urls(#[case] url: &str, #[case] message: &str) {
         let e = url.parse::<NetPort>().expect_err("malformed");
         assert!(e.to_string().contains(message), "{url}: {e}");
+    }
+
+    const IAC: u8 = rfc2217::IAC;
+
+    /// A COM-PORT answer from the server: `IAC SB 44 code value IAC SE`.
+    fn answer(code: u8, value: &[u8]) -> Vec<u8> {
+        let mut out = vec![IAC, 250, 44, code];
+        rfc2217::escape_into(value, &mut out);
+        out.extend_from_slice(&[IAC, 240]);
+        out
+    }
+
+    /// All the answers of a server that applies `baud`, 8N1, no flow control.
+    fn applies(baud: u32) -> Vec<u8> {
+        applies_with(baud, rfc2217::CONTROL_NONE)
+    }
+
+    /// All the answers of a server that applies `baud`, 8N1 and `control`.
+    fn applies_with(baud: u32, control: u8) -> Vec<u8> {
+        let mut out = vec![IAC, 253, 44];
+        out.extend(answer(112, &[3]));
+        out.extend(answer(101, &baud.to_be_bytes()));
+        for (code, value) in [(102, 8), (103, 1), (104, 1), (105, control)] {
+            out.extend(answer(code, &[value]));
+        }
+        out
+    }
+
+    /// A server on loopback that sends `script` to its one client (and with `hang_up`
+    /// closes its side), then reads until the client goes; what the client sent.
+    fn server(script: Vec<u8>, hang_up: bool) -> (NetPort, std::thread::JoinHandle<Vec<u8>>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let thread = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("accept");
+            stream.write_all(&script).expect("send the script");
+            if hang_up {
+                stream.shutdown(std::net::Shutdown::Write).expect("close");
+            }
+            let mut got = Vec::new();
+            let _ = stream.read_to_end(&mut got);
+            got
+        });
+        (NetPort { protocol: NetProtocol::Rfc2217, host: "127.0.0.1".into(), port }, thread)
+    }
+
+    /// What an RFC 2217 server answers at connect, and what the client makes of it.
+    #[rstest]
+    #[case::applied(applies(115_200), false, Ok(()))]
+    #[case::other_baud(applies(9600), false, Err("the server refused the baud rate 115200 (it applied 9600)"))]
+    #[case::no_com_port(vec![IAC, 254, 44], false, Err("the server refuses COM-PORT-OPTION"))]
+    #[case::turned_away(
+        [&[IAC, 253, 44][..], b"Port's device already in use\r\n"].concat(),
+        true,
+        Err("the server closed the connection, saying `Port\\'s device already in use`")
+    )]
+    #[case::silent(vec![], false, Err("no answer to COM-PORT-OPTION within 300ms"))]
+    #[case::other_parity(
+        [applies(115_200), answer(103, &[3])].concat(),
+        false,
+        Err("the server applied Applied { baud: Some(115200), data_size: Some(8), parity: Some(3)")
+    )]
+    fn checks_the_server_answers(
+        #[case] script: Vec<u8>,
+        #[case] hang_up: bool,
+        #[case] want: Result<(), &str>,
+    ) {
+        let (target, server) = server(script, hang_up);
+        let settings = LineSettings { baud: 115_200, flow_control: FlowControl::None };
+        let got = NetLink::connect(&target, &settings, Duration::from_millis(300));
+        match (got, want) {
+            (Ok(_), Ok(())) => {}
+            (Err(e), Err(want)) => {
+                assert!(e.is_infrastructure(), "{e}");
+                assert!(e.to_string().contains(want), "{e}");
+            }
+            (got, want) => panic!("{:?} instead of {want:?}", got.map(|_| ())),
+        }
+        server.join().expect("server");
+    }
+
+    #[test]
+    fn console_bytes_cross_the_telnet_layer_unchanged() {
+        // Output the module sent before the purge is stale.
+        let mut script = b"stale".to_vec();
+        script.extend(applies_with(115_200, rfc2217::CONTROL_HARDWARE));
+        // After the settings: console output with a 0xff byte, escaped, and a notification.
+        script.extend_from_slice(&[b'R', b'0', IAC, IAC, b'!']);
+        script.extend(answer(106, &[0x60]));
+        script.extend_from_slice(b"\r\n");
+        let (target, server) = server(script, false);
+        let settings = LineSettings { baud: 115_200, flow_control: FlowControl::Hardware };
+        let mut link = NetLink::connect(&target, &settings, Duration::from_secs(5)).expect("up");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        while !got.ends_with(b"\r\n") {
+            assert!(Instant::now() < deadline, "got only {got:?}");
+            let n = link.read_slice(&mut buf).expect("read");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, [b'R', b'0', IAC, b'!', b'\r', b'\n']);
+        link.write_all(&[b'a', IAC, b'b']).expect("write");
+        drop(link);
+        let sent = server.join().expect("server");
+        // The opening, the settings (hardware flow control), then the data with IAC doubled.
+        assert!(sent.starts_with(&[IAC, 251, 0, IAC, 251, 3, IAC, 251, 44]), "{sent:?}");
+        assert!(sent.windows(7).any(|w| w == [IAC, 250, 44, 5, 3, IAC, 240]), "{sent:?}");
+        assert!(sent.ends_with(&[b'a', IAC, IAC, b'b']), "{sent:?}");
     }
 
     #[test]

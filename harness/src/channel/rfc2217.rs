@@ -273,49 +273,64 @@ pub enum ComPort {
     Refused,
 }
 
-/// The client's side of the option negotiation, with the decoder.
-#[derive(Clone, Debug)]
-pub struct Client {
-    decoder: Decoder,
-    /// Options on at our end (we WILL) and at theirs (they WILL), by option byte.
-    ours: [bool; 256],
-    theirs: [bool; 256],
-    /// Requests we sent and have no answer to yet.
-    asked_ours: [bool; 256],
-    asked_theirs: [bool; 256],
-    /// Options refused once already (a refusal is not repeated).
-    refused: [bool; 256],
-    answers: Vec<Answer>,
+/// A set of telnet options (one bit per option byte).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct Options([u64; 4]);
+
+impl Options {
+    fn has(&self, option: u8) -> bool {
+        self.0[usize::from(option / 64)] & (1 << (option % 64)) != 0
+    }
+
+    /// Sets whether `option` is in the set; whether it was.
+    fn set(&mut self, option: u8, on: bool) -> bool {
+        let was = self.has(option);
+        let bit = 1 << (option % 64);
+        let word = &mut self.0[usize::from(option / 64)];
+        if on {
+            *word |= bit;
+        } else {
+            *word &= !bit;
+        }
+        was
+    }
 }
 
-impl Default for Client {
-    fn default() -> Self {
-        Self::new()
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries((0..=255u8).filter(|o| self.has(*o))).finish()
     }
+}
+
+/// The client's side of the option negotiation, with the decoder.
+#[derive(Clone, Debug, Default)]
+pub struct Client {
+    decoder: Decoder,
+    /// Options on at our end (we WILL) and at theirs (they WILL).
+    ours: Options,
+    theirs: Options,
+    /// Requests we sent and have no answer to yet.
+    asked_ours: Options,
+    asked_theirs: Options,
+    /// Options refused once already (a refusal is not repeated).
+    refused: Options,
+    answers: Vec<Answer>,
 }
 
 impl Client {
     pub fn new() -> Self {
-        Self {
-            decoder: Decoder::new(),
-            ours: [false; 256],
-            theirs: [false; 256],
-            asked_ours: [false; 256],
-            asked_theirs: [false; 256],
-            refused: [false; 256],
-            answers: Vec::new(),
-        }
+        Self::default()
     }
 
     /// The client's opening: binary both ways, no go-ahead both ways, and COM-PORT-OPTION.
     pub fn start(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         for option in [BINARY, SUPPRESS_GO_AHEAD, COM_PORT_OPTION] {
-            self.asked_ours[usize::from(option)] = true;
+            self.asked_ours.set(option, true);
             out.extend_from_slice(&[IAC, WILL, option]);
         }
         for option in [BINARY, SUPPRESS_GO_AHEAD] {
-            self.asked_theirs[usize::from(option)] = true;
+            self.asked_theirs.set(option, true);
             out.extend_from_slice(&[IAC, DO, option]);
         }
         out
@@ -323,10 +338,9 @@ impl Client {
 
     /// Where COM-PORT-OPTION stands.
     pub fn com_port(&self) -> ComPort {
-        let i = usize::from(COM_PORT_OPTION);
-        if self.ours[i] {
+        if self.ours.has(COM_PORT_OPTION) {
             ComPort::Accepted
-        } else if self.asked_ours[i] {
+        } else if self.asked_ours.has(COM_PORT_OPTION) {
             ComPort::Pending
         } else {
             ComPort::Refused
@@ -335,7 +349,7 @@ impl Client {
 
     /// Whether the server sends binary (its `WILL BINARY` taken).
     pub fn binary(&self) -> bool {
-        self.theirs[usize::from(BINARY)]
+        self.theirs.has(BINARY)
     }
 
     /// The COM-PORT answers and notifications received so far, oldest first.
@@ -354,42 +368,38 @@ impl Client {
     }
 
     fn handle(&mut self, command: Command, reply: &mut Vec<u8>) {
+        // Each request is answered only when it changes the option's state and was not our
+        // own request answered (RFC 854's rule against negotiation loops).
         match command {
             Command::Will(option) => {
-                let i = usize::from(option);
-                let asked = std::mem::take(&mut self.asked_theirs[i]);
+                let asked = self.asked_theirs.set(option, false);
                 if matches!(option, BINARY | SUPPRESS_GO_AHEAD) {
-                    if !self.theirs[i] && !asked {
+                    if !self.theirs.set(option, true) && !asked {
                         reply.extend_from_slice(&[IAC, DO, option]);
                     }
-                    self.theirs[i] = true;
-                } else if !std::mem::replace(&mut self.refused[i], true) {
+                } else if !self.refused.set(option, true) {
                     reply.extend_from_slice(&[IAC, DONT, option]);
                 }
             }
             Command::Wont(option) => {
-                let i = usize::from(option);
-                let asked = std::mem::take(&mut self.asked_theirs[i]);
-                if std::mem::take(&mut self.theirs[i]) && !asked {
+                let asked = self.asked_theirs.set(option, false);
+                if self.theirs.set(option, false) && !asked {
                     reply.extend_from_slice(&[IAC, DONT, option]);
                 }
             }
             Command::Do(option) => {
-                let i = usize::from(option);
-                let asked = std::mem::take(&mut self.asked_ours[i]);
+                let asked = self.asked_ours.set(option, false);
                 if matches!(option, BINARY | SUPPRESS_GO_AHEAD | COM_PORT_OPTION) {
-                    if !self.ours[i] && !asked {
+                    if !self.ours.set(option, true) && !asked {
                         reply.extend_from_slice(&[IAC, WILL, option]);
                     }
-                    self.ours[i] = true;
-                } else if !std::mem::replace(&mut self.refused[i], true) {
+                } else if !self.refused.set(option, true) {
                     reply.extend_from_slice(&[IAC, WONT, option]);
                 }
             }
             Command::Dont(option) => {
-                let i = usize::from(option);
-                let asked = std::mem::take(&mut self.asked_ours[i]);
-                if std::mem::take(&mut self.ours[i]) && !asked {
+                let asked = self.asked_ours.set(option, false);
+                if self.ours.set(option, false) && !asked {
                     reply.extend_from_slice(&[IAC, WONT, option]);
                 }
             }
