@@ -534,10 +534,10 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
 fn net_port(source: &Source, port: Spanned<String>) -> Result<PortSpec, SpecError> {
     let at = port.span().start;
     let error = |message: String| source.error(at, Some("serial.port"), message);
-    let net: crate::channel::net::NetPort =
-        port.get_ref().parse().map_err(|e: crate::channel::net::NetPortError| {
-            error(e.to_string())
-        })?;
+    let net: crate::channel::net::NetPort = port
+        .get_ref()
+        .parse()
+        .map_err(|e: crate::channel::net::NetPortError| error(e.to_string()))?;
     net.resolve().map_err(|e| error(format!("host `{}` does not resolve: {e}", net.host)))?;
     Ok(PortSpec::Net(net))
 }
@@ -819,20 +819,23 @@ mod tests {
     #[case::tcp("tcp://localhost:3001", Ok("tcp://localhost:3001"))]
     #[case::no_port(
         "rfc2217://127.0.0.1",
-        Err("r.toml:5: key `serial.port`: `rfc2217://127.0.0.1` needs a port: `HOST:PORT`, PORT 1-65535")
+        Err(
+            "r.toml:5: key `serial.port`: `rfc2217://127.0.0.1` needs a port: `HOST:PORT`, PORT 1-65535"
+        )
     )]
     #[case::scheme(
         "ssh://lab:22",
-        Err("r.toml:5: key `serial.port`: `ssh://lab:22` is not `tcp://HOST:PORT` or `rfc2217://HOST:PORT`")
+        Err(
+            "r.toml:5: key `serial.port`: `ssh://lab:22` is not `tcp://HOST:PORT` or `rfc2217://HOST:PORT`"
+        )
     )]
     #[case::unresolved(
         "tcp://no-such-host.invalid:3001",
         Err("r.toml:5: key `serial.port`: host `no-such-host.invalid` does not resolve")
     )]
     fn network_ports(#[case] url: &str, #[case] want: Result<&str, &str>) {
-        let got = rig(&format!(
-            "name = \"n\"\n[dut]\nkind = \"hardware\"\n[serial]\nport = \"{url}\"\n"
-        ));
+        let got =
+            rig(&format!("name = \"n\"\n[dut]\nkind = \"hardware\"\n[serial]\nport = \"{url}\"\n"));
         match (got, want) {
             (Ok(r), Ok(want)) => match r.dut {
                 Dut::Hardware { port: PortSpec::Net(net) } => assert_eq!(net.to_string(), want),

@@ -11,8 +11,8 @@
 //! same transcript with its name before each line.
 
 use crate::channel::cmdstream::CmdStreamChannel;
-use crate::channel::rest::{HttpTarget, RestChannel};
 use crate::channel::net::{LineSettings, NetPort};
+use crate::channel::rest::{HttpTarget, RestChannel};
 use crate::channel::serial::{SerialChannel, SerialSettings};
 use crate::channel::terminal::{TerminalChannel, Unconnected};
 use crate::channel::{Channel, ChannelError, ConsoleFormat, Recorder, Request};
@@ -438,9 +438,10 @@ impl Session {
             workdir: workdir.to_path_buf(),
             lab,
         };
-        session.control.resync(ConsoleFormat::Machine, rig.reboot_timeout).map_err(|source| {
-            SessionError::NoAnswer { port: port.to_string(), source }
-        })?;
+        session
+            .control
+            .resync(ConsoleFormat::Machine, rig.reboot_timeout)
+            .map_err(|source| SessionError::NoAnswer { port: port.to_string(), source })?;
         Ok(session)
     }
 

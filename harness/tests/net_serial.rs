@@ -250,8 +250,8 @@ fn a_lost_connection_ends_the_command_as_a_link_error() {
     assert!(e.to_string().contains(&url.to_string()), "{e}");
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}: {e}", started.elapsed());
     // Nothing listens any more: refused at once.
-    let e = SerialChannel::connect(&url, &line(115_200), Duration::from_secs(5))
-        .expect_err("refused");
+    let e =
+        SerialChannel::connect(&url, &line(115_200), Duration::from_secs(5)).expect_err("refused");
     assert!(e.is_infrastructure(), "{e}");
 }
 
@@ -274,8 +274,8 @@ fn a_hardware_rig_on_rfc2217_reconnects_across_a_power_cycle() {
     let rig = gecko_hil::rig::load(&rig_file).expect("a valid rig");
     let run = dir.path().join("run");
     std::fs::create_dir_all(&run).expect("run folder");
-    let mut session = Session::open(&rig, &run)
-        .unwrap_or_else(|e| panic!("{e}; ser2net: {}", server.log_text()));
+    let mut session =
+        Session::open(&rig, &run).unwrap_or_else(|e| panic!("{e}; ser2net: {}", server.log_text()));
     assert!(ok(&mut session.control, "version").starts_with("Gecko OS"));
     // The power programs do nothing here; what counts is the link closed and opened again.
     session.power_cycle().unwrap_or_else(|e| panic!("{e}; ser2net: {}", server.log_text()));

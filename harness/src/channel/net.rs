@@ -186,7 +186,11 @@ impl NetLink {
     }
 
     /// The telnet opening, then the line settings, each answer checked.
-    fn negotiate(&mut self, settings: &LineSettings, timeout: Duration) -> Result<(), ChannelError> {
+    fn negotiate(
+        &mut self,
+        settings: &LineSettings,
+        timeout: Duration,
+    ) -> Result<(), ChannelError> {
         let mut client = Client::new();
         let opening = client.start();
         self.telnet = Some(client);
@@ -516,7 +520,11 @@ mod tests {
     /// What an RFC 2217 server answers at connect, and what the client makes of it.
     #[rstest]
     #[case::applied(applies(115_200), false, Ok(()))]
-    #[case::other_baud(applies(9600), false, Err("the server refused the baud rate 115200 (it applied 9600)"))]
+    #[case::other_baud(
+        applies(9600),
+        false,
+        Err("the server refused the baud rate 115200 (it applied 9600)")
+    )]
     #[case::no_com_port(vec![IAC, 254, 44], false, Err("the server refuses COM-PORT-OPTION"))]
     #[case::turned_away(
         [&[IAC, 253, 44][..], b"Port's device already in use\r\n"].concat(),

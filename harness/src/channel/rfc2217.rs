@@ -33,7 +33,11 @@ pub enum Command {
     Do(u8),
     Dont(u8),
     /// `IAC SB option body IAC SE` (the body unescaped; cut at 64 bytes, see `truncated`).
-    Sub { option: u8, body: Vec<u8>, truncated: bool },
+    Sub {
+        option: u8,
+        body: Vec<u8>,
+        truncated: bool,
+    },
     /// Any other two-byte command (`NOP`, `GA`, `BRK`, ...).
     Other(u8),
 }
