@@ -39,7 +39,7 @@ struct Port {
 #[derive(Debug)]
 enum Open {
     Tty(TTYPort),
-    Net(NetLink),
+    Net(Box<NetLink>),
 }
 
 fn link_error(path: &str, source: std::io::Error) -> ChannelError {
@@ -144,7 +144,7 @@ impl SerialChannel {
     ) -> Result<Self, ChannelError> {
         let link = NetLink::connect(port, settings, timeout)?;
         let path = link.name().to_string();
-        Ok(Self { console: Console::new(Port { port: Some(Open::Net(link)), path }) })
+        Ok(Self { console: Console::new(Port { port: Some(Open::Net(Box::new(link))), path }) })
     }
 
     /// Closes the port (others may open it now); every later use is a link error.
