@@ -194,6 +194,8 @@ impl NetLink {
         let mut client = Client::new();
         let opening = client.start();
         self.telnet = Some(client);
+        // Until the purge is answered, output is read byte by byte to drop what came first.
+        self.awaiting_purge = true;
         self.send(&opening)?;
         let deadline = Instant::now() + timeout;
         let mut answers = Vec::new();
@@ -231,7 +233,6 @@ impl NetLink {
         for request in requests {
             request.encode_into(&mut wire);
         }
-        self.awaiting_purge = true;
         self.send(&wire)?;
         // Each setting answered with the value applied; the purge answered last.
         let mut applied = Applied::default();

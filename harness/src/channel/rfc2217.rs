@@ -556,6 +556,37 @@ mod tests {
         assert!(data.is_empty());
     }
 
+    /// What the fuzz target checks, on pseudo-random wire bytes rich in telnet commands:
+    /// the client's output does not depend on how the input is split.
+    #[test]
+    fn splitting_the_wire_changes_nothing() {
+        let mut seed: u64 = 0x2217_0044;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet = [IAC, WILL, WONT, DO, DONT, SB, SE, 44, 0, 3, 101, 112, b'a', b'\r'];
+        for _ in 0..2000 {
+            let len = (next() % 48) as usize;
+            let wire: Vec<u8> =
+                (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+            let chunk = 1 + (next() % 5) as usize;
+            let run = |pieces: &mut dyn Iterator<Item = &[u8]>| {
+                let mut client = Client::new();
+                let (mut data, mut reply) = (Vec::new(), Vec::new());
+                for piece in pieces {
+                    client.receive(piece, &mut data, &mut reply);
+                }
+                (data, reply, client.take_answers(), client.com_port())
+            };
+            let whole = run(&mut std::iter::once(wire.as_slice()));
+            assert_eq!(whole, run(&mut wire.chunks(chunk)), "{wire:?} in chunks of {chunk}");
+            assert!(whole.0.len() <= wire.len());
+        }
+    }
+
     #[test]
     fn collects_com_port_answers_between_data() {
         let mut client = Client::new();
