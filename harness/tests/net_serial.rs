@@ -136,20 +136,11 @@ fn exported(test: &str) -> Option<(tempfile::TempDir, SimProcess, Ser2net)> {
     Some((dir, module, server))
 }
 
-/// Connects as soon as ser2net lets go of the device: right after a client leaves, it turns
-/// the next one away for a moment (`Port's device already in use`, or a reset when it
-/// closes before reading what the client sent).
+/// Connects; ser2net turning the client away for a moment after the previous one left is
+/// the link's to ride out.
 fn connect(server: &Ser2net, url: &NetPort, baud: u32) -> SerialChannel {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match SerialChannel::connect(url, &line(baud), Duration::from_secs(5)) {
-            Ok(channel) => return channel,
-            Err(e) if Instant::now() < deadline && e.is_infrastructure() => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => panic!("{e}; ser2net: {}", server.log_text()),
-        }
-    }
+    SerialChannel::connect(url, &line(baud), Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}; ser2net: {}", server.log_text()))
 }
 
 fn line(baud: u32) -> LineSettings {

@@ -17,6 +17,19 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+/// How long a raw connection is watched after connecting for the server to turn it away.
+const RAW_SETTLE: Duration = Duration::from_millis(60);
+
+/// Whether the server took the connection and closed it again (busy, not absent): the
+/// client reads the end of the stream, or its write or read meets the closed connection.
+fn turned_away(e: &ChannelError) -> bool {
+    matches!(e, ChannelError::Link { source, .. }
+    if matches!(
+        source.kind(),
+        ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::BrokenPipe
+    ))
+}
+
 /// How the console bytes travel on the connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NetProtocol {
@@ -142,7 +155,27 @@ impl NetLink {
     /// `rfc2217://`, negotiates and applies `settings`, waiting up to `timeout` for the
     /// server's answers. Console output waiting at the server is purged, as opening a local
     /// port clears its buffers.
+    ///
+    /// A server that takes the connection and then turns the client away (ser2net does for
+    /// a few milliseconds after the previous client left, while it closes the device; or
+    /// for as long as another client holds it) is asked again until `timeout` has passed.
     pub fn connect(
+        port: &NetPort,
+        settings: &LineSettings,
+        timeout: Duration,
+    ) -> Result<Self, ChannelError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match Self::attempt(port, settings, timeout) {
+                Err(e) if turned_away(&e) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                done => return done,
+            }
+        }
+    }
+
+    fn attempt(
         port: &NetPort,
         settings: &LineSettings,
         timeout: Duration,
@@ -171,10 +204,23 @@ impl NetLink {
         };
         setup(&stream).map_err(error)?;
         let mut link = Self { stream, name, telnet: None, data: Vec::new(), awaiting_purge: false };
-        if port.protocol == NetProtocol::Rfc2217 {
-            link.negotiate(settings, timeout)?;
+        match port.protocol {
+            NetProtocol::Rfc2217 => link.negotiate(settings, timeout)?,
+            NetProtocol::Tcp => link.settle()?,
         }
         Ok(link)
+    }
+
+    /// A raw connection has no answer that says the server took it: reads for a moment, so
+    /// a server that turns the client away (and closes) says so here. What the module sent
+    /// meanwhile is dropped, as opening a local port clears its buffers.
+    fn settle(&mut self) -> Result<(), ChannelError> {
+        let until = Instant::now() + RAW_SETTLE;
+        while Instant::now() < until {
+            self.fill(&mut Vec::new())?;
+        }
+        self.data.clear();
+        Ok(())
     }
 
     fn error(&self, kind: ErrorKind, text: String) -> ChannelError {
@@ -288,19 +334,18 @@ impl NetLink {
         self.stream.write_all(wire).map_err(|e| self.io_error(e))
     }
 
-    /// Takes wire bytes (console data to `self.data`, COM-PORT answers to `answers`) and
-    /// sends what the negotiation answers.
-    fn take_wire(&mut self, wire: &[u8], answers: &mut Vec<Answer>) -> Result<(), ChannelError> {
+    /// Takes wire bytes (console data to `self.data`, COM-PORT answers to `answers`); what
+    /// the negotiation answers goes to `reply`, for the caller to send.
+    fn take_wire(&mut self, wire: &[u8], answers: &mut Vec<Answer>, reply: &mut Vec<u8>) {
         let Some(client) = self.telnet.as_mut() else {
             self.data.extend_from_slice(wire);
-            return Ok(());
+            return;
         };
-        let mut reply = Vec::new();
         if self.awaiting_purge {
             // What the module sent before the purge is stale (a local port's clear drops it
             // too), what follows it is not: byte by byte to tell them apart.
             for b in wire {
-                client.receive(std::slice::from_ref(b), &mut self.data, &mut reply);
+                client.receive(std::slice::from_ref(b), &mut self.data, reply);
                 for answer in client.take_answers() {
                     if matches!(answer, Answer::Purge(_)) {
                         self.data.clear();
@@ -310,13 +355,9 @@ impl NetLink {
                 }
             }
         } else {
-            client.receive(wire, &mut self.data, &mut reply);
+            client.receive(wire, &mut self.data, reply);
             answers.extend(client.take_answers());
         }
-        if !reply.is_empty() {
-            self.send(&reply)?;
-        }
-        Ok(())
     }
 
     /// Reads what arrives within a slice (possibly nothing).
@@ -324,7 +365,11 @@ impl NetLink {
         let mut buf = [0u8; 4096];
         match self.stream.read(&mut buf) {
             Ok(0) => Err(self.closed()),
-            Ok(n) => self.take_wire(&buf[..n], answers),
+            Ok(n) => {
+                let mut reply = Vec::new();
+                self.take_wire(&buf[..n], answers, &mut reply);
+                if reply.is_empty() { Ok(()) } else { self.send(&reply) }
+            }
             Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => Ok(()),
             Err(e) if e.kind() == ErrorKind::Interrupted => Ok(()),
             Err(e) => Err(self.io_error(e)),
@@ -411,14 +456,13 @@ impl ByteLink for NetLink {
     fn drain(&mut self) -> Result<Vec<u8>, ChannelError> {
         self.stream.set_nonblocking(true).map_err(|e| self.io_error(e))?;
         let mut buf = [0u8; 4096];
+        // Negotiation answers are sent once the socket blocks again (a full send buffer
+        // must not fail them).
+        let mut reply = Vec::new();
         let result = loop {
             match self.stream.read(&mut buf) {
                 Ok(0) => break Err(self.closed()),
-                Ok(n) => {
-                    if let Err(e) = self.take_wire(&buf[..n], &mut Vec::new()) {
-                        break Err(e);
-                    }
-                }
+                Ok(n) => self.take_wire(&buf[..n], &mut Vec::new(), &mut reply),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break Ok(()),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => break Err(self.io_error(e)),
@@ -426,6 +470,9 @@ impl ByteLink for NetLink {
         };
         let restored = self.stream.set_nonblocking(false).map_err(|e| self.io_error(e));
         result.and(restored)?;
+        if !reply.is_empty() {
+            self.send(&reply)?;
+        }
         Ok(std::mem::take(&mut self.data))
     }
 }
@@ -500,19 +547,28 @@ mod tests {
         out
     }
 
-    /// A server on loopback that sends `script` to its one client (and with `hang_up`
-    /// closes its side), then reads until the client goes; what the client sent.
-    fn server(script: Vec<u8>, hang_up: bool) -> (NetPort, std::thread::JoinHandle<Vec<u8>>) {
+    /// What ser2net says when it turns a client away.
+    fn busy() -> Vec<u8> {
+        [&[IAC, 253, 44][..], b"Port's device already in use\r\n"].concat()
+    }
+
+    /// A server on loopback that takes one connection per script: sends the script (and
+    /// with `true` closes its side), then reads until the client goes. What the last client
+    /// sent.
+    fn server(scripts: Vec<(Vec<u8>, bool)>) -> (NetPort, std::thread::JoinHandle<Vec<u8>>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("address").port();
         let thread = std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().expect("accept");
-            stream.write_all(&script).expect("send the script");
-            if hang_up {
-                stream.shutdown(std::net::Shutdown::Write).expect("close");
-            }
             let mut got = Vec::new();
-            let _ = stream.read_to_end(&mut got);
+            for (script, hang_up) in scripts {
+                let (mut stream, _) = listener.accept().expect("accept");
+                stream.write_all(&script).expect("send the script");
+                if hang_up {
+                    stream.shutdown(std::net::Shutdown::Write).expect("close");
+                }
+                got.clear();
+                let _ = stream.read_to_end(&mut got);
+            }
             got
         });
         (NetPort { protocol: NetProtocol::Rfc2217, host: "127.0.0.1".into(), port }, thread)
@@ -520,30 +576,23 @@ mod tests {
 
     /// What an RFC 2217 server answers at connect, and what the client makes of it.
     #[rstest]
-    #[case::applied(applies(115_200), false, Ok(()))]
+    #[case::applied(vec![(applies(115_200), false)], Ok(()))]
     #[case::other_baud(
-        applies(9600),
-        false,
+        vec![(applies(9600), false)],
         Err("the server refused the baud rate 115200 (it applied 9600)")
     )]
-    #[case::no_com_port(vec![IAC, 254, 44], false, Err("the server refuses COM-PORT-OPTION"))]
-    #[case::turned_away(
-        [&[IAC, 253, 44][..], b"Port's device already in use\r\n"].concat(),
-        true,
-        Err("the server closed the connection, saying `Port\\'s device already in use`")
-    )]
-    #[case::silent(vec![], false, Err("no answer to COM-PORT-OPTION within 300ms"))]
+    #[case::no_com_port(vec![(vec![IAC, 254, 44], false)], Err("the server refuses COM-PORT-OPTION"))]
+    #[case::turned_away_once(vec![(busy(), true), (applies(115_200), false)], Ok(()))]
+    #[case::silent(vec![(vec![], false)], Err("no answer to COM-PORT-OPTION within 300ms"))]
     #[case::other_parity(
-        [applies(115_200), answer(103, &[3])].concat(),
-        false,
+        vec![([applies(115_200), answer(103, &[3])].concat(), false)],
         Err("the server applied Applied { baud: Some(115200), data_size: Some(8), parity: Some(3)")
     )]
     fn checks_the_server_answers(
-        #[case] script: Vec<u8>,
-        #[case] hang_up: bool,
+        #[case] scripts: Vec<(Vec<u8>, bool)>,
         #[case] want: Result<(), &str>,
     ) {
-        let (target, server) = server(script, hang_up);
+        let (target, server) = server(scripts);
         let settings = LineSettings { baud: 115_200, flow_control: FlowControl::None };
         let got = NetLink::connect(&target, &settings, Duration::from_millis(300));
         match (got, want) {
@@ -557,6 +606,45 @@ mod tests {
         server.join().expect("server");
     }
 
+    #[rstest]
+    #[case::rfc2217(NetProtocol::Rfc2217)]
+    #[case::tcp(NetProtocol::Tcp)]
+    fn a_server_that_stays_busy_is_asked_until_the_timeout(#[case] protocol: NetProtocol) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = std::sync::Arc::clone(&stop);
+        let busy_server = std::thread::spawn(move || {
+            listener.set_nonblocking(true).expect("nonblocking");
+            let mut turned_away = 0;
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut stream, _)) => {
+                        stream.set_nonblocking(false).expect("blocking");
+                        stream.write_all(&busy()).expect("send");
+                        stream.shutdown(std::net::Shutdown::Write).expect("close");
+                        let _ = stream.read_to_end(&mut Vec::new());
+                        turned_away += 1;
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+            turned_away
+        });
+        let target = NetPort { protocol, host: "127.0.0.1".into(), port };
+        let settings = LineSettings { baud: 115_200, flow_control: FlowControl::None };
+        let started = Instant::now();
+        let e = NetLink::connect(&target, &settings, Duration::from_millis(300))
+            .expect_err("always busy");
+        let took = started.elapsed();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let turned_away = busy_server.join().expect("server");
+        assert!(e.to_string().contains("already in use"), "{e}");
+        assert!(e.is_infrastructure(), "{e}");
+        assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(2), "{took:?}");
+        assert!(turned_away >= 2, "asked {turned_away} times");
+    }
+
     #[test]
     fn console_bytes_cross_the_telnet_layer_unchanged() {
         // Output the module sent before the purge is stale.
@@ -566,7 +654,7 @@ mod tests {
         script.extend_from_slice(&[b'R', b'0', IAC, IAC, b'!']);
         script.extend(answer(106, &[0x60]));
         script.extend_from_slice(b"\r\n");
-        let (target, server) = server(script, false);
+        let (target, server) = server(vec![(script, false)]);
         let settings = LineSettings { baud: 115_200, flow_control: FlowControl::Hardware };
         let mut link = NetLink::connect(&target, &settings, Duration::from_secs(5)).expect("up");
         let deadline = Instant::now() + Duration::from_secs(5);
