@@ -10,7 +10,7 @@
 
 use super::ChannelError;
 use super::console::{ByteLink, SLICE};
-use super::rfc2217::{self, Answer, Client, ComPort, Request};
+use super::rfc2217::{self, Answer, Client, ComPort, ComPortRequest};
 use crate::interrupt;
 use serialport::FlowControl;
 use std::io::{ErrorKind, Read, Write};
@@ -268,12 +268,12 @@ impl NetLink {
             FlowControl::Hardware => rfc2217::CONTROL_HARDWARE,
         };
         let requests = [
-            Request::Baud(settings.baud),
-            Request::DataSize(8),
-            Request::Parity(rfc2217::PARITY_NONE),
-            Request::StopSize(rfc2217::STOPSIZE_1),
-            Request::Control(control),
-            Request::Purge(rfc2217::PURGE_BOTH),
+            ComPortRequest::Baud(settings.baud),
+            ComPortRequest::DataSize(8),
+            ComPortRequest::Parity(rfc2217::PARITY_NONE),
+            ComPortRequest::StopSize(rfc2217::STOPSIZE_1),
+            ComPortRequest::Control(control),
+            ComPortRequest::Purge(rfc2217::PURGE_BOTH),
         ];
         let mut wire = Vec::new();
         for request in requests {

@@ -187,7 +187,7 @@ pub const PURGE_BOTH: u8 = 3;
 
 /// A COM-PORT-OPTION command the client sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Request {
+pub enum ComPortRequest {
     Baud(u32),
     DataSize(u8),
     Parity(u8),
@@ -196,7 +196,7 @@ pub enum Request {
     Purge(u8),
 }
 
-impl Request {
+impl ComPortRequest {
     /// Appends `IAC SB COM-PORT-OPTION code value IAC SE`, the value escaped.
     pub fn encode_into(self, out: &mut Vec<u8>) {
         let (code, value): (u8, &[u8]) = match self {
@@ -487,12 +487,12 @@ mod tests {
     }
 
     #[rstest]
-    #[case::baud(Request::Baud(115_200), &[IAC, SB, 44, 1, 0, 1, 0xc2, 0, IAC, SE])]
-    #[case::baud_with_iac(Request::Baud(0xff), &[IAC, SB, 44, 1, 0, 0, 0, IAC, IAC, IAC, SE])]
-    #[case::parity(Request::Parity(PARITY_NONE), &[IAC, SB, 44, 3, 1, IAC, SE])]
-    #[case::control(Request::Control(CONTROL_HARDWARE), &[IAC, SB, 44, 5, 3, IAC, SE])]
-    #[case::purge(Request::Purge(PURGE_BOTH), &[IAC, SB, 44, 12, 3, IAC, SE])]
-    fn encodes_requests(#[case] request: Request, #[case] want: &[u8]) {
+    #[case::baud(ComPortRequest::Baud(115_200), &[IAC, SB, 44, 1, 0, 1, 0xc2, 0, IAC, SE])]
+    #[case::baud_with_iac(ComPortRequest::Baud(0xff), &[IAC, SB, 44, 1, 0, 0, 0, IAC, IAC, IAC, SE])]
+    #[case::parity(ComPortRequest::Parity(PARITY_NONE), &[IAC, SB, 44, 3, 1, IAC, SE])]
+    #[case::control(ComPortRequest::Control(CONTROL_HARDWARE), &[IAC, SB, 44, 5, 3, IAC, SE])]
+    #[case::purge(ComPortRequest::Purge(PURGE_BOTH), &[IAC, SB, 44, 12, 3, IAC, SE])]
+    fn encodes_requests(#[case] request: ComPortRequest, #[case] want: &[u8]) {
         let mut out = Vec::new();
         request.encode_into(&mut out);
         assert_eq!(out, want);
