@@ -75,8 +75,18 @@ impl Ser2net {
         let log = dir.join("ser2net.log");
         let out = std::fs::File::create(&log).expect("ser2net log");
         let err = out.try_clone().expect("ser2net log");
+        // It dies with the test even when the test is killed outright, through `setpriv
+        // --pdeathsig` where util-linux has it (as the harness runs QEMU).
+        let mut cmd = match gecko_hil::lab::netns::find_tool("setpriv") {
+            Some(setpriv) => {
+                let mut cmd = Command::new(setpriv);
+                cmd.args(["--pdeathsig", "KILL"]).arg(ser2net);
+                cmd
+            }
+            None => Command::new(ser2net),
+        };
         // -n: in the foreground (its pid is the child's); -u: no UUCP lock files.
-        let child = Command::new(ser2net)
+        let child = cmd
             .arg("-n")
             .arg("-u")
             .arg("-c")
