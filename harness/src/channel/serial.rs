@@ -53,9 +53,7 @@ impl Port {
             link_error(&path, std::io::Error::new(ErrorKind::NotConnected, "port closed"))
         })
     }
-}
 
-impl Port {
     /// How many bytes a local port holds unread.
     fn tty_waiting(&mut self) -> Result<u32, ChannelError> {
         let path = self.path.clone();
