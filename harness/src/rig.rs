@@ -249,6 +249,9 @@ pub enum PortSpec {
     Path(PathBuf),
     /// The USB serial number of the adapter.
     UsbSerial(String),
+    /// A serial port exported over the network (`tcp://HOST:PORT`, `rfc2217://HOST:PORT`,
+    /// e.g. by `ser2net`).
+    Net(crate::channel::net::NetPort),
 }
 
 /// The device under test.
@@ -364,6 +367,7 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
                 ));
             }
             let port = match (raw.serial.port, raw.serial.usb_serial) {
+                (Some(p), None) if p.get_ref().contains("://") => net_port(&source, p)?,
                 (Some(p), None) => PortSpec::Path(PathBuf::from(p.into_inner())),
                 (None, Some(s)) => PortSpec::UsbSerial(s.into_inner()),
                 (Some(p), Some(_)) => {
@@ -523,6 +527,19 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
         transports,
         http,
     })
+}
+
+/// A `[serial] port` URL: well-formed, and its host resolves (a typo is found before the
+/// run, not as a link error in every case).
+fn net_port(source: &Source, port: Spanned<String>) -> Result<PortSpec, SpecError> {
+    let at = port.span().start;
+    let error = |message: String| source.error(at, Some("serial.port"), message);
+    let net: crate::channel::net::NetPort = port
+        .get_ref()
+        .parse()
+        .map_err(|e: crate::channel::net::NetPortError| error(e.to_string()))?;
+    net.resolve().map_err(|e| error(format!("host `{}` does not resolve: {e}", net.host)))?;
+    Ok(PortSpec::Net(net))
 }
 
 /// A `kind = "qemu"` dut: `machine` and `image` given, the console made by the harness.
@@ -795,6 +812,38 @@ mod tests {
         let e = rig("name = \"x\"\n[dut]\nkind = \"sim\"\nexpectations = \"nope.toml\"\n")
             .expect_err("missing file");
         assert_eq!((e.line, e.key.as_deref()), (4, Some("expectations")));
+    }
+
+    #[rstest::rstest]
+    #[case::rfc2217("rfc2217://127.0.0.1:2217", Ok("rfc2217://127.0.0.1:2217"))]
+    #[case::tcp("tcp://localhost:3001", Ok("tcp://localhost:3001"))]
+    #[case::no_port(
+        "rfc2217://127.0.0.1",
+        Err(
+            "r.toml:5: key `serial.port`: `rfc2217://127.0.0.1` needs a port: `HOST:PORT`, PORT 1-65535"
+        )
+    )]
+    #[case::scheme(
+        "ssh://lab:22",
+        Err(
+            "r.toml:5: key `serial.port`: `ssh://lab:22` is not `tcp://HOST:PORT` or `rfc2217://HOST:PORT`"
+        )
+    )]
+    #[case::unresolved(
+        "tcp://no-such-host.invalid:3001",
+        Err("r.toml:5: key `serial.port`: host `no-such-host.invalid` does not resolve")
+    )]
+    fn network_ports(#[case] url: &str, #[case] want: Result<&str, &str>) {
+        let got =
+            rig(&format!("name = \"n\"\n[dut]\nkind = \"hardware\"\n[serial]\nport = \"{url}\"\n"));
+        match (got, want) {
+            (Ok(r), Ok(want)) => match r.dut {
+                Dut::Hardware { port: PortSpec::Net(net) } => assert_eq!(net.to_string(), want),
+                other => panic!("{other:?}"),
+            },
+            (Err(e), Err(want)) => assert!(e.to_string().starts_with(want), "{e}"),
+            (got, want) => panic!("{:?} instead of {want:?}", got.map(|r| r.dut)),
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! same transcript with its name before each line.
 
 use crate::channel::cmdstream::CmdStreamChannel;
+use crate::channel::net::{LineSettings, NetPort};
 use crate::channel::rest::{HttpTarget, RestChannel};
 use crate::channel::serial::{SerialChannel, SerialSettings};
 use crate::channel::terminal::{TerminalChannel, Unconnected};
@@ -437,9 +438,10 @@ impl Session {
             workdir: workdir.to_path_buf(),
             lab,
         };
-        session.control.resync(ConsoleFormat::Machine, rig.reboot_timeout).map_err(|source| {
-            SessionError::NoAnswer { port: port.display().to_string(), source }
-        })?;
+        session
+            .control
+            .resync(ConsoleFormat::Machine, rig.reboot_timeout)
+            .map_err(|source| SessionError::NoAnswer { port: port.to_string(), source })?;
         Ok(session)
     }
 
@@ -989,23 +991,50 @@ pub enum PortError {
 
 /// Where the rig's module console is now: the simulated module's link, the rig's path, or
 /// the tty of its USB adapter (looked up again each time: it may come back under another
-/// name).
-fn port_path(rig: &Rig, sim: Option<&SimProcess>) -> Result<PathBuf, PortError> {
+/// name), or a serial server on the network.
+fn port_path(rig: &Rig, sim: Option<&SimProcess>) -> Result<ConsoleAt, PortError> {
     match &rig.dut {
         Dut::Sim { .. } | Dut::Qemu { .. } => {
-            sim.map(|s| s.console.clone()).ok_or(PortError::SimNotRunning)
+            sim.map(|s| ConsoleAt::Path(s.console.clone())).ok_or(PortError::SimNotRunning)
         }
-        Dut::Hardware { port: PortSpec::Path(p) } => Ok(p.clone()),
-        Dut::Hardware { port: PortSpec::UsbSerial(s) } => Ok(find_usb_serial(s)?),
+        Dut::Hardware { port: PortSpec::Path(p) } => Ok(ConsoleAt::Path(p.clone())),
+        Dut::Hardware { port: PortSpec::UsbSerial(s) } => Ok(ConsoleAt::Path(find_usb_serial(s)?)),
+        Dut::Hardware { port: PortSpec::Net(net) } => Ok(ConsoleAt::Net(net.clone())),
     }
 }
 
-/// Opens the console at `path` with the rig's serial settings.
-fn open_serial(rig: &Rig, path: &Path) -> Result<SerialChannel, PortError> {
-    let settings =
-        SerialSettings { path: path.to_path_buf(), baud: rig.baud, flow_control: rig.flow_control };
-    SerialChannel::open(&settings)
-        .map_err(|source| PortError::Open { path: path.to_path_buf(), source })
+/// A console's place: a local port, or a port exported over the network.
+enum ConsoleAt {
+    Path(PathBuf),
+    Net(NetPort),
+}
+
+impl std::fmt::Display for ConsoleAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Path(path) => write!(f, "{}", path.display()),
+            Self::Net(net) => write!(f, "{net}"),
+        }
+    }
+}
+
+/// How long connecting to a serial server, and each of its answers at connect, may take.
+const NET_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens the console at `at` with the rig's serial settings.
+fn open_serial(rig: &Rig, at: &ConsoleAt) -> Result<SerialChannel, PortError> {
+    let opened = match at {
+        ConsoleAt::Path(path) => SerialChannel::open(&SerialSettings {
+            path: path.clone(),
+            baud: rig.baud,
+            flow_control: rig.flow_control,
+        }),
+        ConsoleAt::Net(net) => {
+            let line = LineSettings { baud: rig.baud, flow_control: rig.flow_control };
+            SerialChannel::connect(net, &line, NET_CONNECT_TIMEOUT)
+        }
+    };
+    opened.map_err(|source| PortError::Open { path: PathBuf::from(at.to_string()), source })
 }
 
 /// How long a `[power]` program may run before it is killed.

@@ -10,7 +10,9 @@
 pub mod cmdstream;
 pub mod console;
 pub mod framing;
+pub mod net;
 pub mod rest;
+pub mod rfc2217;
 pub mod serial;
 pub mod terminal;
 

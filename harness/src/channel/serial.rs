@@ -1,8 +1,10 @@
 //! The serial channel: a module's console over a serial port (or the simulated module's
-//! pseudo-terminal), on `serialport`. The console itself (formats, framing, resync, raw
+//! pseudo-terminal), on `serialport`, or over a serial port exported on the network
+//! ([`NetLink`]: `tcp://`, `rfc2217://`). The console itself (formats, framing, resync, raw
 //! bytes) is [`Console`], shared with the remote terminal channel; this file is the port.
 
 use super::console::{ByteLink, Console, SLICE};
+use super::net::{LineSettings, NetLink, NetPort};
 use super::{Channel, ChannelError, ConsoleFormat, RawLink, Reply, Request};
 use crate::interrupt;
 use crate::transport::Transport;
@@ -29,8 +31,15 @@ pub struct SerialChannel {
 /// power).
 #[derive(Debug)]
 struct Port {
-    port: Option<TTYPort>,
+    port: Option<Open>,
     path: String,
+}
+
+/// An open port: local, or a connection to a serial server.
+#[derive(Debug)]
+enum Open {
+    Tty(TTYPort),
+    Net(Box<NetLink>),
 }
 
 fn link_error(path: &str, source: std::io::Error) -> ChannelError {
@@ -38,18 +47,30 @@ fn link_error(path: &str, source: std::io::Error) -> ChannelError {
 }
 
 impl Port {
-    fn port(&mut self) -> Result<&mut TTYPort, ChannelError> {
+    fn port(&mut self) -> Result<&mut Open, ChannelError> {
         let path = self.path.clone();
         self.port.as_mut().ok_or_else(|| {
             link_error(&path, std::io::Error::new(ErrorKind::NotConnected, "port closed"))
         })
+    }
+
+    /// How many bytes a local port holds unread.
+    fn tty_waiting(&mut self) -> Result<u32, ChannelError> {
+        let path = self.path.clone();
+        match self.port()? {
+            Open::Tty(port) => port.bytes_to_read().map_err(|e| link_error(&path, e.into())),
+            Open::Net(_) => Ok(0),
+        }
     }
 }
 
 impl ByteLink for Port {
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), ChannelError> {
         let path = self.path.clone();
-        let port = self.port()?;
+        let port = match self.port()? {
+            Open::Tty(port) => port,
+            Open::Net(link) => return link.write_all(bytes),
+        };
         port.write_all(bytes).map_err(|e| link_error(&path, e))?;
         port.flush().map_err(|e| link_error(&path, e))
     }
@@ -58,7 +79,11 @@ impl ByteLink for Port {
         if interrupt::requested() {
             return Err(ChannelError::Interrupted);
         }
-        match self.port()?.read(buf) {
+        let port = match self.port()? {
+            Open::Tty(port) => port,
+            Open::Net(link) => return link.read_slice(buf),
+        };
+        match port.read(buf) {
             Ok(0) => Err(link_error(
                 &self.path,
                 std::io::Error::new(ErrorKind::UnexpectedEof, "port closed"),
@@ -71,9 +96,12 @@ impl ByteLink for Port {
     }
 
     fn drain(&mut self) -> Result<Vec<u8>, ChannelError> {
+        if let Open::Net(link) = self.port()? {
+            return link.drain();
+        }
         let mut stale = Vec::new();
         let mut buf = [0u8; 4096];
-        while self.port()?.bytes_to_read().map_err(|e| link_error(&self.path, e.into()))? > 0 {
+        while self.tty_waiting()? > 0 {
             let n = self.read_slice(&mut buf)?;
             if n == 0 {
                 break;
@@ -100,7 +128,21 @@ impl SerialChannel {
             .open_native()
             .map_err(|e| link_error(&path, std::io::Error::other(e.to_string())))?;
         let _ = port.clear(ClearBuffer::All);
-        Ok(Self { console: Console::new(Port { port: Some(port), path }) })
+        Ok(Self { console: Console::new(Port { port: Some(Open::Tty(port)), path }) })
+    }
+
+    /// Connects to a serial port exported over the network, with the line settings of a
+    /// local port (applied by the server for `rfc2217://`). A refused connection or a server
+    /// that refuses the settings is a link error; `timeout` bounds the connect and each
+    /// wait for the server's answers.
+    pub fn connect(
+        port: &NetPort,
+        settings: &LineSettings,
+        timeout: Duration,
+    ) -> Result<Self, ChannelError> {
+        let link = NetLink::connect(port, settings, timeout)?;
+        let path = link.name().to_string();
+        Ok(Self { console: Console::new(Port { port: Some(Open::Net(Box::new(link))), path }) })
     }
 
     /// Closes the port (others may open it now); every later use is a link error.
@@ -108,7 +150,7 @@ impl SerialChannel {
         self.console.link_mut().port = None;
     }
 
-    /// The port's path.
+    /// The port's path (the URL of a port on the network).
     pub fn path(&self) -> &Path {
         Path::new(&self.console.link().path)
     }
