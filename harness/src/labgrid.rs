@@ -11,10 +11,6 @@
 //! reason labgrid gave: an unreachable coordinator, a place held by someone else, no place
 //! within the time, a place that exports no console.
 
-mod testlab;
-
-pub use testlab::TestLab;
-
 use crate::lab::owner::ProcessId;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -173,6 +169,10 @@ impl Drop for Held {
 /// Reserves a place matching the rig's filter (waiting up to `spec.wait`), acquires it and
 /// reads its console.
 pub fn hold(spec: &LabgridSpec) -> Result<Held, LabgridError> {
+    // What a killed harness of this machine left is released first.
+    for line in sweep_stale() {
+        eprintln!("{line}");
+    }
     let mut args = vec!["reserve".to_string(), "--shell".to_string()];
     args.extend(spec.filter.args());
     let out = call(spec, &args.iter().map(String::as_str).collect::<Vec<_>>())?;
@@ -310,7 +310,7 @@ enum RunError {
 }
 
 /// One `labgrid-client` call with the standard timeout; its standard output.
-fn call(spec: &LabgridSpec, args: &[&str]) -> Result<String, LabgridError> {
+pub(crate) fn call(spec: &LabgridSpec, args: &[&str]) -> Result<String, LabgridError> {
     run(spec, args, CALL_TIMEOUT).map_err(|e| match e {
         RunError::TimedOut => LabgridError::Client {
             args: args.join(" "),
@@ -357,7 +357,11 @@ fn run(spec: &LabgridSpec, args: &[&str], timeout: Duration) -> Result<String, R
 }
 
 /// A finished call: its output, or the error labgrid reported, classified.
-fn judge(spec: &LabgridSpec, args: &[&str], out: Output) -> Result<String, LabgridError> {
+pub(crate) fn judge(
+    spec: &LabgridSpec,
+    args: &[&str],
+    out: Output,
+) -> Result<String, LabgridError> {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if out.status.success() {
         return Ok(stdout);

@@ -48,6 +48,7 @@ pub mod coverage;
 pub mod interrupt;
 pub mod lab;
 pub mod labgrid;
+pub mod labgrid_lab;
 pub mod model;
 pub mod modgraph;
 pub mod peers;

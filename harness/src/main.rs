@@ -178,9 +178,14 @@ struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
-    /// Run cases on this many rig instances at once (simulated rigs only).
+    /// Run cases on this many rig instances at once (simulated rigs; on a [labgrid] rig,
+    /// the same as --places).
     #[arg(long, short, default_value_t = 1)]
     jobs: usize,
+    /// On a [labgrid] rig: hold this many places matching it and spread the cases over
+    /// them; one report, each result naming its place.
+    #[arg(long, value_name = "N")]
+    places: Option<usize>,
     /// Run the cases over this transport (repeatable: each case over each, where it
     /// applies): serial, rest, websocket, terminal. Default: the rig's `transports`.
     #[arg(long = "transport", value_name = "NAME")]
@@ -444,6 +449,17 @@ fn flash(rig: &rig::Rig, firmware: Option<&Path>) -> Result<()> {
 fn run(args: RunArgs) -> Result<ExitCode> {
     let specs = load_specs(&args.select.specs)?;
     let rig = rig::load(&args.rig)?;
+    let labgrid = matches!(rig.dut, rig::Dut::Hardware { port: rig::PortSpec::Labgrid(_) });
+    let jobs = match args.places {
+        Some(_) if !labgrid => {
+            anyhow::bail!(
+                "--places is for a rig with a [labgrid] place ({} has none)",
+                rig.path.display()
+            )
+        }
+        Some(n) => n.max(1),
+        None => args.jobs,
+    };
     let transports = runner::run_transports(&rig, Some(&args.transports))?;
     if args.flash {
         flash(&rig, args.firmware.as_deref())?;
@@ -463,7 +479,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         retries: args.retries,
         reports_root: args.reports,
         progress: !args.no_progress && std::io::stderr().is_terminal(),
-        jobs: args.jobs,
+        jobs,
         transports: Some(transports),
     };
     if args.repeat > 1 {

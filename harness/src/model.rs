@@ -72,6 +72,9 @@ pub struct RunResult {
     /// identifies the board in a qualification (absent in runs of older harnesses).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub module_mac: Option<String>,
+    /// The labgrid places the run's cases were spread over, with the module each held.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub places: Vec<PlaceIdentity>,
     /// The selection as given on the command line (`all` when none).
     pub selection: String,
     /// The transports the run planned its cases over, in order (results of runs from
@@ -82,6 +85,16 @@ pub struct RunResult {
     pub cases: Vec<CaseResult>,
     /// Every clause of the inventory with the verdicts of the cases that cite it.
     pub clauses: Vec<ClauseResult>,
+}
+
+/// A labgrid place of a run and the module behind it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlaceIdentity {
+    pub place: String,
+    /// The console it exports (`rfc2217://host:port`).
+    pub console: String,
+    pub module_version: Option<String>,
+    pub module_mac: Option<String>,
 }
 
 impl RunResult {
@@ -217,6 +230,10 @@ pub struct CaseResult {
     /// (`captures/<case id, "/" as "__">.pcap`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capture: Option<String>,
+    /// The labgrid place it ran on, when the rig shares its modules through labgrid (see
+    /// [`RunResult::places`] for the module behind it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
 }
 
 impl CaseResult {

@@ -30,6 +30,25 @@ struct RawRig {
     probe: Option<RawProbe>,
     transports: Option<Spanned<Vec<Spanned<String>>>>,
     http: Option<Spanned<RawHttp>>,
+    labgrid: Option<Spanned<RawLabgrid>>,
+}
+
+/// `[labgrid]`: the module is behind a labgrid place; its console is the one the place
+/// exports.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLabgrid {
+    /// `host:port` of the coordinator (default: `LG_COORDINATOR`, as labgrid-client has it).
+    coordinator: Option<String>,
+    /// The place, by name.
+    place: Option<String>,
+    /// Or any place with these tags.
+    #[serde(default)]
+    tags: std::collections::BTreeMap<String, String>,
+    /// How long to wait for a place (default 60 s).
+    wait_s: Option<u64>,
+    /// The `labgrid-client` program (default: `LABGRID_CLIENT`, else on `PATH`).
+    client: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -252,6 +271,8 @@ pub enum PortSpec {
     /// A serial port exported over the network (`tcp://HOST:PORT`, `rfc2217://HOST:PORT`,
     /// e.g. by `ser2net`).
     Net(crate::channel::net::NetPort),
+    /// The console a labgrid place exports (`[labgrid]`), found when the place is held.
+    Labgrid(crate::labgrid::LabgridSpec),
 }
 
 /// The device under test.
@@ -343,6 +364,15 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
             format!("`{}` is only for `kind = \"qemu\"`", key.0),
         ));
     }
+    if kind != "hardware"
+        && let Some(lg) = &raw.labgrid
+    {
+        return Err(source.error(
+            lg.span().start,
+            Some("labgrid"),
+            "a [labgrid] place holds a module: only for `kind = \"hardware\"`",
+        ));
+    }
     let dut = match kind {
         "sim" => {
             if let Some(p) = raw.serial.port.as_ref().or(raw.serial.usb_serial.as_ref()) {
@@ -367,6 +397,18 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
                 ));
             }
             let port = match (raw.serial.port, raw.serial.usb_serial) {
+                (None, None) if raw.labgrid.is_some() => {
+                    let lg = raw.labgrid.as_ref().map(|l| (l.span().start, l.get_ref()));
+                    let (at, lg) = lg.ok_or_else(|| source.error(kind_at, Some("labgrid"), ""))?;
+                    PortSpec::Labgrid(labgrid_spec(&source, at, lg)?)
+                }
+                (Some(p), _) | (_, Some(p)) if raw.labgrid.is_some() => {
+                    return Err(source.error(
+                        p.span().start,
+                        Some("serial.port"),
+                        "the console of a [labgrid] rig is the one its place exports: remove this key",
+                    ));
+                }
                 (Some(p), None) if p.get_ref().contains("://") => net_port(&source, p)?,
                 (Some(p), None) => PortSpec::Path(PathBuf::from(p.into_inner())),
                 (None, Some(s)) => PortSpec::UsbSerial(s.into_inner()),
@@ -526,6 +568,38 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
         lab,
         transports,
         http,
+    })
+}
+
+/// A `[labgrid]` table: a place or tags (not both), the client program.
+fn labgrid_spec(
+    source: &Source,
+    at: usize,
+    raw: &RawLabgrid,
+) -> Result<crate::labgrid::LabgridSpec, SpecError> {
+    use crate::labgrid::{LabgridSpec, PlaceFilter};
+    let error = |message: &str| source.error(at, Some("labgrid"), message);
+    let filter = match (&raw.place, raw.tags.is_empty()) {
+        (Some(place), true) => PlaceFilter::Name(place.clone()),
+        (None, false) => PlaceFilter::Tags(raw.tags.clone().into_iter().collect()),
+        (Some(_), false) => return Err(error("give `place` or `tags`, not both")),
+        (None, true) => return Err(error("name a `place` or `tags = { key = \"value\" }`")),
+    };
+    let bad = |v: &str| v.is_empty() || v.contains(|c: char| c.is_whitespace() || c == '=');
+    if let PlaceFilter::Tags(tags) = &filter
+        && let Some((k, v)) = tags.iter().find(|(k, v)| bad(k) || bad(v))
+    {
+        return Err(error(&format!("tag `{k} = \"{v}\"`: keys and values without spaces or `=`")));
+    }
+    let client = match &raw.client {
+        Some(c) => PathBuf::from(c),
+        None => crate::labgrid::find_client().unwrap_or_else(|| PathBuf::from("labgrid-client")),
+    };
+    Ok(LabgridSpec {
+        coordinator: raw.coordinator.clone(),
+        filter,
+        wait: Duration::from_secs(raw.wait_s.unwrap_or(60)),
+        client,
     })
 }
 

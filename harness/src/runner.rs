@@ -49,7 +49,9 @@ pub enum RunError {
         "rig `{rig}` offers {offered}; the {transport} transport is not among them (its `transports` key)"
     )]
     NotOnRig { rig: String, transport: Transport, offered: String },
-    #[error("rig `{rig}` has one module: --jobs must be 1 (only simulated rigs can be multiplied)")]
+    #[error(
+        "rig `{rig}` has one module: --jobs must be 1 (only simulated rigs and [labgrid] rigs, one place per job, run cases in parallel)"
+    )]
     OneModule { rig: String },
     #[error("cannot create {}: {source}", path.display())]
     Folder {
@@ -163,7 +165,12 @@ pub fn run(
     };
 
     let jobs = options.jobs.clamp(1, planned.len().max(1));
-    if jobs > 1 && !matches!(rig.dut, crate::rig::Dut::Sim { .. }) {
+    let shared = matches!(
+        rig.dut,
+        crate::rig::Dut::Sim { .. }
+            | crate::rig::Dut::Hardware { port: crate::rig::PortSpec::Labgrid(_) }
+    );
+    if jobs > 1 && !shared {
         return Err(RunError::OneModule { rig: rig.name.clone() });
     }
     // Each worker has its own rig instance (its own simulated module); cases are handed out
@@ -172,12 +179,15 @@ pub fn run(
     // The module's version, MAC and port, asked once, of the first module that answers.
     type Contact = (Option<String>, Option<String>, String);
     let first_contact: Mutex<Option<Contact>> = Mutex::new(None);
+    // The labgrid places the workers hold, with the module behind each.
+    let places: Mutex<Vec<crate::model::PlaceIdentity>> = Mutex::new(Vec::new());
     let (tx, rx) = mpsc::channel::<(usize, CaseResult)>();
     let mut indexed = Vec::with_capacity(cases.len());
     std::thread::scope(|scope| {
         for worker in 0..jobs {
             let tx = tx.clone();
-            let (queue, first_contact, run_dir) = (&queue, &first_contact, &run_dir);
+            let (queue, first_contact, run_dir, places) =
+                (&queue, &first_contact, &run_dir, &places);
             scope.spawn(move || {
                 let dir = if jobs == 1 {
                     run_dir.join("module")
@@ -191,6 +201,17 @@ pub fn run(
                         if first.is_none() {
                             *first =
                                 Some((s.module_version(), s.module_mac(), s.control.endpoint()));
+                        }
+                        if let Some(held) = &s.place {
+                            let mut places = places.lock().unwrap_or_else(|e| e.into_inner());
+                            if !places.iter().any(|p| p.place == held.place()) {
+                                places.push(crate::model::PlaceIdentity {
+                                    place: held.place().to_string(),
+                                    console: s.control.endpoint(),
+                                    module_version: s.module_version(),
+                                    module_mac: s.module_mac(),
+                                });
+                            }
                         }
                     }
                     session
@@ -236,6 +257,12 @@ pub fn run(
                             },
                         }
                     };
+                    let mut result = result;
+                    if result.verdict != Verdict::Skipped
+                        && let Ok(s) = &session
+                    {
+                        result.place = s.place.as_ref().map(|p| p.place().to_string());
+                    }
                     if tx.send((index, apply_deviation(rig, result))).is_err() {
                         break;
                     }
@@ -287,6 +314,7 @@ pub fn run(
         },
         module_version,
         module_mac,
+        places: places.into_inner().unwrap_or_else(|e| e.into_inner()),
         selection: options.selection.describe(),
         transports,
         totals: Totals::count(&results),
@@ -432,6 +460,7 @@ fn base_result(case: &Case, transport: Transport, start_ms: u64) -> CaseResult {
         transcript: Vec::new(),
         timeline: Vec::new(),
         capture: None,
+        place: None,
     }
 }
 

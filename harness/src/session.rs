@@ -57,6 +57,8 @@ pub enum SessionError {
     Lab(#[from] crate::lab::LabError),
     #[error("lab control channel: {0}")]
     Radio(#[from] crate::ap::ApError),
+    #[error(transparent)]
+    Labgrid(#[from] crate::labgrid::LabgridError),
     #[error("preparing the {transport} transport: {message}")]
     Prepare { transport: Transport, message: String },
     #[error("the {transport} transport needs the rig's lab network; this rig has no [lab]")]
@@ -360,6 +362,8 @@ pub struct Session {
     pub rig: Rig,
     workdir: PathBuf,
     pub lab: Option<LabSession>,
+    /// The labgrid place the module is behind (`[labgrid]` rigs), released with the session.
+    pub place: Option<crate::labgrid::Held>,
 }
 
 fn to_ap_config(ap: &crate::rig::ApSpec) -> crate::ap::ApConfig {
@@ -426,9 +430,13 @@ impl Session {
             }
             Dut::Hardware { .. } => None,
         };
+        let place = match &rig.dut {
+            Dut::Hardware { port: PortSpec::Labgrid(spec) } => Some(crate::labgrid::hold(spec)?),
+            _ => None,
+        };
         let port_error =
             |source| SessionError::Port { rig: rig.path.display().to_string(), source };
-        let port = port_path(rig, sim.as_ref()).map_err(port_error)?;
+        let port = port_path(rig, sim.as_ref(), place.as_ref()).map_err(port_error)?;
         let serial = open_serial(rig, &port).map_err(port_error)?;
         let mut session = Self {
             under_test: UnderTest::SharesControl,
@@ -437,6 +445,7 @@ impl Session {
             rig: rig.clone(),
             workdir: workdir.to_path_buf(),
             lab,
+            place,
         };
         session
             .control
@@ -882,7 +891,7 @@ impl Session {
     fn reopen_port(&mut self) -> Result<(), SessionError> {
         let deadline = std::time::Instant::now() + self.rig.reboot_timeout;
         loop {
-            let opened = port_path(&self.rig, self.sim.as_ref())
+            let opened = port_path(&self.rig, self.sim.as_ref(), self.place.as_ref())
                 .and_then(|path| open_serial(&self.rig, &path));
             match opened {
                 Ok(serial) => {
@@ -977,6 +986,8 @@ fn wait_listening(target: &HttpTarget, timeout: Duration) -> Result<(u32, Option
 pub enum PortError {
     #[error("the simulated module (or QEMU) is not running")]
     SimNotRunning,
+    #[error("no labgrid place is held for this rig")]
+    NoPlace,
     #[error(transparent)]
     UsbSerial(#[from] UsbSerialError),
     #[error("cannot open {path}: {source}")]
@@ -992,7 +1003,11 @@ pub enum PortError {
 /// Where the rig's module console is now: the simulated module's link, the rig's path, or
 /// the tty of its USB adapter (looked up again each time: it may come back under another
 /// name), or a serial server on the network.
-fn port_path(rig: &Rig, sim: Option<&SimProcess>) -> Result<ConsoleAt, PortError> {
+fn port_path(
+    rig: &Rig,
+    sim: Option<&SimProcess>,
+    place: Option<&crate::labgrid::Held>,
+) -> Result<ConsoleAt, PortError> {
     match &rig.dut {
         Dut::Sim { .. } | Dut::Qemu { .. } => {
             sim.map(|s| ConsoleAt::Path(s.console.clone())).ok_or(PortError::SimNotRunning)
@@ -1000,6 +1015,15 @@ fn port_path(rig: &Rig, sim: Option<&SimProcess>) -> Result<ConsoleAt, PortError
         Dut::Hardware { port: PortSpec::Path(p) } => Ok(ConsoleAt::Path(p.clone())),
         Dut::Hardware { port: PortSpec::UsbSerial(s) } => Ok(ConsoleAt::Path(find_usb_serial(s)?)),
         Dut::Hardware { port: PortSpec::Net(net) } => Ok(ConsoleAt::Net(net.clone())),
+        // labgrid's exporter serves the console with ser2net's RFC 2217.
+        Dut::Hardware { port: PortSpec::Labgrid(_) } => {
+            let console = place.ok_or(PortError::NoPlace)?.console();
+            Ok(ConsoleAt::Net(NetPort {
+                protocol: crate::channel::net::NetProtocol::Rfc2217,
+                host: console.host.clone(),
+                port: console.port,
+            }))
+        }
     }
 }
 

@@ -42,6 +42,7 @@ fn case(id: &str, section: &str, title: &str, clauses: &[&str], verdict: Verdict
         transcript: vec![],
         timeline: vec![],
         capture: None,
+        place: None,
     }
 }
 
@@ -266,6 +267,7 @@ pub(crate) fn sample_run() -> RunResult {
         },
         module_version: Some("Gecko OS 4.2.1 <b>sim</b>".into()),
         module_mac: None,
+        places: Vec::new(),
         selection: "all".into(),
         transports: vec![crate::model::Transport::Serial],
         totals: Totals::count(&cases),

@@ -3,7 +3,8 @@
 //! coordinator and exporter beside it) and `ser2net`; skipped loudly without them, a failure
 //! under `CI=true`.
 
-use gecko_hil::labgrid::{self, LabgridError, PlaceFilter, TestLab};
+use gecko_hil::labgrid::{self, LabgridError, PlaceFilter};
+use gecko_hil::labgrid_lab::TestLab;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -123,4 +124,45 @@ fn an_unreachable_coordinator_is_an_infrastructure_error() {
     assert!(matches!(err, LabgridError::Unreachable { .. }), "{text}");
     assert!(text.contains(&port.to_string()), "{text}");
     assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+}
+
+/// A rig file for the lab's places, as `cargo xtask labgrid-lab` writes one.
+fn rig_for(lab: &TestLab, dir: &std::path::Path) -> gecko_hil::rig::Rig {
+    let client = labgrid::find_client().expect("labgrid-client");
+    let path = dir.join("labgrid.toml");
+    let text = format!(
+        "name = \"lg\"\n[dut]\nkind = \"hardware\"\n[labgrid]\ncoordinator = \"{}\"\n\
+         place = \"{}\"\nwait_s = 5\nclient = \"{}\"\n[timeouts]\ncommand_ms = 2000\nreboot_ms = 3000\n",
+        lab.coordinator(),
+        lab.places()[0],
+        client.display()
+    );
+    std::fs::write(&path, text).expect("write the rig");
+    gecko_hil::rig::load(&path).expect("the rig loads")
+}
+
+#[test]
+fn a_session_on_a_place_and_the_loss_of_its_exporter() {
+    use gecko_hil::channel::{Channel, Request};
+    let Some((mut lab, dir)) = lab(1, "gecko-lost") else { return };
+    let rig = rig_for(&lab, dir.path());
+    let mut session =
+        gecko_hil::session::Session::open(&rig, &dir.path().join("module")).expect("session");
+    let place = session.place.as_ref().map(|p| p.place().to_string());
+    assert_eq!(place.as_deref(), Some(lab.places()[0].as_str()));
+    assert!(session.control.endpoint().starts_with("rfc2217://127.0.0.1:"));
+    let version = Request { line: "version", data: None, timeout: Duration::from_secs(3) };
+    let reply = session.control.execute(&version).expect("version through labgrid");
+    assert!(reply.text().contains("Gecko OS-"), "{}", reply.text());
+
+    // The lab host goes away: what follows is the infrastructure's fault, never the module's.
+    lab.kill_exporter();
+    let started = Instant::now();
+    let err = session.control.execute(&version).expect_err("the console is gone");
+    assert!(err.is_infrastructure(), "a lost exporter is not the module's fault: {err}");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    // Dropping the session releases the place, also with its exporter gone.
+    drop(session);
+    let places = lab.client_call(&["-v", "places"]).expect("places");
+    assert!(places.contains("acquired: None"), "{places}");
 }

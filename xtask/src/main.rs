@@ -108,6 +108,17 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// A labgrid lab on this machine (a coordinator, simulated modules exported through
+    /// ser2net by one exporter, a place per module) and the suite run through it, spread
+    /// over its places (extra args go to `hil run`). Needs labgrid (`pip install labgrid`,
+    /// or LABGRID_CLIENT) and ser2net.
+    LabgridLab {
+        /// How many places (simulated modules).
+        #[arg(long, default_value_t = 2)]
+        places: usize,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Benchmarks (release builds).
     Bench {
         #[command(subcommand)]
@@ -287,6 +298,90 @@ fn campaign(subcommand: &str, args: &[String]) -> Result<ExitCode> {
     }
     eprintln!("==> {subcommand} on {}", rigs.join(", "));
     pass_through(cmd.args(args), "hil")
+}
+
+/// Where `labgrid-lab` keeps its lab (coordinator state, exporter config, logs, modules).
+const LABGRID_LAB_DIR: &str = "target/labgrid-lab";
+
+/// Starts the one-machine labgrid lab, runs `hil run` through it over `places` places,
+/// stops the lab; the exit code and the run's folder.
+fn labgrid_lab(places: usize, args: &[String]) -> Result<(ExitCode, Option<PathBuf>)> {
+    let client = gecko_hil::labgrid::find_client().context(
+        "`labgrid-client` not found: install labgrid (`pip install labgrid`) or set LABGRID_CLIENT",
+    )?;
+    if gecko_hil::lab::netns::find_tool("ser2net").is_none() {
+        bail!(
+            "`ser2net` is not installed (apt-get install ser2net): labgrid exports consoles with it"
+        );
+    }
+    let bin = build_tools(false)?;
+    let dir = root().join(LABGRID_LAB_DIR);
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("==> labgrid lab: a coordinator, {places} simulated modules, an exporter");
+    let started = Instant::now();
+    let lab = gecko_hil::labgrid_lab::TestLab::start(
+        &dir,
+        &client,
+        &bin.join("gecko-sim"),
+        places,
+        "gecko-lab",
+    )?;
+    eprintln!(
+        "==> labgrid lab: coordinator {}, places {} (up in {:.1} s)",
+        lab.coordinator(),
+        lab.places().join(", "),
+        started.elapsed().as_secs_f64()
+    );
+    let rig = dir.join("labgrid.toml");
+    std::fs::write(
+        &rig,
+        format!(
+            "# Written by `cargo xtask labgrid-lab`: the places of its one-machine lab.\n\
+             name = \"labgrid-lab\"\n\
+             description = \"simulated modules behind labgrid places, consoles through ser2net\"\n\
+             [dut]\nkind = \"hardware\"\n\
+             [labgrid]\ncoordinator = \"{}\"\ntags = {{ lab = \"gecko-lab\" }}\nwait_s = 30\nclient = \"{}\"\n",
+            lab.coordinator(),
+            client.display()
+        ),
+    )
+    .with_context(|| format!("cannot write {}", rig.display()))?;
+    let before = latest_run();
+    let mut cmd = Command::new(bin.join("hil"));
+    cmd.current_dir(root()).arg("run").arg("--rig").arg(&rig);
+    cmd.args(["--places", &places.to_string()]).args(args);
+    eprintln!("==> conformance through labgrid ({places} places)");
+    let code = pass_through(&mut cmd, "hil")?;
+    drop(lab);
+    let run = new_run(before.as_deref(), "the labgrid lab").ok();
+    Ok((code, run))
+}
+
+/// The labgrid lab's run spread its results over every place, each result naming one, and
+/// the run lists the module behind each place.
+fn check_sharded(run: &Path, places: usize) -> Result<()> {
+    let path = run.join(gecko_hil::report::RESULTS_JSON);
+    let result = gecko_hil::report::load_results(&path)?;
+    let ran: Vec<_> =
+        result.cases.iter().filter(|c| c.verdict != gecko_hil::model::Verdict::Skipped).collect();
+    if let Some(c) = ran.iter().find(|c| c.place.is_none()) {
+        bail!("{}: case {} ran on no place", path.display(), c.id);
+    }
+    let mut used: Vec<&str> = ran.iter().filter_map(|c| c.place.as_deref()).collect();
+    used.sort_unstable();
+    used.dedup();
+    let listed: Vec<&str> = result.places.iter().map(|p| p.place.as_str()).collect();
+    if used.len() != places || listed.len() != places {
+        bail!(
+            "{}: the cases ran on {used:?}, the run lists {listed:?}; expected {places} places",
+            path.display()
+        );
+    }
+    if let Some(p) = result.places.iter().find(|p| p.module_mac.is_none()) {
+        bail!("{}: the module behind {} has no MAC in the report", path.display(), p.place);
+    }
+    eprintln!("==> labgrid lab: {} results over {}", ran.len(), used.join(", "));
+    Ok(())
 }
 
 /// Every rig named by `--rig PATH` or `--rig=PATH` among `hil` arguments.
@@ -808,6 +903,22 @@ fn ci() -> Result<ExitCode> {
         bail!("conformance against the simulated module failed");
     }
     let sim_run = new_run(before_sim.as_deref(), "the simulated module")?;
+    // Shared rigs: the same sections as the board's, through a labgrid lab of two places.
+    if gecko_hil::labgrid::find_client().is_some() || in_ci() {
+        let args: Vec<String> =
+            ["--no-progress"].into_iter().chain(QEMU_CI_SECTIONS).map(String::from).collect();
+        let (code, run) = labgrid_lab(2, &args)?;
+        if code != ExitCode::SUCCESS {
+            bail!("conformance through the labgrid lab failed");
+        }
+        let run = run.context("the labgrid lab's run wrote no report")?;
+        check_sharded(&run, 2)?;
+    } else {
+        warn_loudly(&[
+            "labgrid is not installed (pip install labgrid, or set LABGRID_CLIENT).",
+            "The run through a labgrid lab (`cargo xtask labgrid-lab`) is SKIPPED.",
+        ]);
+    }
     if !has_program("qemu-system-arm") {
         if in_ci() {
             bail!("`qemu-system-arm` is not installed: the emulated board cannot be tested");
@@ -1004,6 +1115,7 @@ fn main() -> ExitCode {
         Task::Build => build_tools(false).map(|_| ExitCode::SUCCESS),
         Task::BuildBoard { board } => build_board(&board).map(|_| ExitCode::SUCCESS),
         Task::Ci => ci(),
+        Task::LabgridLab { places, args } => labgrid_lab(places, &args).map(|(code, _)| code),
         Task::Nightly { args } => campaign("nightly", &args),
         Task::Qualify { args } => campaign("qualify", &args),
         Task::Bench { which: Bench::Serial { iterations } } => bench_serial(iterations),

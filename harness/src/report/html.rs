@@ -165,6 +165,16 @@ fn write_header(o: &mut String, run: &RunResult) -> std::fmt::Result {
         Some(v) => writeln!(o, "<dt>Module version</dt><dd>{}</dd>", h(v))?,
         None => writeln!(o, "<dt>Module version</dt><dd><em>did not answer</em></dd>")?,
     }
+    for p in &run.places {
+        writeln!(
+            o,
+            "<dt>Place <code>{}</code></dt><dd>{} · MAC <code>{}</code> · console <code>{}</code></dd>",
+            h(&p.place),
+            h(p.module_version.as_deref().unwrap_or("did not answer")),
+            h(p.module_mac.as_deref().unwrap_or("?")),
+            h(&p.console)
+        )?;
+    }
     writeln!(o, "<dt>Selection</dt><dd><code>{}</code></dd>", h(&run.selection))?;
     let transports: Vec<&str> = run.transports.iter().map(|t| t.name()).collect();
     writeln!(o, "<dt>Transports</dt><dd>{}</dd>", h(&transports.join(", ")))?;
@@ -546,6 +556,9 @@ fn write_case(
     )?;
     if case.attempts != 1 {
         write!(o, " · {} attempts", case.attempts)?;
+    }
+    if let Some(place) = &case.place {
+        write!(o, " · place <code>{}</code>", h(place))?;
     }
     writeln!(o, "</dd>")?;
     if !case.tags.is_empty() {

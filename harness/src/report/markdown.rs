@@ -81,6 +81,7 @@ fn write_summary(o: &mut String, run: &RunResult) -> std::fmt::Result {
         t.stale_deviations
     )?;
 
+    write_places(o, run)?;
     write_sections(o, run)?;
     write_transports(o, run)?;
     write_failures(o, run)?;
@@ -92,6 +93,37 @@ fn write_summary(o: &mut String, run: &RunResult) -> std::fmt::Result {
     writeln!(o, "---\n")?;
     writeln!(o, "Every case, with steps and transcript: `report.html`; the data: `results.json`.")?;
     Ok(())
+}
+
+/// A run spread over labgrid places: each place, the module behind it, and its results.
+fn write_places(o: &mut String, run: &RunResult) -> std::fmt::Result {
+    if run.places.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        o,
+        "## By place
+"
+    )?;
+    writeln!(o, "| Place | Module | MAC | Console | Pass | Fail | Error | Deviation | Ran |")?;
+    writeln!(o, "|---|---|---|---|---:|---:|---:|---:|---:|")?;
+    for p in &run.places {
+        let t = Totals::count(run.cases.iter().filter(|c| c.place.as_deref() == Some(&p.place)));
+        writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            code(&p.place),
+            p.module_version.as_deref().map_or_else(|| "*did not answer*".into(), cell),
+            p.module_mac.as_deref().map_or_else(String::new, cell_code),
+            cell_code(&p.console),
+            t.pass,
+            t.fail,
+            t.error,
+            t.known_deviation,
+            t.total() - t.skipped
+        )?;
+    }
+    writeln!(o)
 }
 
 fn write_sections(o: &mut String, run: &RunResult) -> std::fmt::Result {
@@ -192,6 +224,9 @@ fn write_failures(o: &mut String, run: &RunResult) -> std::fmt::Result {
         )?;
         let reason = case.reason.as_deref().unwrap_or("(no reason given)");
         writeln!(o, "- Reason: {}", md(reason))?;
+        if let Some(place) = &case.place {
+            writeln!(o, "- Place: {}", code(place))?;
+        }
         for step in case
             .steps
             .iter()
@@ -473,6 +508,32 @@ mod tests {
         let end = md.find("## Known deviations").expect("deviations");
         insta::assert_snapshot!("summary_md_transports", &md[start..end]);
         assert!(md.contains("### FAIL `passkeys/ascii/min-length@rest`"), "keyed by transport");
+    }
+
+    #[test]
+    fn a_run_over_labgrid_places_names_them_and_their_modules() {
+        let mut run = sample_run();
+        run.places = ["gecko-lab-0", "gecko-lab-1"]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| crate::model::PlaceIdentity {
+                place: (*p).into(),
+                console: format!("rfc2217://10.0.0.{i}:2217"),
+                module_version: (i == 0).then(|| "Gecko OS-0.1.0".into()),
+                module_mac: Some(format!("02:00:5e:20:00:0{i}")),
+            })
+            .collect();
+        for (i, c) in run.cases.iter_mut().enumerate() {
+            if c.verdict != Verdict::Skipped {
+                c.place = Some(format!("gecko-lab-{}", i % 2));
+            }
+        }
+        let md = render_summary(&run);
+        let start = md.find("## By place").expect("a place section");
+        let end = md.find("## By section").expect("sections");
+        insta::assert_snapshot!("summary_md_places", &md[start..end]);
+        assert!(md.contains("- Place: `gecko-lab-"), "failures name their place: {md}");
+        assert!(!render_summary(&sample_run()).contains("## By place"));
     }
 
     #[test]

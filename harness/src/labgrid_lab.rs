@@ -5,7 +5,7 @@
 //! Everything it starts runs in its own process group, dies with this process where
 //! `setpriv` is there (`--pdeathsig`), and is stopped when the [`TestLab`] is dropped.
 
-use super::{LabgridError, LabgridSpec, PlaceFilter};
+use crate::labgrid::{LabgridError, LabgridSpec, PlaceFilter};
 use crate::session::SimProcess;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -130,7 +130,7 @@ impl TestLab {
 
     /// `labgrid-client -x <coordinator> args...`; its standard output.
     pub fn client_call(&self, args: &[&str]) -> Result<String, LabgridError> {
-        super::call(&self.spec(Duration::ZERO), args)
+        crate::labgrid::call(&self.spec(Duration::ZERO), args)
     }
 
     /// The same call as another user (`LG_USERNAME`), to hold a place as someone else would.
@@ -142,7 +142,7 @@ impl TestLab {
             .stdin(Stdio::null())
             .output()
             .map_err(|e| LabgridError::Client { args: args.join(" "), detail: e.to_string() })?;
-        super::judge(&self.spec(Duration::ZERO), args, out)
+        crate::labgrid::judge(&self.spec(Duration::ZERO), args, out)
     }
 
     /// Stops the exporter (the lab host lost), leaving the coordinator.
