@@ -181,8 +181,8 @@ pub fn hold(spec: &LabgridSpec) -> Result<Held, LabgridError> {
         detail: format!("no `LG_TOKEN=` in its answer `{}`", out.trim()),
     })?;
     // `wait` ends when the reservation is allocated; it is stopped at the rig's deadline.
-    match run(spec, &["wait", &token], spec.wait) {
-        Ok(_) => {}
+    let allocated = match run(spec, &["wait", &token], spec.wait) {
+        Ok(out) => parse_allocation(&out),
         Err(e) => {
             let _ = call(spec, &["cancel-reservation", &token]);
             return Err(match e {
@@ -194,6 +194,18 @@ pub fn hold(spec: &LabgridSpec) -> Result<Held, LabgridError> {
                 RunError::Failed(e) => e,
             });
         }
+    };
+    // Recorded before it is acquired: a harness killed from here on leaves a record the next
+    // start sweeps.
+    if let (Some(owner), Some(place)) = (ProcessId::current(), &allocated) {
+        let record = HoldingRecord {
+            owner,
+            coordinator: spec.coordinator.clone(),
+            client: spec.client.clone(),
+            place: place.clone(),
+            token: token.clone(),
+        };
+        let _ = write_record(&record);
     }
     let place_ref = format!("+{token}");
     let acquired = call(spec, &["-p", &place_ref, "acquire"]);
@@ -206,24 +218,14 @@ pub fn hold(spec: &LabgridSpec) -> Result<Held, LabgridError> {
             return Err(e);
         }
     };
-    let place = parse_place_name(&shown).unwrap_or_else(|| place_ref.clone());
+    let place = parse_place_name(&shown).or(allocated).unwrap_or_else(|| place_ref.clone());
     let mut held = Held {
         spec: spec.clone(),
-        token: token.clone(),
+        token,
         place: place.clone(),
         console: NetConsole { host: String::new(), port: 0 },
         released: false,
     };
-    if let Some(owner) = ProcessId::current() {
-        let record = HoldingRecord {
-            owner,
-            coordinator: spec.coordinator.clone(),
-            client: spec.client.clone(),
-            place: place.clone(),
-            token,
-        };
-        let _ = write_record(&record);
-    }
     // From here on, dropping `held` releases the place.
     held.console = parse_console(&shown).ok_or_else(|| LabgridError::Place {
         place,
@@ -257,7 +259,12 @@ pub fn sweep_stale() -> Vec<String> {
         };
         let released = call(&spec, &["-p", &record.place, "release"]);
         let _ = call(&spec, &["cancel-reservation", &record.token]);
+        // A holder killed between its reservation and its acquire left nothing to release.
+        let never_acquired = |e: &LabgridError| e.to_string().contains("is not acquired");
         match released {
+            Err(e) if never_acquired(&e) => {
+                let _ = std::fs::remove_file(&path);
+            }
             Ok(_) => {
                 let _ = std::fs::remove_file(&path);
                 swept.push(format!(
@@ -400,6 +407,17 @@ fn parse_token(out: &str) -> Option<String> {
     })
 }
 
+/// The place a reservation was given (`wait` prints the reservation: `allocations:` then
+/// `main: <place>`).
+fn parse_allocation(out: &str) -> Option<String> {
+    let block = out.rsplit("allocations:").next().filter(|_| out.contains("allocations:"))?;
+    block.lines().find_map(|l| {
+        let place = l.trim().strip_prefix("main:")?.trim();
+        let place = place.trim_matches(|c| c == '[' || c == ']' || c == '\'');
+        (!place.is_empty()).then(|| place.to_string())
+    })
+}
+
 /// `Place 'name':` (from `show`).
 fn parse_place_name(out: &str) -> Option<String> {
     out.lines().find_map(|l| {
@@ -498,6 +516,14 @@ Acquired resource 'RawSerialPort' (lab1/sim-b/NetworkSerialPort/RawSerialPort):
     #[case::garbage("Acquired resource {{{ 'cls': 'NetworkSerialPort' 'host': ")]
     fn a_place_without_a_usable_console_has_none(#[case] show: &str) {
         assert_eq!(parse_console(show), None);
+    }
+
+    #[test]
+    fn wait_gives_the_allocated_place() {
+        let out = "Reservation 'BREQHZ6VC3':\n  owner: vm/root\n  token: BREQHZ6VC3\n  state: allocated\n  filters:\n    main: kind=sim\n  allocations:\n    main: sim-place-b\n  created: 2026-12-06 22:14:17.550903\n";
+        assert_eq!(parse_allocation(out).as_deref(), Some("sim-place-b"));
+        let waiting = "Reservation 'X':\n  state: waiting\n  filters:\n    main: kind=sim\n";
+        assert_eq!(parse_allocation(waiting), None);
     }
 
     #[rstest::rstest]

@@ -166,3 +166,46 @@ fn a_session_on_a_place_and_the_loss_of_its_exporter() {
     let places = lab.client_call(&["-v", "places"]).expect("places");
     assert!(places.contains("acquired: None"), "{places}");
 }
+
+#[test]
+fn a_place_left_by_a_killed_harness_is_released_by_the_next_start() {
+    let Some((lab, dir)) = lab(1, "gecko-killed") else { return };
+    let rig = rig_for(&lab, dir.path());
+    let place = lab.places()[0].clone();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut hil = std::process::Command::new(env!("CARGO_BIN_EXE_hil"))
+        .current_dir(root)
+        .args(["run", "--no-progress", "--reports"])
+        .arg(dir.path().join("reports"))
+        .arg("--rig")
+        .arg(&rig.path)
+        .arg("variables/")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("hil run");
+    // Wait until the run holds the place, then kill it outright.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = String::new();
+    loop {
+        last = lab.client_call(&["-v", "places"]).unwrap_or(last);
+        if !last.contains("acquired: None") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "hil never acquired {place}: {last}");
+        if let Ok(Some(status)) = hil.try_wait() {
+            panic!("hil run ended ({status}) before it was killed");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    hil.kill().expect("SIGKILL");
+    hil.wait().expect("reaped");
+    let places = lab.client_call(&["-v", "places"]).expect("places");
+    assert!(!places.contains("acquired: None"), "the killed run's place is still held: {places}");
+
+    // The next start sweeps what the dead owner left, then gets the place.
+    let mut spec = lab.spec(Duration::from_secs(5));
+    spec.filter = PlaceFilter::Name(place.clone());
+    let held = labgrid::hold(&spec).expect("the place, after the sweep");
+    assert_eq!(held.place(), place);
+}
