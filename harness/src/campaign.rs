@@ -150,7 +150,14 @@ fn run_rig(
         // The run writes `folder/<run id>/` and `folder/latest`; it is moved to its rig's name.
         reports_root: folder.to_path_buf(),
         progress: options.progress,
-        jobs: if rig.kind() == "sim" { options.jobs } else { 1 },
+        jobs: match &rig.dut {
+            crate::rig::Dut::Sim { .. } => options.jobs,
+            // Every place that matches the rig (busy ones are waited for, up to its `wait_s`).
+            crate::rig::Dut::Hardware { port: crate::rig::PortSpec::Labgrid(spec) } => {
+                crate::labgrid::matching_places(spec).map_or(1, |p| p.len().max(1))
+            }
+            _ => 1,
+        },
         transports: options.transports.clone(),
     };
     let (run, written) = runner::run(specs, rig, &run_options).map_err(|e| e.to_string())?;

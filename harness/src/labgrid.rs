@@ -50,6 +50,15 @@ impl PlaceFilter {
     }
 }
 
+impl PlaceFilter {
+    fn matches(&self, place: &PlaceInfo) -> bool {
+        match self {
+            PlaceFilter::Name(n) => &place.name == n,
+            PlaceFilter::Tags(tags) => tags.iter().all(|t| place.tags.contains(t)),
+        }
+    }
+}
+
 impl std::fmt::Display for PlaceFilter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -90,6 +99,8 @@ pub enum LabgridError {
     Place { place: String, detail: String },
     #[error("labgrid: `labgrid-client {args}`: {detail}")]
     Client { args: String, detail: String },
+    #[error("stopped (a signal) while `labgrid-client {args}` ran")]
+    Interrupted { args: String },
 }
 
 /// A console exported by a labgrid place: ser2net's RFC 2217 port on the exporter's host.
@@ -181,7 +192,7 @@ pub fn hold(spec: &LabgridSpec) -> Result<Held, LabgridError> {
         detail: format!("no `LG_TOKEN=` in its answer `{}`", out.trim()),
     })?;
     // `wait` ends when the reservation is allocated; it is stopped at the rig's deadline.
-    let allocated = match run(spec, &["wait", &token], spec.wait) {
+    let allocated = match run(spec, &["wait", &token], spec.wait, true) {
         Ok(out) => parse_allocation(&out),
         Err(e) => {
             let _ = call(spec, &["cancel-reservation", &token]);
@@ -288,16 +299,19 @@ fn write_record(record: &HoldingRecord) -> std::io::Result<()> {
     std::fs::rename(&tmp, &path)
 }
 
+/// The places matching the rig's filter, free or not.
+pub fn matching_places(spec: &LabgridSpec) -> Result<Vec<String>, LabgridError> {
+    let out = call(spec, &["-v", "places"])?;
+    Ok(parse_places(&out).into_iter().filter(|p| spec.filter.matches(p)).map(|p| p.name).collect())
+}
+
 /// Who holds the places matching the filter, for the error message (`; held: a by x, ...`).
 fn holders(spec: &LabgridSpec) -> String {
     let Ok(out) = call(spec, &["-v", "places"]) else { return String::new() };
     let places = parse_places(&out);
     let wanted: Vec<String> = places
         .iter()
-        .filter(|p| match &spec.filter {
-            PlaceFilter::Name(n) => &p.name == n,
-            PlaceFilter::Tags(tags) => tags.iter().all(|t| p.tags.contains(t)),
-        })
+        .filter(|p| spec.filter.matches(p))
         .map(|p| match &p.acquired {
             Some(by) => format!("`{}` is acquired by {by}", p.name),
             None => format!("`{}` is reserved or free", p.name),
@@ -318,7 +332,7 @@ enum RunError {
 
 /// One `labgrid-client` call with the standard timeout; its standard output.
 pub(crate) fn call(spec: &LabgridSpec, args: &[&str]) -> Result<String, LabgridError> {
-    run(spec, args, CALL_TIMEOUT).map_err(|e| match e {
+    run(spec, args, CALL_TIMEOUT, false).map_err(|e| match e {
         RunError::TimedOut => LabgridError::Client {
             args: args.join(" "),
             detail: format!("no answer within {} s", CALL_TIMEOUT.as_secs()),
@@ -327,7 +341,14 @@ pub(crate) fn call(spec: &LabgridSpec, args: &[&str]) -> Result<String, LabgridE
     })
 }
 
-fn run(spec: &LabgridSpec, args: &[&str], timeout: Duration) -> Result<String, RunError> {
+/// One `labgrid-client` call, killed at `timeout`; with `interruptible`, also when the run is
+/// stopped (a wait for a place; never a release, which must finish).
+fn run(
+    spec: &LabgridSpec,
+    args: &[&str],
+    timeout: Duration,
+    interruptible: bool,
+) -> Result<String, RunError> {
     let mut cmd = Command::new(&spec.client);
     if let Some(c) = &spec.coordinator {
         cmd.args(["-x", c]);
@@ -347,6 +368,12 @@ fn run(spec: &LabgridSpec, args: &[&str], timeout: Duration) -> Result<String, R
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(RunError::TimedOut);
+            }
+            // A run stopped while it waits for a place stops waiting (and cancels).
+            Ok(None) if interruptible && crate::interrupt::requested() => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(RunError::Failed(LabgridError::Interrupted { args: args.join(" ") }));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => {

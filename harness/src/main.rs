@@ -81,7 +81,7 @@ struct CampaignArgs {
     /// Extra attempts for cases that end in an infrastructure error.
     #[arg(long, default_value_t = 1)]
     retries: u32,
-    /// Module instances at once on simulated rigs (other rigs run one).
+    /// Module instances at once on simulated rigs ([labgrid] rigs run on every place that matches them; other rigs on one).
     #[arg(long, short, default_value_t = 1)]
     jobs: usize,
     /// Run the cases over this transport (repeatable). Default: each rig's `transports`.

@@ -67,6 +67,7 @@ fn version_through(host: &str, port: u16) -> String {
 fn places_are_held_released_and_refused_when_someone_else_has_them() {
     let Some((lab, _dir)) = lab(2, "gecko-two") else { return };
     let spec = lab.spec(Duration::from_secs(10));
+    assert_eq!(labgrid::matching_places(&spec).expect("places"), lab.places());
     let a = labgrid::hold(&spec).expect("first place");
     let b = labgrid::hold(&spec).expect("second place");
     assert_ne!(a.place(), b.place());

@@ -556,8 +556,9 @@ impl Lab {
     }
 
     /// Forgets the lab's neighbour (ARP) entry for `addr`, so the next packet to it starts
-    /// with an ARP request. Called before connecting to a module that just (re)joined: the
-    /// request teaches the module the lab host's address. Without it the host sends straight
+    /// with an ARP request. Called before every connection the lab opens to a module (which
+    /// may have just been reset or rejoined): the request teaches the module the lab host's
+    /// address. Without it the host sends straight
     /// from its old entry, and a module whose stack must first resolve the host itself may
     /// hold its answer back (smoltcp sends at most one ARP request a second per address),
     /// which costs the kernel's 1 s SYN retransmission.

@@ -49,6 +49,11 @@ impl TcpClient {
         timeout: Duration,
     ) -> Result<TcpClient, PeerError> {
         let timeout = timeout.max(Duration::from_millis(1));
+        // The host asks the module for its address first: that request teaches a module that
+        // was just reset the host's (see `Lab::forget_neighbour`).
+        if let std::net::IpAddr::V4(ip) = addr.ip() {
+            lab.forget_neighbour(ip)?;
+        }
         let stream = lab
             .run_in(|| TcpStream::connect_timeout(&addr, timeout))?
             .map_err(connect_err(lab, addr))?;
