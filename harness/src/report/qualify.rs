@@ -283,6 +283,20 @@ fn cell_code(s: &str) -> String {
     code(s).replace('|', "\\|")
 }
 
+/// A table's header: `head` (its first columns), one column per board, and the separator
+/// row (`sep` for the first columns).
+fn board_columns(o: &mut String, q: &Qualification, head: &str, sep: &str) -> std::fmt::Result {
+    write!(o, "{head}")?;
+    for b in &q.boards {
+        write!(o, " {} |", cell(&b.rig))?;
+    }
+    write!(o, "\n{sep}")?;
+    for _ in &q.boards {
+        write!(o, "---|")?;
+    }
+    writeln!(o)
+}
+
 fn write_markdown(o: &mut String, q: &Qualification) -> std::fmt::Result {
     writeln!(o, "# Qualification {}\n", md(&q.stamp))?;
     if q.qualified {
@@ -300,15 +314,7 @@ fn write_markdown(o: &mut String, q: &Qualification) -> std::fmt::Result {
 
     // Boards, one column each.
     writeln!(o, "## Boards\n")?;
-    write!(o, "| |")?;
-    for b in &q.boards {
-        write!(o, " {} |", cell(&b.rig))?;
-    }
-    write!(o, "\n|---|")?;
-    for _ in &q.boards {
-        write!(o, "---|")?;
-    }
-    writeln!(o)?;
+    board_columns(o, q, "| |", "|---|")?;
     let unknown = |v: &Option<String>| v.as_deref().map_or("*did not answer*".to_string(), cell);
     /// A row of the boards' table: its name and each board's cell.
     type Row<'a> = (&'a str, Box<dyn Fn(&Board) -> String + 'a>);
@@ -351,15 +357,7 @@ fn write_markdown(o: &mut String, q: &Qualification) -> std::fmt::Result {
          that cite it: fail, else error, else known deviation, else pass; not covered when no \
          citing case ran; unreachable when no input can cause it on this module.\n"
     )?;
-    write!(o, "| Clauses |")?;
-    for b in &q.boards {
-        write!(o, " {} |", cell(&b.rig))?;
-    }
-    write!(o, "\n|---|")?;
-    for _ in &q.boards {
-        write!(o, "---|")?;
-    }
-    writeln!(o)?;
+    board_columns(o, q, "| Clauses |", "|---|")?;
     for v in ClauseVerdict::ALL {
         write!(o, "| {} |", v.as_str())?;
         for i in 0..q.boards.len() {
@@ -374,15 +372,7 @@ fn write_markdown(o: &mut String, q: &Qualification) -> std::fmt::Result {
     }
     writeln!(o, "\n")?;
 
-    write!(o, "| Clause | Section |")?;
-    for b in &q.boards {
-        write!(o, " {} |", cell(&b.rig))?;
-    }
-    write!(o, "\n|---|---|")?;
-    for _ in &q.boards {
-        write!(o, "---|")?;
-    }
-    writeln!(o)?;
+    board_columns(o, q, "| Clause | Section |", "|---|---|")?;
     for c in &q.clauses {
         write!(o, "| {} | {} |", cell_code(&c.id), cell(&c.section))?;
         for b in &c.boards {
