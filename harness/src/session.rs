@@ -386,6 +386,16 @@ pub fn ap_config(ap: &crate::rig::ApSpec) -> crate::ap::ApConfig {
 impl Session {
     /// Starts (for a sim rig) and connects to the rig's module, and syncs its console.
     pub fn open(rig: &Rig, workdir: &Path) -> Result<Self, SessionError> {
+        Self::open_on(rig, workdir, None)
+    }
+
+    /// [`Session::open`] on a labgrid place already held (a reopen keeps its place; `None`:
+    /// a `[labgrid]` rig holds one now).
+    fn open_on(
+        rig: &Rig,
+        workdir: &Path,
+        held: Option<crate::labgrid::Held>,
+    ) -> Result<Self, SessionError> {
         let mut lab = None;
         let sim = match &rig.dut {
             Dut::Sim { binary, mac, tls_heap } => {
@@ -430,8 +440,11 @@ impl Session {
             }
             Dut::Hardware { .. } => None,
         };
-        let place = match &rig.dut {
-            Dut::Hardware { port: PortSpec::Labgrid(spec) } => Some(crate::labgrid::hold(spec)?),
+        let place = match (&rig.dut, held) {
+            (Dut::Hardware { port: PortSpec::Labgrid(_) }, Some(held)) => Some(held),
+            (Dut::Hardware { port: PortSpec::Labgrid(spec) }, None) => {
+                Some(crate::labgrid::hold(spec)?)
+            }
             _ => None,
         };
         let port_error =
@@ -800,7 +813,9 @@ impl Session {
             let _ = std::fs::remove_file(workdir.join("files"));
             let _ = std::fs::remove_file(workdir.join("lab.sock.aps"));
         }
-        *self = Self::open(&rig, &workdir)?;
+        // A labgrid place stays held: the same module comes back.
+        let place = self.place.take();
+        *self = Self::open_on(&rig, &workdir, place)?;
         self.use_transport(transport)
     }
 

@@ -155,6 +155,11 @@ fn a_session_on_a_place_and_the_loss_of_its_exporter() {
     let version = Request { line: "version", data: None, timeout: Duration::from_secs(3) };
     let reply = session.control.execute(&version).expect("version through labgrid");
     assert!(reply.text().contains("Gecko OS-"), "{}", reply.text());
+    // A reopen (after an infrastructure error) keeps its place: the same module comes back.
+    session.reopen().expect("reopen on the same place");
+    let again = session.place.as_ref().map(|p| p.place().to_string());
+    assert_eq!(again, place);
+    session.control.execute(&version).expect("version after the reopen");
 
     // The lab host goes away: what follows is the infrastructure's fault, never the module's.
     lab.kill_exporter();
