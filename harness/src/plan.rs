@@ -53,12 +53,6 @@ pub enum NotApplicable {
     Terminal(TerminalConflict),
     #[error("power-cycles the module; this rig has no [power]")]
     NoPower,
-    /// The emulated board keeps its settings and files in RAM for now: a power cycle would
-    /// lose what a module keeps, so the case could only fail.
-    #[error(
-        "power-cycles the module; this board keeps its settings in RAM, so they cannot survive it"
-    )]
-    VolatileStore,
 }
 
 /// What a step or the setup does to a network transport's footing.
@@ -473,8 +467,8 @@ pub fn rig_allows(case: &Case, rig: &Rig) -> Result<(), NotApplicable> {
     }
     if case.steps.iter().any(|s| matches!(s, Step::PowerCycle)) {
         match rig.dut {
-            Dut::Sim { .. } => {}
-            Dut::Qemu { .. } => return Err(NotApplicable::VolatileStore),
+            // The emulated board is reset through QEMU's monitor; its retained RAM stays.
+            Dut::Sim { .. } | Dut::Qemu { .. } => {}
             Dut::Hardware { .. } if rig.power.is_some() => {}
             Dut::Hardware { .. } => return Err(NotApplicable::NoPower),
         }

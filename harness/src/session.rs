@@ -200,7 +200,10 @@ impl SimProcess {
             }
             None => Command::new(qemu),
         };
-        cmd.args(["-M", machine, "-nographic", "-monitor", "none", "-serial", "pty", "-kernel"])
+        // The monitor on a socket of the work dir: the harness resets the machine through it
+        // (`system_reset`, its power cycle), which keeps the board's retained RAM.
+        let monitor = format!("unix:{},server=on,wait=off", workdir.join(QEMU_MONITOR).display());
+        cmd.args(["-M", machine, "-nographic", "-monitor", &monitor, "-serial", "pty", "-kernel"])
             .arg(image);
         // Its own process group: a Ctrl-C at the terminal goes to the harness, which then
         // stops QEMU itself.
@@ -867,8 +870,21 @@ impl Session {
                 }
                 self.sim = Some(sim);
             }
+            // A reset of the machine through QEMU's monitor: the board's retained RAM (its
+            // settings and files) stays, as flash would; the pty stays too.
+            Dut::Qemu { qemu, image, .. }
+                if self.sim.as_mut().is_some_and(|s| s.exited().is_none()) =>
+            {
+                qemu_monitor(&self.workdir.join(QEMU_MONITOR), "system_reset").map_err(
+                    |message| SessionError::Qemu {
+                        qemu: qemu.display().to_string(),
+                        image: image.display().to_string(),
+                        message: format!("power cycle through the monitor: {message}"),
+                    },
+                )?;
+            }
             Dut::Qemu { qemu, machine, image } => {
-                // The board keeps its settings in RAM: a new QEMU starts without them.
+                // QEMU is gone: a new one starts without the board's retained RAM.
                 if let Some(mut old) = self.sim.take() {
                     if let Some(status) = old.exited() {
                         return Err(SessionError::Qemu {
@@ -1074,6 +1090,48 @@ fn open_serial(rig: &Rig, at: &ConsoleAt) -> Result<SerialChannel, PortError> {
         }
     };
     opened.map_err(|source| PortError::Open { path: PathBuf::from(at.to_string()), source })
+}
+
+/// QEMU's monitor socket, in the module's work dir.
+const QEMU_MONITOR: &str = "qemu-monitor.sock";
+
+/// Sends one command to QEMU's human monitor and waits for the prompt after it.
+fn qemu_monitor(socket: &Path, command: &str) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(socket)
+        .map_err(|e| format!("connect to {}: {e}", socket.display()))?;
+    s.set_read_timeout(Some(Duration::from_millis(100))).map_err(|e| e.to_string())?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 512];
+    // The banner and first prompt, the command, then the prompt after it.
+    let mut sent = false;
+    let mut prompts = 0;
+    while std::time::Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => return Err("the monitor closed the connection".into()),
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        let now = seen.windows(6).filter(|w| w == b"(qemu)").count();
+        if now > prompts {
+            prompts = now;
+            if sent {
+                return Ok(());
+            }
+            s.write_all(format!("{command}\n").as_bytes()).map_err(|e| e.to_string())?;
+            sent = true;
+        }
+    }
+    Err(format!(
+        "no prompt within 5 s (got `{}`)",
+        crate::text::escape_bytes(&seen[seen.len().saturating_sub(200)..])
+    ))
 }
 
 /// How long a `[power]` program may run before it is killed.

@@ -4,6 +4,10 @@
 //! the platform links in. Storage ([`Nvm`], twice: the settings and the file system) and the
 //! network ([`NetDriver`]: the radio and the IP stack) are the small traits below.
 
+mod slots;
+
+pub use slots::{Memory, SlotNvm};
+
 use crate::net::{NetEvent, NetRequest};
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -109,6 +109,67 @@ pub fn init_heap() {
     unsafe { HEAP.init(core::ptr::addr_of_mut!(MEMORY) as usize, HEAP_SIZE) }
 }
 
+/// The settings' retained region: two slots for a settings image.
+pub const SETTINGS_BYTES: usize = 2 * 32 * 1024;
+/// The files' retained region: two slots for the whole file system image (256 KiB of
+/// contents and their headers).
+pub const FILES_BYTES: usize = 2 * 272 * 1024;
+
+/// RAM that a CPU reset leaves alone: `.uninit` sections are neither loaded from the image
+/// nor zeroed by `cortex-m-rt` at start, and QEMU's `system_reset` reloads only the image.
+/// The board's stand-in for flash: what is stored here survives a reset (not a restart of
+/// QEMU, which starts with zeroed RAM).
+#[unsafe(link_section = ".uninit.gecko_settings")]
+static mut SETTINGS: MaybeUninit<[u8; SETTINGS_BYTES]> = MaybeUninit::uninit();
+#[unsafe(link_section = ".uninit.gecko_files")]
+static mut FILES: MaybeUninit<[u8; FILES_BYTES]> = MaybeUninit::uninit();
+
+/// One of the retained regions, handed out once (so there is one writer).
+#[derive(Debug)]
+pub struct Retained {
+    base: *mut u8,
+    size: usize,
+}
+
+static TAKEN: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(false)];
+
+/// The settings' region (`files = false`) or the files' one; `None` when already taken.
+pub fn retained(files: bool) -> Option<Retained> {
+    if TAKEN[usize::from(files)].swap(true, Ordering::AcqRel) {
+        return None;
+    }
+    let (base, size) = if files {
+        (core::ptr::addr_of_mut!(FILES).cast::<u8>(), FILES_BYTES)
+    } else {
+        (core::ptr::addr_of_mut!(SETTINGS).cast::<u8>(), SETTINGS_BYTES)
+    };
+    Some(Retained { base, size })
+}
+
+impl gecko_core::platform::Memory for Retained {
+    fn size(&self) -> usize {
+        self.size
+    }
+
+    fn read(&self, offset: usize, buf: &mut [u8]) {
+        assert!(offset + buf.len() <= self.size, "read past the retained region");
+        for (i, b) in buf.iter_mut().enumerate() {
+            // SAFETY: in bounds (checked above) of a static region only this `Retained`
+            // accesses (handed out once). Volatile: the bytes may be whatever a previous run
+            // left, which the compiler must not assume anything about.
+            *b = unsafe { core::ptr::read_volatile(self.base.add(offset + i)) };
+        }
+    }
+
+    fn write(&mut self, offset: usize, data: &[u8]) {
+        assert!(offset + data.len() <= self.size, "write past the retained region");
+        for (i, b) in data.iter().enumerate() {
+            // SAFETY: as for `read`; `&mut self` makes this the only access.
+            unsafe { core::ptr::write_volatile(self.base.add(offset + i), *b) };
+        }
+    }
+}
+
 /// Set by the executor's pender when a task becomes ready (from a waker, in thread mode or in
 /// an interrupt handler); cleared by [`run`] before each poll.
 static WORK: AtomicBool = AtomicBool::new(false);

@@ -6,8 +6,9 @@
 //! - Clock: SysTick at 1 kHz drives `embassy-time` ([`clock`]).
 //! - Executor: embassy's raw executor, polled by the board's own loop, which sleeps with `WFI`
 //!   between events ([`hw::run`]; QEMU would spin on the thread executor's `WFE`).
-//! - Settings and files: [`RamNvm`]s. They survive a `reboot` (the runner boots the core again
-//!   without resetting the CPU) but not a restart of QEMU: the board has no flash driver yet.
+//! - Settings and files: [`SlotNvm`]s on RAM that a CPU reset leaves alone
+//!   ([`hw::retained`]): they survive a `reboot` and a reset of the machine (QEMU's
+//!   `system_reset`, how the harness power-cycles the board), not a restart of QEMU.
 //! - Network: none ([`NoNet`]); requests go unanswered and the core's timers end them, as on
 //!   a module without a link.
 //!
@@ -35,7 +36,7 @@ mod board {
     use core::fmt::Write as _;
     use cortex_m_rt::{entry, exception};
     use gecko_core::module::BoardInfo;
-    use gecko_core::platform::{NoNet, RamNvm};
+    use gecko_core::platform::{NoNet, SlotNvm};
 
     /// What `version` and the boot banner name.
     fn board_info() -> BoardInfo {
@@ -72,8 +73,11 @@ mod board {
     /// halts.
     #[embassy_executor::task]
     async fn module(mut console: uart::Console) {
-        let mut nvm = RamNvm::default();
-        let mut files = RamNvm::default();
+        let (Some(settings), Some(files)) = (hw::retained(false), hw::retained(true)) else {
+            panic!("the retained regions were taken twice");
+        };
+        let mut nvm = SlotNvm::new(settings);
+        let mut files = SlotNvm::new(files);
         let mut net = NoNet;
         let stop =
             gecko_runner::run(&mut console, &mut nvm, &mut files, &mut net, None, &board_info())
