@@ -26,6 +26,18 @@ pub enum Stop<E> {
     Uart(E),
     /// The UART reported end of input.
     Closed,
+    /// The core asked for a reboot (a command or a factory reset, its NVM already erased),
+    /// with its output written: the platform resets the CPU. Only from [`run_to_reboot`].
+    Reboot,
+}
+
+/// Who carries out a reboot.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RebootBy {
+    /// The runner: the core is booted again in place.
+    Runner,
+    /// The platform: the runner returns [`Stop::Reboot`].
+    Platform,
 }
 
 /// Converts the platform clock into the core's time.
@@ -41,8 +53,45 @@ pub async fn run<U, N, F, D>(
     nvm: &mut N,
     files: &mut F,
     net: &mut D,
+    tls: Option<alloc::boxed::Box<dyn TlsEngine>>,
+    board: &BoardInfo,
+) -> Stop<U::Error>
+where
+    U: Read + Write,
+    N: Nvm,
+    F: Nvm,
+    D: NetDriver,
+{
+    run_with(uart, nvm, files, net, tls, board, RebootBy::Runner).await
+}
+
+/// As [`run`], but a reboot ends it with [`Stop::Reboot`] once the core's last output is
+/// written: for a board that resets its CPU (what it keeps across the reset is what a real
+/// module keeps: its NVM).
+pub async fn run_to_reboot<U, N, F, D>(
+    uart: &mut U,
+    nvm: &mut N,
+    files: &mut F,
+    net: &mut D,
+    board: &BoardInfo,
+) -> Stop<U::Error>
+where
+    U: Read + Write,
+    N: Nvm,
+    F: Nvm,
+    D: NetDriver,
+{
+    run_with(uart, nvm, files, net, None, board, RebootBy::Platform).await
+}
+
+async fn run_with<U, N, F, D>(
+    uart: &mut U,
+    nvm: &mut N,
+    files: &mut F,
+    net: &mut D,
     mut tls: Option<alloc::boxed::Box<dyn TlsEngine>>,
     board: &BoardInfo,
+    reboot_by: RebootBy,
 ) -> Stop<U::Error>
 where
     U: Read + Write,
@@ -100,6 +149,9 @@ where
                         if let Err(e) = uart.flush().await {
                             return Stop::Uart(e);
                         }
+                        if reboot_by == RebootBy::Platform {
+                            return Stop::Reboot;
+                        }
                         tls = module.take_tls();
                         break 'session;
                     }
@@ -111,6 +163,9 @@ where
                         let out = module.take_output();
                         if let Err(e) = uart.write_all(&out).await {
                             return Stop::Uart(e);
+                        }
+                        if reboot_by == RebootBy::Platform {
+                            return Stop::Reboot;
                         }
                         tls = module.take_tls();
                         break 'session;

@@ -243,6 +243,8 @@ async fn module_task(
     match stop {
         Stop::Uart(e) => std::eprintln!("gecko-sim: console failed: {e}"),
         Stop::Closed => std::eprintln!("gecko-sim: console closed"),
+        // `run` reboots in place; it never returns this.
+        Stop::Reboot => std::eprintln!("gecko-sim: the runner returned for a reboot"),
     }
     console.remove_link();
     std::process::exit(1);

@@ -9,6 +9,8 @@
 //! - Settings and files: [`SlotNvm`]s on RAM that a CPU reset leaves alone
 //!   ([`hw::retained`]): they survive a `reboot` and a reset of the machine (QEMU's
 //!   `system_reset`, how the harness power-cycles the board), not a restart of QEMU.
+//! - `reboot` and `factory_reset` reset the CPU (`SYSRESETREQ`) once the module's last
+//!   output is on the wire.
 //! - Network: none ([`NoNet`]); requests go unanswered and the core's timers end them, as on
 //!   a module without a link.
 //!
@@ -79,10 +81,22 @@ mod board {
         let mut nvm = SlotNvm::new(settings);
         let mut files = SlotNvm::new(files);
         let mut net = NoNet;
-        let stop =
-            gecko_runner::run(&mut console, &mut nvm, &mut files, &mut net, None, &board_info())
-                .await;
-        panic!("the runner stopped: {stop:?}");
+        let stop = gecko_runner::run_to_reboot(
+            &mut console,
+            &mut nvm,
+            &mut files,
+            &mut net,
+            &board_info(),
+        )
+        .await;
+        match stop {
+            // A reboot resets the CPU; what the module keeps is in the retained regions.
+            gecko_runner::Stop::Reboot => {
+                uart::flush_blocking();
+                cortex_m::peripheral::SCB::sys_reset()
+            }
+            other => panic!("the runner stopped: {other:?}"),
+        }
     }
 
     #[exception]

@@ -145,6 +145,11 @@ pub fn write_blocking(bytes: &[u8]) {
     }
 }
 
+/// Spins until the holding register has taken the last byte (before a reset).
+pub fn flush_blocking() {
+    while uart0::STATE.read() & STATE_TX_FULL != 0 {}
+}
+
 impl embedded_io_async::ErrorType for Console {
     type Error = Infallible;
 }
