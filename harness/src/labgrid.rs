@@ -159,14 +159,20 @@ impl Held {
             return Ok(());
         }
         self.released = true;
-        let released = call(&self.spec, &["-p", &self.place, "release"]).map(drop);
-        let _ = call(&self.spec, &["cancel-reservation", &self.token]);
+        let released = release(&self.spec, &self.place, &self.token);
         let _ = std::fs::remove_file(HoldingRecord::path(
             self.spec.coordinator.as_deref(),
             &self.place,
         ));
         released
     }
+}
+
+/// Releases `place` and cancels its reservation `token` (whatever became of it).
+fn release(spec: &LabgridSpec, place: &str, token: &str) -> Result<(), LabgridError> {
+    let released = call(spec, &["-p", place, "release"]).map(drop);
+    let _ = call(spec, &["cancel-reservation", token]);
+    released
 }
 
 impl Drop for Held {
@@ -224,8 +230,7 @@ pub fn hold(spec: &LabgridSpec) -> Result<Held, LabgridError> {
     let shown = match shown {
         Ok(s) => s,
         Err(e) => {
-            let _ = call(spec, &["-p", &place_ref, "release"]);
-            let _ = call(spec, &["cancel-reservation", &token]);
+            let _ = release(spec, &place_ref, &token);
             return Err(e);
         }
     };
@@ -268,8 +273,7 @@ pub fn sweep_stale() -> Vec<String> {
             wait: Duration::ZERO,
             client: record.client.clone(),
         };
-        let released = call(&spec, &["-p", &record.place, "release"]);
-        let _ = call(&spec, &["cancel-reservation", &record.token]);
+        let released = release(&spec, &record.place, &record.token);
         // A holder killed between its reservation and its acquire left nothing to release.
         let never_acquired = |e: &LabgridError| e.to_string().contains("is not acquired");
         match released {

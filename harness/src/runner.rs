@@ -223,7 +223,7 @@ pub fn run(
                 while let Some((index, planned)) = queue.next() {
                     let Planned { case, transport, skip } = planned;
                     let start_ms = clock.elapsed().as_millis() as u64;
-                    let result = if interrupt::requested() {
+                    let mut result = if interrupt::requested() {
                         skipped(case, transport, start_ms, "run interrupted before this case")
                     } else if let Some(why) = skip {
                         skipped(case, transport, start_ms, &why.to_string())
@@ -257,7 +257,6 @@ pub fn run(
                             },
                         }
                     };
-                    let mut result = result;
                     if result.verdict != Verdict::Skipped
                         && let Ok(s) = &session
                     {

@@ -37,8 +37,9 @@ const SERVER_HELLO_DONE: u8 = 14;
 const CERTIFICATE_VERIFY: u8 = 15;
 const CLIENT_KEY_EXCHANGE: u8 = 16;
 const FINISHED: u8 = 20;
-const TLS12: [u8; 2] = [3, 3];
-const TLS12_VERSION: u16 = 0x0303;
+/// TLS 1.2 on the wire, as records and hellos carry it.
+const TLS12_VERSION: u16 = crate::capture::tls::Version::TLS12.0;
+const TLS12: [u8; 2] = TLS12_VERSION.to_be_bytes();
 const MAC_LEN: usize = 20;
 const KEY_LEN: usize = 16;
 const BLOCK: usize = 16;
