@@ -216,7 +216,7 @@ impl<L: ByteLink> Console<L> {
                 if wait == Duration::from_millis(500)
                     && got.windows(BOOTED.len()).any(|w| w == BOOTED)
                 {
-                    wait = attempt.elapsed() + Duration::from_millis(100);
+                    wait = attempt.elapsed() + Duration::from_millis(50);
                 }
             }
             seen.extend_from_slice(&got);
