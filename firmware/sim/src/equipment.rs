@@ -127,9 +127,8 @@ fn open(config: &EquipmentConfig) -> Result<Opened, String> {
     let frames = UnixDatagram::bind(&config.frames)
         .and_then(Async::new)
         .map_err(|e| format!("cannot bind the frames socket {}: {e}", config.frames.display()))?;
-    let lab = lab::bind(&config.lab_socket).map_err(|e| {
-        format!("cannot bind the lab socket {}: {e}", config.lab_socket.display())
-    })?;
+    let lab = lab::bind(&config.lab_socket)
+        .map_err(|e| format!("cannot bind the lab socket {}: {e}", config.lab_socket.display()))?;
     Ok(Opened { uart, frames, tap, lab })
 }
 
@@ -182,11 +181,12 @@ pub fn run(config: EquipmentConfig) -> ! {
         s.wake_link();
         answer
     };
+    let relay = Relay { frames: &opened.frames, tap: opened.tap.as_ref() };
     let (never, ..) = futures_lite::future::block_on(embassy_futures::join::join4(
+        board_to_lab(&relay, &state),
+        lab_to_board(&relay, &config.board_frames, &state),
+        serve_uart(&opened.uart, &relay, &state),
         lab::serve_lines(&opened.lab, &apply),
-        serve_uart(&opened.uart, &state),
-        board_to_lab(&opened.frames, opened.tap.as_ref(), &state),
-        lab_to_board(&opened.frames, opened.tap.as_ref(), &config.board_frames, &state),
     ));
     never
 }
@@ -210,11 +210,11 @@ fn board_refuses(line: &str) -> Option<String> {
 }
 
 /// Serves the board's UART: one connection at a time (QEMU has one), each until it closes.
-async fn serve_uart(listener: &Async<UnixListener>, state: &StateRef) -> ! {
+async fn serve_uart(listener: &Async<UnixListener>, relay: &Relay<'_>, state: &StateRef) -> ! {
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
         state.borrow_mut().board_reset("board connected");
-        if let Err(e) = serve_board(&stream, state).await {
+        if let Err(e) = serve_board(&stream, relay, state).await {
             std::eprintln!("gecko-sim radio: board link: {e}");
         }
         state.borrow_mut().board_reset("board disconnected");
@@ -229,9 +229,14 @@ async fn send(stream: &Async<UnixStream>, message: &FromRadio) -> io::Result<()>
 
 /// One board connection: `HELLO`, then its messages in and the radio's events out, until it
 /// closes.
-async fn serve_board(stream: &Async<UnixStream>, state: &StateRef) -> io::Result<()> {
+async fn serve_board(
+    stream: &Async<UnixStream>,
+    relay: &Relay<'_>,
+    state: &StateRef,
+) -> io::Result<()> {
     let mut decoder = Decoder::<ToRadio>::new();
     let mut buf = [0u8; 1024];
+    let mut frame = std::vec![0u8; FRAME_MAX];
     send(stream, &FromRadio::Hello { version: PROTOCOL_VERSION }).await?;
     loop {
         // Whatever the radio has for the board now (answers due, the lab's doings).
@@ -240,7 +245,8 @@ async fn serve_board(stream: &Async<UnixStream>, state: &StateRef) -> io::Result
             let now = s.now_ms();
             s.radio.poll(now);
             let events: Vec<_> = core::iter::from_fn(|| s.radio.take_event()).collect();
-            let deadline = s.radio.next_deadline().map(|due| s.started + Duration::from_millis(due));
+            let deadline =
+                s.radio.next_deadline().map(|due| s.started + Duration::from_millis(due));
             (events, deadline)
         };
         for event in events {
@@ -272,11 +278,12 @@ async fn serve_board(stream: &Async<UnixStream>, state: &StateRef) -> io::Result
                     return Ok(());
                 }
                 for message in decoder.feed(&buf[..n]) {
+                    // Frames sent before this message are judged by the state before it.
+                    relay.drain(state, &mut frame);
                     match message {
                         Ok(ToRadio::Reset) => {
                             state.borrow_mut().board_reset("RESET");
-                            send(stream, &FromRadio::Hello { version: PROTOCOL_VERSION })
-                                .await?;
+                            send(stream, &FromRadio::Hello { version: PROTOCOL_VERSION }).await?;
                         }
                         Ok(message) => {
                             let mut s = state.borrow_mut();
@@ -306,53 +313,66 @@ fn source_ip(frame: &[u8]) -> Option<[u8; 4]> {
     (addr != [0; 4]).then_some(addr)
 }
 
-/// Frames from the board: to the lab's TAP, while they pass.
-async fn board_to_lab(
-    frames: &Async<UnixDatagram>,
-    tap: Option<&Async<embassy_net_tuntap::TunTap>>,
-    state: &StateRef,
-) -> ! {
-    let mut buf = std::vec![0u8; 65536];
-    loop {
-        let Ok(n) = frames.recv(&mut buf).await else { continue };
-        let frame = &buf[..n];
+/// The board's frames socket and the lab's TAP device.
+struct Relay<'a> {
+    frames: &'a Async<UnixDatagram>,
+    tap: Option<&'a Async<embassy_net_tuntap::TunTap>>,
+}
+
+impl Relay<'_> {
+    /// One frame from the board: to the lab's TAP if it passes (a TAP whose queue is full
+    /// drops it, as a busy network would).
+    fn board_frame(&self, state: &StateRef, frame: &[u8]) {
         {
             let mut s = state.borrow_mut();
             if !s.frame_passes(frame) {
-                continue;
+                return;
             }
             if let Some(ip) = source_ip(frame) {
                 s.ip = Some(ip);
             }
         }
-        if let Some(tap) = tap {
-            let written = tap
-                .write_with(|t| nix::unistd::write(t.as_fd(), frame).map_err(io::Error::from))
-                .await;
-            if let Err(e) = written {
-                std::eprintln!("gecko-sim radio: TAP write: {e}");
-            }
+        if let Some(tap) = self.tap
+            && let Err(e) = nix::unistd::write(tap.get_ref().as_fd(), frame)
+        {
+            std::eprintln!("gecko-sim radio: TAP write: {e}");
+        }
+    }
+
+    /// Judges the frames the board has sent so far (before a message on its UART changes
+    /// the association: what it sent before associating never passes).
+    fn drain(&self, state: &StateRef, buf: &mut [u8]) {
+        while let Ok(n) = self.frames.get_ref().recv(buf) {
+            self.board_frame(state, &buf[..n]);
         }
     }
 }
 
+/// Frames from the board: to the lab's TAP, while they pass.
+async fn board_to_lab(relay: &Relay<'_>, state: &StateRef) -> ! {
+    let mut buf = std::vec![0u8; FRAME_MAX];
+    loop {
+        if let Ok(n) = relay.frames.recv(&mut buf).await {
+            relay.board_frame(state, &buf[..n]);
+        }
+    }
+}
+
+/// The largest datagram taken (a frame with jumbo room to spare).
+const FRAME_MAX: usize = 65536;
+
 /// Frames from the lab's TAP: to the board, while they pass (a board not running, whose
 /// socket is not there, misses them, as a board without power would).
-async fn lab_to_board(
-    frames: &Async<UnixDatagram>,
-    tap: Option<&Async<embassy_net_tuntap::TunTap>>,
-    board: &Path,
-    state: &StateRef,
-) -> ! {
-    let Some(tap) = tap else { core::future::pending().await };
-    let mut buf = std::vec![0u8; 65536];
+async fn lab_to_board(relay: &Relay<'_>, board: &Path, state: &StateRef) -> ! {
+    let Some(tap) = relay.tap else { core::future::pending().await };
+    let mut buf = std::vec![0u8; FRAME_MAX];
     loop {
         let read =
             tap.read_with(|t| nix::unistd::read(t.as_fd(), &mut buf).map_err(io::Error::from));
         let Ok(n) = read.await else { continue };
         let frame = &buf[..n];
         if state.borrow_mut().frame_passes(frame) {
-            let _ = frames.send_to(frame, board).await;
+            let _ = relay.frames.send_to(frame, board).await;
         }
     }
 }

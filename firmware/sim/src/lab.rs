@@ -398,7 +398,12 @@ fn save_aps(radio: &Radio, file: &Path) {
 
 /// Answers one request line against the radio (as [`handle_line`]) and keeps the access
 /// points in `aps` ([`aps_file`]) when the line changed them.
-pub fn apply_line(radio: &mut Radio, ip: Option<[u8; 4]>, line: &str, aps: Option<&Path>) -> String {
+pub fn apply_line(
+    radio: &mut Radio,
+    ip: Option<[u8; 4]>,
+    line: &str,
+    aps: Option<&Path>,
+) -> String {
     let before = radio.aps().to_vec();
     let answer = handle_line(radio, ip, line);
     if let Some(file) = aps
