@@ -832,13 +832,15 @@ fn bare_metal() -> Result<()> {
             continue;
         }
         run(
-            &format!("firmware core and runner build for {target} (no_std)"),
+            &format!("firmware core, runner and radio link build for {target} (no_std)"),
             cargo().args([
                 "build",
                 "-p",
                 "gecko-core",
                 "-p",
                 "gecko-runner",
+                "-p",
+                "gecko-radio-link",
                 "--lib",
                 "--target",
                 target,

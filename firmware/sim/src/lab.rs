@@ -396,6 +396,24 @@ fn save_aps(radio: &Radio, file: &Path) {
     }
 }
 
+/// Answers one request line against the radio (as [`handle_line`]) and keeps the access
+/// points in `aps` ([`aps_file`]) when the line changed them.
+pub fn apply_line(
+    radio: &mut Radio,
+    ip: Option<[u8; 4]>,
+    line: &str,
+    aps: Option<&Path>,
+) -> String {
+    let before = radio.aps().to_vec();
+    let answer = handle_line(radio, ip, line);
+    if let Some(file) = aps
+        && radio.aps() != before.as_slice()
+    {
+        save_aps(radio, file);
+    }
+    answer
+}
+
 /// Serves the lab socket forever. `ip` reads the module's current address; `aps` is where
 /// the access points are kept across restarts ([`aps_file`]).
 pub async fn serve(
@@ -404,10 +422,24 @@ pub async fn serve(
     ip: &dyn Fn() -> Option<[u8; 4]>,
     aps: Option<&Path>,
 ) -> ! {
+    let apply = |text: &str| {
+        let ip = ip();
+        let mut s = shared.borrow_mut();
+        let answer = apply_line(&mut s.radio, ip, text, aps);
+        s.wake_all();
+        answer
+    };
+    serve_lines(listener, &apply).await
+}
+
+/// Serves the lab socket forever for any owner of the radio: `apply` answers each request
+/// line (without its newline; [`apply_line`] does the radio's part). The radio equipment of
+/// a board (`crate::equipment`) serves the same channel this way.
+pub async fn serve_lines(listener: &Async<UnixListener>, apply: &dyn Fn(&str) -> String) -> ! {
     let client = || async {
         loop {
             if let Ok((stream, _)) = listener.accept().await {
-                let _ = serve_client(stream, shared, ip, aps).await;
+                let _ = serve_client(stream, apply).await;
             }
         }
     };
@@ -417,9 +449,7 @@ pub async fn serve(
 
 async fn serve_client(
     stream: Async<std::os::unix::net::UnixStream>,
-    shared: &SharedRef,
-    ip: &dyn Fn() -> Option<[u8; 4]>,
-    aps: Option<&Path>,
+    apply: &dyn Fn(&str) -> String,
 ) -> io::Result<()> {
     let mut reader = BufReader::new(&stream);
     let mut writer = &stream;
@@ -442,19 +472,7 @@ async fn serve_client(
         } else {
             match core::str::from_utf8(&line) {
                 Ok(text) if text.trim().is_empty() => continue,
-                Ok(text) => {
-                    let ip = ip();
-                    let mut s = shared.borrow_mut();
-                    let before = s.radio.aps().to_vec();
-                    let answer = handle_line(&mut s.radio, ip, text.trim());
-                    if let Some(file) = aps
-                        && s.radio.aps() != before.as_slice()
-                    {
-                        save_aps(&s.radio, file);
-                    }
-                    s.wake_all();
-                    answer
-                }
+                Ok(text) => apply(text.trim()),
                 Err(_) => error("request is not UTF-8").to_string(),
             }
         };

@@ -10,10 +10,14 @@
 //!   [`gecko_core::platform::NetDriver`]. Without `--tap` and `--lab-socket` the module has
 //!   [`gecko_core::platform::NoNet`].
 //! * [`lab`]: the lab control channel (`--lab-socket`), line-delimited JSON.
+//! * [`equipment`]: `gecko-sim radio`, the simulated radio as lab equipment for a board
+//!   without Wi-Fi: the radio link (`gecko-radio-link`) on the board's UART, its Ethernet
+//!   frames relayed to the lab while it is associated, the same lab control channel.
 //!
 //! This crate is the only place that touches the operating system; it needs no `unsafe`.
 #![forbid(unsafe_code)]
 
+pub mod equipment;
 pub mod lab;
 pub mod netstack;
 pub mod pty;
