@@ -391,6 +391,8 @@ pub struct Stats {
     pub tx_errors: u32,
     /// Transmits refused for want of FIFO room.
     pub tx_no_space: u32,
+    /// Calls of [`Lan9118::on_interrupt`] that found an interrupt to acknowledge.
+    pub interrupts: u32,
 }
 
 /// The controller. Owns its register access; every method returns within a bounded number
@@ -417,6 +419,7 @@ impl<R: Registers> Lan9118<R> {
                 tx_frames: 0,
                 tx_errors: 0,
                 tx_no_space: 0,
+                interrupts: 0,
             },
         }
     }
@@ -548,6 +551,9 @@ impl<R: Registers> Lan9118<R> {
             self.set_int_en(self.int_en & !INT_TDFA);
         }
         self.regs.write(reg::INT_STS, fired);
+        if fired != 0 {
+            self.stats.interrupts += 1;
+        }
         Events {
             rx: fired & INT_RSFL != 0,
             tx_space: fired & INT_TDFA != 0,
