@@ -5,7 +5,8 @@
 //!
 //! Addresses and interrupt lines are those of QEMU's `mps2-an386` machine (the AN386 FPGA
 //! image of the MPS2 board): UART0 at `0x4000_4000`, its receive interrupt on line 0 and its
-//! transmit interrupt on line 1.
+//! transmit interrupt on line 1; the LAN9118 Ethernet controller (a LAN9220 on the real
+//! board) at `0x4020_0000`, its interrupt on line 13 (QEMU's `hw/arm/mps2.c`).
 
 #![allow(unsafe_code)]
 
@@ -27,6 +28,8 @@ pub enum Irq {
     Uart1Rx = 2,
     /// UART1's transmit holding register emptied.
     Uart1Tx = 3,
+    /// The Ethernet controller's interrupt pin (configured active high by its driver).
+    Eth = 13,
 }
 
 // SAFETY: the discriminants are the machine's external interrupt numbers, all below the 32
@@ -56,6 +59,9 @@ unsafe fn DefaultHandler(irqn: i16) {
         n if n == Irq::Uart0Tx as i16 => crate::uart::on_tx_interrupt(&crate::uart::UART0),
         n if n == Irq::Uart1Rx as i16 => crate::uart::on_rx_interrupt(&crate::uart::UART1),
         n if n == Irq::Uart1Tx as i16 => crate::uart::on_tx_interrupt(&crate::uart::UART1),
+        n if n == Irq::Eth as i16 => {
+            ETH.on_interrupt();
+        }
         _ => {}
     }
 }
@@ -116,6 +122,34 @@ impl Reg {
         self.write(if on { v | mask } else { v & !mask });
     }
 }
+
+/// The Ethernet controller's registers: 32-bit words at `0x4020_0000 + offset`.
+#[derive(Debug)]
+pub struct EthRegs(());
+
+/// The base of the LAN9118's register page (256 bytes).
+const ETH_BASE: usize = 0x4020_0000;
+
+impl lan9118::Registers for EthRegs {
+    fn read(&mut self, offset: u32) -> u32 {
+        // SAFETY: the offset is masked to an aligned word of the controller's 256-byte
+        // register page, which QEMU's mps2-an386 maps at `ETH_BASE`. A read may pop a FIFO
+        // word; only the driver behind `ETH`'s lock reads, so nothing else loses one.
+        unsafe { core::ptr::read_volatile((ETH_BASE + (offset & 0xfc) as usize) as *const u32) }
+    }
+
+    fn write(&mut self, offset: u32, value: u32) {
+        // SAFETY: as for `read`: a mapped, aligned device register, written only by the
+        // driver behind `ETH`'s lock.
+        unsafe {
+            core::ptr::write_volatile((ETH_BASE + (offset & 0xfc) as usize) as *mut u32, value)
+        }
+    }
+}
+
+/// The Ethernet controller, shared by its interrupt handler (above) and the network stack.
+/// `EthRegs` can be made only here, so this is its one owner.
+pub static ETH: lan9118::net::Shared<EthRegs> = lan9118::net::Shared::new(EthRegs(()));
 
 /// The heap's size: the core keeps its settings, files and buffers in it.
 pub const HEAP_SIZE: usize = 512 * 1024;

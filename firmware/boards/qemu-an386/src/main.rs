@@ -12,7 +12,9 @@
 //! - `reboot` and `factory_reset` reset the CPU (`SYSRESETREQ`) once the module's last
 //!   output is on the wire.
 //! - Network: none ([`NoNet`]); requests go unanswered and the core's timers end them, as on
-//!   a module without a link.
+//!   a module without a link. The Ethernet controller's driver (`lan9118`) is wired to its
+//!   interrupt ([`hw::ETH`]); the `eth-selftest` feature builds an image that checks it
+//!   with an ARP exchange before the module starts.
 //!
 //! Build it with `cargo xtask build-board qemu-an386`. On any other target than the board's
 //! this binary is a stub that says so (the workspace builds and tests on the host).
@@ -27,6 +29,8 @@ extern crate alloc;
 mod clock;
 #[cfg(target_os = "none")]
 mod hw;
+#[cfg(all(target_os = "none", feature = "eth-selftest"))]
+mod selftest;
 #[cfg(target_os = "none")]
 mod uart;
 
@@ -75,6 +79,8 @@ mod board {
     /// halts.
     #[embassy_executor::task]
     async fn module(mut console: uart::Uart) {
+        #[cfg(feature = "eth-selftest")]
+        crate::selftest::run(board_info().mac).await;
         let (Some(settings), Some(files)) = (hw::retained(false), hw::retained(true)) else {
             panic!("the retained regions were taken twice");
         };
