@@ -11,10 +11,13 @@
 //!   `system_reset`, how the harness power-cycles the board), not a restart of QEMU.
 //! - `reboot` and `factory_reset` reset the CPU (`SYSRESETREQ`) once the module's last
 //!   output is on the wire.
-//! - Network: none ([`NoNet`]); requests go unanswered and the core's timers end them, as on
-//!   a module without a link. The Ethernet controller's driver (`lan9118`) is wired to its
-//!   interrupt ([`hw::ETH`]); the `eth-selftest` feature builds an image that checks it
-//!   with an ARP exchange before the module starts.
+//! - Network: the board has no Wi-Fi. Its radio is a separate chip on UART1, spoken to in the
+//!   radio link's line protocol ([`net`], `gecko-radio-link`): in a lab the harness attaches
+//!   the simulated radio there as lab equipment (`gecko-sim radio`). Frames go through the
+//!   LAN9118 Ethernet controller ([`hw::ETH`], driver `lan9118`), which the lab attaches to
+//!   its network behind the same equipment; `gecko-net` (embassy-net) is the IP side, as on
+//!   the simulated module. The `eth-selftest` feature builds an image that checks the
+//!   controller with an ARP exchange before the module starts.
 //!
 //! Build it with `cargo xtask build-board qemu-an386`. On any other target than the board's
 //! this binary is a stub that says so (the workspace builds and tests on the host).
@@ -29,6 +32,8 @@ extern crate alloc;
 mod clock;
 #[cfg(target_os = "none")]
 mod hw;
+#[cfg(target_os = "none")]
+mod net;
 #[cfg(all(target_os = "none", feature = "eth-selftest"))]
 mod selftest;
 #[cfg(target_os = "none")]
@@ -36,13 +41,15 @@ mod uart;
 
 #[cfg(target_os = "none")]
 mod board {
-    use crate::{clock, hw, uart};
+    use crate::{clock, hw, net, uart};
     use alloc::boxed::Box;
     use alloc::string::ToString;
     use core::fmt::Write as _;
     use cortex_m_rt::{entry, exception};
+    use embassy_futures::join::join4;
+    use embassy_futures::select::{Either, select};
     use gecko_core::module::BoardInfo;
-    use gecko_core::platform::{NoNet, SlotNvm};
+    use gecko_core::platform::SlotNvm;
 
     /// What `version` and the boot banner name.
     fn board_info() -> BoardInfo {
@@ -75,8 +82,8 @@ mod board {
         hw::run(executor)
     }
 
-    /// Runs the module until the console fails (it cannot: UART0 has no errors), then
-    /// halts.
+    /// Runs the module, its network and the wire to its radio until the module asks for a
+    /// reboot (the console cannot fail: UART0 has no errors), then resets the CPU.
     #[embassy_executor::task]
     async fn module(mut console: uart::Uart) {
         #[cfg(feature = "eth-selftest")]
@@ -86,15 +93,32 @@ mod board {
         };
         let mut nvm = SlotNvm::new(settings);
         let mut files = SlotNvm::new(files);
-        let mut net = NoNet;
-        let stop = gecko_runner::run_to_reboot(
-            &mut console,
-            &mut nvm,
-            &mut files,
-            &mut net,
-            &board_info(),
-        )
-        .await;
+        let board = board_info();
+        // The radio on UART1 (QEMU's second `-serial`); without one attached, its requests
+        // go unanswered and the core's timers end them.
+        let radio_uart = uart::Uart::init(&uart::UART1);
+        let shared = gecko_net::Shared::new_ref(net::LinkRadio::default());
+        if let Err(e) = hw::ETH.init(board.mac) {
+            panic!("the Ethernet controller does not answer: {e}");
+        }
+        hw::unmask(hw::Irq::Eth);
+        let link = gecko_net::GatedLink::new(hw::ETH.device(), shared.clone(), board.mac);
+        let mut resources = embassy_net::StackResources::<{ gecko_net::STACK_SOCKETS }>::new();
+        let (stack, mut stack_runner) =
+            embassy_net::new(link, embassy_net::Config::default(), &mut resources, seed(&board));
+        let mut driver = gecko_net::StackNet::new(shared.clone(), Some(stack));
+        let background = join4(
+            stack_runner.run(),
+            gecko_net::run_jobs(stack, &shared),
+            net::read_radio(radio_uart.clone(), &shared),
+            net::write_radio(radio_uart, &shared),
+        );
+        let running =
+            gecko_runner::run_to_reboot(&mut console, &mut nvm, &mut files, &mut driver, &board);
+        let stop = match select(running, background).await {
+            Either::First(stop) => stop,
+            Either::Second(_) => unreachable!("the network loops never end"),
+        };
         match stop {
             // A reboot resets the CPU; what the module keeps is in the retained regions.
             gecko_runner::Stop::Reboot => {
@@ -103,6 +127,17 @@ mod board {
             }
             other => panic!("the runner stopped: {other:?}"),
         }
+    }
+
+    /// The network stack's random seed (its ports and sequence numbers): the board has no
+    /// random source, so the SysTick counter's phase, which follows the host's timing under
+    /// QEMU and so differs from boot to boot, mixed with the MAC.
+    fn seed(board: &BoardInfo) -> u64 {
+        let mut seed = u64::from(clock::phase()) << 32 | u64::from(clock::phase());
+        for (i, b) in board.mac.iter().enumerate() {
+            seed ^= u64::from(*b) << (8 * i);
+        }
+        seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 
     #[exception]

@@ -84,8 +84,10 @@ pub static UART0: Port = Port::new(UartRegs::UART0, Irq::Uart0Rx, Irq::Uart0Tx);
 /// The wire to the radio.
 pub static UART1: Port = Port::new(UartRegs::UART1, Irq::Uart1Rx, Irq::Uart1Tx);
 
-/// A UART, set up and interrupt-driven. `main` makes one per port.
-#[derive(Debug)]
+/// A UART, set up and interrupt-driven. `main` makes one per port; a clone is a second
+/// handle on the same port (one reader and one writer may share it: they wait on their own
+/// wakers).
+#[derive(Clone, Debug)]
 pub struct Uart(&'static Port);
 
 impl core::fmt::Debug for Port {
