@@ -468,11 +468,12 @@ pub fn load(path: &Path) -> Result<Rig, SpecError> {
     };
     let lab = match raw.lab {
         None => None,
-        Some(_) if !matches!(dut, Dut::Sim { .. }) => {
+        // The emulated board's radio is the lab's simulated one, as lab equipment.
+        Some(_) if matches!(dut, Dut::Hardware { .. }) => {
             return Err(source.error(
                 kind_at,
                 Some("lab"),
-                "a [lab] network is simulated: only for `kind = \"sim\"` (AP control for real rigs is not supported yet)",
+                "a [lab] network is simulated: only for `kind = \"sim\"` or `\"qemu\"` (AP control for real rigs is not supported yet)",
             ));
         }
         Some(raw) => Some(lab_spec(&source, raw)?),
@@ -935,6 +936,12 @@ mod tests {
             }
         );
         assert_eq!(r.kind(), "qemu");
+        // A lab: the board's radio is the lab's equipment.
+        let with_lab = rig(
+            "name = \"q\"\n[dut]\nkind = \"qemu\"\nmachine = \"mps2-an386\"\nimage = \"fw.elf\"\n[lab]\n[[lab.ap]]\nssid = \"lab\"\nbssid = \"02:00:00:00:01:01\"\nchannel = 6\nsecurity = \"open\"\n",
+        )
+        .expect("valid");
+        assert_eq!(with_lab.lab.map(|l| l.aps.len()), Some(1));
     }
 
     #[rstest::rstest]
@@ -963,12 +970,6 @@ mod tests {
         7,
         "serial.port",
         "pty the harness opens"
-    )]
-    #[case::lab_on_qemu(
-        "kind = \"qemu\"\nmachine = \"m\"\nimage = \"x\"\n[lab]\n",
-        3,
-        "lab",
-        "only for `kind = \"sim\"`"
     )]
     fn bad_qemu_rigs_name_their_line(
         #[case] dut: &str,

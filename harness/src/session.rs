@@ -158,12 +158,15 @@ impl SimProcess {
     }
 
     /// Starts `qemu -M machine -kernel image` with the board's console UART on a pty and
-    /// waits until QEMU says which pty (QEMU's output goes to `qemu.log` in `workdir`).
+    /// waits until QEMU says which pty (QEMU's output goes to `qemu.log` in `workdir`). With
+    /// `radio`, the board's second UART and its NIC are attached to the radio equipment
+    /// ([`RadioSockets::qemu_args`]).
     pub fn spawn_qemu(
         qemu: &Path,
         machine: &str,
         image: &Path,
         workdir: &Path,
+        radio: Option<&RadioSockets>,
     ) -> Result<Self, SessionError> {
         let fail = |message: String| SessionError::Qemu {
             qemu: qemu.display().to_string(),
@@ -203,8 +206,19 @@ impl SimProcess {
         // The monitor on a socket of the work dir: the harness resets the machine through it
         // (`system_reset`, its power cycle), which keeps the board's retained RAM.
         let monitor = format!("unix:{},server=on,wait=off", workdir.join(QEMU_MONITOR).display());
-        cmd.args(["-M", machine, "-nographic", "-monitor", &monitor, "-serial", "pty", "-kernel"])
-            .arg(image);
+        cmd.args(["-M", machine, "-nographic", "-monitor", &monitor]);
+        match radio {
+            Some(sockets) => {
+                // QEMU binds its end of the frames itself: a file left by an earlier QEMU
+                // would make that fail.
+                let _ = std::fs::remove_file(&sockets.board_frames);
+                cmd.args(sockets.qemu_args());
+            }
+            None => {
+                cmd.args(["-serial", "pty"]);
+            }
+        }
+        cmd.arg("-kernel").arg(image);
         // Its own process group: a Ctrl-C at the terminal goes to the harness, which then
         // stops QEMU itself.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
@@ -238,6 +252,126 @@ impl SimProcess {
 
 impl Drop for SimProcess {
     fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where a board's radio equipment and QEMU meet, in the module's work dir: the board's
+/// second UART (the radio link, a stream socket the equipment listens on) and its NIC (one
+/// Ethernet frame per datagram: the equipment binds [`RadioSockets::frames`], QEMU
+/// [`RadioSockets::board_frames`]).
+#[derive(Clone, Debug)]
+pub struct RadioSockets {
+    pub radio: PathBuf,
+    pub frames: PathBuf,
+    pub board_frames: PathBuf,
+    pub lab: PathBuf,
+}
+
+impl RadioSockets {
+    pub fn in_dir(workdir: &Path) -> Self {
+        Self {
+            radio: workdir.join("radio.sock"),
+            frames: workdir.join("frames.sock"),
+            board_frames: workdir.join("board-frames.sock"),
+            lab: workdir.join("lab.sock"),
+        }
+    }
+
+    /// QEMU's arguments that attach the board to the equipment: UART0 stays the console on
+    /// a pty, UART1 connects to the radio socket (again after the equipment restarts), the
+    /// onboard NIC (mps2-an386's LAN9118) sends its frames as datagrams.
+    pub fn qemu_args(&self) -> Vec<String> {
+        vec![
+            "-chardev".into(),
+            format!("socket,id=radio,path={},reconnect=1", self.radio.display()),
+            "-serial".into(),
+            "pty".into(),
+            "-serial".into(),
+            "chardev:radio".into(),
+            "-netdev".into(),
+            format!(
+                "dgram,id=nic,local.type=unix,local.path={},remote.type=unix,remote.path={}",
+                self.board_frames.display(),
+                self.frames.display()
+            ),
+            "-net".into(),
+            "nic,netdev=nic".into(),
+        ]
+    }
+}
+
+/// The simulated radio as lab equipment for a board (`gecko-sim radio`), running inside the
+/// lab's namespace on its TAP device. It dies with the harness (pdeathsig, and end of its
+/// standard input) and is killed when dropped; a power cycle of the board leaves it running.
+#[derive(Debug)]
+pub struct RadioEquipment {
+    child: Child,
+    pub sockets: RadioSockets,
+}
+
+impl RadioEquipment {
+    /// Starts `binary radio` in `lab` with its sockets in `workdir` and waits until it says
+    /// its lab socket is served (the last it opens); its stderr goes to `radio.log`.
+    pub fn spawn(
+        binary: &Path,
+        workdir: &Path,
+        lab: &crate::lab::Lab,
+    ) -> Result<Self, SessionError> {
+        let fail = |message: String| SessionError::Sim {
+            binary: format!("{} radio", binary.display()),
+            message,
+        };
+        if !binary.exists() {
+            return Err(fail("not found (build it with `cargo build -p gecko-sim`)".into()));
+        }
+        std::fs::create_dir_all(workdir)
+            .map_err(|e| fail(format!("cannot create {}: {e}", workdir.display())))?;
+        let sockets = RadioSockets::in_dir(workdir);
+        let log = workdir.join("radio.log");
+        let log_start = std::fs::metadata(&log).map_or(0, |m| m.len());
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| fail(format!("cannot create its log: {e}")))?;
+        let mut cmd = lab.daemon_command(binary);
+        cmd.arg("radio")
+            .arg("--tap")
+            .arg(lab.tap_name())
+            .arg("--radio-socket")
+            .arg(&sockets.radio)
+            .arg("--frames")
+            .arg(&sockets.frames)
+            .arg("--board-frames")
+            .arg(&sockets.board_frames)
+            .arg("--lab-socket")
+            .arg(&sockets.lab)
+            .arg("--exit-on-stdin-eof");
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(stderr);
+        let child =
+            crate::lab::spawn_tied(cmd).map_err(|e| fail(format!("cannot start: {e}")))?;
+        let found = |line: &str| line.strip_prefix("lab socket: ").map(PathBuf::from);
+        let (child, _) = await_console(child, found, None, &log, log_start).map_err(fail)?;
+        Ok(Self { child, sockets })
+    }
+
+    /// Whether it is still running; `Some(status)` once it has exited.
+    pub fn exited(&mut self) -> Option<String> {
+        self.child.try_wait().ok().flatten().map(|s| s.to_string())
+    }
+}
+
+impl Drop for RadioEquipment {
+    /// End of its input first, so it removes its sockets as it leaves; killed if it has not
+    /// gone within a second.
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        while self.exited().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -362,6 +496,8 @@ pub struct Session {
     /// The control channel: the rig's serial console, for setup, teardown and recovery.
     pub control: Recorder<SerialChannel>,
     pub sim: Option<SimProcess>,
+    /// A board's radio equipment (a QEMU rig with a `[lab]`), stopped after QEMU.
+    pub radio: Option<RadioEquipment>,
     pub rig: Rig,
     workdir: PathBuf,
     pub lab: Option<LabSession>,
@@ -386,6 +522,21 @@ pub fn ap_config(ap: &crate::rig::ApSpec) -> crate::ap::ApConfig {
     to_ap_config(ap)
 }
 
+/// The rig's lab network, with its host names.
+fn create_lab(
+    rig: &Rig,
+    spec: &crate::rig::LabSpec,
+    workdir: &Path,
+) -> Result<crate::lab::Lab, SessionError> {
+    let mut config = crate::lab::LabConfig::default();
+    for (name, addr) in &spec.hosts {
+        if !config.hosts.iter().any(|h| &h.name == name) {
+            config.hosts.push(crate::lab::LabHost::new(name, *addr));
+        }
+    }
+    Ok(crate::lab::Lab::with_config(workdir, &rig.name, config)?)
+}
+
 impl Session {
     /// Starts (for a sim rig) and connects to the rig's module, and syncs its console.
     pub fn open(rig: &Rig, workdir: &Path) -> Result<Self, SessionError> {
@@ -400,19 +551,12 @@ impl Session {
         held: Option<crate::labgrid::Held>,
     ) -> Result<Self, SessionError> {
         let mut lab = None;
+        let mut radio = None;
         let sim = match &rig.dut {
             Dut::Sim { binary, mac, tls_heap } => {
                 let binary = binary.clone().unwrap_or_else(default_sim_binary);
                 let net = match &rig.lab {
-                    Some(spec) => {
-                        let mut config = crate::lab::LabConfig::default();
-                        for (name, addr) in &spec.hosts {
-                            if !config.hosts.iter().any(|h| &h.name == name) {
-                                config.hosts.push(crate::lab::LabHost::new(name, *addr));
-                            }
-                        }
-                        Some((crate::lab::Lab::with_config(workdir, &rig.name, config)?, spec))
-                    }
+                    Some(spec) => Some((create_lab(rig, spec, workdir)?, spec)),
                     None => None,
                 };
                 let sim = SimProcess::spawn(
@@ -438,8 +582,23 @@ impl Session {
                 }
                 Some(sim)
             }
+            // In a lab, the board's radio is lab equipment: started first, in the lab, with
+            // the rig's access points on its lab channel; QEMU then attaches to it.
             Dut::Qemu { qemu, machine, image } => {
-                Some(SimProcess::spawn_qemu(qemu, machine, image, workdir)?)
+                if let Some(spec) = &rig.lab {
+                    let l = create_lab(rig, spec, workdir)?;
+                    let equipment = RadioEquipment::spawn(&default_sim_binary(), workdir, &l)?;
+                    let mut session = LabSession {
+                        aps: crate::ap::SimAccessPoints::new(&equipment.sockets.lab),
+                        rig_aps: spec.aps.iter().map(to_ap_config).collect(),
+                        lab: std::sync::Arc::new(l),
+                    };
+                    session.reset()?;
+                    lab = Some(session);
+                    radio = Some(equipment);
+                }
+                let sockets = radio.as_ref().map(|r| &r.sockets);
+                Some(SimProcess::spawn_qemu(qemu, machine, image, workdir, sockets)?)
             }
             Dut::Hardware { .. } => None,
         };
@@ -458,6 +617,7 @@ impl Session {
             under_test: UnderTest::SharesControl,
             control: Recorder::new(serial),
             sim,
+            radio,
             rig: rig.clone(),
             workdir: workdir.to_path_buf(),
             lab,
@@ -803,6 +963,7 @@ impl Session {
         self.under_test = UnderTest::SharesControl;
         self.control.inner_mut().close();
         self.sim = None;
+        self.radio = None;
         self.lab = None;
         // A hardware module left without power (a power cycle that failed half-way) gets it
         // back; best effort, the open below says whether it answers.
@@ -814,8 +975,9 @@ impl Session {
         if matches!(rig.dut, Dut::Sim { .. }) {
             let _ = std::fs::remove_file(workdir.join("nvm"));
             let _ = std::fs::remove_file(workdir.join("files"));
-            let _ = std::fs::remove_file(workdir.join("lab.sock.aps"));
         }
+        // The lab comes back with the rig's access points only.
+        let _ = std::fs::remove_file(workdir.join("lab.sock.aps"));
         // A labgrid place stays held: the same module comes back.
         let place = self.place.take();
         *self = Self::open_on(&rig, &workdir, place)?;
@@ -895,7 +1057,16 @@ impl Session {
                     }
                     old.kill();
                 }
-                self.sim = Some(SimProcess::spawn_qemu(&qemu, &machine, &image, &self.workdir)?);
+                // The radio equipment stays (the access points with it); the new QEMU
+                // attaches to it again.
+                let sockets = self.radio.as_ref().map(|r| r.sockets.clone());
+                self.sim = Some(SimProcess::spawn_qemu(
+                    &qemu,
+                    &machine,
+                    &image,
+                    &self.workdir,
+                    sockets.as_ref(),
+                )?);
             }
             Dut::Hardware { .. } => {
                 let power = self

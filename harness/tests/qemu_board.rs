@@ -2,7 +2,9 @@
 //! starts QEMU with the board image, opens the pty QEMU names, and the module answers.
 //!
 //! Needs `qemu-system-arm` and the image (`cargo xtask build-board qemu-an386`; `cargo xtask
-//! ci` builds it before the tests). Without either, the test says so and skips.
+//! ci` builds it before the tests). Without either, the test says so and skips. The rig's lab
+//! (the radio equipment on the board's UART1 and NIC) needs root and `gecko-sim` next to the
+//! test binaries' folder; without root the lab is left out, and the test says so.
 
 use gecko_hil::channel::{Channel, ConsoleFormat};
 use gecko_hil::rig::{self, Dut};
@@ -33,6 +35,10 @@ fn qemu_rig() -> Option<(rig::Rig, tempfile::TempDir)> {
     } else if !image.exists() {
         format!("no board image at {} (cargo xtask build-board qemu-an386)", image.display())
     } else {
+        if !is_root() {
+            eprintln!("the lab is left out of {}: lab networking needs root", rig.name);
+            rig.lab = None;
+        }
         return Some((rig, tempfile::tempdir().expect("temp dir")));
     };
     let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
@@ -74,11 +80,43 @@ fn the_board_boots_under_qemu_and_answers_version_with_its_board() {
     let again = session.module_version().expect("`version` answers after the power cycle");
     assert_eq!(again, version);
     assert_eq!(exec(&mut session, "get wlan.ssid"), "kept-through-reset");
+    if rig.lab.is_some() {
+        // QEMU attached the board's UART1 to the radio equipment, which the power cycle
+        // left running with its access points.
+        let log = dir.path().join("radio.log");
+        wait_until("QEMU connects UART1 to the radio equipment", || {
+            std::fs::read_to_string(&log).is_ok_and(|t| t.contains("board connected"))
+        });
+        let radio = session.radio.as_mut().expect("the lab's radio equipment");
+        assert_eq!(radio.exited(), None, "the radio equipment outlives a power cycle");
+        let lab = session.lab.as_mut().expect("the lab");
+        let aps = gecko_hil::ap::AccessPoints::list_aps(&mut lab.aps).expect("lab channel");
+        assert_eq!(aps.len(), rig.lab.as_ref().map_or(0, |l| l.aps.len()));
+    }
     // The session owns QEMU: ending it ends the emulator. (The QEMU the power cycle stopped
     // may take a moment to go on a loaded machine: wait for it, with a deadline.)
     wait_for_qemu_children(1, "one QEMU runs for the session");
     drop(session);
     wait_for_qemu_children(0, "QEMU still runs after the session ended");
+    if rig.lab.is_some() {
+        // The radio equipment ended with the session, taking its sockets away.
+        assert!(!dir.path().join("radio.sock").exists(), "the radio socket is left behind");
+    }
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+    })
+}
+
+/// Waits until `check` holds, up to 5 s.
+fn wait_until(what: &str, check: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "{what}: not within 5 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// Waits until this process has `want` live QEMU children, up to 5 s; fails with the last
