@@ -1,6 +1,9 @@
-//! The `embassy-time` driver: SysTick interrupts at 1 kHz (the runner and the core count in
-//! milliseconds) advance the clock, and the handler wakes the timers that are due. Between
-//! ticks the core sleeps (`WFI` in [`crate::hw::run`]).
+//! The `embassy-time` driver. The time is read from the FPGA's free-running 25 MHz counter
+//! ([`crate::hw::cycle_counter`]), which QEMU derives from its virtual clock; SysTick
+//! interrupts at 1 kHz (the runner and the core count in milliseconds) only wake the timers
+//! that are due. Counting the interrupts instead would lose time whenever QEMU is not
+//! scheduled for a while on a busy host: the ticks it owes then arrive as one interrupt.
+//! Between interrupts the core sleeps (`WFI` in [`crate::hw::run`]).
 
 use core::cell::{Cell, RefCell};
 use core::task::Waker;
@@ -15,29 +18,46 @@ const CPU_HZ: u32 = 25_000_000;
 const TICK_HZ: u32 = 1_000;
 
 struct Clock {
-    /// Milliseconds since boot.
-    ticks: Mutex<Cell<u64>>,
+    /// The cycle counter extended to 64 bits: the wraps seen so far (<< 32) and the last
+    /// value read. It wraps every 172 s; SysTick reads it every millisecond.
+    wraps: Mutex<Cell<u64>>,
+    last: Mutex<Cell<u32>>,
     /// When the earliest timer is due (`u64::MAX`: none).
     alarm: Mutex<Cell<u64>>,
     queue: Mutex<RefCell<Queue>>,
 }
 
 embassy_time_driver::time_driver_impl!(static CLOCK: Clock = Clock {
-    ticks: Mutex::new(Cell::new(0)),
+    wraps: Mutex::new(Cell::new(0)),
+    last: Mutex::new(Cell::new(0)),
     alarm: Mutex::new(Cell::new(u64::MAX)),
     queue: Mutex::new(RefCell::new(Queue::new())),
 });
 
+impl Clock {
+    /// Milliseconds since the machine's reset (which zeroes the counter).
+    fn now_in(&self, cs: critical_section::CriticalSection<'_>) -> u64 {
+        let raw = crate::hw::cycle_counter();
+        let wraps = self.wraps.borrow(cs);
+        let last = self.last.borrow(cs);
+        if raw < last.get() {
+            wraps.set(wraps.get() + (1 << 32));
+        }
+        last.set(raw);
+        (wraps.get() + u64::from(raw)) / u64::from(CPU_HZ / TICK_HZ)
+    }
+}
+
 impl embassy_time_driver::Driver for Clock {
     fn now(&self) -> u64 {
-        critical_section::with(|cs| self.ticks.borrow(cs).get())
+        critical_section::with(|cs| self.now_in(cs))
     }
 
     fn schedule_wake(&self, at: u64, waker: &Waker) {
         critical_section::with(|cs| {
             let mut queue = self.queue.borrow_ref_mut(cs);
             if queue.schedule_wake(at, waker) {
-                let now = self.ticks.borrow(cs).get();
+                let now = self.now_in(cs);
                 self.alarm.borrow(cs).set(queue.next_expiration(now));
             }
         });
@@ -53,12 +73,10 @@ pub fn start(mut syst: SYST) {
     syst.enable_counter();
 }
 
-/// The SysTick interrupt: one more millisecond; wake what is due.
+/// The SysTick interrupt: wake what is due.
 pub fn on_tick() {
     critical_section::with(|cs| {
-        let ticks = CLOCK.ticks.borrow(cs);
-        let now = ticks.get() + 1;
-        ticks.set(now);
+        let now = CLOCK.now_in(cs);
         let alarm = CLOCK.alarm.borrow(cs);
         if now >= alarm.get() {
             alarm.set(CLOCK.queue.borrow_ref_mut(cs).next_expiration(now));

@@ -151,6 +151,16 @@ impl lan9118::Registers for EthRegs {
 /// `EthRegs` can be made only here, so this is its one owner.
 pub static ETH: lan9118::net::Shared<EthRegs> = lan9118::net::Shared::new(EthRegs(()));
 
+/// The FPGA's cycle counter (`COUNTER` of the AN386's FPGA I/O block at `0x4002_8000`):
+/// counts up at 25 MHz from the machine's reset (its prescaler is 0 after a reset), wrapping
+/// at 2^32.
+pub fn cycle_counter() -> u32 {
+    const COUNTER: usize = 0x4002_8000 + 0x18;
+    // SAFETY: an aligned, read-only-in-effect register of the FPGA I/O block, which QEMU's
+    // mps2-an386 maps at this address; reading it has no side effect.
+    unsafe { core::ptr::read_volatile(COUNTER as *const u32) }
+}
+
 /// The heap's size: the core keeps its settings, files and buffers in it.
 pub const HEAP_SIZE: usize = 512 * 1024;
 
