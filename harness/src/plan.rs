@@ -53,6 +53,12 @@ pub enum NotApplicable {
     Terminal(TerminalConflict),
     #[error("power-cycles the module; this rig has no [power]")]
     NoPower,
+    /// A fault that acts inside the module (its flash, its heap): only the simulated
+    /// module's lab reaches there; a board's lab equipment is its radio.
+    #[error(
+        "injects `{0}`, a fault inside the module that only the simulated module's lab reaches"
+    )]
+    InsideFault(&'static str),
 }
 
 /// What a step or the setup does to a network transport's footing.
@@ -473,6 +479,19 @@ pub fn rig_allows(case: &Case, rig: &Rig) -> Result<(), NotApplicable> {
             Dut::Hardware { .. } => return Err(NotApplicable::NoPower),
         }
     }
+    if !matches!(rig.dut, Dut::Sim { .. }) {
+        for step in &case.steps {
+            match step {
+                Step::Fault { fault: crate::ap::Fault::StoreFail { .. }, .. } => {
+                    return Err(NotApplicable::InsideFault("store_fail"));
+                }
+                Step::Fault { fault: crate::ap::Fault::TlsHeap { .. }, .. } => {
+                    return Err(NotApplicable::InsideFault("tls_heap"));
+                }
+                _ => {}
+            }
+        }
+    }
     Ok(())
 }
 
@@ -738,6 +757,25 @@ mod tests {
         let e =
             rig_allows(&case("[[case.step]]\npower_cycle = true\n"), &rig).expect_err("no power");
         assert_eq!(e, NotApplicable::NoPower);
+    }
+
+    #[rstest]
+    #[case::store_fail(
+        "fault = { kind = \"store_fail\", store = \"nvm\", count = 1 }",
+        "store_fail"
+    )]
+    #[case::tls_heap("fault = { kind = \"tls_heap\", bytes = 1000 }", "tls_heap")]
+    fn faults_inside_the_module_need_the_simulated_module(
+        #[case] step: &str,
+        #[case] kind: &'static str,
+    ) {
+        let body = format!("requires = [\"lab\"]\n[[case.step]]\n{step}\n");
+        let on_sim = rig("name = \"r\"\n[dut]\nkind = \"sim\"\n[lab]\n");
+        assert_eq!(rig_allows(&case(&body), &on_sim), Ok(()));
+        let board = rig(
+            "name = \"r\"\n[dut]\nkind = \"qemu\"\nmachine = \"mps2-an386\"\nimage = \"x\"\n[lab]\n",
+        );
+        assert_eq!(rig_allows(&case(&body), &board), Err(NotApplicable::InsideFault(kind)));
     }
 
     const LAB_RIG: &str = "name = \"r\"\n[dut]\nkind = \"sim\"\n[lab]\n[[lab.ap]]\nssid = \"gecko-lab\"\nbssid = \"02:00:00:00:01:01\"\nchannel = 6\nsecurity = \"open\"\n";

@@ -14,8 +14,8 @@
 //! * `ci`: what CI runs: fmt, clippy, the core's bare-metal builds (Cortex-M4F and RISC-V,
 //!   the boards' targets), the board images (clippy and build), tests, a type check of the
 //!   fuzz targets, spec validation, conformance against the simulated module, then the
-//!   serial, variables and passkeys sections on the emulated board (QEMU; skipped loudly
-//!   when `qemu-system-arm` is missing), and `diff-vs-sim.md` in the board run's folder: the
+//!   serial, variables, passkeys, join, DHCP, DNS and stream sections on the emulated board
+//!   in its lab (QEMU; skipped loudly when `qemu-system-arm` is missing), and `diff-vs-sim.md` in the board run's folder: the
 //!   results both runs have whose verdict differs, with both transcripts (not a failure).
 //! * `nightly [hil nightly args]`: the suite on each `--rig` (default: the simulated module,
 //!   plus the emulated board when `qemu-system-arm` is installed) into
@@ -850,8 +850,23 @@ fn bare_metal() -> Result<()> {
     Ok(())
 }
 
-/// The sections the emulated board runs in CI (the ones its console alone can serve).
-const QEMU_CI_SECTIONS: [&str; 3] = ["serial/", "variables/", "passkeys/"];
+/// The sections CI runs through the labgrid lab (the ones a console alone can serve: its
+/// places have no lab network).
+const LABGRID_CI_SECTIONS: [&str; 3] = ["serial/", "variables/", "passkeys/"];
+
+/// The sections CI runs on the emulated board: the labgrid lab's, and the network
+/// ones its lab (the radio over UART1, the LAN9118 behind it) serves: joining, DHCP, DNS
+/// and the streams, in both of their modes.
+const BOARD_CI_SECTIONS: [&str; 8] = [
+    "serial/",
+    "variables/",
+    "passkeys/",
+    "wlan-join/",
+    "dhcp/",
+    "dns/",
+    "streams/",
+    "stream-mode/",
+];
 
 fn ci() -> Result<ExitCode> {
     run("rustfmt", cargo().args(["fmt", "--all", "--check"]))?;
@@ -908,7 +923,7 @@ fn ci() -> Result<ExitCode> {
     // Shared rigs: the same sections as the board's, through a labgrid lab of two places.
     if gecko_hil::labgrid::find_client().is_some() || in_ci() {
         let args: Vec<String> =
-            ["--no-progress"].into_iter().chain(QEMU_CI_SECTIONS).map(String::from).collect();
+            ["--no-progress"].into_iter().chain(LABGRID_CI_SECTIONS).map(String::from).collect();
         let (code, run) = labgrid_lab(2, &args)?;
         if code != ExitCode::SUCCESS {
             bail!("conformance through the labgrid lab failed");
@@ -933,7 +948,7 @@ fn ci() -> Result<ExitCode> {
     }
     let args: Vec<String> = ["--rig", "rigs/qemu-an386.toml", "--no-progress"]
         .into_iter()
-        .chain(QEMU_CI_SECTIONS)
+        .chain(BOARD_CI_SECTIONS)
         .map(String::from)
         .collect();
     let code = conformance(&args)?;

@@ -313,6 +313,45 @@ fn source_ip(frame: &[u8]) -> Option<[u8; 4]> {
     (addr != [0; 4]).then_some(addr)
 }
 
+/// The address a DHCP server's ACK (to port 68) gives: BOOTP's `yiaddr`, when option 53 says
+/// ACK.
+fn leased_ip(frame: &[u8]) -> Option<[u8; 4]> {
+    if frame.get(12..14)? != [0x08, 0x00] {
+        return None;
+    }
+    let ip = frame.get(14..)?;
+    let ihl = usize::from(ip.first()? & 0x0f) * 4;
+    if *ip.get(9)? != 17 {
+        return None;
+    }
+    let udp = ip.get(ihl..)?;
+    if udp.get(0..4)? != [0, 67, 0, 68] {
+        return None;
+    }
+    let bootp = udp.get(8..)?;
+    // op 2: a reply; the options start after the 236-byte header and the magic cookie.
+    if *bootp.first()? != 2 || bootp.get(236..240)? != [99, 130, 83, 99] {
+        return None;
+    }
+    let yiaddr: [u8; 4] = bootp.get(16..20)?.try_into().ok()?;
+    let mut options = bootp.get(240..)?;
+    while let [code, rest @ ..] = options {
+        match code {
+            0 => options = rest,
+            255 => return None,
+            _ => {
+                let (&len, rest) = rest.split_first()?;
+                let value = rest.get(..usize::from(len))?;
+                if *code == 53 {
+                    return (value == [5] && yiaddr != [0; 4]).then_some(yiaddr);
+                }
+                options = rest.get(usize::from(len)..)?;
+            }
+        }
+    }
+    None
+}
+
 /// The board's frames socket and the lab's TAP device.
 struct Relay<'a> {
     frames: &'a Async<UnixDatagram>,
@@ -371,7 +410,14 @@ async fn lab_to_board(relay: &Relay<'_>, board: &Path, state: &StateRef) -> ! {
             tap.read_with(|t| nix::unistd::read(t.as_fd(), &mut buf).map_err(io::Error::from));
         let Ok(n) = read.await else { continue };
         let frame = &buf[..n];
-        if state.borrow_mut().frame_passes(frame) {
+        let mut s = state.borrow_mut();
+        if s.frame_passes(frame) {
+            // The lease the lab's DHCP server gives is the board's address at once: a board
+            // may send nothing from it until someone talks to it.
+            if let Some(ip) = leased_ip(frame) {
+                s.ip = Some(ip);
+            }
+            drop(s);
             let _ = relay.frames.send_to(frame, board).await;
         }
     }
@@ -381,6 +427,44 @@ async fn lab_to_board(relay: &Relay<'_>, board: &Path, state: &StateRef) -> ! {
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    /// A DHCP reply frame from 10.77.0.1:67 to port 68 giving `yiaddr`, with `options`.
+    fn dhcp_reply(yiaddr: [u8; 4], options: &[u8]) -> Vec<u8> {
+        let mut f = std::vec![0u8; 14];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        let mut bootp = std::vec![0u8; 240];
+        bootp[0] = 2;
+        bootp[16..20].copy_from_slice(&yiaddr);
+        bootp[236..240].copy_from_slice(&[99, 130, 83, 99]);
+        bootp.extend_from_slice(options);
+        let mut ip = std::vec![0u8; 20];
+        ip[0] = 0x45;
+        ip[9] = 17;
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&[0, 67, 0, 68, 0, 0, 0, 0]);
+        f.extend_from_slice(&bootp);
+        f
+    }
+
+    #[rstest]
+    #[case::ack(&[53, 1, 5, 255], Some([10, 77, 0, 123]))]
+    #[case::ack_after_padding_and_other_options(&[0, 1, 4, 255, 255, 255, 0, 53, 1, 5], Some([10, 77, 0, 123]))]
+    #[case::offer(&[53, 1, 2, 255], None)]
+    #[case::nak(&[53, 1, 6, 255], None)]
+    #[case::no_type(&[255], None)]
+    #[case::truncated_option(&[1, 200], None)]
+    fn a_dhcp_ack_gives_the_board_address(#[case] options: &[u8], #[case] ip: Option<[u8; 4]>) {
+        assert_eq!(leased_ip(&dhcp_reply([10, 77, 0, 123], options)), ip);
+    }
+
+    #[test]
+    fn a_dhcp_ack_read_on_truncated_frames_never_panics() {
+        let frame = dhcp_reply([10, 77, 0, 123], &[53, 1, 5, 255]);
+        for len in 0..frame.len() {
+            let _ = leased_ip(&frame[..len]);
+        }
+        assert_eq!(leased_ip(&dhcp_reply([0; 4], &[53, 1, 5, 255])), None, "no address");
+    }
 
     #[rstest]
     #[case::ipv4(&[0x08, 0x00], 26, Some([10, 77, 0, 100]))]
