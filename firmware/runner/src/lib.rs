@@ -73,6 +73,7 @@ pub async fn run_to_reboot<U, N, F, D>(
     nvm: &mut N,
     files: &mut F,
     net: &mut D,
+    tls: Option<alloc::boxed::Box<dyn TlsEngine>>,
     board: &BoardInfo,
 ) -> Stop<U::Error>
 where
@@ -81,7 +82,7 @@ where
     F: Nvm,
     D: NetDriver,
 {
-    run_with(uart, nvm, files, net, None, board, RebootBy::Platform).await
+    run_with(uart, nvm, files, net, tls, board, RebootBy::Platform).await
 }
 
 async fn run_with<U, N, F, D>(

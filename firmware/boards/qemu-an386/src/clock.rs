@@ -89,3 +89,26 @@ pub fn on_tick() {
 pub fn phase() -> u32 {
     SYST::get_current()
 }
+
+/// Fills `buf` with bytes for the TLS engine's DRBG seeds: each 8 bytes mix the FPGA's
+/// 25 MHz cycle counter into a SplitMix64 state. Under QEMU the counter follows the host's
+/// clock, so its low bits at each call vary from run to run; this is no entropy source for
+/// a real product (a board with a TRNG uses that).
+pub fn entropy(buf: &mut [u8]) {
+    static STATE: Mutex<Cell<u64>> = Mutex::new(Cell::new(0x853c_49e6_748f_ea9b));
+    for chunk in buf.chunks_mut(8) {
+        let mut z = critical_section::with(|cs| {
+            let state = STATE.borrow(cs);
+            let mixed = state.get()
+                ^ u64::from(crate::hw::cycle_counter()).rotate_left(29)
+                ^ u64::from(SYST::get_current());
+            let z = mixed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            state.set(z);
+            z
+        });
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+    }
+}

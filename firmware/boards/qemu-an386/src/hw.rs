@@ -162,7 +162,7 @@ pub fn cycle_counter() -> u32 {
 }
 
 /// The heap's size: the core keeps its settings, files and buffers in it.
-pub const HEAP_SIZE: usize = 512 * 1024;
+pub const HEAP_SIZE: usize = 2 * 1024 * 1024;
 
 #[global_allocator]
 static HEAP: embedded_alloc::LlffHeap = embedded_alloc::LlffHeap::empty();

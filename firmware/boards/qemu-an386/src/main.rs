@@ -4,6 +4,10 @@
 //! - Console: the CMSDK UART0, interrupt-driven ([`uart`]); QEMU connects it to a pty
 //!   (`-serial pty`).
 //! - Clock: SysTick at 1 kHz drives `embassy-time` ([`clock`]).
+//! - TLS: the simulated module's engine (`gecko-tls`, mbedTLS built for the board). The
+//!   board has no random source: its DRBG seeds come from the FPGA's cycle counter read at
+//!   moments that follow the host's timing under QEMU ([`clock::entropy`]), good for a test
+//!   vehicle and nothing else.
 //! - Executor: embassy's raw executor, polled by the board's own loop, which sleeps with `WFI`
 //!   between events ([`hw::run`]; QEMU would spin on the thread executor's `WFE`).
 //! - Settings and files: [`SlotNvm`]s on RAM that a CPU reset leaves alone
@@ -27,6 +31,9 @@
 
 #[cfg(target_os = "none")]
 extern crate alloc;
+// `calloc`, `free`, `strstr` and `strchr` for mbedTLS.
+#[cfg(target_os = "none")]
+use tinyrlibc as _;
 
 #[cfg(target_os = "none")]
 mod clock;
@@ -107,14 +114,22 @@ mod board {
         let (stack, mut stack_runner) =
             embassy_net::new(link, embassy_net::Config::default(), &mut resources, seed(&board));
         let mut driver = gecko_net::StackNet::new(shared.clone(), Some(stack));
+        let tls: Box<dyn gecko_core::tls::TlsEngine> =
+            Box::new(gecko_tls::MbedTls::new(Box::new(clock::entropy)));
         let background = join4(
             stack_runner.run(),
             gecko_net::run_jobs(stack, &shared),
             net::read_radio(radio_uart.clone(), &shared),
             net::write_radio(radio_uart, &shared),
         );
-        let running =
-            gecko_runner::run_to_reboot(&mut console, &mut nvm, &mut files, &mut driver, &board);
+        let running = gecko_runner::run_to_reboot(
+            &mut console,
+            &mut nvm,
+            &mut files,
+            &mut driver,
+            Some(tls),
+            &board,
+        );
         let stop = match select(running, background).await {
             Either::First(stop) => stop,
             Either::Second(_) => unreachable!("the network loops never end"),
