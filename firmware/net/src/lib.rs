@@ -42,7 +42,8 @@ use embassy_time::{Duration, Timer, WithTimeout};
 use gecko_core::net::{Ipv4, Ipv4Config, Mac, NetEvent, NetRequest};
 use gecko_core::platform::NetDriver;
 
-/// The DHCP client's host name (option 12).
+/// The DHCP client's host name (option 12) unless the platform names its own
+/// ([`StackNet::with_dhcp_hostname`]).
 pub const DHCP_HOSTNAME: &str = "gecko-sim";
 
 /// Socket-set entries the stack needs (`embassy_net::StackResources::<STACK_SOCKETS>`):
@@ -78,6 +79,10 @@ pub trait Radio {
     fn frame_passes(&mut self, _frame: &[u8]) -> bool {
         self.associated().is_some()
     }
+    /// The driver is about to wait for the next event: a radio whose answers come from
+    /// elsewhere (another task, an interrupt) wakes `waker` when one is ready, unless it
+    /// calls [`Shared::wake_all`] itself. The default keeps nothing.
+    fn register_waker(&mut self, _waker: &Waker) {}
 }
 
 /// A wake-up flag with one waiter.
@@ -316,6 +321,7 @@ fn prefix_len(netmask: Ipv4) -> u8 {
 pub struct StackNet<'d, R> {
     shared: SharedRef<R>,
     stack: Option<Stack<'d>>,
+    hostname: &'static str,
 }
 
 impl<R> core::fmt::Debug for StackNet<'_, R> {
@@ -326,7 +332,13 @@ impl<R> core::fmt::Debug for StackNet<'_, R> {
 
 impl<'d, R: Radio> StackNet<'d, R> {
     pub fn new(shared: SharedRef<R>, stack: Option<Stack<'d>>) -> Self {
-        Self { shared, stack }
+        Self { shared, stack, hostname: DHCP_HOSTNAME }
+    }
+
+    /// The host name the DHCP client sends (at most 32 bytes; a longer one is not sent).
+    pub fn with_dhcp_hostname(mut self, hostname: &'static str) -> Self {
+        self.hostname = hostname;
+        self
     }
 
     /// Queues an immediate answer for the core.
@@ -375,7 +387,7 @@ impl<R: Radio> NetDriver for StackNet<'_, R> {
             }
             NetRequest::StartDhcp { attempt } => {
                 let mut dhcp = DhcpConfig::default();
-                dhcp.hostname = DHCP_HOSTNAME.try_into().ok();
+                dhcp.hostname = self.hostname.try_into().ok();
                 self.set_config(ConfigV4::Dhcp(dhcp));
                 self.shared.borrow_mut().dhcp_attempt = Some(*attempt);
             }
@@ -459,6 +471,7 @@ impl<R: Radio> NetDriver for StackNet<'_, R> {
                     Poll::Ready(())
                 } else {
                     s.core.waker = Some(cx.waker().clone());
+                    s.radio.register_waker(cx.waker());
                     Poll::Pending
                 }
             });

@@ -113,7 +113,8 @@ mod board {
         let mut resources = embassy_net::StackResources::<{ gecko_net::STACK_SOCKETS }>::new();
         let (stack, mut stack_runner) =
             embassy_net::new(link, embassy_net::Config::default(), &mut resources, seed(&board));
-        let mut driver = gecko_net::StackNet::new(shared.clone(), Some(stack));
+        let mut driver = gecko_net::StackNet::new(shared.clone(), Some(stack))
+            .with_dhcp_hostname("gecko-an386");
         let tls: Box<dyn gecko_core::tls::TlsEngine> =
             Box::new(gecko_tls::MbedTls::new(Box::new(clock::entropy)));
         let background = join4(
