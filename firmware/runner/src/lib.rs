@@ -124,13 +124,23 @@ where
         }
         'session: loop {
             loop {
+                // Network requests go to the driver before the output is written: they never
+                // block, and a peer that acts on the output (connects to the HTTP server
+                // once `network_up` answers `Success`) must find them under way, its
+                // listening socket ready.
+                let action = loop {
+                    match module.next_action() {
+                        Some(Action::Net(req)) => net.request(req),
+                        other => break other,
+                    }
+                };
                 let out = module.take_output();
                 if !out.is_empty()
                     && let Err(e) = uart.write_all(&out).await
                 {
                     return Stop::Uart(e);
                 }
-                let Some(action) = module.next_action() else { break };
+                let Some(action) = action else { break };
                 match action {
                     Action::StoreNvm(image) => {
                         let result = nvm.store(&image).map_err(|e| format!("{e}"));

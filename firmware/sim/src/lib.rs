@@ -287,16 +287,18 @@ async fn run_with_net(
     };
     let mut driver = netstack::SimNet::new(shared.clone(), stack);
     let ip = move || stack.and_then(|s| s.config_v4()).map(|c| c.address.address().octets());
+    // The job loops before the stack's runner: a poll that brings a request to listen
+    // and a client's SYN together starts the listening first, so the SYN finds it.
     let background = embassy_futures::join::join3(
         async {
-            match stack_runner {
-                Some(mut r) => r.run().await,
+            match stack {
+                Some(stack) => netstack::run_jobs(stack, &shared).await,
                 None => core::future::pending().await,
             }
         },
         async {
-            match stack {
-                Some(stack) => netstack::run_jobs(stack, &shared).await,
+            match stack_runner {
+                Some(mut r) => r.run().await,
                 None => core::future::pending().await,
             }
         },

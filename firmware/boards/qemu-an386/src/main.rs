@@ -113,13 +113,15 @@ mod board {
         let mut resources = embassy_net::StackResources::<{ gecko_net::STACK_SOCKETS }>::new();
         let (stack, mut stack_runner) =
             embassy_net::new(link, embassy_net::Config::default(), &mut resources, seed(&board));
-        let mut driver = gecko_net::StackNet::new(shared.clone(), Some(stack))
-            .with_dhcp_hostname("gecko-an386");
+        let mut driver =
+            gecko_net::StackNet::new(shared.clone(), Some(stack)).with_dhcp_hostname("gecko-an386");
         let tls: Box<dyn gecko_core::tls::TlsEngine> =
             Box::new(gecko_tls::MbedTls::new(Box::new(clock::entropy)));
+        // The job loops before the stack's runner, as on the simulated module: a listen and a
+        // client's SYN that come in one poll find the socket listening.
         let background = join4(
-            stack_runner.run(),
             gecko_net::run_jobs(stack, &shared),
+            stack_runner.run(),
             net::read_radio(radio_uart.clone(), &shared),
             net::write_radio(radio_uart, &shared),
         );
