@@ -832,13 +832,15 @@ fn bare_metal() -> Result<()> {
             continue;
         }
         run(
-            &format!("firmware core and runner build for {target} (no_std)"),
+            &format!("firmware core, runner and LAN9118 driver build for {target} (no_std)"),
             cargo().args([
                 "build",
                 "-p",
                 "gecko-core",
                 "-p",
                 "gecko-runner",
+                "-p",
+                "lan9118",
                 "--lib",
                 "--target",
                 target,
@@ -869,6 +871,8 @@ fn ci() -> Result<ExitCode> {
                 board.package,
                 "--target",
                 board.target,
+                // Test images too (qemu-an386's `eth-selftest`).
+                "--all-features",
                 "--",
                 "-D",
                 "warnings",
