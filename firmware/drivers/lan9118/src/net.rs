@@ -45,16 +45,19 @@ impl<R: Registers> Shared<R> {
         }
     }
 
-    /// Resets and sets up the controller with address `mac` ([`Lan9118::init`]) and reads
-    /// the link. Unmask the controller's interrupt line afterwards.
+    /// Resets and sets up the controller with address `mac` ([`Lan9118::init`]), reads the
+    /// link and wakes whoever watches it. Unmask the controller's interrupt line afterwards.
     pub fn init(&self, mac: [u8; 6]) -> Result<(), InitError> {
         critical_section::with(|cs| {
             let mut dev = self.dev.borrow_ref_mut(cs);
             dev.init(mac)?;
             self.mac.borrow(cs).set(mac);
             self.link.store(dev.link_up(), Ordering::Relaxed);
-            Ok(())
-        })
+            Ok::<(), InitError>(())
+        })?;
+        // The stack may have looked at the link before: tell it to look again.
+        self.link_waker.wake();
+        Ok(())
     }
 
     /// The interrupt handler: acknowledges what fired and wakes who waits for it. Safe to

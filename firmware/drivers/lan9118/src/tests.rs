@@ -391,6 +391,27 @@ mod adapter {
     }
 
     #[test]
+    fn init_wakes_a_stack_that_saw_the_link_down() {
+        let shared = Shared::new(Model::new());
+        let mut dev = shared.device();
+        let (count, w) = waker();
+        let mut cx = Context::from_waker(&w);
+        assert!(dev.link_state(&mut cx) == LinkState::Down);
+        assert_eq!(shared.init(MAC), Ok(()));
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(dev.link_state(&mut cx) == LinkState::Up);
+    }
+
+    #[test]
+    fn a_failed_init_leaves_the_link_down() {
+        let mut m = Model::new();
+        m.byte_test = 0;
+        let shared = Shared::new(m);
+        assert_eq!(shared.init(MAC), Err(InitError::ByteTest { found: 0 }));
+        assert!(!shared.link_up());
+    }
+
+    #[test]
     fn a_link_change_wakes_the_stack_and_shows_in_link_state() {
         let shared = Shared::new(Model::new());
         assert_eq!(shared.init(MAC), Ok(()));
