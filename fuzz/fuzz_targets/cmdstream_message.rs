@@ -24,10 +24,7 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(rejected) => {
             if rejected.id.is_some() {
-                assert!(
-                    data.first().is_some_and(|b| matches!(b, 0x80..=0x8f | 0xde | 0xdf)),
-                    "an id from a non-map"
-                );
+                assert!(data.first().is_some_and(|b| matches!(b, 0x80..=0x8f | 0xde | 0xdf)), "an id from a non-map");
             }
             rejected.id
         }

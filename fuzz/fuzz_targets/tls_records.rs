@@ -51,10 +51,7 @@ fuzz_target!(|data: &[u8]| {
     let cut = usize::from(control).min(bytes.len());
     let packets = [
         CapturedPacket::new(t0, segment(1000, &bytes[..cut])),
-        CapturedPacket::new(
-            t0 + Duration::from_millis(1),
-            segment(1000 + cut as u32, &bytes[cut..]),
-        ),
+        CapturedPacket::new(t0 + Duration::from_millis(1), segment(1000 + cut as u32, &bytes[cut..])),
         // A retransmission of all of it.
         CapturedPacket::new(t0 + Duration::from_millis(2), segment(1000, bytes)),
     ];

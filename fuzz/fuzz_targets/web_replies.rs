@@ -19,8 +19,7 @@ fuzz_target!(|data: &[u8]| {
                 assert!(matches!(status, 200 | 400 | 500));
                 // What was accepted reads back the same from a well-formed reply.
                 let text = String::from_utf8_lossy(&response).into_owned();
-                let again =
-                    serde_json::json!({ "id": 1, "code": code.0, "flags": 0, "response": text });
+                let again = serde_json::json!({ "id": 1, "code": code.0, "flags": 0, "response": text });
                 let again = rest::parse_command_reply(200, again.to_string().as_bytes());
                 assert_eq!(again.map(|(c, _)| c), Ok(code));
             }

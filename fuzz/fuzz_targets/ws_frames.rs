@@ -50,8 +50,7 @@ fn check_reply(got: &Received) {
             Some(Opcode::Pong) => assert!(payload.len() <= 125),
             Some(Opcode::Close) => {
                 assert_eq!(i, frames.len() - 1, "close is the last frame");
-                let code =
-                    (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
+                let code = (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
                 match &got.end {
                     Some(End::Failed(e)) => assert_eq!(code, Some(e.close_code())),
                     Some(End::Peer(peer)) => assert_eq!(code, *peer),
@@ -62,10 +61,7 @@ fn check_reply(got: &Received) {
         }
     }
     if got.end.is_some() {
-        assert!(
-            frames.last().is_some_and(|f| f.0 == Opcode::Close.bits()),
-            "an end without a close frame"
-        );
+        assert!(frames.last().is_some_and(|f| f.0 == Opcode::Close.bits()), "an end without a close frame");
     }
 }
 
@@ -104,8 +100,7 @@ fn round_trip(m: &Message, size: usize, limit: usize) {
         Message::Binary(_) => Opcode::Binary,
     };
     let bytes = m.as_bytes();
-    let pieces: Vec<&[u8]> =
-        if bytes.is_empty() { vec![&[]] } else { bytes.chunks(size).collect() };
+    let pieces: Vec<&[u8]> = if bytes.is_empty() { vec![&[]] } else { bytes.chunks(size).collect() };
     let mut wire = Vec::new();
     for (i, piece) in pieces.iter().enumerate() {
         let opcode = if i == 0 { op } else { Opcode::Continuation };
@@ -116,10 +111,7 @@ fn round_trip(m: &Message, size: usize, limit: usize) {
     assert_eq!(d.next(), Some(Ok(Event::Message(m.clone()))));
     assert_eq!(d.next(), None);
     // And the server's encoding of it is one frame with the bytes as they are.
-    assert_eq!(
-        server_frames(&frame::encode(op, true, bytes)),
-        vec![(op.bits(), true, bytes.to_vec())]
-    );
+    assert_eq!(server_frames(&frame::encode(op, true, bytes)), vec![(op.bits(), true, bytes.to_vec())]);
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -1,5 +1,5 @@
 //! The only module of the board that needs `unsafe`: the peripherals' registers (CMSDK APB
-//! UART0), unmasking interrupt lines in the NVIC, handing the heap its memory, and the
+//! UART0, the LAN9118 Ethernet controller), unmasking interrupt lines in the NVIC, handing the heap its memory, and the
 //! executor's pender and polling loop ([`run`]). Everything else goes through the safe
 //! functions here.
 //!
