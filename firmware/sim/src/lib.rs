@@ -260,7 +260,7 @@ async fn run_with_net(
     tls: Box<dyn TlsEngine>,
 ) -> Stop<std::io::Error> {
     use embassy_futures::select::{Either, select};
-    let shared = netstack::Shared::new_ref();
+    let shared = netstack::Shared::new_ref(radio::Radio::new());
     // Access points that were on the air before this process started (a power cut).
     if let Some(file) = &net.aps
         && let Err(e) = lab::load_aps(&mut shared.borrow_mut().radio, file)
@@ -270,7 +270,7 @@ async fn run_with_net(
     let mut resources = embassy_net::StackResources::<{ netstack::STACK_SOCKETS }>::new();
     let (stack, stack_runner) = match net.tap {
         Some(dev) => {
-            let link = netstack::LabLink::new(dev, shared.clone(), board.mac);
+            let link = netstack::lab_link(dev, shared.clone(), board.mac);
             let (stack, runner) = embassy_net::new(
                 link,
                 embassy_net::Config::default(),

@@ -590,6 +590,35 @@ impl Radio {
     }
 }
 
+/// The IP side's view of the simulated radio; it also drops the DHCP frames of a
+/// `dhcp_silent` fault.
+impl gecko_net::Radio for Radio {
+    fn request(&mut self, req: &NetRequest, now_ms: u64) {
+        Radio::request(self, req, now_ms);
+    }
+    fn reset(&mut self) {
+        Radio::reset(self);
+    }
+    fn poll(&mut self, now_ms: u64) {
+        Radio::poll(self, now_ms);
+    }
+    fn next_deadline(&self) -> Option<u64> {
+        Radio::next_deadline(self)
+    }
+    fn take_event(&mut self) -> Option<NetEvent> {
+        Radio::take_event(self)
+    }
+    fn associated(&self) -> Option<Mac> {
+        Radio::associated(self)
+    }
+    fn generation(&self) -> u64 {
+        Radio::generation(self)
+    }
+    fn frame_passes(&mut self, frame: &[u8]) -> bool {
+        self.associated().is_some() && !(gecko_net::is_dhcp(frame) && self.drop_dhcp_frame())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -173,6 +173,8 @@ impl<L: ByteLink> Console<L> {
     /// Brings the console to `format` and discards stale output, sending the `set` again
     /// (a module that is rebooting misses it) until the answer comes or `timeout` passes.
     pub fn resync(&mut self, format: ConsoleFormat, timeout: Duration) -> Result<(), ChannelError> {
+        /// The end of a module's boot banner.
+        const BOOTED: &[u8] = b"[Ready]";
         let (command, done): (&[u8], &[u8]) = match format {
             ConsoleFormat::Machine => {
                 (b"\r\nset system.cmd.format machine\r\n", b"R000008\r\nSet OK\r\n")
@@ -182,23 +184,39 @@ impl<L: ByteLink> Console<L> {
         let start = Instant::now();
         let mut buf = [0u8; 4096];
         let mut seen = Vec::new();
+        let mut sent = 0u32;
         loop {
             self.link.drain()?;
             self.link.write_all(command)?;
+            sent += 1;
             let attempt = Instant::now();
             let mut got = Vec::new();
             // A module that is up answers within a fraction of this; one that is rebooting
-            // gets the command again.
-            while attempt.elapsed() < Duration::from_millis(500) {
+            // gets the command again: soon after its boot ends (`[Ready]`) when the command
+            // came while it was resetting and is lost, otherwise after this wait.
+            let mut wait = Duration::from_millis(500);
+            while attempt.elapsed() < wait {
                 let n = self.link.read_slice(&mut buf)?;
                 got.extend_from_slice(&buf[..n]);
                 if got.windows(done.len()).any(|w| w == done) {
-                    // Let a trailing prompt or log arrive, then throw it away.
-                    std::thread::sleep(Duration::from_millis(5));
-                    self.link.drain()?;
+                    // Let a trailing prompt or log arrive, then throw it away. A command sent
+                    // more than once may be answered more than once (a module that kept it
+                    // through its boot): then wait for the link to fall quiet, so no second
+                    // answer is taken for the next command's.
+                    if sent > 1 {
+                        self.drain_until_quiet(Duration::from_millis(50), Duration::from_secs(1))?;
+                    } else {
+                        std::thread::sleep(Duration::from_millis(5));
+                        self.link.drain()?;
+                    }
                     self.framer.clear();
                     self.format = format;
                     return Ok(());
+                }
+                if wait == Duration::from_millis(500)
+                    && got.windows(BOOTED.len()).any(|w| w == BOOTED)
+                {
+                    wait = attempt.elapsed() + Duration::from_millis(50);
                 }
             }
             seen.extend_from_slice(&got);
@@ -211,6 +229,19 @@ impl<L: ByteLink> Console<L> {
                 });
             }
         }
+    }
+
+    /// Reads and drops bytes until none came for `quiet` (or `cap` passed).
+    fn drain_until_quiet(&mut self, quiet: Duration, cap: Duration) -> Result<(), ChannelError> {
+        let start = Instant::now();
+        let mut last = Instant::now();
+        let mut buf = [0u8; 4096];
+        while last.elapsed() < quiet && start.elapsed() < cap {
+            if self.link.read_slice(&mut buf)? > 0 {
+                last = Instant::now();
+            }
+        }
+        Ok(())
     }
 
     /// Writes raw bytes, dropping output that waits unread.

@@ -1,12 +1,13 @@
-//! The only module of the board that needs `unsafe`: the peripherals' registers (CMSDK APB
-//! UART0, the LAN9118 Ethernet controller), unmasking interrupt lines in the NVIC, handing the heap its memory, and the
-//! executor's pender and polling loop ([`run`]). Everything else goes through the safe
-//! functions here.
+//! The only module of the board that needs `unsafe`: the peripherals' registers (the CMSDK
+//! APB UARTs, the LAN9118 Ethernet controller), unmasking interrupt lines in the NVIC, handing
+//! the heap its memory, and the executor's pender and polling loop ([`run`]). Everything else
+//! goes through the safe functions here.
 //!
 //! Addresses and interrupt lines are those of QEMU's `mps2-an386` machine (the AN386 FPGA
 //! image of the MPS2 board): UART0 at `0x4000_4000`, its receive interrupt on line 0 and its
-//! transmit interrupt on line 1; the LAN9118 Ethernet controller (a LAN9220 on the real
-//! board) at `0x4020_0000`, its interrupt on line 13 (QEMU's `hw/arm/mps2.c`).
+//! transmit interrupt on line 1 (UART1: `0x4000_5000`, lines 2 and 3); the LAN9118 Ethernet
+//! controller (a LAN9220 on the real board) at `0x4020_0000`, its interrupt on line 13
+//! (QEMU's `hw/arm/mps2.c`).
 
 #![allow(unsafe_code)]
 
@@ -24,6 +25,10 @@ pub enum Irq {
     Uart0Rx = 0,
     /// UART0's transmit holding register emptied.
     Uart0Tx = 1,
+    /// UART1 received a byte.
+    Uart1Rx = 2,
+    /// UART1's transmit holding register emptied.
+    Uart1Tx = 3,
     /// The Ethernet controller's interrupt pin (configured active high by its driver).
     Eth = 13,
 }
@@ -51,8 +56,10 @@ pub fn unmask(irq: Irq) {
 // entered for any interrupt; it only calls the safe handlers of the lines it knows.
 unsafe fn DefaultHandler(irqn: i16) {
     match irqn {
-        n if n == Irq::Uart0Rx as i16 => crate::uart::on_rx_interrupt(),
-        n if n == Irq::Uart0Tx as i16 => crate::uart::on_tx_interrupt(),
+        n if n == Irq::Uart0Rx as i16 => crate::uart::on_rx_interrupt(&crate::uart::UART0),
+        n if n == Irq::Uart0Tx as i16 => crate::uart::on_tx_interrupt(&crate::uart::UART0),
+        n if n == Irq::Uart1Rx as i16 => crate::uart::on_rx_interrupt(&crate::uart::UART1),
+        n if n == Irq::Uart1Tx as i16 => crate::uart::on_tx_interrupt(&crate::uart::UART1),
         n if n == Irq::Eth as i16 => {
             ETH.on_interrupt();
         }
@@ -64,25 +71,41 @@ unsafe fn DefaultHandler(irqn: i16) {
 #[derive(Clone, Copy, Debug)]
 pub struct Reg(usize);
 
-/// UART0's registers (offsets from the CMSDK APB UART's programmer's model).
-pub mod uart0 {
-    use super::Reg;
-    const BASE: usize = 0x4000_4000;
+/// A CMSDK APB UART's registers (offsets from its programmer's model).
+#[derive(Clone, Copy, Debug)]
+pub struct UartRegs(usize);
+
+impl UartRegs {
+    /// The console.
+    pub const UART0: Self = Self(0x4000_4000);
+    /// The wire to the radio.
+    pub const UART1: Self = Self(0x4000_5000);
+
     /// Received byte (read) / byte to send (write).
-    pub const DATA: Reg = Reg(BASE);
+    pub const fn data(self) -> Reg {
+        Reg(self.0)
+    }
     /// Bit 0: TX full, bit 1: RX full, bits 2 and 3: TX/RX overrun (write 1 to clear).
-    pub const STATE: Reg = Reg(BASE + 0x04);
+    pub const fn state(self) -> Reg {
+        Reg(self.0 + 0x04)
+    }
     /// Bit 0: TX enable, 1: RX enable, 2: TX interrupt, 3: RX interrupt enable.
-    pub const CTRL: Reg = Reg(BASE + 0x08);
+    pub const fn ctrl(self) -> Reg {
+        Reg(self.0 + 0x08)
+    }
     /// Interrupt status (read) / clear (write 1): bit 0 TX, bit 1 RX.
-    pub const INTCLEAR: Reg = Reg(BASE + 0x0c);
+    pub const fn intclear(self) -> Reg {
+        Reg(self.0 + 0x0c)
+    }
     /// Baud rate divider (the peripheral clock over the baud rate; at least 16).
-    pub const BAUDDIV: Reg = Reg(BASE + 0x10);
+    pub const fn bauddiv(self) -> Reg {
+        Reg(self.0 + 0x10)
+    }
 }
 
 impl Reg {
     pub fn read(self) -> u32 {
-        // SAFETY: every `Reg` is one of the aligned UART0 registers above, which QEMU's
+        // SAFETY: every `Reg` is one of the aligned UART registers above, which QEMU's
         // mps2-an386 maps at these addresses; reading them has no effect besides popping the
         // receive register, which only the UART driver does.
         unsafe { core::ptr::read_volatile(self.0 as *const u32) }

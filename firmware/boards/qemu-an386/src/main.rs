@@ -64,7 +64,7 @@ mod board {
             panic!("the core peripherals were taken before main");
         };
         clock::start(p.SYST);
-        let console = uart::Console::init();
+        let console = uart::Uart::init(&uart::UART0);
         // The context is unused: the board has one executor and one pender (`hw::run`).
         let executor =
             Box::leak(Box::new(embassy_executor::raw::Executor::new(core::ptr::null_mut())));
@@ -83,7 +83,7 @@ mod board {
     /// Runs the module until the console fails (it cannot: UART0 has no errors), then
     /// halts.
     #[embassy_executor::task]
-    async fn module(mut console: uart::Console) {
+    async fn module(mut console: uart::Uart) {
         #[cfg(feature = "eth-selftest")]
         crate::selftest::run(board_info().mac).await;
         let (Some(settings), Some(files)) = (hw::retained(false), hw::retained(true)) else {

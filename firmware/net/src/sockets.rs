@@ -1,4 +1,4 @@
-//! The simulated module's sockets: a fixed pool of embassy-net TCP and UDP sockets behind the
+//! The module's sockets: a fixed pool of embassy-net TCP and UDP sockets behind the
 //! socket requests of [`gecko_core::net`].
 //!
 //! # The pool
@@ -50,10 +50,17 @@
 //! (reported `Closed`); listeners stay. [`Pool::reset`] (before every boot of the core) drops
 //! everything without a word: listeners, connections, UDP sockets, queued sends.
 
-use super::{Shared, SharedRef, wait_for};
+use super::{Radio, Shared, SharedRef, wait_for};
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::task::Wake;
+use alloc::vec::Vec;
+use core::cell::RefCell;
 use core::future::{Future, poll_fn};
 use core::pin::Pin;
+use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Context, Poll, Waker};
+use critical_section::Mutex;
 use embassy_futures::join::{join, join_array};
 use embassy_futures::select::{Either, Either3, select, select3};
 use embassy_net::tcp::{ConnectError, TcpSocket};
@@ -61,11 +68,6 @@ use embassy_net::udp::{PacketMetadata, UdpSocket};
 use embassy_net::{IpAddress, IpEndpoint, Ipv4Address, Stack};
 use embassy_time::{Duration, Instant, Timer};
 use gecko_core::net::{ACCEPTED_BASE, ConnFailure, ConnId, Ipv4, NetEvent};
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::Wake;
-use std::vec::Vec;
 
 /// TCP sockets in the pool.
 pub const TCP_SOCKETS: usize = 16;
@@ -392,6 +394,11 @@ impl Pool {
         }
     }
 
+    /// TCP sockets whose slot is serving a job (listening, connecting, connected, closing).
+    pub fn busy_tcp(&self) -> usize {
+        self.tcp.iter().filter(|s| s.busy).count()
+    }
+
     /// Sockets serving nothing (for tests and the lab: after everything closed, all of them).
     pub fn idle(&self) -> (usize, usize) {
         (
@@ -419,7 +426,7 @@ impl Pool {
 }
 
 /// Puts an event in the core's queue.
-fn emit(s: &mut Shared, event: NetEvent) {
+fn emit<R>(s: &mut Shared<R>, event: NetEvent) {
     s.events.push_back(event);
     s.core.notify();
 }
@@ -446,7 +453,7 @@ enum Stop {
 
 /// Abort a socket and wait (a little) for its RST to leave; then [`forget`] it, so a RST
 /// that could not leave is not owed any longer.
-async fn abort(shared: &SharedRef, sock: &mut TcpSocket<'_>) {
+async fn abort<R>(shared: &SharedRef<R>, sock: &mut TcpSocket<'_>) {
     sock.abort();
     let _ = capped(shared, CLOSE_CAP, sock.flush()).await;
     forget(sock);
@@ -497,17 +504,17 @@ fn position_local_port(stack: Stack<'_>, want: u16) {
 }
 
 /// Reports `Closed` for the slot's connection if the core still knows it, and frees the id.
-fn report_closed(s: &mut Shared, i: usize, conn: u32) {
+fn report_closed<R>(s: &mut Shared<R>, i: usize, conn: u32) {
     if s.sockets.tcp[i].conn == Some(conn) {
         s.sockets.tcp[i].conn = None;
         emit(s, NetEvent::Closed { conn: ConnId(conn) });
     }
 }
 
-async fn tcp_slot(stack: Stack<'_>, shared: &SharedRef, i: usize) -> ! {
-    let mut rx = std::vec![0u8; TCP_RX];
-    let mut tx = std::vec![0u8; TCP_TX];
-    let mut chunk = std::vec![0u8; CHUNK];
+async fn tcp_slot<R: Radio>(stack: Stack<'_>, shared: &SharedRef<R>, i: usize) -> ! {
+    let mut rx = alloc::vec![0u8; TCP_RX];
+    let mut tx = alloc::vec![0u8; TCP_TX];
+    let mut chunk = alloc::vec![0u8; CHUNK];
     let mut sock = TcpSocket::new(stack, &mut rx, &mut tx);
     loop {
         let job = wait_for(shared, |s| {
@@ -651,10 +658,10 @@ async fn tcp_slot(stack: Stack<'_>, shared: &SharedRef, i: usize) -> ! {
 
 /// Serves an open TCP connection until it ends; `Closed` is reported here unless a reset
 /// made the core forget it. Leaves the socket for the caller to abort.
-async fn serve(
+async fn serve<R: Radio>(
     sock: &mut TcpSocket<'_>,
     chunk: &mut [u8],
-    shared: &SharedRef,
+    shared: &SharedRef<R>,
     i: usize,
     conn: u32,
     peer: (Ipv4, u16),
@@ -753,12 +760,12 @@ async fn serve(
     }
 }
 
-async fn udp_slot(stack: Stack<'_>, shared: &SharedRef, i: usize) -> ! {
+async fn udp_slot<R: Radio>(stack: Stack<'_>, shared: &SharedRef<R>, i: usize) -> ! {
     let mut rx_meta = [PacketMetadata::EMPTY; UDP_PACKETS];
     let mut tx_meta = [PacketMetadata::EMPTY; UDP_PACKETS];
-    let mut rx = std::vec![0u8; UDP_RX];
-    let mut tx = std::vec![0u8; UDP_TX];
-    let mut datagram = std::vec![0u8; UDP_RX];
+    let mut rx = alloc::vec![0u8; UDP_RX];
+    let mut tx = alloc::vec![0u8; UDP_TX];
+    let mut datagram = alloc::vec![0u8; UDP_RX];
     let mut sock = UdpSocket::new(stack, &mut rx_meta, &mut rx, &mut tx_meta, &mut tx);
     loop {
         let (conn, port) = wait_for(shared, |s| {
@@ -860,19 +867,20 @@ async fn udp_slot(stack: Stack<'_>, shared: &SharedRef, i: usize) -> ! {
 /// polling the slots on every poll of the task would poll it again at once (a busy loop).
 /// Timers need the executor's waker, so slots sleep with [`sleep_until`], and the earliest
 /// deadline they ask for is waited for here, outside.
-pub async fn run(stack: Stack<'_>, shared: &SharedRef) -> ! {
+pub async fn run<R: Radio>(stack: Stack<'_>, shared: &SharedRef<R>) -> ! {
     shared.borrow_mut().sockets.enable();
     let tcp = join_array(core::array::from_fn::<_, TCP_SOCKETS, _>(|i| tcp_slot(stack, shared, i)));
     let udp = join_array(core::array::from_fn::<_, UDP_SOCKETS, _>(|i| udp_slot(stack, shared, i)));
     let mut slots = core::pin::pin!(join(tcp, udp));
-    let flag = Arc::new(Flag { woken: AtomicBool::new(true), outer: Mutex::new(None) });
+    let flag =
+        Arc::new(Flag { woken: AtomicBool::new(true), outer: Mutex::new(RefCell::new(None)) });
     let waker = Waker::from(flag.clone());
     let mut timer: Option<(Instant, Timer)> = None;
     poll_fn(|cx| {
         loop {
-            if let Ok(mut outer) = flag.outer.lock() {
-                *outer = Some(cx.waker().clone());
-            }
+            critical_section::with(|cs| {
+                *flag.outer.borrow_ref_mut(cs) = Some(cx.waker().clone());
+            });
             if flag.woken.swap(false, Ordering::SeqCst) {
                 shared.borrow_mut().sockets.deadline = None;
                 let _ = slots.as_mut().poll(&mut Context::from_waker(&waker));
@@ -899,7 +907,7 @@ pub async fn run(stack: Stack<'_>, shared: &SharedRef) -> ! {
 }
 
 /// Sleeps inside the slots until `deadline` (see [`run`]).
-async fn sleep_until(shared: &SharedRef, deadline: Instant) {
+async fn sleep_until<R>(shared: &SharedRef<R>, deadline: Instant) {
     poll_fn(|_| {
         if Instant::now() >= deadline {
             return Poll::Ready(());
@@ -913,7 +921,7 @@ async fn sleep_until(shared: &SharedRef, deadline: Instant) {
 }
 
 /// `fut`, or `None` after `cap`.
-async fn capped<F: Future>(shared: &SharedRef, cap: Duration, fut: F) -> Option<F::Output> {
+async fn capped<F: Future, R>(shared: &SharedRef<R>, cap: Duration, fut: F) -> Option<F::Output> {
     match select(fut, sleep_until(shared, Instant::now() + cap)).await {
         Either::First(v) => Some(v),
         Either::Second(()) => None,
@@ -923,7 +931,7 @@ async fn capped<F: Future>(shared: &SharedRef, cap: Duration, fut: F) -> Option<
 /// The slots' waker: notes that it fired and wakes the executor's task.
 struct Flag {
     woken: AtomicBool,
-    outer: Mutex<Option<Waker>>,
+    outer: Mutex<RefCell<Option<Waker>>>,
 }
 
 impl Wake for Flag {
@@ -932,9 +940,7 @@ impl Wake for Flag {
     }
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::SeqCst);
-        if let Ok(mut outer) = self.outer.lock()
-            && let Some(w) = outer.take()
-        {
+        if let Some(w) = critical_section::with(|cs| self.outer.borrow_ref_mut(cs).take()) {
             w.wake();
         }
     }
@@ -993,8 +999,8 @@ mod tests {
         assert_eq!(p.udp_open(5, 5000), None);
         assert_eq!(p.udp_open(6, 5000), failed(6, ConnFailure::PortInUse));
         assert_eq!(p.close(77), Some(NetEvent::Closed { conn: ConnId(77) }));
-        assert_eq!(p.send(77, std::vec![1], None), Some(NetEvent::Closed { conn: ConnId(77) }));
-        assert_eq!(p.send(5, std::vec![1], Some(([1; 4], 9))), None);
+        assert_eq!(p.send(77, alloc::vec![1], None), Some(NetEvent::Closed { conn: ConnId(77) }));
+        assert_eq!(p.send(5, alloc::vec![1], Some(([1; 4], 9))), None);
         for conn in 10..10 + u32::try_from(UDP_SOCKETS).expect("small") - 1 {
             assert_eq!(p.udp_open(conn, 0), None);
         }
@@ -1121,449 +1127,5 @@ mod tests {
         p.next_accepted = u32::MAX;
         assert_eq!(p.next_accepted_id(), u32::MAX);
         assert_eq!(p.next_accepted_id(), ACCEPTED_BASE);
-    }
-
-    /// The sockets end to end on a real TAP in a lab namespace, driven through [`SimNet`]
-    /// as the runner drives it, with std sockets of the namespace as peers: a TCP echo
-    /// round trip, a refused connect, 10 clients at once on a listener, UDP, `IpDown`,
-    /// 1000 connects at once and 1000 clients at once (sockets back in the pool after).
-    /// Needs root and a lab (bridge `10.77.0.1/24`, dnsmasq leasing 10.77.0.100-199): run
-    /// inside the namespace with
-    /// `GECKO_SIM_TAP=tap0 cargo test -p gecko-sim --lib -- --ignored sockets_over_a_tap`.
-    #[test]
-    #[ignore = "needs root and a lab namespace (GECKO_SIM_TAP)"]
-    fn sockets_over_a_tap() {
-        super::super::tests::on_a_tap(300, |spawner, tap, tx| {
-            spawner.spawn(socket_task(tap, tx).expect("spawn"));
-        });
-    }
-
-    #[embassy_executor::task]
-    async fn socket_task(tap: std::string::String, tx: super::super::tests::ScenarioResult) {
-        let _ = tx.send(scenario(&tap).await);
-    }
-
-    use super::super::{LabLink, SimNet, run_jobs};
-    use gecko_core::net::NetRequest;
-    use gecko_core::platform::NetDriver;
-    use std::string::{String, ToString};
-
-    async fn within(driver: &mut SimNet<'_>, ms: u64) -> Option<NetEvent> {
-        match select(driver.next_event(), Timer::after(Duration::from_millis(ms))).await {
-            Either::First(e) => Some(e),
-            Either::Second(()) => None,
-        }
-    }
-
-    /// Collects events for `ms` (or until `done` says so).
-    async fn collect(
-        driver: &mut SimNet<'_>,
-        ms: u64,
-        mut done: impl FnMut(&[NetEvent]) -> bool,
-    ) -> Vec<NetEvent> {
-        let end = embassy_time::Instant::now() + Duration::from_millis(ms);
-        let mut got = Vec::new();
-        while !done(&got) {
-            let left = end.saturating_duration_since(embassy_time::Instant::now());
-            if left == Duration::from_ticks(0) {
-                break;
-            }
-            match within(driver, left.as_millis().max(1)).await {
-                Some(e) => got.push(e),
-                None => break,
-            }
-        }
-        got
-    }
-
-    /// Waits (cooperatively) for a std thread to finish.
-    async fn joined<T>(h: std::thread::JoinHandle<T>) -> T {
-        while !h.is_finished() {
-            Timer::after(Duration::from_millis(10)).await;
-        }
-        h.join().expect("peer thread")
-    }
-
-    async fn scenario(tap: &str) -> Result<String, String> {
-        use crate::radio::AccessPoint;
-        use core::fmt::Write as _;
-        use gecko_core::net::{Bss, Security};
-        use std::format;
-        use std::io::{Read as _, Write as _};
-        let mut log = String::new();
-        let mac = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x43];
-        let dev =
-            embassy_net_tuntap::TunTapDevice::new(tap).map_err(|e| format!("open {tap}: {e}"))?;
-        let shared = Shared::new_ref();
-        let lab = [2, 0, 0, 0, 1, 1];
-        shared.borrow_mut().radio.add_ap(AccessPoint {
-            ssid: "lab".into(),
-            bssid: lab,
-            channel: 6,
-            security: Security::Open,
-            passkey: String::new(),
-            rssi: -40,
-            hidden: false,
-        });
-        let mut resources = embassy_net::StackResources::<{ super::super::STACK_SOCKETS }>::new();
-        let (stack, mut runner) = embassy_net::new(
-            LabLink::new(dev, shared.clone(), mac),
-            embassy_net::Config::default(),
-            &mut resources,
-            43,
-        );
-        let mut driver = SimNet::new(shared.clone(), Some(stack));
-        let scenario = async {
-            driver.request(NetRequest::Associate {
-                attempt: 1,
-                bss: Bss {
-                    ssid: "lab".into(),
-                    bssid: lab,
-                    channel: 6,
-                    rssi: -40,
-                    security: Security::Open,
-                },
-                passkey: Vec::new(),
-            });
-            driver.request(NetRequest::StartDhcp { attempt: 1 });
-            let mut me = None;
-            for _ in 0..3 {
-                if let Some(NetEvent::DhcpBound { config, .. }) = within(&mut driver, 10_000).await
-                {
-                    me = Some(config.address);
-                    break;
-                }
-            }
-            let me = me.ok_or("no lease")?;
-            let me_ip = std::net::Ipv4Addr::from(me);
-            let _ = writeln!(log, "lease {me_ip}");
-
-            // 1. TCP echo round trip, byte-exact, 64 KiB (both ways larger than the buffers).
-            let echo = std::net::TcpListener::bind("10.77.0.1:7000").map_err(|e| e.to_string())?;
-            let echo_peer = std::thread::spawn(move || {
-                let (mut s, _) = echo.accept().expect("accept");
-                let mut buf = [0u8; 1500];
-                loop {
-                    match s.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => s.write_all(&buf[..n]).expect("echo"),
-                    }
-                }
-            });
-            driver.request(NetRequest::TcpConnect {
-                conn: ConnId(1),
-                to: [10, 77, 0, 1],
-                port: 7000,
-                local_port: 0,
-            });
-            let e = within(&mut driver, 3000).await;
-            let Some(NetEvent::TcpConnected { conn: ConnId(1), local_port }) = e else {
-                return Err(format!("connect: {e:?}"));
-            };
-            let payload: Vec<u8> =
-                (0..65536u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-            for part in payload.chunks(1000) {
-                driver.request(NetRequest::Send { conn: ConnId(1), data: part.to_vec(), to: None });
-            }
-            let total = payload.len();
-            let events = collect(&mut driver, 20_000, |ev| {
-                let (mut got, mut sent) = (0, 0);
-                for e in ev {
-                    match e {
-                        NetEvent::Received { data, .. } => got += data.len(),
-                        NetEvent::Sent { len, .. } => sent += len,
-                        _ => {}
-                    }
-                }
-                got >= total && sent >= total
-            })
-            .await;
-            let mut back = Vec::new();
-            let mut sent = 0usize;
-            for e in &events {
-                match e {
-                    NetEvent::Received { conn: ConnId(1), data, from } => {
-                        if *from != ([10, 77, 0, 1], 7000) {
-                            return Err(format!("from {from:?}"));
-                        }
-                        back.extend_from_slice(data);
-                    }
-                    NetEvent::Sent { conn: ConnId(1), len } => sent += len,
-                    other => return Err(format!("echo: unexpected {other:?}")),
-                }
-            }
-            if back != payload || sent != payload.len() {
-                return Err(format!("echo: got {} bytes back, Sent {sent}", back.len()));
-            }
-            let _ = writeln!(
-                log,
-                "echo: {} bytes sent and back byte-exact from local port {local_port}",
-                back.len()
-            );
-            driver.request(NetRequest::Close { conn: ConnId(1) });
-            let e = within(&mut driver, 6000).await;
-            if e != Some(NetEvent::Closed { conn: ConnId(1) }) {
-                return Err(format!("close: {e:?}"));
-            }
-            joined(echo_peer).await;
-
-            // 2. Refused.
-            driver.request(NetRequest::TcpConnect {
-                conn: ConnId(2),
-                to: [10, 77, 0, 1],
-                port: 7001,
-                local_port: 0,
-            });
-            let e = within(&mut driver, 3000).await;
-            let _ = writeln!(log, "connect to a closed port: {e:?}");
-            if e != Some(NetEvent::ConnFailed { conn: ConnId(2), reason: ConnFailure::Refused }) {
-                return Err(format!("refused: {e:?}"));
-            }
-
-            // 3. A listener, 10 clients at once; each says hello, the module answers, closes.
-            driver.request(NetRequest::TcpListen { listener: ConnId(3), port: 8000 });
-            Timer::after(Duration::from_millis(100)).await;
-            let clients = std::thread::spawn(move || {
-                let socks: Vec<_> =
-                    (0..10).map(|_| std::net::TcpStream::connect((me_ip, 8000))).collect();
-                let mut ok = 0;
-                for (i, s) in socks.into_iter().enumerate() {
-                    let Ok(mut s) = s else { continue };
-                    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
-                    let _ = s.write_all(format!("hello {i}").as_bytes());
-                    let mut buf = Vec::new();
-                    if s.read_to_end(&mut buf).is_ok() && buf == b"bye" {
-                        ok += 1;
-                    }
-                }
-                ok
-            });
-            let mut accepted = Vec::new();
-            let mut closed = Vec::new();
-            let t0 = embassy_time::Instant::now();
-            while closed.len() < 10 && t0.elapsed() < Duration::from_secs(15) {
-                let Some(e) = within(&mut driver, 500).await else { continue };
-                match e {
-                    NetEvent::TcpAccepted { listener: ConnId(3), conn, peer }
-                        if peer.0 == [10, 77, 0, 1] =>
-                    {
-                        accepted.push(conn);
-                    }
-                    NetEvent::Received { conn, .. } => {
-                        let data = b"bye".to_vec();
-                        driver.request(NetRequest::Send { conn, data, to: None });
-                        driver.request(NetRequest::Close { conn });
-                    }
-                    NetEvent::Sent { len: 3, .. } => {}
-                    NetEvent::Closed { conn: ConnId(conn) } => closed.push(conn),
-                    other => return Err(format!("listener: unexpected {other:?}")),
-                }
-            }
-            let ok = joined(clients).await;
-            let _ = writeln!(
-                log,
-                "10 clients at once: {} accepted (ids {:#x}..), {ok} got their answer, {} Closed",
-                accepted.len(),
-                accepted.first().map_or(0, |c: &ConnId| c.0),
-                closed.len()
-            );
-            if accepted.len() != 10 || ok != 10 || accepted.iter().any(|c| !c.is_accepted()) {
-                return Err(format!("listener: {accepted:?} ok {ok} closed {closed:?}"));
-            }
-
-            // 4. UDP echo.
-            let udp_peer =
-                std::net::UdpSocket::bind("10.77.0.1:7002").map_err(|e| e.to_string())?;
-            let udp_thread = std::thread::spawn(move || {
-                let mut buf = [0u8; 2000];
-                let _ = udp_peer.set_read_timeout(Some(std::time::Duration::from_secs(5)));
-                if let Ok((n, from)) = udp_peer.recv_from(&mut buf) {
-                    let _ = udp_peer.send_to(&buf[..n], from);
-                }
-            });
-            driver.request(NetRequest::UdpOpen { conn: ConnId(4), local_port: 0 });
-            let e = within(&mut driver, 1000).await;
-            let Some(NetEvent::UdpOpened { conn: ConnId(4), local_port: uport }) = e else {
-                return Err(format!("udp open: {e:?}"));
-            };
-            driver.request(NetRequest::Send {
-                conn: ConnId(4),
-                data: b"datagram".to_vec(),
-                to: Some(([10, 77, 0, 1], 7002)),
-            });
-            let events = collect(&mut driver, 3000, |ev| ev.len() >= 2).await;
-            let want = [
-                NetEvent::Sent { conn: ConnId(4), len: 8 },
-                NetEvent::Received {
-                    conn: ConnId(4),
-                    data: b"datagram".to_vec(),
-                    from: ([10, 77, 0, 1], 7002),
-                },
-            ];
-            if events != want {
-                return Err(format!("udp: {events:?}"));
-            }
-            joined(udp_thread).await;
-            let _ = writeln!(log, "udp echo from local port {uport}: ok");
-
-            // 5. IpDown aborts open connections (and the UDP socket); the listener stays.
-            let hold = std::net::TcpListener::bind("10.77.0.1:7003").map_err(|e| e.to_string())?;
-            driver.request(NetRequest::TcpConnect {
-                conn: ConnId(5),
-                to: [10, 77, 0, 1],
-                port: 7003,
-                local_port: 0,
-            });
-            let e = within(&mut driver, 3000).await;
-            if !matches!(e, Some(NetEvent::TcpConnected { conn: ConnId(5), .. })) {
-                return Err(format!("connect 5: {e:?}"));
-            }
-            driver.request(NetRequest::IpDown);
-            let mut events = collect(&mut driver, 3000, |ev| ev.len() >= 2).await;
-            events.sort_by_key(|e| format!("{e:?}"));
-            let _ = writeln!(log, "IpDown: {events:?}");
-            if events
-                != [NetEvent::Closed { conn: ConnId(4) }, NetEvent::Closed { conn: ConnId(5) }]
-            {
-                return Err(format!("IpDown: {events:?}"));
-            }
-            drop(hold);
-            driver.request(NetRequest::StartDhcp { attempt: 2 });
-            let e = within(&mut driver, 10_000).await;
-            if !matches!(e, Some(NetEvent::DhcpBound { .. })) {
-                return Err(format!("lease again: {e:?}"));
-            }
-
-            // 6. 1000 clients at once on the listener: every accepted one is closed at once.
-            let storm = std::thread::spawn(move || {
-                let threads: Vec<_> = (0..1000)
-                    .map(|_| {
-                        std::thread::spawn(move || {
-                            let addr = std::net::SocketAddr::from((me_ip, 8000));
-                            std::net::TcpStream::connect_timeout(
-                                &addr,
-                                std::time::Duration::from_secs(3),
-                            )
-                            .is_ok()
-                        })
-                    })
-                    .collect();
-                threads.into_iter().filter_map(|t| t.join().ok()).filter(|ok| *ok).count()
-            });
-            let mut accepted = 0;
-            // A Close that crosses the peer's close is answered with a second `Closed`.
-            let mut closed = std::collections::BTreeSet::new();
-            let t0 = embassy_time::Instant::now();
-            while !storm.is_finished() || t0.elapsed() < Duration::from_secs(1) {
-                if let Some(e) = within(&mut driver, 50).await {
-                    match e {
-                        NetEvent::TcpAccepted { conn, .. } => {
-                            accepted += 1;
-                            driver.request(NetRequest::Close { conn });
-                        }
-                        NetEvent::Closed { conn } => {
-                            closed.insert(conn);
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            let connected = joined(storm).await;
-            // Until 3 s pass without an event.
-            while let Some(e) = within(&mut driver, 3000).await {
-                match e {
-                    NetEvent::TcpAccepted { conn, .. } => {
-                        accepted += 1;
-                        driver.request(NetRequest::Close { conn });
-                    }
-                    NetEvent::Closed { conn } => {
-                        closed.insert(conn);
-                    }
-                    _ => {}
-                }
-            }
-            let _ = writeln!(
-                log,
-                "1000 clients at once: {connected} connected (kernel side), {accepted} accepted, {} Closed",
-                closed.len()
-            );
-            if accepted == 0 || closed.len() != accepted {
-                return Err(format!("storm: accepted {accepted} closed {}", closed.len()));
-            }
-
-            // 7. 1000 connects at once.
-            driver.request(NetRequest::TcpUnlisten { listener: ConnId(3) });
-            Timer::after(Duration::from_millis(200)).await;
-            let far = std::net::TcpListener::bind("10.77.0.1:7004").map_err(|e| e.to_string())?;
-            for conn in 0..1000 {
-                driver.request(NetRequest::TcpConnect {
-                    conn: ConnId(1000 + conn),
-                    to: [10, 77, 0, 1],
-                    port: 7004,
-                    local_port: 0,
-                });
-            }
-            let events = collect(&mut driver, 5000, |ev| ev.len() >= 1000).await;
-            let up: Vec<ConnId> = events
-                .iter()
-                .filter_map(|e| match e {
-                    NetEvent::TcpConnected { conn, .. } => Some(*conn),
-                    _ => None,
-                })
-                .collect();
-            let nosock = events
-                .iter()
-                .filter(|e| matches!(e, NetEvent::ConnFailed { reason: ConnFailure::NoSocket, .. }))
-                .count();
-            let _ =
-                writeln!(log, "1000 connects at once: {} connected, {nosock} NoSocket", up.len());
-            if up.len() != TCP_SOCKETS || nosock != 1000 - TCP_SOCKETS {
-                return Err(format!("1000 connects: {events:?}"));
-            }
-            for conn in &up {
-                driver.request(NetRequest::Close { conn: *conn });
-            }
-            let closed = collect(&mut driver, 8000, |ev| ev.len() >= up.len()).await;
-            drop(far);
-            if closed.len() != up.len() {
-                return Err(format!("closing 1000 connects: {closed:?}"));
-            }
-            Timer::after(Duration::from_millis(500)).await;
-            let idle = shared.borrow().sockets.idle();
-            let _ = writeln!(log, "idle after all closed: {idle:?}");
-            if idle != (TCP_SOCKETS, UDP_SOCKETS) {
-                return Err(format!("leak: idle {idle:?}"));
-            }
-
-            // 8. reset() with a listener and an open connection: everything back, no event.
-            let hold = std::net::TcpListener::bind("10.77.0.1:7005").map_err(|e| e.to_string())?;
-            driver.request(NetRequest::TcpListen { listener: ConnId(9), port: 8001 });
-            driver.request(NetRequest::TcpConnect {
-                conn: ConnId(6),
-                to: [10, 77, 0, 1],
-                port: 7005,
-                local_port: 0,
-            });
-            let e = within(&mut driver, 3000).await;
-            if !matches!(e, Some(NetEvent::TcpConnected { conn: ConnId(6), .. })) {
-                return Err(format!("connect 6: {e:?}"));
-            }
-            driver.reset();
-            let events = collect(&mut driver, 2000, |_| false).await;
-            Timer::after(Duration::from_millis(500)).await;
-            let idle = shared.borrow().sockets.idle();
-            let busy = shared.borrow().sockets.tcp.iter().filter(|s| s.busy).count();
-            let _ = writeln!(log, "after reset: events {events:?}, idle {idle:?}, busy {busy}");
-            drop(hold);
-            if !events.is_empty() || idle != (TCP_SOCKETS, UDP_SOCKETS) || busy != 0 {
-                return Err("reset left sockets behind".into());
-            }
-            Ok(core::mem::take(&mut log))
-        };
-        let background = join(runner.run(), run_jobs(stack, &shared));
-        match select(scenario, background).await {
-            Either::First(r) => r,
-            Either::Second(_) => unreachable!(),
-        }
     }
 }
