@@ -11,11 +11,14 @@
 //! * `build`: build the simulated module and the harness (what `conformance` and `sim` run).
 //! * `build-board BOARD`: build a board's firmware image (release, the board's target) and
 //!   print its size (text, data, bss) and static RAM use. Boards: `qemu-an386`.
+//! * `eth-selftest`: the emulated board's Ethernet end to end: its `eth-selftest` image in
+//!   QEMU, the NIC on a unix datagram socket, a peer answering the board's ARP request
+//!   ([`eth_selftest`]).
 //! * `ci`: what CI runs: fmt, clippy, the core's bare-metal builds (Cortex-M4F and RISC-V,
 //!   the boards' targets), the board images (clippy and build), tests, a type check of the
 //!   fuzz targets, spec validation, conformance against the simulated module, then the
 //!   serial, variables and passkeys sections on the emulated board (QEMU; skipped loudly
-//!   when `qemu-system-arm` is missing), and `diff-vs-sim.md` in the board run's folder: the
+//!   when `qemu-system-arm` is missing) and its Ethernet self-test (`eth-selftest`), and `diff-vs-sim.md` in the board run's folder: the
 //!   results both runs have whose verdict differs, with both transcripts (not a failure).
 //! * `nightly [hil nightly args]`: the suite on each `--rig` (default: the simulated module,
 //!   plus the emulated board when `qemu-system-arm` is installed) into
@@ -46,6 +49,8 @@ use gecko_hil::lab::{self, Lab};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
+
+mod eth_selftest;
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask")]
@@ -93,6 +98,9 @@ enum Task {
         /// The board (`firmware/boards/<board>`): qemu-an386.
         board: String,
     },
+    /// The emulated board's Ethernet: boot its eth-selftest image in QEMU with the NIC on a
+    /// unix datagram socket and answer its ARP request from a peer on the other end.
+    EthSelftest,
     /// Everything CI checks.
     Ci,
     /// The suite on each rig into reports/nightly/<stamp>/, each run compared with the rig's
@@ -933,6 +941,7 @@ fn ci() -> Result<ExitCode> {
         ]);
         return Ok(ExitCode::SUCCESS);
     }
+    eth_selftest::run()?;
     let args: Vec<String> = ["--rig", "rigs/qemu-an386.toml", "--no-progress"]
         .into_iter()
         .chain(QEMU_CI_SECTIONS)
@@ -1118,6 +1127,7 @@ fn main() -> ExitCode {
         Task::Lab { which: LabTask::Forward { lab_dir, ports } } => lab_forward(&lab_dir, &ports),
         Task::Build => build_tools(false).map(|_| ExitCode::SUCCESS),
         Task::BuildBoard { board } => build_board(&board).map(|_| ExitCode::SUCCESS),
+        Task::EthSelftest => eth_selftest::run(),
         Task::Ci => ci(),
         Task::LabgridLab { places, args } => labgrid_lab(places, &args).map(|(code, _)| code),
         Task::Nightly { args } => campaign("nightly", &args),
