@@ -93,7 +93,9 @@ impl<R: Registers> Shared<R> {
     }
 
     /// The network device over this controller, for `embassy_net::new`. Call after
-    /// [`init`](Self::init) (it reports the address given there).
+    /// [`init`](Self::init) (it reports the address given there). The controller has one
+    /// waker per direction and one for the link: one task should receive and transmit (the
+    /// stack's runner); another may only watch the link.
     pub fn device(&self) -> Device<'_, R> {
         let mac = critical_section::with(|cs| self.mac.borrow(cs).get());
         Device { shared: self, mac, rx_buf: [0; MAX_FRAME], tx_buf: [0; MAX_FRAME] }
