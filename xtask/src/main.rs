@@ -11,11 +11,15 @@
 //! * `build`: build the simulated module and the harness (what `conformance` and `sim` run).
 //! * `build-board BOARD`: build a board's firmware image (release, the board's target) and
 //!   print its size (text, data, bss) and static RAM use. Boards: `qemu-an386`.
+//! * `eth-selftest`: the emulated board's Ethernet end to end: its `eth-selftest` image in
+//!   QEMU, the NIC on a unix datagram socket, a peer answering the board's ARP request
+//!   ([`eth_selftest`]).
 //! * `ci`: what CI runs: fmt, clippy, the core's bare-metal builds (Cortex-M4F and RISC-V,
 //!   the boards' targets), the board images (clippy and build), tests, a type check of the
 //!   fuzz targets, spec validation, conformance against the simulated module, then the
 //!   serial, variables, passkeys, join, DHCP, DNS and stream sections on the emulated board
-//!   in its lab (QEMU; skipped loudly when `qemu-system-arm` is missing), and `diff-vs-sim.md` in the board run's folder: the
+//!   in its lab (QEMU; skipped loudly when `qemu-system-arm` is missing), and
+//!   `diff-vs-sim.md` in the board run's folder: the
 //!   results both runs have whose verdict differs, with both transcripts (not a failure).
 //! * `nightly [hil nightly args]`: the suite on each `--rig` (default: the simulated module,
 //!   plus the emulated board when `qemu-system-arm` is installed) into
@@ -46,6 +50,8 @@ use gecko_hil::lab::{self, Lab};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
+
+mod eth_selftest;
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask")]
@@ -93,6 +99,9 @@ enum Task {
         /// The board (`firmware/boards/<board>`): qemu-an386.
         board: String,
     },
+    /// The emulated board's Ethernet: boot its eth-selftest image in QEMU with the NIC on a
+    /// unix datagram socket and answer its ARP request from a peer on the other end.
+    EthSelftest,
     /// Everything CI checks.
     Ci,
     /// The suite on each rig into reports/nightly/<stamp>/, each run compared with the rig's
@@ -832,7 +841,7 @@ fn bare_metal() -> Result<()> {
             continue;
         }
         run(
-            &format!("firmware core, runner and radio link build for {target} (no_std)"),
+            &format!("firmware core, runner, radio link and LAN9118 driver build for {target} (no_std)"),
             cargo().args([
                 "build",
                 "-p",
@@ -841,6 +850,8 @@ fn bare_metal() -> Result<()> {
                 "gecko-runner",
                 "-p",
                 "gecko-radio-link",
+                "-p",
+                "lan9118",
                 "--lib",
                 "--target",
                 target,
@@ -886,6 +897,8 @@ fn ci() -> Result<ExitCode> {
                 board.package,
                 "--target",
                 board.target,
+                // Test images too (qemu-an386's `eth-selftest`).
+                "--all-features",
                 "--",
                 "-D",
                 "warnings",
@@ -1131,6 +1144,7 @@ fn main() -> ExitCode {
         Task::Lab { which: LabTask::Forward { lab_dir, ports } } => lab_forward(&lab_dir, &ports),
         Task::Build => build_tools(false).map(|_| ExitCode::SUCCESS),
         Task::BuildBoard { board } => build_board(&board).map(|_| ExitCode::SUCCESS),
+        Task::EthSelftest => eth_selftest::run(),
         Task::Ci => ci(),
         Task::LabgridLab { places, args } => labgrid_lab(places, &args).map(|(code, _)| code),
         Task::Nightly { args } => campaign("nightly", &args),

@@ -1,12 +1,13 @@
-//! The only module of the board that needs `unsafe`: the peripherals' registers (CMSDK APB
-//! UART0), unmasking interrupt lines in the NVIC, handing the heap its memory, and the
-//! executor's pender and polling loop ([`run`]). Everything else goes through the safe
-//! functions here.
+//! The only module of the board that needs `unsafe`: the peripherals' registers (the CMSDK
+//! APB UARTs, the LAN9118 Ethernet controller), unmasking interrupt lines in the NVIC, handing
+//! the heap its memory, and the executor's pender and polling loop ([`run`]). Everything else
+//! goes through the safe functions here.
 //!
 //! Addresses and interrupt lines are those of QEMU's `mps2-an386` machine (the AN386 FPGA
 //! image of the MPS2 board): UART0 at `0x4000_4000`, its receive interrupt on line 0 and its
-//! transmit interrupt on line 1; the LAN9118 Ethernet controller (a LAN9220 on the real
-//! board) at `0x4020_0000`, its interrupt on line 13 (QEMU's `hw/arm/mps2.c`).
+//! transmit interrupt on line 1 (UART1: `0x4000_5000`, lines 2 and 3); the LAN9118 Ethernet
+//! controller (a LAN9220 on the real board) at `0x4020_0000`, its interrupt on line 13
+//! (QEMU's `hw/arm/mps2.c`).
 
 #![allow(unsafe_code)]
 

@@ -86,6 +86,11 @@ mod board {
             Ok(task) => executor.spawner().spawn(task),
             Err(e) => panic!("cannot start the module task: {e:?}"),
         }
+        #[cfg(feature = "eth-selftest")]
+        match crate::selftest::watch_link() {
+            Ok(task) => executor.spawner().spawn(task),
+            Err(e) => panic!("cannot start the link watcher: {e:?}"),
+        }
         hw::run(executor)
     }
 

@@ -3,14 +3,16 @@
 //! 10.77.0.100, and prints what comes back on the console, e.g.
 //! `eth: arp reply from 10.77.0.1 is aa:bb:cc:dd:ee:ff`. It goes through the same
 //! embassy-net `Driver` the network stack would use, so the interrupt and the wakers are
-//! exercised too. Then the module starts as usual.
+//! exercised too. Then the module starts as usual, and a task prints the link's changes
+//! (`eth: link down`, `eth: link up`: the PHY's interrupt; QEMU's monitor command
+//! `set_link <netdev> off|on` makes them).
 
 use crate::hw::{self, Irq};
 use crate::uart;
 use alloc::format;
 use core::future::poll_fn;
 use core::task::Poll;
-use embassy_net_driver::{Driver, RxToken as _, TxToken as _};
+use embassy_net_driver::{Driver, LinkState, RxToken as _, TxToken as _};
 use embassy_time::{Duration, Instant, with_timeout};
 use lan9118::arp;
 
@@ -38,6 +40,28 @@ pub async fn run(own_mac: [u8; 6]) {
         return;
     }
     hw::unmask(Irq::Eth);
+    arp_exchange(own_mac).await;
+}
+
+/// Prints every change of the link state the driver reports to embassy-net, from down
+/// before the controller's `init` on.
+#[embassy_executor::task]
+pub async fn watch_link() {
+    let mut dev = hw::ETH.device();
+    let mut last = false;
+    loop {
+        let up = poll_fn(|cx| {
+            let up = dev.link_state(cx) == LinkState::Up;
+            if up == last { Poll::Pending } else { Poll::Ready(up) }
+        })
+        .await;
+        say(if up { "eth: link up" } else { "eth: link down" });
+        last = up;
+    }
+}
+
+/// Asks the gateway for its address, a few times, and prints the answer.
+async fn arp_exchange(own_mac: [u8; 6]) {
     let link = if hw::ETH.link_up() { "up" } else { "down" };
     say(&format!("eth: lan9118 up, mac {}, link {link}", mac(own_mac)));
     let mut dev = hw::ETH.device();

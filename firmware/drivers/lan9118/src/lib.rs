@@ -37,8 +37,9 @@
 //! are passed up, the IP stack filters), flow control (pause frames), checksum offload (the
 //! LAN9220 has it, the LAN9118 and QEMU's model do not), the EEPROM, the general purpose
 //! timer, power management, 16-bit bus mode, frames split over several TX buffers, and the
-//! RX "fast-forward" (frames to drop are read out instead: QEMU's model of fast-forward does
-//! not keep its place in the FIFO).
+//! RX "fast-forward" (frames to drop are read out word by word instead: QEMU's model of
+//! fast-forward moves its read position but neither frees the skipped words nor ends the
+//! frame, so the next frame would be read from the wrong place).
 
 #![no_std]
 #![forbid(unsafe_code)]

@@ -38,6 +38,8 @@ pub struct Model {
     pub reset_stuck: bool,
     /// MAC CSR accesses stay busy.
     pub csr_stuck: bool,
+    /// Sent frames get a TX status with the error bit (no carrier).
+    pub tx_fail: bool,
     /// Register reads so far (to check that waits are bounded).
     pub reads: usize,
     /// Frames the controller sent (as handed over, without FCS).
@@ -90,6 +92,7 @@ impl Model {
             byte_test: crate::BYTE_TEST_VALUE,
             reset_stuck: false,
             csr_stuck: false,
+            tx_fail: false,
             reads: 0,
             sent: Vec::new(),
             tx_overruns: 0,
@@ -243,11 +246,13 @@ impl Model {
 
     fn reset(&mut self) {
         let keep = (self.byte_test, self.reset_stuck, self.csr_stuck, self.reads, self.phy_link);
+        let tx_fail = self.tx_fail;
         let sent = core::mem::take(&mut self.sent);
         let irq_cfg = self.irq_cfg & 0x11;
         *self = Self::new();
         (self.byte_test, self.reset_stuck, self.csr_stuck, self.reads, self.phy_link) = keep;
         self.sent = sent;
+        self.tx_fail = tx_fail;
         self.irq_cfg = irq_cfg;
         if self.reset_stuck {
             self.hw_cfg |= 1;
@@ -346,7 +351,8 @@ impl Model {
                     if a & (3 << 12) == 3 << 12 {
                         self.sent.push(frame);
                         if self.tx_status.len() < TX_STATUS_CAPACITY {
-                            self.tx_status.push_back(b & 0xffff_0000);
+                            let error = if self.tx_fail { (1 << 15) | (1 << 10) } else { 0 };
+                            self.tx_status.push_back((b & 0xffff_0000) | error);
                         }
                     }
                 }

@@ -45,16 +45,19 @@ impl<R: Registers> Shared<R> {
         }
     }
 
-    /// Resets and sets up the controller with address `mac` ([`Lan9118::init`]) and reads
-    /// the link. Unmask the controller's interrupt line afterwards.
+    /// Resets and sets up the controller with address `mac` ([`Lan9118::init`]), reads the
+    /// link and wakes whoever watches it. Unmask the controller's interrupt line afterwards.
     pub fn init(&self, mac: [u8; 6]) -> Result<(), InitError> {
         critical_section::with(|cs| {
             let mut dev = self.dev.borrow_ref_mut(cs);
             dev.init(mac)?;
             self.mac.borrow(cs).set(mac);
             self.link.store(dev.link_up(), Ordering::Relaxed);
-            Ok(())
-        })
+            Ok::<(), InitError>(())
+        })?;
+        // The stack may have looked at the link before: tell it to look again.
+        self.link_waker.wake();
+        Ok(())
     }
 
     /// The interrupt handler: acknowledges what fired and wakes who waits for it. Safe to
@@ -90,7 +93,9 @@ impl<R: Registers> Shared<R> {
     }
 
     /// The network device over this controller, for `embassy_net::new`. Call after
-    /// [`init`](Self::init) (it reports the address given there).
+    /// [`init`](Self::init) (it reports the address given there). The controller has one
+    /// waker per direction and one for the link: one task should receive and transmit (the
+    /// stack's runner); another may only watch the link.
     pub fn device(&self) -> Device<'_, R> {
         let mac = critical_section::with(|cs| self.mac.borrow(cs).get());
         Device { shared: self, mac, rx_buf: [0; MAX_FRAME], tx_buf: [0; MAX_FRAME] }

@@ -298,8 +298,14 @@ fn tx_status_words_decode(#[case] word: u32, #[case] tag: u16, #[case] error: bo
 fn tx_errors_are_counted_from_the_status_fifo() {
     let mut dev = ready();
     assert_eq!(dev.transmit(&[0xff; 60]), Ok(()));
+    dev.registers().tx_fail = true;
     assert_eq!(dev.transmit(&[0xff; 60]), Ok(()));
-    assert_eq!(dev.stats().tx_errors, 0, "the model's sends succeed");
+    assert_eq!(dev.transmit(&[0xff; 60]), Ok(()));
+    // Each transmit first reads the statuses of the frames before it.
+    assert_eq!(dev.stats().tx_errors, 1);
+    assert_eq!(dev.transmit(&[0xff; 60]), Ok(()));
+    assert_eq!(dev.stats().tx_errors, 2);
+    assert_eq!(dev.registers().sent.len(), 4, "failures are counted, not retried");
 }
 
 #[test]
@@ -388,6 +394,27 @@ mod adapter {
         assert!(ev.tx_space && ev.rx, "{ev:?}");
         assert!(count.0.load(Ordering::SeqCst) >= 1);
         assert!(dev.receive(&mut cx).is_some());
+    }
+
+    #[test]
+    fn init_wakes_a_stack_that_saw_the_link_down() {
+        let shared = Shared::new(Model::new());
+        let mut dev = shared.device();
+        let (count, w) = waker();
+        let mut cx = Context::from_waker(&w);
+        assert!(dev.link_state(&mut cx) == LinkState::Down);
+        assert_eq!(shared.init(MAC), Ok(()));
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(dev.link_state(&mut cx) == LinkState::Up);
+    }
+
+    #[test]
+    fn a_failed_init_leaves_the_link_down() {
+        let mut m = Model::new();
+        m.byte_test = 0;
+        let shared = Shared::new(m);
+        assert_eq!(shared.init(MAC), Err(InitError::ByteTest { found: 0 }));
+        assert!(!shared.link_up());
     }
 
     #[test]
