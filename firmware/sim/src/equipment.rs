@@ -410,14 +410,17 @@ async fn lab_to_board(relay: &Relay<'_>, board: &Path, state: &StateRef) -> ! {
             tap.read_with(|t| nix::unistd::read(t.as_fd(), &mut buf).map_err(io::Error::from));
         let Ok(n) = read.await else { continue };
         let frame = &buf[..n];
-        let mut s = state.borrow_mut();
-        if s.frame_passes(frame) {
+        let passes = {
+            let mut s = state.borrow_mut();
+            let passes = s.frame_passes(frame);
             // The lease the lab's DHCP server gives is the board's address at once: a board
             // may send nothing from it until someone talks to it.
-            if let Some(ip) = leased_ip(frame) {
+            if passes && let Some(ip) = leased_ip(frame) {
                 s.ip = Some(ip);
             }
-            drop(s);
+            passes
+        };
+        if passes {
             let _ = relay.frames.send_to(frame, board).await;
         }
     }
