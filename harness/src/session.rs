@@ -350,8 +350,7 @@ impl RadioEquipment {
             .arg(&sockets.lab)
             .arg("--exit-on-stdin-eof");
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(stderr);
-        let child =
-            crate::lab::spawn_tied(cmd).map_err(|e| fail(format!("cannot start: {e}")))?;
+        let child = crate::lab::spawn_tied(cmd).map_err(|e| fail(format!("cannot start: {e}")))?;
         let found = |line: &str| line.strip_prefix("lab socket: ").map(PathBuf::from);
         let (child, _) = await_console(child, found, None, &log, log_start).map_err(fail)?;
         Ok(Self { child, sockets })
