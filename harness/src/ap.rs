@@ -3,7 +3,8 @@
 //!
 //! [`AccessPoints`] is the driver trait; [`SimAccessPoints`] implements it over the lab
 //! control channel of a simulated module (`gecko-sim --lab-socket PATH`, line-delimited
-//! JSON; the protocol is written down in the firmware's `sim::lab` module). A real rig would
+//! JSON; the protocol is written down in the firmware's `sim::lab` module), or of a board's
+//! radio equipment (`gecko-sim radio`), which serves the same channel. A real rig would
 //! implement it over hostapd's control interface.
 
 use serde::{Deserialize, Serialize};

@@ -629,7 +629,7 @@ impl Session {
         Ok(session)
     }
 
-    /// The lab network of a sim rig that has one: to run programs and clients inside it.
+    /// The lab network of a sim or QEMU rig that has one: to run programs and clients inside it.
     pub fn lab(&self) -> Option<&crate::lab::Lab> {
         self.lab.as_ref().map(|l| &*l.lab)
     }

@@ -487,6 +487,57 @@ mod tests {
         assert_eq!(source_ip(&frame[..20]), None, "too short");
     }
 
+    /// A DHCP DISCOVER's headers (Ethernet, IPv4, UDP 68 → 67), or another UDP port's.
+    fn udp_frame(dst_port: u16) -> Vec<u8> {
+        let mut frame = std::vec![0u8; 14 + 20 + 8];
+        frame[12..14].copy_from_slice(&[0x08, 0x00]);
+        frame[14] = 0x45;
+        frame[14 + 9] = 17;
+        frame[34..36].copy_from_slice(&68u16.to_be_bytes());
+        frame[36..38].copy_from_slice(&dst_port.to_be_bytes());
+        frame
+    }
+
+    #[test]
+    fn frames_pass_only_while_associated_and_dhcp_silent_drops_dhcp() {
+        use crate::radio::{AccessPoint, FaultKind};
+        use gecko_core::net::{NetRequest, Security};
+        let mut state = State {
+            radio: Radio::new(),
+            ip: None,
+            notified: false,
+            link_waker: None,
+            started: Instant::now(),
+        };
+        let ap = AccessPoint {
+            ssid: "lab".into(),
+            bssid: [2, 0, 0, 0, 1, 1],
+            channel: 6,
+            security: Security::Open,
+            passkey: String::new(),
+            rssi: -40,
+            hidden: false,
+        };
+        let (dhcp, other) = (udp_frame(67), udp_frame(53));
+        assert!(!state.frame_passes(&other), "not associated");
+        state.radio.add_ap(ap.clone());
+        let bss = gecko_core::net::Bss {
+            ssid: ap.ssid,
+            bssid: ap.bssid,
+            channel: ap.channel,
+            rssi: ap.rssi,
+            security: ap.security,
+        };
+        state.radio.request(&NetRequest::Associate { attempt: 1, bss, passkey: Vec::new() }, 0);
+        assert!(state.frame_passes(&dhcp) && state.frame_passes(&other));
+        state.radio.inject(FaultKind::DhcpSilent { count: Some(1) }).expect("armed");
+        assert!(state.frame_passes(&other), "only DHCP is dropped");
+        assert!(!state.frame_passes(&dhcp), "dropped once");
+        assert!(state.frame_passes(&dhcp), "the fault is spent");
+        state.board_reset("test");
+        assert!(!state.frame_passes(&other), "a board reset disassociates");
+    }
+
     #[rstest]
     #[case::store(r#"{"op":"fault","fault":{"kind":"store_fail","store":"nvm"}}"#, true)]
     #[case::tls(r#"{"op":"fault","fault":{"kind":"tls_heap","bytes":1000}}"#, true)]

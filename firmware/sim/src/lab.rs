@@ -1,7 +1,10 @@
 //! The lab control channel of the simulated module: access points, faults and the radio
 //! event log, on a Unix stream socket (`gecko-sim --lab-socket PATH`). It belongs to the
 //! simulated module's platform, never to the firmware console: the module's command set
-//! knows nothing of it.
+//! knows nothing of it. A board's radio equipment (`gecko-sim radio`, [`crate::equipment`])
+//! serves the same channel ([`serve_lines`], [`apply_line`]); there the faults that act
+//! inside a module (`store_fail`, `tls_heap`) are refused, and `state`'s `ip` is the
+//! address the board's frames show.
 //!
 //! # Protocol
 //!

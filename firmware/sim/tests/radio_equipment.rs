@@ -308,3 +308,31 @@ fn frames_pass_between_the_board_and_the_lab_only_while_associated() {
     drop(lab_net);
     assert!(common::our_namespaces().is_empty(), "left behind: {:?}", common::our_namespaces());
 }
+
+#[rstest::rstest]
+#[case::sigterm(true)]
+#[case::end_of_input(false)]
+fn the_equipment_takes_its_sockets_away_when_it_stops(#[case] sigterm: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut equipment = Equipment::start(dir.path(), None);
+    let sockets = ["radio.sock", "frames.sock", "lab.sock"].map(|s| dir.path().join(s));
+    assert!(sockets.iter().all(|s| s.exists()), "{sockets:?}");
+    if sigterm {
+        let status =
+            Command::new("kill").arg("-TERM").arg(equipment.child.id().to_string()).status();
+        assert!(status.unwrap().success());
+    } else {
+        drop(equipment.child.stdin.take());
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = equipment.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "still running 5 s after being stopped");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(if sigterm { 130 } else { 0 }));
+    let left: Vec<_> = sockets.iter().filter(|s| s.exists()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
