@@ -458,6 +458,8 @@ struct Board {
     ram_budget: u64,
     /// The partition table flashed with the image (ESP-IDF CSV), relative to the workspace.
     partitions: Option<&'static str>,
+    /// The probe-rs chip of a board `cargo xtask flash` writes (a rig's `[probe] chip`).
+    chip: Option<&'static str>,
 }
 
 const KIB: u64 = 1024;
@@ -473,6 +475,7 @@ const BOARDS: [Board; 2] = [
         flash_budget: 512 * KIB,
         ram_budget: 1280 * KIB,
         partitions: None,
+        chip: None,
     },
     Board {
         name: "esp32c6",
@@ -486,6 +489,7 @@ const BOARDS: [Board; 2] = [
         // At least 64 KiB of the 512 KiB stay for the main stack.
         ram_budget: 448 * KIB,
         partitions: Some("firmware/boards/esp32c6/partitions.csv"),
+        chip: Some("esp32c6"),
     },
 ];
 
@@ -539,11 +543,6 @@ fn check_budget(board: &Board, size: &ImageSize) -> Result<()> {
     Ok(())
 }
 
-/// Where the flash-capable xtask is built: a target folder of its own, so its features
-/// (probe-rs's defaults, which `probe-rs-espressif` turns on) never rebuild the harness in
-/// `target/`.
-const FLASH_TARGET_DIR: &str = "target/xtask-flash";
-
 /// The console of a hardware rig as a local device path, checked to exist: a rig naming a
 /// port that is not there fails here, before anything is built or flashed.
 fn rig_console(rig: &gecko_hil::rig::Rig) -> Result<PathBuf> {
@@ -579,13 +578,18 @@ fn flash_task(rig_path: &Path, image: Option<&Path>, wait_s: Option<u64>) -> Res
         bail!("rig {} has no [probe] section to flash through", rig_path.display());
     }
     let port = rig_console(&rig)?;
-    let board =
-        BOARDS.iter().find(|b| rig_path.file_stem().and_then(|s| s.to_str()) == Some(b.name));
+    // The rig's board: by the rig's file name, else by its probe's chip.
+    let stem = rig_path.file_stem().and_then(|s| s.to_str());
+    let chip = rig.probe.as_ref().map(|p| p.chip.to_ascii_lowercase());
+    let board = BOARDS
+        .iter()
+        .find(|b| stem == Some(b.name))
+        .or_else(|| BOARDS.iter().find(|b| b.chip.is_some() && b.chip == chip.as_deref()));
     let image = match (image, board) {
         (Some(image), _) => image.to_path_buf(),
         (None, Some(board)) => build_board(board.name)?,
         (None, None) => bail!(
-            "rig {} names no board (its file name is not one of {}): give --image",
+            "rig {} names no board (neither its file name nor its chip is one of {}): give --image",
             rig_path.display(),
             BOARDS.iter().map(|b| b.name).collect::<Vec<_>>().join(", ")
         ),
@@ -616,6 +620,9 @@ fn flash_image(
     _partitions: Option<&Path>,
     wait: Duration,
 ) -> Result<ExitCode> {
+    // A target folder of its own: the `flash` feature changes probe-rs's features (the
+    // plugin turns its defaults on), which would otherwise rebuild the harness in `target/`.
+    const FLASH_TARGET_DIR: &str = "target/xtask-flash";
     let mut cmd = cargo();
     cmd.env("CARGO_TARGET_DIR", root().join(FLASH_TARGET_DIR)).args([
         "run",
@@ -1075,6 +1082,30 @@ fn ci() -> Result<ExitCode> {
         build_board(board.name)?;
     }
     run("tests", cargo().args(["test", "--workspace"]))?;
+    // `cargo xtask flash`'s probe-rs path (the `flash` feature, in the target folder that
+    // command uses): clippy, and its test without a probe attached.
+    for (what, args) in [
+        (
+            "clippy xtask --features flash",
+            &[
+                "clippy",
+                "-p",
+                "xtask",
+                "--features",
+                "flash",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ][..],
+        ),
+        (
+            "xtask flash without a probe",
+            &["test", "-p", "xtask", "--features", "flash", "--bin", "xtask", "flash"][..],
+        ),
+    ] {
+        run(what, cargo().env("CARGO_TARGET_DIR", root().join("target/xtask-flash")).args(args))?;
+    }
     // The fuzz targets are outside the workspace (they need nightly to run); make sure they
     // still build against today's APIs.
     run(
