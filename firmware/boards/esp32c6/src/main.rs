@@ -2,7 +2,8 @@
 //! same core and runner as the simulated module, on a chip with a Wi-Fi radio.
 //!
 //! - Console: UART0 at 115200 8N1 (TX GPIO16, RX GPIO17), interrupt driven (esp-hal's async
-//!   UART). On most boards it is also the USB-UART bridge's port.
+//!   UART, [`console`]: line faults drop bytes, never end the console). On the DevKitC-1 it
+//!   is the USB-UART bridge's port.
 //! - Clock and executor: esp-rtos (a TIMG0 timer; embassy's executor on its main thread).
 //! - Settings and files: [`SlotNvm`]s on the flash partitions `gecko_set` and `gecko_fs`
 //!   ([`flash`], `partitions.csv`), found by label in the partition table at boot.
@@ -22,6 +23,8 @@
 extern crate alloc;
 
 #[cfg(target_os = "none")]
+mod console;
+#[cfg(target_os = "none")]
 mod flash;
 #[cfg(target_os = "none")]
 mod hw;
@@ -32,7 +35,7 @@ mod radio;
 
 #[cfg(target_os = "none")]
 mod board {
-    use crate::{flash, hw, net, radio};
+    use crate::{console, flash, hw, net, radio};
     use alloc::boxed::Box;
     use alloc::format;
     use alloc::rc::Rc;
@@ -80,7 +83,9 @@ mod board {
 
         let config = UartConfig::default().with_baudrate(BAUD);
         let mut console = match Uart::new(p.UART0, config) {
-            Ok(uart) => uart.with_tx(p.GPIO16).with_rx(p.GPIO17).into_async(),
+            Ok(uart) => {
+                console::Console::new(uart.with_tx(p.GPIO16).with_rx(p.GPIO17).into_async())
+            }
             Err(e) => fatal("UART0", format!("{e:?}")),
         };
 
@@ -122,7 +127,7 @@ mod board {
         match stop {
             // A reboot resets the chip; what the module keeps is in flash.
             gecko_runner::Stop::Reboot => {
-                let _ = console.flush_async().await;
+                console.flush().await;
                 esp_hal::system::software_reset()
             }
             other => fatal("the runner stopped", format!("{other:?}")),
