@@ -145,10 +145,15 @@ impl Radio for EspRadio {
 
 /// Runs the Wi-Fi controller: one command at a time, and while associated it watches for
 /// the link going down (the AP dropped the module or went away: [`NetEvent::LinkLost`]).
+/// A command that comes during a join ends the join (the core only sends one once it has
+/// given up on the join, or to leave): the join is left unanswered, then the command runs.
 #[embassy_executor::task]
 pub async fn controller(mut wifi: WifiController<'static>, shared: &'static Shared) {
+    let mut next: Option<(u32, Command)> = None;
     loop {
-        let (generation, command) = if shared.link.load(Ordering::Acquire) {
+        let (generation, command) = if let Some(waiting) = next.take() {
+            waiting
+        } else if shared.link.load(Ordering::Acquire) {
             match select(shared.commands.receive(), wifi.wait_for_disconnect_async()).await {
                 Either::First(next) => next,
                 Either::Second(_) => {
@@ -168,9 +173,24 @@ pub async fn controller(mut wifi: WifiController<'static>, shared: &'static Shar
                 if shared.link.swap(false, Ordering::AcqRel) {
                     let _ = wifi.disconnect_async().await;
                 }
-                let event = associate(&mut wifi, attempt, &bss, &passkey).await;
-                shared.link.store(matches!(event, NetEvent::Associated { .. }), Ordering::Release);
-                Some(event)
+                match select(
+                    associate(&mut wifi, attempt, &bss, &passkey),
+                    shared.commands.receive(),
+                )
+                .await
+                {
+                    Either::First(event) => {
+                        let up = matches!(event, NetEvent::Associated { .. });
+                        shared.link.store(up, Ordering::Release);
+                        Some(event)
+                    }
+                    Either::Second(interrupting) => {
+                        // Stop the join the driver is still making.
+                        let _ = wifi.disconnect_async().await;
+                        next = Some(interrupting);
+                        None
+                    }
+                }
             }
             Command::Disassociate => {
                 shared.link.store(false, Ordering::Release);
