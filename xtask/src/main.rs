@@ -16,8 +16,9 @@
 //!   (probe-rs; xtask is built again with its `flash` feature, in `target/xtask-flash`),
 //!   and wait for the module's `[Ready]` on the rig's console.
 //! * `ci`: what CI runs: fmt, clippy, the core's bare-metal builds (Cortex-M4F and RISC-V,
-//!   the boards' targets), the board images (clippy and build), tests, a type check of the
-//!   fuzz targets, spec validation, conformance against the simulated module, then the
+//!   the boards' targets), the board images (clippy, build, size budgets), tests, the
+//!   `flash` feature's clippy and its no-probe test (in `target/xtask-flash`), a type check
+//!   of the fuzz targets, spec validation, conformance against the simulated module, then the
 //!   serial, variables and passkeys sections on the emulated board (QEMU; skipped loudly
 //!   when `qemu-system-arm` is missing), and `diff-vs-sim.md` in the board run's folder: the
 //!   results both runs have whose verdict differs, with both transcripts (not a failure).
