@@ -22,6 +22,46 @@ use std::time::Duration;
 /// What the module prints once it has booted.
 pub const READY: &str = "[Ready]";
 
+/// The data partitions the ESP32-C6 board keeps its settings and files in (the labels
+/// `firmware/boards/esp32c6/src/flash.rs` looks for at boot).
+const BOARD_PARTITIONS: [&str; 2] = ["gecko_set", "gecko_fs"];
+/// A flash sector: each partition holds two slots that start on one.
+const SECTOR: u32 = 4096;
+
+/// Checks a partition table (ESP-IDF CSV) before it is flashed: it parses, its partitions
+/// do not overlap, and the board's data partitions are there, each splitting into two
+/// sector-aligned slots (the board refuses to start otherwise).
+pub fn check_partitions(path: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the partition table {}", path.display()))?;
+    // The parser panics on a data subtype it has no name for (0x40): an error here instead.
+    let parsed = std::panic::catch_unwind(|| esp_idf_part::PartitionTable::try_from_str(text));
+    let Ok(parsed) = parsed else {
+        bail!(
+            "partition table {}: a subtype the flashing tools cannot read (use a named one, \
+             e.g. `undefined` for application data)",
+            path.display()
+        );
+    };
+    let table = parsed.with_context(|| format!("partition table {}", path.display()))?;
+    table.validate().with_context(|| format!("partition table {}", path.display()))?;
+    for label in BOARD_PARTITIONS {
+        let Some(p) = table.find(label) else {
+            bail!("partition table {} has no `{label}` partition", path.display());
+        };
+        if p.offset() % SECTOR != 0 || p.size() % (2 * SECTOR) != 0 || p.size() == 0 {
+            bail!(
+                "partition `{label}` of {} ({:#x}, {:#x} bytes) does not split into two slots \
+                 on 4 KiB sectors",
+                path.display(),
+                p.offset(),
+                p.size()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The rig's probe: one attached probe matching the selector, or an error that says what was
 /// looked for and what is attached.
 fn find_probe(spec: &ProbeSpec) -> Result<probe_rs::probe::DebugProbeInfo> {
@@ -112,6 +152,9 @@ pub fn flash_and_wait(
     if !image.exists() {
         bail!("firmware image {} does not exist", image.display());
     }
+    if let Some(table) = partitions {
+        check_partitions(table)?;
+    }
     let mut console = SerialChannel::open(&SerialSettings {
         path: port.to_path_buf(),
         baud: rig.baud,
@@ -156,6 +199,39 @@ pub fn flash_and_wait(
 mod tests {
     use super::*;
     use std::os::fd::AsFd;
+
+    #[test]
+    fn the_boards_partition_table_holds_its_settings_and_files() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        check_partitions(&root.join("firmware/boards/esp32c6/partitions.csv")).expect("valid");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let table = dir.path().join("partitions.csv");
+        let head = "nvs, data, nvs, 0x9000, 0x6000\nfactory, app, factory, 0x10000, 0x1f0000\n";
+        let cases = [
+            ("gecko_set, data, undefined, 0x200000, 0x10000\n", "has no `gecko_fs` partition"),
+            (
+                "gecko_set, data, undefined, 0x200000, 0x10000\n\
+                 gecko_fs, data, undefined, 0x210000, 0x3000\n",
+                "does not split into two slots",
+            ),
+            // Overlaps the app partition.
+            (
+                "gecko_set, data, undefined, 0x100000, 0x10000\n\
+                 gecko_fs, data, undefined, 0x210000, 0x2000\n",
+                "overlapping each other: 'factory' and 'gecko_set'",
+            ),
+            (
+                "gecko_set, data, 0x40, 0x200000, 0x10000\n\
+                 gecko_fs, data, undefined, 0x210000, 0x2000\n",
+                "a subtype the flashing tools cannot read",
+            ),
+        ];
+        for (tail, want) in cases {
+            std::fs::write(&table, format!("{head}{tail}")).expect("table");
+            let e = format!("{:#}", check_partitions(&table).expect_err(want));
+            assert!(e.contains(want), "{tail}: {e}");
+        }
+    }
 
     /// The flash path on a machine without a debug probe: the console (a pty) opens, then
     /// the probe lookup fails with what it looked for and what is attached.
