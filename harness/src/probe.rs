@@ -31,6 +31,11 @@ pub enum ProbeError {
     Reset { chip: String, message: String },
     #[error("firmware image {0} does not exist")]
     NoFirmware(String),
+    #[error(
+        "`{chip}` is flashed with `cargo xtask flash --rig <rig>` (this build of hil leaves out \
+         probe-rs's support for it)"
+    )]
+    ElsewhereOnly { chip: String },
 }
 
 /// The `[probe]` section of a rig, validated.
@@ -62,8 +67,22 @@ fn close_names(close: &[String]) -> String {
     if close.is_empty() { String::new() } else { format!(" (close: {})", close.join(", ")) }
 }
 
-/// Checks a chip name against probe-rs's built-in targets; the error suggests close names.
+/// Chips whose probe-rs support is a plugin this build leaves out: the ESP32 family lives in
+/// `probe-rs-espressif`, which needs probe-rs's default features (a system HID library).
+/// Rigs may name them; `cargo xtask flash` flashes them.
+pub const PLUGIN_CHIPS: [&str; 1] = ["esp32c6"];
+
+/// Whether `chip` is one of [`PLUGIN_CHIPS`] (names compared ignoring case).
+pub fn is_plugin_chip(chip: &str) -> bool {
+    PLUGIN_CHIPS.iter().any(|c| c.eq_ignore_ascii_case(chip))
+}
+
+/// Checks a chip name against probe-rs's built-in targets (and [`PLUGIN_CHIPS`]); the error
+/// suggests close names.
 pub fn check_chip(chip: &str) -> Result<(), ProbeSpecError> {
+    if is_plugin_chip(chip) {
+        return Ok(());
+    }
     let registry = probe_rs::config::Registry::from_builtin_families();
     if registry.get_target_by_name(chip).is_ok() {
         return Ok(());
@@ -93,6 +112,9 @@ fn found(probes: &[String]) -> String {
 /// Flashes `firmware` onto the rig's module through its probe and resets the core, so the
 /// module boots the new image. Returns the probe used.
 pub fn flash(spec: &ProbeSpec, firmware: &Path) -> Result<String, ProbeError> {
+    if is_plugin_chip(&spec.chip) {
+        return Err(ProbeError::ElsewhereOnly { chip: spec.chip.clone() });
+    }
     if !firmware.exists() {
         return Err(ProbeError::NoFirmware(firmware.display().to_string()));
     }
@@ -152,6 +174,15 @@ mod tests {
         assert!(e.contains("not a chip probe-rs knows") && e.contains("nRF52840"), "{e}");
         let e = check_chip("zz-no-such").expect_err("unknown");
         assert_eq!(e.to_string(), "`zz-no-such` is not a chip probe-rs knows");
+    }
+
+    #[test]
+    fn plugin_chips_are_accepted_but_flashed_elsewhere() {
+        assert_eq!(check_chip("esp32c6"), Ok(()));
+        assert_eq!(check_chip("ESP32C6"), Ok(()));
+        let spec = ProbeSpec { chip: "esp32c6".into(), selector: None, firmware: None };
+        let e = flash(&spec, Path::new("/no/such/image")).expect_err("not here").to_string();
+        assert!(e.contains("cargo xtask flash --rig"), "{e}");
     }
 
     #[test]

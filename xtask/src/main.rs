@@ -9,14 +9,19 @@
 //! * `lab forward [HOST:]PORT:MODULE_PORT…`: forward loopback ports of this host to the
 //!   module in the lab of the running `sim --lab`, until that lab ends.
 //! * `build`: build the simulated module and the harness (what `conformance` and `sim` run).
-//! * `build-board BOARD`: build a board's firmware image (release, the board's target) and
-//!   print its size (text, data, bss) and static RAM use. Boards: `qemu-an386`.
+//! * `build-board BOARD`: build a board's firmware image (release, the board's target),
+//!   print its size (text, data, bss, flash, static RAM) and fail if it is over the board's
+//!   budget. Boards: `qemu-an386`, `esp32c6`.
+//! * `flash --rig RIG`: build the rig's board image, flash it through the rig's debug probe
+//!   (probe-rs; xtask is built again with its `flash` feature, in `target/xtask-flash`),
+//!   and wait for the module's `[Ready]` on the rig's console.
 //! * `eth-selftest`: the emulated board's Ethernet end to end: its `eth-selftest` image in
 //!   QEMU, the NIC on a unix datagram socket, a peer answering the board's ARP request
 //!   ([`eth_selftest`]).
 //! * `ci`: what CI runs: fmt, clippy, the core's bare-metal builds (Cortex-M4F and RISC-V,
-//!   the boards' targets), the board images (clippy and build), tests, a type check of the
-//!   fuzz targets, spec validation, conformance against the simulated module, then the
+//!   the boards' targets), the board images (clippy, build, size budgets), tests, the
+//!   `flash` feature's clippy and its no-probe test (in `target/xtask-flash`), a type check
+//!   of the fuzz targets, spec validation, conformance against the simulated module, then the
 //!   serial, variables, passkeys, join, DHCP, DNS and stream sections on the emulated board
 //!   in its lab (QEMU; skipped loudly when `qemu-system-arm` is missing), and
 //!   `diff-vs-sim.md` in the board run's folder: the
@@ -42,6 +47,9 @@
 //! modules are removed, and xtask exits with 128 + the signal's number
 //! (`gecko_hil::interrupt`). `cargo xtask` is this process: cargo replaces itself with it
 //! once xtask is built.
+
+#[cfg(feature = "flash")]
+mod flash;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -94,14 +102,30 @@ enum Task {
     },
     /// Build the simulated module and the harness, as `conformance` and `sim` do.
     Build,
-    /// Build a board's firmware image (release) and print its size and static RAM use.
+    /// Build a board's firmware image (release), print its size and static RAM use, and
+    /// fail if either is over the board's budget.
     BuildBoard {
-        /// The board (`firmware/boards/<board>`): qemu-an386.
+        /// The board (`firmware/boards/<board>`): qemu-an386, esp32c6.
         board: String,
     },
     /// The emulated board's Ethernet: boot its eth-selftest image in QEMU with the NIC on a
     /// unix datagram socket and answer its ARP request from a peer on the other end.
     EthSelftest,
+    /// Build a hardware rig's board image, flash it through the rig's debug probe and wait
+    /// for the module's `[Ready]` on the rig's console.
+    Flash {
+        /// The rig (`rigs/esp32c6.toml`): its [probe], its console; its file name names the
+        /// board (`firmware/boards/<name>`).
+        #[arg(long)]
+        rig: PathBuf,
+        /// Flash this image instead of building the rig's board.
+        #[arg(long)]
+        image: Option<PathBuf>,
+        /// How long to wait for `[Ready]` after the reset, in seconds (default: the rig's
+        /// `reboot_ms`).
+        #[arg(long)]
+        wait_s: Option<u64>,
+    },
     /// Everything CI checks.
     Ci,
     /// The suite on each rig into reports/nightly/<stamp>/, each run compared with the rig's
@@ -434,13 +458,51 @@ struct Board {
     name: &'static str,
     package: &'static str,
     target: &'static str,
+    /// The board's RAM: start address and size (what counts as static RAM).
+    ram: (u64, u64),
+    /// The most flash the image may take (bytes the image carries: code, read-only and
+    /// initialised data).
+    flash_budget: u64,
+    /// The most RAM the image's sections may take (data, bss, heap, code run from RAM; not
+    /// a `.stack` section, which gets the rest).
+    ram_budget: u64,
+    /// The partition table flashed with the image (ESP-IDF CSV), relative to the workspace.
+    partitions: Option<&'static str>,
+    /// The probe-rs chip of a board `cargo xtask flash` writes (a rig's `[probe] chip`).
+    chip: Option<&'static str>,
 }
 
-const BOARDS: [Board; 1] = [Board {
-    name: "qemu-an386",
-    package: "gecko-board-qemu-an386",
-    target: "thumbv7em-none-eabihf",
-}];
+const KIB: u64 = 1024;
+
+const BOARDS: [Board; 2] = [
+    Board {
+        name: "qemu-an386",
+        package: "gecko-board-qemu-an386",
+        target: "thumbv7em-none-eabihf",
+        ram: (0x2000_0000, 4096 * KIB),
+        // 4 MiB of each on the machine; the budgets keep the image near what it is (645 KB
+        // of flash, 136 KB of it mbedTLS; 2.75 MB of RAM: the 2 MiB heap, which the socket
+        // pool and TLS sessions use, and 608 KiB of retained settings and files).
+        flash_budget: 768 * KIB,
+        ram_budget: 2944 * KIB,
+        partitions: None,
+        chip: None,
+    },
+    Board {
+        name: "esp32c6",
+        package: "gecko-board-esp32c6",
+        target: "riscv32imac-unknown-none-elf",
+        // HP SRAM: 512 KiB.
+        ram: (0x4080_0000, 512 * KIB),
+        // The app partition is 1984 KiB (`partitions.csv`); the image is about 1 MB (the
+        // Wi-Fi driver's libraries are half of it).
+        flash_budget: 1536 * KIB,
+        // At least 64 KiB of the 512 KiB stay for the main stack.
+        ram_budget: 448 * KIB,
+        partitions: Some("firmware/boards/esp32c6/partitions.csv"),
+        chip: Some("esp32c6"),
+    },
+];
 
 /// Builds a board's image (release) and prints its size; returns the image's path.
 fn build_board(name: &str) -> Result<PathBuf> {
@@ -453,17 +515,140 @@ fn build_board(name: &str) -> Result<PathBuf> {
         cargo().args(["build", "--release", "-p", board.package, "--target", board.target]),
     )?;
     let image = root().join("target").join(board.target).join("release").join(board.package);
-    let size = image_size(&image)?;
+    let size = image_size(&image, board.ram)?;
     println!("{}: {}", board.name, image.display());
     println!(
-        "  text {} B, data {} B, bss {} B; flash {} B (text + data), static RAM {} B (data + bss)",
+        "  text {} B, data {} B, bss {} B; flash {} B of {} B budget; static RAM {} B of {} B \
+         budget{}",
         size.text,
         size.data,
         size.bss,
-        size.text + size.data,
-        size.data + size.bss
+        size.flash,
+        board.flash_budget,
+        size.ram,
+        board.ram_budget,
+        if size.stack > 0 { format!(" (stack {} B)", size.stack) } else { String::new() }
     );
+    check_budget(board, &size)?;
     Ok(image)
+}
+
+/// Fails when an image is over its board's budget.
+fn check_budget(board: &Board, size: &ImageSize) -> Result<()> {
+    if size.flash > board.flash_budget {
+        bail!(
+            "{}: the image takes {} B of flash, over the budget of {} B",
+            board.name,
+            size.flash,
+            board.flash_budget
+        );
+    }
+    if size.ram > board.ram_budget {
+        bail!(
+            "{}: the image takes {} B of static RAM, over the budget of {} B",
+            board.name,
+            size.ram,
+            board.ram_budget
+        );
+    }
+    Ok(())
+}
+
+/// The console of a hardware rig as a local device path, checked to exist: a rig naming a
+/// port that is not there fails here, before anything is built or flashed.
+fn rig_console(rig: &gecko_hil::rig::Rig) -> Result<PathBuf> {
+    use gecko_hil::rig::{Dut, PortSpec};
+    let shown = rig.path.display();
+    match &rig.dut {
+        Dut::Hardware { port: PortSpec::Path(path) } => {
+            if !path.exists() {
+                bail!(
+                    "the console of rig {shown}, {}, does not exist. Is the board plugged in? \
+                     (ls /dev/serial/by-id/ lists the serial ports attached)",
+                    path.display()
+                );
+            }
+            Ok(path.clone())
+        }
+        Dut::Hardware { port: PortSpec::UsbSerial(serial) } => {
+            gecko_hil::rig::find_usb_serial(serial)
+                .with_context(|| format!("the console of rig {shown}"))
+        }
+        Dut::Hardware { .. } => {
+            bail!("rig {shown}: `cargo xtask flash` needs the console on a local serial port")
+        }
+        _ => bail!("rig {shown} is not a hardware rig (`kind = \"hardware\"`): nothing to flash"),
+    }
+}
+
+/// `cargo xtask flash`: checks the rig, builds its board's image (unless one is given),
+/// then flashes it through xtask built with the `flash` feature.
+fn flash_task(rig_path: &Path, image: Option<&Path>, wait_s: Option<u64>) -> Result<ExitCode> {
+    let rig = gecko_hil::rig::load(rig_path)?;
+    if rig.probe.is_none() {
+        bail!("rig {} has no [probe] section to flash through", rig_path.display());
+    }
+    let port = rig_console(&rig)?;
+    // The rig's board: by the rig's file name, else by its probe's chip.
+    let stem = rig_path.file_stem().and_then(|s| s.to_str());
+    let chip = rig.probe.as_ref().map(|p| p.chip.to_ascii_lowercase());
+    let board = BOARDS
+        .iter()
+        .find(|b| stem == Some(b.name))
+        .or_else(|| BOARDS.iter().find(|b| b.chip.is_some() && b.chip == chip.as_deref()));
+    let image = match (image, board) {
+        (Some(image), _) => image.to_path_buf(),
+        (None, Some(board)) => build_board(board.name)?,
+        (None, None) => bail!(
+            "rig {} names no board (neither its file name nor its chip is one of {}): give --image",
+            rig_path.display(),
+            BOARDS.iter().map(|b| b.name).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    let partitions = board.and_then(|b| b.partitions).map(|p| root().join(p));
+    let wait = Duration::from_secs(wait_s.unwrap_or(rig.reboot_timeout.as_secs().max(1)));
+    flash_image(&rig, &port, &image, partitions.as_deref(), wait)
+}
+
+#[cfg(feature = "flash")]
+fn flash_image(
+    rig: &gecko_hil::rig::Rig,
+    port: &Path,
+    image: &Path,
+    partitions: Option<&Path>,
+    wait: Duration,
+) -> Result<ExitCode> {
+    flash::flash_and_wait(rig, port, image, partitions, wait)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs xtask again with the `flash` feature (its own target folder) on the built image.
+#[cfg(not(feature = "flash"))]
+fn flash_image(
+    rig: &gecko_hil::rig::Rig,
+    _port: &Path,
+    image: &Path,
+    _partitions: Option<&Path>,
+    wait: Duration,
+) -> Result<ExitCode> {
+    // A target folder of its own: the `flash` feature changes probe-rs's features (the
+    // plugin turns its defaults on), which would otherwise rebuild the harness in `target/`.
+    const FLASH_TARGET_DIR: &str = "target/xtask-flash";
+    let mut cmd = cargo();
+    cmd.env("CARGO_TARGET_DIR", root().join(FLASH_TARGET_DIR)).args([
+        "run",
+        "--quiet",
+        "-p",
+        "xtask",
+        "--features",
+        "flash",
+        "--",
+        "flash",
+        "--rig",
+    ]);
+    cmd.arg(&rig.path).arg("--image").arg(image).arg("--wait-s").arg(wait.as_secs().to_string());
+    eprintln!("==> building xtask with probe-rs (first time: a few minutes) and flashing");
+    pass_through(&mut cmd, "xtask flash")
 }
 
 /// An image's loaded sections by kind, as `size` (Berkeley format) counts them.
@@ -475,9 +660,16 @@ struct ImageSize {
     data: u64,
     /// Zeroed data (RAM only; includes the heap and the stack when they are statics).
     bss: u64,
+    /// What the image carries: every loaded section with contents (text + data).
+    flash: u64,
+    /// The board's RAM the sections take, but a `.stack` section.
+    ram: u64,
+    /// A `.stack` section in RAM (the ESP32-C6's runtime gives it what is left).
+    stack: u64,
 }
 
-fn image_size(path: &Path) -> Result<ImageSize> {
+/// Counts an image's sections; `ram` is the board's RAM (start, size).
+fn image_size(path: &Path, ram: (u64, u64)) -> Result<ImageSize> {
     use object::elf;
     use object::read::elf::{ElfFile32, FileHeader, SectionHeader};
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -495,8 +687,23 @@ fn image_size(path: &Path) -> Result<ImageSize> {
             continue;
         }
         let len = u64::from(section.sh_size(endian));
-        if section.sh_type(endian) == elf::SHT_NOBITS {
-            size.bss += len;
+        let nobits = section.sh_type(endian) == elf::SHT_NOBITS;
+        let addr = u64::from(section.sh_addr(endian));
+        let in_ram = len > 0 && addr >= ram.0 && addr + len <= ram.0 + ram.1;
+        let name = sections.section_name(endian, section).unwrap_or_default();
+        if in_ram && name == b".stack" {
+            size.stack += len;
+        } else if in_ram {
+            size.ram += len;
+        }
+        if !nobits {
+            size.flash += len;
+        }
+        if nobits {
+            // Zeroed RAM; a gap in a flash mapping is not RAM at all.
+            if in_ram {
+                size.bss += len;
+            }
         } else if flags & elf::SHF_WRITE != 0 {
             size.data += len;
         } else {
@@ -907,6 +1114,30 @@ fn ci() -> Result<ExitCode> {
         build_board(board.name)?;
     }
     run("tests", cargo().args(["test", "--workspace"]))?;
+    // `cargo xtask flash`'s probe-rs path (the `flash` feature, in the target folder that
+    // command uses): clippy, and its test without a probe attached.
+    for (what, args) in [
+        (
+            "clippy xtask --features flash",
+            &[
+                "clippy",
+                "-p",
+                "xtask",
+                "--features",
+                "flash",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ][..],
+        ),
+        (
+            "xtask flash without a probe",
+            &["test", "-p", "xtask", "--features", "flash", "--bin", "xtask", "flash"][..],
+        ),
+    ] {
+        run(what, cargo().env("CARGO_TARGET_DIR", root().join("target/xtask-flash")).args(args))?;
+    }
     // The fuzz targets are outside the workspace (they need nightly to run); make sure they
     // still build against today's APIs.
     run(
@@ -1145,6 +1376,7 @@ fn main() -> ExitCode {
         Task::Build => build_tools(false).map(|_| ExitCode::SUCCESS),
         Task::BuildBoard { board } => build_board(&board).map(|_| ExitCode::SUCCESS),
         Task::EthSelftest => eth_selftest::run(),
+        Task::Flash { rig, image, wait_s } => flash_task(&rig, image.as_deref(), wait_s),
         Task::Ci => ci(),
         Task::LabgridLab { places, args } => labgrid_lab(places, &args).map(|(code, _)| code),
         Task::Nightly { args } => campaign("nightly", &args),
@@ -1200,16 +1432,82 @@ mod tests {
     fn image_size_counts_sections_like_size() {
         // The running test binary is an ELF too, but 64-bit: the board images are 32-bit.
         let exe = std::env::current_exe().expect("test binary");
-        let err = image_size(&exe).expect_err("not a 32-bit image");
+        let err = image_size(&exe, (0, 1)).expect_err("not a 32-bit image");
         assert!(format!("{err:#}").contains("not a 32-bit ELF image"), "{err:#}");
-        let image = root().join("target/thumbv7em-none-eabihf/release/gecko-board-qemu-an386");
-        if !image.exists() {
-            eprintln!("SKIPPED the board image part: no image at {}", image.display());
-            return;
+        let mut checked = 0;
+        for board in &BOARDS {
+            let image =
+                root().join("target").join(board.target).join("release").join(board.package);
+            if !image.exists() {
+                eprintln!("SKIPPED {}: no image at {}", board.name, image.display());
+                continue;
+            }
+            let size = image_size(&image, board.ram).expect("a board image");
+            assert!(size.text > 10_000, "{size:?}");
+            assert_eq!(size.flash, size.text + size.data, "{size:?}");
+            // The heap is a zeroed static in RAM.
+            assert!(size.ram >= size.data + 256 * 1024, "{size:?}");
+            assert!(size.ram + size.stack <= board.ram.1, "{size:?}");
+            checked += 1;
         }
-        let size = image_size(&image).expect("a board image");
-        assert!(size.text > 10_000, "{size:?}");
-        // The heap is a zeroed static.
-        assert!(size.bss >= 512 * 1024, "{size:?}");
+        eprintln!("checked {checked} board images");
+    }
+
+    #[test]
+    fn an_image_over_its_budget_fails_the_build() {
+        let board = &BOARDS[1];
+        let size = |flash, ram| ImageSize { flash, ram, ..ImageSize::default() };
+        assert!(check_budget(board, &size(board.flash_budget, board.ram_budget)).is_ok());
+        let e = check_budget(board, &size(board.flash_budget + 1, 0)).expect_err("over");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "esp32c6: the image takes {} B of flash, over the budget of {} B",
+                board.flash_budget + 1,
+                board.flash_budget
+            )
+        );
+        let e = check_budget(board, &size(0, board.ram_budget + 1)).expect_err("over");
+        assert!(e.to_string().contains("of static RAM, over the budget"), "{e}");
+    }
+
+    /// A rig whose console is not there fails before anything is built or flashed.
+    #[test]
+    fn flashing_a_rig_whose_port_is_missing_says_so() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let rig = dir.path().join("esp32c6.toml");
+        let port =
+            "/dev/serial/by-id/usb-Espressif_USB_JTAG_serial_debug_unit_F0:F5:BD:00:00:01-if00";
+        std::fs::write(
+            &rig,
+            format!(
+                "name = \"esp32c6\"\n[dut]\nkind = \"hardware\"\n[serial]\nport = \"{port}\"\n\
+                 [probe]\nchip = \"esp32c6\"\nselector = \"303a:1001:F0:F5:BD:00:00:01\"\n"
+            ),
+        )
+        .expect("rig file");
+        let e = flash_task(&rig, None, None).expect_err("no such port");
+        let text = format!("{e:#}");
+        assert!(
+            text.contains(&format!("{port}, does not exist. Is the board plugged in?")),
+            "{text}"
+        );
+        // No [probe]: said before the port is looked at.
+        std::fs::write(
+            &rig,
+            format!("name = \"x\"\n[dut]\nkind = \"hardware\"\n[serial]\nport = \"{port}\"\n"),
+        )
+        .expect("rig file");
+        let e = flash_task(&rig, None, None).expect_err("no probe section");
+        assert!(e.to_string().contains("has no [probe] section"), "{e}");
+    }
+
+    #[test]
+    fn the_example_rig_is_an_esp32c6_hardware_rig_with_a_probe() {
+        let rig = gecko_hil::rig::load(&root().join("rigs/esp32c6.toml")).expect("valid rig");
+        let probe = rig.probe.expect("a [probe]");
+        assert_eq!(probe.chip, "esp32c6");
+        assert!(probe.selector.is_some_and(|s| s.starts_with("303a:1001:")));
+        assert_eq!(board_of_rig("rigs/esp32c6.toml"), Some("esp32c6"));
     }
 }

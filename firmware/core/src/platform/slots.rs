@@ -1,7 +1,8 @@
-//! An [`Nvm`] on a plain memory region that keeps its contents across a reset (retained RAM,
-//! or flash that can be rewritten in place): two slots, each a header and an image. `store`
-//! writes the slot that does not hold the newest image, its header last, so a reset in the
-//! middle of a store leaves the previous image readable.
+//! An [`Nvm`] on a memory region that keeps its contents across a reset (retained RAM, or
+//! NOR flash): two slots, each a header and an image. `store` writes the slot that does not
+//! hold the newest image, its header last, so a reset in the middle of a store leaves the
+//! previous image readable. On flash the slot's bytes are erased ([`Memory::erase`]) before
+//! they are written, after its old magic is cleared (clearing bits needs no erase).
 //!
 //! Slot layout (little endian): magic `GNVM`, sequence number, image length, CRC-32 of the
 //! image, then the image. A slot is valid when its magic, length and CRC check; `load` takes
@@ -19,8 +20,14 @@ pub trait Memory {
     fn size(&self) -> usize;
     /// Fills `buf` from `offset` (within the region).
     fn read(&self, offset: usize, buf: &mut [u8]);
-    /// Writes `data` at `offset` (within the region).
+    /// Writes `data` at `offset` (within the region). On flash the bytes must have been
+    /// erased since they were last written, except when `data` only clears bits (all zeros).
     fn write(&mut self, offset: usize, data: &[u8]);
+    /// Makes `len` bytes from `offset` writable: flash erases the sectors they lie in (they
+    /// then read as `0xff`); RAM needs nothing (the default). [`SlotNvm`] erases only inside
+    /// the slot it is about to write, from the slot's start, so a flash region whose slots
+    /// (halves) start on a sector boundary never erases the other slot.
+    fn erase(&mut self, _offset: usize, _len: usize) {}
 }
 
 const MAGIC: [u8; 4] = *b"GNVM";
@@ -100,8 +107,10 @@ impl<M: Memory> Nvm for SlotNvm<M> {
             None => (0, 1),
         };
         let base = self.base(slot);
-        // The old magic goes first: a slot half written is never taken for a valid one.
+        // The old magic goes first: a slot half written (or half erased) is never taken for a
+        // valid one. Zeros only clear bits, so flash takes them without an erase.
         self.memory.write(base, &[0; 4]);
+        self.memory.erase(base, HEADER + image.len());
         self.memory.write(base + HEADER, image);
         let mut rest = [0u8; HEADER - 4];
         rest[..4].copy_from_slice(&seq.to_le_bytes());
@@ -154,6 +163,97 @@ mod tests {
 
     fn ram(fill: u8) -> Ram {
         Ram { bytes: vec![fill; 256], writes_left: None }
+    }
+
+    /// NOR flash: a write only clears bits (what was not erased comes out as the AND of old
+    /// and new), an erase sets whole sectors to `0xff`. Each write and each sector erased is
+    /// one operation; `ops_left` cuts the power after that many.
+    #[derive(Clone)]
+    struct Flash {
+        bytes: Vec<u8>,
+        sector: usize,
+        ops_left: Option<usize>,
+    }
+
+    impl Flash {
+        fn new(size: usize, sector: usize) -> Self {
+            Flash { bytes: vec![0xff; size], sector, ops_left: None }
+        }
+        fn op(&mut self) -> bool {
+            match &mut self.ops_left {
+                Some(0) => false,
+                Some(n) => {
+                    *n -= 1;
+                    true
+                }
+                None => true,
+            }
+        }
+    }
+
+    impl Memory for Flash {
+        fn size(&self) -> usize {
+            self.bytes.len()
+        }
+        fn read(&self, offset: usize, buf: &mut [u8]) {
+            buf.copy_from_slice(&self.bytes[offset..offset + buf.len()]);
+        }
+        fn write(&mut self, offset: usize, data: &[u8]) {
+            if self.op() {
+                for (b, d) in self.bytes[offset..offset + data.len()].iter_mut().zip(data) {
+                    *b &= *d;
+                }
+            }
+        }
+        fn erase(&mut self, offset: usize, len: usize) {
+            let half = self.bytes.len() / 2;
+            assert_eq!(offset % half, 0, "an erase starts at a slot");
+            assert!(len <= half, "an erase of {len} bytes reaches past its slot");
+            let end = (offset + len).div_ceil(self.sector) * self.sector;
+            for start in (offset..end).step_by(self.sector) {
+                if self.op() {
+                    self.bytes[start..start + self.sector].fill(0xff);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn flash_is_erased_before_a_slot_is_rewritten() {
+        let mut nvm = SlotNvm::new(Flash::new(256, 16));
+        // Five stores: each slot is written more than once, which NOR flash only takes after
+        // an erase (without it the AND of old and new bytes fails the CRC).
+        for image in [&b"one"[..], b"two, longer", b"three", b"four, the longest of them", b"v"] {
+            nvm.store(image).unwrap();
+            let mut again = SlotNvm::new(nvm.into_memory());
+            assert_eq!(again.load().unwrap().as_deref(), Some(image));
+            nvm = again;
+        }
+        nvm.erase().unwrap();
+        assert_eq!(SlotNvm::new(nvm.into_memory()).load(), Ok(None));
+    }
+
+    #[rstest]
+    fn a_reset_during_a_flash_store_leaves_the_old_image_or_the_new_one(
+        #[values(&b"new"[..], b"new settings that span several sectors of the slot")] new: &[u8],
+    ) {
+        let mut base = SlotNvm::new(Flash::new(256, 16));
+        for image in [&b"old settings"[..], b"older would be wrong", b"old settings"] {
+            base.store(image).unwrap();
+        }
+        let memory = base.into_memory();
+        // Count the operations of a whole store, then cut after each number of them.
+        let mut counted = SlotNvm::new(Flash { ops_left: Some(usize::MAX), ..memory.clone() });
+        counted.store(new).unwrap();
+        let ops = usize::MAX - counted.into_memory().ops_left.unwrap();
+        assert!(ops >= 5, "a store erased and wrote: {ops} operations");
+        for cut in 0..=ops {
+            let mut nvm = SlotNvm::new(Flash { ops_left: Some(cut), ..memory.clone() });
+            nvm.store(new).unwrap();
+            let got = SlotNvm::new(Flash { ops_left: None, ..nvm.into_memory() }).load().unwrap();
+            let want: &[u8] = if cut == ops { new } else { b"old settings" };
+            assert_eq!(got.as_deref(), Some(want), "cut after {cut} of {ops} operations");
+        }
     }
 
     #[rstest]
