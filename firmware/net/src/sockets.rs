@@ -4,8 +4,9 @@
 //! # The pool
 //!
 //! * [`TCP_SOCKETS`] TCP sockets, each with [`TCP_RX`] bytes of receive and [`TCP_TX`] bytes
-//!   of transmit buffer (128 KiB in all), shared by client connections, listeners and the
-//!   connections they accept.
+//!   of transmit buffer (128 KiB in all; with the `small-pool` feature, for a chip with a few
+//!   hundred KiB of RAM, 4 sockets of 2 KiB each way), shared by client connections,
+//!   listeners and the connections they accept.
 //! * [`UDP_SOCKETS`] UDP sockets, each with [`UDP_RX`]/[`UDP_TX`] bytes of payload buffer
 //!   for up to [`UDP_PACKETS`] datagrams each way.
 //!
@@ -70,19 +71,19 @@ use embassy_time::{Duration, Instant, Timer};
 use gecko_core::net::{ACCEPTED_BASE, ConnFailure, ConnId, Ipv4, NetEvent};
 
 /// TCP sockets in the pool.
-pub const TCP_SOCKETS: usize = 16;
+pub const TCP_SOCKETS: usize = if cfg!(feature = "small-pool") { 4 } else { 16 };
 /// Receive buffer of each TCP socket (bytes).
-pub const TCP_RX: usize = 4096;
+pub const TCP_RX: usize = if cfg!(feature = "small-pool") { 2048 } else { 4096 };
 /// Transmit buffer of each TCP socket (bytes).
-pub const TCP_TX: usize = 4096;
+pub const TCP_TX: usize = if cfg!(feature = "small-pool") { 2048 } else { 4096 };
 /// UDP sockets in the pool.
-pub const UDP_SOCKETS: usize = 4;
+pub const UDP_SOCKETS: usize = if cfg!(feature = "small-pool") { 2 } else { 4 };
 /// Receive payload buffer of each UDP socket (bytes).
-pub const UDP_RX: usize = 4096;
+pub const UDP_RX: usize = if cfg!(feature = "small-pool") { 1536 } else { 4096 };
 /// Transmit payload buffer of each UDP socket (bytes).
-pub const UDP_TX: usize = 4096;
+pub const UDP_TX: usize = if cfg!(feature = "small-pool") { 1536 } else { 4096 };
 /// Datagrams each UDP socket can hold each way.
-pub const UDP_PACKETS: usize = 16;
+pub const UDP_PACKETS: usize = if cfg!(feature = "small-pool") { 4 } else { 16 };
 /// Sockets a `TcpConnect` leaves listening for a listener when it takes one away from it.
 pub const MIN_LISTENING: usize = 2;
 /// Socket-set entries the pool needs in the stack's `StackResources` (one more for

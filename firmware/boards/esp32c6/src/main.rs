@@ -7,8 +7,9 @@
 //! - Clock and executor: esp-rtos (a TIMG0 timer; embassy's executor on its main thread).
 //! - Settings and files: [`SlotNvm`]s on the flash partitions `gecko_set` and `gecko_fs`
 //!   ([`flash`], `partitions.csv`), found by label in the partition table at boot.
-//! - Network: the Wi-Fi station through esp-radio ([`radio`]: scan, join, leave, link loss);
-//!   the IP stack runs on it, but IP requests are not carried out yet ([`net`]).
+//! - Network: the Wi-Fi station through esp-radio ([`radio`]: scan, join, leave, link loss,
+//!   a `gecko_net::Radio`) and `gecko-net` on the station interface (DHCP, DNS, ping, a
+//!   small socket pool: the `small-pool` feature), as on the simulated module.
 //! - MAC: the station address from eFuse. Random seed: the hardware RNG.
 //! - `reboot` and `factory_reset` reset the chip once the module's last output is written.
 //!
@@ -29,20 +30,20 @@ mod flash;
 #[cfg(target_os = "none")]
 mod hw;
 #[cfg(target_os = "none")]
-mod net;
-#[cfg(target_os = "none")]
 mod radio;
 
 #[cfg(target_os = "none")]
 mod board {
-    use crate::{console, flash, hw, net, radio};
+    use crate::{console, flash, hw, radio};
     use alloc::boxed::Box;
     use alloc::format;
     use alloc::rc::Rc;
     use alloc::string::ToString;
     use core::cell::RefCell;
     use embassy_executor::Spawner;
-    use embassy_net::{Config as NetConfig, Runner, StackResources};
+    use embassy_futures::join::join;
+    use embassy_futures::select::{Either, select};
+    use embassy_net::{Config as NetConfig, StackResources};
     use esp_hal::clock::CpuClock;
     use esp_hal::efuse::{InterfaceMacAddress, interface_mac_address};
     use esp_hal::rng::Rng;
@@ -55,8 +56,6 @@ mod board {
 
     /// The console's baud rate (8N1).
     pub const BAUD: u32 = 115_200;
-    /// Sockets embassy-net has room for (DHCP, DNS and the module's connections).
-    const SOCKETS: usize = 8;
 
     fn board_info(mac: [u8; 6]) -> BoardInfo {
         BoardInfo {
@@ -108,22 +107,25 @@ mod board {
         };
         let rng = Rng::new();
         let seed = u64::from(rng.random()) << 32 | u64::from(rng.random());
-        let resources = Box::leak(Box::new(StackResources::<SOCKETS>::new()));
-        let (stack, runner) =
-            embassy_net::new(Interface::station(), NetConfig::default(), resources, seed);
-        let (esp_radio, shared) = radio::EspRadio::new();
-        spawn(spawner, "the IP stack", net_task(runner));
-        spawn(spawner, "the Wi-Fi controller", radio::controller(wifi, shared));
-        let mut net = net::BoardNet::new(esp_radio, stack);
-
-        let stop = gecko_runner::run_to_reboot(
-            &mut console,
-            &mut nvm,
-            &mut files,
-            &mut net,
-            &board_info(mac),
-        )
-        .await;
+        let (esp_radio, radio_shared) = radio::EspRadio::new();
+        spawn(spawner, "the Wi-Fi controller", radio::controller(wifi, radio_shared));
+        let shared = gecko_net::Shared::new_ref(esp_radio);
+        let link = gecko_net::GatedLink::new(Interface::station(), shared.clone(), mac);
+        let resources = Box::leak(Box::new(StackResources::<{ gecko_net::STACK_SOCKETS }>::new()));
+        let (stack, mut stack_runner) =
+            embassy_net::new(link, NetConfig::default(), resources, seed);
+        let mut net = gecko_net::StackNet::new(shared.clone(), Some(stack))
+            .with_dhcp_hostname("gecko-esp32c6");
+        // The job loops before the stack's runner: a listen and a client's SYN that come in
+        // one poll find the socket listening.
+        let background = join(gecko_net::run_jobs(stack, &shared), stack_runner.run());
+        let board = board_info(mac);
+        let running =
+            gecko_runner::run_to_reboot(&mut console, &mut nvm, &mut files, &mut net, None, &board);
+        let stop = match select(running, background).await {
+            Either::First(stop) => stop,
+            Either::Second(_) => fatal("the network loops ended", "they never do"),
+        };
         match stop {
             // A reboot resets the chip; what the module keeps is in flash.
             gecko_runner::Stop::Reboot => {
@@ -143,12 +145,6 @@ mod board {
             Ok(task) => spawner.spawn(task),
             Err(e) => fatal("cannot start a task", format!("{what}: {e:?}")),
         }
-    }
-
-    /// Drives embassy-net on the Wi-Fi station interface.
-    #[embassy_executor::task]
-    async fn net_task(mut runner: Runner<'static, Interface>) -> ! {
-        runner.run().await
     }
 
     /// Prints the panic on the console, then halts (the harness sees the message and a

@@ -3,19 +3,21 @@
 //! ([`NetEvent::ScanDone`], [`NetEvent::Associated`], [`NetEvent::AssociationFailed`],
 //! [`NetEvent::LinkLost`]) back.
 //!
-//! [`EspRadio`] is the synchronous side the network glue polls (the [`Radio`] trait, the same
-//! shape as the simulated radio's); [`controller`] is the task that owns the controller and
-//! runs one request at a time: requests reach it through a queue, events come back through
-//! another, whose waker wakes the glue ([`EspRadio::wait_event`]). Station mode only; an
+//! [`EspRadio`] is the synchronous side `gecko-net` polls (its [`Radio`] trait, as the
+//! simulated radio is); [`controller`] is the task that owns the controller and runs one
+//! request at a time: requests reach it through a queue, events come back through another,
+//! and the driver's waker ([`Radio::register_waker`]) is woken for each. Station mode only; an
 //! access point would be one more configuration of the same controller.
 
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::task::Waker;
 use embassy_futures::select::{Either, select};
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_sync::channel::Channel;
+use embassy_sync::waitqueue::AtomicWaker;
 use esp_hal::time::Duration;
 use esp_radio::wifi::ap::AccessPointInfo;
 use esp_radio::wifi::scan::{ScanConfig, ScanTypeConfig};
@@ -27,22 +29,7 @@ use esp_radio::wifi::{
 use gecko_core::net::{
     AssocFailure, Bss, Mac, NetEvent, NetRequest, ScanParams, ScanType, Security,
 };
-
-/// A radio as the network glue drives it: requests in, events out, polled. The shared
-/// network crate's trait has this shape; the board keeps its own copy until it uses that one.
-pub trait Radio {
-    fn request(&mut self, req: &NetRequest, now_ms: u64);
-    fn reset(&mut self);
-    fn poll(&mut self, now_ms: u64);
-    fn next_deadline(&self) -> Option<u64>;
-    fn take_event(&mut self) -> Option<NetEvent>;
-    /// Whether frames may pass (associated).
-    #[allow(
-        dead_code,
-        reason = "for the shared network glue; the esp-radio interface gates frames itself"
-    )]
-    fn link_up(&self) -> bool;
-}
+use gecko_net::Radio;
 
 /// What the controller task is asked to do.
 #[derive(Debug)]
@@ -59,19 +46,48 @@ const COMMANDS: usize = 4;
 const EVENTS: usize = 8;
 
 /// What [`EspRadio`] and the controller task share.
-#[derive(Debug)]
 pub struct Shared {
     commands: Channel<CriticalSectionRawMutex, (u32, Command), COMMANDS>,
     events: Channel<CriticalSectionRawMutex, NetEvent, EVENTS>,
     link: AtomicBool,
+    /// Bumped on every change of `link` (the IP side ends connections across one).
+    link_changes: AtomicU32,
     /// Bumped by [`Radio::reset`]: answers to commands from before it are dropped.
     generation: AtomicU32,
+    /// The driver waiting for an event.
+    waker: AtomicWaker,
+}
+
+impl core::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Shared")
+            .field("link", &self.link.load(Ordering::Relaxed))
+            .field("generation", &self.generation.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Hands an event to the driver (a full queue drops it: the core's timer ends what it
+    /// answered).
+    fn emit(&self, event: NetEvent) {
+        let _ = self.events.try_send(event);
+        self.waker.wake();
+    }
+
+    fn set_link(&self, up: bool) {
+        if self.link.swap(up, Ordering::AcqRel) != up {
+            self.link_changes.fetch_add(1, Ordering::AcqRel);
+        }
+    }
 }
 
 /// The radio side the network glue holds.
 #[derive(Debug)]
 pub struct EspRadio {
     shared: &'static Shared,
+    /// The access point of the last association asked for.
+    bssid: Mac,
 }
 
 impl EspRadio {
@@ -81,15 +97,11 @@ impl EspRadio {
             commands: Channel::new(),
             events: Channel::new(),
             link: AtomicBool::new(false),
+            link_changes: AtomicU32::new(0),
             generation: AtomicU32::new(0),
+            waker: AtomicWaker::new(),
         }));
-        (EspRadio { shared }, shared)
-    }
-
-    /// Waits until an event is ready for [`Radio::take_event`]. Cancel-safe: it takes
-    /// nothing.
-    pub async fn wait_event(&self) {
-        self.shared.events.ready_to_receive().await;
+        (EspRadio { shared, bssid: [0; 6] }, shared)
     }
 
     fn send(&self, command: Command) {
@@ -109,11 +121,14 @@ impl Radio for EspRadio {
                 bssid: *bssid,
                 params: *params,
             }),
-            NetRequest::Associate { attempt, bss, passkey } => self.send(Command::Associate {
-                attempt: *attempt,
-                bss: bss.clone(),
-                passkey: passkey.clone(),
-            }),
+            NetRequest::Associate { attempt, bss, passkey } => {
+                self.bssid = bss.bssid;
+                self.send(Command::Associate {
+                    attempt: *attempt,
+                    bss: bss.clone(),
+                    passkey: passkey.clone(),
+                });
+            }
             NetRequest::Disassociate => self.send(Command::Disassociate),
             // IP requests are the IP stack's, not the radio's.
             _ => {}
@@ -138,8 +153,16 @@ impl Radio for EspRadio {
         self.shared.events.try_receive().ok()
     }
 
-    fn link_up(&self) -> bool {
-        self.shared.link.load(Ordering::Acquire)
+    fn associated(&self) -> Option<Mac> {
+        self.shared.link.load(Ordering::Acquire).then_some(self.bssid)
+    }
+
+    fn generation(&self) -> u64 {
+        u64::from(self.shared.link_changes.load(Ordering::Acquire))
+    }
+
+    fn register_waker(&mut self, waker: &Waker) {
+        self.shared.waker.register(waker);
     }
 }
 
@@ -157,8 +180,8 @@ pub async fn controller(mut wifi: WifiController<'static>, shared: &'static Shar
             match select(shared.commands.receive(), wifi.wait_for_disconnect_async()).await {
                 Either::First(next) => next,
                 Either::Second(_) => {
-                    shared.link.store(false, Ordering::Release);
-                    let _ = shared.events.try_send(NetEvent::LinkLost);
+                    shared.set_link(false);
+                    shared.emit(NetEvent::LinkLost);
                     continue;
                 }
             }
@@ -170,7 +193,8 @@ pub async fn controller(mut wifi: WifiController<'static>, shared: &'static Shar
                 Some(scan(&mut wifi, id, ssid.as_deref(), bssid, params).await)
             }
             Command::Associate { attempt, bss, passkey } => {
-                if shared.link.swap(false, Ordering::AcqRel) {
+                if shared.link.load(Ordering::Acquire) {
+                    shared.set_link(false);
                     let _ = wifi.disconnect_async().await;
                 }
                 match select(
@@ -181,7 +205,7 @@ pub async fn controller(mut wifi: WifiController<'static>, shared: &'static Shar
                 {
                     Either::First(event) => {
                         let up = matches!(event, NetEvent::Associated { .. });
-                        shared.link.store(up, Ordering::Release);
+                        shared.set_link(up);
                         Some(event)
                     }
                     Either::Second(interrupting) => {
@@ -193,7 +217,7 @@ pub async fn controller(mut wifi: WifiController<'static>, shared: &'static Shar
                 }
             }
             Command::Disassociate => {
-                shared.link.store(false, Ordering::Release);
+                shared.set_link(false);
                 // Not associated (or not joining) is an error here, and nothing to do.
                 let _ = wifi.disconnect_async().await;
                 None
@@ -203,7 +227,7 @@ pub async fn controller(mut wifi: WifiController<'static>, shared: &'static Shar
         if let Some(event) = event
             && generation == shared.generation.load(Ordering::Acquire)
         {
-            let _ = shared.events.try_send(event);
+            shared.emit(event);
         }
     }
 }
