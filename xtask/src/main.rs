@@ -1048,7 +1048,9 @@ fn bare_metal() -> Result<()> {
             continue;
         }
         run(
-            &format!("firmware core, runner, radio link and LAN9118 driver build for {target} (no_std)"),
+            &format!(
+                "firmware core, runner, radio link and LAN9118 driver build for {target} (no_std)"
+            ),
             cargo().args([
                 "build",
                 "-p",
