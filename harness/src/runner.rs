@@ -50,7 +50,7 @@ pub enum RunError {
     )]
     NotOnRig { rig: String, transport: Transport, offered: String },
     #[error(
-        "rig `{rig}` has one module: --jobs must be 1 (only simulated rigs and [labgrid] rigs, one place per job, run cases in parallel)"
+        "rig `{rig}` has one module: --jobs must be 1 (only simulated modules, emulated boards and [labgrid] rigs, one place per job, run cases in parallel)"
     )]
     OneModule { rig: String },
     #[error("cannot create {}: {source}", path.display())]
@@ -165,9 +165,12 @@ pub fn run(
     };
 
     let jobs = options.jobs.clamp(1, planned.len().max(1));
+    // Simulated modules and emulated boards are started per worker (each in its own lab);
+    // labgrid rigs hold one place per worker.
     let shared = matches!(
         rig.dut,
         crate::rig::Dut::Sim { .. }
+            | crate::rig::Dut::Qemu { .. }
             | crate::rig::Dut::Hardware { port: crate::rig::PortSpec::Labgrid(_) }
     );
     if jobs > 1 && !shared {

@@ -22,8 +22,8 @@
 //!   the boards' targets), the board images (clippy, build, size budgets), tests, the
 //!   `flash` feature's clippy and its no-probe test (in `target/xtask-flash`), a type check
 //!   of the fuzz targets, spec validation, conformance against the simulated module, then the
-//!   serial, variables, passkeys, join, DHCP, DNS and stream sections on the emulated board
-//!   in its lab (QEMU; skipped loudly when `qemu-system-arm` is missing), and
+//!   whole suite on the emulated board in its lab, three boards at once (QEMU; skipped
+//!   loudly when `qemu-system-arm` is missing), and
 //!   `diff-vs-sim.md` in the board run's folder: the
 //!   results both runs have whose verdict differs, with both transcripts (not a failure).
 //! * `nightly [hil nightly args]`: the suite on each `--rig` (default: the simulated module,
@@ -1074,19 +1074,9 @@ fn bare_metal() -> Result<()> {
 /// places have no lab network).
 const LABGRID_CI_SECTIONS: [&str; 3] = ["serial/", "variables/", "passkeys/"];
 
-/// The sections CI runs on the emulated board: the labgrid lab's, and the network
-/// ones its lab (the radio over UART1, the LAN9118 behind it) serves: joining, DHCP, DNS
-/// and the streams, in both of their modes.
-const BOARD_CI_SECTIONS: [&str; 8] = [
-    "serial/",
-    "variables/",
-    "passkeys/",
-    "wlan-join/",
-    "dhcp/",
-    "dns/",
-    "streams/",
-    "stream-mode/",
-];
+/// Emulated boards CI runs the suite on at once (each in its own lab, with its own radio
+/// equipment).
+const BOARD_CI_JOBS: &str = "3";
 
 fn ci() -> Result<ExitCode> {
     run("rustfmt", cargo().args(["fmt", "--all", "--check"]))?;
@@ -1192,11 +1182,10 @@ fn ci() -> Result<ExitCode> {
         ]);
         return Ok(ExitCode::SUCCESS);
     }
-    let args: Vec<String> = ["--rig", "rigs/qemu-an386.toml", "--no-progress"]
-        .into_iter()
-        .chain(BOARD_CI_SECTIONS)
-        .map(String::from)
-        .collect();
+    let args: Vec<String> =
+        ["--rig", "rigs/qemu-an386.toml", "--no-progress", "--jobs", BOARD_CI_JOBS]
+            .map(String::from)
+            .to_vec();
     let code = conformance(&args)?;
     // The comparison is written even when the board's run failed: it is where to look first.
     match new_run(Some(&sim_run), "the emulated board") {
