@@ -10,6 +10,7 @@
 //! - Network: the Wi-Fi station through esp-radio ([`radio`]: scan, join, leave, link loss,
 //!   a `gecko_net::Radio`) and `gecko-net` on the station interface (DHCP, DNS, ping, a
 //!   small socket pool: the `small-pool` feature), as on the simulated module.
+//! - TLS: `gecko-tls` (mbedTLS), seeded from the hardware RNG.
 //! - MAC: the station address from eFuse. Random seed: the hardware RNG.
 //! - `reboot` and `factory_reset` reset the chip once the module's last output is written.
 //!
@@ -22,6 +23,9 @@
 
 #[cfg(target_os = "none")]
 extern crate alloc;
+// `strstr` and `strchr` for mbedTLS.
+#[cfg(target_os = "none")]
+use tinyrlibc as _;
 
 #[cfg(target_os = "none")]
 mod console;
@@ -120,8 +124,18 @@ mod board {
         // one poll find the socket listening.
         let background = join(gecko_net::run_jobs(stack, &shared), stack_runner.run());
         let board = board_info(mac);
-        let running =
-            gecko_runner::run_to_reboot(&mut console, &mut nvm, &mut files, &mut net, None, &board);
+        // The TLS engine draws its DRBG seeds from the hardware RNG (true random while the
+        // radio runs).
+        let tls: Box<dyn gecko_core::tls::TlsEngine> =
+            Box::new(gecko_tls::MbedTls::new(Box::new(move |buf: &mut [u8]| rng.read(buf))));
+        let running = gecko_runner::run_to_reboot(
+            &mut console,
+            &mut nvm,
+            &mut files,
+            &mut net,
+            Some(tls),
+            &board,
+        );
         let stop = match select(running, background).await {
             Either::First(stop) => stop,
             Either::Second(_) => fatal("the network loops ended", "they never do"),
