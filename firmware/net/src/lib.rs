@@ -25,7 +25,10 @@
 
 extern crate alloc;
 
+pub mod frames;
 pub mod sockets;
+
+pub use frames::is_dhcp;
 
 use alloc::collections::VecDeque;
 use alloc::rc::Rc;
@@ -165,22 +168,6 @@ impl<R> Shared<R> {
 
 fn now_ms() -> u64 {
     embassy_time::Instant::now().as_millis()
-}
-
-/// Ethernet + IPv4 + UDP to or from port 67/68.
-pub fn is_dhcp(frame: &[u8]) -> bool {
-    if frame.len() < 14 + 20 + 8 || frame[12..14] != [0x08, 0x00] {
-        return false;
-    }
-    let ip = &frame[14..];
-    let ihl = usize::from(ip[0] & 0x0f) * 4;
-    if ip[0] >> 4 != 4 || ip[9] != 17 || ip.len() < ihl + 8 {
-        return false;
-    }
-    let udp = &ip[ihl..];
-    let src = u16::from_be_bytes([udp[0], udp[1]]);
-    let dst = u16::from_be_bytes([udp[2], udp[3]]);
-    matches!((src, dst), (68, 67) | (67, 68) | (67, 67))
 }
 
 /// A network device behind the radio: frames pass (both ways) only while
@@ -669,25 +656,6 @@ pub async fn run_jobs<R: Radio>(stack: Stack<'_>, shared: &SharedRef<R>) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn frame(proto: u8, src: u16, dst: u16) -> Vec<u8> {
-        let mut f = alloc::vec![0u8; 14 + 20 + 8];
-        f[12] = 0x08;
-        f[14] = 0x45;
-        f[14 + 9] = proto;
-        f[34..36].copy_from_slice(&src.to_be_bytes());
-        f[36..38].copy_from_slice(&dst.to_be_bytes());
-        f
-    }
-
-    #[test]
-    fn dhcp_frames_are_recognised() {
-        assert!(is_dhcp(&frame(17, 68, 67)));
-        assert!(is_dhcp(&frame(17, 67, 68)));
-        assert!(!is_dhcp(&frame(17, 53, 5353)));
-        assert!(!is_dhcp(&frame(6, 68, 67)));
-        assert!(!is_dhcp(&frame(17, 68, 67)[..30]));
-    }
 
     #[test]
     fn netmask_to_prefix() {

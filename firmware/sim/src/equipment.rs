@@ -87,7 +87,7 @@ impl State {
     /// Whether a frame may pass now (fires `dhcp_silent` on DHCP frames).
     fn frame_passes(&mut self, frame: &[u8]) -> bool {
         self.radio.associated().is_some()
-            && !(crate::netstack::is_dhcp(frame) && self.radio.drop_dhcp_frame())
+            && !(gecko_net::frames::is_dhcp(frame) && self.radio.drop_dhcp_frame())
     }
 
     /// The board booted, or its UART went away: no association, no address.
@@ -301,57 +301,6 @@ async fn serve_board(
     }
 }
 
-/// The board's address as a frame from it shows it: an IPv4 packet's source, an ARP
-/// sender's address (not 0.0.0.0: a probe, or a client before DHCP).
-fn source_ip(frame: &[u8]) -> Option<[u8; 4]> {
-    let ethertype = frame.get(12..14)?;
-    let addr: [u8; 4] = match ethertype {
-        [0x08, 0x00] => frame.get(14 + 12..14 + 16)?.try_into().ok()?,
-        [0x08, 0x06] => frame.get(14 + 14..14 + 18)?.try_into().ok()?,
-        _ => return None,
-    };
-    (addr != [0; 4]).then_some(addr)
-}
-
-/// The address a DHCP server's ACK (to port 68) gives: BOOTP's `yiaddr`, when option 53 says
-/// ACK.
-fn leased_ip(frame: &[u8]) -> Option<[u8; 4]> {
-    if frame.get(12..14)? != [0x08, 0x00] {
-        return None;
-    }
-    let ip = frame.get(14..)?;
-    let ihl = usize::from(ip.first()? & 0x0f) * 4;
-    if *ip.get(9)? != 17 {
-        return None;
-    }
-    let udp = ip.get(ihl..)?;
-    if udp.get(0..4)? != [0, 67, 0, 68] {
-        return None;
-    }
-    let bootp = udp.get(8..)?;
-    // op 2: a reply; the options start after the 236-byte header and the magic cookie.
-    if *bootp.first()? != 2 || bootp.get(236..240)? != [99, 130, 83, 99] {
-        return None;
-    }
-    let yiaddr: [u8; 4] = bootp.get(16..20)?.try_into().ok()?;
-    let mut options = bootp.get(240..)?;
-    while let [code, rest @ ..] = options {
-        match code {
-            0 => options = rest,
-            255 => return None,
-            _ => {
-                let (&len, rest) = rest.split_first()?;
-                let value = rest.get(..usize::from(len))?;
-                if *code == 53 {
-                    return (value == [5] && yiaddr != [0; 4]).then_some(yiaddr);
-                }
-                options = rest.get(usize::from(len)..)?;
-            }
-        }
-    }
-    None
-}
-
 /// The board's frames socket and the lab's TAP device.
 struct Relay<'a> {
     frames: &'a Async<UnixDatagram>,
@@ -367,7 +316,7 @@ impl Relay<'_> {
             if !s.frame_passes(frame) {
                 return;
             }
-            if let Some(ip) = source_ip(frame) {
+            if let Some(ip) = gecko_net::frames::ipv4_sender(frame) {
                 s.ip = Some(ip);
             }
         }
@@ -415,7 +364,7 @@ async fn lab_to_board(relay: &Relay<'_>, board: &Path, state: &StateRef) -> ! {
             let passes = s.frame_passes(frame);
             // The lease the lab's DHCP server gives is the board's address at once: a board
             // may send nothing from it until someone talks to it.
-            if passes && let Some(ip) = leased_ip(frame) {
+            if passes && let Some(ip) = gecko_net::frames::dhcp_ack_address(frame) {
                 s.ip = Some(ip);
             }
             passes
@@ -430,62 +379,6 @@ async fn lab_to_board(relay: &Relay<'_>, board: &Path, state: &StateRef) -> ! {
 mod tests {
     use super::*;
     use rstest::rstest;
-
-    /// A DHCP reply frame from 10.77.0.1:67 to port 68 giving `yiaddr`, with `options`.
-    fn dhcp_reply(yiaddr: [u8; 4], options: &[u8]) -> Vec<u8> {
-        let mut f = std::vec![0u8; 14];
-        f[12..14].copy_from_slice(&[0x08, 0x00]);
-        let mut bootp = std::vec![0u8; 240];
-        bootp[0] = 2;
-        bootp[16..20].copy_from_slice(&yiaddr);
-        bootp[236..240].copy_from_slice(&[99, 130, 83, 99]);
-        bootp.extend_from_slice(options);
-        let mut ip = std::vec![0u8; 20];
-        ip[0] = 0x45;
-        ip[9] = 17;
-        f.extend_from_slice(&ip);
-        f.extend_from_slice(&[0, 67, 0, 68, 0, 0, 0, 0]);
-        f.extend_from_slice(&bootp);
-        f
-    }
-
-    #[rstest]
-    #[case::ack(&[53, 1, 5, 255], Some([10, 77, 0, 123]))]
-    #[case::ack_after_padding_and_other_options(&[0, 1, 4, 255, 255, 255, 0, 53, 1, 5], Some([10, 77, 0, 123]))]
-    #[case::offer(&[53, 1, 2, 255], None)]
-    #[case::nak(&[53, 1, 6, 255], None)]
-    #[case::no_type(&[255], None)]
-    #[case::truncated_option(&[1, 200], None)]
-    fn a_dhcp_ack_gives_the_board_address(#[case] options: &[u8], #[case] ip: Option<[u8; 4]>) {
-        assert_eq!(leased_ip(&dhcp_reply([10, 77, 0, 123], options)), ip);
-    }
-
-    #[test]
-    fn a_dhcp_ack_read_on_truncated_frames_never_panics() {
-        let frame = dhcp_reply([10, 77, 0, 123], &[53, 1, 5, 255]);
-        for len in 0..frame.len() {
-            let _ = leased_ip(&frame[..len]);
-        }
-        assert_eq!(leased_ip(&dhcp_reply([0; 4], &[53, 1, 5, 255])), None, "no address");
-    }
-
-    #[rstest]
-    #[case::ipv4(&[0x08, 0x00], 26, Some([10, 77, 0, 100]))]
-    #[case::arp(&[0x08, 0x06], 28, Some([10, 77, 0, 100]))]
-    #[case::ipv6(&[0x86, 0xdd], 26, None)]
-    fn the_board_address_comes_from_its_frames(
-        #[case] ethertype: &[u8],
-        #[case] at: usize,
-        #[case] ip: Option<[u8; 4]>,
-    ) {
-        let mut frame = std::vec![0u8; 64];
-        frame[12..14].copy_from_slice(ethertype);
-        frame[at..at + 4].copy_from_slice(&[10, 77, 0, 100]);
-        assert_eq!(source_ip(&frame), ip);
-        frame[at..at + 4].copy_from_slice(&[0; 4]);
-        assert_eq!(source_ip(&frame), None, "0.0.0.0 is no address");
-        assert_eq!(source_ip(&frame[..20]), None, "too short");
-    }
 
     /// A DHCP DISCOVER's headers (Ethernet, IPv4, UDP 68 → 67), or another UDP port's.
     fn udp_frame(dst_port: u16) -> Vec<u8> {
