@@ -84,10 +84,10 @@ impl State {
         }
     }
 
-    /// Whether a frame may pass now (fires `dhcp_silent` on DHCP frames).
+    /// Whether a frame may pass now: the simulated radio's own gate (associated; it fires
+    /// `dhcp_silent` on DHCP frames), as on the simulated module.
     fn frame_passes(&mut self, frame: &[u8]) -> bool {
-        self.radio.associated().is_some()
-            && !(gecko_net::frames::is_dhcp(frame) && self.radio.drop_dhcp_frame())
+        gecko_net::Radio::frame_passes(&mut self.radio, frame)
     }
 
     /// The board booted, or its UART went away: no association, no address.

@@ -259,6 +259,7 @@ mod tests {
         }
 
         use super::super::{SimNet, lab_link, run_jobs};
+        use super::within;
         use crate::radio::Radio;
         use embassy_futures::join::join;
         use embassy_futures::select::{Either, select};
@@ -269,13 +270,6 @@ mod tests {
         use gecko_net::sockets::{TCP_SOCKETS, UDP_SOCKETS};
         use std::string::{String, ToString};
         use std::vec::Vec;
-
-        async fn within(driver: &mut SimNet<'_>, ms: u64) -> Option<NetEvent> {
-            match select(driver.next_event(), Timer::after(Duration::from_millis(ms))).await {
-                Either::First(e) => Some(e),
-                Either::Second(()) => None,
-            }
-        }
 
         /// Collects events for `ms` (or until `done` says so).
         async fn collect(
